@@ -1,0 +1,99 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Every target builds in Swift 6 language mode with strict concurrency; warnings are treated as bugs.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "gururmm",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gururmm", targets: ["gururmm"]),
+        .library(name: "RMMProtocol", targets: ["RMMProtocol"]),
+        .library(name: "RMMStore", targets: ["RMMStore"]),
+        .library(name: "RMMServer", targets: ["RMMServer"]),
+        .library(name: "RMMAgent", targets: ["RMMAgent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+    ],
+    targets: [
+        .target(
+            name: "RMMProtocol",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RMMStore",
+            dependencies: ["RMMProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RMMTransport",
+            dependencies: [
+                "RMMProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RMMServer",
+            dependencies: [
+                "RMMProtocol", "RMMStore", "RMMTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RMMAgent",
+            dependencies: [
+                "RMMProtocol", "RMMTransport",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RMMTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "gururmm",
+            dependencies: [
+                "RMMProtocol", "RMMStore", "RMMServer", "RMMAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "RMMProtocolTests", dependencies: ["RMMProtocol"], swiftSettings: strict),
+        .testTarget(name: "RMMStoreTests", dependencies: ["RMMStore"], swiftSettings: strict),
+        .testTarget(name: "RMMServerTests", dependencies: ["RMMServer", "RMMTestSupport"], swiftSettings: strict),
+        .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["RMMProtocol", "RMMTestSupport", "gururmm"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+import RMMProtocol
+import RMMTransport
+
+/// The agent's session: it outlives connections. It owns the reliable outbox and inbox, the journal
+/// and the executor, and is the one place where server messages turn into work. The connection's
+/// reader only hands messages here; execution happens in the executor, never in the reader.
+public actor AgentCore {
+    private let journal: CommandJournal
+    private let executor: CommandExecutor
+    private let metrics: any HostMetricsSource
+    private var logger: Logger
+
+    private var outbox = ReliableOutbox<Message>(stream: UUID().uuidString.lowercased())
+    private var inbox = ReliableInbox()
+    private var link: WebSocketLink?
+    private(set) var config: AgentConfig
+    private var heartbeatCounter = 0
+    private var lastServerHeartbeat: Int?
+    private var lastHeartbeatSent = Date.distantPast
+    private var lastMetricsSent = Date.distantPast
+    private var lastPingSent = Date.distantPast
+    private var connectedAt = Date()
+    private var ackDirty = false
+    /// Results waiting for the server's ack, by seq, so the journal can forget their output once stored.
+    private var resultSeqs: [Int: String] = [:]
+
+    public init(journal: CommandJournal, executor: CommandExecutor, metrics: any HostMetricsSource = currentHostMetricsSource(), logger: Logger) {
+        self.journal = journal
+        self.executor = executor
+        self.metrics = metrics
+        self.logger = logger
+        self.config = AgentConfig.defaults
+    }
+
+    /// At start: results that finished but were never confirmed, and commands cut off by a restart,
+    /// go into the outbox before the first connection.
+    public func recover() async throws {
+        for result in await journal.unreportedResults() { enqueueResult(result) }
+        for result in try await journal.recoverInterrupted(now: Date().timeIntervalSince1970) {
+            logger.notice("command \(result.commandId) was interrupted by an agent restart")
+            enqueueResult(result)
+        }
+    }
+
+    /// Consumes the executor's events for the life of the agent.
+    public func runExecutorEvents() async {
+        for await event in executor.events {
+            await handleExecution(event)
+        }
+    }
+
+    // MARK: connection
+
+    /// What the agent tells the server about its streams when it says hello.
+    func helloState() -> (stream: String, received: StreamPosition?) {
+        (outbox.stream, inbox.position)
+    }
+
+    /// A connection was welcomed: adopt it, apply config, resend everything unacknowledged.
+    func attach(_ link: WebSocketLink, welcome: Welcome, now: Date) async {
+        self.link = link
+        connectedAt = now
+        inbox.peerStream(welcome.stream)
+        outbox.resume(peerSaw: welcome.received)
+        markReported()
+        lastServerHeartbeat = welcome.heartbeatId
+        await apply(config: welcome.config)
+        sendHeartbeat(now: now)
+        link.ping()
+        lastPingSent = now
+        for item in outbox.unacknowledged {
+            link.send(Envelope(item.item, seq: item.seq, ack: inbox.lastSeq))
+        }
+        logger.info("session resumed", metadata: ["epoch": "\(welcome.epoch)", "resent": "\(outbox.unacknowledged.count)"])
+    }
+
+    func detach(_ link: WebSocketLink) {
+        if self.link === link { self.link = nil }
+    }
+
+    /// Handles one server message, in arrival order.
+    func handle(_ envelope: Envelope, from link: WebSocketLink) async {
+        guard self.link === link else { return }
+        if let ack = envelope.ack {
+            outbox.acknowledge(through: ack)
+            markReported()
+        }
+        let message = envelope.message
+        if message.isReliable {
+            guard let seq = envelope.seq else { return }
+            guard inbox.isNew(seq) else {
+                ackDirty = true
+                return
+            }
+            do {
+                try await apply(message)
+                inbox.handled(seq)
+                ackDirty = true
+            } catch {
+                // Without a durable journal entry the command must not be acked; the server resends it.
+                logger.error("could not handle \(message.type) seq \(seq): \(error); reconnecting")
+                link.close(.internalError, reason: "agent could not journal a message")
+            }
+            return
+        }
+        switch message {
+        case .heartbeat(let heartbeat):
+            lastServerHeartbeat = heartbeat.id
+        case .welcome, .challenge:
+            link.close(.protocolError, reason: "unexpected \(message.type) mid-session")
+        default:
+            link.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
+        }
+    }
+
+    private func apply(_ message: Message) async throws {
+        switch message {
+        case .command(let spec):
+            try await accept(spec)
+        case .cancel(let cancel):
+            try await cancelCommand(cancel)
+        case .configUpdate(let update):
+            await apply(config: update.config)
+        default:
+            link?.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
+        }
+    }
+
+    /// Journal first, then ack, then run: a command id is executed at most once, ever.
+    private func accept(_ spec: CommandSpec) async throws {
+        guard try await journal.admit(spec.commandId) else {
+            send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
+            return
+        }
+        send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
+        if spec.validForSeconds <= 0 {
+            try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: "arrived after its expiry", finishedAt: Date().timeIntervalSince1970))
+            return
+        }
+        if case .rejected(let reason) = await executor.submit(spec) {
+            try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: reason, finishedAt: Date().timeIntervalSince1970))
+        }
+    }
+
+    private func cancelCommand(_ cancel: Cancel) async throws {
+        switch await journal.entry(cancel.commandId) {
+        case nil:
+            // Cancelled before it arrived: remember the id so a late copy is never run.
+            _ = try await journal.admit(cancel.commandId)
+            try await finish(CommandResult(commandId: cancel.commandId, status: .cancelled, reason: "cancelled before it reached the agent: \(cancel.reason)", finishedAt: Date().timeIntervalSince1970))
+        case .admitted?, .started?:
+            await executor.cancel(commandId: cancel.commandId, reason: cancel.reason)
+        case .finished?, .reported?:
+            break
+        }
+    }
+
+    private func apply(config newConfig: AgentConfig) async {
+        config = newConfig
+        link?.setMaxMessageBytes(newConfig.maxMessageBytes)
+        await executor.updateLimits(ExecutorLimits(
+            maxConcurrent: newConfig.maxConcurrentCommands, maxQueued: newConfig.maxQueuedCommands,
+            outputCapBytes: newConfig.outputCapBytes, outputChunkBytes: newConfig.outputChunkBytes,
+            environment: newConfig.commandEnvironment
+        ))
+        send(.configApplied(ConfigApplied(version: newConfig.version)))
+    }
+
+    // MARK: execution events
+
+    private func handleExecution(_ event: ExecutionEvent) async {
+        switch event {
+        case .started(let commandId, let pid, let time):
+            try? await journal.recordStarted(commandId, pid: pid)
+            send(.started(CommandStarted(commandId: commandId, pid: pid, time: time)))
+        case .output(let output):
+            send(.output(output))
+        case .finished(let result):
+            do {
+                try await finish(result)
+            } catch {
+                logger.error("could not journal the result of \(result.commandId): \(error)")
+                enqueueResult(result)
+            }
+        }
+    }
+
+    private func finish(_ result: CommandResult) async throws {
+        try await journal.recordFinished(result)
+        enqueueResult(result)
+    }
+
+    private func enqueueResult(_ result: CommandResult) {
+        let seq = send(.result(result))
+        resultSeqs[seq] = result.commandId
+    }
+
+    /// Results the server acknowledged are stored there: the journal keeps only their ids.
+    private func markReported() {
+        let done = resultSeqs.filter { $0.key <= outbox.acked }
+        guard !done.isEmpty else { return }
+        for (seq, commandId) in done {
+            resultSeqs.removeValue(forKey: seq)
+            let journal = self.journal
+            Task { try? await journal.recordReported(commandId) }
+        }
+    }
+
+    // MARK: sending and timers
+
+    /// Appends a reliable message and writes it if connected. Returns its seq.
+    @discardableResult
+    private func send(_ message: Message) -> Int {
+        let seq = outbox.append(message)
+        link?.send(Envelope(message, seq: seq, ack: inbox.lastSeq))
+        ackDirty = false
+        return seq
+    }
+
+    /// Periodic duties while connected: heartbeats with metrics, pings, and the inbound deadline.
+    /// Returns false when the connection should be considered dead.
+    func tick(now: Date) async -> Bool {
+        guard let link else { return false }
+        let counters = link.counters
+        let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
+        if now.timeIntervalSince(lastIn) > config.heartbeatDeadline {
+            logger.warning("no data frame from the server for \(Int(config.heartbeatDeadline)) s; reconnecting",
+                           metadata: ["pongs": "\(counters.pongsReceived)", "last_control_in": "\(counters.lastControlIn ?? 0)"])
+            link.close(.deadlineExpired, reason: "no data frame from server for \(Int(config.heartbeatDeadline)) s")
+            return false
+        }
+        if now.timeIntervalSince(lastMetricsSent) >= config.heartbeatInterval {
+            lastMetricsSent = now
+            sendHeartbeat(now: now, withMetrics: await metrics.sample())
+        } else if ackDirty {
+            sendHeartbeat(now: now)
+        }
+        if now.timeIntervalSince(lastPingSent) >= config.pingInterval {
+            link.ping()
+            lastPingSent = now
+        }
+        return true
+    }
+
+    private func sendHeartbeat(now: Date, withMetrics sample: HostMetrics? = nil) {
+        heartbeatCounter += 1
+        lastHeartbeatSent = now
+        ackDirty = false
+        let beat = Heartbeat(id: heartbeatCounter, echo: lastServerHeartbeat, time: now.timeIntervalSince1970, metrics: sample)
+        link?.send(Envelope(.heartbeat(beat), ack: inbox.lastSeq))
+    }
+
+    /// Kills running commands (agent shutdown).
+    public func shutdown() async {
+        await executor.shutdown()
+        link?.close(.goingAway, reason: "agent shutting down")
+    }
+}

@@ -1,0 +1,68 @@
+import Crypto
+import Foundation
+
+/// The agent's durable identity in its state directory: its Ed25519 key and, once enrolled, its id.
+/// Written 0600; the private key never leaves this file.
+public struct AgentIdentity: Codable, Sendable {
+    public var agentId: String?
+    /// Raw private key, base64.
+    var privateKey: String
+    public var name: String?
+
+    /// Path of the identity file inside a state directory.
+    public static func path(in stateDirectory: String) -> String { stateDirectory + "/identity.json" }
+
+    /// Loads the identity, or creates a new key (not yet enrolled) and saves it first, so a crash
+    /// after enrolling can re-enroll with the same key and get the same agent back.
+    public static func loadOrCreate(stateDirectory: String) throws -> AgentIdentity {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = Self.path(in: stateDirectory)
+        if FileManager.default.fileExists(atPath: path) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            do {
+                return try JSONDecoder().decode(AgentIdentity.self, from: data)
+            } catch {
+                throw AgentError.badState("identity file \(path) is unreadable (\(error)); move it away to enroll again")
+            }
+        }
+        let identity = AgentIdentity(agentId: nil, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), name: nil)
+        try identity.save(stateDirectory: stateDirectory)
+        return identity
+    }
+
+    public func save(stateDirectory: String) throws {
+        let data = try JSONEncoder().encode(self)
+        let path = Self.path(in: stateDirectory)
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw AgentError.badState("cannot write \(temp): \(String(cString: strerror(errno)))") }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        guard written == data.count, rename(temp, path) == 0 else { throw AgentError.badState("cannot save \(path)") }
+    }
+
+    func signingKey() throws -> Curve25519.Signing.PrivateKey {
+        guard let raw = Data(base64Encoded: privateKey) else { throw AgentError.badState("identity key is not base64") }
+        return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+    }
+
+    var publicKeyBase64: String {
+        (try? signingKey().publicKey.rawRepresentation.base64EncodedString()) ?? ""
+    }
+}
+
+/// Agent failures that stop the agent, with what to do about them.
+public enum AgentError: Error, Sendable, CustomStringConvertible {
+    case badState(String)
+    case notEnrolled
+    case refused(code: UInt16, reason: String)
+
+    public var description: String {
+        switch self {
+        case .badState(let why): return why
+        case .notEnrolled: return "this agent is not enrolled yet: run it once with --enroll-token (create one with `gururmm enroll-token create`)"
+        case .refused(let code, let reason): return "server refused this agent (close code \(code)): \(reason)"
+        }
+    }
+}

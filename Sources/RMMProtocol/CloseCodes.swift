@@ -1,0 +1,30 @@
+/// WebSocket close codes GuruRMM uses, and when. 1000-range codes are RFC 6455's; 4000-range are ours.
+public enum CloseCode: UInt16, Sendable {
+    case normal = 1000
+    case goingAway = 1001
+    case protocolError = 1002
+    case unsupportedData = 1003
+    case invalidPayload = 1007
+    case policyViolation = 1008
+    case messageTooBig = 1009
+    case internalError = 1011
+    /// Credentials or enrollment token refused.
+    case authenticationFailed = 4001
+    /// A newer connection of the same agent took over.
+    case superseded = 4002
+    /// An operator evicted the session; reconnecting is expected.
+    case evicted = 4003
+    /// No data frame arrived before the deadline.
+    case deadlineExpired = 4004
+    /// The agent did not authenticate in time.
+    case handshakeTimeout = 4005
+    /// The agent is revoked and must not reconnect.
+    case revoked = 4006
+    /// The peer sent more than the receiver can queue.
+    case overloaded = 4007
+    /// The server is shutting down.
+    case serverShutdown = 4008
+
+    /// Close codes after which the agent should not try again.
+    public var isPermanent: Bool { self == .authenticationFailed || self == .revoked }
+}

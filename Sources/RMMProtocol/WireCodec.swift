@@ -1,0 +1,142 @@
+import Foundation
+
+/// Why a frame could not be turned into an `Envelope`. Each case maps to a WebSocket close code.
+public enum WireDecodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Not JSON, or JSON without the envelope's shape, or a body that does not match its type.
+    case malformed(String)
+    /// A `v` this build does not speak.
+    case unsupportedVersion(Int)
+    /// A well-formed envelope whose `t` this build does not know. Counted and skipped, never fatal.
+    case unknownType(String)
+    /// Larger than the limit in force.
+    case tooLarge(Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case .malformed(let why): return "malformed message: \(why)"
+        case .unsupportedVersion(let v): return "unsupported protocol version \(v) (this build speaks \(WireLimits.protocolVersion))"
+        case .unknownType(let t): return "unknown message type '\(t)'"
+        case .tooLarge(let n, let limit): return "message of \(n) bytes exceeds the limit of \(limit) bytes"
+        }
+    }
+}
+
+/// The one place envelopes are encoded to and decoded from JSON bytes.
+public struct WireCodec: Sendable {
+    public init() {}
+
+    private struct Header: Decodable {
+        var v: Int
+        var t: String
+        var seq: Int?
+        var ack: Int?
+    }
+
+    private struct Typed<Body: Decodable>: Decodable {
+        var body: Body
+    }
+
+    private struct Out<Body: Encodable>: Encodable {
+        var v: Int
+        var t: String
+        var seq: Int?
+        var ack: Int?
+        var body: Body
+    }
+
+    private static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    private static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    public func encode(_ envelope: Envelope) throws -> Data {
+        let encoder = Self.makeEncoder()
+        func out<B: Encodable>(_ body: B) throws -> Data {
+            try encoder.encode(Out(v: envelope.version, t: envelope.message.type, seq: envelope.seq, ack: envelope.ack, body: body))
+        }
+        switch envelope.message {
+        case .challenge(let b): return try out(b)
+        case .hello(let b): return try out(b)
+        case .enroll(let b): return try out(b)
+        case .welcome(let b): return try out(b)
+        case .heartbeat(let b): return try out(b)
+        case .configUpdate(let b): return try out(b)
+        case .configApplied(let b): return try out(b)
+        case .command(let b): return try out(b)
+        case .cancel(let b): return try out(b)
+        case .commandAck(let b): return try out(b)
+        case .started(let b): return try out(b)
+        case .output(let b): return try out(b)
+        case .result(let b): return try out(b)
+        case .chunk(let b): return try out(b)
+        }
+    }
+
+    /// Decodes one frame. Throws `WireDecodeError` only.
+    public func decode(_ data: Data, limit: Int = WireLimits.maxMessageBytes) throws(WireDecodeError) -> Envelope {
+        if data.count > limit { throw .tooLarge(data.count, limit: limit) }
+        let decoder = Self.makeDecoder()
+        let header: Header
+        do {
+            header = try decoder.decode(Header.self, from: data)
+        } catch {
+            throw .malformed("not a GuruRMM envelope (\(Self.describe(error)))")
+        }
+        if header.v != WireLimits.protocolVersion { throw .unsupportedVersion(header.v) }
+        if let seq = header.seq, seq < 1 { throw .malformed("seq must be positive") }
+        if let ack = header.ack, ack < 0 { throw .malformed("ack must not be negative") }
+        func body<B: Decodable>(_: B.Type) throws(WireDecodeError) -> B {
+            do {
+                return try decoder.decode(Typed<B>.self, from: data).body
+            } catch {
+                throw .malformed("bad '\(header.t)' body (\(Self.describe(error)))")
+            }
+        }
+        let message: Message
+        switch header.t {
+        case "challenge": message = .challenge(try body(Challenge.self))
+        case "hello": message = .hello(try body(Hello.self))
+        case "enroll": message = .enroll(try body(Enroll.self))
+        case "welcome": message = .welcome(try body(Welcome.self))
+        case "heartbeat": message = .heartbeat(try body(Heartbeat.self))
+        case "config_update": message = .configUpdate(try body(ConfigUpdate.self))
+        case "config_applied": message = .configApplied(try body(ConfigApplied.self))
+        case "command": message = .command(try body(CommandSpec.self))
+        case "cancel": message = .cancel(try body(Cancel.self))
+        case "command_ack": message = .commandAck(try body(CommandAck.self))
+        case "started": message = .started(try body(CommandStarted.self))
+        case "output": message = .output(try body(CommandOutput.self))
+        case "result": message = .result(try body(CommandResult.self))
+        case "chunk": message = .chunk(try body(Chunk.self))
+        default: throw .unknownType(String(header.t.prefix(64)))
+        }
+        if message.isReliable && header.seq == nil { throw .malformed("'\(header.t)' needs a seq") }
+        return Envelope(message, seq: header.seq, ack: header.ack, version: header.v)
+    }
+
+    /// A short, single-line account of a decoding error, safe to send back in a close reason.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let ctx):
+            return "missing '\(Self.path(ctx.codingPath + [key]))'"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
+            return "wrong type at '\(Self.path(ctx.codingPath))'"
+        case DecodingError.dataCorrupted(let ctx):
+            return ctx.codingPath.isEmpty ? "invalid JSON" : "invalid value at '\(Self.path(ctx.codingPath))'"
+        default:
+            return "undecodable"
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import RMMProtocol
+import RMMStore
+
+// The operator REST API's JSON shapes (snake_case on the wire, ISO 8601 dates). Documented in openapi.yaml.
+
+/// One agent as the API shows it.
+public struct AgentView: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var status: AgentStatus
+    public var hostname: String
+    public var os: String
+    public var version: String
+    public var enrolledAt: Date
+    public var epoch: Int
+    public var connectedSince: Date?
+    public var lastSeenAt: Date?
+    /// Last time the agent acknowledged a server data frame: what `online` is computed from.
+    public var lastDownlinkAt: Date?
+    public var disconnectedAt: Date?
+    public var configVersion: Int
+    public var configVersionApplied: Int?
+    public var lastPongRttMs: Double?
+    public var metrics: HostMetrics?
+    public var pendingOutbound: Int
+    public var remoteAddress: String?
+    public var lastCloseReason: String?
+}
+
+/// One step of a command's history.
+public struct CommandEventView: Codable, Sendable {
+    public var state: CommandState
+    public var at: Date
+    public var reason: String?
+}
+
+/// One command as the API shows it.
+public struct CommandView: Codable, Sendable {
+    public var id: String
+    public var agentId: String
+    public var agent: String?
+    public var batchId: String
+    public var kind: CommandSpec.Kind
+    public var text: String
+    public var interpreter: String?
+    public var state: CommandState
+    public var terminal: Bool
+    public var reason: String?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var expiresAt: Date
+    public var timeoutSeconds: Double
+    public var createdBy: String
+    public var stdoutTruncated: Bool
+    public var stderrTruncated: Bool
+    public var stdout: String?
+    public var stderr: String?
+    public var events: [CommandEventView]?
+
+    init(_ r: CommandRecord, agentName: String?, textLimit: Int = Int.max) {
+        id = r.id
+        agentId = r.agentId
+        agent = agentName
+        batchId = r.batchId
+        kind = r.kind
+        text = r.text.utf8.count > textLimit ? String(r.text.prefix(textLimit)) + "…" : r.text
+        interpreter = r.interpreter
+        state = r.state
+        terminal = r.state.isTerminal
+        reason = r.reason
+        exitCode = r.exitCode
+        signal = r.signal
+        createdAt = r.createdAt
+        updatedAt = r.updatedAt
+        expiresAt = r.expiresAt
+        timeoutSeconds = r.timeoutSeconds
+        createdBy = r.createdBy
+        stdoutTruncated = r.stdoutTruncated
+        stderrTruncated = r.stderrTruncated
+    }
+}
+
+/// The commands one run request created.
+public struct RunResponse: Codable, Sendable {
+    public struct Target: Codable, Sendable {
+        public var commandId: String
+        public var agentId: String
+        public var agent: String
+    }
+    public var batchId: String
+    public var commands: [Target]
+}
+
+/// A piece of output in a batch change feed; `data` is base64.
+public struct OutputView: Codable, Sendable {
+    public var commandId: String
+    public var stream: StdStream
+    public var offset: Int
+    public var data: Data
+}
+
+/// What changed in a batch since a version (long-poll answer).
+public struct BatchChangesView: Codable, Sendable {
+    public var version: Int
+    public var done: Bool
+    public var commands: [CommandView]
+    public var output: [OutputView]
+}
+
+/// A newly created enrollment token; the secret is shown once.
+public struct EnrollmentTokenView: Codable, Sendable {
+    public var id: String
+    public var token: String?
+    public var expiresAt: Date?
+    public var usesLeft: Int
+    public var revoked: Bool
+}
+
+/// Body of `POST /api/v1/enrollment-tokens`.
+public struct EnrollmentTokenRequest: Codable, Sendable {
+    public var expiresSeconds: Double?
+    public var uses: Int?
+    public init(expiresSeconds: Double?, uses: Int?) {
+        self.expiresSeconds = expiresSeconds
+        self.uses = uses
+    }
+}
+
+/// Body of `POST /api/v1/commands/{id}/cancel` and `POST /api/v1/agents/{id}/evict`.
+public struct ReasonRequest: Codable, Sendable {
+    public var reason: String?
+    public init(reason: String?) { self.reason = reason }
+}
+
+/// Simple acknowledgement.
+public struct OKView: Codable, Sendable {
+    public var ok: Bool
+    public var message: String
+}
+
+/// The JSON coders the API and the CLI share.
+public enum APICoding {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// An agent's status as operators see it. `online` requires downlink proof, not just uplink traffic.
+public enum AgentStatus: String, Codable, Sendable {
+    /// Connected, and the agent acknowledged a server data frame within the heartbeat deadline.
+    case online
+    /// Connected and heard from, but no server data frame acknowledged within the deadline.
+    case degraded
+    /// No connection.
+    case offline
+    /// Refused for good by an operator.
+    case revoked
+}
+
+/// Live facts about an agent's current session, merged with its stored record for display.
+public struct SessionSnapshot: Sendable, Equatable {
+    public var connected: Bool
+    public var epoch: Int?
+    public var connectedSince: Date?
+    public var lastSeenAt: Date?
+    public var lastDownlinkAt: Date?
+    public var disconnectedAt: Date?
+    public var configVersionApplied: Int?
+    public var lastPongRttMs: Double?
+    public var pendingOutbound: Int
+    public var remoteAddress: String?
+    public var lastCloseReason: String?
+
+    /// Applies the rule in DESIGN.md: online means the downlink is proven within the deadline.
+    public func status(now: Date, deadline: Double) -> AgentStatus {
+        guard connected else { return .offline }
+        if let proof = lastDownlinkAt, now.timeIntervalSince(proof) <= deadline { return .online }
+        return .degraded
+    }
+}

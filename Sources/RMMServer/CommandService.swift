@@ -1,0 +1,173 @@
+import Crypto
+import Foundation
+import Logging
+import RMMProtocol
+import RMMStore
+
+/// Errors the operator API turns into 4xx responses; each message says what to do.
+public struct RequestError: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var message: String
+    public init(_ status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+/// What an operator asks to run.
+public struct RunRequest: Codable, Sendable {
+    public var agents: [String]?
+    public var all: Bool?
+    /// Shell command line (run with `/bin/sh -c`).
+    public var command: String?
+    /// Script body (run with `interpreter`).
+    public var script: String?
+    public var interpreter: String?
+    public var timeoutSeconds: Double?
+    public var expiresSeconds: Double?
+
+    public init(agents: [String]?, all: Bool?, command: String?, script: String?, interpreter: String?, timeoutSeconds: Double?, expiresSeconds: Double?) {
+        self.agents = agents
+        self.all = all
+        self.command = command
+        self.script = script
+        self.interpreter = interpreter
+        self.timeoutSeconds = timeoutSeconds
+        self.expiresSeconds = expiresSeconds
+    }
+}
+
+/// The delivery engine: creates commands, cancels them, and expires the undeliverable.
+/// Every state change goes to the store first; sessions only send what the store already says.
+actor CommandService {
+    private let store: any Store
+    private let registry: SessionRegistry
+    private let feed: ChangeFeed
+    private let settings: ServerSettings
+    private let logger: Logger
+
+    init(store: any Store, registry: SessionRegistry, feed: ChangeFeed, settings: ServerSettings, logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.feed = feed
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Validates a run request, stores one command per target and hands them to the sessions.
+    func run(_ request: RunRequest, by operatorName: String, now: Date = Date()) async throws -> (batchId: String, commands: [CommandRecord], agents: [String: AgentRecord]) {
+        let (kind, text) = try Self.payload(of: request, maxScriptBytes: settings.maxScriptBytes)
+        let timeout = request.timeoutSeconds ?? settings.defaultTimeoutSeconds
+        let expires = request.expiresSeconds ?? settings.defaultExpirySeconds
+        guard timeout > 0, timeout <= 7 * 86_400 else { throw RequestError(400, "timeout_seconds must be between 0 and 604800") }
+        guard expires > 0, expires <= 30 * 86_400 else { throw RequestError(400, "expires_seconds must be between 0 and 2592000") }
+        if let interpreter = request.interpreter {
+            guard kind == .script else { throw RequestError(400, "interpreter only applies to a script") }
+            guard interpreter.hasPrefix("/") else { throw RequestError(400, "interpreter must be an absolute path, e.g. /bin/bash") }
+        }
+        let targets = try await resolveTargets(request)
+        let batchId = Self.newId(prefix: "b_")
+        let records = targets.map { agent in
+            CommandRecord(
+                id: Self.newId(prefix: "c_"), agentId: agent.id, batchId: batchId, kind: kind, text: text,
+                interpreter: request.interpreter, timeoutSeconds: timeout, createdAt: now,
+                expiresAt: now.addingTimeInterval(expires), updatedAt: now, createdBy: operatorName
+            )
+        }
+        try await store.insertCommands(records)
+        await feed.bump()
+        var byAgent: [String: [CommandRecord]] = [:]
+        for record in records { byAgent[record.agentId, default: []].append(record) }
+        for (agentId, commands) in byAgent {
+            await registry.session(for: agentId).enqueue(commands)
+        }
+        logger.info("batch \(batchId): \(records.count) command(s) queued by \(operatorName)")
+        return (batchId, records, Dictionary(uniqueKeysWithValues: targets.map { ($0.id, $0) }))
+    }
+
+    /// Cancels a command: ends it at once if it was never delivered, else asks the agent to stop it.
+    func cancel(commandId: String, reason: String, now: Date = Date()) async throws -> CommandRecord {
+        guard let record = try await store.command(id: commandId) else { throw RequestError(404, "command \(commandId) not found") }
+        if record.state.isTerminal { throw RequestError(409, "command \(commandId) already ended: \(record.state.rawValue)") }
+        let session = await registry.session(for: record.agentId)
+        if record.state == .queued, let updated = try await store.transition(commandId: commandId, to: .cancelled, reason: reason, now: now) {
+            await session.drop(commandId: commandId)
+            await feed.bump()
+            return updated
+        }
+        // Sent, delivered or running: only the agent knows whether it started; it answers with a result.
+        await session.sendCancel(commandId: commandId, reason: reason)
+        return try await store.command(id: commandId) ?? record
+    }
+
+    /// Ends every undelivered command past its expiry (plus grace) with a reason that says why.
+    func expireOverdue(now: Date = Date()) async {
+        do {
+            let overdue = try await store.commandsToExpire(now: now.addingTimeInterval(-settings.expiryGrace))
+            for record in overdue {
+                let session = await registry.session(for: record.agentId)
+                let reason = await session.undeliveredReason(for: record, now: now)
+                if try await store.transition(commandId: record.id, to: .expired, reason: reason, now: now) != nil {
+                    await session.drop(commandId: record.id)
+                    logger.notice("command \(record.id) expired: \(reason)")
+                }
+            }
+            if !overdue.isEmpty { await feed.bump() }
+        } catch {
+            logger.error("expiry sweep failed: \(error)")
+        }
+    }
+
+    private func resolveTargets(_ request: RunRequest) async throws -> [AgentRecord] {
+        let wantsAll = request.all ?? false
+        let names = request.agents ?? []
+        if wantsAll && !names.isEmpty { throw RequestError(400, "give either agents or all, not both") }
+        if wantsAll {
+            let agents = try await store.agents().filter { $0.revokedAt == nil }
+            if agents.isEmpty { throw RequestError(404, "no agents are enrolled yet") }
+            return agents
+        }
+        if names.isEmpty { throw RequestError(400, "name at least one agent (id or name), or set all") }
+        if names.count > settings.maxCommandsPerRequest { throw RequestError(400, "at most \(settings.maxCommandsPerRequest) agents per request") }
+        var seen = Set<String>()
+        var out: [AgentRecord] = []
+        for name in names {
+            let agent: AgentRecord?
+            do {
+                agent = try await store.resolveAgent(name)
+            } catch let error as StoreError {
+                throw RequestError(409, error.description)
+            }
+            guard let agent else { throw RequestError(404, "no agent with id or name '\(name)'") }
+            if agent.revokedAt != nil { throw RequestError(409, "agent '\(name)' is revoked") }
+            if seen.insert(agent.id).inserted { out.append(agent) }
+        }
+        return out
+    }
+
+    static func payload(of request: RunRequest, maxScriptBytes: Int) throws -> (CommandSpec.Kind, String) {
+        switch (request.command, request.script) {
+        case (let command?, nil):
+            guard !command.trimmingCharacters(in: .whitespaces).isEmpty else { throw RequestError(400, "command is empty") }
+            guard command.utf8.count <= 1 << 20 else { throw RequestError(413, "command line is longer than 1 MiB; send it as a script") }
+            return (.shell, command)
+        case (nil, let script?):
+            guard !script.isEmpty else { throw RequestError(400, "script is empty") }
+            guard script.utf8.count <= maxScriptBytes else { throw RequestError(413, "script is \(script.utf8.count) bytes; the limit is \(maxScriptBytes)") }
+            return (.script, script)
+        case (nil, nil): throw RequestError(400, "give a command or a script")
+        default: throw RequestError(400, "give a command or a script, not both")
+        }
+    }
+
+    static func newId(prefix: String) -> String {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        return prefix + bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

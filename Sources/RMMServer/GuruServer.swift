@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Logging
+import RMMProtocol
+import RMMStore
+
+/// Where and how a server runs.
+public struct ServerOptions: Sendable {
+    public var dataDirectory: String
+    public var agentHost: String
+    public var agentPort: Int
+    public var apiHost: String
+    public var apiPort: Int
+    public var settings: ServerSettings
+
+    public init(dataDirectory: String = "./gururmm-data", agentHost: String = "127.0.0.1", agentPort: Int = 7443,
+                apiHost: String = "127.0.0.1", apiPort: Int = 7080, settings: ServerSettings = ServerSettings()) {
+        self.dataDirectory = dataDirectory
+        self.agentHost = agentHost
+        self.agentPort = agentPort
+        self.apiHost = apiHost
+        self.apiPort = apiPort
+        self.settings = settings
+    }
+}
+
+/// What a started server tells its caller: where it listens and where the admin token is.
+public struct ServerReady: Sendable, Codable {
+    public var agentPort: Int
+    public var apiPort: Int
+    public var adminTokenPath: String
+    public var adminTokenCreated: Bool
+    public var pid: Int32
+}
+
+/// The GuruRMM server: agent gateway, operator API and timers, over one store.
+public enum GuruServer {
+    /// Runs until the task is cancelled (SIGINT/SIGTERM in the CLI). Calls `onReady` once both listeners are bound,
+    /// and writes the same facts to `DATA_DIR/server.json`.
+    public static func run(options: ServerOptions, logger: Logger, version: String, onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
+        let data = try DataDirectory(path: options.dataDirectory)
+        let store = try SQLiteStore(path: data.databasePath)
+        let (adminTokenCreated, adminTokenPath) = try await data.ensureAdminToken(store: store)
+        let feed = ChangeFeed()
+        let config = try await store.config()
+        let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, logger: logger)
+        let commands = CommandService(store: store, registry: registry, feed: feed, settings: options.settings, logger: logger)
+        let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings, logger: logger)
+        let handshake = AgentHandshake(store: store, registry: registry, settings: options.settings, logger: logger, serverVersion: version)
+        let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, handshake: handshake, registry: registry, logger: logger)
+        let (apiPorts, apiPortContinuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: OperatorAPI.router(core: core),
+            configuration: .init(address: .hostname(options.apiHost, port: options.apiPort), serverName: "gururmm"),
+            onServerRunning: { channel in
+                apiPortContinuation.yield(channel.localAddress?.port ?? options.apiPort)
+                apiPortContinuation.finish()
+            },
+            logger: logger
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await gateway.run() }
+            group.addTask { try await app.run() }
+            group.addTask { await Self.tickLoop(core: core) }
+            group.addTask {
+                var agentIterator = gateway.boundPorts.makeAsyncIterator()
+                var apiIterator = apiPorts.makeAsyncIterator()
+                guard let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next() else { return }
+                let ready = ServerReady(agentPort: agentPort, apiPort: apiPort, adminTokenPath: adminTokenPath,
+                                        adminTokenCreated: adminTokenCreated, pid: getpid())
+                try data.writeReady(ready)
+                onReady(ready)
+                // Stay in the group until shutdown so that returning does not end the server.
+                try await Task.sleep(for: .seconds(365 * 86_400))
+            }
+            defer { group.cancelAll() }
+            do {
+                try await group.next()
+            } catch is CancellationError {
+            }
+            group.cancelAll()
+            for session in await registry.allSessions {
+                await session.close(.serverShutdown, reason: "server shutting down; reconnect later")
+            }
+        }
+    }
+
+    /// Heartbeats, deadlines, retransmission and expiry for every session, twice a second.
+    private static func tickLoop(core: ServerCore) async {
+        while !Task.isCancelled {
+            let now = Date()
+            for session in await core.registry.allSessions { await session.tick(now: now) }
+            await core.commands.expireOverdue(now: now)
+            try? await Task.sleep(for: .milliseconds(Int(core.settings.tickInterval * 1000)))
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Hummingbird
+import RMMProtocol
+import RMMStore
+
+/// The operator REST API under `/api/v1`. Routes only translate HTTP to `ServerCore` calls.
+enum OperatorAPI {
+    static func router(core: ServerCore) -> Router<OperatorContext> {
+        let router = Router(context: OperatorContext.self)
+        router.add(middleware: ErrorMappingMiddleware())
+        router.get("/api/v1/health") { _, _ in OKView(ok: true, message: "gururmm server is running") }
+        let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(core: core))
+        addAgentRoutes(api, core: core)
+        addCommandRoutes(api, core: core)
+        addAdminRoutes(api, core: core)
+        return router
+    }
+
+    private static func addAgentRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
+        api.get("/agents") { _, _ -> [AgentView] in
+            let now = Date()
+            var views: [AgentView] = []
+            for agent in try await core.store.agents() { views.append(await core.view(of: agent, now: now)) }
+            return views
+        }
+        api.get("/agents/:agent") { _, context -> AgentView in
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            return await core.view(of: agent, now: Date())
+        }
+        api.post("/agents/:agent/evict") { request, context -> OKView in
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            let body = try? await request.decode(as: ReasonRequest.self, context: context)
+            let reason = body?.reason ?? "evicted by \(context.operatorName ?? "operator")"
+            guard let session = await core.registry.existingSession(for: agent.id), await session.evict(reason: reason) else {
+                throw RequestError(409, "agent \(agent.name) (\(agent.id)) is not connected; nothing to evict")
+            }
+            return OKView(ok: true, message: "evicted \(agent.name) (\(agent.id)); it will reconnect and resume")
+        }
+    }
+
+    private static func addCommandRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
+        api.post("/commands") { request, context -> EditedResponse<RunResponse> in
+            let body = try await request.decode(as: RunRequest.self, context: context)
+            let (batchId, records, agents) = try await core.commands.run(body, by: context.operatorName ?? "unknown")
+            let targets = records.map { RunResponse.Target(commandId: $0.id, agentId: $0.agentId, agent: agents[$0.agentId]?.name ?? $0.agentId) }
+            return EditedResponse(status: .created, response: RunResponse(batchId: batchId, commands: targets))
+        }
+        api.get("/commands") { request, context -> [CommandView] in
+            let agentFilter = request.uri.queryParameters.get("agent")
+            let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 10_000)
+            let agentId = try await agentFilter.asyncMap { try await core.requireAgent($0).id }
+            let names = try await agentNames(core)
+            return try await core.store.commands(agentId: agentId, limit: limit).map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) }
+        }
+        api.get("/commands/:id") { _, context -> CommandView in
+            let id = try context.parameters.require("id")
+            guard let record = try await core.store.command(id: id) else { throw RequestError(404, "command \(id) not found") }
+            var view = CommandView(record, agentName: try await core.store.agent(id: record.agentId)?.name)
+            view.stdout = String(decoding: try await core.store.output(commandId: id, stream: .stdout), as: UTF8.self)
+            view.stderr = String(decoding: try await core.store.output(commandId: id, stream: .stderr), as: UTF8.self)
+            view.events = try await core.store.events(commandId: id).map { CommandEventView(state: $0.state, at: $0.at, reason: $0.reason) }
+            return view
+        }
+        api.post("/commands/:id/cancel") { request, context -> CommandView in
+            let id = try context.parameters.require("id")
+            let body = try? await request.decode(as: ReasonRequest.self, context: context)
+            let record = try await core.commands.cancel(commandId: id, reason: body?.reason ?? "cancelled by \(context.operatorName ?? "operator")")
+            return CommandView(record, agentName: nil)
+        }
+        api.get("/batches/:id/changes") { request, context -> BatchChangesView in
+            let id = try context.parameters.require("id")
+            let after = request.uri.queryParameters.get("after", as: Int.self) ?? 0
+            let wait = min(max(request.uri.queryParameters.get("wait", as: Double.self) ?? 0, 0), 60)
+            return try await batchChanges(core, batchId: id, after: after, wait: wait)
+        }
+    }
+
+    private static func addAdminRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
+        api.post("/enrollment-tokens") { request, context -> EditedResponse<EnrollmentTokenView> in
+            let body = (try? await request.decode(as: EnrollmentTokenRequest.self, context: context)) ?? EnrollmentTokenRequest(expiresSeconds: nil, uses: nil)
+            let uses = body.uses ?? 1
+            guard (1...100_000).contains(uses) else { throw RequestError(400, "uses must be 1...100000") }
+            let expires = body.expiresSeconds ?? 86_400
+            guard expires > 0, expires <= 365 * 86_400 else { throw RequestError(400, "expires_seconds must be between 0 and 31536000") }
+            let secret = "gre_" + CommandService.newId(prefix: "") + CommandService.newId(prefix: "")
+            let now = Date()
+            let record = try await core.store.createEnrollmentToken(
+                hash: CommandService.sha256Hex(secret), expiresAt: now.addingTimeInterval(expires), uses: uses, now: now
+            )
+            let view = EnrollmentTokenView(id: record.id, token: secret, expiresAt: record.expiresAt, usesLeft: record.usesLeft, revoked: false)
+            return EditedResponse(status: .created, response: view)
+        }
+        api.get("/config") { _, _ -> JSONBody<AgentConfig> in JSONBody(await core.registry.currentConfig) }
+        api.put("/config") { request, context -> JSONBody<AgentConfig> in
+            var config = try await request.decode(as: AgentConfig.self, context: context)
+            let current = await core.registry.currentConfig
+            config.version = current.version
+            let problems = config.problems()
+            guard problems.isEmpty else { throw RequestError(400, "config rejected: " + problems.joined(separator: "; ")) }
+            let saved = try await core.store.saveConfig(config)
+            await core.registry.push(config: saved)
+            return JSONBody(saved)
+        }
+    }
+
+    /// Long-poll: answers at once if something changed after `after`, else waits up to `wait` seconds.
+    private static func batchChanges(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> BatchChangesView {
+        if try await core.store.batch(id: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
+        let deadline = Date().addingTimeInterval(wait)
+        while true {
+            let seen = await core.feed.current
+            let changes = try await core.store.batchChanges(batchId: batchId, after: after)
+            let remaining = deadline.timeIntervalSinceNow
+            if !changes.commands.isEmpty || !changes.output.isEmpty || remaining <= 0 {
+                let all = try await core.store.batch(id: batchId)
+                let names = try await agentNames(core)
+                return BatchChangesView(
+                    version: changes.version,
+                    done: all.allSatisfy(\.state.isTerminal),
+                    commands: changes.commands.map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) },
+                    output: changes.output.map { OutputView(commandId: $0.commandId, stream: $0.stream, offset: $0.offset, data: $0.data) }
+                )
+            }
+            await core.feed.wait(after: seen, timeout: .milliseconds(Int(remaining * 1000)))
+        }
+    }
+
+    private static func agentNames(_ core: ServerCore) async throws -> [String: String] {
+        Dictionary(try await core.store.agents().map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+extension Optional {
+    /// Maps with an async throwing transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}
+
+extension AgentView: ResponseEncodable {}
+extension CommandView: ResponseEncodable {}
+extension RunResponse: ResponseEncodable {}
+extension BatchChangesView: ResponseEncodable {}
+extension EnrollmentTokenView: ResponseEncodable {}
+extension OKView: ResponseEncodable {}
+
+/// Sends any Encodable value (from another module) as a JSON response body, unchanged.
+struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}

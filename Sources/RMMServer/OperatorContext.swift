@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+
+/// Request context of the operator API: who is calling, and JSON coders in the API's style.
+struct OperatorContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// Name of the authenticated API token, set by `TokenAuthMiddleware`.
+    var operatorName: String?
+    var operatorRole: String?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    var maxUploadSize: Int { 24 << 20 }
+    var requestDecoder: JSONDecoder { APICoding.decoder() }
+    var responseEncoder: JSONEncoder { APICoding.encoder() }
+}
+
+/// Requires `Authorization: Bearer <token>` on every API route except health.
+struct TokenAuthMiddleware: RouterMiddleware {
+    let core: ServerCore
+
+    func handle(_ request: Request, context: OperatorContext, next: (Request, OperatorContext) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw HTTPError(.unauthorized, message: "missing API token: send 'Authorization: Bearer <token>' (the CLI reads --token, GURURMM_TOKEN or DATA_DIR/admin.token)")
+        }
+        let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard let token = try await core.store.apiToken(hash: CommandService.sha256Hex(secret)) else {
+            throw HTTPError(.unauthorized, message: "API token not recognised or revoked")
+        }
+        var context = context
+        context.operatorName = token.name
+        context.operatorRole = token.role
+        return try await next(request, context)
+    }
+}
+
+/// Turns domain errors into JSON errors with a message a person can act on.
+struct ErrorMappingMiddleware: RouterMiddleware {
+    typealias Context = OperatorContext
+
+    func handle(_ request: Request, context: OperatorContext, next: (Request, OperatorContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as RequestError {
+            throw HTTPError(HTTPResponse.Status(code: error.status), message: error.message)
+        } catch let error as DecodingError {
+            throw HTTPError(.badRequest, message: "request body is not valid: \(Self.describe(error))")
+        } catch let error as HTTPError {
+            throw error
+        } catch {
+            context.logger.error("request failed: \(error)")
+            throw HTTPError(.internalServerError, message: "the server failed to handle this request; see the server log")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return "wrong type for '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case .dataCorrupted(let ctx): return ctx.codingPath.isEmpty ? "not JSON" : "bad value for '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
+        @unknown default: return "undecodable"
+        }
+    }
+}

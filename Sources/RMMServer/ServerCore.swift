@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+import RMMProtocol
+import RMMStore
+
+/// The server's parts that the gateway, the API and the timers share.
+struct ServerCore: Sendable {
+    let store: any Store
+    let registry: SessionRegistry
+    let commands: CommandService
+    let feed: ChangeFeed
+    let settings: ServerSettings
+    let logger: Logger
+
+    /// An agent merged with its live session for display.
+    func view(of agent: AgentRecord, now: Date) async -> AgentView {
+        let config = await registry.currentConfig
+        let snapshot = await registry.existingSession(for: agent.id)?.snapshot()
+        var status = snapshot?.status(now: now, deadline: config.heartbeatDeadline) ?? .offline
+        if agent.revokedAt != nil { status = .revoked }
+        return AgentView(
+            id: agent.id, name: agent.name, status: status, hostname: agent.hostname, os: agent.os, version: agent.version,
+            enrolledAt: agent.enrolledAt, epoch: agent.epoch,
+            connectedSince: snapshot?.connectedSince,
+            lastSeenAt: snapshot?.lastSeenAt ?? agent.lastSeenAt,
+            lastDownlinkAt: snapshot?.lastDownlinkAt ?? agent.lastDownlinkAt,
+            disconnectedAt: snapshot?.disconnectedAt ?? agent.disconnectedAt,
+            configVersion: config.version,
+            configVersionApplied: snapshot?.configVersionApplied ?? agent.configVersionApplied,
+            lastPongRttMs: snapshot?.lastPongRttMs ?? agent.lastPongRttMs,
+            metrics: agent.metrics,
+            pendingOutbound: snapshot?.pendingOutbound ?? 0,
+            remoteAddress: snapshot?.remoteAddress,
+            lastCloseReason: snapshot?.lastCloseReason
+        )
+    }
+
+    /// Resolves an id or name to an agent, as an API error when it cannot.
+    func requireAgent(_ idOrName: String) async throws -> AgentRecord {
+        do {
+            guard let agent = try await store.resolveAgent(idOrName) else { throw RequestError(404, "no agent with id or name '\(idOrName)'") }
+            return agent
+        } catch let error as StoreError {
+            throw RequestError(409, error.description)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+import RMMProtocol
+import RMMStore
+
+/// Maps agent ids to their one session. Sessions are created on first use and kept for the life of
+/// the server process, so a session (its outbox and sequence state) survives reconnects.
+actor SessionRegistry {
+    private var sessions: [String: AgentSession] = [:]
+    private let store: any Store
+    private let feed: ChangeFeed
+    private let settings: ServerSettings
+    private let logger: Logger
+    private var config: AgentConfig
+
+    init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, logger: Logger) {
+        self.store = store
+        self.feed = feed
+        self.settings = settings
+        self.config = config
+        self.logger = logger
+    }
+
+    /// The agent's session, created if needed.
+    func session(for agentId: String) -> AgentSession {
+        if let existing = sessions[agentId] { return existing }
+        let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, logger: logger)
+        sessions[agentId] = session
+        return session
+    }
+
+    /// The session if one exists (the agent connected or got work since the server started).
+    func existingSession(for agentId: String) -> AgentSession? { sessions[agentId] }
+
+    var allSessions: [AgentSession] { Array(sessions.values) }
+
+    var currentConfig: AgentConfig { config }
+
+    /// Records a new fleet config and pushes it to every session.
+    func push(config newConfig: AgentConfig) async {
+        config = newConfig
+        for session in sessions.values { await session.push(config: newConfig) }
+    }
+}

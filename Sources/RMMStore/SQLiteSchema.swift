@@ -1,0 +1,110 @@
+import GRDB
+
+extension SQLiteStore {
+    /// Schema history. Never edit a registered migration: add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: v1)
+        }
+        return migrator
+    }
+
+    /// Dates are REAL seconds since 2001-01-01 UTC (see `SQLiteStore`).
+    /// `version` columns hold values of `change_counter`, so a client can ask "what changed after v".
+    private static let v1 = """
+        CREATE TABLE enrollment_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            uses_left INTEGER NOT NULL CHECK (uses_left >= 0),
+            revoked_at REAL
+        );
+
+        CREATE TABLE agents (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL UNIQUE,
+            hostname TEXT NOT NULL,
+            os TEXT NOT NULL,
+            version TEXT NOT NULL,
+            enrolled_at REAL NOT NULL,
+            epoch INTEGER NOT NULL DEFAULT 0,
+            last_seen_at REAL,
+            connected_since REAL,
+            last_downlink_at REAL,
+            disconnected_at REAL,
+            config_version_applied INTEGER,
+            last_pong_rtt_ms REAL,
+            metrics_json TEXT,
+            revoked_at REAL
+        );
+        CREATE INDEX agents_by_name ON agents(name);
+
+        CREATE TABLE commands (
+            id TEXT PRIMARY KEY NOT NULL,
+            agent_id TEXT NOT NULL REFERENCES agents(id),
+            batch_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            interpreter TEXT,
+            timeout_seconds REAL NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            exit_code INTEGER,
+            signal INTEGER,
+            stdout_truncated INTEGER NOT NULL DEFAULT 0,
+            stderr_truncated INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            version INTEGER NOT NULL
+        );
+        CREATE INDEX commands_by_agent_state ON commands(agent_id, state);
+        CREATE INDEX commands_by_agent_created ON commands(agent_id, created_at);
+        CREATE INDEX commands_by_created ON commands(created_at);
+        CREATE INDEX commands_by_batch_version ON commands(batch_id, version);
+        CREATE INDEX commands_by_state_expiry ON commands(state, expires_at);
+
+        CREATE TABLE command_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            command_id TEXT NOT NULL REFERENCES commands(id),
+            state TEXT NOT NULL,
+            occurred_at REAL NOT NULL,
+            reason TEXT
+        );
+        CREATE INDEX command_events_by_command ON command_events(command_id, id);
+
+        CREATE TABLE command_output (
+            command_id TEXT NOT NULL REFERENCES commands(id),
+            stream TEXT NOT NULL,
+            byte_offset INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (command_id, stream, byte_offset)
+        );
+
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        );
+
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY NOT NULL,
+            value TEXT NOT NULL,
+            version INTEGER NOT NULL
+        );
+
+        CREATE TABLE change_counter (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            value INTEGER NOT NULL
+        );
+        INSERT INTO change_counter (id, value) VALUES (1, 0);
+        """
+}

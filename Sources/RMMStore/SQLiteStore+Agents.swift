@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import RMMProtocol
+
+/// Enrollment tokens and agents.
+extension SQLiteStore {
+    public func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord {
+        guard uses >= 0 else { throw StoreError.conflict("an enrollment token needs zero or more uses, not \(uses)") }
+        let record = EnrollmentTokenRecord(id: Self.newId(prefix: "et_"), createdAt: now, expiresAt: expiresAt, usesLeft: uses)
+        return try await write { db in
+            do {
+                try db.execute(
+                    sql: "INSERT INTO enrollment_tokens (id, hash, created_at, expires_at, uses_left) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [record.id, hash, now.dbSeconds, expiresAt.dbSeconds, uses]
+                )
+            } catch where Self.isUniqueViolation(error) {
+                throw StoreError.conflict("an enrollment token with this secret already exists")
+            }
+            return record
+        }
+    }
+
+    public func revokeEnrollmentToken(id: String, now: Date) async throws {
+        try await write { db in
+            // COALESCE keeps the first revocation time when revoked twice.
+            try db.execute(
+                sql: "UPDATE enrollment_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                arguments: [now.dbSeconds, id]
+            )
+            if db.changesCount == 0 { throw StoreError.notFound("enrollment token '\(id)'") }
+        }
+    }
+
+    public func enrollmentTokens() async throws -> [EnrollmentTokenRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(EnrollmentTokenRecord.columns) FROM enrollment_tokens ORDER BY created_at, rowid")
+                .map(EnrollmentTokenRecord.init(row:))
+        }
+    }
+
+    public func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+        try await write { db in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT \(EnrollmentTokenRecord.columns) FROM enrollment_tokens WHERE hash = ?", arguments: [tokenHash]
+            ) else {
+                throw StoreError.enrollmentTokenUnknown
+            }
+            let token = try EnrollmentTokenRecord(row: row)
+            // Checked before the token's limits: an agent retrying after a lost reply may find the
+            // token used up (by itself) or expired, and must still get its own record back.
+            if let existing = try Self.agent(publicKey: publicKey, db) { return existing }
+            if token.revokedAt != nil { throw StoreError.enrollmentTokenRevoked }
+            if let expiresAt = token.expiresAt, expiresAt <= now { throw StoreError.enrollmentTokenExpired }
+            if token.usesLeft <= 0 { throw StoreError.enrollmentTokenUsedUp }
+
+            try db.execute(sql: "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?", arguments: [token.id])
+            let agent = AgentRecord(
+                id: Self.newId(prefix: "ag_"), name: facts.name.isEmpty ? facts.hostname : facts.name,
+                publicKey: publicKey, hostname: facts.hostname, os: facts.os, version: facts.version, enrolledAt: now
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO agents (id, name, public_key, hostname, os, version, enrolled_at, epoch)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+                    """,
+                arguments: [agent.id, agent.name, agent.publicKey, agent.hostname, agent.os, agent.version, now.dbSeconds]
+            )
+            return agent
+        }
+    }
+
+    public func agent(id: String) async throws -> AgentRecord? {
+        try await read { db in try Self.agent(id: id, db) }
+    }
+
+    public func resolveAgent(_ idOrName: String) async throws -> AgentRecord? {
+        try await read { db in
+            if let byId = try Self.agent(id: idOrName, db) { return byId }
+            let matches = try Row.fetchAll(
+                db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name = ? LIMIT 2", arguments: [idOrName]
+            )
+            if matches.count > 1 {
+                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agents WHERE name = ?", arguments: [idOrName]) ?? 0
+                throw StoreError.conflict("agent name '\(idOrName)' matches \(count) agents; use an id")
+            }
+            return try matches.first.map(AgentRecord.init(row:))
+        }
+    }
+
+    public func agents() async throws -> [AgentRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(AgentRecord.columns) FROM agents ORDER BY name, id").map(AgentRecord.init(row:))
+        }
+    }
+
+    public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+        try await write { db in
+            guard var agent = try Self.agent(id: agentId, db) else { throw StoreError.notFound("agent '\(agentId)'") }
+            agent.epoch += 1
+            agent.name = facts.name.isEmpty ? facts.hostname : facts.name
+            agent.hostname = facts.hostname
+            agent.os = facts.os
+            agent.version = facts.version
+            agent.connectedSince = now
+            agent.lastSeenAt = now
+            agent.disconnectedAt = nil
+            try Self.update(agent, db)
+            return agent
+        }
+    }
+
+    public func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws {
+        try await write { db in
+            guard var agent = try Self.agent(id: agentId, db) else { throw StoreError.notFound("agent '\(agentId)'") }
+            if let value = liveness.lastSeenAt { agent.lastSeenAt = value }
+            if let value = liveness.lastDownlinkAt { agent.lastDownlinkAt = value }
+            if let value = liveness.disconnectedAt {
+                agent.disconnectedAt = value
+                // An offline agent has no live connection to date from.
+                agent.connectedSince = nil
+            }
+            if let value = liveness.connectedSince { agent.connectedSince = value }
+            if let value = liveness.configVersionApplied { agent.configVersionApplied = value }
+            if let value = liveness.lastPongRttMs { agent.lastPongRttMs = value }
+            if let value = liveness.metrics { agent.metrics = value }
+            try Self.update(agent, db)
+        }
+    }
+
+    public func revokeAgent(id: String, now: Date) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.dbSeconds, id])
+            if db.changesCount == 0 { throw StoreError.notFound("agent '\(id)'") }
+        }
+    }
+
+    static func agent(id: String, _ db: Database) throws -> AgentRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE id = ?", arguments: [id])
+            .map(AgentRecord.init(row:))
+    }
+
+    private static func agent(publicKey: String, _ db: Database) throws -> AgentRecord? {
+        try Row.fetchOne(db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE public_key = ?", arguments: [publicKey])
+            .map(AgentRecord.init(row:))
+    }
+
+    /// Writes every mutable column of `agent` (id, key and enrollment time never change).
+    private static func update(_ agent: AgentRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE agents SET name = ?, hostname = ?, os = ?, version = ?, epoch = ?, last_seen_at = ?,
+                    connected_since = ?, last_downlink_at = ?, disconnected_at = ?, config_version_applied = ?,
+                    last_pong_rtt_ms = ?, metrics_json = ?, revoked_at = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                agent.name, agent.hostname, agent.os, agent.version, agent.epoch, agent.lastSeenAt.dbSeconds,
+                agent.connectedSince.dbSeconds, agent.lastDownlinkAt.dbSeconds, agent.disconnectedAt.dbSeconds,
+                agent.configVersionApplied, agent.lastPongRttMs, try agent.metrics.map(StoredJSON.encode),
+                agent.revokedAt.dbSeconds, agent.id,
+            ]
+        )
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import GRDB
+import RMMProtocol
+
+/// Commands and their lifecycle.
+extension SQLiteStore {
+    public func insertCommands(_ commands: [CommandRecord]) async throws {
+        try await write { db in
+            for command in commands {
+                guard try Self.agent(id: command.agentId, db) != nil else {
+                    throw StoreError.notFound("agent '\(command.agentId)'")
+                }
+                let version = try Self.nextVersion(db)
+                do {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO commands (\(CommandRecord.columns))
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                        arguments: [
+                            command.id, command.agentId, command.batchId, command.kind.rawValue, command.text,
+                            command.interpreter, command.timeoutSeconds, command.createdAt.dbSeconds,
+                            command.expiresAt.dbSeconds, CommandState.queued.rawValue, command.reason,
+                            command.exitCode, command.signal, command.stdoutTruncated, command.stderrTruncated,
+                            command.updatedAt.dbSeconds, command.createdBy, version,
+                        ]
+                    )
+                } catch where Self.isUniqueViolation(error) {
+                    throw StoreError.conflict("command '\(command.id)' already exists")
+                }
+                try Self.addEvent(command.id, .queued, at: command.createdAt, reason: command.reason, db)
+            }
+        }
+    }
+
+    public func command(id: String) async throws -> CommandRecord? {
+        try await read { db in try Self.command(id: id, db) }
+    }
+
+    public func commands(agentId: String?, limit: Int) async throws -> [CommandRecord] {
+        try await read { db in
+            if let agentId {
+                return try Self.fetchCommands(
+                    db, where: "agent_id = ?", order: "created_at DESC, rowid DESC LIMIT ?", [agentId, max(0, limit)]
+                )
+            }
+            return try Self.fetchCommands(db, where: "1", order: "created_at DESC, rowid DESC LIMIT ?", [max(0, limit)])
+        }
+    }
+
+    public func undeliveredCommands(agentId: String) async throws -> [CommandRecord] {
+        try await read { db in
+            try Self.fetchCommands(
+                db, where: "agent_id = ? AND state IN ('queued', 'sent')", order: "created_at, rowid", [agentId]
+            )
+        }
+    }
+
+    public func activeCommands(agentId: String) async throws -> [CommandRecord] {
+        try await read { db in
+            try Self.fetchCommands(
+                db, where: "agent_id = ? AND state IN ('delivered', 'running')", order: "created_at, rowid", [agentId]
+            )
+        }
+    }
+
+    public func commandsToExpire(now: Date) async throws -> [CommandRecord] {
+        try await read { db in
+            try Self.fetchCommands(
+                db, where: "state IN ('queued', 'sent') AND expires_at < ?", order: "expires_at, rowid", [now.dbSeconds]
+            )
+        }
+    }
+
+    /// Throws `notFound` for an unknown command (a refused move of a known one returns nil).
+    public func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
+        try await write { db in
+            guard var command = try Self.command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
+            guard command.state.canMove(to: state) else { return nil }
+            command.state = state
+            command.reason = reason
+            command.updatedAt = now
+            command.version = try Self.nextVersion(db)
+            try Self.saveLifecycle(command, db)
+            try Self.addEvent(commandId, state, at: now, reason: reason, db)
+            return command
+        }
+    }
+
+    /// Throws `notFound` for an unknown command. A non-terminal `outcome.state` is a refused move (nil).
+    public func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
+        try await write { db in
+            guard var command = try Self.command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
+            // A redelivered result finds the command terminal already: nothing to do, nothing changes.
+            guard !command.state.isTerminal, outcome.state.isTerminal, command.state.canMove(to: outcome.state) else {
+                return nil
+            }
+            // Live output is always a prefix of the agent's whole output; store only the missing tail.
+            for (stream, whole) in [(StdStream.stdout, outcome.stdout), (.stderr, outcome.stderr)] {
+                let stored = try Self.storedLength(commandId, stream, db)
+                if whole.count > stored {
+                    try Self.insertChunk(commandId, stream, offset: stored, data: Data(whole.suffix(from: whole.startIndex + stored)),
+                                         version: Self.nextVersion(db), db)
+                }
+            }
+            command.state = outcome.state
+            command.reason = outcome.reason
+            command.exitCode = outcome.exitCode
+            command.signal = outcome.signal
+            command.stdoutTruncated = outcome.stdoutTruncated
+            command.stderrTruncated = outcome.stderrTruncated
+            command.updatedAt = now
+            command.version = try Self.nextVersion(db)
+            try Self.saveLifecycle(command, db)
+            try Self.addEvent(commandId, outcome.state, at: now, reason: outcome.reason, db)
+            return command
+        }
+    }
+
+    public func events(commandId: String) async throws -> [CommandEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT state, occurred_at, reason FROM command_events WHERE command_id = ? ORDER BY id",
+                arguments: [commandId]
+            ).map { row in
+                CommandEvent(
+                    commandId: commandId, state: try row.enumValue("state", as: CommandState.self),
+                    at: try row.date("occurred_at"), reason: try row.value("reason")
+                )
+            }
+        }
+    }
+
+    public func batch(id: String) async throws -> [CommandRecord] {
+        try await read { db in try Self.fetchCommands(db, where: "batch_id = ?", order: "created_at, rowid", [id]) }
+    }
+
+    static func command(id: String, _ db: Database) throws -> CommandRecord? {
+        try fetchCommands(db, where: "id = ?", order: "rowid", [id]).first
+    }
+
+    static func fetchCommands(_ db: Database, where condition: String, order: String, _ arguments: StatementArguments) throws -> [CommandRecord] {
+        try Row.fetchAll(
+            db, sql: "SELECT \(CommandRecord.columns) FROM commands WHERE \(condition) ORDER BY \(order)", arguments: arguments
+        ).map(CommandRecord.init(row:))
+    }
+
+    /// Writes the columns a lifecycle step may change.
+    private static func saveLifecycle(_ command: CommandRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                UPDATE commands SET state = ?, reason = ?, exit_code = ?, signal = ?, stdout_truncated = ?,
+                    stderr_truncated = ?, updated_at = ?, version = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                command.state.rawValue, command.reason, command.exitCode, command.signal, command.stdoutTruncated,
+                command.stderrTruncated, command.updatedAt.dbSeconds, command.version, command.id,
+            ]
+        )
+    }
+
+    private static func addEvent(_ commandId: String, _ state: CommandState, at: Date, reason: String?, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO command_events (command_id, state, occurred_at, reason) VALUES (?, ?, ?, ?)",
+            arguments: [commandId, state.rawValue, at.dbSeconds, reason]
+        )
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import RMMProtocol
+
+/// The SQLite implementation of `Store`, through GRDB.
+///
+/// Durability: the file is opened in WAL mode with `synchronous = FULL`, so every committed write
+/// transaction is fsynced before the call returns; a SIGKILL (or power loss) after a method returns
+/// cannot lose its effect. Every mutating method runs in exactly one IMMEDIATE write transaction.
+///
+/// Dates are stored as REAL seconds since the reference date (2001-01-01 UTC), the value `Date`
+/// holds internally, so a stored date reads back bit-for-bit equal to the one written.
+public final class SQLiteStore: Store {
+    /// A `DatabasePool` for files, a `DatabaseQueue` for in-memory test stores; both are Sendable.
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        var config = Self.configuration()
+        config.label = "gururmm.store"
+        let pool = try DatabasePool(path: path, configuration: config)
+        // DatabasePool switches its writer to `synchronous = NORMAL` after `prepareDatabase` runs
+        // (its WAL set-up), which can lose the last commits on power loss. The writer connection
+        // lives as long as the pool, so setting FULL once here holds for every later write.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        try Self.migrator.migrate(pool)
+        self.writer = pool
+    }
+
+    private init(writer: any DatabaseWriter) throws {
+        try Self.migrator.migrate(writer)
+        self.writer = writer
+    }
+
+    /// A private in-memory store, for tests.
+    public static func inMemory() throws -> SQLiteStore {
+        try SQLiteStore(writer: DatabaseQueue(configuration: configuration()))
+    }
+
+    private static func configuration() -> Configuration {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        // Another process (a second server, the CLI, a test) may hold the write lock briefly.
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // A commit must reach the disk before we acknowledge anything (see also `init(path:)`).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return config
+    }
+
+    /// Runs `body` in one IMMEDIATE write transaction (GRDB's default for writes).
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.write(body)
+    }
+
+    /// Runs `body` against a consistent snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
+    /// A fresh random lowercase id such as `ag_0123456789abcdef`.
+    static func newId(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let hex = String(generator.next() as UInt64, radix: 16)
+        return prefix + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Increments the single-row change counter and returns its new value (caller's transaction).
+    static func nextVersion(_ db: Database) throws -> Int {
+        try db.execute(sql: "UPDATE change_counter SET value = value + 1 WHERE id = 1")
+        guard let value = try Int.fetchOne(db, sql: "SELECT value FROM change_counter WHERE id = 1") else {
+            throw StoreError.corrupt("change_counter row is missing")
+        }
+        return value
+    }
+
+    /// True when `error` is SQLite refusing a duplicate primary key or unique value.
+    static func isUniqueViolation(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+    }
+}

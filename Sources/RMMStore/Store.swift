@@ -1,0 +1,99 @@
+import Foundation
+import RMMProtocol
+
+/// Why the store refused an operation, in words an operator can act on.
+public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    case enrollmentTokenUnknown
+    case enrollmentTokenExpired
+    case enrollmentTokenUsedUp
+    case enrollmentTokenRevoked
+    case notFound(String)
+    case conflict(String)
+    case corrupt(String)
+
+    public var description: String {
+        switch self {
+        case .enrollmentTokenUnknown: return "enrollment token is not known to this server"
+        case .enrollmentTokenExpired: return "enrollment token has expired"
+        case .enrollmentTokenUsedUp: return "enrollment token has no uses left"
+        case .enrollmentTokenRevoked: return "enrollment token was revoked"
+        case .notFound(let what): return "\(what) not found"
+        case .conflict(let why): return why
+        case .corrupt(let why): return "stored data is unreadable: \(why)"
+        }
+    }
+}
+
+/// Durable state of a GuruRMM server. Every method returns only after its effect is durable.
+///
+/// Command state changes go through `transition` or `finish`, which check `CommandState.canMove`
+/// and write the new state and a history event in one transaction.
+public protocol Store: Sendable {
+    // MARK: enrollment and agents
+
+    /// Stores a new enrollment token by the SHA-256 (hex) of its secret.
+    func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord
+    func revokeEnrollmentToken(id: String, now: Date) async throws
+    func enrollmentTokens() async throws -> [EnrollmentTokenRecord]
+
+    /// Enrolls an agent: consumes one use of the token and creates the agent, atomically.
+    /// Idempotent by public key: the same key gets the same agent back and consumes nothing.
+    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
+
+    func agent(id: String) async throws -> AgentRecord?
+    /// An agent by id, or else by unique name; `conflict` if the name is ambiguous.
+    func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
+    func agents() async throws -> [AgentRecord]
+
+    /// Records an accepted connection: stores the facts and returns the agent with its epoch incremented.
+    func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
+    /// Flushes liveness facts (non-nil fields overwrite).
+    func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws
+    func revokeAgent(id: String, now: Date) async throws
+
+    // MARK: commands
+
+    /// Inserts commands in state `queued` with a `queued` history event, in one transaction.
+    func insertCommands(_ commands: [CommandRecord]) async throws
+    func command(id: String) async throws -> CommandRecord?
+    /// Newest first.
+    func commands(agentId: String?, limit: Int) async throws -> [CommandRecord]
+    /// Commands in `queued` or `sent` for an agent, oldest first: what a new session must (re)send.
+    func undeliveredCommands(agentId: String) async throws -> [CommandRecord]
+    /// Commands that are still `delivered` or `running` on an agent (for resumption bookkeeping).
+    func activeCommands(agentId: String) async throws -> [CommandRecord]
+    /// Undelivered commands whose `expiresAt` is before `now`.
+    func commandsToExpire(now: Date) async throws -> [CommandRecord]
+
+    /// Moves a command to `state` if the lifecycle allows it; returns the updated record, or nil if the
+    /// move is not allowed (the command is unchanged). Writes a history event with `reason`.
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord?
+    /// Ends a command with the agent's result: appends missing output, sets the terminal state.
+    /// Returns nil (and changes nothing) if the command is already terminal or the move is not allowed.
+    func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord?
+
+    /// Appends live output if `offset` is exactly the stream's stored length and the cap leaves room;
+    /// returns false (storing nothing) otherwise. Output of a terminal command is never changed.
+    func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool
+    func output(commandId: String, stream: StdStream) async throws -> Data
+    func events(commandId: String) async throws -> [CommandEvent]
+
+    /// Changes in a batch after `version`, and the version to ask from next time.
+    func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges
+    /// All commands of a batch.
+    func batch(id: String) async throws -> [CommandRecord]
+
+    // MARK: operator tokens and config
+
+    /// Stores an API token by the SHA-256 (hex) of its secret.
+    func createAPIToken(name: String, role: String, hash: String, now: Date) async throws -> APITokenRecord
+    /// The live (not revoked) token with this hash.
+    func apiToken(hash: String) async throws -> APITokenRecord?
+    func apiTokens() async throws -> [APITokenRecord]
+    func revokeAPIToken(id: String, now: Date) async throws
+
+    /// The fleet config; `AgentConfig.defaults` until one is saved.
+    func config() async throws -> AgentConfig
+    /// Saves a config with `version` = stored version + 1 and returns it.
+    func saveConfig(_ config: AgentConfig) async throws -> AgentConfig
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Starts a child with posix_spawn: its own process group, default signal handling, stdin from
+/// /dev/null, and stdout and stderr appended to `logPath`.
+///
+/// posix_spawn rather than Foundation's `Process` because the child writes straight into the
+/// log file (no pipe to drain, nothing lost if the test process dies) and because the signal
+/// dispositions and process group must be reset and set before exec.
+func spawnChild(
+    executable: String,
+    arguments: [String],
+    environment: [String: String],
+    logPath: String
+) throws -> pid_t {
+    #if canImport(Darwin)
+    var actions: posix_spawn_file_actions_t?
+    var attributes: posix_spawnattr_t?
+    #else
+    var actions = posix_spawn_file_actions_t()
+    var attributes = posix_spawnattr_t()
+    #endif
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    // O_APPEND so that writes from the child and any grandchildren interleave without
+    // overwriting each other.
+    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+    // The test runner may ignore or block signals (SIGPIPE especially); ignored dispositions
+    // and the mask survive exec, and the child must behave as it would when started by hand.
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    // Its own process group, so the whole tree can be killed with kill(-pid, ...).
+    posix_spawnattr_setpgroup(&attributes, 0)
+    let flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+
+    let argv = CStringArray([executable] + arguments)
+    let envp = CStringArray(environment.map { "\($0.key)=\($0.value)" })
+    var pid: pid_t = 0
+    // The arrays own the strings: keep them alive until posix_spawn has copied them.
+    let result = withExtendedLifetime((argv, envp)) {
+        posix_spawnp(&pid, executable, &actions, &attributes, argv.pointers, envp.pointers)
+    }
+    guard result == 0 else {
+        throw ManagedProcessError.spawnFailed(executable: executable, errno: result)
+    }
+    return pid
+}
+
+/// A NULL-terminated C string array that frees its strings when it goes away.
+private final class CStringArray {
+    let pointers: [UnsafeMutablePointer<CChar>?]
+
+    init(_ strings: [String]) {
+        pointers = strings.map { strdup($0) } + [nil]
+    }
+
+    deinit {
+        for pointer in pointers {
+            free(pointer)
+        }
+    }
+}

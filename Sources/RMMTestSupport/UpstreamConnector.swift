@@ -1,0 +1,53 @@
+import NIOCore
+import NIOPosix
+
+/// Opens the upstream connection for an accepted downstream socket and pairs their forwarders.
+struct UpstreamConnector: Sendable {
+    let host: String
+    let port: Int
+    let modeSwitch: FaultModeSwitch
+    let registry: ConnectionRegistry
+
+    /// Runs as the accepted channel's initializer, on its event loop. The downstream is not
+    /// registered (so not read) until the returned future succeeds, which means no client byte
+    /// arrives before there is an upstream to send it to; a failure closes the downstream,
+    /// as an upstream that refuses connections would look to the client.
+    func connect(for downstream: any Channel) -> EventLoopFuture<Void> {
+        let id = registry.register(downstream: downstream)
+        let registry = self.registry
+        downstream.closeFuture.whenComplete { _ in registry.markClosed(.downstream, of: id) }
+        do {
+            try downstream.pipeline.syncOperations.addHandler(Forwarder(direction: .uplink, modeSwitch: modeSwitch))
+        } catch {
+            registry.markClosed(.upstream, of: id)
+            return downstream.eventLoop.makeFailedFuture(error)
+        }
+        let modeSwitch = self.modeSwitch
+        // Same event loop as the downstream, so the two forwarders can call each other directly.
+        return ClientBootstrap(group: downstream.eventLoop)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { upstream in
+                upstream.eventLoop.makeCompletedFuture {
+                    try upstream.pipeline.syncOperations.addHandler(Forwarder(direction: .downlink, modeSwitch: modeSwitch))
+                }
+            }
+            .connect(host: host, port: port)
+            .flatMapErrorThrowing { error in
+                registry.markClosed(.upstream, of: id)
+                throw error
+            }
+            .flatMapThrowing { upstream in
+                registry.attach(upstream: upstream, to: id)
+                upstream.closeFuture.whenComplete { _ in registry.markClosed(.upstream, of: id) }
+                do {
+                    let uplink = try downstream.pipeline.syncOperations.handler(type: Forwarder.self)
+                    let downlink = try upstream.pipeline.syncOperations.handler(type: Forwarder.self)
+                    Forwarder.pair(uplink, downlink)
+                } catch {
+                    // The downstream is closed by the failed initializer; do not leak the upstream.
+                    upstream.close(promise: nil)
+                    throw error
+                }
+            }
+    }
+}

@@ -1,0 +1,29 @@
+import RMMProtocol
+
+/// What a `WebSocketLink` hands its owner, in arrival order.
+public enum LinkEvent: Sendable {
+    /// A decoded (and, if chunked, reassembled) message.
+    case message(Envelope)
+    /// The connection ended. `code` is the close code the peer sent or we sent, if any.
+    case closed(LinkClosure)
+}
+
+/// Why and how a link ended.
+public struct LinkClosure: Sendable, Equatable, CustomStringConvertible {
+    public var code: UInt16?
+    public var reason: String
+    /// True when the peer initiated the close (sent a close frame or dropped the TCP connection).
+    public var byPeer: Bool
+
+    public init(code: UInt16?, reason: String, byPeer: Bool) {
+        self.code = code
+        self.reason = reason
+        self.byPeer = byPeer
+    }
+
+    public var description: String {
+        let who = byPeer ? "peer" : "local"
+        if let code { return "\(who) closed with \(code): \(reason)" }
+        return "\(who) closed: \(reason)"
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+import RMMProtocol
+
+/// One WebSocket connection speaking the GuruRMM envelope protocol; the same type serves both ends.
+///
+/// Sending never waits: frames are handed to the channel, which buffers them. Received messages
+/// arrive on `events`; the owner calls `markHandled()` after handling each, which is how both ends
+/// can tell "received" from "handled" (a stuck consumer shows as a growing gap).
+public final class WebSocketLink: Sendable {
+    public let events: AsyncStream<LinkEvent>
+    /// Description of the remote end, for logs ("127.0.0.1:53122").
+    public let remoteDescription: String
+    let channel: any Channel
+    let shared: LinkShared
+    private let handler: NIOLoopBound<WebSocketLinkHandler>
+    private let chunker = NIOLockedValueBox(Chunker())
+    private let messageCap = NIOLockedValueBox(WireLimits.defaultChunkBytes)
+    private let codec = WireCodec()
+
+    /// Adds the frame aggregator and the link handler to a channel that just finished its WebSocket
+    /// upgrade. Must run on the channel's event loop.
+    public static func install(on channel: any Channel, isClient: Bool, maxBacklog: Int = 10_000) throws -> WebSocketLink {
+        let shared = LinkShared(isClient: isClient, maxBacklog: maxBacklog)
+        let (stream, continuation) = AsyncStream<LinkEvent>.makeStream()
+        let handler = WebSocketLinkHandler(shared: shared, continuation: continuation)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 1,
+                maxAccumulatedFrameCount: 1024,
+                maxAccumulatedFrameSize: WireLimits.maxFrameBytes
+            )
+        )
+        try sync.addHandler(handler)
+        return WebSocketLink(channel: channel, shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), events: stream)
+    }
+
+    private init(channel: any Channel, shared: LinkShared, handler: NIOLoopBound<WebSocketLinkHandler>, events: AsyncStream<LinkEvent>) {
+        self.channel = channel
+        self.shared = shared
+        self.handler = handler
+        self.events = events
+        self.remoteDescription = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+    }
+
+    /// Largest message sent as one frame; longer ones are split into `chunk` frames.
+    public func setMaxMessageBytes(_ bytes: Int) {
+        messageCap.withLockedValue { $0 = max(1024, min(bytes, WireLimits.maxFrameBytes / 2)) }
+    }
+
+    /// Encodes and writes one envelope (as several chunk frames if it is long). Returns false if the
+    /// link is already closed or the envelope could not be encoded; true means only "handed to the
+    /// socket", never "delivered".
+    @discardableResult
+    public func send(_ envelope: Envelope) -> Bool {
+        guard shared.closed == nil else { return false }
+        let frames: [Data]
+        do {
+            let encoded = try codec.encode(envelope)
+            let cap = messageCap.withLockedValue { $0 }
+            frames = try chunker.withLockedValue { try $0.frames(for: encoded, maxMessageBytes: cap) }
+        } catch {
+            return false
+        }
+        let shared = self.shared
+        let channel = self.channel
+        // All frames of one message are written in one event-loop turn so chunks never interleave.
+        channel.eventLoop.execute {
+            let now = Date().timeIntervalSince1970
+            var bytes = 0
+            for data in frames {
+                var buffer = channel.allocator.buffer(capacity: data.count)
+                buffer.writeBytes(data)
+                bytes += data.count
+                var frame = WebSocketFrame(fin: true, opcode: .text, data: buffer)
+                frame.maskKey = shared.makeMaskKey()
+                channel.write(frame, promise: nil)
+            }
+            channel.flush()
+            shared.update {
+                $0.dataFramesOut += frames.count
+                $0.dataBytesOut += bytes
+                $0.lastDataOut = now
+            }
+        }
+        return true
+    }
+
+    /// Sends a WebSocket ping whose payload is a timestamp, so the pong gives a round-trip time.
+    public func ping() {
+        guard shared.closed == nil else { return }
+        let shared = self.shared
+        let channel = self.channel
+        channel.eventLoop.execute {
+            var buffer = channel.allocator.buffer(capacity: 8)
+            buffer.writeInteger(DispatchTime.now().uptimeNanoseconds)
+            var frame = WebSocketFrame(fin: true, opcode: .ping, data: buffer)
+            frame.maskKey = shared.makeMaskKey()
+            shared.update {
+                $0.pingsSent += 1
+                $0.controlFramesOut += 1
+                $0.lastControlOut = Date().timeIntervalSince1970
+            }
+            channel.writeAndFlush(frame, promise: nil)
+        }
+    }
+
+    /// Sends a close frame with a code and reason, then closes the connection.
+    public func close(_ code: CloseCode, reason: String) {
+        let shared = self.shared
+        let channel = self.channel
+        let handler = self.handler
+        channel.eventLoop.execute {
+            guard shared.closed == nil else { return }
+            handler.value.markLocallyClosed(LinkClosure(code: code.rawValue, reason: reason, byPeer: false))
+            let frame = Self.closeFrame(code: code, reason: reason, allocator: channel.allocator, maskKey: shared.makeMaskKey())
+            channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+            // A peer that never reads must not keep the socket: close anyway after a grace period.
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+    }
+
+    /// Drops the TCP connection without a close frame (what a crash looks like to the peer).
+    public func abort() {
+        channel.close(promise: nil)
+    }
+
+    /// Call once per handled message (after its effects are done).
+    public func markHandled() {
+        shared.update { $0.messagesHandled += 1 }
+    }
+
+    public var counters: LinkCounters { shared.snapshot }
+    public var closure: LinkClosure? { shared.closed }
+    public var isOpen: Bool { shared.closed == nil && channel.isActive }
+
+    /// A close frame: 2-byte code then a UTF-8 reason cut to fit the 125-byte control-frame limit.
+    static func closeFrame(code: CloseCode, reason: String, allocator: ByteBufferAllocator, maskKey: WebSocketMaskingKey?) -> WebSocketFrame {
+        var buffer = allocator.buffer(capacity: 125)
+        buffer.writeInteger(code.rawValue)
+        var cut = Substring(reason)
+        while cut.utf8.count > 123 { cut = cut.dropLast() }
+        buffer.writeString(String(cut))
+        var frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: buffer)
+        frame.maskKey = maskKey
+        return frame
+    }
+}

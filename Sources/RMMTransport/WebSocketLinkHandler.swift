@@ -1,0 +1,170 @@
+import Foundation
+import NIOCore
+import NIOWebSocket
+import RMMProtocol
+
+/// The frame reader for one WebSocket connection, used by server and agent alike.
+///
+/// It only decodes, counts and hands off: messages go to an `AsyncStream` that the owner consumes
+/// elsewhere, pings are answered here, and nothing in it ever waits on the owner (design principle 5).
+/// Runs on the channel's event loop; the counters are published to a lock box for other threads.
+final class WebSocketLinkHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let shared: LinkShared
+    private let continuation: AsyncStream<LinkEvent>.Continuation
+    private let codec = WireCodec()
+    private var reassembler = Reassembler()
+    private var closeSent = false
+    private var finished = false
+
+    init(shared: LinkShared, continuation: AsyncStream<LinkEvent>.Continuation) {
+        self.shared = shared
+        self.continuation = continuation
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let now = Date().timeIntervalSince1970
+        switch frame.opcode {
+        case .text, .binary:
+            shared.update {
+                $0.dataFramesIn += 1
+                $0.dataBytesIn += frame.length
+                $0.lastDataIn = now
+            }
+            handleData(context: context, frame: frame)
+        case .ping:
+            shared.update {
+                $0.controlFramesIn += 1
+                $0.lastControlIn = now
+            }
+            if !closeSent {
+                var pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+                pong.maskKey = shared.makeMaskKey()
+                shared.update {
+                    $0.controlFramesOut += 1
+                    $0.lastControlOut = now
+                }
+                context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+            }
+        case .pong:
+            var payload = frame.unmaskedData
+            let sentAt = payload.readInteger(as: UInt64.self)
+            shared.update {
+                $0.controlFramesIn += 1
+                $0.lastControlIn = now
+                if let sentAt {
+                    let rtt = Double(DispatchTime.now().uptimeNanoseconds &- sentAt) / 1_000_000
+                    if rtt >= 0, rtt < 3_600_000 { $0.recordPong(rttMs: rtt) }
+                }
+            }
+        case .connectionClose:
+            var payload = frame.unmaskedData
+            let code = payload.readInteger(as: UInt16.self)
+            let reason = payload.readString(length: payload.readableBytes) ?? ""
+            if !closeSent {
+                // Echo the close as RFC 6455 asks, then drop the connection.
+                closeSent = true
+                var echo = WebSocketFrame(fin: true, opcode: .connectionClose, data: context.channel.allocator.buffer(capacity: 2))
+                echo.data.writeInteger(code ?? CloseCode.normal.rawValue)
+                echo.maskKey = shared.makeMaskKey()
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(echo)).whenComplete { _ in channel.close(promise: nil) }
+            }
+            finish(LinkClosure(code: code, reason: reason.isEmpty ? "closed by peer" : reason, byPeer: true))
+        default:
+            fail(context: context, code: .protocolError, reason: "unsupported frame opcode")
+        }
+    }
+
+    private func handleData(context: ChannelHandlerContext, frame: WebSocketFrame) {
+        guard !closeSent else { return }
+        var payload = frame.unmaskedData
+        let bytes = Data(payload.readBytes(length: payload.readableBytes) ?? [])
+        do throws(WireDecodeError) {
+            var envelope = try codec.decode(bytes)
+            if case .chunk(let chunk) = envelope.message {
+                guard let whole = try reassembler.add(chunk) else { return }
+                envelope = try codec.decode(whole)
+                if case .chunk = envelope.message { throw .malformed("a chunk may not contain a chunk") }
+            }
+            let backlog = shared.update { counters -> Int in
+                counters.messagesReceived += 1
+                return counters.messagesReceived - counters.messagesHandled
+            }
+            if backlog > shared.maxBacklog {
+                fail(context: context, code: .overloaded, reason: "receiver backlog of \(backlog) messages exceeds \(shared.maxBacklog)")
+                return
+            }
+            continuation.yield(.message(envelope))
+        } catch {
+            switch error {
+            case .unknownType(let type):
+                // Unknown types are counted and reported, never fatal (a newer peer may send them).
+                shared.update {
+                    $0.unknownTypes += 1
+                    if $0.firstUnknownType == nil { $0.firstUnknownType = type }
+                }
+            case .tooLarge:
+                shared.update { $0.decodeErrors += 1 }
+                fail(context: context, code: .messageTooBig, reason: error.description)
+            case .unsupportedVersion:
+                shared.update { $0.decodeErrors += 1 }
+                fail(context: context, code: .protocolError, reason: error.description)
+            case .malformed:
+                shared.update { $0.decodeErrors += 1 }
+                fail(context: context, code: .invalidPayload, reason: error.description)
+            }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        shared.update {
+            if !writable && $0.isWritable { $0.unwritableEpisodes += 1 }
+            $0.isWritable = writable
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(LinkClosure(code: nil, reason: "connection lost", byPeer: true))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let wsError = error as? NIOWebSocketError {
+            let code: CloseCode = wsError == .invalidFrameLength ? .messageTooBig : .protocolError
+            fail(context: context, code: code, reason: "websocket error: \(wsError)")
+        } else {
+            finish(LinkClosure(code: nil, reason: "connection error: \(error)", byPeer: true))
+            context.close(promise: nil)
+        }
+    }
+
+    /// Sends a close frame with a reason, then closes the channel.
+    func fail(context: ChannelHandlerContext, code: CloseCode, reason: String) {
+        guard !closeSent else { return }
+        closeSent = true
+        let frame = WebSocketLink.closeFrame(code: code, reason: reason, allocator: context.channel.allocator, maskKey: shared.makeMaskKey())
+        finish(LinkClosure(code: code.rawValue, reason: reason, byPeer: false))
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// Marks that the owner closed the link itself, so a later echo is not answered again.
+    func markLocallyClosed(_ closure: LinkClosure) {
+        closeSent = true
+        finish(closure)
+    }
+
+    private func finish(_ closure: LinkClosure) {
+        guard !finished else { return }
+        finished = true
+        shared.setClosure(closure)
+        continuation.yield(.closed(closure))
+        continuation.finish()
+    }
+}

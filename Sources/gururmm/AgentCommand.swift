@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import RMMAgent
+import RMMTransport
+
+/// `gururmm agent`: enrolls once, then keeps a session with the server forever.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agent", abstract: "Run a GuruRMM agent.")
+
+    @Option(name: .customLong("server"), help: "Server agent URL, e.g. ws://127.0.0.1:7443")
+    var server: String
+
+    @Option(name: .customLong("state-dir"), help: "Where the agent keeps its identity and journal.")
+    var stateDirectory: String
+
+    @Option(name: .customLong("enroll-token"), help: "One-time enrollment token (first run only).")
+    var enrollToken: String?
+
+    @Option(name: .customLong("name"), help: "Name shown to operators (default: hostname).")
+    var name: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let endpoint: ServerEndpoint
+        do {
+            endpoint = try ServerEndpoint(parsing: server)
+        } catch {
+            throw ValidationError("--server: \(error)")
+        }
+        var options = AgentOptions(endpoint: endpoint, stateDirectory: stateDirectory, enrollToken: enrollToken, name: name, version: GuruRMM.version)
+        if let backoff = ProcessInfo.processInfo.environment["GURURMM_AGENT_MAX_BACKOFF"].flatMap(Double.init) { options.maxBackoff = backoff }
+        let logger = makeLogger(label: "gururmm.agent", level: logLevel)
+        let frozen = options
+        do {
+            try await runUntilSignalled { try await AgentRuntime.run(options: frozen, logger: logger) }
+        } catch let error as AgentError {
+            FileHandle.standardError.write(Data("gururmm agent: \(error)\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import RMMServer
+
+/// `gururmm agents`: list agents, evict one.
+struct AgentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agents", abstract: "List and manage agents.",
+        subcommands: [List.self, Evict.self], defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List agents with status, liveness and metrics.")
+        @OptionGroup var api: APIOptions
+        @Flag(name: .customLong("json"), help: "Print JSON.")
+        var json = false
+
+        func run() async throws {
+            let agents: [AgentView] = try await api.client().get("/api/v1/agents")
+            if json {
+                try printJSON(agents)
+                return
+            }
+            if agents.isEmpty {
+                print("No agents enrolled. Create a token with `gururmm enroll-token create` and start `gururmm agent`.")
+                return
+            }
+            let now = Date()
+            var rows = [["ID", "NAME", "STATUS", "LAST SEEN", "CONNECTED", "DOWNLINK", "VERSION", "OS", "CONFIG", "PONG", "CPU", "MEM", "DISK", "LOAD"]]
+            for a in agents {
+                let m = a.metrics
+                rows.append([
+                    a.id, a.name, a.status.rawValue, ago(a.lastSeenAt, now), ago(a.connectedSince, now), ago(a.lastDownlinkAt, now),
+                    a.version, a.os, "\(a.configVersionApplied.map(String.init) ?? "-")/\(a.configVersion)",
+                    a.lastPongRttMs.map { String(format: "%.1fms", $0) } ?? "-",
+                    m?.cpuPercent.map { String(format: "%.0f%%", $0) } ?? "-",
+                    percent(m?.memoryUsedBytes, m?.memoryTotalBytes), percent(m?.diskUsedBytes, m?.diskTotalBytes),
+                    m?.load1.map { String(format: "%.2f", $0) } ?? "-",
+                ])
+            }
+            printTable(rows)
+            for a in agents where a.status == .degraded {
+                print("note: \(a.name) is degraded: heard from, but it has not acknowledged a server frame since \(a.lastDownlinkAt.map { ago($0, now) + " ago" } ?? "it connected").")
+            }
+        }
+    }
+
+    struct Evict: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close an agent's session; it reconnects and nothing queued is lost.")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Agent id or name.")
+        var agent: String
+
+        func run() async throws {
+            let answer: OKView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/evict", body: ReasonRequest(reason: nil))
+            print(answer.message)
+        }
+    }
+}
+
+func ago(_ date: Date?, _ now: Date) -> String {
+    guard let date else { return "-" }
+    let s = max(0, now.timeIntervalSince(date))
+    if s < 90 { return "\(Int(s))s" }
+    if s < 5400 { return "\(Int(s / 60))m" }
+    if s < 172_800 { return "\(Int(s / 3600))h" }
+    return "\(Int(s / 86_400))d"
+}
+
+func percent(_ used: Int64?, _ total: Int64?) -> String {
+    guard let used, let total, total > 0 else { return "-" }
+    return String(format: "%.0f%%", Double(used) * 100 / Double(total))
+}
+
+func printTable(_ rows: [[String]]) {
+    guard let first = rows.first else { return }
+    var widths = Array(repeating: 0, count: first.count)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    for row in rows {
+        print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = APICoding.encoder()
+    encoder.outputFormatting.insert(.prettyPrinted)
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+func pathEscape(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RMMAgent
+import RMMServer
+import RMMTransport
+
+/// `gururmm demo`: a server in ./gururmm-data plus a local agent, a first command, and what to try next.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Start a server and a local agent, run a first command, keep running.")
+
+    @Option(name: .customLong("data-dir")) var dataDirectory: String = "./gururmm-data"
+    @Option(name: .customLong("agent-listen")) var agentListen: String = "127.0.0.1:7443"
+    @Option(name: .customLong("api-listen")) var apiListen: String = "127.0.0.1:7080"
+    @Option(name: .customLong("log-level")) var logLevel: String = "warning"
+
+    func run() async throws {
+        let agentAddress = try HostPort(parsing: agentListen, flag: "--agent-listen")
+        let apiAddress = try HostPort(parsing: apiListen, flag: "--api-listen")
+        let logger = makeLogger(label: "gururmm.demo", level: logLevel)
+        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agentAddress.host, agentPort: agentAddress.port,
+                                    apiHost: apiAddress.host, apiPort: apiAddress.port)
+        let dataDirectory = self.dataDirectory
+        try await runUntilSignalled {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let (readyStream, readyContinuation) = AsyncStream<ServerReady>.makeStream()
+                group.addTask {
+                    try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version) { ready in
+                        readyContinuation.yield(ready)
+                        readyContinuation.finish()
+                    }
+                }
+                var iterator = readyStream.makeAsyncIterator()
+                guard let ready = await iterator.next() else { return }
+                let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                let apiURL = "http://\(apiAddress.host):\(ready.apiPort)"
+                guard let base = URL(string: apiURL) else { return }
+                let client = APIClient(base: base, token: token)
+                let stateDirectory = dataDirectory + "/demo-agent"
+                var enrollToken: String?
+                if (try? AgentIdentity.loadOrCreate(stateDirectory: stateDirectory))?.agentId == nil {
+                    let view: EnrollmentTokenView = try await client.post("/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: 600, uses: 1))
+                    enrollToken = view.token
+                }
+                let agentOptions = AgentOptions(
+                    endpoint: try ServerEndpoint(parsing: "ws://\(agentAddress.host):\(ready.agentPort)"),
+                    stateDirectory: stateDirectory, enrollToken: enrollToken, name: "demo-agent", version: GuruRMM.version
+                )
+                group.addTask { try await AgentRuntime.run(options: agentOptions, logger: logger) }
+
+                say("GuruRMM demo: server data in \(dataDirectory), API \(apiURL), agents ws://\(agentAddress.host):\(ready.agentPort)/agent")
+                let deadline = Date().addingTimeInterval(30)
+                while Date() < deadline {
+                    let agents: [AgentView] = try await client.get("/api/v1/agents")
+                    if agents.contains(where: { $0.name == "demo-agent" && $0.status == .online }) { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let created: RunResponse = try await client.post("/api/v1/commands", body: RunRequest(
+                    agents: ["demo-agent"], all: nil, command: "echo \"hello from $(hostname)\"; uname -sr",
+                    script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
+                var view: CommandView?
+                for target in created.commands {
+                    var after = 0
+                    while true {
+                        let changes: BatchChangesView = try await client.get("/api/v1/batches/\(created.batchId)/changes?after=\(after)&wait=10", timeout: 30)
+                        after = changes.version
+                        if changes.done { break }
+                    }
+                    view = try await client.get("/api/v1/commands/\(target.commandId)")
+                }
+                if let view {
+                    say("First command on demo-agent: \(view.state.rawValue)\(view.exitCode.map { " (exit \($0))" } ?? "")")
+                    say((view.stdout ?? "").split(separator: "\n").map { "  | " + $0 }.joined(separator: "\n"))
+                }
+                say("""
+
+                Try next, in another terminal (the CLI finds the token in \(dataDirectory)/admin.token):
+                  swift run gururmm agents
+                  swift run gururmm run --agent demo-agent -- 'df -h / && uptime'
+                  swift run gururmm commands list
+                  swift run gururmm agents evict demo-agent
+                Press Ctrl-C to stop.
+                """)
+                try await group.waitForAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import RMMProtocol
+import RMMServer
+
+/// `gururmm run`: runs a command or script on agents and reports exactly what happened to each.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command (/bin/sh -c) or a script on agents.",
+        discussion: "Exit status: 0 all succeeded, 1 any failed or timed out, 2 any not delivered."
+    )
+
+    @OptionGroup var api: APIOptions
+    @Option(name: .customLong("agent"), help: "Target agent (id or name); repeat for several.")
+    var agents: [String] = []
+    @Flag(name: .customLong("all"), help: "Target every enrolled agent.")
+    var all = false
+    @Option(name: .customLong("timeout"), help: "Seconds the command may run.")
+    var timeout: Double?
+    @Option(name: .customLong("expires"), help: "Seconds it may wait for delivery before it ends expired.")
+    var expires: Double?
+    @Flag(name: .customLong("detach"), help: "Print command ids and return at once.")
+    var detach = false
+    @Flag(name: .customLong("json"), help: "Print results as JSON.")
+    var json = false
+    @Option(name: .customLong("script"), help: "Send this file's contents as a script.")
+    var script: String?
+    @Option(name: .customLong("interpreter"), help: "Interpreter for --script (default /bin/sh).")
+    var interpreter: String?
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        if agents.isEmpty && !all { throw ValidationError("name targets with --agent AGENT (repeatable) or --all") }
+        if !agents.isEmpty && all { throw ValidationError("use --agent or --all, not both") }
+        if script == nil && command.isEmpty { throw ValidationError("give a command after --, or --script FILE") }
+        if script != nil && !command.isEmpty { throw ValidationError("give a command or --script, not both") }
+        if interpreter != nil && script == nil { throw ValidationError("--interpreter only applies with --script") }
+    }
+
+    func run() async throws {
+        let client = try api.client()
+        var request = RunRequest(agents: all ? nil : agents, all: all ? true : nil, command: nil, script: nil,
+                                 interpreter: interpreter, timeoutSeconds: timeout, expiresSeconds: expires)
+        if let script {
+            guard let data = FileManager.default.contents(atPath: script) else { throw ValidationError("cannot read script file \(script)") }
+            request.script = String(decoding: data, as: UTF8.self)
+        } else {
+            request.command = command.joined(separator: " ")
+        }
+        let created: RunResponse = try await client.post("/api/v1/commands", body: request)
+        if detach {
+            if json {
+                try printJSON(created)
+            } else {
+                for target in created.commands { print("\(target.commandId)  \(target.agent)") }
+            }
+            return
+        }
+        let names = Dictionary(created.commands.map { ($0.agentId, $0.agent) }, uniquingKeysWith: { a, _ in a })
+        let commandAgents = Dictionary(created.commands.map { ($0.commandId, $0.agent) }, uniquingKeysWith: { a, _ in a })
+        let printer = LivePrinter(enabled: !json, prefixes: commandAgents)
+        var after = 0
+        var finals: [String: CommandView] = [:]
+        while true {
+            let changes: BatchChangesView = try await client.get("/api/v1/batches/\(created.batchId)/changes?after=\(after)&wait=25", timeout: 60)
+            after = changes.version
+            for chunk in changes.output { printer.print(chunk) }
+            for view in changes.commands where view.terminal { finals[view.id] = view }
+            if changes.done { break }
+        }
+        printer.flushAll()
+        var results: [CommandView] = []
+        for target in created.commands {
+            results.append(try await client.get("/api/v1/commands/\(target.commandId)"))
+        }
+        if json {
+            try printJSON(RunResults(results: results.map { RunResults.Item($0, agentName: names[$0.agentId] ?? $0.agentId) }))
+        } else {
+            printSummary(results, names: names)
+        }
+        throw ExitCode(Self.exitStatus(results.map(\.state)))
+    }
+
+    static func exitStatus(_ states: [CommandState]) -> Int32 {
+        if states.contains(where: { $0 == .expired || $0.isUndelivered }) { return 2 }
+        if states.contains(where: { $0 != .succeeded }) { return 1 }
+        return 0
+    }
+
+    private func printSummary(_ results: [CommandView], names: [String: String]) {
+        let ok = results.filter { $0.state == .succeeded }.count
+        FileHandle.standardError.write(Data("--- \(ok)/\(results.count) succeeded\n".utf8))
+        for r in results where r.state != .succeeded {
+            var line = "\(names[r.agentId] ?? r.agentId): \(r.state.rawValue)"
+            if let code = r.exitCode { line += " (exit \(code))" }
+            if let reason = r.reason { line += ": \(reason)" }
+            line += "  [\(r.id)]"
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+}
+
+/// The `--json` result shape of `gururmm run`.
+struct RunResults: Encodable {
+    struct Item: Encodable {
+        var agent: String
+        var agentId: String
+        var commandId: String
+        var status: CommandState
+        var exitCode: Int32?
+        var stdout: String
+        var stderr: String
+        var reason: String?
+
+        init(_ v: CommandView, agentName: String) {
+            agent = agentName
+            agentId = v.agentId
+            commandId = v.id
+            status = v.state
+            exitCode = v.exitCode
+            stdout = v.stdout ?? ""
+            stderr = v.stderr ?? ""
+            reason = v.reason
+        }
+    }
+    var results: [Item]
+}
+
+/// Prints streamed output line by line, each prefixed with its agent's name.
+final class LivePrinter {
+    private let enabled: Bool
+    private let prefixes: [String: String]
+    private var partial: [String: Data] = [:]
+
+    init(enabled: Bool, prefixes: [String: String]) {
+        self.enabled = enabled
+        self.prefixes = prefixes
+    }
+
+    func print(_ chunk: OutputView) {
+        guard enabled else { return }
+        let key = chunk.commandId + "/" + chunk.stream.rawValue
+        var buffer = partial[key, default: Data()] + chunk.data
+        while let newline = buffer.firstIndex(of: 0x0A) {
+            emit(buffer[buffer.startIndex..<newline], commandId: chunk.commandId, stream: chunk.stream)
+            buffer = Data(buffer[buffer.index(after: newline)...])
+        }
+        partial[key] = buffer
+    }
+
+    func flushAll() {
+        for (key, data) in partial where !data.isEmpty {
+            let parts = key.split(separator: "/")
+            guard parts.count == 2, let stream = StdStream(rawValue: String(parts[1])) else { continue }
+            emit(data[...], commandId: String(parts[0]), stream: stream)
+        }
+        partial.removeAll()
+    }
+
+    private func emit(_ line: Data.SubSequence, commandId: String, stream: StdStream) {
+        let text = "[\(prefixes[commandId] ?? commandId)] " + String(decoding: line, as: UTF8.self) + "\n"
+        (stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(text.utf8))
+    }
+}

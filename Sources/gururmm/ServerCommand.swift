@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RMMServer
+
+/// `gururmm server`: runs the server until SIGINT/SIGTERM.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "server", abstract: "Run the GuruRMM server (agent gateway + operator API).")
+
+    @Option(name: .customLong("data-dir"), help: "Where the database and admin token live.")
+    var dataDirectory: String = "./gururmm-data"
+
+    @Option(name: .customLong("agent-listen"), help: "HOST:PORT for agent WebSocket connections.")
+    var agentListen: String = "127.0.0.1:7443"
+
+    @Option(name: .customLong("api-listen"), help: "HOST:PORT for the operator REST API.")
+    var apiListen: String = "127.0.0.1:7080"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
+        let api = try HostPort(parsing: apiListen, flag: "--api-listen")
+        let logger = makeLogger(label: "gururmm.server", level: logLevel)
+        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port)
+        let dataDirectory = self.dataDirectory
+        try await runUntilSignalled {
+            try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version) { ready in
+                if ready.adminTokenCreated {
+                    say("Created data directory \(dataDirectory) and an admin API token in \(ready.adminTokenPath) (mode 0600).")
+                }
+                say("GuruRMM server ready: agents on ws://\(agent.host):\(ready.agentPort)/agent, operator API on http://\(api.host):\(ready.apiPort)")
+            }
+        }
+    }
+}
+
+/// A parsed HOST:PORT listen address.
+struct HostPort {
+    var host: String
+    var port: Int
+
+    init(parsing text: String, flag: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("\(flag) must look like HOST:PORT, e.g. 127.0.0.1:7443 (got '\(text)')")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("\(flag) needs a host, e.g. 0.0.0.0:\(port)") }
+        self.host = host
+        self.port = port
+    }
+}

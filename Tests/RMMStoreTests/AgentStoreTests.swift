@@ -1,0 +1,137 @@
+import Foundation
+import RMMProtocol
+import Testing
+import RMMStore
+
+@Suite struct AgentStoreTests {
+    @Test func enrollmentConsumesUsesUntilUsedUp() async throws {
+        let store = try SQLiteStore.inMemory()
+        let token = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 2, now: Fixture.t0)
+        #expect(token.usesLeft == 2)
+        let a = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("a"), now: Fixture.t0)
+        let b = try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("b"), now: Fixture.t0)
+        #expect(a.id != b.id)
+        #expect(a.id.hasPrefix("ag_") && a.id.count == 19 && a.id == a.id.lowercased())
+        #expect(try await store.enrollmentTokens().map(\.usesLeft) == [0])
+        await #expect(throws: StoreError.enrollmentTokenUsedUp) {
+            try await store.enrollAgent(tokenHash: "h", publicKey: "k3", facts: Fixture.facts("c"), now: Fixture.t0)
+        }
+        #expect(try await store.agents().count == 2)
+    }
+
+    @Test func reEnrollWithSameKeyReturnsSameAgentAndConsumesNothing() async throws {
+        let store = try SQLiteStore.inMemory()
+        _ = try await store.createEnrollmentToken(hash: "h", expiresAt: Fixture.at(60), uses: 1, now: Fixture.t0)
+        let first = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts(), now: Fixture.t0)
+        // The token is now used up and, later, expired: a retry after a lost reply still succeeds.
+        let again = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts(), now: Fixture.at(120))
+        #expect(again == first)
+        #expect(try await store.enrollmentTokens().first?.usesLeft == 0)
+        #expect(try await store.agents() == [first])
+    }
+
+    @Test func enrollmentRefusesUnknownExpiredAndRevokedTokens() async throws {
+        let store = try SQLiteStore.inMemory()
+        let expiring = try await store.createEnrollmentToken(hash: "exp", expiresAt: Fixture.at(60), uses: 5, now: Fixture.t0)
+        let revoked = try await store.createEnrollmentToken(hash: "rev", expiresAt: nil, uses: 5, now: Fixture.t0)
+        try await store.revokeEnrollmentToken(id: revoked.id, now: Fixture.at(1))
+        try await store.revokeEnrollmentToken(id: revoked.id, now: Fixture.at(2))
+
+        await #expect(throws: StoreError.enrollmentTokenUnknown) {
+            try await store.enrollAgent(tokenHash: "nope", publicKey: "k", facts: Fixture.facts(), now: Fixture.t0)
+        }
+        await #expect(throws: StoreError.enrollmentTokenExpired) {
+            try await store.enrollAgent(tokenHash: "exp", publicKey: "k", facts: Fixture.facts(), now: Fixture.at(60))
+        }
+        await #expect(throws: StoreError.enrollmentTokenRevoked) {
+            try await store.enrollAgent(tokenHash: "rev", publicKey: "k", facts: Fixture.facts(), now: Fixture.t0)
+        }
+        let tokens = try await store.enrollmentTokens()
+        #expect(tokens.map(\.usesLeft) == [5, 5])
+        #expect(tokens.first { $0.id == revoked.id }?.revokedAt == Fixture.at(1))
+        #expect(tokens.first { $0.id == expiring.id }?.expiresAt == Fixture.at(60))
+        #expect(try await store.agents().isEmpty)
+        await #expect(throws: StoreError.notFound("enrollment token 'et_missing'")) {
+            try await store.revokeEnrollmentToken(id: "et_missing", now: Fixture.t0)
+        }
+        // Still valid just before its expiry.
+        _ = try await store.enrollAgent(tokenHash: "exp", publicKey: "k", facts: Fixture.facts(), now: Fixture.at(59.999))
+    }
+
+    @Test func emptyNameFallsBackToHostname() async throws {
+        let store = try SQLiteStore.inMemory()
+        _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 1, now: Fixture.t0)
+        let agent = try await store.enrollAgent(tokenHash: "h", publicKey: "k", facts: Fixture.facts("", hostname: "db-7"), now: Fixture.t0)
+        #expect(agent.name == "db-7")
+        #expect(try await store.agent(id: agent.id) == agent)
+    }
+
+    @Test func recordConnectIncrementsEpochAndStoresFacts() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        #expect(agent.epoch == 0)
+        try await store.saveLiveness(agentId: agent.id, AgentLiveness(disconnectedAt: Fixture.at(5)))
+        let first = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts("renamed"), now: Fixture.at(10))
+        let second = try await store.recordConnect(
+            agentId: agent.id, facts: AgentFacts(name: "renamed", hostname: "h2", os: "darwin", version: "2.0"), now: Fixture.at(20)
+        )
+        #expect(first.epoch == 1)
+        #expect(second.epoch == 2)
+        #expect(second.name == "renamed" && second.hostname == "h2" && second.os == "darwin" && second.version == "2.0")
+        #expect(second.connectedSince == Fixture.at(20) && second.lastSeenAt == Fixture.at(20))
+        #expect(second.disconnectedAt == nil)
+        #expect(try await store.agent(id: agent.id) == second)
+        await #expect(throws: StoreError.notFound("agent 'ag_missing'")) {
+            try await store.recordConnect(agentId: "ag_missing", facts: Fixture.facts(), now: Fixture.t0)
+        }
+    }
+
+    @Test func saveLivenessOverwritesOnlyGivenFields() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        _ = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts(), now: Fixture.at(1))
+        let metrics = HostMetrics(cpuPercent: 12.5, memoryTotalBytes: 1 << 30, load1: 0.5)
+        try await store.saveLiveness(
+            agentId: agent.id,
+            AgentLiveness(lastSeenAt: Fixture.at(5), lastDownlinkAt: Fixture.at(4), configVersionApplied: 3, lastPongRttMs: 12.25, metrics: metrics)
+        )
+        try await store.saveLiveness(agentId: agent.id, AgentLiveness(lastSeenAt: Fixture.at(6)))
+        var stored = try #require(try await store.agent(id: agent.id))
+        #expect(stored.lastSeenAt == Fixture.at(6))
+        #expect(stored.lastDownlinkAt == Fixture.at(4))
+        #expect(stored.configVersionApplied == 3 && stored.lastPongRttMs == 12.25 && stored.metrics == metrics)
+        #expect(stored.connectedSince == Fixture.at(1))
+
+        try await store.saveLiveness(agentId: agent.id, AgentLiveness(disconnectedAt: Fixture.at(7)))
+        stored = try #require(try await store.agent(id: agent.id))
+        #expect(stored.disconnectedAt == Fixture.at(7))
+        #expect(stored.connectedSince == nil)
+        await #expect(throws: StoreError.notFound("agent 'ag_missing'")) {
+            try await store.saveLiveness(agentId: "ag_missing", AgentLiveness(lastSeenAt: Fixture.t0))
+        }
+    }
+
+    @Test func resolveAgentPrefersIdThenUniqueName() async throws {
+        let store = try SQLiteStore.inMemory()
+        _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
+        let a = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("alpha"), now: Fixture.t0)
+        let b1 = try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("twin"), now: Fixture.t0)
+        _ = try await store.enrollAgent(tokenHash: "h", publicKey: "k3", facts: Fixture.facts("twin"), now: Fixture.t0)
+        // An agent whose *name* is another agent's id: the id match wins.
+        _ = try await store.enrollAgent(tokenHash: "h", publicKey: "k4", facts: Fixture.facts(a.id), now: Fixture.t0)
+
+        #expect(try await store.resolveAgent(a.id) == a)
+        #expect(try await store.resolveAgent("alpha") == a)
+        #expect(try await store.resolveAgent(b1.id) == b1)
+        #expect(try await store.resolveAgent("nobody") == nil)
+        await #expect(throws: StoreError.conflict("agent name 'twin' matches 2 agents; use an id")) {
+            try await store.resolveAgent("twin")
+        }
+    }
+
+    @Test func revokeAgentKeepsFirstTime() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.revokeAgent(id: agent.id, now: Fixture.at(3))
+        try await store.revokeAgent(id: agent.id, now: Fixture.at(9))
+        #expect(try await store.agent(id: agent.id)?.revokedAt == Fixture.at(3))
+        await #expect(throws: StoreError.notFound("agent 'ag_x'")) { try await store.revokeAgent(id: "ag_x", now: Fixture.t0) }
+    }
+}

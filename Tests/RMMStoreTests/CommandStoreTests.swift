@@ -1,0 +1,152 @@
+import Foundation
+import RMMProtocol
+import Testing
+import RMMStore
+
+@Suite struct CommandStoreTests {
+    @Test func insertStoresQueuedCommandWithEvent() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        var cmd = Fixture.command("c1", agent: agent.id)
+        cmd.state = .running  // whatever the caller passes, a new command starts queued
+        try await store.insertCommands([cmd])
+        let stored = try #require(try await store.command(id: "c1"))
+        #expect(stored.state == .queued)
+        #expect(stored.version > 0)
+        var expected = cmd
+        expected.state = .queued
+        expected.version = stored.version
+        #expect(stored == expected)
+        #expect(try await store.events(commandId: "c1") == [CommandEvent(commandId: "c1", state: .queued, at: Fixture.t0, reason: nil)])
+    }
+
+    @Test func insertRefusesDuplicatesAndUnknownAgentsAtomically() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        await #expect(throws: StoreError.conflict("command 'c1' already exists")) {
+            try await store.insertCommands([Fixture.command("c2", agent: agent.id), Fixture.command("c1", agent: agent.id)])
+        }
+        await #expect(throws: StoreError.notFound("agent 'ag_nobody'")) {
+            try await store.insertCommands([Fixture.command("c3", agent: agent.id), Fixture.command("c4", agent: "ag_nobody")])
+        }
+        #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["c1"])
+    }
+
+    @Test func allowedTransitionsUpdateRowAndRecordEventsInOrder() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        let sent = try #require(try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1)))
+        let delivered = try #require(try await store.transition(commandId: "c1", to: .delivered, reason: "acked", now: Fixture.at(2)))
+        let running = try #require(try await store.transition(commandId: "c1", to: .running, reason: nil, now: Fixture.at(3)))
+        #expect(sent.state == .sent && delivered.state == .delivered && running.state == .running)
+        #expect(delivered.reason == "acked" && delivered.updatedAt == Fixture.at(2))
+        #expect(sent.version < delivered.version && delivered.version < running.version)
+        #expect(try await store.command(id: "c1") == running)
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .running])
+        #expect(try await store.events(commandId: "c1")[2] == CommandEvent(commandId: "c1", state: .delivered, at: Fixture.at(2), reason: "acked"))
+    }
+
+    @Test func refusedTransitionLeavesEverythingUntouched() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        let before = try #require(try await store.command(id: "c1"))
+        #expect(try await store.transition(commandId: "c1", to: .running, reason: "skip", now: Fixture.at(1)) == nil)
+        #expect(try await store.transition(commandId: "c1", to: .succeeded, reason: nil, now: Fixture.at(1)) == nil)
+        #expect(try await store.command(id: "c1") == before)
+        #expect(try await store.events(commandId: "c1").count == 1)
+
+        _ = try await store.transition(commandId: "c1", to: .cancelled, reason: "operator", now: Fixture.at(2))
+        let cancelled = try #require(try await store.command(id: "c1"))
+        for next in CommandState.allCases {
+            #expect(try await store.transition(commandId: "c1", to: next, reason: nil, now: Fixture.at(3)) == nil)
+        }
+        #expect(try await store.command(id: "c1") == cancelled)
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .cancelled])
+        await #expect(throws: StoreError.notFound("command 'nope'")) {
+            try await store.transition(commandId: "nope", to: .sent, reason: nil, now: Fixture.t0)
+        }
+    }
+
+    @Test func finishAppendsMissingTailAndIsIdempotent() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
+        _ = try await store.transition(commandId: "c1", to: .running, reason: nil, now: Fixture.at(2))
+        #expect(try await store.appendOutput(commandId: "c1", stream: .stdout, offset: 0, data: Data("hello ".utf8), cap: 1024))
+
+        let outcome = CommandOutcome(
+            state: .failed, reason: "exit 3", exitCode: 3, stdout: Data("hello world".utf8), stderr: Data("oops".utf8),
+            stderrTruncated: true
+        )
+        let done = try #require(try await store.finish(commandId: "c1", outcome: outcome, now: Fixture.at(5)))
+        #expect(done.state == .failed && done.exitCode == 3 && done.signal == nil && done.reason == "exit 3")
+        #expect(!done.stdoutTruncated && done.stderrTruncated && done.updatedAt == Fixture.at(5))
+        #expect(try await store.output(commandId: "c1", stream: .stdout) == Data("hello world".utf8))
+        #expect(try await store.output(commandId: "c1", stream: .stderr) == Data("oops".utf8))
+        #expect(try await store.command(id: "c1") == done)
+
+        // Redelivered result (even a different one): nothing changes.
+        let other = CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("hello world and more".utf8))
+        #expect(try await store.finish(commandId: "c1", outcome: other, now: Fixture.at(9)) == nil)
+        #expect(try await store.finish(commandId: "c1", outcome: outcome, now: Fixture.at(9)) == nil)
+        #expect(try await store.command(id: "c1") == done)
+        #expect(try await store.output(commandId: "c1", stream: .stdout) == Data("hello world".utf8))
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .running, .failed])
+    }
+
+    @Test func concurrentFinishesHaveExactlyOneWinner() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
+        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    let outcome = CommandOutcome(state: .succeeded, exitCode: Int32(i), stdout: Data("out".utf8))
+                    return try await store.finish(commandId: "c1", outcome: outcome, now: Fixture.at(2)) != nil
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(winners == 1)
+        #expect(try await store.output(commandId: "c1", stream: .stdout) == Data("out".utf8))
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .succeeded])
+    }
+
+    @Test func finishRefusesMovesTheLifecycleForbids() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        let before = try #require(try await store.command(id: "c1"))
+        // queued → succeeded is not a move; nor is finishing with a non-terminal state.
+        #expect(try await store.finish(commandId: "c1", outcome: CommandOutcome(state: .succeeded, stdout: Data("x".utf8)), now: Fixture.at(1)) == nil)
+        _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
+        #expect(try await store.finish(commandId: "c1", outcome: CommandOutcome(state: .running), now: Fixture.at(2)) == nil)
+        #expect(try await store.output(commandId: "c1", stream: .stdout).isEmpty)
+        #expect(try await store.command(id: "c1")?.state == .sent)
+        #expect(before.state == .queued)
+    }
+
+    @Test func listingsFilterAndOrder() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("other"), now: Fixture.t0)
+        try await store.insertCommands([
+            Fixture.command("a1", agent: agent.id, created: 1, expires: 10),
+            Fixture.command("a2", agent: agent.id, created: 2, expires: 20),
+            Fixture.command("a3", agent: agent.id, created: 3, expires: 5),
+            Fixture.command("a4", agent: agent.id, created: 4, expires: 30),
+            Fixture.command("o1", agent: other.id, batch: "b2", created: 0, expires: 1),
+        ])
+        _ = try await store.transition(commandId: "a2", to: .sent, reason: nil, now: Fixture.at(5))
+        _ = try await store.transition(commandId: "a3", to: .sent, reason: nil, now: Fixture.at(5))
+        _ = try await store.transition(commandId: "a3", to: .delivered, reason: nil, now: Fixture.at(6))
+        _ = try await store.transition(commandId: "a4", to: .cancelled, reason: nil, now: Fixture.at(6))
+
+        #expect(try await store.undeliveredCommands(agentId: agent.id).map(\.id) == ["a1", "a2"])
+        #expect(try await store.activeCommands(agentId: agent.id).map(\.id) == ["a3"])
+        #expect(try await store.commands(agentId: agent.id, limit: 3).map(\.id) == ["a4", "a3", "a2"])
+        #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["a4", "a3", "a2", "a1", "o1"])
+        #expect(try await store.batch(id: "b1").map(\.id) == ["a1", "a2", "a3", "a4"])
+        // expires_at strictly before now; delivered and cancelled commands never expire.
+        #expect(try await store.commandsToExpire(now: Fixture.at(10)).map(\.id) == ["o1"])
+        #expect(try await store.commandsToExpire(now: Fixture.at(40)).map(\.id) == ["o1", "a1", "a2"])
+        #expect(try await store.commandsToExpire(now: Fixture.at(0.5)).isEmpty)
+    }
+}

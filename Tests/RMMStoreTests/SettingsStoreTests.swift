@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+import RMMProtocol
+import Testing
+@testable import RMMStore
+
+@Suite struct SettingsStoreTests {
+    @Test func apiTokensCreateLookupAndRevoke() async throws {
+        let store = try SQLiteStore.inMemory()
+        let admin = try await store.createAPIToken(name: "alice", role: "admin", hash: "h1", now: Fixture.t0)
+        let viewer = try await store.createAPIToken(name: "bob", role: "viewer", hash: "h2", now: Fixture.at(1))
+        #expect(admin.id.hasPrefix("tk_") && admin.id != viewer.id)
+        #expect(try await store.apiToken(hash: "h1") == admin)
+        #expect(try await store.apiToken(hash: "zz") == nil)
+        await #expect(throws: StoreError.conflict("an API token with this secret already exists")) {
+            try await store.createAPIToken(name: "eve", role: "admin", hash: "h1", now: Fixture.t0)
+        }
+
+        try await store.revokeAPIToken(id: admin.id, now: Fixture.at(2))
+        #expect(try await store.apiToken(hash: "h1") == nil)
+        #expect(try await store.apiToken(hash: "h2") == viewer)
+        var revoked = admin
+        revoked.revokedAt = Fixture.at(2)
+        #expect(try await store.apiTokens() == [revoked, viewer])
+        await #expect(throws: StoreError.notFound("API token 'tk_x'")) { try await store.revokeAPIToken(id: "tk_x", now: Fixture.t0) }
+    }
+
+    @Test func configStartsAtDefaultsAndVersionsEverySave() async throws {
+        let store = try SQLiteStore.inMemory()
+        #expect(try await store.config() == .defaults)
+        var change = AgentConfig.defaults
+        change.heartbeatInterval = 5
+        change.labels = ["site": "paris"]
+        change.version = 99  // ignored: the store assigns versions
+        let first = try await store.saveConfig(change)
+        #expect(first.version == AgentConfig.defaults.version + 1)
+        #expect(first.heartbeatInterval == 5 && first.labels == ["site": "paris"])
+        #expect(try await store.config() == first)
+        let second = try await store.saveConfig(first)
+        #expect(second.version == first.version + 1)
+        #expect(try await store.config() == second)
+    }
+
+    @Test func fileStoreIsDurableAndVisibleToASecondOpen() async throws {
+        let path = Fixture.temporaryPath()
+        defer { Fixture.removeDatabase(at: path) }
+        let metrics = HostMetrics(cpuPercent: 1.5, uptimeSeconds: 99)
+        let now = Date()  // an arbitrary, sub-microsecond date must round-trip exactly
+        let (agent, finished, config): (AgentRecord, CommandRecord, AgentConfig)
+        do {
+            let store = try SQLiteStore(path: path)
+            _ = try await store.createEnrollmentToken(hash: "tok", expiresAt: now.addingTimeInterval(3600), uses: 3, now: now)
+            let enrolled = try await store.enrollAgent(tokenHash: "tok", publicKey: "key", facts: Fixture.facts(), now: now)
+            agent = try await store.recordConnect(agentId: enrolled.id, facts: Fixture.facts(), now: now)
+            try await store.saveLiveness(agentId: enrolled.id, AgentLiveness(metrics: metrics))
+            var cmd = Fixture.command("c1", agent: enrolled.id)
+            cmd.createdAt = now
+            try await store.insertCommands([cmd])
+            _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: now)
+            _ = try await store.appendOutput(commandId: "c1", stream: .stdout, offset: 0, data: Data("out".utf8), cap: 100)
+            finished = try #require(try await store.finish(
+                commandId: "c1", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("output".utf8)), now: now
+            ))
+            _ = try await store.createAPIToken(name: "ops", role: "admin", hash: "api", now: now)
+            config = try await store.saveConfig(.defaults)
+        }
+        let reopened = try SQLiteStore(path: path)
+        var expectedAgent = agent
+        expectedAgent.metrics = metrics
+        #expect(try await reopened.agent(id: agent.id) == expectedAgent)
+        #expect(try await reopened.agent(id: agent.id)?.enrolledAt == now)
+        #expect(try await reopened.command(id: "c1") == finished)
+        #expect(try await reopened.output(commandId: "c1", stream: .stdout) == Data("output".utf8))
+        #expect(try await reopened.events(commandId: "c1").map(\.state) == [.queued, .sent, .succeeded])
+        #expect(try await reopened.apiToken(hash: "api")?.name == "ops")
+        #expect(try await reopened.config() == config)
+        #expect(try await reopened.enrollmentTokens().first?.usesLeft == 2)
+        // The change counter continues where it stopped, so batch versions never go backwards.
+        try await reopened.insertCommands([Fixture.command("c2", agent: agent.id)])
+        #expect(try await reopened.batchChanges(batchId: "b1", after: finished.version).commands.map(\.id) == ["c2"])
+    }
+
+    @Test func fileStoreUsesWALWithFullSync() async throws {
+        let path = Fixture.temporaryPath()
+        defer { Fixture.removeDatabase(at: path) }
+        let store = try SQLiteStore(path: path)
+        let (mode, sync, foreignKeys) = try await store.writer.write { db in
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                try Int.fetchOne(db, sql: "PRAGMA synchronous"),
+                try Int.fetchOne(db, sql: "PRAGMA foreign_keys")
+            )
+        }
+        #expect(mode == "wal")
+        #expect(sync == 2)  // FULL
+        #expect(foreignKeys == 1)
+        let readSync = try await store.writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(readSync == 2)
+    }
+}

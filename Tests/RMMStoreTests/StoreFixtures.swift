@@ -1,0 +1,40 @@
+import Foundation
+import RMMProtocol
+import RMMStore
+
+/// Shared values for store tests. Dates carry sub-second parts on purpose: they must round-trip exactly.
+enum Fixture {
+    static let t0 = Date(timeIntervalSince1970: 1_750_000_000.123)
+
+    static func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
+
+    static func facts(_ name: String = "web-1", hostname: String = "web-1.example") -> AgentFacts {
+        AgentFacts(name: name, hostname: hostname, os: "linux", version: "1.0.0")
+    }
+
+    /// A store with one enrollment token (hash "tok", `uses` uses) and one enrolled agent (key "key-1").
+    static func storeWithAgent(uses: Int = 10) async throws -> (SQLiteStore, AgentRecord) {
+        let store = try SQLiteStore.inMemory()
+        _ = try await store.createEnrollmentToken(hash: "tok", expiresAt: nil, uses: uses, now: t0)
+        let agent = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-1", facts: facts(), now: t0)
+        return (store, agent)
+    }
+
+    static func command(
+        _ id: String, agent: String, batch: String = "b1", created: Double = 0, expires: Double = 600
+    ) -> CommandRecord {
+        CommandRecord(
+            id: id, agentId: agent, batchId: batch, kind: .shell, text: "echo \(id)", interpreter: nil,
+            timeoutSeconds: 30, createdAt: at(created), expiresAt: at(expires), updatedAt: at(created), createdBy: "ops"
+        )
+    }
+
+    /// A fresh path in the temporary directory for a file-backed store.
+    static func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("rmmstore-\(UUID().uuidString).sqlite").path
+    }
+
+    static func removeDatabase(at path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+}
