@@ -86,13 +86,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RMMProtocolTests", dependencies: ["RMMProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "RMMProtocolTests",
+            dependencies: ["RMMProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RMMStoreTests", dependencies: ["RMMStore"], swiftSettings: strict),
-        .testTarget(name: "RMMServerTests", dependencies: ["RMMServer", "RMMTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RMMServerTests",
+            dependencies: [
+                "RMMServer", "RMMStore", "RMMTransport", "RMMProtocol", "RMMTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RMMTestSupportTests",
+            dependencies: ["RMMTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["RMMProtocol", "RMMTestSupport", "gururmm"],
+            dependencies: ["RMMProtocol", "RMMServer", "RMMTransport", "RMMTestSupport", "gururmm"],
             swiftSettings: strict
         ),
     ]

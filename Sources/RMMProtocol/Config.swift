@@ -67,7 +67,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         if !(1...3600).contains(pingInterval) { out.append("ping_interval must be 1...3600 seconds") }
         if !(1...256).contains(maxConcurrentCommands) { out.append("max_concurrent_commands must be 1...256") }
         if !(0...100_000).contains(maxQueuedCommands) { out.append("max_queued_commands must be 0...100000") }
-        if !(1024...(64 << 20)).contains(outputCapBytes) { out.append("output_cap_bytes must be 1 KiB...64 MiB") }
+        if !(1024...(8 << 20)).contains(outputCapBytes) { out.append("output_cap_bytes must be 1 KiB...8 MiB") }
         if !(512...(1 << 20)).contains(outputChunkBytes) { out.append("output_chunk_bytes must be 512 B...1 MiB") }
         if !(1...3600).contains(ackDeadline) { out.append("ack_deadline must be 1...3600 seconds") }
         if !(1024...WireLimits.maxFrameBytes / 2).contains(maxMessageBytes) {

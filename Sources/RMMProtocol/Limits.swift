@@ -4,10 +4,11 @@ public enum WireLimits {
     public static let maxFrameBytes = 1 << 20
     /// Messages longer than this are split into `chunk` frames.
     public static let defaultChunkBytes = 256 * 1024
-    /// Largest reassembled message (a 4 MiB script or two capped 4 MiB output streams, base64-encoded).
-    public static let maxMessageBytes = 24 << 20
-    /// Most chunks one message may be split into.
-    public static let maxChunksPerMessage = 4096
+    /// Largest reassembled message: an 8 MiB script JSON-escaped, or a result carrying two 8 MiB
+    /// output streams in base64 (about 22 MiB).
+    public static let maxMessageBytes = 32 << 20
+    /// Most chunks one message may be split into (enough for the largest message at the smallest chunk size).
+    public static let maxChunksPerMessage = 65_536
     /// Wire protocol version carried in every envelope.
     public static let protocolVersion = 1
 }

@@ -136,7 +136,20 @@ public struct WireCodec: Sendable {
         }
     }
 
+    /// A coding path as it appears on the wire (snake_case), e.g. `body.timeout_seconds`.
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        keys.map { $0.intValue.map(String.init) ?? snakeCase($0.stringValue) }.joined(separator: ".")
+    }
+
+    private static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for character in name {
+            if character.isUppercase {
+                out += "_" + character.lowercased()
+            } else {
+                out.append(character)
+            }
+        }
+        return out
     }
 }

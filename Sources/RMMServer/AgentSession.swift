@@ -28,7 +28,8 @@ actor AgentSession {
         let firstHeartbeatId: Int
         var lastHeartbeatSent: Date
         var lastPingSent: Date
-        var lastResend: Date
+        /// When each unacknowledged seq was last written on this connection.
+        var writtenAt: [Int: Date] = [:]
     }
 
     private var connection: Connection?
@@ -70,7 +71,7 @@ actor AgentSession {
         heartbeatCounter += 1
         connection = Connection(
             link: link, epoch: epoch, since: now, sentThrough: outbox.acked,
-            firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now, lastResend: now
+            firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now
         )
         everConnected = true
         live.connectedSince = now
@@ -153,7 +154,11 @@ actor AgentSession {
         if let ack = envelope.ack {
             let before = outbox.acked
             outbox.acknowledge(through: ack)
-            if outbox.acked > before && ack > 0 { live.lastDownlinkAt = now }
+            if outbox.acked > before && ack > 0 {
+                live.lastDownlinkAt = now
+                let acked = outbox.acked
+                if let written = connection?.writtenAt { connection?.writtenAt = written.filter { $0.key > acked } }
+            }
         }
         let message = envelope.message
         if message.isReliable {
@@ -164,6 +169,13 @@ actor AgentSession {
             }
             do {
                 try await apply(message, now: now)
+                inbox.handled(seq)
+                ackDirty = true
+                if hasUnsent { await pump() }
+            } catch let error as StoreError {
+                // A message about a command this server does not know (e.g. its database was
+                // replaced) can never succeed: log it and move on rather than ask for it forever.
+                logger.warning("dropped \(message.type) seq \(seq): \(error)")
                 inbox.handled(seq)
                 ackDirty = true
             } catch {
@@ -218,6 +230,8 @@ actor AgentSession {
             }
             if try await store.finish(commandId: result.commandId, outcome: outcome, now: now) != nil {
                 await feed.bump()
+            } else if let record = try await store.command(id: result.commandId), record.state != result.status {
+                logger.warning("late result for \(result.commandId): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
             }
         case .configApplied(let applied):
             live.configVersionApplied = applied.version
@@ -241,40 +255,61 @@ actor AgentSession {
             pumpAgain = false
             while let current = connection,
                   let next = outbox.unacknowledged.first(where: { $0.seq > current.sentThrough }) {
-                let keep = await prepare(next.item, epoch: current.epoch)
+                let step = await prepare(next.item, epoch: current.epoch)
                 guard let now = connection, now.epoch == current.epoch else { break }
-                if let envelope = keep {
-                    now.link.send(Envelope(envelope, seq: next.seq, ack: inbox.lastSeq))
+                switch step {
+                case .send(let message):
+                    now.link.send(Envelope(message, seq: next.seq, ack: inbox.lastSeq))
+                    connection?.writtenAt[next.seq] = Date()
                     ackDirty = false
-                } else {
+                case .drop:
                     outbox.remove { $0.commandId != nil && $0.commandId == next.item.commandId }
+                case .retryLater:
+                    // The store failed: keep the item and its place; the next tick pumps again.
+                    return
                 }
                 connection?.sentThrough = next.seq
             }
         } while pumpAgain
     }
 
-    /// Persists `sent` for a command before it is written (nil if it must not be sent any more).
-    private func prepare(_ item: OutboundItem, epoch: Int) async -> Message? {
+    /// What to do with the next outbox item.
+    private enum PumpStep {
+        case send(Message)
+        /// It must not be sent any more (the command ended meanwhile).
+        case drop
+        /// The store could not record `sent`: try again later, never write it unrecorded.
+        case retryLater
+    }
+
+    /// Persists `sent` for a command before it is written.
+    private func prepare(_ item: OutboundItem, epoch: Int) async -> PumpStep {
         let now = Date()
         switch item {
         case .command(let pending):
             do {
-                guard let record = try await store.transition(commandId: pending.id, to: .sent, reason: "epoch \(epoch)", now: now) else {
-                    return nil
+                guard try await store.transition(commandId: pending.id, to: .sent, reason: "epoch \(epoch)", now: now) != nil else {
+                    return .drop
                 }
-                _ = record
                 await feed.bump()
-                return .command(pending.spec(now: now))
+                return .send(.command(pending.spec(now: now)))
+            } catch StoreError.notFound {
+                return .drop
             } catch {
-                logger.error("could not mark \(pending.id) sent: \(error)")
-                return nil
+                logger.error("could not mark \(pending.id) sent: \(error); will retry")
+                return .retryLater
             }
         case .cancel(let cancel):
-            return .cancel(cancel)
+            return .send(.cancel(cancel))
         case .config(let config):
-            return .configUpdate(ConfigUpdate(config: config))
+            return .send(.configUpdate(ConfigUpdate(config: config)))
         }
+    }
+
+    /// True when the outbox holds items this connection has not carried yet.
+    private var hasUnsent: Bool {
+        guard let current = connection else { return false }
+        return outbox.unacknowledged.contains { $0.seq > current.sentThrough }
     }
 
     // MARK: timers
@@ -296,13 +331,15 @@ actor AgentSession {
                     current.lastPingSent = now
                 }
                 if let rtt = counters.lastPongRttMs { live.lastPongRttMs = rtt }
+                if hasUnsent { await pump() }
                 connection?.lastHeartbeatSent = current.lastHeartbeatSent
                 connection?.lastPingSent = current.lastPingSent
                 // Unacknowledged past the ack deadline: write it again on this connection. Harmless
                 // (the agent drops duplicates by seq) and it rescues a message lost above TCP.
                 if let oldest = outbox.unacknowledged.first, oldest.seq <= current.sentThrough,
-                   now.timeIntervalSince(current.lastResend) >= config.ackDeadline {
-                    connection?.lastResend = now
+                   let written = current.writtenAt[oldest.seq], now.timeIntervalSince(written) >= config.ackDeadline {
+                    let acked = outbox.acked
+                    connection?.writtenAt = current.writtenAt.filter { $0.key > acked }
                     connection?.sentThrough = outbox.acked
                     logger.notice("retransmitting \(outbox.unacknowledged.count) unacknowledged message(s)")
                     await pump()
@@ -337,7 +374,7 @@ actor AgentSession {
             lastSeenAt: live.lastSeenAt, lastDownlinkAt: live.lastDownlinkAt, disconnectedAt: live.disconnectedAt,
             configVersionApplied: live.configVersionApplied, lastPongRttMs: live.lastPongRttMs,
             pendingOutbound: outbox.unacknowledged.count, remoteAddress: connection?.link.remoteDescription,
-            lastCloseReason: lastCloseReason
+            lastCloseReason: lastCloseReason, metrics: live.metrics
         )
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RMMProtocol
 
 /// An agent's status as operators see it. `online` requires downlink proof, not just uplink traffic.
 public enum AgentStatus: String, Codable, Sendable {
@@ -25,6 +26,7 @@ public struct SessionSnapshot: Sendable, Equatable {
     public var pendingOutbound: Int
     public var remoteAddress: String?
     public var lastCloseReason: String?
+    public var metrics: HostMetrics?
 
     /// Applies the rule in DESIGN.md: online means the downlink is proven within the deadline.
     public func status(now: Date, deadline: Double) -> AgentStatus {

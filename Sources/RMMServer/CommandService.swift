@@ -66,6 +66,13 @@ actor CommandService {
             guard kind == .script else { throw RequestError(400, "interpreter only applies to a script") }
             guard interpreter.hasPrefix("/") else { throw RequestError(400, "interpreter must be an absolute path, e.g. /bin/bash") }
         }
+        if let interpreter = request.interpreter {
+            let allowed = await registry.currentConfig.allowedInterpreters
+            guard allowed.contains(interpreter) else {
+                throw RequestError(400, "interpreter \(interpreter) is not allowed; allowed: \(allowed.joined(separator: ", ")) (config allowed_interpreters)")
+            }
+        }
+        try Self.checkWireSize(kind: kind, text: text, interpreter: request.interpreter)
         let targets = try await resolveTargets(request)
         let batchId = Self.newId(prefix: "b_")
         let records = targets.map { agent in
@@ -114,6 +121,18 @@ actor CommandService {
                 }
             }
             if !overdue.isEmpty { await feed.bump() }
+            // Delivered but never answered: the agent had to start it before expiry and stop it at its
+            // timeout, so past both (plus slack for an agent that was offline) the result is declared lost.
+            let silent = try await store.commandsOverdueForResult(now: now, slack: settings.resultSlack)
+            for record in silent {
+                let session = await registry.session(for: record.agentId)
+                let where_ = await session.undeliveredReason(for: record, now: now)
+                let reason = "no result from the agent within expiry + timeout + \(Int(settings.resultSlack)) s (\(where_)); a late result is logged, not applied"
+                if try await store.transition(commandId: record.id, to: .timedOut, reason: reason, now: now) != nil {
+                    logger.warning("command \(record.id) timed out waiting for its result")
+                }
+            }
+            if !silent.isEmpty { await feed.bump() }
         } catch {
             logger.error("expiry sweep failed: \(error)")
         }
@@ -158,6 +177,17 @@ actor CommandService {
             return (.script, script)
         case (nil, nil): throw RequestError(400, "give a command or a script")
         default: throw RequestError(400, "give a command or a script, not both")
+        }
+    }
+
+    /// Refuses a command whose wire form would exceed what an agent accepts: it could never be delivered.
+    static func checkWireSize(kind: CommandSpec.Kind, text: String, interpreter: String?) throws {
+        let probe = CommandSpec(commandId: "c_0000000000000000", kind: kind, text: text, interpreter: interpreter, timeoutSeconds: 1, validForSeconds: 1)
+        guard let encoded = try? WireCodec().encode(Envelope(.command(probe), seq: 1, ack: 0)) else {
+            throw RequestError(400, "the command cannot be encoded")
+        }
+        guard encoded.count <= WireLimits.maxMessageBytes else {
+            throw RequestError(413, "the command encodes to \(encoded.count) bytes on the wire; the limit is \(WireLimits.maxMessageBytes)")
         }
     }
 

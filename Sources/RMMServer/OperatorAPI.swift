@@ -109,10 +109,12 @@ enum OperatorAPI {
         let deadline = Date().addingTimeInterval(wait)
         while true {
             let seen = await core.feed.current
+            // Read the batch before the changes: if it is all terminal now, the changes read next
+            // include every last state and output, so `done` never arrives ahead of them.
+            let all = try await core.store.batch(id: batchId)
             let changes = try await core.store.batchChanges(batchId: batchId, after: after)
             let remaining = deadline.timeIntervalSinceNow
             if !changes.commands.isEmpty || !changes.output.isEmpty || remaining <= 0 {
-                let all = try await core.store.batch(id: batchId)
                 let names = try await agentNames(core)
                 return BatchChangesView(
                     version: changes.version,

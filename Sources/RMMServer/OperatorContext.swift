@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Request context of the operator API: who is calling, and JSON coders in the API's style.
 struct OperatorContext: RequestContext {
@@ -12,6 +13,7 @@ struct OperatorContext: RequestContext {
         coreContext = .init(source: source)
     }
 
+    /// Largest request body: an 8 MiB script fits with JSON escaping to spare.
     var maxUploadSize: Int { 24 << 20 }
     var requestDecoder: JSONDecoder { APICoding.decoder() }
     var responseEncoder: JSONEncoder { APICoding.encoder() }
@@ -49,6 +51,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
             throw HTTPError(.badRequest, message: "request body is not valid: \(Self.describe(error))")
         } catch let error as HTTPError {
             throw error
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge, message: "request body is larger than \(context.maxUploadSize) bytes")
         } catch {
             context.logger.error("request failed: \(error)")
             throw HTTPError(.internalServerError, message: "the server failed to handle this request; see the server log")

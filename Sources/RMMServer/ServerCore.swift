@@ -28,7 +28,7 @@ struct ServerCore: Sendable {
             configVersion: config.version,
             configVersionApplied: snapshot?.configVersionApplied ?? agent.configVersionApplied,
             lastPongRttMs: snapshot?.lastPongRttMs ?? agent.lastPongRttMs,
-            metrics: agent.metrics,
+            metrics: snapshot?.metrics ?? agent.metrics,
             pendingOutbound: snapshot?.pendingOutbound ?? 0,
             remoteAddress: snapshot?.remoteAddress,
             lastCloseReason: snapshot?.lastCloseReason

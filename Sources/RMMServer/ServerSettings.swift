@@ -16,9 +16,10 @@ public struct ServerSettings: Sendable {
     /// Default seconds a command may run.
     public var defaultTimeoutSeconds: Double = 300
     /// Largest script body accepted from the API.
-    public var maxScriptBytes: Int = 16 << 20
-    /// Largest API request body.
-    public var maxRequestBodyBytes: Int = 24 << 20
+    public var maxScriptBytes: Int = 8 << 20
+    /// Seconds past `expiresAt + timeoutSeconds` after which a delivered command without a result
+    /// ends `timed_out` (the agent may have been offline holding it; a day of grace by default).
+    public var resultSlack: Double = 86_400
     /// Commands one request may create (fan-out bound).
     public var maxCommandsPerRequest: Int = 100_000
 

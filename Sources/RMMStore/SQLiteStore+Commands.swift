@@ -56,10 +56,11 @@ extension SQLiteStore {
         }
     }
 
-    public func activeCommands(agentId: String) async throws -> [CommandRecord] {
+    public func commandsOverdueForResult(now: Date, slack: Double) async throws -> [CommandRecord] {
         try await read { db in
             try Self.fetchCommands(
-                db, where: "agent_id = ? AND state IN ('delivered', 'running')", order: "created_at, rowid", [agentId]
+                db, where: "state IN ('delivered', 'running') AND expires_at + timeout_seconds + ? < ?",
+                order: "expires_at, rowid", [slack, now.dbSeconds]
             )
         }
     }

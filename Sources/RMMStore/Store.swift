@@ -60,8 +60,9 @@ public protocol Store: Sendable {
     func commands(agentId: String?, limit: Int) async throws -> [CommandRecord]
     /// Commands in `queued` or `sent` for an agent, oldest first: what a new session must (re)send.
     func undeliveredCommands(agentId: String) async throws -> [CommandRecord]
-    /// Commands that are still `delivered` or `running` on an agent (for resumption bookkeeping).
-    func activeCommands(agentId: String) async throws -> [CommandRecord]
+    /// Commands still `delivered` or `running` although the agent had to start them by `expiresAt`
+    /// and end them within `timeoutSeconds`, plus `slack` seconds: their result is overdue.
+    func commandsOverdueForResult(now: Date, slack: Double) async throws -> [CommandRecord]
     /// Undelivered commands whose `expiresAt` is before `now`.
     func commandsToExpire(now: Date) async throws -> [CommandRecord]
 

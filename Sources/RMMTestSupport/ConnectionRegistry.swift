@@ -12,6 +12,8 @@ final class ConnectionRegistry: Sendable {
     private struct Entry {
         var downstream: any Channel
         var upstream: (any Channel)?
+        /// This connection's own mode, so one connection can be broken while new ones pass.
+        var modeSwitch: FaultModeSwitch
         var downstreamOpen = true
         /// True while the upstream is connecting or connected.
         var upstreamOpen = true
@@ -26,12 +28,12 @@ final class ConnectionRegistry: Sendable {
     private let state = Mutex(State())
 
     /// Records a newly accepted downstream socket and returns the connection's id.
-    func register(downstream: any Channel) -> Int {
+    func register(downstream: any Channel, modeSwitch: FaultModeSwitch) -> Int {
         state.withLock { state in
             let id = state.nextID
             state.nextID += 1
             state.accepted += 1
-            state.entries[id] = Entry(downstream: downstream)
+            state.entries[id] = Entry(downstream: downstream, modeSwitch: modeSwitch)
             return id
         }
     }
@@ -65,6 +67,11 @@ final class ConnectionRegistry: Sendable {
     /// Connections accepted since the proxy started.
     var acceptedCount: Int {
         state.withLock { $0.accepted }
+    }
+
+    /// The mode switches of every connection still tracked.
+    var modeSwitches: [FaultModeSwitch] {
+        state.withLock { $0.entries.values.map(\.modeSwitch) }
     }
 
     /// Every socket of every connection still tracked.

@@ -39,7 +39,7 @@ public final class FaultProxy: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let modeSwitch = FaultModeSwitch(.pass)
         let registry = ConnectionRegistry()
-        let upstream = UpstreamConnector(host: upstreamHost, port: upstreamPort, modeSwitch: modeSwitch, registry: registry)
+        let upstream = UpstreamConnector(host: upstreamHost, port: upstreamPort, defaultMode: modeSwitch, registry: registry)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -67,6 +67,13 @@ public final class FaultProxy: Sendable {
     /// Switches the fault mode for existing and new connections.
     public func setMode(_ mode: FaultMode) {
         modeSwitch.set(mode)
+        setModeOfExistingConnections(mode)
+    }
+
+    /// Switches the fault mode of the connections open now only; new connections keep the
+    /// proxy's mode. This is how a test breaks one path while the client's reconnect works.
+    public func setModeOfExistingConnections(_ mode: FaultMode) {
+        for connectionSwitch in registry.modeSwitches { connectionSwitch.set(mode) }
         // Forwarders read the mode on every chunk; the event only wakes those paused by the
         // old mode so they can resume reading.
         for channel in registry.channels {

@@ -29,6 +29,10 @@ func spawnChild(
     // overwriting each other.
     posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // SwiftNIO does not open sockets close-on-exec, so without this every child would inherit
+    // every socket the test process has open, and a socket a test closes would stay open (no FIN)
+    // for as long as some unrelated child lives.
+    closeInheritedDescriptors(&actions)
 
     // The test runner may ignore or block signals (SIGPIPE especially); ignored dispositions
     // and the mask survive exec, and the child must behave as it would when started by hand.
@@ -70,3 +74,24 @@ private final class CStringArray {
         }
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), looked up at run time because the
+/// Swift Glibc module does not export it.
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+/// Makes the child close every descriptor from 3 up.
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+        let addCloseFrom = unsafeBitCast(symbol, to: AddCloseFrom.self)
+        if addCloseFrom(&actions, 3) == 0 { return }
+    }
+    // Older glibc: close what is open now (a descriptor opened concurrently may still leak).
+    let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    for fd in open.compactMap({ Int32($0) }) where fd > 2 {
+        posix_spawn_file_actions_addclose(&actions, fd)
+    }
+}
+#else
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t?) {}
+#endif

@@ -5,7 +5,8 @@ import NIOPosix
 struct UpstreamConnector: Sendable {
     let host: String
     let port: Int
-    let modeSwitch: FaultModeSwitch
+    /// The mode new connections start in; each connection then has its own switch.
+    let defaultMode: FaultModeSwitch
     let registry: ConnectionRegistry
 
     /// Runs as the accepted channel's initializer, on its event loop. The downstream is not
@@ -13,7 +14,8 @@ struct UpstreamConnector: Sendable {
     /// arrives before there is an upstream to send it to; a failure closes the downstream,
     /// as an upstream that refuses connections would look to the client.
     func connect(for downstream: any Channel) -> EventLoopFuture<Void> {
-        let id = registry.register(downstream: downstream)
+        let modeSwitch = FaultModeSwitch(defaultMode.current)
+        let id = registry.register(downstream: downstream, modeSwitch: modeSwitch)
         let registry = self.registry
         downstream.closeFuture.whenComplete { _ in registry.markClosed(.downstream, of: id) }
         do {
@@ -22,7 +24,6 @@ struct UpstreamConnector: Sendable {
             registry.markClosed(.upstream, of: id)
             return downstream.eventLoop.makeFailedFuture(error)
         }
-        let modeSwitch = self.modeSwitch
         // Same event loop as the downstream, so the two forwarders can call each other directly.
         return ClientBootstrap(group: downstream.eventLoop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)

@@ -89,6 +89,24 @@ public final class WebSocketLink: Sendable {
         return true
     }
 
+    /// Writes one raw data frame as is, bypassing the codec: for probes and for tests of hostile input.
+    public func sendFrame(_ data: Data, binary: Bool = false) {
+        let shared = self.shared
+        let channel = self.channel
+        channel.eventLoop.execute {
+            var buffer = channel.allocator.buffer(capacity: data.count)
+            buffer.writeBytes(data)
+            var frame = WebSocketFrame(fin: true, opcode: binary ? .binary : .text, data: buffer)
+            frame.maskKey = shared.makeMaskKey()
+            shared.update {
+                $0.dataFramesOut += 1
+                $0.dataBytesOut += data.count
+                $0.lastDataOut = Date().timeIntervalSince1970
+            }
+            channel.writeAndFlush(frame, promise: nil)
+        }
+    }
+
     /// Sends a WebSocket ping whose payload is a timestamp, so the pong gives a round-trip time.
     public func ping() {
         guard shared.closed == nil else { return }

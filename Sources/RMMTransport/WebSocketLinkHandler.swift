@@ -64,6 +64,9 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
             var payload = frame.unmaskedData
             let code = payload.readInteger(as: UInt16.self)
             let reason = payload.readString(length: payload.readableBytes) ?? ""
+            // Record the peer's code before anything else: the echo's write can complete and close
+            // the channel synchronously, and channelInactive must not report "connection lost" first.
+            finish(LinkClosure(code: code, reason: reason.isEmpty ? "closed by peer" : reason, byPeer: true))
             if !closeSent {
                 // Echo the close as RFC 6455 asks, then drop the connection.
                 closeSent = true
@@ -73,7 +76,6 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(echo)).whenComplete { _ in channel.close(promise: nil) }
             }
-            finish(LinkClosure(code: code, reason: reason.isEmpty ? "closed by peer" : reason, byPeer: true))
         default:
             fail(context: context, code: .protocolError, reason: "unsupported frame opcode")
         }

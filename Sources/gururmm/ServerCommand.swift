@@ -19,11 +19,22 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds an agent has to authenticate after connecting.")
+    var handshakeTimeout: Double = 10
+
+    @Option(name: .customLong("expiry-grace"), help: "Seconds past a command's expiry before it is declared expired.")
+    var expiryGrace: Double = 5
+
     func run() async throws {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
         let logger = makeLogger(label: "gururmm.server", level: logLevel)
-        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port)
+        guard handshakeTimeout > 0, handshakeTimeout <= 300 else { throw ValidationError("--handshake-timeout must be 0...300 seconds") }
+        guard expiryGrace >= 0, expiryGrace <= 300 else { throw ValidationError("--expiry-grace must be 0...300 seconds") }
+        var settings = ServerSettings()
+        settings.handshakeTimeout = handshakeTimeout
+        settings.expiryGrace = expiryGrace
+        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings)
         let dataDirectory = self.dataDirectory
         try await runUntilSignalled {
             try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version) { ready in

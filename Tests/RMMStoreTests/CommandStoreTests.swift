@@ -140,7 +140,10 @@ import RMMStore
         _ = try await store.transition(commandId: "a4", to: .cancelled, reason: nil, now: Fixture.at(6))
 
         #expect(try await store.undeliveredCommands(agentId: agent.id).map(\.id) == ["a1", "a2"])
-        #expect(try await store.activeCommands(agentId: agent.id).map(\.id) == ["a3"])
+        // a3 was delivered and had to end by expiry (5) + timeout + slack; a result after that is overdue.
+        let overdueAt = 5 + Fixture.command("x", agent: agent.id, created: 0, expires: 0).timeoutSeconds + 10
+        #expect(try await store.commandsOverdueForResult(now: Fixture.at(overdueAt - 1), slack: 10).isEmpty)
+        #expect(try await store.commandsOverdueForResult(now: Fixture.at(overdueAt + 1), slack: 10).map(\.id) == ["a3"])
         #expect(try await store.commands(agentId: agent.id, limit: 3).map(\.id) == ["a4", "a3", "a2"])
         #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["a4", "a3", "a2", "a1", "o1"])
         #expect(try await store.batch(id: "b1").map(\.id) == ["a1", "a2", "a3", "a4"])

@@ -66,13 +66,15 @@ public actor AgentCore {
         outbox.resume(peerSaw: welcome.received)
         markReported()
         lastServerHeartbeat = welcome.heartbeatId
+        // Resend what the server has not acknowledged before anything new: the server takes seqs
+        // in increasing order only, so a newer message written first would make these look old.
+        for item in outbox.unacknowledged {
+            link.send(Envelope(item.item, seq: item.seq, ack: inbox.lastSeq))
+        }
         await apply(config: welcome.config)
         sendHeartbeat(now: now)
         link.ping()
         lastPingSent = now
-        for item in outbox.unacknowledged {
-            link.send(Envelope(item.item, seq: item.seq, ack: inbox.lastSeq))
-        }
         logger.info("session resumed", metadata: ["epoch": "\(welcome.epoch)", "resent": "\(outbox.unacknowledged.count)"])
     }
 
@@ -173,7 +175,11 @@ public actor AgentCore {
     private func handleExecution(_ event: ExecutionEvent) async {
         switch event {
         case .started(let commandId, let pid, let time):
-            try? await journal.recordStarted(commandId, pid: pid)
+            do {
+                try await journal.recordStarted(commandId, pid: pid)
+            } catch {
+                logger.error("could not journal the start of \(commandId): \(error); after a crash it would be reported as not started")
+            }
             send(.started(CommandStarted(commandId: commandId, pid: pid, time: time)))
         case .output(let output):
             send(.output(output))

@@ -1,0 +1,156 @@
+import Foundation
+import RMMServer
+import RMMTestSupport
+import Testing
+
+/// The `gururmm` binary under test.
+func gururmmBinary() throws -> String {
+    try #require(locateProductBinary("gururmm"), "build the gururmm product first (swift build), or set GURURMM_BINARY")
+}
+
+/// A real `gururmm server` process on loopback ports chosen by the OS.
+final class E2EServer {
+    let directory: String
+    private(set) var process: ManagedProcess
+    private(set) var agentPort: Int
+    private(set) var apiPort: Int
+    let token: String
+    private let extraArguments: [String]
+    private var starts = 0
+
+    var api: TestAPI { TestAPI(base: "http://127.0.0.1:\(apiPort)", token: token) }
+    var agentURL: String { "ws://127.0.0.1:\(agentPort)" }
+
+    static func start(_ extraArguments: [String] = []) async throws -> E2EServer {
+        let directory = try freeTemporaryDirectory(prefix: "gururmm-e2e")
+        let (process, ready) = try await launch(directory: directory, agentPort: 0, apiPort: 0, extra: extraArguments, log: directory + "/server-1.log")
+        let token = try String(contentsOfFile: directory + "/data/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return E2EServer(directory: directory, process: process, ready: ready, token: token, extra: extraArguments)
+    }
+
+    private init(directory: String, process: ManagedProcess, ready: ServerReady, token: String, extra: [String]) {
+        self.directory = directory
+        self.process = process
+        self.agentPort = ready.agentPort
+        self.apiPort = ready.apiPort
+        self.token = token
+        self.extraArguments = extra
+        self.starts = 1
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all) and starts it again on the same ports.
+    func killAndRestart() async throws {
+        process.signal(SIGKILL)
+        _ = try await process.waitForExit(timeout: .seconds(10))
+        starts += 1
+        let (process, ready) = try await Self.launch(directory: directory, agentPort: agentPort, apiPort: apiPort, extra: extraArguments, log: directory + "/server-\(starts).log")
+        self.process = process
+        self.agentPort = ready.agentPort
+        self.apiPort = ready.apiPort
+    }
+
+    private static func launch(directory: String, agentPort: Int, apiPort: Int, extra: [String], log: String) async throws -> (ManagedProcess, ServerReady) {
+        let readyPath = directory + "/data/server.json"
+        try? FileManager.default.removeItem(atPath: readyPath)
+        let process = try ManagedProcess.start(try gururmmBinary(), arguments: [
+            "server", "--data-dir", directory + "/data",
+            "--agent-listen", "127.0.0.1:\(agentPort)", "--api-listen", "127.0.0.1:\(apiPort)",
+            "--log-level", "debug",
+        ] + extra, logPath: log)
+        try await waitUntil("server writes \(readyPath)", timeout: .seconds(60)) {
+            if !process.isRunning { throw E2EError("server exited early:\n\(process.logContents())") }
+            return FileManager.default.fileExists(atPath: readyPath)
+        }
+        let ready = try APICoding.decoder().decode(ServerReady.self, from: Data(contentsOf: URL(fileURLWithPath: readyPath)))
+        return (process, ready)
+    }
+
+    func stop() async {
+        _ = try? await process.terminateAndWait(grace: .seconds(5))
+    }
+}
+
+/// A real `gururmm agent` process.
+final class E2EAgent {
+    let name: String
+    let stateDirectory: String
+    private(set) var process: ManagedProcess
+    private var runs = 1
+
+    static func start(name: String, server: String, enrollToken: String?, stateDirectory: String? = nil) throws -> E2EAgent {
+        let state = try stateDirectory ?? freeTemporaryDirectory(prefix: "gururmm-agent-\(name)")
+        let process = try launch(name: name, server: server, state: state, token: enrollToken, run: 1)
+        return E2EAgent(name: name, state: state, process: process)
+    }
+
+    private init(name: String, state: String, process: ManagedProcess) {
+        self.name = name
+        self.stateDirectory = state
+        self.process = process
+    }
+
+    private static func launch(name: String, server: String, state: String, token: String?, run: Int) throws -> ManagedProcess {
+        var arguments = ["agent", "--server", server, "--state-dir", state, "--name", name, "--log-level", "debug"]
+        if let token { arguments += ["--enroll-token", token] }
+        return try ManagedProcess.start(try gururmmBinary(), arguments: arguments,
+                                        environment: ["GURURMM_AGENT_MAX_BACKOFF": "1"], logPath: state + "/agent-\(run).log")
+    }
+
+    /// Starts the agent again on the same state directory (it is enrolled by now).
+    func restart(server: String) throws {
+        runs += 1
+        process = try Self.launch(name: name, server: server, state: stateDirectory, token: nil, run: runs)
+    }
+
+    func kill() async throws {
+        process.signal(SIGKILL)
+        _ = try await process.waitForExit(timeout: .seconds(10))
+    }
+
+    func stop() async {
+        _ = try? await process.terminateAndWait(grace: .seconds(5))
+    }
+}
+
+struct E2EError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension TestAPI {
+    /// Waits until the named agent is `online` (downlink proven).
+    func waitOnline(_ name: String, timeout: Duration = .seconds(30)) async throws {
+        try await waitUntil("agent \(name) online", timeout: timeout) {
+            try await agent(named: name)?.status == .online
+        }
+    }
+}
+
+/// Runs `body` with a server and the named agents online; always stops the processes, and on
+/// failure attaches their logs to the test output.
+func withFleet(
+    agents names: [String],
+    serverArguments: [String] = [],
+    fastLiveness: Bool = false,
+    _ body: (E2EServer, [E2EAgent]) async throws -> Void
+) async throws {
+    let server = try await E2EServer.start(serverArguments)
+    var agents: [E2EAgent] = []
+    do {
+        if fastLiveness { try await server.api.useFastLiveness() }
+        let token = try await server.api.enrollToken(uses: max(1, names.count))
+        for name in names { agents.append(try E2EAgent.start(name: name, server: server.agentURL, enrollToken: token)) }
+        for name in names { try await server.api.waitOnline(name) }
+        try await body(server, agents)
+    } catch {
+        let logs = ([("server", server.process)] + agents.map { ($0.name, $0.process) })
+            .map { "---- \($0.0) log (tail) ----\n" + String($0.1.logContents().suffix(6000)) }
+            .joined(separator: "\n")
+        for agent in agents { await agent.stop() }
+        await server.stop()
+        Issue.record("\(error)\n\(logs)")
+        return
+    }
+    for agent in agents { await agent.stop() }
+    await server.stop()
+}

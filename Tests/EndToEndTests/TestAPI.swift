@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import RMMProtocol
+import RMMServer
+
+/// A minimal operator-API client for end-to-end tests.
+struct TestAPI: Sendable {
+    let base: String
+    let token: String
+
+    struct Failure: Error, CustomStringConvertible {
+        var status: Int
+        var body: String
+        var description: String { "HTTP \(status): \(body)" }
+    }
+
+    func raw(_ method: String, _ path: String, body: Data? = nil, token: String? = nil) async throws -> (Int, Data) {
+        guard let url = URL(string: base + path) else { throw Failure(status: 0, body: "bad url \(path)") }
+        var request = URLRequest(url: url, timeoutInterval: 90)
+        request.httpMethod = method
+        request.setValue("Bearer \(token ?? self.token)", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    func call<T: Decodable>(_ method: String, _ path: String, body: (any Encodable)? = nil, as: T.Type = T.self) async throws -> T {
+        let data = try body.map { try APICoding.encoder().encode($0) }
+        let (status, answer) = try await raw(method, path, body: data)
+        guard (200..<300).contains(status) else { throw Failure(status: status, body: String(decoding: answer, as: UTF8.self)) }
+        return try APICoding.decoder().decode(T.self, from: answer)
+    }
+
+    func agents() async throws -> [AgentView] { try await call("GET", "/api/v1/agents") }
+
+    func agent(named name: String) async throws -> AgentView? { try await agents().first { $0.name == name } }
+
+    func enrollToken(uses: Int = 10) async throws -> String {
+        let view: EnrollmentTokenView = try await call("POST", "/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: 600, uses: uses))
+        return view.token ?? ""
+    }
+
+    func run(_ agents: [String], _ command: String, expires: Double = 60, timeout: Double = 60) async throws -> RunResponse {
+        try await call("POST", "/api/v1/commands", body: RunRequest(agents: agents, all: nil, command: command, script: nil, interpreter: nil, timeoutSeconds: timeout, expiresSeconds: expires))
+    }
+
+    func runScript(_ agents: [String], _ script: String, interpreter: String? = nil) async throws -> RunResponse {
+        try await call("POST", "/api/v1/commands", body: RunRequest(agents: agents, all: nil, command: nil, script: script, interpreter: interpreter, timeoutSeconds: 60, expiresSeconds: 60))
+    }
+
+    func command(_ id: String) async throws -> CommandView { try await call("GET", "/api/v1/commands/\(id)") }
+
+    /// Follows a batch with the long-poll feed until every command in it has ended.
+    func finish(_ batch: RunResponse, timeout: Double = 60) async throws -> [CommandView] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var after = 0
+        while true {
+            let changes: BatchChangesView = try await call("GET", "/api/v1/batches/\(batch.batchId)/changes?after=\(after)&wait=5")
+            after = changes.version
+            if changes.done { break }
+            if Date() > deadline { throw Failure(status: 0, body: "batch \(batch.batchId) not done after \(timeout) s") }
+        }
+        var out: [CommandView] = []
+        for target in batch.commands { out.append(try await command(target.commandId)) }
+        return out
+    }
+
+    /// Short heartbeats and deadlines so liveness tests take seconds, not minutes.
+    func useFastLiveness() async throws {
+        var config: AgentConfig = try await call("GET", "/api/v1/config")
+        config.heartbeatInterval = 1
+        config.heartbeatDeadline = 3
+        config.pingInterval = 1
+        config.ackDeadline = 2
+        let _: AgentConfig = try await call("PUT", "/api/v1/config", body: config)
+    }
+}

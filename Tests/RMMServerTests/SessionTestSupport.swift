@@ -1,0 +1,209 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import RMMProtocol
+import RMMStore
+import Synchronization
+import Testing
+@testable import RMMServer
+import RMMTransport
+
+/// What the server wrote on one link, decoded.
+enum Written: Equatable, CustomStringConvertible {
+    case message(Envelope)
+    case ping
+    case close(code: UInt16?, reason: String)
+    case other(WebSocketOpcode)
+
+    var envelope: Envelope? {
+        if case .message(let e) = self { return e }
+        return nil
+    }
+
+    var description: String {
+        switch self {
+        case .message(let e): return "\(e.message.type)#\(e.seq.map(String.init) ?? "-")"
+        case .ping: return "ping"
+        case .close(let code, let reason): return "close(\(code.map(String.init) ?? "nil"), \(reason))"
+        case .other(let op): return "\(op)"
+        }
+    }
+}
+
+/// A real `WebSocketLink` on a test channel, standing in for one agent connection.
+///
+/// `NIOAsyncTestingChannel` rather than `EmbeddedChannel`: `AgentSession` is an actor, so it calls the
+/// link (and thus `eventLoop.execute`) from the cooperative pool, and `EmbeddedEventLoop` is not
+/// thread-safe (NIO reports "API misuse" or traps when used off its creating thread). The testing
+/// loop is thread-safe and, like the embedded one, runs nothing until the test calls `run()`.
+struct TestLink {
+    let channel: NIOAsyncTestingChannel
+    let link: WebSocketLink
+
+    static func make(port: Int = 50_000) async throws -> TestLink {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: port))
+        let link = try await channel.testingEventLoop.executeInContext {
+            try WebSocketLink.install(on: channel, isClient: false)
+        }
+        return TestLink(channel: channel, link: link)
+    }
+
+    /// Runs what the link queued on its loop and returns every frame written since the last call.
+    func drain() async throws -> [Written] {
+        await channel.testingEventLoop.run()
+        let codec = WireCodec()
+        var reassembler = Reassembler()
+        var out: [Written] = []
+        while let frame = try await channel.readOutbound(as: WebSocketFrame.self) {
+            switch frame.opcode {
+            case .text, .binary:
+                var payload = frame.unmaskedData
+                let data = Data(payload.readBytes(length: payload.readableBytes) ?? [])
+                var envelope = try codec.decode(data)
+                if case .chunk(let chunk) = envelope.message {
+                    guard let whole = try reassembler.add(chunk) else { continue }
+                    envelope = try codec.decode(whole)
+                }
+                out.append(.message(envelope))
+            case .ping:
+                out.append(.ping)
+            case .connectionClose:
+                var payload = frame.unmaskedData
+                let code = payload.readInteger(as: UInt16.self)
+                out.append(.close(code: code, reason: payload.readString(length: payload.readableBytes) ?? ""))
+            default:
+                out.append(.other(frame.opcode))
+            }
+        }
+        return out
+    }
+
+    /// Only the decoded envelopes of `drain()`.
+    func messages() async throws -> [Envelope] {
+        try await drain().compactMap(\.envelope)
+    }
+}
+
+extension Array where Element == Envelope {
+    var commands: [(seq: Int, spec: CommandSpec)] {
+        compactMap { e in
+            if case .command(let spec) = e.message, let seq = e.seq { return (seq, spec) }
+            return nil
+        }
+    }
+
+    var welcome: Welcome? {
+        for e in self { if case .welcome(let w) = e.message { return w } }
+        return nil
+    }
+}
+
+enum Fixture {
+    static let t0 = Date(timeIntervalSince1970: 1_750_000_000)
+    static func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
+
+    static let quietLogger = Logger(label: "rmm-server-tests") { _ in SwiftLogNoOpLogHandler() }
+
+    static func facts(_ name: String) -> AgentFacts {
+        AgentFacts(name: name, hostname: "\(name).example", os: "linux", version: "1.0.0")
+    }
+
+    /// An in-memory store with one enrolled agent.
+    static func store(agents names: [String] = ["web-1"]) async throws -> (SQLiteStore, [AgentRecord]) {
+        let store = try SQLiteStore.inMemory()
+        _ = try await store.createEnrollmentToken(hash: "tok", expiresAt: nil, uses: 100, now: t0)
+        var agents: [AgentRecord] = []
+        for (i, name) in names.enumerated() {
+            agents.append(try await store.enrollAgent(tokenHash: "tok", publicKey: "key-\(i)", facts: facts(name), now: t0))
+        }
+        return (store, agents)
+    }
+
+    static func command(_ id: String, agent: String, created: Double = 0, expires: Double = 600) -> CommandRecord {
+        CommandRecord(
+            id: id, agentId: agent, batchId: "b1", kind: .shell, text: "echo \(id)", interpreter: nil,
+            timeoutSeconds: 30, createdAt: at(created), expiresAt: at(expires), updatedAt: at(created), createdBy: "ops"
+        )
+    }
+
+    static func session(agentId: String, store: any Store, settings: ServerSettings = ServerSettings()) -> AgentSession {
+        AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: settings, config: .defaults, logger: quietLogger)
+    }
+
+    /// Inserts commands and returns them.
+    @discardableResult
+    static func insert(_ ids: [String], agent: String, into store: any Store) async throws -> [CommandRecord] {
+        var records: [CommandRecord] = []
+        for (i, id) in ids.enumerated() { records.append(command(id, agent: agent, created: Double(i))) }
+        try await store.insertCommands(records)
+        return records
+    }
+}
+
+/// A store that forwards to a real one and can be told to fail chosen calls (transient DB errors).
+final class FaultyStore: Store {
+    struct Injected: Error {}
+
+    let base: SQLiteStore
+    /// Number of upcoming `transition(to: .sent)` calls that fail.
+    let failSentTransitions = Mutex(0)
+    /// Log of `transition(to: .sent)` attempts, in order.
+    let sentAttempts = Mutex<[String]>([])
+
+    init(base: SQLiteStore) { self.base = base }
+
+    func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord {
+        try await base.createEnrollmentToken(hash: hash, expiresAt: expiresAt, uses: uses, now: now)
+    }
+    func revokeEnrollmentToken(id: String, now: Date) async throws { try await base.revokeEnrollmentToken(id: id, now: now) }
+    func enrollmentTokens() async throws -> [EnrollmentTokenRecord] { try await base.enrollmentTokens() }
+    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+        try await base.enrollAgent(tokenHash: tokenHash, publicKey: publicKey, facts: facts, now: now)
+    }
+    func agent(id: String) async throws -> AgentRecord? { try await base.agent(id: id) }
+    func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
+    func agents() async throws -> [AgentRecord] { try await base.agents() }
+    func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+        try await base.recordConnect(agentId: agentId, facts: facts, now: now)
+    }
+    func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
+    func revokeAgent(id: String, now: Date) async throws { try await base.revokeAgent(id: id, now: now) }
+    func insertCommands(_ commands: [CommandRecord]) async throws { try await base.insertCommands(commands) }
+    func command(id: String) async throws -> CommandRecord? { try await base.command(id: id) }
+    func commands(agentId: String?, limit: Int) async throws -> [CommandRecord] { try await base.commands(agentId: agentId, limit: limit) }
+    func undeliveredCommands(agentId: String) async throws -> [CommandRecord] { try await base.undeliveredCommands(agentId: agentId) }
+    func commandsOverdueForResult(now: Date, slack: Double) async throws -> [CommandRecord] { try await base.commandsOverdueForResult(now: now, slack: slack) }
+    func commandsToExpire(now: Date) async throws -> [CommandRecord] { try await base.commandsToExpire(now: now) }
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
+        if state == .sent {
+            sentAttempts.withLock { $0.append(commandId) }
+            let fail = failSentTransitions.withLock { n -> Bool in
+                if n > 0 { n -= 1; return true }
+                return false
+            }
+            if fail { throw Injected() }
+        }
+        return try await base.transition(commandId: commandId, to: state, reason: reason, now: now)
+    }
+    func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
+        try await base.finish(commandId: commandId, outcome: outcome, now: now)
+    }
+    func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
+        try await base.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap)
+    }
+    func output(commandId: String, stream: StdStream) async throws -> Data { try await base.output(commandId: commandId, stream: stream) }
+    func events(commandId: String) async throws -> [CommandEvent] { try await base.events(commandId: commandId) }
+    func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges { try await base.batchChanges(batchId: batchId, after: version) }
+    func batch(id: String) async throws -> [CommandRecord] { try await base.batch(id: id) }
+    func createAPIToken(name: String, role: String, hash: String, now: Date) async throws -> APITokenRecord {
+        try await base.createAPIToken(name: name, role: role, hash: hash, now: now)
+    }
+    func apiToken(hash: String) async throws -> APITokenRecord? { try await base.apiToken(hash: hash) }
+    func apiTokens() async throws -> [APITokenRecord] { try await base.apiTokens() }
+    func revokeAPIToken(id: String, now: Date) async throws { try await base.revokeAPIToken(id: id, now: now) }
+    func config() async throws -> AgentConfig { try await base.config() }
+    func saveConfig(_ config: AgentConfig) async throws -> AgentConfig { try await base.saveConfig(config) }
+}
