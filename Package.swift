@@ -104,6 +104,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RMMTransportTests",
+            dependencies: [
+                "RMMTransport", "RMMProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RMMTestSupportTests",
             dependencies: ["RMMTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict

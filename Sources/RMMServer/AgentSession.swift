@@ -372,7 +372,8 @@ actor AgentSession {
         SessionSnapshot(
             connected: connection != nil, epoch: connection?.epoch, connectedSince: connection?.since,
             lastSeenAt: live.lastSeenAt, lastDownlinkAt: live.lastDownlinkAt, disconnectedAt: live.disconnectedAt,
-            configVersionApplied: live.configVersionApplied, lastPongRttMs: live.lastPongRttMs,
+            configVersionApplied: live.configVersionApplied,
+            lastPongRttMs: connection?.link.counters.lastPongRttMs ?? live.lastPongRttMs,
             pendingOutbound: outbox.unacknowledged.count, remoteAddress: connection?.link.remoteDescription,
             lastCloseReason: lastCloseReason, metrics: live.metrics
         )

@@ -95,17 +95,14 @@ struct DeliveryTests {
     func cliExitCodes() async throws {
         try await withFleet(agents: ["cli"], serverArguments: ["--expiry-grace", "0"]) { server, agents in
             let base = ["--api", "http://127.0.0.1:\(server.apiPort)", "--token", server.token]
-            func cli(_ args: [String]) async throws -> (Int32, String) {
-                let log = server.directory + "/cli-\(UUID().uuidString).log"
-                let process = try ManagedProcess.start(try gururmmBinary(), arguments: args, logPath: log)
-                let code = try await process.waitForExit(timeout: .seconds(60))
-                return (code, process.logContents())
-            }
+            func cli(_ args: [String]) async throws -> (Int32, String) { try await runCLI(server, args) }
             let ok = try await cli(["run"] + base + ["--agent", "cli", "--json", "--", "echo", "hi"])
             #expect(ok.0 == 0, "\(ok.1)")
             #expect(ok.1.contains("\"stdout\" : \"hi\\n\""), "\(ok.1)")
-            let failed = try await cli(["run"] + base + ["--agent", "cli", "--", "exit 7"])
+            let failed = try await cli(["run"] + base + ["--agent", "cli", "--", "echo streamed; exit 7"])
             #expect(failed.0 == 1, "\(failed.1)")
+            #expect(failed.1.contains("[cli] streamed"), "live output is prefixed with the agent's name: \(failed.1)")
+            #expect(failed.1.contains("cli: failed (exit 7)"), "\(failed.1)")
             let agent = try #require(agents.first)
             await agent.stop()
             let undelivered = try await cli(["run"] + base + ["--agent", "cli", "--expires", "1", "--", "true"])

@@ -42,6 +42,11 @@ final class E2EServer {
     func killAndRestart() async throws {
         process.signal(SIGKILL)
         _ = try await process.waitForExit(timeout: .seconds(10))
+        try await restartOnSamePorts()
+    }
+
+    /// Starts the server again (after it exited) on the same data directory and ports.
+    func restartOnSamePorts() async throws {
         starts += 1
         let (process, ready) = try await Self.launch(directory: directory, agentPort: agentPort, apiPort: apiPort, extra: extraArguments, log: directory + "/server-\(starts).log")
         self.process = process

@@ -13,6 +13,12 @@ struct HostileInputTests {
     /// Connects a raw client and returns it once the server's challenge arrived.
     private func rawClient(_ server: E2EServer) async throws -> (WebSocketLink, Challenge, AsyncStream<LinkEvent>.Iterator) {
         let link = try await WebSocketConnector.connect(to: try ServerEndpoint(parsing: server.agentURL))
+        // Every case below expects the server to close; a server that never did would hang the
+        // test, so the link is aborted after a deadline and the check fails with "connection lost".
+        Task {
+            try await Task.sleep(for: .seconds(20))
+            link.abort()
+        }
         var events = link.events.makeAsyncIterator()
         let first = await events.next()
         guard case .message(let envelope)? = first, case .challenge(let challenge) = envelope.message else {
