@@ -115,7 +115,13 @@ let package = Package(
         ),
         .testTarget(
             name: "RMMTestSupportTests",
-            dependencies: ["RMMTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "RMMTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),

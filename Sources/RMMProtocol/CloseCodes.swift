@@ -24,6 +24,17 @@ public enum CloseCode: UInt16, Sendable {
     case overloaded = 4007
     /// The server is shutting down.
     case serverShutdown = 4008
+    /// Data frames do not arrive on this path; reconnect with the downlink mode named in the reason
+    /// ("downlink=binary" or "downlink=poll").
+    case switchDownlink = 4010
+    /// Large packets or frames are lost; reconnect with the limits in the reason ("mss=1200 cap=1024").
+    case shrinkPackets = 4011
+    /// The agent's message consumer is stuck; rebuild the session.
+    case agentStalled = 4012
+    /// The peer failed to decode our frames; reconnect with fresh codec state.
+    case protocolDesync = 4013
+    /// The server cannot write to this connection; reconnect.
+    case writeBlocked = 4014
 
     /// Close codes after which the agent should not try again.
     public var isPermanent: Bool { self == .authenticationFailed || self == .revoked }

@@ -16,6 +16,9 @@ public enum Message: Sendable, Equatable {
     case output(CommandOutput)
     case result(CommandResult)
     case chunk(Chunk)
+    case probe(Probe)
+    case probeReply(ProbeReply)
+    case linkReport(LinkReport)
 
     /// The `t` value of this message on the wire.
     public var type: String {
@@ -34,6 +37,9 @@ public enum Message: Sendable, Equatable {
         case .output: return "output"
         case .result: return "result"
         case .chunk: return "chunk"
+        case .probe: return "probe"
+        case .probeReply: return "probe_reply"
+        case .linkReport: return "link_report"
         }
     }
 
@@ -41,7 +47,7 @@ public enum Message: Sendable, Equatable {
     public var isReliable: Bool {
         switch self {
         case .configUpdate, .configApplied, .command, .cancel, .commandAck, .started, .output, .result: return true
-        case .challenge, .hello, .enroll, .welcome, .heartbeat, .chunk: return false
+        case .challenge, .hello, .enroll, .welcome, .heartbeat, .chunk, .probe, .probeReply, .linkReport: return false
         }
     }
 }

@@ -77,6 +77,9 @@ public struct WireCodec: Sendable {
         case .output(let b): return try out(b)
         case .result(let b): return try out(b)
         case .chunk(let b): return try out(b)
+        case .probe(let b): return try out(b)
+        case .probeReply(let b): return try out(b)
+        case .linkReport(let b): return try out(b)
         }
     }
 
@@ -116,6 +119,9 @@ public struct WireCodec: Sendable {
         case "output": message = .output(try body(CommandOutput.self))
         case "result": message = .result(try body(CommandResult.self))
         case "chunk": message = .chunk(try body(Chunk.self))
+        case "probe": message = .probe(try body(Probe.self))
+        case "probe_reply": message = .probeReply(try body(ProbeReply.self))
+        case "link_report": message = .linkReport(try body(LinkReport.self))
         default: throw .unknownType(String(header.t.prefix(64)))
         }
         if message.isReliable && header.seq == nil { throw .malformed("'\(header.t)' needs a seq") }

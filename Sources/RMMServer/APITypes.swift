@@ -26,6 +26,10 @@ public struct AgentView: Codable, Sendable {
     public var pendingOutbound: Int
     public var remoteAddress: String?
     public var lastCloseReason: String?
+    /// Verdict of the latest link diagnosis, if any.
+    public var linkVerdict: LinkVerdict?
+    /// How the server currently sends data frames to this agent.
+    public var downlinkMode: DownlinkMode?
 }
 
 /// One step of a command's history.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -17,6 +18,10 @@ final class AgentGateway: Sendable {
 
     private let host: String
     private let port: Int
+    /// Long-poll queues of connections whose agent asked for `downlink=poll`.
+    private let downlinks = DownlinkQueues()
+    /// What `shouldUpgrade` decided per channel, picked up by `upgradePipelineHandler` on the same loop.
+    private let pending = NIOLockedValueBox<[ObjectIdentifier: (id: String, mode: DownlinkMode)]>([:])
     private let handshake: AgentHandshake
     private let registry: SessionRegistry
     private let logger: Logger
@@ -43,20 +48,37 @@ final class AgentGateway: Sendable {
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         shouldUpgrade: { channel, head in
-                            let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
-                            return channel.eventLoop.makeSucceededFuture(path == "/agent" ? HTTPHeaders() : nil)
+                            let request = AgentUpgradeRequest(uri: head.uri)
+                            guard request.path == "/agent" else { return channel.eventLoop.makeSucceededFuture(nil) }
+                            let id = CommandService.newId(prefix: "k_") + CommandService.newId(prefix: "")
+                            self.pending.withLockedValue { $0[ObjectIdentifier(channel)] = (id, request.downlink) }
+                            var headers = HTTPHeaders()
+                            headers.add(name: connectionIdHeader, value: id)
+                            return channel.eventLoop.makeSucceededFuture(headers)
                         },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                Upgrade.link(try WebSocketLink.install(on: channel, isClient: false))
+                                let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) } ?? ("", .text)
+                                var queue: DownlinkQueue?
+                                if choice.mode == .poll {
+                                    let created = DownlinkQueue()
+                                    self.downlinks.register(choice.id, created)
+                                    let downlinks = self.downlinks
+                                    channel.closeFuture.whenComplete { _ in downlinks.remove(choice.id) }
+                                    queue = created
+                                }
+                                return Upgrade.link(try WebSocketLink.install(
+                                    on: channel, isClient: false, sendMode: choice.mode, pollQueue: queue, connectionId: choice.id
+                                ))
                             }
                         }
                     )
+                    let downlinks = self.downlinks
                     let config = NIOTypedHTTPServerUpgradeConfiguration(
                         upgraders: [upgrader],
                         notUpgradingCompletionHandler: { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(PlainHTTPRefusal())
+                                try channel.pipeline.syncOperations.addHandler(AgentPortHTTPHandler(downlinks: downlinks))
                                 return Upgrade.plainHTTP
                             }
                         }
@@ -85,24 +107,5 @@ final class AgentGateway: Sendable {
         } catch {
             logger.debug("connection ended before upgrade: \(error)")
         }
-    }
-}
-
-/// Answers a non-WebSocket request on the agent port with 400 and a hint, then closes.
-private final class PlainHTTPRefusal: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .end = unwrapInboundIn(data) else { return }
-        let body = "This is the GuruRMM agent port: agents connect with a WebSocket upgrade on /agent. Operators use the API port.\n"
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-        headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

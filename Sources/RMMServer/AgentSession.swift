@@ -44,6 +44,17 @@ actor AgentSession {
     private var lastCloseReason: String?
     private var everConnected = false
 
+    // Link health (see LinkDiagnoser).
+    private var agentReport: (report: LinkReport, at: Date)?
+    private var probeWaiters: [Int: CheckedContinuation<Double?, Never>] = [:]
+    private var probeSentAt: [Int: Date] = [:]
+    private var nextProbeId = 1
+    private(set) var diagnosing = false
+    private(set) var lastDiagnosis: LinkDiagnosis?
+    private var lastAutoDiagnosis = Date.distantPast
+    /// Message cap learned from a size-blackhole verdict; applies to every later connection.
+    private var messageCapOverride: Int?
+
     init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, logger: Logger) {
         self.agentId = agentId
         self.store = store
@@ -78,7 +89,7 @@ actor AgentSession {
         live.lastSeenAt = now
         live.disconnectedAt = nil
         live.lastDownlinkAt = nil
-        link.setMaxMessageBytes(config.maxMessageBytes)
+        link.setMaxMessageBytes(min(config.maxMessageBytes, messageCapOverride ?? Int.max))
         let welcome = Welcome(
             agentId: agentId, epoch: epoch, stream: outbox.stream, received: inbox.position,
             heartbeatId: heartbeatCounter, config: config
@@ -190,6 +201,11 @@ actor AgentSession {
                 if let echo = heartbeat.echo, echo >= current.firstHeartbeatId { live.lastDownlinkAt = now }
                 if let metrics = heartbeat.metrics { live.metrics = metrics }
                 lastPeerHeartbeat = heartbeat.id
+            case .probeReply(let reply):
+                let rtt = probeSentAt.removeValue(forKey: reply.id).map { now.timeIntervalSince($0) * 1000 }
+                probeWaiters.removeValue(forKey: reply.id)?.resume(returning: rtt ?? 0)
+            case .linkReport(let report):
+                agentReport = (report, now)
             case .hello, .enroll:
                 connection?.link.close(.protocolError, reason: "already authenticated")
             default:
@@ -334,6 +350,13 @@ actor AgentSession {
                 if hasUnsent { await pump() }
                 connection?.lastHeartbeatSent = current.lastHeartbeatSent
                 connection?.lastPingSent = current.lastPingSent
+                // A command unacknowledged past the ack deadline: find out why, automatically.
+                if let overdue = overdueCommand(now: now), !diagnosing,
+                   now.timeIntervalSince(lastAutoDiagnosis) >= max(2 * config.ackDeadline, 10) {
+                    lastAutoDiagnosis = now
+                    let trigger = "auto: command \(overdue.id) unacknowledged for \(Int(overdue.age)) s"
+                    Task { _ = await LinkDiagnoser(session: self).run(trigger: trigger) }
+                }
                 // Unacknowledged past the ack deadline: write it again on this connection. Harmless
                 // (the agent drops duplicates by seq) and it rescues a message lost above TCP.
                 if let oldest = outbox.unacknowledged.first, oldest.seq <= current.sentThrough,
@@ -347,6 +370,138 @@ actor AgentSession {
             }
         }
         await flushLiveness(now: now, force: false)
+    }
+
+    // MARK: link health
+
+    /// The server's side of the current link, and the agent's latest report; nil when offline.
+    func linkEvidence() async -> (server: LinkSideReport, agent: LinkReport?, agentAt: Date?)? {
+        guard let link = connection?.link else { return nil }
+        let (tcp, queued) = await link.transportState()
+        let side = LinkSideReport(counters: link.counters, tcp: tcp, queuedBytes: queued, downlinkMode: link.sendMode, time: Date().timeIntervalSince1970)
+        return (side, agentReport?.report, agentReport?.at)
+    }
+
+    /// Sends a WebSocket ping and waits for its pong; returns the round trip in ms, nil on timeout.
+    func pingAndWait(timeout: Double) async -> Double? {
+        guard let link = connection?.link else { return nil }
+        let before = link.counters.pongsReceived
+        link.ping()
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let counters = link.counters
+            if counters.pongsReceived > before { return counters.lastPongRttMs }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// Sends one probe frame of `size` bytes and waits for the agent's reply; nil if none in time.
+    func probe(size: Int, encoding: DownlinkMode, shape: Probe.Shape, timeout: Double) async -> Double? {
+        guard let link = connection?.link else { return nil }
+        let id = nextProbeId
+        nextProbeId += 1
+        guard let frame = ProbeFrames.encode(id: id, size: size, shape: shape) else { return nil }
+        probeSentAt[id] = Date()
+        switch encoding {
+        case .text: link.sendFrame(frame, binary: false)
+        case .binary: link.sendFrame(OpaqueFraming.wrap(frame), binary: true)
+        case .poll: link.sendEncoded(frame)
+        }
+        Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
+            await self?.expireProbe(id)
+        }
+        return await withCheckedContinuation { probeWaiters[id] = $0 }
+    }
+
+    private func expireProbe(_ id: Int) {
+        probeSentAt[id] = nil
+        probeWaiters.removeValue(forKey: id)?.resume(returning: nil)
+    }
+
+    /// Waits for an agent link report received after `since`.
+    func agentReport(since: Date, timeout: Double) async -> (LinkReport, Date)? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let report = agentReport, report.at > since { return (report.report, report.at) }
+            guard connection != nil else { return nil }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    /// Claims the right to run a diagnosis (one at a time per agent).
+    func beginDiagnosis() -> Bool {
+        if diagnosing { return false }
+        diagnosing = true
+        return true
+    }
+
+    /// Records a finished diagnosis: on the agent, in the history of every undelivered command
+    /// sent on this link, and in the store; then applies the healing response.
+    func finishDiagnosis(_ diagnosis: LinkDiagnosis) async -> LinkDiagnosis {
+        var result = diagnosis
+        result.actions = heal(result)
+        result.finishedAt = Date()
+        lastDiagnosis = result
+        diagnosing = false
+        logger.notice("link diagnosis: \(result.verdict.rawValue): \(result.summary)", metadata: ["actions": "\(result.actions)"])
+        for item in outbox.unacknowledged {
+            guard let id = item.item.commandId else { continue }
+            let note = "link diagnosis (\(result.trigger)): \(result.verdict.rawValue): \(result.summary)" + (result.actions.isEmpty ? "" : "; action: " + result.actions.joined(separator: "; "))
+            _ = try? await store.transition(commandId: id, to: .sent, reason: note, now: Date())
+        }
+        if let json = try? APICoding.encoder().encode(result) {
+            try? await store.saveLinkDiagnosis(agentId: agentId, json)
+        }
+        await feed.bump()
+        return result
+    }
+
+    /// The response DESIGN.md assigns to each verdict. Returns what was done, in words.
+    private func heal(_ diagnosis: LinkDiagnosis) -> [String] {
+        guard let link = connection?.link else { return [] }
+        switch diagnosis.verdict {
+        case .healthy, .agentOffline:
+            return []
+        case .pathFiltersData:
+            let passedBinary = diagnosis.probes.contains { $0.encoding == "binary" && $0.passed }
+            let next: DownlinkMode? = link.sendMode == .text && passedBinary ? .binary : (link.sendMode == .poll ? nil : .poll)
+            guard let next else { return ["already on the long-poll downlink; no further fallback"] }
+            link.close(.switchDownlink, reason: "downlink=\(next.rawValue)")
+            return ["asked the agent to reconnect with the \(next.rawValue) downlink"]
+        case .sizeBlackhole:
+            let largest = diagnosis.largestPassedBytes ?? 1024
+            let cap = max(1024, min(largest, WireLimits.maxFrameBytes / 2) / 2)
+            messageCapOverride = cap
+            link.setMaxMessageBytes(cap)
+            link.close(.shrinkPackets, reason: "mss=\(ProbeFrames.clampedMSS) cap=\(cap)")
+            return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(ProbeFrames.clampedMSS)"]
+        case .agentStalled:
+            link.close(.agentStalled, reason: "agent consumer stalled; rebuild the session")
+            return ["closed the session so the agent rebuilds it"]
+        case .protocolDesync:
+            link.close(.protocolDesync, reason: "decode errors; reconnect with fresh codec state")
+            return ["closed the session so both sides start with fresh codec state"]
+        case .writeBlocked:
+            link.close(.writeBlocked, reason: "server cannot write to this connection")
+            return ["closed the blocked connection; the agent reconnects"]
+        case .halfOpen:
+            link.abort()
+            return ["dropped the half-open connection"]
+        }
+    }
+
+    /// Whether an undelivered command has waited past the ack deadline on this link, and which.
+    private func overdueCommand(now: Date) -> (id: String, age: Double)? {
+        guard let current = connection else { return nil }
+        for item in outbox.unacknowledged {
+            guard let id = item.item.commandId, let written = current.writtenAt[item.seq] else { continue }
+            let age = now.timeIntervalSince(written)
+            if age >= config.ackDeadline { return (id, age) }
+        }
+        return nil
     }
 
     private func sendHeartbeat(now: Date) {
@@ -375,12 +530,17 @@ actor AgentSession {
             configVersionApplied: live.configVersionApplied,
             lastPongRttMs: connection?.link.counters.lastPongRttMs ?? live.lastPongRttMs,
             pendingOutbound: outbox.unacknowledged.count, remoteAddress: connection?.link.remoteDescription,
-            lastCloseReason: lastCloseReason, metrics: live.metrics
+            lastCloseReason: lastCloseReason, metrics: live.metrics, downlinkMode: connection?.link.sendMode
         )
     }
 
     /// Why a command never got delivered, in words for its `expired` reason.
     func undeliveredReason(for record: CommandRecord, now: Date) -> String {
+        let verdict = lastDiagnosis.map { "; link verdict \($0.verdict.rawValue): \($0.summary)" } ?? ""
+        return undeliveredCause(for: record) + verdict
+    }
+
+    private func undeliveredCause(for record: CommandRecord) -> String {
         let format = ISO8601DateFormatter()
         if let current = connection {
             let proof = live.lastDownlinkAt.map { "downlink last proven \(format.string(from: $0))" } ?? "downlink never proven on this connection"

@@ -27,6 +27,7 @@ public struct SessionSnapshot: Sendable, Equatable {
     public var remoteAddress: String?
     public var lastCloseReason: String?
     public var metrics: HostMetrics?
+    public var downlinkMode: DownlinkMode?
 
     /// Applies the rule in DESIGN.md: online means the downlink is proven within the deadline.
     public func status(now: Date, deadline: Double) -> AgentStatus {

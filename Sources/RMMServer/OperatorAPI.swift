@@ -27,6 +27,18 @@ enum OperatorAPI {
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             return await core.view(of: agent, now: Date())
         }
+        api.get("/agents/:agent/link") { _, context -> LinkDiagnosis in
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            guard let diagnosis = try await core.latestDiagnosis(agentId: agent.id) else {
+                throw RequestError(404, "no link diagnosis for \(agent.name) yet; run `gururmm diagnose \(agent.name)`")
+            }
+            return diagnosis
+        }
+        api.post("/agents/:agent/diagnose") { _, context -> LinkDiagnosis in
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            let session = await core.registry.session(for: agent.id)
+            return await LinkDiagnoser(session: session).run(trigger: "operator \(context.operatorName ?? "")")
+        }
         api.post("/agents/:agent/evict") { request, context -> OKView in
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let body = try? await request.decode(as: ReasonRequest.self, context: context)
@@ -146,6 +158,7 @@ extension RunResponse: ResponseEncodable {}
 extension BatchChangesView: ResponseEncodable {}
 extension EnrollmentTokenView: ResponseEncodable {}
 extension OKView: ResponseEncodable {}
+extension LinkDiagnosis: ResponseEncodable {}
 
 /// Sends any Encodable value (from another module) as a JSON response body, unchanged.
 struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {

@@ -31,8 +31,17 @@ struct ServerCore: Sendable {
             metrics: snapshot?.metrics ?? agent.metrics,
             pendingOutbound: snapshot?.pendingOutbound ?? 0,
             remoteAddress: snapshot?.remoteAddress,
-            lastCloseReason: snapshot?.lastCloseReason
+            lastCloseReason: snapshot?.lastCloseReason,
+            linkVerdict: try? await latestDiagnosis(agentId: agent.id)?.verdict,
+            downlinkMode: snapshot?.downlinkMode
         )
+    }
+
+    /// The latest link diagnosis: this run's, else the stored one.
+    func latestDiagnosis(agentId: String) async throws -> LinkDiagnosis? {
+        if let live = await registry.existingSession(for: agentId)?.lastDiagnosis { return live }
+        guard let json = try await store.linkDiagnosis(agentId: agentId) else { return nil }
+        return try? APICoding.decoder().decode(LinkDiagnosis.self, from: json)
     }
 
     /// Resolves an id or name to an agent, as an API error when it cannot.

@@ -7,6 +7,10 @@ extension SQLiteStore {
         migrator.registerMigration("v1") { db in
             try db.execute(sql: v1)
         }
+        migrator.registerMigration("v2-link-diagnosis") { db in
+            // The latest link diagnosis per agent, as the API's JSON (opaque to the store).
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN link_diagnosis BLOB")
+        }
         return migrator
     }
 

@@ -127,6 +127,19 @@ extension SQLiteStore {
         }
     }
 
+    public func saveLinkDiagnosis(agentId: String, _ json: Data) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE agents SET link_diagnosis = ? WHERE id = ?", arguments: [json, agentId])
+            if db.changesCount == 0 { throw StoreError.notFound("agent '\(agentId)'") }
+        }
+    }
+
+    public func linkDiagnosis(agentId: String) async throws -> Data? {
+        try await read { db in
+            try Data.fetchOne(db, sql: "SELECT link_diagnosis FROM agents WHERE id = ?", arguments: [agentId])
+        }
+    }
+
     public func revokeAgent(id: String, now: Date) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.dbSeconds, id])

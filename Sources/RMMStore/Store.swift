@@ -50,6 +50,9 @@ public protocol Store: Sendable {
     /// Flushes liveness facts (non-nil fields overwrite).
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws
     func revokeAgent(id: String, now: Date) async throws
+    /// Keeps the latest link diagnosis of an agent (JSON the store does not interpret).
+    func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
+    func linkDiagnosis(agentId: String) async throws -> Data?
 
     // MARK: commands
 

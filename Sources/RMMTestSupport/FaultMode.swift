@@ -1,10 +1,28 @@
 /// How the fault proxy treats traffic on every connection it carries; switchable at any time.
+///
+/// The WebSocket-aware modes act on whole RFC 6455 frames after the HTTP upgrade; on a stream
+/// that is not WebSocket they forward bytes unchanged.
 public enum FaultMode: Sendable, Equatable {
     /// Forward bytes unchanged in both directions.
     case pass
     /// Forward nothing and close nothing: both sockets stay open while the path is dead,
     /// which is what a NAT rebinding or a proxy that keeps its upstream open looks like (H7).
     case halfOpen
+    /// Drop server-to-client data frames (text, binary, continuation) but pass ping, pong and
+    /// close, and everything client to server: a proxy or WAF that filters data frames (H3).
+    case dropDownlinkData
+    /// Drop server-to-client text messages only, so a binary-frame fallback gets through (H3).
+    case dropDownlinkText
+    /// Drop data frames, either direction, whose payload is longer than this many bytes; smaller
+    /// frames and control frames pass (H1, an MTU blackhole as a proxy sees it).
+    case dropFramesLargerThan(Int)
+    /// Stop reading the socket that feeds this direction, closing nothing: for `.downlink` the
+    /// server's writes back up (H5, write clog). The other direction keeps flowing.
+    case stopReading(FaultDirection)
+    /// Pass server-to-client data frames until this many have gone by on the connection, then
+    /// replace the payload of the next one with as many bytes of non-JSON garbage ("#"); once per
+    /// connection, after which everything passes (H4, protocol desync).
+    case corruptDownlinkDataFrame(after: Int)
 }
 
 /// Which way bytes travel through the proxy.
@@ -29,8 +47,9 @@ extension FaultMode {
     /// instead of the bytes vanishing into a proxy that still acknowledges them.
     func reads(_ direction: FaultDirection) -> Bool {
         switch self {
-        case .pass: true
         case .halfOpen: false
+        case .stopReading(let stopped): direction != stopped
+        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame: true
         }
     }
 
@@ -38,8 +57,8 @@ extension FaultMode {
     /// other socket. A dead path loses FINs just as it loses data.
     func propagatesClose(_ direction: FaultDirection) -> Bool {
         switch self {
-        case .pass: true
         case .halfOpen: false
+        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .stopReading, .corruptDownlinkDataFrame: true
         }
     }
 }

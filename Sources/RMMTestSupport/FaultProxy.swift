@@ -13,19 +13,22 @@ public final class FaultProxy: Sendable {
     private let serverChannel: any Channel
     private let modeSwitch: FaultModeSwitch
     private let registry: ConnectionRegistry
+    private let statistics: FrameStatistics
 
     private init(
         port: Int,
         group: MultiThreadedEventLoopGroup,
         serverChannel: any Channel,
         modeSwitch: FaultModeSwitch,
-        registry: ConnectionRegistry
+        registry: ConnectionRegistry,
+        statistics: FrameStatistics
     ) {
         self.port = port
         self.group = group
         self.serverChannel = serverChannel
         self.modeSwitch = modeSwitch
         self.registry = registry
+        self.statistics = statistics
     }
 
     /// Starts listening and forwarding to `upstreamHost:upstreamPort`, in `.pass` mode.
@@ -39,7 +42,10 @@ public final class FaultProxy: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let modeSwitch = FaultModeSwitch(.pass)
         let registry = ConnectionRegistry()
-        let upstream = UpstreamConnector(host: upstreamHost, port: upstreamPort, defaultMode: modeSwitch, registry: registry)
+        let statistics = FrameStatistics()
+        let upstream = UpstreamConnector(
+            host: upstreamHost, port: upstreamPort, defaultMode: modeSwitch, registry: registry, statistics: statistics
+        )
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -52,7 +58,7 @@ public final class FaultProxy: Sendable {
                 try? await channel.close()
                 throw FaultProxyError.noBoundPort
             }
-            return FaultProxy(port: port, group: group, serverChannel: channel, modeSwitch: modeSwitch, registry: registry)
+            return FaultProxy(port: port, group: group, serverChannel: channel, modeSwitch: modeSwitch, registry: registry, statistics: statistics)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -89,6 +95,28 @@ public final class FaultProxy: Sendable {
     /// Connections accepted since the proxy started; handy to wait for a client's reconnect.
     public var acceptedCount: Int {
         registry.acceptedCount
+    }
+
+    /// WebSocket frames forwarded, dropped and corrupted so far, totalled over all connections
+    /// (closed ones included).
+    public var frameCounts: FrameCounts {
+        statistics.snapshot
+    }
+
+    /// WebSocket frames a mode discarded so far, both directions, all connections.
+    public var droppedFrames: Int {
+        let counts = statistics.snapshot
+        return counts.droppedUplink + counts.droppedDownlink
+    }
+
+    /// WebSocket frames whose payload was replaced with garbage so far, all connections.
+    public var corruptedFrames: Int {
+        statistics.snapshot.corrupted
+    }
+
+    /// Whole WebSocket frames passed on in `direction` so far (corrupted ones included), all connections.
+    public func forwardedFrames(direction: FaultDirection) -> Int {
+        statistics.snapshot.forwarded(direction)
     }
 
     /// Closes every proxied socket (both sides, like a proxy restart) but keeps listening.

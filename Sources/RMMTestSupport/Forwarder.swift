@@ -23,10 +23,10 @@ final class Forwarder: ChannelDuplexHandler {
     /// lets closes through again, so a restored path does not leave a dangling socket.
     private var partnerClosedSilently = false
 
-    init(direction: FaultDirection, modeSwitch: FaultModeSwitch) {
+    init(direction: FaultDirection, modeSwitch: FaultModeSwitch, filter: any ChunkFilter) {
         self.direction = direction
         self.modeSwitch = modeSwitch
-        self.filter = modeSwitch.current.makeFilter()
+        self.filter = filter
     }
 
     /// Links the two forwarders of one connection and starts the flow of bytes.

@@ -8,6 +8,8 @@ struct UpstreamConnector: Sendable {
     /// The mode new connections start in; each connection then has its own switch.
     let defaultMode: FaultModeSwitch
     let registry: ConnectionRegistry
+    /// Where every connection's frame filters count what they forward, drop and corrupt.
+    let statistics: FrameStatistics
 
     /// Runs as the accepted channel's initializer, on its event loop. The downstream is not
     /// registered (so not read) until the returned future succeeds, which means no client byte
@@ -17,9 +19,10 @@ struct UpstreamConnector: Sendable {
         let modeSwitch = FaultModeSwitch(defaultMode.current)
         let id = registry.register(downstream: downstream, modeSwitch: modeSwitch)
         let registry = self.registry
+        let statistics = self.statistics
         downstream.closeFuture.whenComplete { _ in registry.markClosed(.downstream, of: id) }
         do {
-            try downstream.pipeline.syncOperations.addHandler(Forwarder(direction: .uplink, modeSwitch: modeSwitch))
+            try downstream.pipeline.syncOperations.addHandler(Forwarder(direction: .uplink, modeSwitch: modeSwitch, filter: FrameFilter(statistics: statistics)))
         } catch {
             registry.markClosed(.upstream, of: id)
             return downstream.eventLoop.makeFailedFuture(error)
@@ -29,7 +32,7 @@ struct UpstreamConnector: Sendable {
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { upstream in
                 upstream.eventLoop.makeCompletedFuture {
-                    try upstream.pipeline.syncOperations.addHandler(Forwarder(direction: .downlink, modeSwitch: modeSwitch))
+                    try upstream.pipeline.syncOperations.addHandler(Forwarder(direction: .downlink, modeSwitch: modeSwitch, filter: FrameFilter(statistics: statistics)))
                 }
             }
             .connect(host: host, port: port)

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
+import RMMProtocol
 
 /// State of one link shared between its event-loop handler and the threads that own the link.
 final class LinkShared: Sendable {

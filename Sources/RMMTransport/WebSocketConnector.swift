@@ -43,6 +43,9 @@ public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 }
 
+/// Response header carrying the server's id for a connection (used by the long-poll downlink).
+public let connectionIdHeader = "X-GuruRMM-Connection"
+
 /// Opens client WebSocket connections (the agent side, and the fleet simulator).
 public enum WebSocketConnector {
     private enum Upgrade: Sendable {
@@ -51,21 +54,33 @@ public enum WebSocketConnector {
     }
 
     /// Connects and upgrades; returns the link once the server accepted the WebSocket handshake.
+    ///
+    /// - Parameters:
+    ///   - downlink: how the server should send data frames (asked for in the upgrade URL).
+    ///   - maxSegmentSize: clamps TCP's MSS before connecting (an MTU blackhole on the path).
     public static func connect(
         to endpoint: ServerEndpoint,
+        downlink: DownlinkMode = .text,
+        maxSegmentSize: Int? = nil,
         connectTimeout: TimeAmount = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketLink {
-        let upgrade: EventLoopFuture<Upgrade> = try await ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if let maxSegmentSize {
+            bootstrap = bootstrap.channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_MAXSEG))), value: SocketOptionValue(maxSegmentSize))
+        }
+        let path = downlink == .text ? endpoint.path : endpoint.path + "?downlink=\(downlink.rawValue)"
+        let upgrade: EventLoopFuture<Upgrade> = try await bootstrap
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
-                        upgradePipelineHandler: { channel, _ in
+                        upgradePipelineHandler: { channel, response in
                             channel.eventLoop.makeCompletedFuture {
-                                Upgrade.link(try WebSocketLink.install(on: channel, isClient: true))
+                                let id = response.headers.first(name: connectionIdHeader)
+                                return Upgrade.link(try WebSocketLink.install(on: channel, isClient: true, connectionId: id))
                             }
                         }
                     )
@@ -73,7 +88,7 @@ public enum WebSocketConnector {
                     headers.add(name: "Host", value: "\(endpoint.host):\(endpoint.port)")
                     headers.add(name: "Content-Length", value: "0")
                     headers.add(name: "User-Agent", value: "gururmm-agent")
-                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.path, headers: headers)
+                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
                     let config = NIOTypedHTTPClientUpgradeConfiguration(
                         upgradeRequestHead: head,
                         upgraders: [upgrader],
@@ -92,7 +107,15 @@ public enum WebSocketConnector {
                 }
             }
         switch try await upgrade.get() {
-        case .link(let link): return link
+        case .link(let link):
+            if downlink == .poll {
+                guard let id = link.connectionId else {
+                    link.abort()
+                    throw TransportError.upgradeRefused("\(endpoint) gave no connection id; it cannot serve a long-poll downlink")
+                }
+                DownlinkPoller(endpoint: endpoint, connectionId: id, link: link).start()
+            }
+            return link
         case .refused: throw TransportError.upgradeRefused("\(endpoint) did not accept a WebSocket upgrade (is this the agent port?)")
         }
     }

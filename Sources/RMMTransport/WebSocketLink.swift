@@ -19,10 +19,19 @@ public final class WebSocketLink: Sendable {
     private let chunker = NIOLockedValueBox(Chunker())
     private let messageCap = NIOLockedValueBox(WireLimits.defaultChunkBytes)
     private let codec = WireCodec()
+    /// How this side sends data frames (the server follows the agent's requested downlink mode).
+    public let sendMode: DownlinkMode
+    /// In `.poll` mode, where data frames wait for the agent's HTTP poll.
+    public let pollQueue: DownlinkQueue?
+    /// The id the server gave this connection (101 header `X-GuruRMM-Connection`), if any.
+    public let connectionId: String?
 
     /// Adds the frame aggregator and the link handler to a channel that just finished its WebSocket
     /// upgrade. Must run on the channel's event loop.
-    public static func install(on channel: any Channel, isClient: Bool, maxBacklog: Int = 10_000) throws -> WebSocketLink {
+    public static func install(
+        on channel: any Channel, isClient: Bool, maxBacklog: Int = 10_000,
+        sendMode: DownlinkMode = .text, pollQueue: DownlinkQueue? = nil, connectionId: String? = nil
+    ) throws -> WebSocketLink {
         let shared = LinkShared(isClient: isClient, maxBacklog: maxBacklog)
         let (stream, continuation) = AsyncStream<LinkEvent>.makeStream()
         let handler = WebSocketLinkHandler(shared: shared, continuation: continuation)
@@ -35,14 +44,27 @@ public final class WebSocketLink: Sendable {
             )
         )
         try sync.addHandler(handler)
-        return WebSocketLink(channel: channel, shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), events: stream)
+        let link = WebSocketLink(
+            channel: channel, shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), events: stream,
+            sendMode: sendMode == .poll && pollQueue == nil ? .text : sendMode, pollQueue: pollQueue, connectionId: connectionId
+        )
+        if let pollQueue {
+            channel.closeFuture.whenComplete { _ in pollQueue.close() }
+        }
+        return link
     }
 
-    private init(channel: any Channel, shared: LinkShared, handler: NIOLoopBound<WebSocketLinkHandler>, events: AsyncStream<LinkEvent>) {
+    private init(
+        channel: any Channel, shared: LinkShared, handler: NIOLoopBound<WebSocketLinkHandler>, events: AsyncStream<LinkEvent>,
+        sendMode: DownlinkMode, pollQueue: DownlinkQueue?, connectionId: String?
+    ) {
         self.channel = channel
         self.shared = shared
         self.handler = handler
         self.events = events
+        self.sendMode = sendMode
+        self.pollQueue = pollQueue
+        self.connectionId = connectionId
         self.remoteDescription = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
     }
 
@@ -65,28 +87,70 @@ public final class WebSocketLink: Sendable {
         } catch {
             return false
         }
+        writeData(frames)
+        return true
+    }
+
+    /// Writes data frames in this link's send mode, all in one event-loop turn so that the chunks
+    /// of one message never interleave with another message's.
+    private func writeData(_ frames: [Data]) {
         let shared = self.shared
         let channel = self.channel
-        // All frames of one message are written in one event-loop turn so chunks never interleave.
+        let mode = sendMode
+        let pollQueue = self.pollQueue
         channel.eventLoop.execute {
             let now = Date().timeIntervalSince1970
             var bytes = 0
             for data in frames {
-                var buffer = channel.allocator.buffer(capacity: data.count)
-                buffer.writeBytes(data)
                 bytes += data.count
-                var frame = WebSocketFrame(fin: true, opcode: .text, data: buffer)
-                frame.maskKey = shared.makeMaskKey()
-                channel.write(frame, promise: nil)
+                switch mode {
+                case .poll:
+                    pollQueue?.append(data)
+                case .text, .binary:
+                    let payload = mode == .binary ? OpaqueFraming.wrap(data) : data
+                    var buffer = channel.allocator.buffer(capacity: payload.count)
+                    buffer.writeBytes(payload)
+                    var frame = WebSocketFrame(fin: true, opcode: mode == .binary ? .binary : .text, data: buffer)
+                    frame.maskKey = shared.makeMaskKey()
+                    channel.write(frame, promise: nil)
+                }
             }
-            channel.flush()
+            if mode != .poll { channel.flush() }
             shared.update {
                 $0.dataFramesOut += frames.count
                 $0.dataBytesOut += bytes
                 $0.lastDataOut = now
             }
         }
-        return true
+    }
+
+    /// Feeds a data frame that arrived by the long-poll downlink into the normal receive path.
+    public func injectInbound(_ data: Data) {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.injectData(data) }
+    }
+
+    /// TCP_INFO of the socket (Linux), and bytes waiting in the channel's write buffer.
+    public func transportState() async -> (tcp: TCPInfoSnapshot?, queuedBytes: Int?) {
+        let queued = try? await channel.getOption(.bufferedWritableBytes).get()
+        #if os(Linux)
+        if let provider = channel as? any SocketOptionProvider, let info = try? await provider.getTCPInfo().get() {
+            let snapshot = TCPInfoSnapshot(
+                rttMs: Double(info.tcpi_rtt) / 1000, rttVarianceMs: Double(info.tcpi_rttvar) / 1000,
+                retransmits: Int(info.tcpi_retransmits), totalRetransmits: Int(info.tcpi_total_retrans),
+                unackedSegments: Int(info.tcpi_unacked), lostSegments: Int(info.tcpi_lost),
+                pathMtu: Int(info.tcpi_pmtu), sendMss: Int(info.tcpi_snd_mss)
+            )
+            return (snapshot, queued)
+        }
+        #endif
+        return (nil, queued)
+    }
+
+    /// Writes a probe-sized data frame as is (already encoded), in this link's send mode.
+    public func sendEncoded(_ data: Data) {
+        guard shared.closed == nil else { return }
+        writeData([data])
     }
 
     /// Writes one raw data frame as is, bypassing the codec: for probes and for tests of hostile input.

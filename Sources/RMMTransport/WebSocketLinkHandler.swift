@@ -18,10 +18,31 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private var reassembler = Reassembler()
     private var closeSent = false
     private var finished = false
+    private var context: ChannelHandlerContext?
 
     init(shared: LinkShared, continuation: AsyncStream<LinkEvent>.Continuation) {
         self.shared = shared
         self.continuation = continuation
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// A data frame that arrived by another route (the long-poll downlink): counted and decoded
+    /// exactly like one read from the socket.
+    func injectData(_ bytes: Data) {
+        guard let context else { return }
+        shared.update {
+            $0.dataFramesIn += 1
+            $0.dataBytesIn += bytes.count
+            $0.lastDataIn = Date().timeIntervalSince1970
+        }
+        decode(context: context, bytes: bytes, binary: false)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -82,10 +103,19 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     }
 
     private func handleData(context: ChannelHandlerContext, frame: WebSocketFrame) {
-        guard !closeSent else { return }
         var payload = frame.unmaskedData
         let bytes = Data(payload.readBytes(length: payload.readableBytes) ?? [])
+        decode(context: context, bytes: bytes, binary: frame.opcode == .binary)
+    }
+
+    private func decode(context: ChannelHandlerContext, bytes raw: Data, binary: Bool) {
+        guard !closeSent else { return }
         do throws(WireDecodeError) {
+            var bytes = raw
+            if binary {
+                guard let unwrapped = OpaqueFraming.unwrap(raw) else { throw .malformed("binary frame is not in GuruRMM's opaque format") }
+                bytes = unwrapped
+            }
             var envelope = try codec.decode(bytes)
             if case .chunk(let chunk) = envelope.message {
                 guard let whole = try reassembler.add(chunk) else { return }

@@ -30,7 +30,12 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("--server: \(error)")
         }
         var options = AgentOptions(endpoint: endpoint, stateDirectory: stateDirectory, enrollToken: enrollToken, name: name, version: GuruRMM.version)
-        if let backoff = ProcessInfo.processInfo.environment["GURURMM_AGENT_MAX_BACKOFF"].flatMap(Double.init) { options.maxBackoff = backoff }
+        // Tuning for tests and unusual sites; the defaults suit real fleets.
+        let environment = ProcessInfo.processInfo.environment
+        if let value = environment["GURURMM_AGENT_MAX_BACKOFF"].flatMap(Double.init) { options.maxBackoff = value }
+        if let value = environment["GURURMM_AGENT_WATCHDOG_SECONDS"].flatMap(Double.init) { options.watchdogSeconds = value }
+        if let value = environment["GURURMM_AGENT_RETRY_TEXT_AFTER"].flatMap(Double.init) { options.retryPrimaryAfter = value }
+        if let value = environment["GURURMM_AGENT_HANDSHAKE_TIMEOUT"].flatMap(Double.init) { options.handshakeTimeout = value }
         let logger = makeLogger(label: "gururmm.agent", level: logLevel)
         let frozen = options
         do {

@@ -26,11 +26,12 @@ struct AgentsCommand: AsyncParsableCommand {
                 return
             }
             let now = Date()
-            var rows = [["ID", "NAME", "STATUS", "LAST SEEN", "CONNECTED", "DOWNLINK", "VERSION", "OS", "CONFIG", "PONG", "CPU", "MEM", "DISK", "LOAD"]]
+            var rows = [["ID", "NAME", "STATUS", "LAST SEEN", "CONNECTED", "DOWNLINK", "LINK", "VERSION", "OS", "CONFIG", "PONG", "CPU", "MEM", "DISK", "LOAD"]]
             for a in agents {
                 let m = a.metrics
                 rows.append([
                     a.id, a.name, a.status.rawValue, ago(a.lastSeenAt, now), ago(a.connectedSince, now), ago(a.lastDownlinkAt, now),
+                    (a.linkVerdict?.rawValue ?? "-") + (a.downlinkMode.map { $0 == .text ? "" : " (\($0.rawValue))" } ?? ""),
                     a.version, a.os, "\(a.configVersionApplied.map(String.init) ?? "-")/\(a.configVersion)",
                     a.lastPongRttMs.map { String(format: "%.1fms", $0) } ?? "-",
                     m?.cpuPercent.map { String(format: "%.0f%%", $0) } ?? "-",

@@ -12,7 +12,7 @@ struct GuruRMM: AsyncParsableCommand {
         version: version,
         subcommands: [
             ServerCommand.self, AgentCommand.self, DemoCommand.self,
-            EnrollTokenCommand.self, AgentsCommand.self, RunCommand.self, CommandsCommand.self,
+            EnrollTokenCommand.self, AgentsCommand.self, RunCommand.self, CommandsCommand.self, DiagnoseCommand.self,
         ]
     )
 }

@@ -108,7 +108,7 @@ func processIsGone(_ pid: Int32) -> Bool {
 }
 
 /// Polls a condition about another process (there is no event to wait on for that) until a deadline.
-func eventuallyTrue(upTo deadline: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+func eventuallyTrue(upTo deadline: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let end = clock.now.advanced(by: deadline)
     while clock.now < end {

@@ -41,7 +41,29 @@ enum Samples {
         Envelope(.result(result), seq: 6),
         Envelope(.result(CommandResult(commandId: "c_2", status: .succeeded, finishedAt: 2)), seq: 7),
         Envelope(.chunk(Chunk(id: 1, index: 0, count: 2, data: Data("{\"v\":1".utf8)))),
+        Envelope(.probe(Probe(id: 3, size: 4096, shape: .command, pad: #"{"t":"command"} 0123"#))),
+        Envelope(.probeReply(ProbeReply(id: 3, receivedBytes: 4096)), ack: 44),
+        Envelope(.linkReport(linkReport), ack: 44),
     ]
+
+    /// Every field set, so a key that does not survive snake_case round trips is caught.
+    static let linkReport: LinkReport = {
+        var counters = LinkCounters()
+        counters.dataFramesIn = 10
+        counters.messagesReceived = 9
+        counters.messagesHandled = 8
+        counters.decodeErrors = 1
+        counters.firstUnknownType = "from_the_future"
+        counters.lastDataIn = 1_750_000_000
+        counters.lastControlIn = 1_750_000_001
+        counters.recentPongRttMs = [0.5, 1.5]
+        counters.unwritableEpisodes = 2
+        counters.isWritable = false
+        let tcp = TCPInfoSnapshot(rttMs: 1.25, rttVarianceMs: 0.5, retransmits: 3, totalRetransmits: 7, unackedSegments: 4, lostSegments: 2, pathMtu: 1500, sendMss: 1448)
+        let side = LinkSideReport(counters: counters, tcp: tcp, queuedBytes: 65_536, downlinkMode: .poll, time: 1_750_000_002)
+        return LinkReport(side: side, reconnects: [ReconnectRecord(time: 1_749_999_999, reason: "peer closed with 4010: downlink=poll")],
+                          agentFinding: "downlink-quiet", consumerStalledSeconds: 2.5)
+    }()
 
     static func json(_ data: Data) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -56,7 +78,8 @@ struct WireCodecTests {
     func samplesCoverEveryCase() {
         let types = Set(Samples.envelopes.map(\.message.type))
         #expect(types == ["challenge", "hello", "enroll", "welcome", "heartbeat", "config_update", "config_applied",
-                          "command", "cancel", "command_ack", "started", "output", "result", "chunk"])
+                          "command", "cancel", "command_ack", "started", "output", "result", "chunk",
+                          "probe", "probe_reply", "link_report"])
     }
 
     @Test("round trip of every message", arguments: Samples.envelopes)

@@ -3,32 +3,43 @@ import Logging
 import RMMProtocol
 import RMMTransport
 
-/// One connection's life on the agent side: challenge → hello (or enroll) → welcome → message loop.
+/// One connection's life on the agent side: challenge → hello (or enroll) → welcome → message loop,
+/// with the ticker (heartbeats, deadlines) and the link reporter/watchdog beside the consumer.
 /// Returns how it ended; the runtime decides whether and when to reconnect.
 struct AgentConnection {
     let options: AgentOptions
     let core: AgentCore
+    let policy: LinkPolicy
+    let faults: FaultHooks
     let logger: Logger
 
     enum Outcome {
-        /// The session ran (welcome received) and then ended.
-        case ended(LinkClosure, welcomed: Bool)
+        /// The session ran (or tried to) and ended. `downlinkQuiet`: data frames stopped while
+        /// control frames arrived, so the next connection should use the fallback downlink.
+        case ended(LinkClosure, welcomed: Bool, downlinkQuiet: Bool)
         /// The server refused us for good (bad credentials, revoked).
         case refused(LinkClosure)
     }
 
     func run(identity: inout AgentIdentity) async throws -> Outcome {
-        let link = try await WebSocketConnector.connect(to: options.endpoint)
+        let settings = policy.nextConnection(now: Date())
+        let link = try await WebSocketConnector.connect(to: options.endpoint, downlink: settings.mode, maxSegmentSize: settings.mss)
+        await core.setMessageCapOverride(settings.cap)
+        if settings.mode != .text || settings.mss != nil {
+            logger.notice("connected with downlink \(settings.mode.rawValue)\(settings.mss.map { ", mss \($0)" } ?? "")\(settings.cap.map { ", cap \($0)" } ?? "")")
+        }
         var events = link.events.makeAsyncIterator()
+        // A ping right away: if the challenge never comes but the pong does, the path filters data.
+        link.ping()
         // Handshake deadline: a server (or proxy) that never answers must not hold us forever.
         let timer = Task {
-            try await Task.sleep(for: .seconds(15))
-            link.close(.handshakeTimeout, reason: "no challenge/welcome from server within 15 s")
+            try await Task.sleep(for: .seconds(options.handshakeTimeout))
+            link.close(.handshakeTimeout, reason: "no challenge/welcome from server within \(Int(options.handshakeTimeout)) s")
         }
         defer { timer.cancel() }
 
         guard case .message(let first)? = await events.next(), case .challenge(let challenge) = first.message else {
-            return closed(link, welcomed: false)
+            return closed(link, welcomed: false, quiet: false)
         }
         link.markHandled()
         let facts = await Self.facts(options: options, identity: identity)
@@ -48,7 +59,7 @@ struct AgentConnection {
         }
 
         guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
-            return closed(link, welcomed: false)
+            return closed(link, welcomed: false, quiet: false)
         }
         link.markHandled()
         timer.cancel()
@@ -60,35 +71,68 @@ struct AgentConnection {
         }
         await core.attach(link, welcome: welcome, now: Date())
 
-        // Timers run beside the reader; the reader only hands messages to the core.
-        let ticker = Task {
-            while !Task.isCancelled {
-                guard await core.tick(now: Date()) else { return }
-                try? await Task.sleep(for: .milliseconds(250))
-            }
-        }
-        defer { ticker.cancel() }
-        while let event = await events.next() {
-            switch event {
-            case .message(let envelope):
-                await core.handle(envelope, from: link)
-                link.markHandled()
-            case .closed:
-                await core.detach(link)
-                return closed(link, welcomed: true)
-            }
-        }
+        let quiet = await runSession(link: link)
         await core.detach(link)
-        return closed(link, welcomed: true)
+        return closed(link, welcomed: true, quiet: quiet)
     }
 
-    private func closed(_ link: WebSocketLink, welcomed: Bool) -> Outcome {
+    /// The consumer, the ticker and the reporter/watchdog run side by side; when one ends (link
+    /// closed, deadline, watchdog) the others are cancelled — which is how a stuck consumer is torn down.
+    private func runSession(link: WebSocketLink) async -> Bool {
+        let core = self.core
+        let faults = self.faults
+        let reporter = LinkReporter(
+            link: link, policy: policy,
+            interval: { max(2, 2 * (await core.heartbeatInterval)) },
+            watchdogSeconds: options.watchdogSeconds, onStall: {}
+        )
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                // A new iterator continues where the handshake's left off (the stream is shared, and
+                // the handshake's iterator is no longer used).
+                var events = link.events.makeAsyncIterator()
+                while let event = await events.next() {
+                    guard case .message(let envelope) = event else { break }
+                    if case .command = envelope.message { await faults.beforeCommand() }
+                    if Task.isCancelled { break }
+                    await core.handle(envelope, from: link)
+                    link.markHandled()
+                }
+                return false
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    switch await core.tick(now: Date()) {
+                    case .alive: break
+                    case .dead: return false
+                    case .downlinkQuiet: return true
+                    }
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+                return false
+            }
+            group.addTask {
+                await reporter.run()
+                return false
+            }
+            let quiet = await group.next() ?? false
+            group.cancelAll()
+            link.abort()
+            var anyQuiet = quiet
+            while let other = await group.next() { anyQuiet = anyQuiet || other }
+            return anyQuiet
+        }
+    }
+
+    private func closed(_ link: WebSocketLink, welcomed: Bool, quiet: Bool) -> Outcome {
         let closure = link.closure ?? LinkClosure(code: nil, reason: "connection ended", byPeer: true)
+        // The challenge never came but our ping's pong did: data frames are filtered on the way down.
+        let handshakeQuiet = !welcomed && closure.code == CloseCode.handshakeTimeout.rawValue && link.counters.pongsReceived > 0
         link.abort()
         if let code = closure.code, closure.byPeer, let known = CloseCode(rawValue: code), known.isPermanent {
             return .refused(closure)
         }
-        return .ended(closure, welcomed: welcomed)
+        return .ended(closure, welcomed: welcomed, downlinkQuiet: quiet || handshakeQuiet)
     }
 
     static func facts(options: AgentOptions, identity: AgentIdentity) async -> AgentFacts {

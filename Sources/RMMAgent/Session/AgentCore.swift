@@ -110,6 +110,9 @@ public actor AgentCore {
         switch message {
         case .heartbeat(let heartbeat):
             lastServerHeartbeat = heartbeat.id
+        case .probe(let probe):
+            // Answered here, by the consumer, so a probe proves the whole data path end to end.
+            link.send(Envelope(.probeReply(ProbeReply(id: probe.id, receivedBytes: probe.size))))
         case .welcome, .challenge:
             link.close(.protocolError, reason: "unexpected \(message.type) mid-session")
         default:
@@ -159,9 +162,16 @@ public actor AgentCore {
         }
     }
 
+    /// A message cap the link health policy imposes (after a size blackhole), below the config's.
+    private var messageCapOverride: Int?
+
+    func setMessageCapOverride(_ cap: Int?) {
+        messageCapOverride = cap
+    }
+
     private func apply(config newConfig: AgentConfig) async {
         config = newConfig
-        link?.setMaxMessageBytes(newConfig.maxMessageBytes)
+        link?.setMaxMessageBytes(min(newConfig.maxMessageBytes, messageCapOverride ?? Int.max))
         await executor.updateLimits(ExecutorLimits(
             maxConcurrent: newConfig.maxConcurrentCommands, maxQueued: newConfig.maxQueuedCommands,
             outputCapBytes: newConfig.outputCapBytes, outputChunkBytes: newConfig.outputChunkBytes,
@@ -227,15 +237,19 @@ public actor AgentCore {
 
     /// Periodic duties while connected: heartbeats with metrics, pings, and the inbound deadline.
     /// Returns false when the connection should be considered dead.
-    func tick(now: Date) async -> Bool {
-        guard let link else { return false }
+    func tick(now: Date) async -> TickOutcome {
+        guard let link else { return .dead }
         let counters = link.counters
         let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
         if now.timeIntervalSince(lastIn) > config.heartbeatDeadline {
+            // Control frames still arriving while data frames do not is the dossier's failure:
+            // the path filters data. Say so over the uplink, which may still work, then reconnect.
+            let lastControl = counters.lastControlIn.map { Date(timeIntervalSince1970: $0) } ?? .distantPast
+            let controlAlive = now.timeIntervalSince(lastControl) <= config.heartbeatDeadline
             logger.warning("no data frame from the server for \(Int(config.heartbeatDeadline)) s; reconnecting",
-                           metadata: ["pongs": "\(counters.pongsReceived)", "last_control_in": "\(counters.lastControlIn ?? 0)"])
-            link.close(.deadlineExpired, reason: "no data frame from server for \(Int(config.heartbeatDeadline)) s")
-            return false
+                           metadata: ["pongs": "\(counters.pongsReceived)", "control_alive": "\(controlAlive)"])
+            link.close(.deadlineExpired, reason: "no data frame from server for \(Int(config.heartbeatDeadline)) s" + (controlAlive ? " while control frames arrive" : ""))
+            return controlAlive ? .downlinkQuiet : .dead
         }
         if now.timeIntervalSince(lastMetricsSent) >= config.heartbeatInterval {
             lastMetricsSent = now
@@ -247,8 +261,20 @@ public actor AgentCore {
             link.ping()
             lastPingSent = now
         }
-        return true
+        return .alive
     }
+
+    /// What a tick found.
+    enum TickOutcome {
+        case alive
+        /// No data and no control frames: the connection is dead.
+        case dead
+        /// No data frames, but control frames arrive: the path filters data.
+        case downlinkQuiet
+    }
+
+    /// The heartbeat interval in force (the reporter paces itself by it).
+    var heartbeatInterval: Double { config.heartbeatInterval }
 
     private func sendHeartbeat(now: Date, withMetrics sample: HostMetrics? = nil) {
         heartbeatCounter += 1

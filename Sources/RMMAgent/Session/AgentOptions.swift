@@ -11,6 +11,12 @@ public struct AgentOptions: Sendable {
     /// Backoff between reconnects: starts here, doubles, capped at `maxBackoff`, with full jitter.
     public var minBackoff: Double = 0.5
     public var maxBackoff: Double = 30
+    /// Seconds to wait for the server's challenge and welcome.
+    public var handshakeTimeout: Double = 15
+    /// Seconds the message consumer may sit on waiting messages before the watchdog rebuilds the session.
+    public var watchdogSeconds: Double = 10
+    /// Seconds in a fallback downlink mode before trying text frames again.
+    public var retryPrimaryAfter: Double = 600
 
     public init(endpoint: ServerEndpoint, stateDirectory: String, enrollToken: String?, name: String?, version: String) {
         self.endpoint = endpoint

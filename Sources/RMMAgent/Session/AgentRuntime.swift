@@ -16,19 +16,27 @@ public enum AgentRuntime {
         let events = Task { await core.runExecutorEvents() }
         defer { events.cancel() }
 
+        let policy = LinkPolicy(retryPrimaryAfter: options.retryPrimaryAfter)
+        let faults = FaultHooks()
         var backoff = options.minBackoff
         var attempt = 0
         while !Task.isCancelled {
             attempt += 1
-            let connection = AgentConnection(options: options, core: core, logger: logger)
+            let connection = AgentConnection(options: options, core: core, policy: policy, faults: faults, logger: logger)
             do {
                 switch try await connection.run(identity: &identity) {
                 case .refused(let closure):
                     await core.shutdown()
                     throw AgentError.refused(code: closure.code ?? 0, reason: closure.reason)
-                case .ended(let closure, let welcomed):
+                case .ended(let closure, let welcomed, let downlinkQuiet):
                     logger.notice("disconnected: \(closure)")
-                    if welcomed { backoff = options.minBackoff }
+                    policy.recordReconnect(reason: closure.description, now: Date())
+                    policy.apply(close: closure, now: Date())
+                    if downlinkQuiet {
+                        policy.escalate(reason: "downlink-quiet: data frames stopped while control frames arrived", now: Date())
+                        logger.warning("data frames stopped while control frames arrive; next downlink: \(policy.mode.rawValue)")
+                    }
+                    if welcomed || downlinkQuiet { backoff = options.minBackoff }
                 }
             } catch let error as AgentError {
                 throw error

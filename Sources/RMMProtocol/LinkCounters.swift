@@ -31,9 +31,27 @@ public struct LinkCounters: Sendable, Equatable, Codable {
     /// Latest pong round trip, milliseconds.
     public var lastPongRttMs: Double? { recentPongRttMs.last }
 
-    mutating func recordPong(rttMs: Double) {
+    public mutating func recordPong(rttMs: Double) {
         pongsReceived += 1
         recentPongRttMs.append(rttMs)
         if recentPongRttMs.count > 64 { recentPongRttMs.removeFirst(recentPongRttMs.count - 64) }
     }
+}
+
+extension LinkCounters {
+    /// p50, p99 and max of the recent pong round trips, milliseconds.
+    public var pongRttSummary: RttSummary? {
+        guard !recentPongRttMs.isEmpty else { return nil }
+        let sorted = recentPongRttMs.sorted()
+        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))] }
+        return RttSummary(p50Ms: percentile(0.5), p99Ms: percentile(0.99), maxMs: sorted[sorted.count - 1], samples: sorted.count)
+    }
+}
+
+/// A summary of recent round-trip times.
+public struct RttSummary: Sendable, Equatable, Codable {
+    public var p50Ms: Double
+    public var p99Ms: Double
+    public var maxMs: Double
+    public var samples: Int
 }

@@ -1,0 +1,92 @@
+import Foundation
+import NIOConcurrencyHelpers
+import RMMProtocol
+import RMMTransport
+
+/// The agent's link health memory across connections: which downlink mode and packet limits to
+/// connect with, recent reconnects and their reasons, and what the agent found wrong itself.
+/// Shared by the runtime, the connection and its reporter (a lock, not an actor, so the reporter
+/// never waits behind the agent's message consumer).
+public final class LinkPolicy: Sendable {
+    private struct State {
+        var mode: DownlinkMode = .text
+        var fallbackSince: Date?
+        var maxSegmentSize: Int?
+        var messageCap: Int?
+        var reconnects: [ReconnectRecord] = []
+        var finding: String?
+    }
+
+    private let state = NIOLockedValueBox(State())
+    /// Seconds in a fallback mode before the next connection tries plain text frames again.
+    let retryPrimaryAfter: Double
+
+    public init(retryPrimaryAfter: Double = 600) {
+        self.retryPrimaryAfter = retryPrimaryAfter
+    }
+
+    /// The settings for the next connection. After `retryPrimaryAfter` in a fallback mode the agent
+    /// tries text frames again; if the path still filters them it falls back again.
+    func nextConnection(now: Date) -> (mode: DownlinkMode, mss: Int?, cap: Int?) {
+        state.withLockedValue { s in
+            if s.mode != .text, let since = s.fallbackSince, now.timeIntervalSince(since) >= retryPrimaryAfter {
+                s.mode = .text
+                s.fallbackSince = nil
+            }
+            return (s.mode, s.maxSegmentSize, s.messageCap)
+        }
+    }
+
+    var mode: DownlinkMode { state.withLockedValue { $0.mode } }
+
+    /// Data frames stopped while control frames arrived: try the next downlink mode.
+    func escalate(reason: String, now: Date) {
+        state.withLockedValue { s in
+            if let next = s.mode.fallback {
+                s.mode = next
+                s.fallbackSince = now
+            }
+            s.finding = reason
+        }
+    }
+
+    /// Applies what the server's close said: a downlink mode, or packet limits.
+    func apply(close: LinkClosure, now: Date) {
+        guard let code = close.code.flatMap(CloseCode.init(rawValue:)) else { return }
+        let fields = Dictionary(close.reason.split(separator: " ").compactMap { pair -> (String, String)? in
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
+        }, uniquingKeysWith: { a, _ in a })
+        state.withLockedValue { s in
+            switch code {
+            case .switchDownlink:
+                if let mode = fields["downlink"].flatMap(DownlinkMode.init(rawValue:)) {
+                    s.mode = mode
+                    s.fallbackSince = mode == .text ? nil : now
+                    s.finding = "server found the path filters data; downlink now \(mode.rawValue)"
+                }
+            case .shrinkPackets:
+                s.maxSegmentSize = fields["mss"].flatMap(Int.init)
+                s.messageCap = fields["cap"].flatMap(Int.init)
+                s.finding = "server found large packets are lost; mss \(s.maxSegmentSize.map(String.init) ?? "-"), cap \(s.messageCap.map(String.init) ?? "-")"
+            default:
+                break
+            }
+        }
+    }
+
+    func recordReconnect(reason: String, now: Date) {
+        state.withLockedValue { s in
+            s.reconnects.append(ReconnectRecord(time: now.timeIntervalSince1970, reason: reason))
+            if s.reconnects.count > 20 { s.reconnects.removeFirst(s.reconnects.count - 20) }
+        }
+    }
+
+    func note(_ finding: String) {
+        state.withLockedValue { $0.finding = finding }
+    }
+
+    var history: (reconnects: [ReconnectRecord], finding: String?) {
+        state.withLockedValue { ($0.reconnects, $0.finding) }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import RMMProtocol
+import RMMTransport
+
+/// Sends the agent's side of the link evidence over the uplink, and is the agent's watchdog.
+///
+/// It reads the link's counters directly and writes to the link directly, never through the agent's
+/// message consumer, so a stuck consumer (H2) can still be seen and reported — and is torn down.
+struct LinkReporter: Sendable {
+    let link: WebSocketLink
+    let policy: LinkPolicy
+    /// Seconds between routine reports.
+    let interval: @Sendable () async -> Double
+    /// Seconds the consumer may sit on waiting messages before the watchdog rebuilds the session.
+    let watchdogSeconds: Double
+    /// Called when the watchdog trips (the connection cancels its consumer).
+    let onStall: @Sendable () -> Void
+
+    func run() async {
+        var lastHandled = link.counters.messagesHandled
+        var handledChangedAt = Date()
+        var lastReport = Date.distantPast
+        var reportedStall = false
+        while !Task.isCancelled, link.closure == nil {
+            let now = Date()
+            let counters = link.counters
+            if counters.messagesHandled != lastHandled || counters.messagesReceived == counters.messagesHandled {
+                lastHandled = counters.messagesHandled
+                handledChangedAt = now
+                reportedStall = false
+            }
+            let stalledFor = counters.messagesReceived > counters.messagesHandled ? now.timeIntervalSince(handledChangedAt) : 0
+            let stalled = stalledFor >= 2
+            if stalled && !reportedStall {
+                policy.note("consumer-stalled")
+            }
+            if now.timeIntervalSince(lastReport) >= (await interval()) || (stalled && !reportedStall) {
+                await send(stalledFor: stalledFor)
+                lastReport = now
+                if stalled { reportedStall = true }
+            }
+            if stalledFor >= watchdogSeconds {
+                policy.note("watchdog: consumer stuck for \(Int(stalledFor)) s; session rebuilt")
+                await send(stalledFor: stalledFor)
+                link.close(.agentStalled, reason: "agent watchdog: consumer stuck for \(Int(stalledFor)) s")
+                onStall()
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    private func send(stalledFor: Double) async {
+        let (tcp, queued) = await link.transportState()
+        let side = LinkSideReport(counters: link.counters, tcp: tcp, queuedBytes: queued, downlinkMode: policy.mode, time: Date().timeIntervalSince1970)
+        let history = policy.history
+        let report = LinkReport(side: side, reconnects: history.reconnects, agentFinding: history.finding, consumerStalledSeconds: stalledFor)
+        link.send(Envelope(.linkReport(report)))
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import RMMProtocol
+
+/// One data-frame echo the diagnosis sent, and what came of it.
+public struct ProbeResult: Codable, Sendable, Equatable {
+    /// Frame size in bytes.
+    public var size: Int
+    /// `text`, `binary` or `poll`: how the frame travelled.
+    public var encoding: String
+    public var shape: Probe.Shape
+    public var passed: Bool
+    public var rttMs: Double?
+}
+
+/// The result of diagnosing one agent's link: the verdict, the evidence behind it, and what was done.
+/// Served at `GET /api/v1/agents/{id}/link` and printed by `gururmm diagnose`.
+public struct LinkDiagnosis: Codable, Sendable, Equatable {
+    public var agentId: String
+    public var verdict: LinkVerdict
+    /// One sentence saying what is wrong and why the evidence says so.
+    public var summary: String
+    /// What started it: "operator" or "auto: command c_… unacknowledged for 12 s".
+    public var trigger: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    /// Largest data frame that passed, for `size-blackhole`.
+    public var largestPassedBytes: Int?
+    /// The first message type the agent could not decode, for `protocol-desync`.
+    public var firstBadMessage: String?
+    /// Control ping: round trip in ms, nil if no pong came back.
+    public var pongRttMs: Double?
+    public var probes: [ProbeResult]
+    /// The server's side of the link at the time.
+    public var server: LinkSideReport?
+    /// The agent's latest report over the uplink.
+    public var agent: LinkReport?
+    /// When the agent's report was received.
+    public var agentReportAt: Date?
+    /// Recent pong round trips on the server side.
+    public var pongRtt: RttSummary?
+    /// What the server did about it.
+    public var actions: [String]
+}

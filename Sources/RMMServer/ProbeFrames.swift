@@ -1,0 +1,32 @@
+import Foundation
+import RMMProtocol
+
+/// Builds probe frames of an exact size for the link diagnosis.
+enum ProbeFrames {
+    /// Probe sizes, smallest first (bytes per frame).
+    static let sizes = [64, 1024, 4096, 16_384, 65_536]
+    /// The TCP MSS an agent is asked to use after a size blackhole: fits a 1280-byte path MTU
+    /// (the IPv6 minimum) with room for IP and TCP options.
+    static let clampedMSS = 1200
+
+    /// The encoded envelope of a probe whose frame is exactly `size` bytes (or nil if `size` is
+    /// smaller than an empty probe).
+    static func encode(id: Int, size: Int, shape: Probe.Shape) -> Data? {
+        let codec = WireCodec()
+        guard let empty = try? codec.encode(Envelope(.probe(Probe(id: id, size: size, shape: shape, pad: "")))) else { return nil }
+        let room = size - empty.count
+        guard room >= 0 else { return nil }
+        let pattern = shape == .command
+            ? #"{"t":"command","kind":"shell","text":"hostname; whoami; powershell -NoProfile -Command Get-Service"} "#
+            : "0123456789abcdef"
+        var pad = String(repeating: pattern, count: room / pattern.utf8.count + 1)
+        pad = String(pad.utf8.prefix(room)) ?? ""
+        // The command-shaped pattern contains quotes, which JSON escapes; trim until it fits exactly.
+        var frame = try? codec.encode(Envelope(.probe(Probe(id: id, size: size, shape: shape, pad: pad))))
+        while let current = frame, current.count > size, !pad.isEmpty {
+            pad.removeLast(min(pad.count, current.count - size))
+            frame = try? codec.encode(Envelope(.probe(Probe(id: id, size: size, shape: shape, pad: pad))))
+        }
+        return frame
+    }
+}

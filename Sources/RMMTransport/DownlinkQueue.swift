@@ -1,0 +1,119 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Server side of the long-poll downlink: data frames a link would have written to its WebSocket
+/// wait here, numbered, until the agent fetches them over HTTP (`GET /agent/downlink/ID?after=N`).
+public final class DownlinkQueue: Sendable {
+    private struct Waiter {
+        let after: Int
+        let promise: EventLoopPromise<Void>
+    }
+
+    private struct State {
+        var frames: [(index: Int, data: Data)] = []
+        var nextIndex = 1
+        var waiters: [Waiter] = []
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public init() {}
+
+    /// Adds one frame and wakes pollers waiting for it.
+    func append(_ data: Data) {
+        let ready = state.withLockedValue { state -> [Waiter] in
+            guard !state.closed else { return [] }
+            state.frames.append((state.nextIndex, data))
+            state.nextIndex += 1
+            let ready = state.waiters
+            state.waiters.removeAll()
+            return ready
+        }
+        for waiter in ready { waiter.promise.succeed(()) }
+    }
+
+    /// Frames after `index`; everything up to `index` is acknowledged by the agent and dropped.
+    public func frames(after index: Int) -> [(index: Int, data: Data)] {
+        state.withLockedValue { state in
+            state.frames.removeAll { $0.index <= index }
+            return state.frames
+        }
+    }
+
+    /// Succeeds when a frame after `index` exists, the queue closes, or `timeout` passes.
+    public func wait(after index: Int, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        let immediate = state.withLockedValue { state -> Bool in
+            if state.closed || state.frames.contains(where: { $0.index > index }) { return true }
+            state.waiters.append(Waiter(after: index, promise: promise))
+            return false
+        }
+        if immediate {
+            promise.succeed(())
+        } else {
+            loop.scheduleTask(in: timeout) { promise.succeed(()) }
+        }
+        return promise.futureResult
+    }
+
+    public var isClosed: Bool { state.withLockedValue { $0.closed } }
+
+    /// The connection ended: wake everyone; later polls get "gone".
+    func close() {
+        let waiters = state.withLockedValue { state -> [Waiter] in
+            state.closed = true
+            let waiters = state.waiters
+            state.waiters.removeAll()
+            return waiters
+        }
+        for waiter in waiters { waiter.promise.succeed(()) }
+    }
+}
+
+/// Server-wide map from connection id to its long-poll queue.
+public final class DownlinkQueues: Sendable {
+    private let queues = NIOLockedValueBox<[String: DownlinkQueue]>([:])
+
+    public init() {}
+
+    public func register(_ id: String, _ queue: DownlinkQueue) {
+        queues.withLockedValue { $0[id] = queue }
+    }
+
+    public func remove(_ id: String) {
+        queues.withLockedValue { $0[id] = nil }
+    }
+
+    public func queue(for id: String) -> DownlinkQueue? {
+        queues.withLockedValue { $0[id] }
+    }
+
+    /// Encodes frames for the HTTP answer: per frame an 8-byte index and a 4-byte length, big-endian.
+    public static func encode(_ frames: [(index: Int, data: Data)]) -> Data {
+        var out = Data()
+        for frame in frames {
+            withUnsafeBytes(of: UInt64(frame.index).bigEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(frame.data.count).bigEndian) { out.append(contentsOf: $0) }
+            out.append(frame.data)
+        }
+        return out
+    }
+
+    /// The inverse of `encode`; nil if the body is not well formed.
+    public static func decode(_ body: Data) -> [(index: Int, data: Data)]? {
+        var out: [(Int, Data)] = []
+        var cursor = body.startIndex
+        while cursor < body.endIndex {
+            guard body.distance(from: cursor, to: body.endIndex) >= 12 else { return nil }
+            let index = body[cursor..<cursor + 8].reduce(0) { $0 << 8 | Int($1) }
+            let length = body[cursor + 8..<cursor + 12].reduce(0) { $0 << 8 | Int($1) }
+            cursor += 12
+            guard body.distance(from: cursor, to: body.endIndex) >= length else { return nil }
+            out.append((index, Data(body[cursor..<cursor + length])))
+            cursor += length
+        }
+        return out
+    }
+}
