@@ -12,7 +12,7 @@ import RMMTransport
 /// handshake and message loop. Plain HTTP requests get a short explanation and are closed.
 final class AgentGateway: Sendable {
     private enum Upgrade: Sendable {
-        case link(WebSocketLink)
+        case link(WebSocketLink, AgentUpgradeRequest)
         case plainHTTP
     }
 
@@ -21,7 +21,7 @@ final class AgentGateway: Sendable {
     /// Long-poll queues of connections whose agent asked for `downlink=poll`.
     private let downlinks = DownlinkQueues()
     /// What `shouldUpgrade` decided per channel, picked up by `upgradePipelineHandler` on the same loop.
-    private let pending = NIOLockedValueBox<[ObjectIdentifier: (id: String, mode: DownlinkMode)]>([:])
+    private let pending = NIOLockedValueBox<[ObjectIdentifier: (id: String, request: AgentUpgradeRequest)]>([:])
     private let handshake: AgentHandshake
     private let registry: SessionRegistry
     private let logger: Logger
@@ -51,25 +51,27 @@ final class AgentGateway: Sendable {
                             let request = AgentUpgradeRequest(uri: head.uri)
                             guard request.path == "/agent" else { return channel.eventLoop.makeSucceededFuture(nil) }
                             let id = CommandService.newId(prefix: "k_") + CommandService.newId(prefix: "")
-                            self.pending.withLockedValue { $0[ObjectIdentifier(channel)] = (id, request.downlink) }
+                            self.pending.withLockedValue { $0[ObjectIdentifier(channel)] = (id, request) }
                             var headers = HTTPHeaders()
                             headers.add(name: connectionIdHeader, value: id)
                             return channel.eventLoop.makeSucceededFuture(headers)
                         },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
-                                let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) } ?? ("", .text)
+                                let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+                                    ?? (id: "", request: AgentUpgradeRequest(uri: "/agent"))
                                 var queue: DownlinkQueue?
-                                if choice.mode == .poll {
+                                if choice.request.downlink == .poll {
                                     let created = DownlinkQueue()
                                     self.downlinks.register(choice.id, created)
                                     let downlinks = self.downlinks
                                     channel.closeFuture.whenComplete { _ in downlinks.remove(choice.id) }
                                     queue = created
                                 }
-                                return Upgrade.link(try WebSocketLink.install(
-                                    on: channel, isClient: false, sendMode: choice.mode, pollQueue: queue, connectionId: choice.id
-                                ))
+                                let link = try WebSocketLink.install(
+                                    on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id
+                                )
+                                return Upgrade.link(link, choice.request)
                             }
                         }
                     )
@@ -102,8 +104,8 @@ final class AgentGateway: Sendable {
 
     private func serve(_ upgrade: EventLoopFuture<Upgrade>) async {
         do {
-            guard case .link(let link) = try await upgrade.get() else { return }
-            await handshake.run(link)
+            guard case .link(let link, let request) = try await upgrade.get() else { return }
+            await handshake.run(link, request: request)
         } catch {
             logger.debug("connection ended before upgrade: \(error)")
         }

@@ -13,7 +13,7 @@ struct AgentHandshake: Sendable {
     let logger: Logger
     let serverVersion: String
 
-    func run(_ link: WebSocketLink) async {
+    func run(_ link: WebSocketLink, request: AgentUpgradeRequest) async {
         let nonce = AgentProof.makeNonce()
         link.send(Envelope(.challenge(Challenge(nonce: nonce, serverVersion: serverVersion))))
         // The handshake deadline: an agent that does not authenticate in time is closed.
@@ -79,6 +79,12 @@ struct AgentHandshake: Sendable {
             return
         }
         let session = await registry.session(for: record.id)
+        // After a size blackhole the agent must come back with small packets before it gets a
+        // session: a short close passes where the welcome (and any command) would not.
+        if let limits = await session.requiredPacketLimits(agentMSS: request.mss) {
+            refuse(link, .shrinkPackets, limits)
+            return
+        }
         await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date())
         while let event = await events.next() {
             switch event {

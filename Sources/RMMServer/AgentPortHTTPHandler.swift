@@ -5,9 +5,11 @@ import RMMProtocol
 import RMMTransport
 
 /// What an agent asked for in its upgrade URL (`/agent?downlink=poll`).
-struct AgentUpgradeRequest {
+struct AgentUpgradeRequest: Sendable {
     var path: String
     var downlink: DownlinkMode
+    /// The TCP MSS the agent clamped its connection to, if it did.
+    var mss: Int?
 
     init(uri: String) {
         let parts = uri.split(separator: "?", maxSplits: 1)
@@ -17,6 +19,7 @@ struct AgentUpgradeRequest {
             for pair in parts[1].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 if kv.count == 2, kv[0] == "downlink", let mode = DownlinkMode(rawValue: String(kv[1])) { downlink = mode }
+                if kv.count == 2, kv[0] == "mss", let value = Int(kv[1]), (500...9000).contains(value) { mss = value }
             }
         }
     }

@@ -28,8 +28,9 @@ actor AgentSession {
         let firstHeartbeatId: Int
         var lastHeartbeatSent: Date
         var lastPingSent: Date
-        /// When each unacknowledged seq was last written on this connection.
+        /// When each unacknowledged seq was last written on this connection, and its size in bytes.
         var writtenAt: [Int: Date] = [:]
+        var writtenBytes: [Int: Int] = [:]
     }
 
     private var connection: Connection?
@@ -54,6 +55,8 @@ actor AgentSession {
     private var lastAutoDiagnosis = Date.distantPast
     /// Message cap learned from a size-blackhole verdict; applies to every later connection.
     private var messageCapOverride: Int?
+    /// A size-blackhole verdict: the agent must connect with a clamped TCP MSS.
+    private var needsClampedMSS = false
 
     init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, logger: Logger) {
         self.agentId = agentId
@@ -109,6 +112,9 @@ actor AgentSession {
         live.disconnectedAt = now
         live.connectedSince = nil
         logger.info("session detached", metadata: ["epoch": "\(epoch)", "why": "\(closure)"])
+        if closure.byPeer, let code = closure.code, [CloseCode.protocolError, .invalidPayload, .messageTooBig].contains(where: { $0.rawValue == code }) {
+            await recordAgentReportedDesync(closure, epoch: epoch, now: now)
+        }
         await flushLiveness(now: now, force: true)
         await feed.bump()
     }
@@ -275,8 +281,9 @@ actor AgentSession {
                 guard let now = connection, now.epoch == current.epoch else { break }
                 switch step {
                 case .send(let message):
-                    now.link.send(Envelope(message, seq: next.seq, ack: inbox.lastSeq))
+                    let bytes = now.link.send(Envelope(message, seq: next.seq, ack: inbox.lastSeq))
                     connection?.writtenAt[next.seq] = Date()
+                    connection?.writtenBytes[next.seq] = bytes ?? 0
                     ackDirty = false
                 case .drop:
                     outbox.remove { $0.commandId != nil && $0.commandId == next.item.commandId }
@@ -375,16 +382,16 @@ actor AgentSession {
     // MARK: link health
 
     /// The server's side of the current link, and the agent's latest report; nil when offline.
-    func linkEvidence() async -> (server: LinkSideReport, agent: LinkReport?, agentAt: Date?)? {
-        guard let link = connection?.link else { return nil }
+    func linkEvidence(epoch: Int? = nil) async -> (server: LinkSideReport, agent: LinkReport?, agentAt: Date?)? {
+        guard let link = link(of: epoch) else { return nil }
         let (tcp, queued) = await link.transportState()
         let side = LinkSideReport(counters: link.counters, tcp: tcp, queuedBytes: queued, downlinkMode: link.sendMode, time: Date().timeIntervalSince1970)
         return (side, agentReport?.report, agentReport?.at)
     }
 
     /// Sends a WebSocket ping and waits for its pong; returns the round trip in ms, nil on timeout.
-    func pingAndWait(timeout: Double) async -> Double? {
-        guard let link = connection?.link else { return nil }
+    func pingAndWait(epoch: Int, timeout: Double) async -> Double? {
+        guard let link = link(of: epoch) else { return nil }
         let before = link.counters.pongsReceived
         link.ping()
         let deadline = Date().addingTimeInterval(timeout)
@@ -397,8 +404,8 @@ actor AgentSession {
     }
 
     /// Sends one probe frame of `size` bytes and waits for the agent's reply; nil if none in time.
-    func probe(size: Int, encoding: DownlinkMode, shape: Probe.Shape, timeout: Double) async -> Double? {
-        guard let link = connection?.link else { return nil }
+    func probe(epoch: Int, size: Int, encoding: DownlinkMode, shape: Probe.Shape, timeout: Double) async -> Double? {
+        guard let link = link(of: epoch) else { return nil }
         let id = nextProbeId
         nextProbeId += 1
         guard let frame = ProbeFrames.encode(id: id, size: size, shape: shape) else { return nil }
@@ -431,18 +438,39 @@ actor AgentSession {
         return nil
     }
 
-    /// Claims the right to run a diagnosis (one at a time per agent).
-    func beginDiagnosis() -> Bool {
-        if diagnosing { return false }
+    /// The link of the connection with `epoch` (the current one when nil), if it is still current.
+    private func link(of epoch: Int?) -> WebSocketLink? {
+        guard let current = connection, epoch == nil || current.epoch == epoch else { return nil }
+        return current.link
+    }
+
+    /// The oldest unacknowledged reliable frame on the connection of `epoch`: its size, when it was
+    /// written, and whether the agent had proven the downlink just before (evidence for H1: a link
+    /// that carried small frames until a large one went out).
+    func oldestUnackedWrite(epoch: Int) -> (bytes: Int, at: Date, provenBefore: Bool)? {
+        guard let current = connection, current.epoch == epoch,
+              let oldest = outbox.unacknowledged.first(where: { current.writtenAt[$0.seq] != nil }),
+              let at = current.writtenAt[oldest.seq] else { return nil }
+        let proven = live.lastDownlinkAt.map { at.timeIntervalSince($0) < config.heartbeatDeadline && $0 <= at } ?? false
+        return (current.writtenBytes[oldest.seq] ?? 0, at, proven)
+    }
+
+    /// Claims the right to run a diagnosis (one at a time per agent); returns the epoch of the
+    /// connection it examines, or nil (busy, or no connection: the caller reports agent-offline).
+    func beginDiagnosis() -> (claimed: Bool, epoch: Int?) {
+        if diagnosing { return (false, nil) }
         diagnosing = true
-        return true
+        return (true, connection?.epoch)
     }
 
     /// Records a finished diagnosis: on the agent, in the history of every undelivered command
     /// sent on this link, and in the store; then applies the healing response.
-    func finishDiagnosis(_ diagnosis: LinkDiagnosis) async -> LinkDiagnosis {
+    func finishDiagnosis(_ diagnosis: LinkDiagnosis, epoch: Int?) async -> LinkDiagnosis {
         var result = diagnosis
-        result.actions = heal(result)
+        // Heal only the connection that was examined: a newer one must not pay for the old one's faults.
+        result.actions = epoch != nil && connection?.epoch == epoch ? heal(result) : []
+        if result.verdict == .sizeBlackhole { clampForSizeBlackhole(result) }
+        if epoch != nil && connection?.epoch != epoch { result.actions.append("the agent had already reconnected; the new connection was left alone") }
         result.finishedAt = Date()
         lastDiagnosis = result
         diagnosing = false
@@ -472,12 +500,10 @@ actor AgentSession {
             link.close(.switchDownlink, reason: "downlink=\(next.rawValue)")
             return ["asked the agent to reconnect with the \(next.rawValue) downlink"]
         case .sizeBlackhole:
-            let largest = diagnosis.largestPassedBytes ?? 1024
-            let cap = max(1024, min(largest, WireLimits.maxFrameBytes / 2) / 2)
-            messageCapOverride = cap
+            let cap = messageCapOverride ?? 1024
             link.setMaxMessageBytes(cap)
             link.close(.shrinkPackets, reason: "mss=\(ProbeFrames.clampedMSS) cap=\(cap)")
-            return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(ProbeFrames.clampedMSS)"]
+            return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(ProbeFrames.clampedMSS) (and will ask again at its next connect if it does not)"]
         case .agentStalled:
             link.close(.agentStalled, reason: "agent consumer stalled; rebuild the session")
             return ["closed the session so the agent rebuilds it"]
@@ -491,6 +517,34 @@ actor AgentSession {
             link.abort()
             return ["dropped the half-open connection"]
         }
+    }
+
+    /// The agent closed because it could not decode what we sent (H4): that is evidence enough.
+    private func recordAgentReportedDesync(_ closure: LinkClosure, epoch: Int, now: Date) async {
+        let diagnosis = LinkDiagnosis(
+            agentId: agentId, verdict: .protocolDesync,
+            summary: "the agent closed the connection because it could not decode a frame from the server: \(closure.reason)",
+            trigger: "agent closed epoch \(epoch) with \(closure.code ?? 0)", startedAt: now, finishedAt: now, largestPassedBytes: nil,
+            firstBadMessage: closure.reason, pongRttMs: nil, probes: [], server: nil, agent: agentReport?.report, agentReportAt: agentReport?.at,
+            pongRtt: nil, actions: ["the agent reconnects with fresh codec state; everything unacknowledged is resent"]
+        )
+        lastDiagnosis = diagnosis
+        logger.notice("link diagnosis: protocol-desync: \(closure.reason)")
+        if let json = try? APICoding.encoder().encode(diagnosis) { try? await store.saveLinkDiagnosis(agentId: agentId, json) }
+    }
+
+    /// After a size blackhole, every later connection of this agent must use small packets.
+    private func clampForSizeBlackhole(_ diagnosis: LinkDiagnosis) {
+        let largest = diagnosis.largestPassedBytes ?? 2048
+        messageCapOverride = max(1024, min(largest, WireLimits.maxFrameBytes / 2) / 2)
+        needsClampedMSS = true
+    }
+
+    /// Whether the agent must reconnect with a clamped MSS before it may have a session, and the
+    /// close reason that tells it so (sent before any large frame, so it fits through the blackhole).
+    func requiredPacketLimits(agentMSS: Int?) -> String? {
+        guard needsClampedMSS, agentMSS == nil || (agentMSS ?? Int.max) > ProbeFrames.clampedMSS else { return nil }
+        return "mss=\(ProbeFrames.clampedMSS) cap=\(messageCapOverride ?? 1024)"
     }
 
     /// Whether an undelivered command has waited past the ack deadline on this link, and which.

@@ -16,34 +16,35 @@ struct LinkDiagnoser {
             largestPassedBytes: nil, firstBadMessage: nil, pongRttMs: nil, probes: [], server: nil, agent: nil, agentReportAt: nil,
             pongRtt: nil, actions: []
         )
-        guard await session.beginDiagnosis() else {
+        let (claimed, pinned) = await session.beginDiagnosis()
+        guard claimed else {
             diagnosis.summary = "a diagnosis of this agent is already running"
             return await session.lastDiagnosis ?? diagnosis
         }
-        guard let before = await session.linkEvidence() else {
+        guard let epoch = pinned, let before = await session.linkEvidence(epoch: epoch) else {
             diagnosis.verdict = .agentOffline
             diagnosis.summary = "the agent has no connection to this server"
-            return await session.finishDiagnosis(diagnosis)
+            return await session.finishDiagnosis(diagnosis, epoch: nil)
         }
         diagnosis.server = before.server
         diagnosis.agent = before.agent
         diagnosis.agentReportAt = before.agentAt
         diagnosis.pongRtt = before.server.counters.pongRttSummary
-        await decide(&diagnosis, before: before, started: started)
-        if let after = await session.linkEvidence() {
+        await decide(&diagnosis, epoch: epoch, before: before, started: started)
+        if let after = await session.linkEvidence(epoch: epoch) {
             diagnosis.server = after.server
             diagnosis.agent = after.agent ?? diagnosis.agent
             diagnosis.agentReportAt = after.agentAt ?? diagnosis.agentReportAt
         }
-        return await session.finishDiagnosis(diagnosis)
+        return await session.finishDiagnosis(diagnosis, epoch: epoch)
     }
 
-    private func decide(_ d: inout LinkDiagnosis, before: (server: LinkSideReport, agent: LinkReport?, agentAt: Date?), started: Date) async {
+    private func decide(_ d: inout LinkDiagnosis, epoch: Int, before: (server: LinkSideReport, agent: LinkReport?, agentAt: Date?), started: Date) async {
         let mode = before.server.downlinkMode
         // H5: we cannot even write. Look twice: a busy link is briefly unwritable too.
         if !before.server.counters.isWritable, (before.server.queuedBytes ?? 0) > 0 {
             try? await Task.sleep(for: .seconds(1))
-            if let again = await session.linkEvidence(), !again.server.counters.isWritable,
+            if let again = await session.linkEvidence(epoch: epoch), !again.server.counters.isWritable,
                (again.server.queuedBytes ?? 0) >= (before.server.queuedBytes ?? 0) {
                 d.verdict = .writeBlocked
                 d.summary = "the connection has stayed unwritable with \(again.server.queuedBytes ?? 0) bytes queued: the path or proxy stopped taking our bytes"
@@ -57,20 +58,20 @@ struct LinkDiagnoser {
             d.summary = "the agent failed to decode \(agent.side.counters.decodeErrors) frame(s) on this connection"
             return
         }
-        d.pongRttMs = await session.pingAndWait(timeout: probeTimeout)
+        d.pongRttMs = await session.pingAndWait(epoch: epoch, timeout: probeTimeout)
         let pongPassed = d.pongRttMs != nil
 
         // Data echoes, smallest first; stop at the first loss (on a real blackhole TCP stalls behind it).
         var largest: Int?
         for size in ProbeFrames.sizes {
-            let rtt = await session.probe(size: size, encoding: mode, shape: .plain, timeout: probeTimeout)
+            let rtt = await session.probe(epoch: epoch, size: size, encoding: mode, shape: .plain, timeout: probeTimeout)
             d.probes.append(ProbeResult(size: size, encoding: mode.rawValue, shape: .plain, passed: rtt != nil, rttMs: rtt))
             if rtt == nil { break }
             largest = size
         }
         d.largestPassedBytes = largest
         if let largest, largest == ProbeFrames.sizes.last {
-            let rtt = await session.probe(size: 4096, encoding: mode, shape: .command, timeout: probeTimeout)
+            let rtt = await session.probe(epoch: epoch, size: 4096, encoding: mode, shape: .command, timeout: probeTimeout)
             d.probes.append(ProbeResult(size: 4096, encoding: mode.rawValue, shape: .command, passed: rtt != nil, rttMs: rtt))
             if rtt == nil {
                 d.verdict = .pathFiltersData
@@ -88,7 +89,7 @@ struct LinkDiagnoser {
         }
         // Not even 64 bytes of data got through.
         if mode == .text {
-            let rtt = await session.probe(size: 64, encoding: .binary, shape: .plain, timeout: probeTimeout)
+            let rtt = await session.probe(epoch: epoch, size: 64, encoding: .binary, shape: .plain, timeout: probeTimeout)
             d.probes.append(ProbeResult(size: 64, encoding: "binary", shape: .plain, passed: rtt != nil, rttMs: rtt))
             if rtt != nil {
                 d.verdict = .pathFiltersData
@@ -97,8 +98,24 @@ struct LinkDiagnoser {
             }
         }
         guard pongPassed else {
+            // Nothing comes back. If the agent's small frames still arrive while our segments are
+            // retransmitted and never acknowledged, big packets die on the way: an MTU blackhole
+            // (our stream is stuck behind the lost segment, so even the ping cannot pass).
+            let now = await session.linkEvidence(epoch: epoch)
+            let tcp = now?.server.tcp
+            // The link carried small frames (the downlink was proven) until a frame larger than a
+            // safe packet went out; since then nothing, not even a pong, comes back. (TCP counters
+            // go into the evidence; congestion control makes them too uneven to decide on.)
+            if let stall = await session.oldestUnackedWrite(epoch: epoch), stall.provenBefore, stall.bytes > ProbeFrames.clampedMSS {
+                d.verdict = .sizeBlackhole
+                d.summary = "the link carried small frames until a \(stall.bytes)-byte frame was written; since then nothing, not even a pong, comes back (tcp retransmits \(tcp?.totalRetransmits ?? 0), unacked segments \(tcp?.unackedSegments ?? 0)): large packets are lost on the path (MTU blackhole)"
+                return
+            }
             d.verdict = .halfOpen
+            let stall = await session.oldestUnackedWrite(epoch: epoch)
             d.summary = "neither pongs nor data echoes come back: the connection is dead though still open"
+                + " (tcp retransmits \(tcp?.totalRetransmits ?? -1), unacked segments \(tcp?.unackedSegments ?? -1)"
+                + (stall.map { "; oldest unacknowledged frame \($0.bytes) bytes, downlink proven before it: \($0.provenBefore)" } ?? "") + ")"
             return
         }
         // Pongs pass, data does not. The agent's own report (sent over the uplink by a reporter that

@@ -9,13 +9,14 @@ enum ProbeFrames {
     /// (the IPv6 minimum) with room for IP and TCP options.
     static let clampedMSS = 1200
 
-    /// The encoded envelope of a probe whose frame is exactly `size` bytes (or nil if `size` is
-    /// smaller than an empty probe).
+    /// The encoded envelope of a probe whose frame is exactly `size` bytes (the smallest possible
+    /// probe when `size` is below it).
     static func encode(id: Int, size: Int, shape: Probe.Shape) -> Data? {
         let codec = WireCodec()
         guard let empty = try? codec.encode(Envelope(.probe(Probe(id: id, size: size, shape: shape, pad: "")))) else { return nil }
+        // The smallest probe envelope is about 70 bytes: a "64 B" probe is the smallest there is.
         let room = size - empty.count
-        guard room >= 0 else { return nil }
+        guard room > 0 else { return empty }
         let pattern = shape == .command
             ? #"{"t":"command","kind":"shell","text":"hostname; whoami; powershell -NoProfile -Command Get-Service"} "#
             : "0123456789abcdef"

@@ -71,7 +71,10 @@ public enum WebSocketConnector {
         if let maxSegmentSize {
             bootstrap = bootstrap.channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_MAXSEG))), value: SocketOptionValue(maxSegmentSize))
         }
-        let path = downlink == .text ? endpoint.path : endpoint.path + "?downlink=\(downlink.rawValue)"
+        var query: [String] = []
+        if downlink != .text { query.append("downlink=\(downlink.rawValue)") }
+        if let maxSegmentSize { query.append("mss=\(maxSegmentSize)") }
+        let path = query.isEmpty ? endpoint.path : endpoint.path + "?" + query.joined(separator: "&")
         let upgrade: EventLoopFuture<Upgrade> = try await bootstrap
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -73,22 +73,22 @@ public final class WebSocketLink: Sendable {
         messageCap.withLockedValue { $0 = max(1024, min(bytes, WireLimits.maxFrameBytes / 2)) }
     }
 
-    /// Encodes and writes one envelope (as several chunk frames if it is long). Returns false if the
-    /// link is already closed or the envelope could not be encoded; true means only "handed to the
-    /// socket", never "delivered".
+    /// Encodes and writes one envelope (as several chunk frames if it is long). Returns the bytes
+    /// handed to the socket — never a sign of delivery — or nil if the link is closed or the
+    /// envelope could not be encoded.
     @discardableResult
-    public func send(_ envelope: Envelope) -> Bool {
-        guard shared.closed == nil else { return false }
+    public func send(_ envelope: Envelope) -> Int? {
+        guard shared.closed == nil else { return nil }
         let frames: [Data]
         do {
             let encoded = try codec.encode(envelope)
             let cap = messageCap.withLockedValue { $0 }
             frames = try chunker.withLockedValue { try $0.frames(for: encoded, maxMessageBytes: cap) }
         } catch {
-            return false
+            return nil
         }
         writeData(frames)
-        return true
+        return frames.reduce(0) { $0 + $1.count }
     }
 
     /// Writes data frames in this link's send mode, all in one event-loop turn so that the chunks

@@ -82,29 +82,33 @@ final class E2EAgent {
     private(set) var process: ManagedProcess
     private var runs = 1
 
-    static func start(name: String, server: String, enrollToken: String?, stateDirectory: String? = nil) throws -> E2EAgent {
+    private let environment: [String: String]
+
+    static func start(name: String, server: String, enrollToken: String?, stateDirectory: String? = nil, environment: [String: String] = [:]) throws -> E2EAgent {
         let state = try stateDirectory ?? freeTemporaryDirectory(prefix: "gururmm-agent-\(name)")
-        let process = try launch(name: name, server: server, state: state, token: enrollToken, run: 1)
-        return E2EAgent(name: name, state: state, process: process)
+        let process = try launch(name: name, server: server, state: state, token: enrollToken, run: 1, environment: environment)
+        return E2EAgent(name: name, state: state, process: process, environment: environment)
     }
 
-    private init(name: String, state: String, process: ManagedProcess) {
+    private init(name: String, state: String, process: ManagedProcess, environment: [String: String]) {
         self.name = name
         self.stateDirectory = state
         self.process = process
+        self.environment = environment
     }
 
-    private static func launch(name: String, server: String, state: String, token: String?, run: Int) throws -> ManagedProcess {
+    private static func launch(name: String, server: String, state: String, token: String?, run: Int, environment: [String: String]) throws -> ManagedProcess {
         var arguments = ["agent", "--server", server, "--state-dir", state, "--name", name, "--log-level", "debug"]
         if let token { arguments += ["--enroll-token", token] }
         return try ManagedProcess.start(try gururmmBinary(), arguments: arguments,
-                                        environment: ["GURURMM_AGENT_MAX_BACKOFF": "1"], logPath: state + "/agent-\(run).log")
+                                        environment: ["GURURMM_AGENT_MAX_BACKOFF": "1"].merging(environment) { _, new in new },
+                                        logPath: state + "/agent-\(run).log")
     }
 
     /// Starts the agent again on the same state directory (it is enrolled by now).
     func restart(server: String) throws {
         runs += 1
-        process = try Self.launch(name: name, server: server, state: stateDirectory, token: nil, run: runs)
+        process = try Self.launch(name: name, server: server, state: stateDirectory, token: nil, run: runs, environment: environment)
     }
 
     func kill() async throws {

@@ -71,12 +71,20 @@ struct TestAPI: Sendable {
     }
 
     /// Short heartbeats and deadlines so liveness tests take seconds, not minutes.
-    func useFastLiveness() async throws {
+    func useFastLiveness(heartbeat: Double = 1, deadline: Double = 3) async throws {
         var config: AgentConfig = try await call("GET", "/api/v1/config")
-        config.heartbeatInterval = 1
-        config.heartbeatDeadline = 3
+        config.heartbeatInterval = heartbeat
+        config.heartbeatDeadline = deadline
         config.pingInterval = 1
         config.ackDeadline = 2
         let _: AgentConfig = try await call("PUT", "/api/v1/config", body: config)
+    }
+
+    /// The latest link diagnosis of an agent, if any.
+    func link(_ agent: String) async throws -> LinkDiagnosis? {
+        let (status, data) = try await raw("GET", "/api/v1/agents/\(agent)/link")
+        if status == 404 { return nil }
+        guard status == 200 else { throw Failure(status: status, body: String(decoding: data, as: UTF8.self)) }
+        return try APICoding.decoder().decode(LinkDiagnosis.self, from: data)
     }
 }

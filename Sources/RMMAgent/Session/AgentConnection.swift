@@ -16,7 +16,8 @@ struct AgentConnection {
     enum Outcome {
         /// The session ran (or tried to) and ended. `downlinkQuiet`: data frames stopped while
         /// control frames arrived, so the next connection should use the fallback downlink.
-        case ended(LinkClosure, welcomed: Bool, downlinkQuiet: Bool)
+        /// `welcomeLost`: the small challenge came but the larger welcome never did.
+        case ended(LinkClosure, welcomed: Bool, downlinkQuiet: Bool, welcomeLost: Bool)
         /// The server refused us for good (bad credentials, revoked).
         case refused(LinkClosure)
     }
@@ -59,7 +60,7 @@ struct AgentConnection {
         }
 
         guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
-            return closed(link, welcomed: false, quiet: false)
+            return closed(link, welcomed: false, quiet: false, challenged: true)
         }
         link.markHandled()
         timer.cancel()
@@ -124,7 +125,7 @@ struct AgentConnection {
         }
     }
 
-    private func closed(_ link: WebSocketLink, welcomed: Bool, quiet: Bool) -> Outcome {
+    private func closed(_ link: WebSocketLink, welcomed: Bool, quiet: Bool, challenged: Bool = false) -> Outcome {
         let closure = link.closure ?? LinkClosure(code: nil, reason: "connection ended", byPeer: true)
         // The challenge never came but our ping's pong did: data frames are filtered on the way down.
         let handshakeQuiet = !welcomed && closure.code == CloseCode.handshakeTimeout.rawValue && link.counters.pongsReceived > 0
@@ -132,7 +133,8 @@ struct AgentConnection {
         if let code = closure.code, closure.byPeer, let known = CloseCode(rawValue: code), known.isPermanent {
             return .refused(closure)
         }
-        return .ended(closure, welcomed: welcomed, downlinkQuiet: quiet || handshakeQuiet)
+        let welcomeLost = challenged && !welcomed && closure.code == CloseCode.handshakeTimeout.rawValue && !closure.byPeer
+        return .ended(closure, welcomed: welcomed, downlinkQuiet: quiet || (handshakeQuiet && !challenged), welcomeLost: welcomeLost)
     }
 
     static func facts(options: AgentOptions, identity: AgentIdentity) async -> AgentFacts {

@@ -28,7 +28,7 @@ public enum AgentRuntime {
                 case .refused(let closure):
                     await core.shutdown()
                     throw AgentError.refused(code: closure.code ?? 0, reason: closure.reason)
-                case .ended(let closure, let welcomed, let downlinkQuiet):
+                case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):
                     logger.notice("disconnected: \(closure)")
                     policy.recordReconnect(reason: closure.description, now: Date())
                     policy.apply(close: closure, now: Date())
@@ -36,7 +36,12 @@ public enum AgentRuntime {
                         policy.escalate(reason: "downlink-quiet: data frames stopped while control frames arrived", now: Date())
                         logger.warning("data frames stopped while control frames arrive; next downlink: \(policy.mode.rawValue)")
                     }
-                    if welcomed || downlinkQuiet { backoff = options.minBackoff }
+                    if welcomeLost {
+                        // A small frame passed, a larger one never came: treat it as an MTU blackhole.
+                        policy.shrinkPackets(reason: "welcome-lost: the challenge arrived but the welcome did not", now: Date())
+                        logger.warning("the welcome never arrived after the challenge; reconnecting with a clamped TCP MSS")
+                    }
+                    if welcomed || downlinkQuiet || welcomeLost { backoff = options.minBackoff }
                 }
             } catch let error as AgentError {
                 throw error

@@ -75,6 +75,15 @@ public final class LinkPolicy: Sendable {
         }
     }
 
+    /// Suspected MTU blackhole seen from the agent's side: use small packets from now on.
+    func shrinkPackets(reason: String, now: Date) {
+        state.withLockedValue { s in
+            s.maxSegmentSize = s.maxSegmentSize ?? 1200
+            s.messageCap = s.messageCap ?? 1024
+            s.finding = reason
+        }
+    }
+
     func recordReconnect(reason: String, now: Date) {
         state.withLockedValue { s in
             s.reconnects.append(ReconnectRecord(time: now.timeIntervalSince1970, reason: reason))

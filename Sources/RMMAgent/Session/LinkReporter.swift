@@ -52,9 +52,14 @@ struct LinkReporter: Sendable {
 
     private func send(stalledFor: Double) async {
         let (tcp, queued) = await link.transportState()
-        let side = LinkSideReport(counters: link.counters, tcp: tcp, queuedBytes: queued, downlinkMode: policy.mode, time: Date().timeIntervalSince1970)
+        // Kept small (well under one 1200-byte packet): a report must still get through a path
+        // that loses large packets.
+        var counters = link.counters
+        counters.recentPongRttMs = Array(counters.recentPongRttMs.suffix(8))
+        let side = LinkSideReport(counters: counters, tcp: tcp, queuedBytes: queued, downlinkMode: policy.mode, time: Date().timeIntervalSince1970)
         let history = policy.history
-        let report = LinkReport(side: side, reconnects: history.reconnects, agentFinding: history.finding, consumerStalledSeconds: stalledFor)
+        let reconnects = history.reconnects.suffix(3).map { ReconnectRecord(time: $0.time, reason: String($0.reason.prefix(80))) }
+        let report = LinkReport(side: side, reconnects: reconnects, agentFinding: history.finding.map { String($0.prefix(120)) }, consumerStalledSeconds: stalledFor)
         link.send(Envelope(.linkReport(report)))
     }
 }
