@@ -88,6 +88,7 @@ actor AgentSession {
             firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now
         )
         everConnected = true
+        agentReport = nil  // evidence belongs to one connection
         live.connectedSince = now
         live.lastSeenAt = now
         live.disconnectedAt = nil
@@ -468,8 +469,8 @@ actor AgentSession {
     func finishDiagnosis(_ diagnosis: LinkDiagnosis, epoch: Int?) async -> LinkDiagnosis {
         var result = diagnosis
         // Heal only the connection that was examined: a newer one must not pay for the old one's faults.
-        result.actions = epoch != nil && connection?.epoch == epoch ? heal(result) : []
         if result.verdict == .sizeBlackhole { clampForSizeBlackhole(result) }
+        result.actions = epoch != nil && connection?.epoch == epoch ? heal(result) : []
         if epoch != nil && connection?.epoch != epoch { result.actions.append("the agent had already reconnected; the new connection was left alone") }
         result.finishedAt = Date()
         lastDiagnosis = result

@@ -18,8 +18,13 @@ struct LinkDiagnoser {
         )
         let (claimed, pinned) = await session.beginDiagnosis()
         guard claimed else {
-            diagnosis.summary = "a diagnosis of this agent is already running"
-            return await session.lastDiagnosis ?? diagnosis
+            // One runs already: wait for its result rather than invent one.
+            let deadline = Date().addingTimeInterval(90)
+            while await session.diagnosing, Date() < deadline { try? await Task.sleep(for: .milliseconds(200)) }
+            if let last = await session.lastDiagnosis { return last }
+            diagnosis.verdict = .agentOffline
+            diagnosis.summary = "another diagnosis of this agent did not finish"
+            return diagnosis
         }
         guard let epoch = pinned, let before = await session.linkEvidence(epoch: epoch) else {
             diagnosis.verdict = .agentOffline
@@ -74,6 +79,10 @@ struct LinkDiagnoser {
             let rtt = await session.probe(epoch: epoch, size: 4096, encoding: mode, shape: .command, timeout: probeTimeout)
             d.probes.append(ProbeResult(size: 4096, encoding: mode.rawValue, shape: .command, passed: rtt != nil, rttMs: rtt))
             if rtt == nil {
+                if mode == .text {
+                    let binary = await session.probe(epoch: epoch, size: 4096, encoding: .binary, shape: .command, timeout: probeTimeout)
+                    d.probes.append(ProbeResult(size: 4096, encoding: "binary", shape: .command, passed: binary != nil, rttMs: binary))
+                }
                 d.verdict = .pathFiltersData
                 d.summary = "plain data frames of every size pass but a frame shaped like a command is lost: something on the path inspects content"
             } else {
@@ -120,7 +129,11 @@ struct LinkDiagnoser {
         }
         // Pongs pass, data does not. The agent's own report (sent over the uplink by a reporter that
         // does not depend on its consumer) tells a stuck agent from a filtering path.
-        let report = await session.agentReport(since: started, timeout: 20)
+        // A report from before we started counts if it already says the consumer is stuck.
+        let earlier = before.agent.flatMap { report in before.agentAt.map { (report, $0) } }
+        let stalledEarlier = earlier.flatMap { $0.0.consumerStalledSeconds > 0 && Date().timeIntervalSince($0.1) < 30 ? $0 : nil }
+        var report = stalledEarlier
+        if report == nil { report = await session.agentReport(since: started, timeout: 20) }
         if let (agent, at) = report {
             d.agent = agent
             d.agentReportAt = at

@@ -105,7 +105,8 @@ public final class WebSocketLink: Sendable {
                 bytes += data.count
                 switch mode {
                 case .poll:
-                    pollQueue?.append(data)
+                    // Masked like binary frames: an HTTP body inspector sees no command text either.
+                    pollQueue?.append(OpaqueFraming.wrap(data))
                 case .text, .binary:
                     let payload = mode == .binary ? OpaqueFraming.wrap(data) : data
                     var buffer = channel.allocator.buffer(capacity: payload.count)

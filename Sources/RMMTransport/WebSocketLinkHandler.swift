@@ -33,8 +33,8 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    /// A data frame that arrived by another route (the long-poll downlink): counted and decoded
-    /// exactly like one read from the socket.
+    /// A data frame that arrived by another route (the long-poll downlink, always in the opaque
+    /// format): counted and decoded exactly like one read from the socket.
     func injectData(_ bytes: Data) {
         guard let context else { return }
         shared.update {
@@ -42,7 +42,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
             $0.dataBytesIn += bytes.count
             $0.lastDataIn = Date().timeIntervalSince1970
         }
-        decode(context: context, bytes: bytes, binary: false)
+        decode(context: context, bytes: bytes, binary: true)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -49,7 +49,7 @@ struct MTUBlackholeTests {
 
     @Test("packets over 1280 bytes vanish: size-blackhole, then MSS clamp, and the command runs once")
     func realMTUBlackhole() async throws {
-        let (supported, reason) = NetLab.isSupported()
+        let (supported, reason) = await NetLab.checkSupport()
         guard supported else {
             #if compiler(>=6.3)
             try Test.cancel(Comment(rawValue: "MTU blackhole test needs network namespaces: \(reason)"))

@@ -9,7 +9,7 @@ import Testing
 struct NetLabTests {
     @Test("a 200-byte request/response crosses the blackhole")
     func smallExchangePasses() async throws {
-        guard try netLabAvailable() else { return }
+        guard try await netLabAvailable() else { return }
         try await withLab("nl-small", blackholeAbove: 1280) { lab in
             let outcome = try await transfer(in: lab, replyBytes: 200, clientMSS: nil, within: .seconds(30))
             #expect(outcome == .finished(code: 0, output: "received 200"))
@@ -19,7 +19,7 @@ struct NetLabTests {
 
     @Test("64 KiB from server to agent stalls in the blackhole")
     func fullSizeSegmentsStall() async throws {
-        guard try netLabAvailable() else { return }
+        guard try await netLabAvailable() else { return }
         try await withLab("nl-stall", blackholeAbove: 1280) { lab in
             // A bounded observation, not a proof of "never": every segment of the reply is
             // 1500 bytes on the wire and is dropped without ICMP, so TCP (no MTU probing) can
@@ -33,7 +33,7 @@ struct NetLabTests {
 
     @Test("64 KiB passes when the agent clamps its MSS to 1200 before connecting")
     func clampedMSSPasses() async throws {
-        guard try netLabAvailable() else { return }
+        guard try await netLabAvailable() else { return }
         try await withLab("nl-mss", blackholeAbove: 1280) { lab in
             // MSS 1200 (minus 12 bytes of timestamps) gives 1240-byte IP packets: under 1280.
             let outcome = try await transfer(in: lab, replyBytes: 65_536, clientMSS: 1200, within: .seconds(30))
@@ -44,7 +44,7 @@ struct NetLabTests {
 
     @Test("without a blackhole, 64 KiB passes at full segment size")
     func noBlackholePasses() async throws {
-        guard try netLabAvailable() else { return }
+        guard try await netLabAvailable() else { return }
         try await withLab("nl-open", blackholeAbove: nil) { lab in
             let outcome = try await transfer(in: lab, replyBytes: 65_536, clientMSS: nil, within: .seconds(30))
             #expect(outcome == .finished(code: 0, output: "received 65536"))
@@ -53,7 +53,7 @@ struct NetLabTests {
 
     @Test("destroy removes both namespaces and is idempotent")
     func destroyRemovesNamespaces() async throws {
-        guard try netLabAvailable() else { return }
+        guard try await netLabAvailable() else { return }
         let lab = try await NetLab.create(name: "nl-destroy", blackholeAbove: 1280)
         await lab.destroy()
         await lab.destroy()
@@ -170,8 +170,8 @@ private func withLab(
 /// True when NetLab and python3 can run here. Otherwise the test is skipped with the reason:
 /// cancelled (Swift 6.3+, shown as skipped), or on older toolchains the reason is printed and
 /// false returned so the test ends early.
-private func netLabAvailable() throws -> Bool {
-    var (supported, reason) = NetLab.isSupported()
+private func netLabAvailable() async throws -> Bool {
+    var (supported, reason) = await NetLab.checkSupport()
     if supported && !isOnPath("python3") {
         (supported, reason) = (false, "python3 is not installed (the test's TCP endpoints are python one-liners)")
     }

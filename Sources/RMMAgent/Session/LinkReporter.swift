@@ -21,9 +21,25 @@ struct LinkReporter: Sendable {
         var handledChangedAt = Date()
         var lastReport = Date.distantPast
         var reportedStall = false
+        var reportedQuiet = false
         while !Task.isCancelled, link.closure == nil {
             let now = Date()
             let counters = link.counters
+            let pace = await interval()
+            // Data frames stopped while control frames still arrive: say so at once, over the
+            // uplink, before the deadline makes the agent reconnect.
+            let dataAge = now.timeIntervalSince1970 - (counters.lastDataIn ?? now.timeIntervalSince1970)
+            let controlAge = now.timeIntervalSince1970 - (counters.lastControlIn ?? 0)
+            if dataAge >= pace && controlAge < pace {
+                if !reportedQuiet {
+                    reportedQuiet = true
+                    policy.note("downlink-quiet: no data frame for \(Int(dataAge)) s while control frames arrive")
+                    await send(stalledFor: 0)
+                    lastReport = now
+                }
+            } else {
+                reportedQuiet = false
+            }
             if counters.messagesHandled != lastHandled || counters.messagesReceived == counters.messagesHandled {
                 lastHandled = counters.messagesHandled
                 handledChangedAt = now
@@ -34,7 +50,7 @@ struct LinkReporter: Sendable {
             if stalled && !reportedStall {
                 policy.note("consumer-stalled")
             }
-            if now.timeIntervalSince(lastReport) >= (await interval()) || (stalled && !reportedStall) {
+            if now.timeIntervalSince(lastReport) >= pace || (stalled && !reportedStall) {
                 await send(stalledFor: stalledFor)
                 lastReport = now
                 if stalled { reportedStall = true }

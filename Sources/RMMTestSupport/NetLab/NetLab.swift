@@ -55,6 +55,12 @@ public final class NetLab: Sendable {
     ///   - blackholeAbove: drop IPv4 packets whose total length exceeds this (68...1499), or nil.
     public static func create(name: String, blackholeAbove: Int?) async throws -> NetLab {
         try validate(name: name, blackholeAbove: blackholeAbove)
+        // `ip` and `tc` run synchronously (and namespace teardown can take seconds): keep them off
+        // Swift's cooperative pool, which on a 2-core machine has only two threads for every test.
+        return try await offCooperativePool { try createNow(name: name, blackholeAbove: blackholeAbove) }
+    }
+
+    private static func createNow(name: String, blackholeAbove: Int?) throws -> NetLab {
         let tools = try NetLabTools.find()
         try NetLabNames.removeStale(label: name, tools: tools)
         let base = NetLabNames.unique(label: name)
@@ -68,7 +74,7 @@ public final class NetLab: Sendable {
         do {
             try lab.build()
         } catch {
-            await lab.destroy()
+            lab.destroyNow()
             throw error
         }
         return lab
@@ -95,10 +101,15 @@ public final class NetLab: Sendable {
     /// Kills anything still running in the namespaces and deletes them (and with them the veth
     /// pair). Idempotent.
     public func destroy() async {
-        destroyNow()
+        try? await offCooperativePool { self.destroyNow() }
     }
 
-    private func destroyNow() {
+    /// Whether NetLab can run here, without blocking the cooperative pool on the first (slow) check.
+    public static func checkSupport() async -> (Bool, String) {
+        (try? await offCooperativePool { isSupported() }) ?? (false, "support check failed")
+    }
+
+    fileprivate func destroyNow() {
         let alreadyDone = destroyed.withLock { done in
             defer { done = true }
             return done
@@ -117,6 +128,15 @@ public final class NetLab: Sendable {
         }
         if let limit = blackholeAbove, !(68...1499).contains(limit) {
             throw NetLabError.invalidArgument("blackholeAbove must be in 68...1499 (the veth MTU is 1500): \(limit)")
+        }
+    }
+}
+
+/// Runs blocking work on a Dispatch thread and awaits it, so it never occupies a cooperative thread.
+func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try body() })
         }
     }
 }
