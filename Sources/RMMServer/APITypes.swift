@@ -162,3 +162,55 @@ public enum APICoding {
         return decoder
     }
 }
+
+/// Body of `POST /api/v1/tokens`.
+public struct APITokenRequest: Codable, Sendable {
+    public var name: String
+    public var role: String
+    public init(name: String, role: String) {
+        self.name = name
+        self.role = role
+    }
+}
+
+/// An operator API token; `token` (the secret) appears only in the answer that created it.
+public struct APITokenView: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var role: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+    public var token: String?
+
+    init(_ record: APITokenRecord, secret: String?) {
+        id = record.id
+        name = record.name
+        role = record.role
+        createdAt = record.createdAt
+        revokedAt = record.revokedAt
+        token = secret
+    }
+}
+
+/// One audit log entry.
+public struct AuditEntryView: Codable, Sendable {
+    public var id: Int64
+    public var at: Date
+    public var actor: String
+    public var role: String
+    public var action: String
+    public var targets: [String]
+    public var detail: String
+    public var remote: String
+
+    init(_ entry: AuditEntry) {
+        id = entry.id
+        at = entry.at
+        actor = entry.actor
+        role = entry.role
+        action = entry.action
+        targets = entry.targets
+        detail = entry.detail
+        remote = entry.remote
+    }
+}

@@ -13,6 +13,7 @@ enum OperatorAPI {
         addAgentRoutes(api, core: core)
         addCommandRoutes(api, core: core)
         addAdminRoutes(api, core: core)
+        addTokenAndAuditRoutes(api, core: core)
         return router
     }
 
@@ -35,25 +36,32 @@ enum OperatorAPI {
             return diagnosis
         }
         api.post("/agents/:agent/diagnose") { _, context -> LinkDiagnosis in
+            try context.require(.operator)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            try await core.audit(context, "agents.diagnose", targets: [agent.id], detail: "link diagnosis of \(agent.name)")
             let session = await core.registry.session(for: agent.id)
             return await LinkDiagnoser(session: session).run(trigger: "operator \(context.operatorName ?? "")")
         }
         api.post("/agents/:agent/evict") { request, context -> OKView in
+            try context.require(.operator)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let body = try? await request.decode(as: ReasonRequest.self, context: context)
             let reason = body?.reason ?? "evicted by \(context.operatorName ?? "operator")"
             guard let session = await core.registry.existingSession(for: agent.id), await session.evict(reason: reason) else {
                 throw RequestError(409, "agent \(agent.name) (\(agent.id)) is not connected; nothing to evict")
             }
+            try await core.audit(context, "agents.evict", targets: [agent.id], detail: reason)
             return OKView(ok: true, message: "evicted \(agent.name) (\(agent.id)); it will reconnect and resume")
         }
     }
 
     private static func addCommandRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
         api.post("/commands") { request, context -> EditedResponse<RunResponse> in
+            try context.require(.operator)
             let body = try await request.decode(as: RunRequest.self, context: context)
             let (batchId, records, agents) = try await core.commands.run(body, by: context.operatorName ?? "unknown")
+            let what = body.command.map { "shell: " + String($0.prefix(200)) } ?? "script of \(body.script?.utf8.count ?? 0) bytes"
+            try await core.audit(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId): \(what)")
             let targets = records.map { RunResponse.Target(commandId: $0.id, agentId: $0.agentId, agent: agents[$0.agentId]?.name ?? $0.agentId) }
             return EditedResponse(status: .created, response: RunResponse(batchId: batchId, commands: targets))
         }
@@ -74,9 +82,11 @@ enum OperatorAPI {
             return view
         }
         api.post("/commands/:id/cancel") { request, context -> CommandView in
+            try context.require(.operator)
             let id = try context.parameters.require("id")
             let body = try? await request.decode(as: ReasonRequest.self, context: context)
             let record = try await core.commands.cancel(commandId: id, reason: body?.reason ?? "cancelled by \(context.operatorName ?? "operator")")
+            try await core.audit(context, "commands.cancel", targets: [id], detail: body?.reason ?? "")
             return CommandView(record, agentName: nil)
         }
         api.get("/batches/:id/changes") { request, context -> BatchChangesView in
@@ -89,6 +99,7 @@ enum OperatorAPI {
 
     private static func addAdminRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
         api.post("/enrollment-tokens") { request, context -> EditedResponse<EnrollmentTokenView> in
+            try context.require(.admin)
             let body = (try? await request.decode(as: EnrollmentTokenRequest.self, context: context)) ?? EnrollmentTokenRequest(expiresSeconds: nil, uses: nil)
             let uses = body.uses ?? 1
             guard (1...100_000).contains(uses) else { throw RequestError(400, "uses must be 1...100000") }
@@ -100,18 +111,65 @@ enum OperatorAPI {
                 hash: CommandService.sha256Hex(secret), expiresAt: now.addingTimeInterval(expires), uses: uses, now: now
             )
             let view = EnrollmentTokenView(id: record.id, token: secret, expiresAt: record.expiresAt, usesLeft: record.usesLeft, revoked: false)
+            try await core.audit(context, "enrollment-tokens.create", targets: [record.id], detail: "uses \(uses), expires in \(Int(expires)) s")
             return EditedResponse(status: .created, response: view)
         }
         api.get("/config") { _, _ -> JSONBody<AgentConfig> in JSONBody(await core.registry.currentConfig) }
         api.put("/config") { request, context -> JSONBody<AgentConfig> in
+            try context.require(.admin)
             var config = try await request.decode(as: AgentConfig.self, context: context)
             let current = await core.registry.currentConfig
             config.version = current.version
             let problems = config.problems()
             guard problems.isEmpty else { throw RequestError(400, "config rejected: " + problems.joined(separator: "; ")) }
             let saved = try await core.store.saveConfig(config)
+            try await core.audit(context, "config.update", targets: [], detail: "config version \(saved.version)")
             await core.registry.push(config: saved)
             return JSONBody(saved)
+        }
+    }
+
+    private static func addTokenAndAuditRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
+        api.post("/tokens") { request, context -> EditedResponse<APITokenView> in
+            try context.require(.admin)
+            let body = try await request.decode(as: APITokenRequest.self, context: context)
+            let name = body.name.trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.count <= 64 else { throw RequestError(400, "name must be 1...64 characters") }
+            guard let role = OperatorRole(rawValue: body.role) else {
+                throw RequestError(400, "role must be one of \(OperatorRole.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let secret = "grt_" + CommandService.newId(prefix: "") + CommandService.newId(prefix: "") + CommandService.newId(prefix: "")
+            let record = try await core.store.createAPIToken(name: name, role: role.rawValue, hash: CommandService.sha256Hex(secret), now: Date())
+            try await core.audit(context, "tokens.create", targets: [record.id], detail: "\(name) as \(role.rawValue)")
+            return EditedResponse(status: .created, response: APITokenView(record, secret: secret))
+        }
+        api.get("/tokens") { _, context -> [APITokenView] in
+            try context.require(.admin)
+            return try await core.store.apiTokens().map { APITokenView($0, secret: nil) }
+        }
+        api.delete("/tokens/:id") { _, context -> OKView in
+            try context.require(.admin)
+            let id = try context.parameters.require("id")
+            do {
+                try await core.store.revokeAPIToken(id: id, now: Date())
+            } catch StoreError.notFound {
+                throw RequestError(404, "no API token with id \(id)")
+            }
+            try await core.audit(context, "tokens.revoke", targets: [id], detail: "")
+            return OKView(ok: true, message: "token \(id) revoked; requests with it are refused from now on")
+        }
+        api.post("/agents/:agent/revoke") { request, context -> OKView in
+            try context.require(.admin)
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            let body = try? await request.decode(as: ReasonRequest.self, context: context)
+            try await core.store.revokeAgent(id: agent.id, now: Date())
+            await core.registry.existingSession(for: agent.id)?.close(.revoked, reason: "agent revoked by an operator")
+            try await core.audit(context, "agents.revoke", targets: [agent.id], detail: body?.reason ?? "")
+            return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
+        }
+        api.get("/audit") { request, _ -> [AuditEntryView] in
+            let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 200, 1), 10_000)
+            return try await core.store.auditLog(limit: limit).map(AuditEntryView.init)
         }
     }
 
@@ -159,6 +217,8 @@ extension BatchChangesView: ResponseEncodable {}
 extension EnrollmentTokenView: ResponseEncodable {}
 extension OKView: ResponseEncodable {}
 extension LinkDiagnosis: ResponseEncodable {}
+extension APITokenView: ResponseEncodable {}
+extension AuditEntryView: ResponseEncodable {}
 
 /// Sends any Encodable value (from another module) as a JSON response body, unchanged.
 struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {

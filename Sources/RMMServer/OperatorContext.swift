@@ -7,10 +7,20 @@ struct OperatorContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// Name of the authenticated API token, set by `TokenAuthMiddleware`.
     var operatorName: String?
-    var operatorRole: String?
+    var operatorRole: OperatorRole?
+    /// Where the request came from, for the audit log.
+    let remote: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        remote = source.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+    }
+
+    /// Refuses the request unless the token's role is at least `role`.
+    func require(_ role: OperatorRole) throws {
+        guard let have = operatorRole, have >= role else {
+            throw RequestError(403, "this needs the \(role.rawValue) role; token '\(operatorName ?? "?")' has \(operatorRole?.rawValue ?? "none")")
+        }
     }
 
     /// Largest request body: an 8 MiB script fits with JSON escaping to spare.
@@ -31,9 +41,12 @@ struct TokenAuthMiddleware: RouterMiddleware {
         guard let token = try await core.store.apiToken(hash: CommandService.sha256Hex(secret)) else {
             throw HTTPError(.unauthorized, message: "API token not recognised or revoked")
         }
+        guard let role = OperatorRole(rawValue: token.role) else {
+            throw HTTPError(.forbidden, message: "API token '\(token.name)' has an unknown role '\(token.role)'")
+        }
         var context = context
         context.operatorName = token.name
-        context.operatorRole = token.role
+        context.operatorRole = role
         return try await next(request, context)
     }
 }

@@ -37,6 +37,14 @@ struct ServerCore: Sendable {
         )
     }
 
+    /// Records an operator action in the append-only audit log, before the response goes out.
+    func audit(_ context: OperatorContext, _ action: String, targets: [String], detail: String) async throws {
+        try await store.appendAudit(AuditEntry(
+            at: Date(), actor: context.operatorName ?? "unknown", role: context.operatorRole?.rawValue ?? "none",
+            action: action, targets: targets, detail: detail, remote: context.remote
+        ))
+    }
+
     /// The latest link diagnosis: this run's, else the stored one.
     func latestDiagnosis(agentId: String) async throws -> LinkDiagnosis? {
         if let live = await registry.existingSession(for: agentId)?.lastDiagnosis { return live }

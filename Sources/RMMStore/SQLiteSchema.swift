@@ -11,6 +11,23 @@ extension SQLiteStore {
             // The latest link diagnosis per agent, as the API's JSON (opaque to the store).
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN link_diagnosis BLOB")
         }
+        migrator.registerMigration("v3-audit") { db in
+            // Append-only: the store has no statement that updates or deletes a row here.
+            try db.execute(sql: """
+                CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    actor TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    targets TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    remote TEXT NOT NULL
+                );
+                CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+                CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+                """)
+        }
         return migrator
     }
 

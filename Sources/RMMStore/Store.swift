@@ -96,6 +96,13 @@ public protocol Store: Sendable {
     func apiTokens() async throws -> [APITokenRecord]
     func revokeAPIToken(id: String, now: Date) async throws
 
+    // MARK: audit
+
+    /// Appends one operator action to the audit log (append-only: nothing can change or delete it).
+    func appendAudit(_ entry: AuditEntry) async throws
+    /// The newest entries first.
+    func auditLog(limit: Int) async throws -> [AuditEntry]
+
     /// The fleet config; `AgentConfig.defaults` until one is saved.
     func config() async throws -> AgentConfig
     /// Saves a config with `version` = stored version + 1 and returns it.

@@ -29,6 +29,10 @@ struct APIClient: Sendable {
         try await request("POST", path, body: try APICoding.encoder().encode(body), timeout: 120)
     }
 
+    func delete<T: Decodable>(_ path: String, as type: T.Type = T.self) async throws -> T {
+        try await request("DELETE", path, body: Optional<Data>.none, timeout: 60)
+    }
+
     func put<T: Decodable, B: Encodable>(_ path: String, body: B, as type: T.Type = T.self) async throws -> T {
         try await request("PUT", path, body: try APICoding.encoder().encode(body), timeout: 60)
     }

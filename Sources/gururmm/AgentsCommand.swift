@@ -6,7 +6,7 @@ import RMMServer
 struct AgentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agents", abstract: "List and manage agents.",
-        subcommands: [List.self, Evict.self], defaultSubcommand: List.self
+        subcommands: [List.self, Evict.self, Revoke.self], defaultSubcommand: List.self
     )
 
     struct List: AsyncParsableCommand {
@@ -55,6 +55,20 @@ struct AgentsCommand: AsyncParsableCommand {
         func run() async throws {
             let answer: OKView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/evict", body: ReasonRequest(reason: nil))
             print(answer.message)
+        }
+    }
+}
+
+extension AgentsCommand {
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disconnect an agent and refuse it from now on.")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Agent id or name.") var agent: String
+        @Option(name: .customLong("reason")) var reason: String?
+
+        func run() async throws {
+            let answer: OKView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/revoke", body: ReasonRequest(reason: reason))
+            say(answer.message)
         }
     }
 }

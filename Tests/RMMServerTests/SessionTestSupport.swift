@@ -173,6 +173,8 @@ final class FaultyStore: Store {
     func revokeAgent(id: String, now: Date) async throws { try await base.revokeAgent(id: id, now: now) }
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
+    func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
+    func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
     func insertCommands(_ commands: [CommandRecord]) async throws { try await base.insertCommands(commands) }
     func command(id: String) async throws -> CommandRecord? { try await base.command(id: id) }
     func commands(agentId: String?, limit: Int) async throws -> [CommandRecord] { try await base.commands(agentId: agentId, limit: limit) }

@@ -98,3 +98,25 @@ import Testing
         #expect(readSync == 2)
     }
 }
+
+@Suite("Audit log")
+struct AuditStoreTests {
+    @Test func appendOnlyAndNewestFirst() async throws {
+        let store = try SQLiteStore.inMemory()
+        let t = Date(timeIntervalSince1970: 1_750_000_000)
+        try await store.appendAudit(AuditEntry(at: t, actor: "ops", role: "operator", action: "commands.run", targets: ["ag_1", "ag_2"], detail: "batch b_1", remote: "127.0.0.1:5"))
+        try await store.appendAudit(AuditEntry(at: t.addingTimeInterval(1), actor: "root", role: "admin", action: "agents.revoke", targets: ["ag_2"], detail: "", remote: "127.0.0.1:6"))
+        let entries = try await store.auditLog(limit: 10)
+        #expect(entries.map(\.action) == ["agents.revoke", "commands.run"])
+        #expect(entries.last?.targets == ["ag_1", "ag_2"])
+        #expect(entries.last?.at == t)
+        // The database itself refuses to change or delete an entry.
+        await #expect(throws: (any Error).self) {
+            try await store.write { db in try db.execute(sql: "UPDATE audit_log SET actor = 'x'") }
+        }
+        await #expect(throws: (any Error).self) {
+            try await store.write { db in try db.execute(sql: "DELETE FROM audit_log") }
+        }
+        #expect(try await store.auditLog(limit: 10).count == 2)
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// One operator action as recorded in the append-only audit log.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var at: Date
+    /// Name of the API token that acted.
+    public var actor: String
+    public var role: String
+    /// What was done, e.g. "commands.run", "agents.revoke", "tokens.create".
+    public var action: String
+    /// The agents, commands or tokens it concerned.
+    public var targets: [String]
+    /// A short description (never secrets).
+    public var detail: String
+    /// Where the request came from.
+    public var remote: String
+
+    public init(id: Int64 = 0, at: Date, actor: String, role: String, action: String, targets: [String], detail: String, remote: String) {
+        self.id = id
+        self.at = at
+        self.actor = actor
+        self.role = role
+        self.action = action
+        self.targets = targets
+        self.detail = detail
+        self.remote = remote
+    }
+}

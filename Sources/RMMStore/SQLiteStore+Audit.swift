@@ -1,0 +1,30 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore {
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        let targets = String(decoding: try JSONEncoder().encode(entry.targets), as: UTF8.self)
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO audit_log (at, actor, role, action, targets, detail, remote) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [entry.at.dbSeconds, entry.actor, entry.role, entry.action, targets, entry.detail, entry.remote]
+            )
+        }
+    }
+
+    public func auditLog(limit: Int) async throws -> [AuditEntry] {
+        try await read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", arguments: [limit])
+            return try rows.map { row in
+                let targetsText: String = row["targets"]
+                guard let targets = try? JSONDecoder().decode([String].self, from: Data(targetsText.utf8)) else {
+                    throw StoreError.corrupt("audit entry \(row["id"] as Int64? ?? 0) has unreadable targets")
+                }
+                return AuditEntry(
+                    id: row["id"], at: Date(timeIntervalSinceReferenceDate: row["at"]), actor: row["actor"], role: row["role"],
+                    action: row["action"], targets: targets, detail: row["detail"], remote: row["remote"]
+                )
+            }
+        }
+    }
+}
