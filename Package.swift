@@ -96,6 +96,7 @@ let package = Package(
             name: "RMMServerTests",
             dependencies: [
                 "RMMServer", "RMMStore", "RMMTransport", "RMMProtocol", "RMMTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -127,7 +128,10 @@ let package = Package(
         .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["RMMProtocol", "RMMServer", "RMMTransport", "RMMTestSupport", "gururmm"],
+            dependencies: [
+                "RMMProtocol", "RMMServer", "RMMTransport", "RMMTestSupport", "gururmm",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -17,14 +17,21 @@ public struct CommandSpec: Codable, Sendable, Equatable {
     public var timeoutSeconds: Double
     /// Seconds, counted from when the agent receives it, after which the agent must refuse to start it.
     public var validForSeconds: Double
+    /// Absolute expiry, Unix seconds (signed, so the command cannot be replayed after it).
+    public var expiresAt: Int?
+    /// The server's Ed25519 signature over `WorkSigning.payload(agentId:command:)`, base64.
+    public var signature: String?
 
-    public init(commandId: String, kind: Kind, text: String, interpreter: String? = nil, timeoutSeconds: Double, validForSeconds: Double) {
+    public init(commandId: String, kind: Kind, text: String, interpreter: String? = nil, timeoutSeconds: Double, validForSeconds: Double,
+                expiresAt: Int? = nil, signature: String? = nil) {
         self.commandId = commandId
         self.kind = kind
         self.text = text
         self.interpreter = interpreter
         self.timeoutSeconds = timeoutSeconds
         self.validForSeconds = validForSeconds
+        self.expiresAt = expiresAt
+        self.signature = signature
     }
 }
 
@@ -113,13 +120,20 @@ public struct Welcome: Codable, Sendable, Equatable {
     /// Server's heartbeat id for this frame; the agent echoes it to prove the downlink.
     public var heartbeatId: Int
     public var config: AgentConfig
-    public init(agentId: String, epoch: Int, stream: String, received: StreamPosition?, heartbeatId: Int, config: AgentConfig) {
+    /// Signature over the config (`WorkSigning.payload(agentId:config:)`).
+    public var configSignature: String?
+    /// The server's Ed25519 public key, base64; the agent pins it at enrollment and checks it after.
+    public var serverKey: String?
+    public init(agentId: String, epoch: Int, stream: String, received: StreamPosition?, heartbeatId: Int, config: AgentConfig,
+                configSignature: String? = nil, serverKey: String? = nil) {
         self.agentId = agentId
         self.epoch = epoch
         self.stream = stream
         self.received = received
         self.heartbeatId = heartbeatId
         self.config = config
+        self.configSignature = configSignature
+        self.serverKey = serverKey
     }
 }
 
@@ -144,7 +158,12 @@ public struct Heartbeat: Codable, Sendable, Equatable {
 /// Server → agent: a new config to apply.
 public struct ConfigUpdate: Codable, Sendable, Equatable {
     public var config: AgentConfig
-    public init(config: AgentConfig) { self.config = config }
+    /// Signature over the config (`WorkSigning.payload(agentId:config:)`).
+    public var signature: String?
+    public init(config: AgentConfig, signature: String? = nil) {
+        self.config = config
+        self.signature = signature
+    }
 }
 
 /// Agent → server: the config version now in force.

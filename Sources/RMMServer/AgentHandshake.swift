@@ -49,7 +49,8 @@ struct AgentHandshake: Sendable {
             }
             do {
                 let agent = try await store.enrollAgent(
-                    tokenHash: CommandService.sha256Hex(enroll.token), publicKey: enroll.publicKey, facts: enroll.facts, now: Date()
+                    tokenHash: CommandService.sha256Hex(WorkSigning.splitEnrollmentToken(enroll.token).secret),
+                    publicKey: enroll.publicKey, facts: enroll.facts, now: Date()
                 )
                 if agent.revokedAt != nil {
                     refuse(link, .revoked, "agent \(agent.id) is revoked")

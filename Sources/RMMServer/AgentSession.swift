@@ -58,8 +58,11 @@ actor AgentSession {
     /// A size-blackhole verdict: the agent must connect with a clamped TCP MSS.
     var needsClampedMSS = false
 
-    init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, logger: Logger) {
+    let signer: WorkSigner
+
+    init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger) {
         self.agentId = agentId
+        self.signer = signer
         self.store = store
         self.feed = feed
         self.settings = settings
@@ -96,7 +99,8 @@ actor AgentSession {
         link.setMaxMessageBytes(min(config.maxMessageBytes, messageCapOverride ?? Int.max))
         let welcome = Welcome(
             agentId: agentId, epoch: epoch, stream: outbox.stream, received: inbox.position,
-            heartbeatId: heartbeatCounter, config: config
+            heartbeatId: heartbeatCounter, config: config,
+            configSignature: signer.signature(of: config, for: agentId), serverKey: signer.publicKey
         )
         link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
         link.ping()
@@ -316,7 +320,7 @@ actor AgentSession {
                     return .drop
                 }
                 await feed.bump()
-                return .send(.command(pending.spec(now: now)))
+                return .send(.command(signer.signed(pending.spec(now: now), for: agentId)))
             } catch StoreError.notFound {
                 return .drop
             } catch {
@@ -326,7 +330,7 @@ actor AgentSession {
         case .cancel(let cancel):
             return .send(.cancel(cancel))
         case .config(let config):
-            return .send(.configUpdate(ConfigUpdate(config: config)))
+            return .send(.configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId))))
         }
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RMMStore
 
@@ -18,6 +19,21 @@ struct DataDirectory {
     var databasePath: String { path + "/gururmm.sqlite" }
     var adminTokenPath: String { path + "/admin.token" }
     var readyPath: String { path + "/server.json" }
+    var signingKeyPath: String { path + "/signing.key" }
+
+    /// The server's Ed25519 key for signing work, created (0600) on first start.
+    func ensureSigningKey() throws -> Curve25519.Signing.PrivateKey {
+        if let text = try? String(contentsOfFile: signingKeyPath, encoding: .utf8) {
+            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
+                throw RequestError(500, "\(signingKeyPath) is unreadable; restore it from backup (agents pinned its public key)")
+            }
+            return key
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        try SecretFile.write(key.rawRepresentation.base64EncodedString() + "\n", to: signingKeyPath)
+        return key
+    }
 
     /// Creates the admin API token on first start (file mode 0600); on later starts makes sure the
     /// token in the file is known to the store. Returns whether it was created, and its path.

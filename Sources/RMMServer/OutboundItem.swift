@@ -36,7 +36,8 @@ struct PendingCommand: Sendable, Equatable {
     func spec(now: Date) -> CommandSpec {
         CommandSpec(
             commandId: id, kind: kind, text: text, interpreter: interpreter,
-            timeoutSeconds: timeoutSeconds, validForSeconds: max(0, expiresAt.timeIntervalSince(now))
+            timeoutSeconds: timeoutSeconds, validForSeconds: max(0, expiresAt.timeIntervalSince(now)),
+            expiresAt: Int(expiresAt.timeIntervalSince1970.rounded(.up))
         )
     }
 }

@@ -12,8 +12,10 @@ actor SessionRegistry {
     private let settings: ServerSettings
     private let logger: Logger
     private var config: AgentConfig
+    let signer: WorkSigner
 
-    init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, logger: Logger) {
+    init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger) {
+        self.signer = signer
         self.store = store
         self.feed = feed
         self.settings = settings
@@ -24,7 +26,7 @@ actor SessionRegistry {
     /// The agent's session, created if needed.
     func session(for agentId: String) -> AgentSession {
         if let existing = sessions[agentId] { return existing }
-        let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, logger: logger)
+        let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger)
         sessions[agentId] = session
         return session
     }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RMMProtocol
 import RMMServer
@@ -75,6 +76,20 @@ struct AccessTests {
             #expect(try await agent.process.waitForExit(timeout: .seconds(30)) == 3)
             let audit: [AuditEntryView] = try await server.api.call("GET", "/api/v1/audit")
             #expect(audit.contains { $0.action == "agents.revoke" && $0.detail == "decommissioned" })
+        }
+    }
+
+    @Test("an agent refuses a server whose signing key is not the one in its enrollment token")
+    func pinnedServerKey() async throws {
+        try await withFleet(agents: []) { server, _ in
+            let token = try await server.api.enrollToken()
+            let secret = WorkSigning.splitEnrollmentToken(token).secret
+            // The same secret, but the key of some other server (an interceptor's, say).
+            let otherKey = WorkSigning.tokenKeyPart(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation.base64EncodedString())
+            let agent = try E2EAgent.start(name: "careful", server: server.agentURL, enrollToken: secret + "." + otherKey)
+            let code = try await agent.process.waitForExit(timeout: .seconds(30))
+            #expect(code == 3)
+            #expect(agent.process.logContents().contains("does not match"))
         }
     }
 }

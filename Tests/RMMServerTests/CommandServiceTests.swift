@@ -17,7 +17,7 @@ struct CommandServiceTests {
         static func make(agents names: [String] = ["web-1", "web-2"], settings: ServerSettings = ServerSettings()) async throws -> Harness {
             let (store, agents) = try await Fixture.store(agents: names)
             let feed = ChangeFeed()
-            let registry = SessionRegistry(store: store, feed: feed, settings: settings, config: .defaults, logger: Fixture.quietLogger)
+            let registry = SessionRegistry(store: store, feed: feed, settings: settings, config: .defaults, signer: Fixture.signer, logger: Fixture.quietLogger)
             let service = CommandService(store: store, registry: registry, feed: feed, settings: settings, logger: Fixture.quietLogger)
             return Harness(store: store, agents: agents, registry: registry, service: service, settings: settings)
         }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -129,8 +130,11 @@ enum Fixture {
         )
     }
 
+    /// The server's signing key for these tests.
+    static let signer = WorkSigner(key: Curve25519.Signing.PrivateKey())
+
     static func session(agentId: String, store: any Store, settings: ServerSettings = ServerSettings()) -> AgentSession {
-        AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: settings, config: .defaults, logger: quietLogger)
+        AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: settings, config: .defaults, signer: signer, logger: quietLogger)
     }
 
     /// Inserts commands and returns them.

@@ -64,12 +64,20 @@ struct AgentConnection {
         }
         link.markHandled()
         timer.cancel()
-        if identity.agentId != welcome.agentId {
+        // The server must hold the key pinned at enrollment (carried by the enrollment token).
+        let expectedKey = identity.serverKey ?? options.enrollToken.flatMap { WorkSigning.splitEnrollmentToken($0).serverKey }
+        if let expectedKey, welcome.serverKey != expectedKey {
+            link.close(.authenticationFailed, reason: "server key does not match the pinned key")
+            throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
+        }
+        if identity.agentId != welcome.agentId || identity.serverKey == nil {
             identity.agentId = welcome.agentId
             identity.name = facts.name
+            identity.serverKey = expectedKey ?? welcome.serverKey
             try identity.save(stateDirectory: options.stateDirectory)
             logger.info("enrolled as \(welcome.agentId)")
         }
+        if let key = identity.serverKey { await core.trust(agentId: welcome.agentId, serverKey: key) }
         await core.attach(link, welcome: welcome, now: Date())
 
         let quiet = await runSession(link: link)

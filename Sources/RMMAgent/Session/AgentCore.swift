@@ -71,7 +71,7 @@ public actor AgentCore {
         for item in outbox.unacknowledged {
             link.send(Envelope(item.item, seq: item.seq, ack: inbox.lastSeq))
         }
-        await apply(config: welcome.config)
+        await apply(config: welcome.config, signature: welcome.configSignature)
         sendHeartbeat(now: now)
         link.ping()
         lastPingSent = now
@@ -127,10 +127,30 @@ public actor AgentCore {
         case .cancel(let cancel):
             try await cancelCommand(cancel)
         case .configUpdate(let update):
-            await apply(config: update.config)
+            await apply(config: update.config, signature: update.signature)
         default:
             link?.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
         }
+    }
+
+    /// Who this agent is and the server key it pinned: work must be signed for this agent with it.
+    private var trusted: (agentId: String, serverKey: String)?
+
+    func trust(agentId: String, serverKey: String) {
+        trusted = (agentId, serverKey)
+    }
+
+    /// Why a command must not run (bad signature, past its signed expiry), or nil.
+    private func refusal(_ spec: CommandSpec) -> String? {
+        guard let trusted else { return "no pinned server key" }
+        if let problem = WorkSigning.problem(signature: spec.signature, payload: WorkSigning.payload(agentId: trusted.agentId, command: spec), publicKey: trusted.serverKey) {
+            return "signature check failed: \(problem)"
+        }
+        // Clocks drift; five minutes of skew is tolerated, replays after that are not.
+        if let expiresAt = spec.expiresAt, Date().timeIntervalSince1970 > Double(expiresAt) + 300 {
+            return "signed expiry has passed"
+        }
+        return nil
     }
 
     /// Journal first, then ack, then run: a command id is executed at most once, ever.
@@ -140,6 +160,11 @@ public actor AgentCore {
             return
         }
         send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
+        if let refusal = refusal(spec) {
+            logger.error("refused command \(spec.commandId): \(refusal)")
+            try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: refusal, finishedAt: Date().timeIntervalSince1970))
+            return
+        }
         if spec.validForSeconds <= 0 {
             try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: "arrived after its expiry", finishedAt: Date().timeIntervalSince1970))
             return
@@ -167,6 +192,18 @@ public actor AgentCore {
 
     func setMessageCapOverride(_ cap: Int?) {
         messageCapOverride = cap
+    }
+
+    /// Applies a config only if the pinned server key signed it for this agent.
+    private func apply(config newConfig: AgentConfig, signature: String?) async {
+        if let trusted {
+            let payload = (try? WorkSigning.payload(agentId: trusted.agentId, config: newConfig)) ?? Data()
+            if let problem = WorkSigning.problem(signature: signature, payload: payload, publicKey: trusted.serverKey) {
+                logger.error("refused config version \(newConfig.version): \(problem); keeping version \(config.version)")
+                return
+            }
+        }
+        await apply(config: newConfig)
     }
 
     private func apply(config newConfig: AgentConfig) async {

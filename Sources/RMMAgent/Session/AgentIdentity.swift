@@ -8,6 +8,8 @@ public struct AgentIdentity: Codable, Sendable {
     /// Raw private key, base64.
     var privateKey: String
     public var name: String?
+    /// The server's signing key, pinned at enrollment; work not signed with it is refused.
+    public var serverKey: String?
 
     /// Path of the identity file inside a state directory.
     public static func path(in stateDirectory: String) -> String { stateDirectory + "/identity.json" }
@@ -25,7 +27,7 @@ public struct AgentIdentity: Codable, Sendable {
                 throw AgentError.badState("identity file \(path) is unreadable (\(error)); move it away to enroll again")
             }
         }
-        let identity = AgentIdentity(agentId: nil, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), name: nil)
+        let identity = AgentIdentity(agentId: nil, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), name: nil, serverKey: nil)
         try identity.save(stateDirectory: stateDirectory)
         return identity
     }
