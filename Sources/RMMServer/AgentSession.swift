@@ -255,6 +255,10 @@ actor AgentSession {
                 logger.warning("agent reported non-terminal status \(result.status.rawValue) as a result; ignored")
                 return
             }
+            if result.status == .rejected {
+                // Includes refused signatures: a path that altered work shows up here, on both sides.
+                logger.warning("agent rejected command \(result.commandId): \(result.reason ?? "no reason given")")
+            }
             if try await store.finish(commandId: result.commandId, outcome: outcome, now: now) != nil {
                 await feed.bump()
             } else if let record = try await store.command(id: result.commandId), record.state != result.status {
