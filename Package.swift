@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "RMMProtocol", "RMMServer", "RMMTransport", "RMMTestSupport", "gururmm",
+                "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "gururmm",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

@@ -191,26 +191,3 @@ public struct APITokenView: Codable, Sendable {
         token = secret
     }
 }
-
-/// One audit log entry.
-public struct AuditEntryView: Codable, Sendable {
-    public var id: Int64
-    public var at: Date
-    public var actor: String
-    public var role: String
-    public var action: String
-    public var targets: [String]
-    public var detail: String
-    public var remote: String
-
-    init(_ entry: AuditEntry) {
-        id = entry.id
-        at = entry.at
-        actor = entry.actor
-        role = entry.role
-        action = entry.action
-        targets = entry.targets
-        detail = entry.detail
-        remote = entry.remote
-    }
-}

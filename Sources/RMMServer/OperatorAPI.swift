@@ -169,9 +169,9 @@ enum OperatorAPI {
             try await core.audit(context, "agents.revoke", targets: [agent.id], detail: body?.reason ?? "")
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }
-        api.get("/audit") { request, _ -> [AuditEntryView] in
+        api.get("/audit") { request, _ -> JSONBody<[AuditEntry]> in
             let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 200, 1), 10_000)
-            return try await core.store.auditLog(limit: limit).map(AuditEntryView.init)
+            return JSONBody(try await core.store.auditLog(limit: limit))
         }
     }
 
@@ -220,7 +220,6 @@ extension EnrollmentTokenView: ResponseEncodable {}
 extension OKView: ResponseEncodable {}
 extension LinkDiagnosis: ResponseEncodable {}
 extension APITokenView: ResponseEncodable {}
-extension AuditEntryView: ResponseEncodable {}
 
 /// Sends any Encodable value (from another module) as a JSON response body, unchanged.
 struct JSONBody<Value: Encodable & Sendable>: ResponseEncodable {

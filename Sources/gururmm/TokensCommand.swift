@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RMMServer
+import RMMStore
 
 /// `gururmm tokens`: operator API tokens with roles (admin only).
 struct TokensCommand: AsyncParsableCommand {
@@ -56,7 +57,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(name: .customLong("json")) var json = false
 
     func run() async throws {
-        let entries: [AuditEntryView] = try await api.client().get("/api/v1/audit?limit=\(limit)")
+        let entries: [AuditEntry] = try await api.client().get("/api/v1/audit?limit=\(limit)")
         if json { return try printJSON(entries) }
         let format = ISO8601DateFormatter()
         var rows = [["WHEN", "WHO", "ROLE", "ACTION", "TARGETS", "FROM", "DETAIL"]]

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import RMMProtocol
 import RMMServer
+import RMMStore
 import RMMTestSupport
 import Testing
 
@@ -46,7 +47,7 @@ struct AccessTests {
             let _: OKView = try await api.call("DELETE", "/api/v1/tokens/\(id)")
             #expect(try await status(api, op, "GET", "/api/v1/agents") == 401)
 
-            let audit: [AuditEntryView] = try await api.call("GET", "/api/v1/audit")
+            let audit: [AuditEntry] = try await api.call("GET", "/api/v1/audit")
             let runEntry = try #require(audit.first { $0.action == "commands.run" })
             #expect(runEntry.actor == "on-call" && runEntry.role == "operator")
             #expect(runEntry.remote.hasPrefix("127.0.0.1"))
@@ -74,7 +75,7 @@ struct AccessTests {
             // Restarting it changes nothing: the server refuses it at the handshake.
             try agent.restart(server: server.agentURL)
             #expect(try await agent.process.waitForExit(timeout: .seconds(30)) == 3)
-            let audit: [AuditEntryView] = try await server.api.call("GET", "/api/v1/audit")
+            let audit: [AuditEntry] = try await server.api.call("GET", "/api/v1/audit")
             #expect(audit.contains { $0.action == "agents.revoke" && $0.detail == "decommissioned" })
         }
     }

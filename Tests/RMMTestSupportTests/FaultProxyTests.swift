@@ -113,12 +113,14 @@ struct FaultProxyTests {
             let client = try await connectAndEcho(proxy, group: group)
             proxy.setMode(.halfOpen)
             try await client.send("lost")
-            try await Task.sleep(for: quietWindow)  // lets the proxy read and discard "lost"
             proxy.setMode(.pass)
             try await client.send("again")
+            // "lost" may have been discarded while the path was dead, or still sit unread in the
+            // socket and pass now: either way forwarding resumes, in order, on the same connection.
             try await waitUntil("echo of again after restoring pass", timeout: .seconds(10)) {
-                client.observations.receivedText == "helloagain"
+                client.observations.receivedText.hasSuffix("again")
             }
+            #expect(["helloagain", "hellolostagain"].contains(client.observations.receivedText))
             await client.close()
         }
     }
