@@ -23,16 +23,14 @@ final class AgentGateway: Sendable {
     /// What `shouldUpgrade` decided per channel, picked up by `upgradePipelineHandler` on the same loop.
     private let pending = NIOLockedValueBox<[ObjectIdentifier: (id: String, request: AgentUpgradeRequest)]>([:])
     private let handshake: AgentHandshake
-    private let registry: SessionRegistry
     private let logger: Logger
     private let boundPort: AsyncStream<Int>.Continuation
     let boundPorts: AsyncStream<Int>
 
-    init(host: String, port: Int, handshake: AgentHandshake, registry: SessionRegistry, logger: Logger) {
+    init(host: String, port: Int, handshake: AgentHandshake, logger: Logger) {
         self.host = host
         self.port = port
         self.handshake = handshake
-        self.registry = registry
         self.logger = logger
         (boundPorts, boundPort) = AsyncStream<Int>.makeStream()
     }

@@ -48,7 +48,7 @@ public enum GuruServer {
         let commands = CommandService(store: store, registry: registry, feed: feed, settings: options.settings, logger: logger)
         let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings, logger: logger)
         let handshake = AgentHandshake(store: store, registry: registry, settings: options.settings, logger: logger, serverVersion: version)
-        let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, handshake: handshake, registry: registry, logger: logger)
+        let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, handshake: handshake, logger: logger)
         let (apiPorts, apiPortContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: OperatorAPI.router(core: core),

@@ -93,7 +93,7 @@ struct AgentConnection {
         let reporter = LinkReporter(
             link: link, policy: policy,
             interval: { max(2, 2 * (await core.heartbeatInterval)) },
-            watchdogSeconds: options.watchdogSeconds, onStall: {}
+            watchdogSeconds: options.watchdogSeconds
         )
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {

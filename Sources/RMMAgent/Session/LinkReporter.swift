@@ -13,8 +13,6 @@ struct LinkReporter: Sendable {
     let interval: @Sendable () async -> Double
     /// Seconds the consumer may sit on waiting messages before the watchdog rebuilds the session.
     let watchdogSeconds: Double
-    /// Called when the watchdog trips (the connection cancels its consumer).
-    let onStall: @Sendable () -> Void
 
     func run() async {
         var lastHandled = link.counters.messagesHandled
@@ -58,8 +56,8 @@ struct LinkReporter: Sendable {
             if stalledFor >= watchdogSeconds {
                 policy.note("watchdog: consumer stuck for \(Int(stalledFor)) s; session rebuilt")
                 await send(stalledFor: stalledFor)
+                // Returning ends the connection's task group, which cancels the stuck consumer.
                 link.close(.agentStalled, reason: "agent watchdog: consumer stuck for \(Int(stalledFor)) s")
-                onStall()
                 return
             }
             try? await Task.sleep(for: .milliseconds(250))
