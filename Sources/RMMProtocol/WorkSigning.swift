@@ -39,13 +39,11 @@ public enum WorkSigning {
         return key.isValidSignature(raw, for: payload) ? nil : "signature does not match (altered in transit, or not from this server)"
     }
 
-    /// Splits an enrollment token `SECRET.SERVERKEY` into the secret and the server's public key
-    /// (base64url), which the agent pins; a token without a key part pins on first use.
+    /// Splits an enrollment token into the secret and the server's public key (base64), which the
+    /// agent pins; a token without a key part pins on first use. See ``EnrollmentToken``.
     public static func splitEnrollmentToken(_ token: String) -> (secret: String, serverKey: String?) {
-        guard let dot = token.firstIndex(of: ".") else { return (token, nil) }
-        var key = String(token[token.index(after: dot)...]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while key.count % 4 != 0 { key += "=" }
-        return (String(token[..<dot]), key)
+        let parsed = EnrollmentToken(parsing: token)
+        return (parsed.secret, parsed.serverKey)
     }
 
     /// The key part of an enrollment token (base64url, no padding).

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import RMMProtocol
 import RMMTransport
@@ -18,6 +19,8 @@ final class AgentGateway: Sendable {
 
     private let host: String
     private let port: Int
+    /// TLS for every connection (the WebSocket and the long-poll downlink); nil with --plain.
+    private let tls: NIOSSLContext?
     /// Long-poll queues of connections whose agent asked for `downlink=poll`.
     private let downlinks = DownlinkQueues()
     /// What `shouldUpgrade` decided per channel, picked up by `upgradePipelineHandler` on the same loop.
@@ -27,9 +30,10 @@ final class AgentGateway: Sendable {
     private let boundPort: AsyncStream<Int>.Continuation
     let boundPorts: AsyncStream<Int>
 
-    init(host: String, port: Int, handshake: AgentHandshake, logger: Logger) {
+    init(host: String, port: Int, tls: NIOSSLContext?, handshake: AgentHandshake, logger: Logger) {
         self.host = host
         self.port = port
+        self.tls = tls
         self.handshake = handshake
         self.logger = logger
         (boundPorts, boundPort) = AsyncStream<Int>.makeStream()
@@ -43,6 +47,7 @@ final class AgentGateway: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = self.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         shouldUpgrade: { channel, head in

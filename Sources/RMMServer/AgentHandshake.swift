@@ -49,7 +49,7 @@ struct AgentHandshake: Sendable {
             }
             do {
                 let agent = try await store.enrollAgent(
-                    tokenHash: CommandService.sha256Hex(WorkSigning.splitEnrollmentToken(enroll.token).secret),
+                    tokenHash: CommandService.sha256Hex(EnrollmentToken(parsing: enroll.token).secret),
                     publicKey: enroll.publicKey, facts: enroll.facts, now: Date()
                 )
                 if agent.revokedAt != nil {

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import RMMProtocol
 import RMMStore
 
@@ -12,22 +14,36 @@ public struct ServerOptions: Sendable {
     public var apiHost: String
     public var apiPort: Int
     public var settings: ServerSettings
+    /// TLS on both listeners (self-signed by default), or plain text for local use.
+    public var tls: ServerTLSMode
+    /// Enrollment tokens tell agents to pin the certificate's key (default) or to trust the
+    /// system's CAs (a TLS-terminating proxy with a public certificate in front of the server).
+    public var enrollWithSystemTrust: Bool
 
     public init(dataDirectory: String = "./gururmm-data", agentHost: String = "127.0.0.1", agentPort: Int = 7443,
-                apiHost: String = "127.0.0.1", apiPort: Int = 7080, settings: ServerSettings = ServerSettings()) {
+                apiHost: String = "127.0.0.1", apiPort: Int = 7080, settings: ServerSettings = ServerSettings(),
+                tls: ServerTLSMode = .selfSigned, enrollWithSystemTrust: Bool = false) {
         self.dataDirectory = dataDirectory
         self.agentHost = agentHost
         self.agentPort = agentPort
         self.apiHost = apiHost
         self.apiPort = apiPort
         self.settings = settings
+        self.tls = tls
+        self.enrollWithSystemTrust = enrollWithSystemTrust
     }
 }
 
-/// What a started server tells its caller: where it listens and where the admin token is.
+/// What a started server tells its caller: where it listens, how to trust it, where the admin token is.
 public struct ServerReady: Sendable, Codable {
     public var agentPort: Int
     public var apiPort: Int
+    /// `wss://HOST:PORT/agent` (or `ws://` with --plain).
+    public var agentUrl: String
+    /// `https://HOST:PORT` (or `http://` with --plain).
+    public var apiUrl: String
+    /// The pin of the TLS certificate's key; nil when plain.
+    public var tlsPin: String?
     public var adminTokenPath: String
     public var adminTokenCreated: Bool
     public var pid: Int32
@@ -44,14 +60,19 @@ public enum GuruServer {
         let feed = ChangeFeed()
         let config = try await store.config()
         let signer = WorkSigner(key: try data.ensureSigningKey())
+        let tls = try ServerTLS.load(options.tls, dataDirectory: data)
+        let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
         let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger)
         let commands = CommandService(store: store, registry: registry, feed: feed, settings: options.settings, logger: logger)
-        let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings, logger: logger)
+        let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings,
+                              enrollTrust: enrollTrust, logger: logger)
         let handshake = AgentHandshake(store: store, registry: registry, settings: options.settings, logger: logger, serverVersion: version)
-        let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, handshake: handshake, logger: logger)
+        let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, tls: try tls.map { try NIOSSLContext(configuration: $0.configuration) },
+                                   handshake: handshake, logger: logger)
         let (apiPorts, apiPortContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: OperatorAPI.router(core: core),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0.configuration) } ?? .http1(),
             configuration: .init(address: .hostname(options.apiHost, port: options.apiPort), serverName: "gururmm"),
             onServerRunning: { channel in
                 apiPortContinuation.yield(channel.localAddress?.port ?? options.apiPort)
@@ -67,8 +88,13 @@ public enum GuruServer {
                 var agentIterator = gateway.boundPorts.makeAsyncIterator()
                 var apiIterator = apiPorts.makeAsyncIterator()
                 guard let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next() else { return }
-                let ready = ServerReady(agentPort: agentPort, apiPort: apiPort, adminTokenPath: adminTokenPath,
-                                        adminTokenCreated: adminTokenCreated, pid: getpid())
+                let secure = tls != nil
+                let ready = ServerReady(
+                    agentPort: agentPort, apiPort: apiPort,
+                    agentUrl: "\(secure ? "wss" : "ws")://\(Self.urlHost(options.agentHost)):\(agentPort)/agent",
+                    apiUrl: "\(secure ? "https" : "http")://\(Self.urlHost(options.apiHost)):\(apiPort)",
+                    tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated, pid: getpid()
+                )
                 try data.writeReady(ready)
                 onReady(ready)
                 // Stay in the group until shutdown so that returning does not end the server.
@@ -83,6 +109,15 @@ public enum GuruServer {
             for session in await registry.allSessions {
                 await session.close(.serverShutdown, reason: "server shutting down; reconnect later")
             }
+        }
+    }
+
+    /// A listen host as it goes in a URL: the wildcard becomes loopback, IPv6 gets brackets.
+    private static func urlHost(_ host: String) -> String {
+        switch host {
+        case "0.0.0.0", "": return "127.0.0.1"
+        case "::": return "[::1]"
+        default: return host.contains(":") ? "[\(host)]" : host
         }
     }
 

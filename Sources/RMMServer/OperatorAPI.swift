@@ -105,14 +105,14 @@ enum OperatorAPI {
             guard (1...100_000).contains(uses) else { throw RequestError(400, "uses must be 1...100000") }
             let expires = body.expiresSeconds ?? 86_400
             guard expires > 0, expires <= 365 * 86_400 else { throw RequestError(400, "expires_seconds must be between 0 and 31536000") }
-            // The token carries the server's signing key, so the agent can pin it with no extra trust step.
+            // The token carries the server's signing key and TLS pin, so the agent trusts the
+            // server with no extra step.
             let secret = "gre_" + CommandService.newId(prefix: "") + CommandService.newId(prefix: "")
-            let keyPart = WorkSigning.tokenKeyPart(core.registry.signer.publicKey)
             let now = Date()
             let record = try await core.store.createEnrollmentToken(
                 hash: CommandService.sha256Hex(secret), expiresAt: now.addingTimeInterval(expires), uses: uses, now: now
             )
-            let view = EnrollmentTokenView(id: record.id, token: secret + "." + keyPart, expiresAt: record.expiresAt, usesLeft: record.usesLeft, revoked: false)
+            let view = EnrollmentTokenView(id: record.id, token: EnrollmentToken.compose(secret: secret, serverKey: core.registry.signer.publicKey, tlsTrust: core.enrollTrust), expiresAt: record.expiresAt, usesLeft: record.usesLeft, revoked: false)
             try await core.audit(context, "enrollment-tokens.create", targets: [record.id], detail: "uses \(uses), expires in \(Int(expires)) s")
             return EditedResponse(status: .created, response: view)
         }

@@ -10,6 +10,8 @@ struct ServerCore: Sendable {
     let commands: CommandService
     let feed: ChangeFeed
     let settings: ServerSettings
+    /// The TLS trust part of enrollment tokens (a key pin or `system`); nil for a plain server.
+    let enrollTrust: String?
     let logger: Logger
 
     /// An agent merged with its live session for display.

@@ -1,13 +1,11 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
-/// Agent side of the long-poll downlink: fetches the server's data frames over plain HTTP on the
-/// agent port and feeds them into the link as if they had arrived on the WebSocket. Runs until the
+/// Agent side of the long-poll downlink: fetches the server's data frames over HTTP(S) on the
+/// agent port, with the same TLS trust as the WebSocket, and feeds them into the link as if they had arrived on the WebSocket. Runs until the
 /// link closes or the server says the connection is gone.
 struct DownlinkPoller: Sendable {
     let endpoint: ServerEndpoint
+    let tls: TLSTrust?
     let connectionId: String
     let link: WebSocketLink
 
@@ -19,14 +17,14 @@ struct DownlinkPoller: Sendable {
         var after = 0
         var failures = 0
         while link.closure == nil {
-            guard let url = URL(string: "http://\(endpoint.host):\(endpoint.port)/agent/downlink/\(connectionId)?after=\(after)&wait=20") else { return }
-            var request = URLRequest(url: url, timeoutInterval: 40)
-            request.setValue("gururmm-agent", forHTTPHeaderField: "User-Agent")
             do {
-                let (body, response) = try await URLSession.shared.data(for: request)
-                let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                let reply = try await OneShotHTTP.request(
+                    .GET, host: endpoint.host, port: endpoint.port, path: "/agent/downlink/\(connectionId)?after=\(after)&wait=20",
+                    tls: tls, headers: [("User-Agent", "gururmm-agent")], timeout: .seconds(40)
+                )
+                let status = reply.status
                 if status == 404 || status == 410 { return }
-                guard status == 200, let frames = DownlinkQueues.decode(body) else {
+                guard status == 200, let frames = DownlinkQueues.decode(reply.body) else {
                     failures += 1
                     if failures > 5 {
                         link.close(.protocolError, reason: "long-poll downlink failed (HTTP \(status))")
@@ -42,7 +40,7 @@ struct DownlinkPoller: Sendable {
             } catch {
                 failures += 1
                 if failures > 5 {
-                    link.close(.protocolError, reason: "long-poll downlink unreachable: \(error.localizedDescription)")
+                    link.close(.protocolError, reason: "long-poll downlink unreachable: \(error)")
                     return
                 }
                 try? await Task.sleep(for: .milliseconds(500))

@@ -1,26 +1,27 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import RMMProtocol
 
-/// Where an agent connects: parsed from `ws://HOST:PORT[/path]`.
+/// Where an agent connects: parsed from `wss://HOST:PORT[/path]` (or `ws://` for local use).
 public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var path: String
     public var secure: Bool
 
-    /// Parses a ws:// URL; throws with a message saying what is wrong.
+    /// Parses a wss:// or ws:// URL; throws with a message saying what is wrong.
     public init(parsing text: String) throws {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
-            throw TransportError.badURL("'\(text)' is not a URL like ws://host:7443")
+            throw TransportError.badURL("'\(text)' is not a URL like wss://host:7443")
         }
         switch scheme {
         case "ws": secure = false
-        case "wss": throw TransportError.badURL("wss:// is not supported by this build yet; use ws://")
-        default: throw TransportError.badURL("'\(text)' must start with ws://")
+        case "wss": secure = true
+        default: throw TransportError.badURL("'\(text)' must start with wss:// (or ws:// for a server run with --plain)")
         }
         self.host = host
         self.port = url.port ?? 7443
@@ -34,11 +35,39 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible {
 public enum TransportError: Error, Equatable, Sendable, CustomStringConvertible {
     case badURL(String)
     case upgradeRefused(String)
+    case connectFailed(String)
+    /// TCP connected and the request went out, but no TLS or upgrade answer came back: what an
+    /// MTU blackhole looks like from the client (small packets pass, the server's larger ones don't).
+    case answerLost(String)
 
     public var description: String {
         switch self {
         case .badURL(let why): return why
         case .upgradeRefused(let why): return why
+        case .connectFailed(let why): return why
+        case .answerLost(let why): return why
+        }
+    }
+}
+
+extension WebSocketConnector {
+    fileprivate static func awaitAnswer<T: Sendable>(
+        _ upgrade: EventLoopFuture<T>, on channel: (any Channel)?, within timeout: TimeAmount, endpoint: ServerEndpoint
+    ) async throws -> T {
+        let timedOut = NIOLockedValueBox(false)
+        let timer = channel?.eventLoop.scheduleTask(in: timeout) {
+            timedOut.withLockedValue { $0 = true }
+            channel?.close(promise: nil)
+        }
+        defer { timer?.cancel() }
+        do {
+            return try await upgrade.get()
+        } catch {
+            let stalled = timedOut.withLockedValue { $0 } || (error as? IOError)?.errnoCode == ETIMEDOUT
+            if stalled {
+                throw TransportError.answerLost("\(endpoint): connected, but no TLS/upgrade answer within \(timeout.nanoseconds / 1_000_000_000) s (large packets lost on the path?)")
+            }
+            throw error
         }
     }
 }
@@ -58,13 +87,35 @@ public enum WebSocketConnector {
     /// - Parameters:
     ///   - downlink: how the server should send data frames (asked for in the upgrade URL).
     ///   - maxSegmentSize: clamps TCP's MSS before connecting (an MTU blackhole on the path).
+    ///   - tls: how to trust a `wss://` server (required for one; ignored for `ws://`).
     public static func connect(
         to endpoint: ServerEndpoint,
+        tls: TLSTrust? = nil,
         downlink: DownlinkMode = .text,
         maxSegmentSize: Int? = nil,
         connectTimeout: TimeAmount = .seconds(10),
+        answerTimeout: TimeAmount = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketLink {
+        let tls = endpoint.secure ? tls : nil
+        if endpoint.secure && tls == nil {
+            throw TransportError.badURL("\(endpoint) needs a TLS pin (from the enrollment token) or 'system' trust; refusing an unpinned server")
+        }
+        do {
+            return try await open(endpoint, tls: tls, downlink: downlink, maxSegmentSize: maxSegmentSize,
+                                  connectTimeout: connectTimeout, answerTimeout: answerTimeout, group: group)
+        } catch let error as TransportError {
+            throw error
+        } catch {
+            throw TransportError.connectFailed("\(endpoint): " + TLSFailure.explain(error, trust: tls))
+        }
+    }
+
+    private static func open(
+        _ endpoint: ServerEndpoint, tls: TLSTrust?, downlink: DownlinkMode, maxSegmentSize: Int?,
+        connectTimeout: TimeAmount, answerTimeout: TimeAmount, group: any EventLoopGroup
+    ) async throws -> WebSocketLink {
+        let connected = NIOLockedValueBox<(any Channel)?>(nil)
         var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -77,7 +128,9 @@ public enum WebSocketConnector {
         let path = query.isEmpty ? endpoint.path : endpoint.path + "?" + query.joined(separator: "&")
         let upgrade: EventLoopFuture<Upgrade> = try await bootstrap
             .connect(host: endpoint.host, port: endpoint.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connected.withLockedValue { $0 = channel }
+                return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler(host: endpoint.host)) }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         upgradePipelineHandler: { channel, response in
@@ -109,14 +162,17 @@ public enum WebSocketConnector {
                     return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
                 }
             }
-        switch try await upgrade.get() {
+        // TCP is up; the TLS handshake and the 101 must follow. If they never come, say so in a
+        // way the agent can act on (a size blackhole drops exactly these larger packets).
+        let answered = try await Self.awaitAnswer(upgrade, on: connected.withLockedValue { $0 }, within: answerTimeout, endpoint: endpoint)
+        switch answered {
         case .link(let link):
             if downlink == .poll {
                 guard let id = link.connectionId else {
                     link.abort()
                     throw TransportError.upgradeRefused("\(endpoint) gave no connection id; it cannot serve a long-poll downlink")
                 }
-                DownlinkPoller(endpoint: endpoint, connectionId: id, link: link).start()
+                DownlinkPoller(endpoint: endpoint, tls: tls, connectionId: id, link: link).start()
             }
             return link
         case .refused: throw TransportError.upgradeRefused("\(endpoint) did not accept a WebSocket upgrade (is this the agent port?)")

@@ -1,8 +1,7 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOHTTP1
 import RMMServer
+import RMMTransport
 
 /// A failed API call, with the server's message when it sent one.
 struct APIError: Error, CustomStringConvertible {
@@ -11,10 +10,13 @@ struct APIError: Error, CustomStringConvertible {
     var description: String { status == 0 ? message : "\(message) (HTTP \(status))" }
 }
 
-/// Talks JSON to the operator API.
+/// Talks JSON to the operator API, over HTTPS with the server's pinned key (or plain HTTP for a
+/// server run with --plain).
 struct APIClient: Sendable {
     let base: URL
     let token: String
+    /// Trust for an https:// base; nil for http://.
+    let tls: TLSTrust?
 
     private struct ErrorBody: Decodable {
         struct Inner: Decodable { var message: String }
@@ -38,29 +40,26 @@ struct APIClient: Sendable {
     }
 
     private func request<T: Decodable>(_ method: String, _ path: String, body: Data?, timeout: Double) async throws -> T {
-        guard let url = URL(string: path, relativeTo: base) else { throw APIError(status: 0, message: "bad API path \(path)") }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = method
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let body {
-            request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let data: Data
-        let response: URLResponse
+        guard let host = base.host, !host.isEmpty else { throw APIError(status: 0, message: "bad API URL \(base.absoluteString)") }
+        let secure = base.scheme == "https"
+        var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json"), ("User-Agent", "gururmm-cli")]
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        let reply: HTTPReply
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            reply = try await OneShotHTTP.request(
+                HTTPMethod(rawValue: method), host: host, port: base.port ?? (secure ? 443 : 80), path: path,
+                tls: secure ? (tls ?? .system) : nil, headers: headers, body: body, timeout: .milliseconds(Int64(timeout * 1000))
+            )
         } catch {
-            throw APIError(status: 0, message: "cannot reach the GuruRMM API at \(base.absoluteString): \(error.localizedDescription). Is `gururmm server` running? (--api)")
+            throw APIError(status: 0, message: "cannot reach the GuruRMM API at \(base.absoluteString): \(error). Is `gururmm server` running? (--api)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let status = reply.status
         guard (200..<300).contains(status) else {
-            let message = (try? JSONDecoder().decode(ErrorBody.self, from: data).error.message) ?? String(decoding: data.prefix(500), as: UTF8.self)
+            let message = (try? JSONDecoder().decode(ErrorBody.self, from: reply.body).error.message) ?? String(decoding: reply.body.prefix(500), as: UTF8.self)
             throw APIError(status: status, message: message.isEmpty ? "request failed" : message)
         }
         do {
-            return try APICoding.decoder().decode(T.self, from: data)
+            return try APICoding.decoder().decode(T.self, from: reply.body)
         } catch {
             throw APIError(status: status, message: "unexpected answer from the API: \(error)")
         }

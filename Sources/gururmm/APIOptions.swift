@@ -1,10 +1,15 @@
 import ArgumentParser
 import Foundation
+import RMMServer
+import RMMTransport
 
 /// Options every operator subcommand shares: where the API is and which token to use.
 struct APIOptions: ParsableArguments {
-    @Option(name: .customLong("api"), help: "Operator API URL.")
-    var api: String = ProcessInfo.processInfo.environment["GURURMM_API"] ?? "http://127.0.0.1:7080"
+    @Option(name: .customLong("api"), help: "Operator API URL (default: $GURURMM_API, else the one in DATA_DIR/server.json, else https://127.0.0.1:7080).")
+    var api: String?
+
+    @Option(name: .customLong("api-pin"), help: "Pin of the API's TLS key, or 'system' (default: $GURURMM_API_PIN, else DATA_DIR/server.json's, else system CAs).")
+    var apiPin: String?
 
     @Option(name: .customLong("token"), help: "API token (default: $GURURMM_TOKEN, else DATA_DIR/admin.token).")
     var token: String?
@@ -25,9 +30,28 @@ struct APIOptions: ParsableArguments {
     }
 
     func client() throws -> APIClient {
-        guard let url = URL(string: api), url.scheme == "http" || url.scheme == "https" else {
-            throw ValidationError("--api must be an http(s) URL, e.g. http://127.0.0.1:7080")
+        let environment = ProcessInfo.processInfo.environment
+        let ready = readyFile()
+        let text = api ?? environment["GURURMM_API"] ?? ready?.apiUrl ?? "https://127.0.0.1:7080"
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw ValidationError("--api must be an http(s) URL, e.g. https://127.0.0.1:7080 (got '\(text)')")
         }
-        return APIClient(base: url, token: try resolvedToken())
+        var trust: TLSTrust?
+        // The data directory's pin belongs to the server that wrote it, not to any --api.
+        let localPin = ready.flatMap { $0.apiUrl == text ? $0.tlsPin : nil }
+        if let pin = apiPin ?? environment["GURURMM_API_PIN"] ?? localPin {
+            do {
+                trust = try TLSTrust(parsing: pin)
+            } catch {
+                throw ValidationError("--api-pin: \(error)")
+            }
+        }
+        return APIClient(base: url, token: try resolvedToken(), tls: trust)
+    }
+
+    /// What the server in the data directory wrote about itself, if it is here.
+    private func readyFile() -> ServerReady? {
+        guard let data = FileManager.default.contents(atPath: dataDirectory + "/server.json") else { return nil }
+        return try? APICoding.decoder().decode(ServerReady.self, from: data)
     }
 }

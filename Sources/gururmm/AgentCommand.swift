@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import RMMAgent
+import RMMProtocol
 import RMMTransport
 
 /// `gururmm agent`: enrolls once, then keeps a session with the server forever.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent", abstract: "Run a GuruRMM agent.")
 
-    @Option(name: .customLong("server"), help: "Server agent URL, e.g. ws://127.0.0.1:7443")
+    @Option(name: .customLong("server"), help: "Server agent URL, e.g. wss://rmm.example.com:7443")
     var server: String
 
     @Option(name: .customLong("state-dir"), help: "Where the agent keeps its identity and journal.")
@@ -22,6 +23,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("downlink"), help: "How the server sends data: auto (text frames, falling back by itself), binary, or poll (long-poll HTTP) for a site known to filter WebSocket data frames.")
+    var downlink: String = "auto"
+
+    @Flag(name: .customLong("allow-plain"), help: "Accept a ws:// server run with --plain (local use only).")
+    var allowPlain = false
+
     func run() async throws {
         let endpoint: ServerEndpoint
         do {
@@ -30,6 +37,12 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("--server: \(error)")
         }
         var options = AgentOptions(endpoint: endpoint, stateDirectory: stateDirectory, enrollToken: enrollToken, name: name, version: GuruRMM.version)
+        options.allowPlain = allowPlain
+        switch downlink {
+        case "auto": options.downlink = nil
+        case "binary", "poll", "text": options.downlink = DownlinkMode(rawValue: downlink)
+        default: throw ValidationError("--downlink must be auto, binary or poll (got '\(downlink)')")
+        }
         // Tuning for tests and unusual sites; the defaults suit real fleets.
         let environment = ProcessInfo.processInfo.environment
         if let value = environment["GURURMM_AGENT_MAX_BACKOFF"].flatMap(Double.init) { options.maxBackoff = value }

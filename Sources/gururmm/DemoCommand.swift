@@ -13,14 +13,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("agent-listen")) var agentListen: String = "127.0.0.1:7443"
     @Option(name: .customLong("api-listen")) var apiListen: String = "127.0.0.1:7080"
     @Option(name: .customLong("log-level")) var logLevel: String = "warning"
+    @Flag(name: .customLong("plain"), help: "Plain HTTP/WebSocket instead of TLS (local use only).") var plain = false
 
     func run() async throws {
         let agentAddress = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let apiAddress = try HostPort(parsing: apiListen, flag: "--api-listen")
         let logger = makeLogger(label: "gururmm.demo", level: logLevel)
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agentAddress.host, agentPort: agentAddress.port,
-                                    apiHost: apiAddress.host, apiPort: apiAddress.port)
+                                    apiHost: apiAddress.host, apiPort: apiAddress.port, tls: plain ? .plain : .selfSigned)
         let dataDirectory = self.dataDirectory
+        let plain = self.plain
         try await runUntilSignalled {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let (readyStream, readyContinuation) = AsyncStream<ServerReady>.makeStream()
@@ -33,22 +35,23 @@ struct DemoCommand: AsyncParsableCommand {
                 var iterator = readyStream.makeAsyncIterator()
                 guard let ready = await iterator.next() else { return }
                 let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-                let apiURL = "http://\(apiAddress.host):\(ready.apiPort)"
-                guard let base = URL(string: apiURL) else { return }
-                let client = APIClient(base: base, token: token)
+                guard let base = URL(string: ready.apiUrl) else { return }
+                let client = APIClient(base: base, token: token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })
                 let stateDirectory = dataDirectory + "/demo-agent"
                 var enrollToken: String?
                 if (try? AgentIdentity.loadOrCreate(stateDirectory: stateDirectory))?.agentId == nil {
                     let view: EnrollmentTokenView = try await client.post("/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: 600, uses: 1))
                     enrollToken = view.token
                 }
-                let agentOptions = AgentOptions(
-                    endpoint: try ServerEndpoint(parsing: "ws://\(agentAddress.host):\(ready.agentPort)"),
+                var agentOptions = AgentOptions(
+                    endpoint: try ServerEndpoint(parsing: ready.agentUrl),
                     stateDirectory: stateDirectory, enrollToken: enrollToken, name: "demo-agent", version: GuruRMM.version
                 )
-                group.addTask { try await AgentRuntime.run(options: agentOptions, logger: logger) }
+                agentOptions.allowPlain = plain
+                let frozenAgentOptions = agentOptions
+                group.addTask { try await AgentRuntime.run(options: frozenAgentOptions, logger: logger) }
 
-                say("GuruRMM demo: server data in \(dataDirectory), API \(apiURL), agents ws://\(agentAddress.host):\(ready.agentPort)/agent")
+                say("GuruRMM demo: server data in \(dataDirectory), API \(ready.apiUrl), agents \(ready.agentUrl)\(ready.tlsPin.map { " (TLS key pin \($0))" } ?? "")")
                 let deadline = Date().addingTimeInterval(30)
                 while Date() < deadline {
                     let agents: [AgentView] = try await client.get("/api/v1/agents")

@@ -25,23 +25,50 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("expiry-grace"), help: "Seconds past a command's expiry before it is declared expired.")
     var expiryGrace: Double = 5
 
+    @Flag(name: .customLong("plain"), help: "Serve plain ws:// and http:// instead of TLS. Local use only: commands and tokens travel readable.")
+    var plain = false
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate (chain) to serve instead of the self-signed one in DATA_DIR/tls.crt.")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("enroll-trust"), help: "What enrollment tokens tell agents to trust: 'pin' (this server's TLS key) or 'system' (public CAs, for a TLS-terminating proxy in front).")
+    var enrollTrust: String = "pin"
+
     func run() async throws {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
         let logger = makeLogger(label: "gururmm.server", level: logLevel)
         guard handshakeTimeout > 0, handshakeTimeout <= 300 else { throw ValidationError("--handshake-timeout must be 0...300 seconds") }
         guard expiryGrace >= 0, expiryGrace <= 300 else { throw ValidationError("--expiry-grace must be 0...300 seconds") }
+        let tls: ServerTLSMode
+        switch (plain, tlsCertificate, tlsKey) {
+        case (true, nil, nil): tls = .plain
+        case (true, _, _): throw ValidationError("--plain and --tls-cert/--tls-key exclude each other")
+        case (false, let certificate?, let key?): tls = .files(certificate: certificate, key: key)
+        case (false, nil, nil): tls = .selfSigned
+        case (false, _, _): throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        guard enrollTrust == "pin" || enrollTrust == "system" else { throw ValidationError("--enroll-trust must be 'pin' or 'system' (got '\(enrollTrust)')") }
         var settings = ServerSettings()
         settings.handshakeTimeout = handshakeTimeout
         settings.expiryGrace = expiryGrace
-        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings)
+        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
+                                    tls: tls, enrollWithSystemTrust: enrollTrust == "system")
         let dataDirectory = self.dataDirectory
         try await runUntilSignalled {
             try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version) { ready in
                 if ready.adminTokenCreated {
                     say("Created data directory \(dataDirectory) and an admin API token in \(ready.adminTokenPath) (mode 0600).")
                 }
-                say("GuruRMM server ready: agents on ws://\(agent.host):\(ready.agentPort)/agent, operator API on http://\(api.host):\(ready.apiPort)")
+                say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
+                if let pin = ready.tlsPin {
+                    say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")
+                } else {
+                    say("WARNING: --plain: agent and API traffic is not encrypted; use only on a trusted local network.")
+                }
             }
         }
     }

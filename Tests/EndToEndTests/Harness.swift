@@ -8,7 +8,8 @@ func gururmmBinary() throws -> String {
     try #require(locateProductBinary("gururmm"), "build the gururmm product first (swift build), or set GURURMM_BINARY")
 }
 
-/// A real `gururmm server` process on loopback ports chosen by the OS.
+/// A real `gururmm server` process on loopback ports chosen by the OS. Plain text by default, so
+/// the WebSocket-aware fault proxy can see frames; `tls: true` runs the secure default.
 final class E2EServer {
     let directory: String
     private(set) var process: ManagedProcess
@@ -19,16 +20,20 @@ final class E2EServer {
     private var starts = 0
 
     var api: TestAPI { TestAPI(base: "http://127.0.0.1:\(apiPort)", token: token) }
-    var agentURL: String { "ws://127.0.0.1:\(agentPort)" }
+    var agentURL: String { "\(tls ? "wss" : "ws")://127.0.0.1:\(agentPort)" }
+    var dataDirectory: String { directory + "/data" }
+    let tls: Bool
 
-    static func start(_ extraArguments: [String] = []) async throws -> E2EServer {
+    static func start(_ extraArguments: [String] = [], tls: Bool = false) async throws -> E2EServer {
+        let extraArguments = tls ? extraArguments : ["--plain"] + extraArguments
         let directory = try freeTemporaryDirectory(prefix: "gururmm-e2e")
         let (process, ready) = try await launch(directory: directory, agentPort: 0, apiPort: 0, extra: extraArguments, log: directory + "/server-1.log")
         let token = try String(contentsOfFile: directory + "/data/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        return E2EServer(directory: directory, process: process, ready: ready, token: token, extra: extraArguments)
+        return E2EServer(directory: directory, process: process, ready: ready, token: token, extra: extraArguments, tls: tls)
     }
 
-    private init(directory: String, process: ManagedProcess, ready: ServerReady, token: String, extra: [String]) {
+    private init(directory: String, process: ManagedProcess, ready: ServerReady, token: String, extra: [String], tls: Bool) {
+        self.tls = tls
         self.directory = directory
         self.process = process
         self.agentPort = ready.agentPort
@@ -99,6 +104,7 @@ final class E2EAgent {
 
     private static func launch(name: String, server: String, state: String, token: String?, run: Int, environment: [String: String]) throws -> ManagedProcess {
         var arguments = ["agent", "--server", server, "--state-dir", state, "--name", name, "--log-level", "debug"]
+        if server.hasPrefix("ws:") { arguments.append("--allow-plain") }
         if let token { arguments += ["--enroll-token", token] }
         return try ManagedProcess.start(try gururmmBinary(), arguments: arguments,
                                         environment: ["GURURMM_AGENT_MAX_BACKOFF": "1"].merging(environment) { _, new in new },

@@ -16,14 +16,18 @@ struct MTUBlackholeTests {
         let port: Int
         let token: String
         let directory: String
+        let scheme: String
 
         static let script = """
-            import sys, urllib.request, urllib.error, base64
+            import sys, urllib.request, urllib.error, base64, ssl
             m, url, tok, body = sys.argv[1:5]
+            # The test's own loopback client in the server's namespace: the self-signed certificate
+            # is not checked here (the agent under test pins it).
+            ctx = ssl._create_unverified_context()
             data = base64.b64decode(body) if body else None
             req = urllib.request.Request(url, data=data, method=m, headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
             try:
-                r = urllib.request.urlopen(req, timeout=60); status, out = r.status, r.read()
+                r = urllib.request.urlopen(req, timeout=60, context=ctx); status, out = r.status, r.read()
             except urllib.error.HTTPError as e:
                 status, out = e.code, e.read()
             sys.stdout.write(str(status) + "\\n" + out.decode())
@@ -31,7 +35,7 @@ struct MTUBlackholeTests {
 
         func call<T: Decodable>(_ method: String, _ path: String, body: (any Encodable)? = nil, as: T.Type = T.self) async throws -> T {
             let encoded = try body.map { try APICoding.encoder().encode($0).base64EncodedString() } ?? ""
-            let (exe, args) = lab.command(inServer: true, "python3", ["-c", Self.script, method, "http://127.0.0.1:\(port)\(path)", token, encoded])
+            let (exe, args) = lab.command(inServer: true, "python3", ["-c", Self.script, method, "\(scheme)://127.0.0.1:\(port)\(path)", token, encoded])
             let process = try ManagedProcess.start(exe, arguments: args, logPath: directory + "/api-\(UUID().uuidString).log")
             _ = try await process.waitForExit(timeout: .seconds(90))
             let output = process.logContents()
@@ -47,8 +51,19 @@ struct MTUBlackholeTests {
         }
     }
 
-    @Test("packets over 1280 bytes vanish: size-blackhole, then MSS clamp, and the command runs once")
+    @Test("plain WebSocket: packets over 1280 bytes vanish → size-blackhole, then MSS clamp, and the command runs once")
     func realMTUBlackhole() async throws {
+        try await scenario(tls: false)
+    }
+
+    /// Under TLS the server's certificate flight is itself larger than 1280 bytes, so the very first
+    /// handshake stalls: the agent must find that out by itself and come back with a clamped MSS.
+    @Test("TLS: the handshake itself is blackholed → the agent clamps its MSS, comes online, and the command runs once")
+    func realMTUBlackholeUnderTLS() async throws {
+        try await scenario(tls: true)
+    }
+
+    private func scenario(tls: Bool) async throws {
         let (supported, reason) = await NetLab.checkSupport()
         guard supported else {
             #if compiler(>=6.3)
@@ -58,7 +73,7 @@ struct MTUBlackholeTests {
             return
             #endif
         }
-        let lab = try await NetLab.create(name: "e2e-mtu", blackholeAbove: 1280)
+        let lab = try await NetLab.create(name: tls ? "e2e-mtu-tls" : "e2e-mtu", blackholeAbove: 1280)
         let directory = try freeTemporaryDirectory(prefix: "gururmm-mtu")
         var processes: [ManagedProcess] = []
         do {
@@ -66,14 +81,14 @@ struct MTUBlackholeTests {
             let (serverExe, serverArgs) = lab.command(inServer: true, binary, [
                 "server", "--data-dir", directory + "/data", "--agent-listen", "\(lab.serverAddress):0",
                 "--api-listen", "127.0.0.1:0", "--log-level", "debug",
-            ])
+            ] + (tls ? [] : ["--plain"]))
             let server = try ManagedProcess.start(serverExe, arguments: serverArgs, logPath: directory + "/server.log")
             processes.append(server)
             let readyPath = directory + "/data/server.json"
             try await waitUntil("server ready", timeout: .seconds(60)) { FileManager.default.fileExists(atPath: readyPath) }
             let ready = try APICoding.decoder().decode(ServerReady.self, from: Data(contentsOf: URL(fileURLWithPath: readyPath)))
             let token = try String(contentsOfFile: directory + "/data/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            let api = NamespacedAPI(lab: lab, port: ready.apiPort, token: token, directory: directory)
+            let api = NamespacedAPI(lab: lab, port: ready.apiPort, token: token, directory: directory, scheme: tls ? "https" : "http")
 
             // The server diagnoses before the agent's (longer) deadline gives up on the stuck connection.
             var config: AgentConfig = try await api.call("GET", "/api/v1/config")
@@ -85,10 +100,12 @@ struct MTUBlackholeTests {
             let enrollment: EnrollmentTokenView = try await api.call("POST", "/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: 600, uses: 1))
 
             let (agentExe, agentArgs) = lab.command(inServer: false, binary, [
-                "agent", "--server", "ws://\(lab.serverAddress):\(ready.agentPort)", "--state-dir", directory + "/agent",
+                "agent", "--server", "\(tls ? "wss" : "ws")://\(lab.serverAddress):\(ready.agentPort)", "--state-dir", directory + "/agent",
                 "--enroll-token", enrollment.token ?? "", "--name", "tunnel-site", "--log-level", "debug",
-            ])
-            processes.append(try ManagedProcess.start(agentExe, arguments: agentArgs, environment: ["GURURMM_AGENT_MAX_BACKOFF": "1"], logPath: directory + "/agent.log"))
+            ] + (tls ? [] : ["--allow-plain"]))
+            processes.append(try ManagedProcess.start(agentExe, arguments: agentArgs, environment: [
+                "GURURMM_AGENT_MAX_BACKOFF": "1", "GURURMM_AGENT_HANDSHAKE_TIMEOUT": "4",
+            ], logPath: directory + "/agent.log"))
             try await waitUntil("agent online across the namespaces", timeout: .seconds(60), poll: .milliseconds(500)) {
                 try await api.agent("tunnel-site")?.status == .online
             }
@@ -100,9 +117,14 @@ struct MTUBlackholeTests {
                 agents: ["tunnel-site"], all: nil, command: nil, script: script, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 180))
             let agentId = try #require(batch.commands.first).agentId
             let commandId = try #require(batch.commands.first).commandId
-            try await waitUntil("verdict size-blackhole", timeout: .seconds(30), poll: .milliseconds(500)) {
-                let diagnosis: LinkDiagnosis? = try? await api.call("GET", "/api/v1/agents/\(agentId)/link")
-                return diagnosis?.verdict == .sizeBlackhole
+            if tls {
+                // The agent already runs clamped: its first handshake's answer never arrived.
+                #expect(processes.last?.logContents().contains("clamped TCP MSS") == true)
+            } else {
+                try await waitUntil("verdict size-blackhole", timeout: .seconds(30), poll: .milliseconds(500)) {
+                    let diagnosis: LinkDiagnosis? = try? await api.call("GET", "/api/v1/agents/\(agentId)/link")
+                    return diagnosis?.verdict == .sizeBlackhole
+                }
             }
             try await waitUntil("command finished after the MSS clamp", timeout: .seconds(120), poll: .seconds(1)) {
                 let view: CommandView = try await api.call("GET", "/api/v1/commands/\(commandId)")

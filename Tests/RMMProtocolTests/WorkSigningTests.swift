@@ -71,4 +71,17 @@ struct WorkSigningTests {
         #expect(key == publicKey)
         #expect(WorkSigning.splitEnrollmentToken("gre_plain") == ("gre_plain", nil))
     }
+
+    @Test("an enrollment token carries the TLS trust too, and composes back to the same text")
+    func enrollmentTokenWithTLS() {
+        let pin = String(repeating: "x", count: 43)
+        let text = EnrollmentToken.compose(secret: "gre_abc", serverKey: publicKey, tlsTrust: pin)
+        let parsed = EnrollmentToken(parsing: text)
+        #expect(parsed == EnrollmentToken(parsing: "gre_abc." + WorkSigning.tokenKeyPart(publicKey) + "." + pin))
+        #expect(parsed.secret == "gre_abc" && parsed.serverKey == publicKey && parsed.tlsTrust == pin)
+        #expect(EnrollmentToken(parsing: EnrollmentToken.compose(secret: "s", serverKey: publicKey, tlsTrust: nil)).tlsTrust == nil)
+        #expect(EnrollmentToken(parsing: "s..system") == EnrollmentToken(parsing: "s..system"))
+        #expect(EnrollmentToken(parsing: "s..system").serverKey == nil)
+        #expect(EnrollmentToken(parsing: "").secret == "")
+    }
 }

@@ -8,6 +8,8 @@ import RMMTransport
 /// Returns how it ended; the runtime decides whether and when to reconnect.
 struct AgentConnection {
     let options: AgentOptions
+    /// TLS trust for a wss:// server; nil for ws://.
+    let tls: TLSTrust?
     let core: AgentCore
     let policy: LinkPolicy
     let faults: FaultHooks
@@ -24,7 +26,10 @@ struct AgentConnection {
 
     func run(identity: inout AgentIdentity) async throws -> Outcome {
         let settings = policy.nextConnection(now: Date())
-        let link = try await WebSocketConnector.connect(to: options.endpoint, downlink: settings.mode, maxSegmentSize: settings.mss)
+        let link = try await WebSocketConnector.connect(
+            to: options.endpoint, tls: tls, downlink: settings.mode, maxSegmentSize: settings.mss,
+            answerTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000))
+        )
         await core.setMessageCapOverride(settings.cap)
         if settings.mode != .text || settings.mss != nil {
             logger.notice("connected with downlink \(settings.mode.rawValue)\(settings.mss.map { ", mss \($0)" } ?? "")\(settings.cap.map { ", cap \($0)" } ?? "")")
@@ -65,15 +70,16 @@ struct AgentConnection {
         link.markHandled()
         timer.cancel()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
-        let expectedKey = identity.serverKey ?? options.enrollToken.flatMap { WorkSigning.splitEnrollmentToken($0).serverKey }
+        let expectedKey = identity.serverKey ?? options.enrollToken.flatMap { EnrollmentToken(parsing: $0).serverKey }
         if let expectedKey, welcome.serverKey != expectedKey {
             link.close(.authenticationFailed, reason: "server key does not match the pinned key")
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
         }
-        if identity.agentId != welcome.agentId || identity.serverKey == nil {
+        if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description {
             identity.agentId = welcome.agentId
             identity.name = facts.name
             identity.serverKey = expectedKey ?? welcome.serverKey
+            identity.tlsTrust = tls?.description
             try identity.save(stateDirectory: options.stateDirectory)
             logger.info("enrolled as \(welcome.agentId)")
         }

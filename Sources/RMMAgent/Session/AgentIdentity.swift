@@ -10,6 +10,8 @@ public struct AgentIdentity: Codable, Sendable {
     public var name: String?
     /// The server's signing key, pinned at enrollment; work not signed with it is refused.
     public var serverKey: String?
+    /// How to trust the server's TLS (its key pin, or `system`), pinned at enrollment.
+    public var tlsTrust: String?
 
     /// Path of the identity file inside a state directory.
     public static func path(in stateDirectory: String) -> String { stateDirectory + "/identity.json" }
@@ -27,7 +29,7 @@ public struct AgentIdentity: Codable, Sendable {
                 throw AgentError.badState("identity file \(path) is unreadable (\(error)); move it away to enroll again")
             }
         }
-        let identity = AgentIdentity(agentId: nil, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), name: nil, serverKey: nil)
+        let identity = AgentIdentity(agentId: nil, privateKey: Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString(), name: nil, serverKey: nil, tlsTrust: nil)
         try identity.save(stateDirectory: stateDirectory)
         return identity
     }

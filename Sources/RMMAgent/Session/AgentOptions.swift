@@ -1,4 +1,5 @@
 import Foundation
+import RMMProtocol
 import RMMTransport
 
 /// How an agent runs.
@@ -17,6 +18,10 @@ public struct AgentOptions: Sendable {
     public var watchdogSeconds: Double = 10
     /// Seconds in a fallback downlink mode before trying text frames again.
     public var retryPrimaryAfter: Double = 600
+    /// Downlink mode to start with (and return to) at a site known to filter data frames; nil: text.
+    public var downlink: DownlinkMode?
+    /// Accept a plain `ws://` server (local use only; commands travel readable).
+    public var allowPlain = false
 
     public init(endpoint: ServerEndpoint, stateDirectory: String, enrollToken: String?, name: String?, version: String) {
         self.endpoint = endpoint

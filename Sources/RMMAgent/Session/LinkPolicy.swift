@@ -20,9 +20,13 @@ public final class LinkPolicy: Sendable {
     private let state = NIOLockedValueBox(State())
     /// Seconds in a fallback mode before the next connection tries plain text frames again.
     let retryPrimaryAfter: Double
+    /// The mode an operator chose for this site (`--downlink`); nil lets the agent decide.
+    let startMode: DownlinkMode?
 
-    public init(retryPrimaryAfter: Double = 600) {
+    public init(retryPrimaryAfter: Double = 600, startMode: DownlinkMode? = nil) {
         self.retryPrimaryAfter = retryPrimaryAfter
+        self.startMode = startMode
+        if let startMode { state.withLockedValue { $0.mode = startMode } }
     }
 
     /// The settings for the next connection. After `retryPrimaryAfter` in a fallback mode the agent
@@ -30,7 +34,7 @@ public final class LinkPolicy: Sendable {
     func nextConnection(now: Date) -> (mode: DownlinkMode, mss: Int?, cap: Int?) {
         state.withLockedValue { s in
             if s.mode != .text, let since = s.fallbackSince, now.timeIntervalSince(since) >= retryPrimaryAfter {
-                s.mode = .text
+                s.mode = startMode ?? .text
                 s.fallbackSince = nil
             }
             return (s.mode, s.maxSegmentSize, s.messageCap)
