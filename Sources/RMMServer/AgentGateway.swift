@@ -12,7 +12,7 @@ import RMMTransport
 /// handshake and message loop. Plain HTTP requests get a short explanation and are closed.
 final class AgentGateway: Sendable {
     private enum Upgrade: Sendable {
-        case link(WebSocketLink, AgentUpgradeRequest)
+        case link(WebSocketLink, AgentUpgradeRequest, ConnectionSlot)
         case plainHTTP
     }
 
@@ -43,6 +43,8 @@ final class AgentGateway: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Per-address limit on unauthenticated connections, and the request deadline.
+                    try channel.pipeline.syncOperations.addHandler(self.handshake.connectionGuard())
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         shouldUpgrade: { channel, head in
@@ -58,6 +60,7 @@ final class AgentGateway: Sendable {
                             channel.eventLoop.makeCompletedFuture {
                                 let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
                                     ?? (id: "", request: AgentUpgradeRequest(uri: "/agent"))
+                                let slot = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self).requestComplete()
                                 var queue: DownlinkQueue?
                                 if choice.request.downlink == .poll {
                                     let created = DownlinkQueue()
@@ -69,7 +72,7 @@ final class AgentGateway: Sendable {
                                 let link = try WebSocketLink.install(
                                     on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id
                                 )
-                                return Upgrade.link(link, choice.request)
+                                return Upgrade.link(link, choice.request, slot)
                             }
                         }
                     )
@@ -102,8 +105,8 @@ final class AgentGateway: Sendable {
 
     private func serve(_ upgrade: EventLoopFuture<Upgrade>) async {
         do {
-            guard case .link(let link, let request) = try await upgrade.get() else { return }
-            await handshake.run(link, request: request)
+            guard case .link(let link, let request, let slot) = try await upgrade.get() else { return }
+            await handshake.run(link, request: request, slot: slot)
         } catch {
             logger.debug("connection ended before upgrade: \(error)")
         }
