@@ -58,16 +58,19 @@ public enum WebSocketConnector {
     /// - Parameters:
     ///   - downlink: how the server should send data frames (asked for in the upgrade URL).
     ///   - maxSegmentSize: clamps TCP's MSS before connecting (an MTU blackhole on the path).
+    ///   - sourceAddress: the local IP address to connect from (tests use 127.0.0.x to be another host).
     public static func connect(
         to endpoint: ServerEndpoint,
         downlink: DownlinkMode = .text,
         maxSegmentSize: Int? = nil,
         connectTimeout: TimeAmount = .seconds(10),
+        sourceAddress: String? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketLink {
         var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if let sourceAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceAddress, port: 0)) }
         if let maxSegmentSize {
             bootstrap = bootstrap.channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_MAXSEG))), value: SocketOptionValue(maxSegmentSize))
         }
