@@ -24,6 +24,10 @@ public enum CloseCode: UInt16, Sendable {
     case overloaded = 4007
     /// The server is shutting down.
     case serverShutdown = 4008
+    /// Too many failed authentications came from the agent's address recently; the server refuses
+    /// its new connections for a while. Not permanent: back off and retry (the reason says when,
+    /// e.g. "…; retry in 37 s").
+    case rateLimited = 4009
     /// Data frames do not arrive on this path; reconnect with the downlink mode named in the reason
     /// ("downlink=binary" or "downlink=poll").
     case switchDownlink = 4010
@@ -36,6 +40,7 @@ public enum CloseCode: UInt16, Sendable {
     /// The server cannot write to this connection; reconnect.
     case writeBlocked = 4014
 
-    /// Close codes after which the agent should not try again.
+    /// Close codes after which the agent should not try again. `rateLimited` is not one: the
+    /// address is refused only until its failures age out of the server's one-minute window.
     public var isPermanent: Bool { self == .authenticationFailed || self == .revoked }
 }

@@ -43,6 +43,17 @@ public enum Message: Sendable, Equatable {
         }
     }
 
+    /// The command an agent's report is about (ack, started, output, result); nil for others.
+    public var reportedCommandId: String? {
+        switch self {
+        case .commandAck(let ack): return ack.commandId
+        case .started(let started): return started.commandId
+        case .output(let output): return output.commandId
+        case .result(let result): return result.commandId
+        default: return nil
+        }
+    }
+
     /// Reliable messages carry a `seq`, are retransmitted until acknowledged and survive reconnects.
     public var isReliable: Bool {
         switch self {

@@ -114,13 +114,26 @@ public struct BatchChangesView: Codable, Sendable {
     public var output: [OutputView]
 }
 
-/// A newly created enrollment token; the secret is shown once.
+/// An enrollment token. `token` (the secret) appears only in the answer that created it; the
+/// server keeps just its hash.
 public struct EnrollmentTokenView: Codable, Sendable {
     public var id: String
     public var token: String?
+    public var createdAt: Date
     public var expiresAt: Date?
     public var usesLeft: Int
     public var revoked: Bool
+    public var revokedAt: Date?
+
+    init(_ record: EnrollmentTokenRecord, secret: String?) {
+        id = record.id
+        token = secret
+        createdAt = record.createdAt
+        expiresAt = record.expiresAt
+        usesLeft = record.usesLeft
+        revoked = record.revokedAt != nil
+        revokedAt = record.revokedAt
+    }
 }
 
 /// Body of `POST /api/v1/enrollment-tokens`.

@@ -13,7 +13,7 @@ import RMMTransport
 /// handshake and message loop. Plain HTTP requests get a short explanation and are closed.
 final class AgentGateway: Sendable {
     private enum Upgrade: Sendable {
-        case link(WebSocketLink, AgentUpgradeRequest)
+        case link(WebSocketLink, AgentUpgradeRequest, ConnectionSlot)
         case plainHTTP
     }
 
@@ -48,6 +48,10 @@ final class AgentGateway: Sendable {
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls = self.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    // Per-address limit on unauthenticated connections, and the request deadline.
+                    // Behind TLS, so its 429/408 answers reach TLS clients readable (a refused
+                    // handshake costs about a tenth of a millisecond of CPU).
+                    try channel.pipeline.syncOperations.addHandler(self.handshake.connectionGuard())
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         shouldUpgrade: { channel, head in
@@ -63,6 +67,7 @@ final class AgentGateway: Sendable {
                             channel.eventLoop.makeCompletedFuture {
                                 let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
                                     ?? (id: "", request: AgentUpgradeRequest(uri: "/agent"))
+                                let slot = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self).requestComplete()
                                 var queue: DownlinkQueue?
                                 if choice.request.downlink == .poll {
                                     let created = DownlinkQueue()
@@ -74,7 +79,7 @@ final class AgentGateway: Sendable {
                                 let link = try WebSocketLink.install(
                                     on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id
                                 )
-                                return Upgrade.link(link, choice.request)
+                                return Upgrade.link(link, choice.request, slot)
                             }
                         }
                     )
@@ -107,8 +112,8 @@ final class AgentGateway: Sendable {
 
     private func serve(_ upgrade: EventLoopFuture<Upgrade>) async {
         do {
-            guard case .link(let link, let request) = try await upgrade.get() else { return }
-            await handshake.run(link, request: request)
+            guard case .link(let link, let request, let slot) = try await upgrade.get() else { return }
+            await handshake.run(link, request: request, slot: slot)
         } catch {
             logger.debug("connection ended before upgrade: \(error)")
         }

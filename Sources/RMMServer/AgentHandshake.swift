@@ -12,8 +12,16 @@ struct AgentHandshake: Sendable {
     let settings: ServerSettings
     let logger: Logger
     let serverVersion: String
+    /// Per-address limits: failed authentications are counted here, and the connection's slot
+    /// among its address's unauthenticated connections is given back once the agent authenticates.
+    let limiter: AddressLimiter
 
-    func run(_ link: WebSocketLink, request: AgentUpgradeRequest) async {
+    func run(_ link: WebSocketLink, request: AgentUpgradeRequest, slot: ConnectionSlot) async {
+        if let block = limiter.block(for: slot.address, now: .now) {
+            logger.debug("refused agent connection from \(link.remoteDescription): \(block.reason)")
+            link.close(.rateLimited, reason: block.reason)
+            return
+        }
         let nonce = AgentProof.makeNonce()
         link.send(Envelope(.challenge(Challenge(nonce: nonce, serverVersion: serverVersion))))
         // The handshake deadline: an agent that does not authenticate in time is closed.
@@ -24,27 +32,34 @@ struct AgentHandshake: Sendable {
         defer { timer.cancel() }
         var events = link.events.makeAsyncIterator()
         guard let first = await events.next() else { return }
-        guard case .message(let envelope) = first else { return }
+        guard case .message(let envelope) = first else {
+            // Input the link could not decode (1002, 1007, 1009, …) counts as a failed attempt.
+            if case .closed(let closure) = first, !closure.byPeer, let code = closure.code.flatMap(CloseCode.init(rawValue:)),
+               Self.countsAsFailure(code) {
+                noteFailure(from: slot.address)
+            }
+            return
+        }
         link.markHandled()
         let admitted: (agentId: String, facts: AgentFacts, stream: String, peerSaw: StreamPosition?)
         switch envelope.message {
         case .hello(let hello):
             guard let agent = await lookup(hello.agentId) else {
-                refuse(link, .authenticationFailed, "unknown agent id \(hello.agentId); enroll again with a token")
+                refuse(link, .authenticationFailed, "unknown agent id \(hello.agentId); enroll again with a token", from: slot)
                 return
             }
             if agent.revokedAt != nil {
-                refuse(link, .revoked, "agent \(agent.id) is revoked")
+                refuse(link, .revoked, "agent \(agent.id) is revoked", from: slot)
                 return
             }
             guard AgentProof.verify(signature: hello.signature, nonce: nonce, agentId: hello.agentId, publicKey: agent.publicKey) else {
-                refuse(link, .authenticationFailed, "signature does not match the key enrolled for \(agent.id)")
+                refuse(link, .authenticationFailed, "signature does not match the key enrolled for \(agent.id)", from: slot)
                 return
             }
             admitted = (agent.id, hello.facts, hello.stream, hello.received)
         case .enroll(let enroll):
             guard AgentProof.verify(signature: enroll.signature, nonce: nonce, agentId: enroll.publicKey, publicKey: enroll.publicKey) else {
-                refuse(link, .authenticationFailed, "enrollment signature does not match the public key")
+                refuse(link, .authenticationFailed, "enrollment signature does not match the public key", from: slot)
                 return
             }
             do {
@@ -53,37 +68,39 @@ struct AgentHandshake: Sendable {
                     publicKey: enroll.publicKey, facts: enroll.facts, now: Date()
                 )
                 if agent.revokedAt != nil {
-                    refuse(link, .revoked, "agent \(agent.id) is revoked")
+                    refuse(link, .revoked, "agent \(agent.id) is revoked", from: slot)
                     return
                 }
                 logger.info("agent enrolled", metadata: ["agent": "\(agent.id)", "name": "\(agent.name)"])
                 admitted = (agent.id, enroll.facts, enroll.stream, nil)
             } catch let error as StoreError {
-                refuse(link, .authenticationFailed, "enrollment refused: \(error.description)")
+                refuse(link, .authenticationFailed, "enrollment refused: \(error.description)", from: slot)
                 return
             } catch {
-                refuse(link, .internalError, "enrollment failed on the server")
+                refuse(link, .internalError, "enrollment failed on the server", from: slot)
                 logger.error("enrollment failed: \(error)")
                 return
             }
         default:
-            refuse(link, .protocolError, "expected hello or enroll first, got '\(envelope.message.type)'")
+            refuse(link, .protocolError, "expected hello or enroll first, got '\(envelope.message.type)'", from: slot)
             return
         }
         timer.cancel()
+        slot.release()
+        link.pollQueue?.markOwnerAuthenticated()
         let record: AgentRecord
         do {
             record = try await store.recordConnect(agentId: admitted.agentId, facts: admitted.facts, now: Date())
         } catch {
             logger.error("could not record connect of \(admitted.agentId): \(error)")
-            refuse(link, .internalError, "server could not record the connection; retry")
+            refuse(link, .internalError, "server could not record the connection; retry", from: slot)
             return
         }
         let session = await registry.session(for: record.id)
         // After a size blackhole the agent must come back with small packets before it gets a
         // session: a short close passes where the welcome (and any command) would not.
         if let limits = await session.requiredPacketLimits(agentMSS: request.mss) {
-            refuse(link, .shrinkPackets, limits)
+            refuse(link, .shrinkPackets, limits, from: slot)
             return
         }
         await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date())
@@ -100,6 +117,11 @@ struct AgentHandshake: Sendable {
         await session.detach(epoch: record.epoch, closure: link.closure ?? LinkClosure(code: nil, reason: "connection lost", byPeer: true), now: Date())
     }
 
+    /// The first handler for a new agent-port connection (see `AgentConnectionGuard`).
+    func connectionGuard() -> AgentConnectionGuard {
+        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger)
+    }
+
     private func lookup(_ agentId: String) async -> AgentRecord? {
         do {
             return try await store.agent(id: agentId)
@@ -109,8 +131,24 @@ struct AgentHandshake: Sendable {
         }
     }
 
-    private func refuse(_ link: WebSocketLink, _ code: CloseCode, _ reason: String) {
+    private func refuse(_ link: WebSocketLink, _ code: CloseCode, _ reason: String, from slot: ConnectionSlot) {
         logger.notice("refused agent connection from \(link.remoteDescription): \(reason)")
         link.close(code, reason: reason)
+        if Self.countsAsFailure(code) { noteFailure(from: slot.address) }
+    }
+
+    private func noteFailure(from address: String) {
+        if limiter.recordFailure(address, now: .now) {
+            logger.warning("\(limiter.maxFailures) failed agent authentications from \(address) within a minute; refusing its new connections with 4009 for now")
+        }
+    }
+
+    /// Refusals before authentication that count against the address: wrong credentials or
+    /// tokens, and input that is not the protocol.
+    static func countsAsFailure(_ code: CloseCode) -> Bool {
+        switch code {
+        case .authenticationFailed, .protocolError, .unsupportedData, .invalidPayload, .policyViolation, .messageTooBig: return true
+        default: return false
+        }
     }
 }

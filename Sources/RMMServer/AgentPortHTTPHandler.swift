@@ -44,11 +44,13 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         case .body: break
         case .end:
             guard let head else { return }
-            serve(context: context, head: head)
+            // The request is complete: the connection guard's request deadline no longer applies.
+            let slot = try? context.pipeline.syncOperations.handler(type: AgentConnectionGuard.self).requestComplete()
+            serve(context: context, head: head, slot: slot)
         }
     }
 
-    private func serve(context: ChannelHandlerContext, head: HTTPRequestHead) {
+    private func serve(context: ChannelHandlerContext, head: HTTPRequestHead, slot: ConnectionSlot?) {
         let components = URLComponents(string: head.uri)
         let path = components?.path ?? head.uri
         let prefix = "/agent/downlink/"
@@ -64,6 +66,8 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             respond(context: context, status: .gone, body: Data("unknown or closed connection\n".utf8))
             return
         }
+        // A poll for an authenticated agent's connection is that agent's, not an unauthenticated one.
+        if queue.isOwnerAuthenticated { slot?.release() }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         queue.wait(after: after, on: loop, timeout: .milliseconds(Int64(wait * 1000))).whenComplete { _ in

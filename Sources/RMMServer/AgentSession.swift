@@ -17,6 +17,8 @@ actor AgentSession {
     var outbox: ReliableOutbox<OutboundItem>
     private var inbox = ReliableInbox()
     private var loaded = false
+    /// Commands seen to be this agent's (checked once in the store, then remembered until their result).
+    private var ownCommands = Set<String>()
 
     struct Connection {
         let link: WebSocketLink
@@ -226,6 +228,16 @@ actor AgentSession {
     }
 
     private func apply(_ message: Message, now: Date) async throws {
+        // An agent may only report on its own commands: a malicious agent must not be able to
+        // complete, fail or write output into another agent's work.
+        if let commandId = message.reportedCommandId, !ownCommands.contains(commandId) {
+            guard let record = try await store.command(id: commandId), record.agentId == agentId else {
+                logger.warning("agent \(agentId) reported on command \(commandId), which is not its own; ignored")
+                return
+            }
+            ownCommands.insert(commandId)
+        }
+        if case .result(let result) = message { ownCommands.remove(result.commandId) }
         switch message {
         case .commandAck(let ack):
             if let record = try await store.transition(commandId: ack.commandId, to: .delivered, reason: ack.duplicate ? "agent already had it (retransmission)" : nil, now: now) {

@@ -82,7 +82,11 @@ actor CommandService {
                 expiresAt: now.addingTimeInterval(expires), updatedAt: now, createdBy: operatorName
             )
         }
-        try await store.insertCommands(records)
+        do {
+            try await store.insertCommands(records, maxPendingPerAgent: settings.maxPendingCommandsPerAgent)
+        } catch StoreError.tooManyPending(let limit, let counts) {
+            throw Self.tooManyPending(limit: limit, counts: counts, targets: targets)
+        }
         await feed.bump()
         var byAgent: [String: [CommandRecord]] = [:]
         for record in records { byAgent[record.agentId, default: []].append(record) }
@@ -163,6 +167,17 @@ actor CommandService {
             if seen.insert(agent.id).inserted { out.append(agent) }
         }
         return out
+    }
+
+    /// 429 naming up to five of the agents at the limit, fullest first.
+    static func tooManyPending(limit: Int, counts: [String: Int], targets: [AgentRecord]) -> RequestError {
+        let names = Dictionary(targets.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let full = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+        var listed = full.prefix(5).map { "\(names[$0.key] ?? $0.key) (\($0.value))" }.joined(separator: ", ")
+        if full.count > 5 { listed += " and \(full.count - 5) more" }
+        return RequestError(429, "nothing was queued: \(full.count) target agent(s) already have the maximum of \(limit) pending "
+            + "(queued, sent, delivered or running) commands: \(listed). Wait for them to finish or cancel some "
+            + "(the limit is gururmm server --max-pending-per-agent)")
     }
 
     static func payload(of request: RunRequest, maxScriptBytes: Int) throws -> (CommandSpec.Kind, String) {

@@ -66,7 +66,10 @@ public enum GuruServer {
         let commands = CommandService(store: store, registry: registry, feed: feed, settings: options.settings, logger: logger)
         let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings,
                               enrollTrust: enrollTrust, logger: logger)
-        let handshake = AgentHandshake(store: store, registry: registry, settings: options.settings, logger: logger, serverVersion: version)
+        let handshake = AgentHandshake(
+            store: store, registry: registry, settings: options.settings, logger: logger, serverVersion: version,
+            limiter: AddressLimiter(settings: options.settings)
+        )
         let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, tls: try tls.map { try NIOSSLContext(configuration: $0.configuration) },
                                    handshake: handshake, logger: logger)
         let (apiPorts, apiPortContinuation) = AsyncStream<Int>.makeStream()

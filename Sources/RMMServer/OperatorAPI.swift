@@ -9,7 +9,7 @@ enum OperatorAPI {
         let router = Router(context: OperatorContext.self)
         router.add(middleware: ErrorMappingMiddleware())
         router.get("/api/v1/health") { _, _ in OKView(ok: true, message: "gururmm server is running") }
-        let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(core: core))
+        let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(core: core, limiter: AddressLimiter(settings: core.settings)))
         addAgentRoutes(api, core: core)
         addCommandRoutes(api, core: core)
         addAdminRoutes(api, core: core)
@@ -112,9 +112,17 @@ enum OperatorAPI {
             let record = try await core.store.createEnrollmentToken(
                 hash: CommandService.sha256Hex(secret), expiresAt: now.addingTimeInterval(expires), uses: uses, now: now
             )
-            let view = EnrollmentTokenView(id: record.id, token: EnrollmentToken.compose(secret: secret, serverKey: core.registry.signer.publicKey, tlsTrust: core.enrollTrust), expiresAt: record.expiresAt, usesLeft: record.usesLeft, revoked: false)
+            let view = EnrollmentTokenView(record, secret: EnrollmentToken.compose(secret: secret, serverKey: core.registry.signer.publicKey, tlsTrust: core.enrollTrust))
             try await core.audit(context, "enrollment-tokens.create", targets: [record.id], detail: "uses \(uses), expires in \(Int(expires)) s")
             return EditedResponse(status: .created, response: view)
+        }
+        api.get("/enrollment-tokens") { _, context -> [EnrollmentTokenView] in
+            try context.require(.operator)
+            return try await core.store.enrollmentTokens().map { EnrollmentTokenView($0, secret: nil) }
+        }
+        addRevokeRoute(api, "/enrollment-tokens", core: core, what: "enrollment token", action: "enrollment-tokens.revoke") { id in
+            try await core.store.revokeEnrollmentToken(id: id, now: Date())
+            return "enrollment token \(id) revoked; enrollments with it are refused from now on"
         }
         api.get("/config") { _, _ -> JSONBody<AgentConfig> in JSONBody(await core.registry.currentConfig) }
         api.put("/config") { request, context -> JSONBody<AgentConfig> in
@@ -149,16 +157,9 @@ enum OperatorAPI {
             try context.require(.admin)
             return try await core.store.apiTokens().map { APITokenView($0, secret: nil) }
         }
-        api.delete("/tokens/:id") { _, context -> OKView in
-            try context.require(.admin)
-            let id = try context.parameters.require("id")
-            do {
-                try await core.store.revokeAPIToken(id: id, now: Date())
-            } catch StoreError.notFound {
-                throw RequestError(404, "no API token with id \(id)")
-            }
-            try await core.audit(context, "tokens.revoke", targets: [id], detail: "")
-            return OKView(ok: true, message: "token \(id) revoked; requests with it are refused from now on")
+        addRevokeRoute(api, "/tokens", core: core, what: "API token", action: "tokens.revoke") { id in
+            try await core.store.revokeAPIToken(id: id, now: Date())
+            return "token \(id) revoked; requests with it are refused from now on"
         }
         api.post("/agents/:agent/revoke") { request, context -> OKView in
             try context.require(.admin)
@@ -172,6 +173,26 @@ enum OperatorAPI {
         api.get("/audit") { request, _ -> JSONBody<[AuditEntry]> in
             let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 200, 1), 10_000)
             return JSONBody(try await core.store.auditLog(limit: limit))
+        }
+    }
+
+    /// `DELETE <path>/{id}` (admin): `revoke` revokes by id and says what that means; an id the
+    /// store does not know is 404. Audited as `action`.
+    private static func addRevokeRoute(
+        _ api: RouterGroup<OperatorContext>, _ path: String, core: ServerCore, what: String, action: String,
+        revoke: @escaping @Sendable (String) async throws -> String
+    ) {
+        api.delete("\(path)/:id") { _, context -> OKView in
+            try context.require(.admin)
+            let id = try context.parameters.require("id")
+            let message: String
+            do {
+                message = try await revoke(id)
+            } catch StoreError.notFound {
+                throw RequestError(404, "no \(what) with id \(id)")
+            }
+            try await core.audit(context, action, targets: [id], detail: "")
+            return OKView(ok: true, message: message)
         }
     }
 

@@ -10,10 +10,13 @@ struct OperatorContext: RequestContext {
     var operatorRole: OperatorRole?
     /// Where the request came from, for the audit log.
     let remote: String
+    /// The address failed authentications are counted under (`AddressLimiter.key`).
+    let remoteKey: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remote = source.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        remoteKey = AddressLimiter.key(for: source.channel.remoteAddress)
     }
 
     /// Refuses the request unless the token's role is at least `role`.
@@ -29,16 +32,28 @@ struct OperatorContext: RequestContext {
     var responseEncoder: JSONEncoder { APICoding.encoder() }
 }
 
-/// Requires `Authorization: Bearer <token>` on every API route except health.
+/// Requires `Authorization: Bearer <token>` on every API route except health, and refuses an
+/// address that failed too often in the last minute (429) before looking at its token.
 struct TokenAuthMiddleware: RouterMiddleware {
     let core: ServerCore
+    /// Failed API authentications per address; separate from the agent port's.
+    let limiter: AddressLimiter
 
     func handle(_ request: Request, context: OperatorContext, next: (Request, OperatorContext) async throws -> Response) async throws -> Response {
+        let now = ContinuousClock.now
+        if let block = limiter.block(for: context.remoteKey, now: now) {
+            throw HTTPError(.tooManyRequests, headers: [.retryAfter: String(block.retryAfterSeconds)],
+                            message: "too many failed API authentications from \(block.address) (\(block.failures) in the last minute); retry in \(block.retryAfterSeconds) s")
+        }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            limiter.recordFailure(context.remoteKey, now: now)
             throw HTTPError(.unauthorized, message: "missing API token: send 'Authorization: Bearer <token>' (the CLI reads --token, GURURMM_TOKEN or DATA_DIR/admin.token)")
         }
         let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
         guard let token = try await core.store.apiToken(hash: CommandService.sha256Hex(secret)) else {
+            if limiter.recordFailure(context.remoteKey, now: now) {
+                context.logger.warning("API authentication failures from \(context.remoteKey) reached the limit; refusing it for a minute")
+            }
             throw HTTPError(.unauthorized, message: "API token not recognised or revoked")
         }
         guard let role = OperatorRole(rawValue: token.role) else {

@@ -2,7 +2,8 @@ import Foundation
 
 /// Server-side timings and limits that are not part of the agent config.
 public struct ServerSettings: Sendable {
-    /// Seconds an agent has after the WebSocket upgrade to authenticate.
+    /// Seconds an agent has after the WebSocket upgrade to authenticate. A connection also has this
+    /// long from TCP accept to finish its HTTP request (the upgrade, or a plain request).
     public var handshakeTimeout: Double = 10
     /// Seconds between server ticks (heartbeats, deadlines, retransmissions, expiry).
     public var tickInterval: Double = 0.5
@@ -22,6 +23,15 @@ public struct ServerSettings: Sendable {
     public var resultSlack: Double = 86_400
     /// Commands one request may create (fan-out bound).
     public var maxCommandsPerRequest: Int = 100_000
+    /// Connections one address (an IPv6 /64) may hold on the agent port from TCP accept until their
+    /// agent authenticates; more get `429 Too Many Requests` at accept.
+    public var maxUnauthenticatedPerAddress: Int = 32
+    /// Failed authentications (close 4001, or a protocol error before authenticating) one address
+    /// may have within a minute; after that its new agent connections are closed with 4009.
+    public var maxFailedAuthPerAddressPerMinute: Int = 20
+    /// Non-terminal commands (queued, sent, delivered, running) one agent may have; a request
+    /// that would go past it for any target creates nothing and gets 429.
+    public var maxPendingCommandsPerAgent: Int = 1000
 
     public init() {}
 }

@@ -4,8 +4,17 @@ import RMMProtocol
 
 /// Commands and their lifecycle.
 extension SQLiteStore {
-    public func insertCommands(_ commands: [CommandRecord]) async throws {
+    public func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws {
         try await write { db in
+            if let limit = maxPendingPerAgent {
+                let adding = Dictionary(commands.map { ($0.agentId, 1) }, uniquingKeysWith: +)
+                let pending = try Self.pendingCounts(agentIds: Array(adding.keys), db)
+                var over: [String: Int] = [:]
+                for (agentId, count) in adding where pending[agentId, default: 0] + count > limit {
+                    over[agentId] = pending[agentId, default: 0]
+                }
+                if !over.isEmpty { throw StoreError.tooManyPending(limit: limit, counts: over) }
+            }
             for command in commands {
                 guard try Self.agent(id: command.agentId, db) != nil else {
                     throw StoreError.notFound("agent '\(command.agentId)'")
@@ -31,6 +40,28 @@ extension SQLiteStore {
                 try Self.addEvent(command.id, .queued, at: command.createdAt, reason: command.reason, db)
             }
         }
+    }
+
+    public func pendingCommandCounts(agentIds: [String]) async throws -> [String: Int] {
+        try await read { db in try Self.pendingCounts(agentIds: agentIds, db) }
+    }
+
+    /// One statement for any number of agents: the ids travel as one JSON array (no limit on bound
+    /// variables), and the index `commands_by_agent_state` answers it without reading a row.
+    static func pendingCounts(agentIds: [String], _ db: Database) throws -> [String: Int] {
+        guard !agentIds.isEmpty else { return [:] }
+        let ids = String(decoding: try JSONEncoder().encode(agentIds), as: UTF8.self)
+        let rows = try Row.fetchAll(
+            db, sql: """
+                SELECT agent_id, COUNT(*) AS pending FROM commands
+                WHERE agent_id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'sent', 'delivered', 'running')
+                GROUP BY agent_id
+                """,
+            arguments: [ids]
+        )
+        var counts: [String: Int] = [:]
+        for row in rows { counts[try row.value("agent_id", as: String.self)] = try row.value("pending", as: Int.self) }
+        return counts
     }
 
     public func command(id: String) async throws -> CommandRecord? {

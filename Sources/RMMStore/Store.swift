@@ -10,6 +10,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(String)
     case conflict(String)
     case corrupt(String)
+    /// Inserting would take these agents (id → non-terminal commands they have now) past `limit`.
+    case tooManyPending(limit: Int, counts: [String: Int])
 
     public var description: String {
         switch self {
@@ -20,6 +22,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notFound(let what): return "\(what) not found"
         case .conflict(let why): return why
         case .corrupt(let why): return "stored data is unreadable: \(why)"
+        case .tooManyPending(let limit, let counts):
+            let agents = counts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+            return "\(counts.count) agent(s) would have more than \(limit) pending commands: \(agents)"
         }
     }
 }
@@ -56,8 +61,12 @@ public protocol Store: Sendable {
 
     // MARK: commands
 
-    /// Inserts commands in state `queued` with a `queued` history event, in one transaction.
-    func insertCommands(_ commands: [CommandRecord]) async throws
+    /// Inserts commands in state `queued` with a `queued` history event, in one transaction. With
+    /// `maxPendingPerAgent`, inserts nothing and throws `tooManyPending` if any agent would then
+    /// have more non-terminal commands than that (checked in the same transaction).
+    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws
+    /// Non-terminal commands (queued, sent, delivered, running) per agent; agents with none are absent.
+    func pendingCommandCounts(agentIds: [String]) async throws -> [String: Int]
     func command(id: String) async throws -> CommandRecord?
     /// Newest first.
     func commands(agentId: String?, limit: Int) async throws -> [CommandRecord]
@@ -107,4 +116,11 @@ public protocol Store: Sendable {
     func config() async throws -> AgentConfig
     /// Saves a config with `version` = stored version + 1 and returns it.
     func saveConfig(_ config: AgentConfig) async throws -> AgentConfig
+}
+
+extension Store {
+    /// Inserts commands with no limit on pending commands per agent.
+    public func insertCommands(_ commands: [CommandRecord]) async throws {
+        try await insertCommands(commands, maxPendingPerAgent: nil)
+    }
 }

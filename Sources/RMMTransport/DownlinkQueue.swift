@@ -15,6 +15,7 @@ public final class DownlinkQueue: Sendable {
         var nextIndex = 1
         var waiters: [Waiter] = []
         var closed = false
+        var ownerAuthenticated = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -59,6 +60,14 @@ public final class DownlinkQueue: Sendable {
     }
 
     public var isClosed: Bool { state.withLockedValue { $0.closed } }
+
+    /// True once the agent on this queue's WebSocket connection has authenticated; the server no
+    /// longer counts its polls as unauthenticated connections.
+    public var isOwnerAuthenticated: Bool { state.withLockedValue { $0.ownerAuthenticated } }
+
+    public func markOwnerAuthenticated() {
+        state.withLockedValue { $0.ownerAuthenticated = true }
+    }
 
     /// The connection ended: wake everyone; later polls get "gone".
     func close() {

@@ -88,6 +88,7 @@ public enum WebSocketConnector {
     ///   - downlink: how the server should send data frames (asked for in the upgrade URL).
     ///   - maxSegmentSize: clamps TCP's MSS before connecting (an MTU blackhole on the path).
     ///   - tls: how to trust a `wss://` server (required for one; ignored for `ws://`).
+    ///   - sourceAddress: the local IP address to connect from (tests use 127.0.0.x to be another host).
     public static func connect(
         to endpoint: ServerEndpoint,
         tls: TLSTrust? = nil,
@@ -95,6 +96,7 @@ public enum WebSocketConnector {
         maxSegmentSize: Int? = nil,
         connectTimeout: TimeAmount = .seconds(10),
         answerTimeout: TimeAmount = .seconds(10),
+        sourceAddress: String? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> WebSocketLink {
         let tls = endpoint.secure ? tls : nil
@@ -103,7 +105,7 @@ public enum WebSocketConnector {
         }
         do {
             return try await open(endpoint, tls: tls, downlink: downlink, maxSegmentSize: maxSegmentSize,
-                                  connectTimeout: connectTimeout, answerTimeout: answerTimeout, group: group)
+                                  connectTimeout: connectTimeout, answerTimeout: answerTimeout, sourceAddress: sourceAddress, group: group)
         } catch let error as TransportError {
             throw error
         } catch {
@@ -113,12 +115,13 @@ public enum WebSocketConnector {
 
     private static func open(
         _ endpoint: ServerEndpoint, tls: TLSTrust?, downlink: DownlinkMode, maxSegmentSize: Int?,
-        connectTimeout: TimeAmount, answerTimeout: TimeAmount, group: any EventLoopGroup
+        connectTimeout: TimeAmount, answerTimeout: TimeAmount, sourceAddress: String?, group: any EventLoopGroup
     ) async throws -> WebSocketLink {
         let connected = NIOLockedValueBox<(any Channel)?>(nil)
         var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if let sourceAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: sourceAddress, port: 0)) }
         if let maxSegmentSize {
             bootstrap = bootstrap.channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_MAXSEG))), value: SocketOptionValue(maxSegmentSize))
         }

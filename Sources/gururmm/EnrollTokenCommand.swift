@@ -2,9 +2,12 @@ import ArgumentParser
 import Foundation
 import RMMServer
 
-/// `gururmm enroll-token create`: prints a one-time enrollment token.
+/// `gururmm enroll-token`: create, list and revoke agent enrollment tokens.
 struct EnrollTokenCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "enroll-token", abstract: "Manage agent enrollment tokens.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(
+        commandName: "enroll-token", abstract: "Create, list and revoke agent enrollment tokens.",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an enrollment token and print it.")
@@ -18,6 +21,39 @@ struct EnrollTokenCommand: AsyncParsableCommand {
             let seconds = try parseDuration(expires, flag: "--expires")
             let view: EnrollmentTokenView = try await api.client().post("/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: seconds, uses: uses))
             print(view.token ?? "")
+            // The token alone goes to stdout for scripts; its id, needed to revoke it, to stderr.
+            FileHandle.standardError.write(Data("enrollment token \(view.id); revoke it with `gururmm enroll-token revoke \(view.id)`\n".utf8))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List enrollment tokens (never their secrets).")
+        @OptionGroup var api: APIOptions
+        @Flag(name: .customLong("json")) var json = false
+
+        func run() async throws {
+            let tokens: [EnrollmentTokenView] = try await api.client().get("/api/v1/enrollment-tokens")
+            if json { return try printJSON(tokens) }
+            let format = ISO8601DateFormatter()
+            let now = Date()
+            var rows = [["ID", "CREATED", "EXPIRES", "USES LEFT", "STATE"]]
+            for t in tokens {
+                let state = t.revokedAt.map { "revoked " + format.string(from: $0) }
+                    ?? (t.expiresAt.map { $0 <= now } == true ? "expired" : t.usesLeft == 0 ? "used up" : "usable")
+                rows.append([t.id, format.string(from: t.createdAt), t.expiresAt.map { format.string(from: $0) } ?? "never", "\(t.usesLeft)", state])
+            }
+            printTable(rows)
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an enrollment token; enrollments with it are refused from then on.")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Enrollment token id (et_…), from `enroll-token list`.") var id: String
+
+        func run() async throws {
+            let answer: OKView = try await api.client().delete("/api/v1/enrollment-tokens/\(pathEscape(id))")
+            say(answer.message)
         }
     }
 }

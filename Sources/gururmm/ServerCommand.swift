@@ -19,7 +19,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
-    @Option(name: .customLong("handshake-timeout"), help: "Seconds an agent has to authenticate after connecting.")
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a new agent-port connection has to finish its HTTP request (else 408), and then the agent to authenticate (else close 4005).")
     var handshakeTimeout: Double = 10
 
     @Option(name: .customLong("expiry-grace"), help: "Seconds past a command's expiry before it is declared expired.")
@@ -37,12 +37,27 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("enroll-trust"), help: "What enrollment tokens tell agents to trust: 'pin' (this server's TLS key) or 'system' (public CAs, for a TLS-terminating proxy in front).")
     var enrollTrust: String = "pin"
 
+    @Option(name: .customLong("max-unauthenticated-per-address"),
+            help: "Connections one address (IPv6: one /64) may hold on the agent port before its agents authenticate; more get HTTP 429.")
+    var maxUnauthenticatedPerAddress = ServerSettings().maxUnauthenticatedPerAddress
+
+    @Option(name: .customLong("max-failed-auth-per-minute"),
+            help: "Failed agent authentications one address may have per minute; then its new connections are closed with 4009 until they age out.")
+    var maxFailedAuthPerMinute = ServerSettings().maxFailedAuthPerAddressPerMinute
+
+    @Option(name: .customLong("max-pending-per-agent"),
+            help: "Commands one agent may have queued, sent, delivered or running; a request past it for any target creates nothing (HTTP 429).")
+    var maxPendingPerAgent = ServerSettings().maxPendingCommandsPerAgent
+
     func run() async throws {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
         let logger = makeLogger(label: "gururmm.server", level: logLevel)
         guard handshakeTimeout > 0, handshakeTimeout <= 300 else { throw ValidationError("--handshake-timeout must be 0...300 seconds") }
         guard expiryGrace >= 0, expiryGrace <= 300 else { throw ValidationError("--expiry-grace must be 0...300 seconds") }
+        guard (1...100_000).contains(maxUnauthenticatedPerAddress) else { throw ValidationError("--max-unauthenticated-per-address must be 1...100000") }
+        guard (1...100_000).contains(maxFailedAuthPerMinute) else { throw ValidationError("--max-failed-auth-per-minute must be 1...100000") }
+        guard (1...10_000_000).contains(maxPendingPerAgent) else { throw ValidationError("--max-pending-per-agent must be 1...10000000") }
         let tls: ServerTLSMode
         switch (plain, tlsCertificate, tlsKey) {
         case (true, nil, nil): tls = .plain
@@ -55,6 +70,9 @@ struct ServerCommand: AsyncParsableCommand {
         var settings = ServerSettings()
         settings.handshakeTimeout = handshakeTimeout
         settings.expiryGrace = expiryGrace
+        settings.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
+        settings.maxFailedAuthPerAddressPerMinute = maxFailedAuthPerMinute
+        settings.maxPendingCommandsPerAgent = maxPendingPerAgent
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system")
         let dataDirectory = self.dataDirectory

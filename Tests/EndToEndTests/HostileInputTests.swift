@@ -10,87 +10,60 @@ import Testing
 /// code; a real agent on the same server keeps working throughout.
 @Suite("End to end: hostile input", .serialized)
 struct HostileInputTests {
-    /// Connects a raw client and returns it once the server's challenge arrived.
-    private func rawClient(_ server: E2EServer) async throws -> (WebSocketLink, Challenge, AsyncStream<LinkEvent>.Iterator) {
-        let link = try await WebSocketConnector.connect(to: try ServerEndpoint(parsing: server.agentURL))
-        // Every case below expects the server to close; a server that never did would hang the
-        // test, so the link is aborted after a deadline and the check fails with "connection lost".
-        Task {
-            try await Task.sleep(for: .seconds(20))
-            link.abort()
-        }
-        var events = link.events.makeAsyncIterator()
-        let first = await events.next()
-        guard case .message(let envelope)? = first, case .challenge(let challenge) = envelope.message else {
-            throw E2EError("expected a challenge first, got \(String(describing: first))")
-        }
-        return (link, challenge, events)
-    }
-
-    /// Waits for the server to close the raw client; returns the close code and reason it sent.
-    private func closure(_ events: inout AsyncStream<LinkEvent>.Iterator) async -> LinkClosure? {
-        while let event = await events.next() {
-            if case .closed(let closure) = event { return closure }
-        }
-        return nil
-    }
-
-    private func facts() -> AgentFacts { AgentFacts(name: "mallory", hostname: "evil", os: "none", version: "0") }
-
     @Test("each kind of bad input is closed with its own code, and a real agent is unaffected")
     func hostileInput() async throws {
         try await withFleet(agents: ["honest"], serverArguments: ["--handshake-timeout", "1"]) { server, _ in
             let honest = try #require(try await server.api.agent(named: "honest"))
 
             // Not JSON at all → 1007 invalid payload.
-            var (link, _, events) = try await rawClient(server)
+            var (link, _, events) = try await hostileClient(server)
             link.sendFrame(Data("this is not json".utf8))
-            var closed = await closure(&events)
+            var closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.invalidPayload.rawValue, "\(String(describing: closed))")
             #expect(closed?.reason.contains("malformed") == true)
 
             // A protocol version we do not speak → 1002.
-            (link, _, events) = try await rawClient(server)
+            (link, _, events) = try await hostileClient(server)
             link.sendFrame(Data(#"{"v":99,"t":"hello","body":{}}"#.utf8))
-            closed = await closure(&events)
+            closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.protocolError.rawValue, "\(String(describing: closed))")
 
             // An unknown type is counted, not fatal; the hello after it with a forged signature → 4001.
-            (link, _, events) = try await rawClient(server)
+            (link, _, events) = try await hostileClient(server)
             link.sendFrame(Data(#"{"v":1,"t":"from_the_future","body":{}}"#.utf8))
-            let forged = Hello(agentId: honest.id, signature: Data(repeating: 7, count: 64).base64EncodedString(), facts: facts(), stream: "s", received: nil)
+            let forged = Hello(agentId: honest.id, signature: Data(repeating: 7, count: 64).base64EncodedString(), facts: malloryFacts, stream: "s", received: nil)
             link.send(Envelope(.hello(forged)))
-            closed = await closure(&events)
+            closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.authenticationFailed.rawValue, "\(String(describing: closed))")
             #expect(closed?.reason.contains("signature") == true)
 
             // A well-signed hello for an agent id that does not exist → 4001.
             let key = Curve25519.Signing.PrivateKey()
             var challenge: Challenge
-            (link, challenge, events) = try await rawClient(server)
+            (link, challenge, events) = try await hostileClient(server)
             let signature = try AgentProof.sign(nonce: challenge.nonce, agentId: "ag_nobody", key: key)
-            link.send(Envelope(.hello(Hello(agentId: "ag_nobody", signature: signature, facts: facts(), stream: "s", received: nil))))
-            closed = await closure(&events)
+            link.send(Envelope(.hello(Hello(agentId: "ag_nobody", signature: signature, facts: malloryFacts, stream: "s", received: nil))))
+            closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.authenticationFailed.rawValue, "\(String(describing: closed))")
 
             // Enrollment with a token the server never issued → 4001.
-            (link, challenge, events) = try await rawClient(server)
+            (link, challenge, events) = try await hostileClient(server)
             let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
             let enrollSignature = try AgentProof.sign(nonce: challenge.nonce, agentId: publicKey, key: key)
-            link.send(Envelope(.enroll(Enroll(token: "gre_stolen", publicKey: publicKey, signature: enrollSignature, facts: facts(), stream: "s"))))
-            closed = await closure(&events)
+            link.send(Envelope(.enroll(Enroll(token: "gre_stolen", publicKey: publicKey, signature: enrollSignature, facts: malloryFacts, stream: "s"))))
+            closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.authenticationFailed.rawValue, "\(String(describing: closed))")
             #expect(closed?.reason.contains("enrollment token") == true)
 
             // A frame over the 1 MiB frame limit → 1009.
-            (link, _, events) = try await rawClient(server)
+            (link, _, events) = try await hostileClient(server)
             link.sendFrame(Data(repeating: 0x61, count: WireLimits.maxFrameBytes + 1))
-            closed = await closure(&events)
+            closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.messageTooBig.rawValue, "\(String(describing: closed))")
 
             // Saying nothing → 4005 once the (1 s) handshake deadline passes.
-            (link, _, events) = try await rawClient(server)
-            closed = await closure(&events)
+            (link, _, events) = try await hostileClient(server)
+            closed = await closeOf(&events)
             #expect(closed?.code == CloseCode.handshakeTimeout.rawValue, "\(String(describing: closed))")
 
             // A reliable message that is not something an agent sends, after a valid hello cannot be

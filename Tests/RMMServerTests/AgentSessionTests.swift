@@ -287,6 +287,23 @@ struct AgentSessionTests {
         #expect(c2.reason == "exit 2")
     }
 
+    @Test("an agent cannot ack, start, write output into or complete another agent's command")
+    func reportsOnlyOnOwnCommands() async throws {
+        let (store, agents) = try await Fixture.store(agents: ["mallory", "victim"])
+        let victim = agents[1].id
+        _ = try await Fixture.insert(["theirs"], agent: victim, into: store)
+        let session = Fixture.session(agentId: agents[0].id, store: store)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        await session.handle(Envelope(.commandAck(CommandAck(commandId: "theirs", duplicate: false)), seq: 1), epoch: 1, now: Fixture.at(1))
+        await session.handle(Envelope(.started(CommandStarted(commandId: "theirs", pid: 1, time: 1)), seq: 2), epoch: 1, now: Fixture.at(1))
+        await session.handle(Envelope(.output(CommandOutput(commandId: "theirs", stream: .stdout, offset: 0, data: Data("forged".utf8))), seq: 3), epoch: 1, now: Fixture.at(1))
+        await session.handle(Envelope(.result(CommandResult(commandId: "theirs", status: .succeeded, exitCode: 0, finishedAt: 1)), seq: 4), epoch: 1, now: Fixture.at(1))
+        #expect(try await store.command(id: "theirs")?.state == .queued)
+        #expect(try await store.output(commandId: "theirs", stream: .stdout).isEmpty)
+        #expect(try await store.events(commandId: "theirs").map(\.state) == [.queued])
+    }
+
     @Test("a duplicate seq is not applied twice (dedup is by seq, not by content)")
     func duplicateSeq() async throws {
         let (store, agents) = try await Fixture.store()

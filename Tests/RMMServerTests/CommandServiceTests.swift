@@ -79,6 +79,38 @@ struct CommandServiceTests {
         #expect(script.message.contains("limit is 10"))
     }
 
+    @Test("pending limit: a request for an agent at the limit is 429 and creates nothing, for any target")
+    func pendingLimit() async throws {
+        var settings = ServerSettings()
+        settings.maxPendingCommandsPerAgent = 2
+        let h = try await Harness.make(settings: settings)
+        for _ in 0..<2 { _ = try await h.service.run(Self.request(agents: ["web-1"]), by: "ops", now: Fixture.t0) }
+        let error = try #require(await Self.failure(h, Self.request(agents: ["web-2", "web-1"])))
+        #expect(error.status == 429)
+        #expect(error.message.contains("nothing was queued: 1 target agent(s) already have the maximum of 2 pending"), "\(error.message)")
+        #expect(error.message.contains("web-1 (2)") && !error.message.contains("web-2"), "\(error.message)")
+        #expect(try await h.store.commands(agentId: h.agents[1].id, limit: 10).isEmpty, "no partial fan-out")
+
+        // A command that ends no longer counts.
+        let first = try #require(try await h.store.commands(agentId: h.agents[0].id, limit: 1).first)
+        _ = try await h.service.cancel(commandId: first.id, reason: "make room", now: Fixture.t0)
+        let (_, commands, _) = try await h.service.run(Self.request(agents: ["web-2", "web-1"]), by: "ops", now: Fixture.t0)
+        #expect(commands.count == 2)
+    }
+
+    @Test("pending limit: the 429 names at most five agents, fullest first")
+    func pendingLimitMessage() {
+        let targets = (1...7).map { i in
+            AgentRecord(id: "ag_\(i)", name: "web-\(i)", publicKey: "k\(i)", hostname: "h", os: "linux", version: "1", enrolledAt: Fixture.t0)
+        }
+        let counts = Dictionary(uniqueKeysWithValues: (1...7).map { ("ag_\($0)", $0 == 4 ? 12 : 10) })
+        let error = CommandService.tooManyPending(limit: 10, counts: counts, targets: targets)
+        #expect(error.status == 429)
+        #expect(error.message.contains("7 target agent(s) already have the maximum of 10 pending"))
+        #expect(error.message.contains(": web-4 (12), web-1 (10), web-2 (10), web-3 (10), web-5 (10) and 2 more."), "\(error.message)")
+        #expect(error.message.contains("--max-pending-per-agent"))
+    }
+
     @Test("unknown agent: 404 naming it")
     func unknownAgent() async throws {
         let h = try await Harness.make()

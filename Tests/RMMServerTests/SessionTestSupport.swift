@@ -179,7 +179,10 @@ final class FaultyStore: Store {
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
     func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
-    func insertCommands(_ commands: [CommandRecord]) async throws { try await base.insertCommands(commands) }
+    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws {
+        try await base.insertCommands(commands, maxPendingPerAgent: maxPendingPerAgent)
+    }
+    func pendingCommandCounts(agentIds: [String]) async throws -> [String: Int] { try await base.pendingCommandCounts(agentIds: agentIds) }
     func command(id: String) async throws -> CommandRecord? { try await base.command(id: id) }
     func commands(agentId: String?, limit: Int) async throws -> [CommandRecord] { try await base.commands(agentId: agentId, limit: limit) }
     func undeliveredCommands(agentId: String) async throws -> [CommandRecord] { try await base.undeliveredCommands(agentId: agentId) }

@@ -152,4 +152,37 @@ import RMMStore
         #expect(try await store.commandsToExpire(now: Fixture.at(40)).map(\.id) == ["o1", "a1", "a2"])
         #expect(try await store.commandsToExpire(now: Fixture.at(0.5)).isEmpty)
     }
+
+    @Test func pendingCountsCountNonTerminalCommandsPerAgent() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("other"), now: Fixture.t0)
+        try await store.insertCommands((1...4).map { Fixture.command("a\($0)", agent: agent.id) } + [Fixture.command("o1", agent: other.id)])
+        _ = try await store.transition(commandId: "a2", to: .sent, reason: nil, now: Fixture.at(1))
+        _ = try await store.transition(commandId: "a3", to: .sent, reason: nil, now: Fixture.at(1))
+        _ = try await store.transition(commandId: "a3", to: .running, reason: nil, now: Fixture.at(2))
+        _ = try await store.transition(commandId: "a4", to: .cancelled, reason: nil, now: Fixture.at(2))
+        _ = try await store.transition(commandId: "o1", to: .cancelled, reason: nil, now: Fixture.at(2))
+
+        #expect(try await store.pendingCommandCounts(agentIds: [agent.id, other.id, "ag_nobody"]) == [agent.id: 3])
+        #expect(try await store.pendingCommandCounts(agentIds: []) == [:])
+        // Far more ids than SQLite binds variables for: they travel as one JSON array.
+        let many = (0..<40_000).map { "ag_\($0)" } + [agent.id]
+        #expect(try await store.pendingCommandCounts(agentIds: many) == [agent.id: 3])
+    }
+
+    @Test func insertWithPendingLimitRefusesTheWholeBatch() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("other"), now: Fixture.t0)
+        try await store.insertCommands([Fixture.command("a1", agent: agent.id), Fixture.command("a2", agent: agent.id)], maxPendingPerAgent: 2)
+        await #expect(throws: StoreError.tooManyPending(limit: 2, counts: [agent.id: 2])) {
+            try await store.insertCommands([Fixture.command("o1", agent: other.id), Fixture.command("a3", agent: agent.id)], maxPendingPerAgent: 2)
+        }
+        await #expect(throws: StoreError.tooManyPending(limit: 2, counts: [other.id: 0])) {
+            try await store.insertCommands((1...3).map { Fixture.command("o\($0)", agent: other.id) }, maxPendingPerAgent: 2)
+        }
+        #expect(try await store.commands(agentId: nil, limit: 10).map(\.id).sorted() == ["a1", "a2"])
+        _ = try await store.transition(commandId: "a1", to: .cancelled, reason: nil, now: Fixture.at(1))
+        try await store.insertCommands([Fixture.command("o1", agent: other.id), Fixture.command("a3", agent: agent.id)], maxPendingPerAgent: 2)
+        #expect(try await store.pendingCommandCounts(agentIds: [agent.id, other.id]) == [agent.id: 2, other.id: 1])
+    }
 }

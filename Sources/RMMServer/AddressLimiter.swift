@@ -1,0 +1,157 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Per-address accounting on the agent port, shared by every event loop and the handshakes:
+/// how many connections an address holds before its agents authenticate, and how many
+/// authentications failed from it within the last minute.
+///
+/// Addresses are the keys `AddressLimiter.key(for:)` makes: an IPv4 address, or an IPv6 /64
+/// (one site; a host there picks new addresses from its /64 at will). Time is passed in, so the
+/// logic can be tested without waiting.
+final class AddressLimiter: Sendable {
+    /// An address that reached the failure limit within the window, and when it may retry.
+    struct Block: Sendable, Equatable {
+        var address: String
+        var failures: Int
+        /// Whole seconds (at least 1) until the oldest counted failure leaves the window.
+        var retryAfterSeconds: Int
+
+        /// The close reason an agent sees (fits the 123 bytes a close frame carries).
+        var reason: String {
+            "too many failed authentications from \(address) (\(failures) in the last minute); retry in \(retryAfterSeconds) s"
+        }
+    }
+
+    private struct State {
+        var unauthenticated: [String: Int] = [:]
+        /// The latest failures of each address, oldest first, at most `maxFailures` of them.
+        var failures: [String: [ContinuousClock.Instant]] = [:]
+        /// `failures` is swept of addresses with nothing left in the window when it grows this large.
+        var sweepAt = 1024
+    }
+
+    let maxUnauthenticated: Int
+    let maxFailures: Int
+    let window: Duration
+    private let state = NIOLockedValueBox(State())
+
+    init(maxUnauthenticated: Int, maxFailures: Int, window: Duration = .seconds(60)) {
+        self.maxUnauthenticated = max(1, maxUnauthenticated)
+        self.maxFailures = max(1, maxFailures)
+        self.window = window
+    }
+
+    convenience init(settings: ServerSettings) {
+        self.init(maxUnauthenticated: settings.maxUnauthenticatedPerAddress, maxFailures: settings.maxFailedAuthPerAddressPerMinute)
+    }
+
+    // MARK: unauthenticated connections
+
+    /// Counts a new connection from `address`; nil when the address already holds the limit.
+    func admit(_ address: String) -> ConnectionSlot? {
+        let admitted = state.withLockedValue { state -> Bool in
+            let held = state.unauthenticated[address, default: 0]
+            guard held < maxUnauthenticated else { return false }
+            state.unauthenticated[address] = held + 1
+            return true
+        }
+        return admitted ? ConnectionSlot(address: address, limiter: self) : nil
+    }
+
+    /// Connections `address` holds now that have not authenticated.
+    func unauthenticatedCount(_ address: String) -> Int {
+        state.withLockedValue { $0.unauthenticated[address, default: 0] }
+    }
+
+    /// Only `ConnectionSlot.release()` calls this, once per admitted connection.
+    fileprivate func release(_ address: String) {
+        state.withLockedValue { state in
+            let held = state.unauthenticated[address, default: 0] - 1
+            state.unauthenticated[address] = held > 0 ? held : nil
+        }
+    }
+
+    // MARK: failed authentications
+
+    /// Records one failed authentication from `address`. Returns true when this one reached the
+    /// limit, so the caller can log that once rather than for every refused connection after it.
+    @discardableResult
+    func recordFailure(_ address: String, now: ContinuousClock.Instant) -> Bool {
+        state.withLockedValue { state in
+            if state.failures.count >= state.sweepAt {
+                state.failures = state.failures.filter { _, times in times.last.map { now - $0 < window } ?? false }
+                state.sweepAt = max(1024, state.failures.count * 2)
+            }
+            var times = state.failures[address, default: []]
+            times.removeAll { now - $0 >= window }
+            times.append(now)
+            if times.count > maxFailures { times.removeFirst(times.count - maxFailures) }
+            state.failures[address] = times
+            return times.count == maxFailures
+        }
+    }
+
+    /// Addresses whose failures are still kept (swept as the map grows); memory is bounded by it.
+    var trackedFailureAddresses: Int {
+        state.withLockedValue { $0.failures.count }
+    }
+
+    /// The block on `address` if it reached the failure limit within the window before `now`.
+    func block(for address: String, now: ContinuousClock.Instant) -> Block? {
+        state.withLockedValue { state in
+            // Kept sorted and cut to `maxFailures`: at the limit exactly when the oldest kept is recent.
+            guard let times = state.failures[address], times.count >= maxFailures, let oldest = times.first else { return nil }
+            let remaining = oldest + window - now
+            guard remaining > .zero else { return nil }
+            let seconds = max(1, Int((remaining / .seconds(1)).rounded(.up)))
+            return Block(address: address, failures: times.count, retryAfterSeconds: seconds)
+        }
+    }
+
+    // MARK: keys
+
+    /// The key an address is counted under: IPv4 as is (also when mapped into IPv6), IPv6 by /64.
+    static func key(for address: SocketAddress?) -> String {
+        switch address {
+        case .v4?:
+            return address?.ipAddress ?? "unknown"
+        case .v6(let v6)?:
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            return groups.joined(separator: ":") + "::/64"
+        case .unixDomainSocket?:
+            return "unix"
+        case nil:
+            return "unknown"
+        }
+    }
+}
+
+/// One connection's place in its address's count of unauthenticated connections. `release()`
+/// gives it back exactly once, whoever calls first: the handshake when the agent authenticates,
+/// or the connection guard when the connection closes.
+final class ConnectionSlot: Sendable {
+    /// The key the connection is counted under (`AddressLimiter.key(for:)`).
+    let address: String
+    private let limiter: AddressLimiter
+    private let held = NIOLockedValueBox(true)
+
+    fileprivate init(address: String, limiter: AddressLimiter) {
+        self.address = address
+        self.limiter = limiter
+    }
+
+    var isHeld: Bool { held.withLockedValue { $0 } }
+
+    func release() {
+        let wasHeld = held.withLockedValue { held in
+            defer { held = false }
+            return held
+        }
+        if wasHeld { limiter.release(address) }
+    }
+}

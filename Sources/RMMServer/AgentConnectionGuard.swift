@@ -1,0 +1,94 @@
+import Logging
+import NIOCore
+
+/// The first handler on every agent-port connection.
+///
+/// At accept it takes the connection's unauthenticated slot from the `AddressLimiter`, or answers
+/// `429 Too Many Requests` and closes without parsing a byte. Until the HTTP request is complete
+/// (the WebSocket upgrade, or the end of a plain request) it runs the request deadline: a client
+/// that has not finished its request by then gets `408 Request Timeout` and is closed, so a slow
+/// or silent client cannot keep its slot. The slot is given back when the agent authenticates
+/// (`AgentHandshake`) or the connection closes, whichever comes first.
+final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let limiter: AddressLimiter
+    private let requestTimeout: Double
+    private let logger: Logger
+    private var slot: ConnectionSlot?
+    private var deadline: Scheduled<Void>?
+    /// Set once this handler answered on its own (429, 408): later bytes are dropped unread.
+    private var answered = false
+
+    init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger) {
+        self.limiter = limiter
+        self.requestTimeout = requestTimeout
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Normally added before the channel is active; if added later, admit at once.
+        if context.channel.isActive { admit(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if slot == nil && !answered { admit(context: context) }
+        if !answered { context.fireChannelActive() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
+    /// The HTTP request is complete: stops the request deadline and returns the connection's slot.
+    /// Call on the channel's event loop.
+    func requestComplete() throws -> ConnectionSlot {
+        deadline?.cancel()
+        deadline = nil
+        guard let slot, !answered else { throw ChannelError.inappropriateOperationForState }
+        return slot
+    }
+
+    private func admit(context: ChannelHandlerContext) {
+        let address = AddressLimiter.key(for: context.channel.remoteAddress)
+        let seconds = max(1, Int(requestTimeout.rounded(.up)))
+        guard let slot = limiter.admit(address) else {
+            answer(context: context, status: "429 Too Many Requests", retryAfter: seconds, body:
+                "too many unauthenticated connections from \(address): at most \(limiter.maxUnauthenticated) per address "
+                + "(gururmm server --max-unauthenticated-per-address); retry in \(seconds) s")
+            return
+        }
+        self.slot = slot
+        context.channel.closeFuture.whenComplete { _ in slot.release() }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(requestTimeout * 1000))) {
+            self.deadline = nil
+            self.answer(context: context, status: "408 Request Timeout", retryAfter: nil, body:
+                "no complete HTTP request within \(seconds) s (gururmm server --handshake-timeout)")
+        }
+    }
+
+    /// Writes a whole HTTP/1.1 response as raw bytes (no HTTP handler has answered yet), then closes.
+    private func answer(context: ChannelHandlerContext, status: String, retryAfter: Int?, body: String) {
+        answered = true
+        let remote = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        logger.debug("closed agent-port connection from \(remote) with \(status): \(body)")
+        var text = "HTTP/1.1 \(status)\r\n"
+        if let retryAfter { text += "Retry-After: \(retryAfter)\r\n" }
+        text += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count + 1)\r\nConnection: close\r\n\r\n\(body)\n"
+        let channel = context.channel
+        // Half-close after the answer, and drop the connection a second later: closing at once with
+        // the client's request unread would send a reset, which can destroy the answer in flight.
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(string: text))).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+        }
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+    }
+}
