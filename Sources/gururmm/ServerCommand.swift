@@ -53,6 +53,12 @@ struct ServerCommand: AsyncParsableCommand {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
         let logger = makeLogger(label: "gururmm.server", level: logLevel)
+        let files = FileLimit.raise()
+        if files.error != nil || files.agentCapacity < 10_000 {
+            logger.warning("\(files)")
+        } else {
+            logger.info("\(files)")
+        }
         guard handshakeTimeout > 0, handshakeTimeout <= 300 else { throw ValidationError("--handshake-timeout must be 0...300 seconds") }
         guard expiryGrace >= 0, expiryGrace <= 300 else { throw ValidationError("--expiry-grace must be 0...300 seconds") }
         guard (1...100_000).contains(maxUnauthenticatedPerAddress) else { throw ValidationError("--max-unauthenticated-per-address must be 1...100000") }
