@@ -99,7 +99,11 @@ let package = Package(
             dependencies: ["RMMProtocol", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
-        .testTarget(name: "RMMStoreTests", dependencies: ["RMMStore"], swiftSettings: strict),
+        .testTarget(
+            name: "RMMStoreTests",
+            dependencies: ["RMMStore", "RMMTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RMMServerTests",
             dependencies: [

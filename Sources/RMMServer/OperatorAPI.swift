@@ -69,8 +69,9 @@ enum OperatorAPI {
             let agentFilter = request.uri.queryParameters.get("agent")
             let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 10_000)
             let agentId = try await agentFilter.asyncMap { try await core.requireAgent($0).id }
-            let names = try await agentNames(core)
-            return try await core.store.commands(agentId: agentId, limit: limit).map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) }
+            let commands = try await core.store.commands(agentId: agentId, limit: limit)
+            let names = try await core.store.agentNames(ids: commands.map(\.agentId))
+            return commands.map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) }
         }
         api.get("/commands/:id") { _, context -> CommandView in
             let id = try context.parameters.require("id")
@@ -198,30 +199,26 @@ enum OperatorAPI {
 
     /// Long-poll: answers at once if something changed after `after`, else waits up to `wait` seconds.
     private static func batchChanges(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> BatchChangesView {
-        if try await core.store.batch(id: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
+        if try await core.store.batchStateCounts(batchId: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
         let deadline = Date().addingTimeInterval(wait)
         while true {
             let seen = await core.feed.current
-            // Read the batch before the changes: if it is all terminal now, the changes read next
-            // include every last state and output, so `done` never arrives ahead of them.
-            let all = try await core.store.batch(id: batchId)
+            // Count the batch before reading the changes: if it is all terminal now, the changes
+            // read next include every last state and output, so `done` never arrives ahead of them.
+            let counts = try await core.store.batchStateCounts(batchId: batchId)
             let changes = try await core.store.batchChanges(batchId: batchId, after: after)
             let remaining = deadline.timeIntervalSinceNow
             if !changes.commands.isEmpty || !changes.output.isEmpty || remaining <= 0 {
-                let names = try await agentNames(core)
+                let names = try await core.store.agentNames(ids: changes.commands.map(\.agentId))
                 return BatchChangesView(
                     version: changes.version,
-                    done: all.allSatisfy(\.state.isTerminal),
+                    done: counts.allSatisfy { $0.key.isTerminal },
                     commands: changes.commands.map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) },
                     output: changes.output.map { OutputView(commandId: $0.commandId, stream: $0.stream, offset: $0.offset, data: $0.data) }
                 )
             }
             await core.feed.wait(after: seen, timeout: .milliseconds(Int(remaining * 1000)))
         }
-    }
-
-    private static func agentNames(_ core: ServerCore) async throws -> [String: String] {
-        Dictionary(try await core.store.agents().map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     }
 }
 

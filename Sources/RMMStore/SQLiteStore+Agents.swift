@@ -87,6 +87,18 @@ extension SQLiteStore {
         }
     }
 
+    public func agentNames(ids: [String]) async throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        let json = String(decoding: try JSONEncoder().encode(Array(Set(ids))), as: UTF8.self)
+        return try await read { db in
+            var names: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, name FROM agents WHERE id IN (SELECT value FROM json_each(?))", arguments: [json]) {
+                names[row["id"]] = row["name"]
+            }
+            return names
+        }
+    }
+
     public func agents() async throws -> [AgentRecord] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT \(AgentRecord.columns) FROM agents ORDER BY name, id").map(AgentRecord.init(row:))

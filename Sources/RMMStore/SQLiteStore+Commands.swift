@@ -163,6 +163,18 @@ extension SQLiteStore {
         }
     }
 
+    public func batchStateCounts(batchId: String) async throws -> [CommandState: Int] {
+        try await read { db in
+            var counts: [CommandState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM commands WHERE batch_id = ? GROUP BY state", arguments: [batchId]) {
+                let name: String = row["state"]
+                guard let state = CommandState(rawValue: name) else { throw StoreError.corrupt("unknown command state '\(name)'") }
+                counts[state] = row["n"]
+            }
+            return counts
+        }
+    }
+
     public func batch(id: String) async throws -> [CommandRecord] {
         try await read { db in try Self.fetchCommands(db, where: "batch_id = ?", order: "created_at, rowid", [id]) }
     }

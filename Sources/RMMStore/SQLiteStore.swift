@@ -6,13 +6,17 @@ import RMMProtocol
 ///
 /// Durability: the file is opened in WAL mode with `synchronous = FULL`, so every committed write
 /// transaction is fsynced before the call returns; a SIGKILL (or power loss) after a method returns
-/// cannot lose its effect. Every mutating method runs in exactly one IMMEDIATE write transaction.
+/// cannot lose its effect. Every mutating method runs atomically in its own savepoint; concurrent
+/// ones share one IMMEDIATE write transaction (group commit), and each returns only after that
+/// transaction committed.
 ///
 /// Dates are stored as REAL seconds since the reference date (2001-01-01 UTC), the value `Date`
 /// holds internally, so a stored date reads back bit-for-bit equal to the one written.
 public final class SQLiteStore: Store {
     /// A `DatabasePool` for files, a `DatabaseQueue` for in-memory test stores; both are Sendable.
     let writer: any DatabaseWriter
+    /// Every write goes through here, so concurrent writes share transactions (and fsyncs).
+    let committer: GroupCommitter
 
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     public init(path: String) throws {
@@ -25,11 +29,13 @@ public final class SQLiteStore: Store {
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try Self.migrator.migrate(pool)
         self.writer = pool
+        self.committer = GroupCommitter(writer: pool)
     }
 
     private init(writer: any DatabaseWriter) throws {
         try Self.migrator.migrate(writer)
         self.writer = writer
+        self.committer = GroupCommitter(writer: writer)
     }
 
     /// A private in-memory store, for tests.
@@ -49,9 +55,16 @@ public final class SQLiteStore: Store {
         return config
     }
 
-    /// Runs `body` in one IMMEDIATE write transaction (GRDB's default for writes).
+    /// Runs `body` atomically (its own savepoint) in the next shared IMMEDIATE write transaction,
+    /// and returns once that transaction is durable (`GroupCommitter`).
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.write(body)
+        try await committer.write(body)
+    }
+
+    /// Write transactions committed and writes they carried, since the store opened.
+    public var commitCounts: (transactions: Int, writes: Int) {
+        let counts = committer.counts
+        return (counts.batches, counts.jobs)
     }
 
     /// Runs `body` against a consistent snapshot.

@@ -49,6 +49,8 @@ public protocol Store: Sendable {
     /// An agent by id, or else by unique name; `conflict` if the name is ambiguous.
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
     func agents() async throws -> [AgentRecord]
+    /// Names of the given agents, by id (unknown ids are left out).
+    func agentNames(ids: [String]) async throws -> [String: String]
 
     /// Records an accepted connection: stores the facts and returns the agent with its epoch incremented.
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
@@ -95,6 +97,8 @@ public protocol Store: Sendable {
     func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges
     /// All commands of a batch.
     func batch(id: String) async throws -> [CommandRecord]
+    /// How many of a batch's commands are in each state (one indexed query, no rows loaded).
+    func batchStateCounts(batchId: String) async throws -> [CommandState: Int]
 
     // MARK: operator tokens and config
 

@@ -170,6 +170,8 @@ final class FaultyStore: Store {
     func agent(id: String) async throws -> AgentRecord? { try await base.agent(id: id) }
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
     func agents() async throws -> [AgentRecord] { try await base.agents() }
+    func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
+    func batchStateCounts(batchId: String) async throws -> [CommandState: Int] { try await base.batchStateCounts(batchId: batchId) }
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)
     }

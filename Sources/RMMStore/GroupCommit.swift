@@ -1,0 +1,125 @@
+import GRDB
+import Synchronization
+
+/// Group commit: writes that arrive while a transaction is being committed wait, and then share
+/// the next transaction — one fsync for all of them instead of one each.
+///
+/// Each write runs in its own savepoint, so one that throws rolls back alone and only its caller
+/// sees the error. Every caller is resumed only after the shared transaction committed (and, with
+/// `synchronous = FULL`, reached the disk), so nothing is reported done before it is durable. With
+/// no concurrency a write commits at once, exactly as before; there is no timer and no added delay.
+final class GroupCommitter: Sendable {
+    /// One caller's write: runs its body inside the shared transaction and keeps the outcome
+    /// until the commit decides whether it stands.
+    private final class Job: Sendable {
+        let run: @Sendable (Database) -> Void
+        let finish: @Sendable ((any Error)?) -> Void
+
+        init(run: @escaping @Sendable (Database) -> Void, finish: @escaping @Sendable ((any Error)?) -> Void) {
+            self.run = run
+            self.finish = finish
+        }
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        var draining = false
+        var batches = 0
+        var jobs = 0
+    }
+
+    private let writer: any DatabaseWriter
+    private let state = Mutex(State())
+    /// Most writes one transaction takes; later ones wait for the next.
+    private let maxBatch: Int
+
+    init(writer: any DatabaseWriter, maxBatch: Int = 2048) {
+        self.writer = writer
+        self.maxBatch = maxBatch
+    }
+
+    /// Writes waiting for the next transaction (tests use it to line up a batch).
+    var queuedForTest: Int { state.withLock { $0.queue.count } }
+
+    /// Transactions committed and writes in them, since start (for tests and the benchmark).
+    var counts: (batches: Int, jobs: Int) { state.withLock { ($0.batches, $0.jobs) } }
+
+    /// Runs `body` in the next shared write transaction; returns once that transaction committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let outcome = Slot<Result<T, any Error>>()
+            let job = Job(
+                run: { db in
+                    let result: Result<T, any Error>
+                    do {
+                        let box = Slot<T>()
+                        try db.inSavepoint {
+                            box.value = try body(db)
+                            return .commit
+                        }
+                        if let value = box.value {
+                            result = .success(value)
+                        } else {
+                            result = .failure(StoreError.corrupt("a write finished without a value"))
+                        }
+                    } catch {
+                        result = .failure(error)
+                    }
+                    outcome.value = result
+                },
+                finish: { commitError in
+                    if let commitError {
+                        continuation.resume(throwing: commitError)
+                    } else if let result = outcome.value {
+                        continuation.resume(with: result)
+                    } else {
+                        continuation.resume(throwing: StoreError.corrupt("a write was committed without running"))
+                    }
+                }
+            )
+            let start = state.withLock { state -> Bool in
+                state.queue.append(job)
+                guard !state.draining else { return false }
+                state.draining = true
+                return true
+            }
+            if start { Task { await self.drain() } }
+        }
+    }
+
+    /// Commits batches until the queue is empty.
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state -> [Job] in
+                let taken = Array(state.queue.prefix(maxBatch))
+                state.queue.removeFirst(taken.count)
+                if taken.isEmpty { state.draining = false }
+                return taken
+            }
+            if batch.isEmpty { return }
+            do {
+                try await writer.write { db in
+                    for job in batch { job.run(db) }
+                }
+                state.withLock {
+                    $0.batches += 1
+                    $0.jobs += batch.count
+                }
+                for job in batch { job.finish(nil) }
+            } catch {
+                // The shared commit failed: none of these writes happened, whatever each one returned.
+                for job in batch { job.finish(error) }
+            }
+        }
+    }
+}
+
+/// A value set on the writer's thread and read after the commit: a lock makes the hand-over safe.
+private final class Slot<T: Sendable>: Sendable {
+    private let mutex = Mutex<T?>(nil)
+
+    var value: T? {
+        get { mutex.withLock { $0 } }
+        set { mutex.withLock { $0 = newValue } }
+    }
+}
