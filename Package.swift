@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .target(
@@ -88,7 +89,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RMMProtocolTests",
-            dependencies: ["RMMProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "RMMProtocol", "RMMTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "RMMStoreTests", dependencies: ["RMMStore"], swiftSettings: strict),
@@ -131,6 +136,7 @@ let package = Package(
             dependencies: [
                 "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "gururmm",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),

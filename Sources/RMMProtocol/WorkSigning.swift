@@ -41,11 +41,13 @@ public enum WorkSigning {
 
     /// Splits an enrollment token `SECRET.SERVERKEY` into the secret and the server's public key
     /// (base64url), which the agent pins; a token without a key part pins on first use.
+    /// The split is on the first "." scalar, not Character: a mark that joins the dot into one grapheme
+    /// must not hide it.
     public static func splitEnrollmentToken(_ token: String) -> (secret: String, serverKey: String?) {
-        guard let dot = token.firstIndex(of: ".") else { return (token, nil) }
-        var key = String(token[token.index(after: dot)...]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while key.count % 4 != 0 { key += "=" }
-        return (String(token[..<dot]), key)
+        let scalars = token.unicodeScalars
+        guard let dot = scalars.firstIndex(of: ".") else { return (token, nil) }
+        let key = String(scalars[scalars.index(after: dot)...]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        return (String(scalars[..<dot]), key + String(repeating: "=", count: (4 - key.utf8.count % 4) % 4))
     }
 
     /// The key part of an enrollment token (base64url, no padding).
