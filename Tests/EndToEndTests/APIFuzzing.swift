@@ -313,7 +313,26 @@ final class APIFuzzWorld {
 
     /// Sends one drawn request to `route` and checks the answer, generally and with the route's own oracle.
     func exercise(_ route: FuzzRoute, _ rng: inout Xoshiro) async throws {
-        let (path, parameters, query, body) = request(route, &rng)
+        try await exercise(route, request(route, &rng))
+    }
+
+    /// Every route once with live path values and a valid body, right after a command was queued for the
+    /// first agent: each route's 2xx oracle runs at least once, whatever the seed draws.
+    func sweep() async throws {
+        var rng = Xoshiro(seed: (1, 2, 3, 4))
+        let run = FuzzJSON.object([("agents", .array([.string(agents.first?.id ?? "")])), ("command", .string("true"))])
+        for route in FuzzRoute.all where route.method == "POST" && route.template == "/api/v1/commands" {
+            try await exercise(route, (route.template, [], [], run.data))
+        }
+        for route in FuzzRoute.all {
+            let kinds = PathKind.allCases.filter { route.template.contains("{\($0.rawValue)}") }
+            let path = route.path { self.pool($0).first ?? "fuzz" }
+            try await exercise(route, (path, kinds.map { pool($0).first ?? "fuzz" }, [], route.body.map { $0.valid(self, &rng).data }))
+        }
+    }
+
+    private func exercise(_ route: FuzzRoute, _ request: (path: String, parameters: [String], query: [(String, String)], body: Data?)) async throws {
+        let (path, parameters, query, body) = request
         let (status, response) = try await send(route.method, path, body: body)
         let exchange = Exchange(method: route.method, path: path, parameters: parameters, query: query, body: body, status: status, response: response)
         do {
