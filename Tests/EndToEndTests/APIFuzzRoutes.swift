@@ -80,7 +80,8 @@ struct FuzzRoute: Sendable, CustomStringConvertible {
     }
 
     var method: String
-    /// The path; `{agent}`, `{victim}`, `{command}`, `{batch}` and `{token}` mark where a live value (or junk) goes.
+    /// The path; `{agent}`, `{victim}`, `{command}`, `{batch}`, `{token}` and `{enrollmentToken}` mark where
+    /// a live value (or junk) goes.
     var template: String
     var query: [String]
     var body: Body?
@@ -175,6 +176,7 @@ extension FuzzRoute {
             let asked = exchange.body?.isEmpty ?? true ? EnrollmentTokenRequest(expiresSeconds: nil, uses: nil) : exchange.decodeBody(EnrollmentTokenRequest.self)
             let request = try #require(asked, "created a token from a body that is not an enrollment token request")
             try ensure(view.usesLeft == request.uses ?? 1, "asked for \(String(describing: request.uses)) uses, got \(view.usesLeft)")
+            world.enrollmentTokens.append(view.id)
         },
         FuzzRoute("GET", "/api/v1/config") { exchange, world in
             try ensure(try exchange.decode(AgentConfig.self) == world.config, "not the config last accepted")

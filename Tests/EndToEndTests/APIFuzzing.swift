@@ -112,7 +112,7 @@ struct Exchange: CustomStringConvertible {
 
 /// Kinds of path parameter; each draws from its own pool of live values (or junk).
 enum PathKind: String, CaseIterable {
-    case agent, victim, command, batch, token
+    case agent, victim, command, batch, token, enrollmentToken
 }
 
 /// What the fuzzer knows of the server's state: live ids to put in paths, and what 2xx answers promised.
@@ -125,6 +125,7 @@ final class APIFuzzWorld {
     var commands: [String] = []
     var batches: [String] = []
     var tokens: [(id: String, secret: String)] = []
+    var enrollmentTokens: [String] = []
     var config = AgentConfig.defaults
     var serverKeyPart: String?
 
@@ -177,6 +178,7 @@ final class APIFuzzWorld {
         case .command: return commands
         case .batch: return batches
         case .token: return tokens.map(\.id)
+        case .enrollmentToken: return enrollmentTokens
         }
     }
 
