@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .target(
@@ -96,7 +97,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RMMProtocolTests",
-            dependencies: ["RMMProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "RMMProtocol", "RMMTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -146,6 +151,7 @@ let package = Package(
             dependencies: [
                 "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "gururmm",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),

@@ -16,7 +16,8 @@ public struct EnrollmentToken: Sendable, Equatable {
     public var tlsTrust: String?
 
     public init(parsing token: String) {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        // Split on "." scalars, not Characters: a combining mark must not hide a dot in a grapheme.
+        let parts = token.unicodeScalars.split(separator: ".", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
         secret = parts[0]
         serverKey = parts.count > 1 && !parts[1].isEmpty ? Self.standardBase64(parts[1]) : nil
         tlsTrust = parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil

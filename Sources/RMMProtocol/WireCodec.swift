@@ -122,7 +122,7 @@ public struct WireCodec: Sendable {
         case "probe": message = .probe(try body(Probe.self))
         case "probe_reply": message = .probeReply(try body(ProbeReply.self))
         case "link_report": message = .linkReport(try body(LinkReport.self))
-        default: throw .unknownType(String(header.t.prefix(64)))
+        default: throw .unknownType(Self.printable(header.t, limit: 64))
         }
         if message.isReliable && header.seq == nil { throw .malformed("'\(header.t)' needs a seq") }
         return Envelope(message, seq: header.seq, ack: header.ack, version: header.v)
@@ -142,9 +142,19 @@ public struct WireCodec: Sendable {
         }
     }
 
-    /// A coding path as it appears on the wire (snake_case), e.g. `body.timeout_seconds`.
+    /// A coding path as it appears on the wire (snake_case), e.g. `body.timeout_seconds`. Dictionary
+    /// keys in it come from the peer, so each is cut short and stripped of line breaks.
     private static func path(_ keys: [any CodingKey]) -> String {
-        keys.map { $0.intValue.map(String.init) ?? snakeCase($0.stringValue) }.joined(separator: ".")
+        keys.map { $0.intValue.map(String.init) ?? printable(snakeCase($0.stringValue), limit: 40) }.joined(separator: ".")
+    }
+
+    /// Peer-supplied text fit for a one-line error: at most `limit` characters, control characters as "?".
+    private static func printable(_ text: String, limit: Int) -> String {
+        let scalars = text.prefix(limit).unicodeScalars.map { scalar -> Unicode.Scalar in
+            let breaksLine = scalar.properties.generalCategory == .control || (scalar.properties.isWhitespace && scalar != " ")
+            return breaksLine ? "?" : scalar
+        }
+        return String(String.UnicodeScalarView(scalars))
     }
 
     private static func snakeCase(_ name: String) -> String {

@@ -102,7 +102,8 @@ extension AgentSession {
         diagnosing = false
         logger.notice("link diagnosis: \(result.verdict.rawValue): \(result.summary)", metadata: ["actions": "\(result.actions)"])
         for item in outbox.unacknowledged {
-            guard let id = item.item.commandId else { continue }
+            // Notes go on commands already written to a connection; a queued one was never sent and stays queued.
+            guard let id = item.item.commandId, (try? await store.command(id: id))?.state == .sent else { continue }
             let note = "link diagnosis (\(result.trigger)): \(result.verdict.rawValue): \(result.summary)" + (result.actions.isEmpty ? "" : "; action: " + result.actions.joined(separator: "; "))
             _ = try? await store.transition(commandId: id, to: .sent, reason: note, now: Date())
         }

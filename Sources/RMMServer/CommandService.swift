@@ -13,6 +13,12 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { message }
+
+    /// The store keeps text as C strings, which end at a NUL: operator text with one would be stored cut
+    /// short (a script other than the one submitted), so it is refused instead.
+    static func refuseNUL(_ text: String?, in field: String) throws {
+        if let text, text.utf8.contains(0) { throw RequestError(400, "\(field) contains a NUL character (U+0000), which cannot be stored") }
+    }
 }
 
 /// What an operator asks to run.
@@ -58,6 +64,8 @@ actor CommandService {
     /// Validates a run request, stores one command per target and hands them to the sessions.
     func run(_ request: RunRequest, by operatorName: String, now: Date = Date()) async throws -> (batchId: String, commands: [CommandRecord], agents: [String: AgentRecord]) {
         let (kind, text) = try Self.payload(of: request, maxScriptBytes: settings.maxScriptBytes)
+        try RequestError.refuseNUL(text, in: kind == .shell ? "command" : "script")
+        try RequestError.refuseNUL(request.interpreter, in: "interpreter")
         let timeout = request.timeoutSeconds ?? settings.defaultTimeoutSeconds
         let expires = request.expiresSeconds ?? settings.defaultExpirySeconds
         guard timeout > 0, timeout <= 7 * 86_400 else { throw RequestError(400, "timeout_seconds must be between 0 and 604800") }
@@ -156,6 +164,7 @@ actor CommandService {
         var seen = Set<String>()
         var out: [AgentRecord] = []
         for name in names {
+            try RequestError.refuseNUL(name, in: "agent name")
             let agent: AgentRecord?
             do {
                 agent = try await store.resolveAgent(name)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import RMMProtocol
 import RMMStore
 
@@ -8,6 +9,7 @@ enum OperatorAPI {
     static func router(core: ServerCore) -> Router<OperatorContext> {
         let router = Router(context: OperatorContext.self)
         router.add(middleware: ErrorMappingMiddleware())
+        router.add(middleware: NULRefusingMiddleware())
         router.get("/api/v1/health") { _, _ in OKView(ok: true, message: "gururmm server is running") }
         let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(core: core, limiter: AddressLimiter(settings: core.settings)))
         addAgentRoutes(api, core: core)
@@ -45,8 +47,7 @@ enum OperatorAPI {
         api.post("/agents/:agent/evict") { request, context -> OKView in
             try context.require(.operator)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
-            let body = try? await request.decode(as: ReasonRequest.self, context: context)
-            let reason = body?.reason ?? "evicted by \(context.operatorName ?? "operator")"
+            let reason = try await optionalReason(request, context) ?? "evicted by \(context.operatorName ?? "operator")"
             guard let session = await core.registry.existingSession(for: agent.id), await session.evict(reason: reason) else {
                 throw RequestError(409, "agent \(agent.name) (\(agent.id)) is not connected; nothing to evict")
             }
@@ -85,15 +86,17 @@ enum OperatorAPI {
         api.post("/commands/:id/cancel") { request, context -> CommandView in
             try context.require(.operator)
             let id = try context.parameters.require("id")
-            let body = try? await request.decode(as: ReasonRequest.self, context: context)
-            let record = try await core.commands.cancel(commandId: id, reason: body?.reason ?? "cancelled by \(context.operatorName ?? "operator")")
-            try await core.audit(context, "commands.cancel", targets: [id], detail: body?.reason ?? "")
+            let reason = try await optionalReason(request, context)
+            let record = try await core.commands.cancel(commandId: id, reason: reason ?? "cancelled by \(context.operatorName ?? "operator")")
+            try await core.audit(context, "commands.cancel", targets: [id], detail: reason ?? "")
             return CommandView(record, agentName: nil)
         }
         api.get("/batches/:id/changes") { request, context -> BatchChangesView in
             let id = try context.parameters.require("id")
             let after = request.uri.queryParameters.get("after", as: Int.self) ?? 0
-            let wait = min(max(request.uri.queryParameters.get("wait", as: Double.self) ?? 0, 0), 60)
+            // NaN ("wait=nan" parses) survives min/max and would trap converting to a Duration: it counts as no value.
+            let asked = request.uri.queryParameters.get("wait", as: Double.self).flatMap { $0.isNaN ? nil : $0 }
+            let wait = min(max(asked ?? 0, 0), 60)
             return try await batchChanges(core, batchId: id, after: after, wait: wait)
         }
     }
@@ -101,7 +104,8 @@ enum OperatorAPI {
     private static func addAdminRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
         api.post("/enrollment-tokens") { request, context -> EditedResponse<EnrollmentTokenView> in
             try context.require(.admin)
-            let body = (try? await request.decode(as: EnrollmentTokenRequest.self, context: context)) ?? EnrollmentTokenRequest(expiresSeconds: nil, uses: nil)
+            let body = try await request.decodeIfPresent(as: EnrollmentTokenRequest.self, context: context)
+                ?? EnrollmentTokenRequest(expiresSeconds: nil, uses: nil)
             let uses = body.uses ?? 1
             guard (1...100_000).contains(uses) else { throw RequestError(400, "uses must be 1...100000") }
             let expires = body.expiresSeconds ?? 86_400
@@ -145,6 +149,7 @@ enum OperatorAPI {
             try context.require(.admin)
             let body = try await request.decode(as: APITokenRequest.self, context: context)
             let name = body.name.trimmingCharacters(in: .whitespaces)
+            try RequestError.refuseNUL(name, in: "name")
             guard !name.isEmpty, name.count <= 64 else { throw RequestError(400, "name must be 1...64 characters") }
             guard let role = OperatorRole(rawValue: body.role) else {
                 throw RequestError(400, "role must be one of \(OperatorRole.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -165,10 +170,10 @@ enum OperatorAPI {
         api.post("/agents/:agent/revoke") { request, context -> OKView in
             try context.require(.admin)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
-            let body = try? await request.decode(as: ReasonRequest.self, context: context)
+            let reason = try await optionalReason(request, context)
             try await core.store.revokeAgent(id: agent.id, now: Date())
             await core.registry.existingSession(for: agent.id)?.close(.revoked, reason: "agent revoked by an operator")
-            try await core.audit(context, "agents.revoke", targets: [agent.id], detail: body?.reason ?? "")
+            try await core.audit(context, "agents.revoke", targets: [agent.id], detail: reason ?? "")
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }
         api.get("/audit") { request, _ -> JSONBody<[AuditEntry]> in
@@ -197,6 +202,13 @@ enum OperatorAPI {
         }
     }
 
+    /// The optional `{"reason": …}` body of evict, cancel and revoke.
+    private static func optionalReason(_ request: Request, _ context: OperatorContext) async throws -> String? {
+        let reason = try await request.decodeIfPresent(as: ReasonRequest.self, context: context)?.reason
+        try RequestError.refuseNUL(reason, in: "reason")
+        return reason
+    }
+
     /// Long-poll: answers at once if something changed after `after`, else waits up to `wait` seconds.
     private static func batchChanges(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> BatchChangesView {
         if try await core.store.batchStateCounts(batchId: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
@@ -219,6 +231,17 @@ enum OperatorAPI {
             }
             await core.feed.wait(after: seen, timeout: .milliseconds(Int(remaining * 1000)))
         }
+    }
+}
+
+extension Request {
+    /// A JSON body that may be left out: nil when there is none; otherwise it must decode like any
+    /// other body (else 400) within the upload limit (else 413). A body that cannot be read is never
+    /// ignored: the caller asked for something, and silently doing something else is worse than refusing.
+    func decodeIfPresent<T: Decodable>(as type: T.Type, context: OperatorContext) async throws -> T? {
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try context.requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
     }
 }
 

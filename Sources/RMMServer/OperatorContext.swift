@@ -66,6 +66,19 @@ struct TokenAuthMiddleware: RouterMiddleware {
     }
 }
 
+/// Refuses a NUL (`%00`) anywhere in the path or query. The store looks text up as C strings, which end
+/// at a NUL, so `agents/web-1%00x` would otherwise find web-1: an id must name exactly what it says.
+struct NULRefusingMiddleware: RouterMiddleware {
+    typealias Context = OperatorContext
+
+    func handle(_ request: Request, context: OperatorContext, next: (Request, OperatorContext) async throws -> Response) async throws -> Response {
+        guard !request.uri.path.contains("%00"), !(request.uri.query?.contains("%00") ?? false) else {
+            throw HTTPError(.badRequest, message: "NUL characters (%00) are not accepted in paths or query parameters")
+        }
+        return try await next(request, context)
+    }
+}
+
 /// Turns domain errors into JSON errors with a message a person can act on.
 struct ErrorMappingMiddleware: RouterMiddleware {
     typealias Context = OperatorContext
@@ -78,7 +91,10 @@ struct ErrorMappingMiddleware: RouterMiddleware {
         } catch let error as DecodingError {
             throw HTTPError(.badRequest, message: "request body is not valid: \(Self.describe(error))")
         } catch let error as HTTPError {
-            throw error
+            // Hummingbird's own errors (no such route) come without a message; every API error has one.
+            guard error.body == nil else { throw error }
+            throw HTTPError(error.status, headers: error.headers,
+                            message: "\(error.status.code) \(error.status.reasonPhrase): \(request.method) \(request.uri.path)")
         } catch is NIOTooManyBytesError {
             throw HTTPError(.contentTooLarge, message: "request body is larger than \(context.maxUploadSize) bytes")
         } catch {

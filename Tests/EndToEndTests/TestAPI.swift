@@ -17,10 +17,15 @@ struct TestAPI: Sendable {
     }
 
     func raw(_ method: String, _ path: String, body: Data? = nil, token: String? = nil) async throws -> (Int, Data) {
+        try await send(method, path, body: body, authorization: "Bearer \(token ?? self.token)")
+    }
+
+    /// One request with exactly this Authorization header (none when nil), never answered from a cache.
+    func send(_ method: String, _ path: String, body: Data? = nil, authorization: String?) async throws -> (Int, Data) {
         guard let url = URL(string: base + path) else { throw Failure(status: 0, body: "bad url \(path)") }
-        var request = URLRequest(url: url, timeoutInterval: 90)
+        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 90)
         request.httpMethod = method
-        request.setValue("Bearer \(token ?? self.token)", forHTTPHeaderField: "Authorization")
+        request.setValue(authorization, forHTTPHeaderField: "Authorization")
         if let body {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")

@@ -1,4 +1,5 @@
 import Foundation
+import RMMTestSupport
 import Testing
 @testable import RMMProtocol
 
@@ -140,18 +141,5 @@ struct ChunkingTests {
         #expect(throws: WireDecodeError.tooLarge(11, limit: 10)) { try r.add(Self.chunk(1, 1, 3, "678901")) }
         #expect(try r.add(Self.chunk(2, 0, 2, "12345")) == nil)
         #expect(try r.add(Self.chunk(2, 1, 2, "67890")) == Data("1234567890".utf8))
-    }
-}
-
-/// A tiny deterministic generator (SplitMix64) so randomized tests repeat exactly.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

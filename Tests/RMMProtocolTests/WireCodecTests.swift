@@ -285,6 +285,26 @@ struct WireCodecTests {
         }
     }
 
+    /// Found by the protocol fuzz: a label key with a line break made a two-line close reason and log line.
+    @Test("text the peer chose is one short line in an error")
+    func errorTextIsOneLine() throws {
+        var object = try Samples.json(try codec.encode(Envelope(.configUpdate(ConfigUpdate(config: Samples.config)), seq: 1)))
+        var body = try #require(object["body"] as? [String: Any])
+        var config = try #require(body["config"] as? [String: Any])
+        config["labels"] = ["line\nbreak" + String(repeating: "k", count: 500): 5]
+        body["config"] = config
+        object["body"] = body
+        let data = try JSONSerialization.data(withJSONObject: object)
+        do {
+            _ = try codec.decode(data)
+            Issue.record("decoded a label that is not a string")
+        } catch {
+            #expect(!error.description.contains("\n") && error.description.count < 200, "\(error.description)")
+            #expect(error.description.contains("labels.line?break"))
+        }
+        #expect(throws: WireDecodeError.unknownType("a?b")) { try codec.decode(Data(#"{"v":1,"t":"a\nb"}"#.utf8)) }
+    }
+
     @Test("too large is tooLarge, before parsing")
     func tooLarge() {
         let data = Data(repeating: 0x20, count: 101)  // not even JSON: the size check comes first
