@@ -54,6 +54,10 @@ final class AgentGateway: Sendable {
                     try channel.pipeline.syncOperations.addHandler(self.handshake.connectionGuard())
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
+                        // The link answers framing errors itself (1009 or 1002 with a reason), so the
+                        // handshake sees its own close and counts it against the address. NIO's
+                        // automatic handler closed first, reason-less, and the failure went uncounted.
+                        enableAutomaticErrorHandling: false,
                         shouldUpgrade: { channel, head in
                             let request = AgentUpgradeRequest(uri: head.uri)
                             guard request.path == "/agent" else { return channel.eventLoop.makeSucceededFuture(nil) }

@@ -23,6 +23,14 @@ public enum FaultMode: Sendable, Equatable {
     /// replace the payload of the next one with as many bytes of non-JSON garbage ("#"); once per
     /// connection, after which everything passes (H4, protocol desync).
     case corruptDownlinkDataFrame(after: Int)
+    /// Rewrite every `marker` to `replacement` inside server-to-client text frames that carry a
+    /// `"t":"command"` envelope, leaving everything else (the signature included) as it was: a
+    /// compromised relay altering work. Both strings must have the same UTF-8 length, so the frame
+    /// stays well-formed; when they do not, frames pass unchanged.
+    case tamperCommands(marker: String, replacement: String)
+    /// Send every server-to-client text frame carrying a `"t":"command"` envelope twice, back to
+    /// back: a relay replaying work.
+    case replayCommands
 }
 
 /// Which way bytes travel through the proxy.
@@ -49,7 +57,8 @@ extension FaultMode {
         switch self {
         case .halfOpen: false
         case .stopReading(let stopped): direction != stopped
-        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame: true
+        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands:
+            true
         }
     }
 
@@ -58,7 +67,9 @@ extension FaultMode {
     func propagatesClose(_ direction: FaultDirection) -> Bool {
         switch self {
         case .halfOpen: false
-        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .stopReading, .corruptDownlinkDataFrame: true
+        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .stopReading, .corruptDownlinkDataFrame,
+             .tamperCommands, .replayCommands:
+            true
         }
     }
 }

@@ -21,6 +21,8 @@ struct FrameFilter: ChunkFilter {
         var disposition: Disposition
         /// The payload is replaced with garbage on its way through.
         var corrupting: Bool
+        /// Applied to the whole frame once it is held complete.
+        var rewrite: FrameRewrite?
         var held = ByteBuffer()
     }
 
@@ -89,6 +91,9 @@ struct FrameFilter: ChunkFilter {
                 current.disposition = .hold
                 current.corrupting = true
                 corruptedOne = true
+            case .rewrite(let rewrite):
+                current.disposition = .hold
+                current.rewrite = rewrite
             }
         }
         frame = current
@@ -143,8 +148,15 @@ struct FrameFilter: ChunkFilter {
         frame = nil
         switch current.disposition {
         case .hold:
-            output.writeImmutableBuffer(current.held)
-            statistics.recordForwarded(direction, corrupted: current.corrupting)
+            guard let rewrite = current.rewrite else {
+                output.writeImmutableBuffer(current.held)
+                statistics.recordForwarded(direction, corrupted: current.corrupting)
+                return
+            }
+            let (bytes, changed) = rewrite.apply(to: current.held, header: current.header)
+            output.writeImmutableBuffer(bytes)
+            statistics.recordForwarded(direction, corrupted: false)
+            if changed { statistics.recordRewritten(rewrite) }
         case .passThrough:
             statistics.recordForwarded(direction, corrupted: current.corrupting)
         case .drop:

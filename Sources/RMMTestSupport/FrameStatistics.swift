@@ -12,6 +12,10 @@ public struct FrameCounts: Sendable, Equatable {
     public var droppedDownlink = 0
     /// Frames whose payload was replaced with garbage.
     public var corrupted = 0
+    /// Command frames altered by `tamperCommands` (counted once, in `forwardedDownlink` too).
+    public var tampered = 0
+    /// Command frames sent twice by `replayCommands` (counted once in `forwardedDownlink`).
+    public var replayed = 0
 
     public init() {}
 
@@ -41,6 +45,15 @@ final class FrameStatistics: Sendable {
             case .downlink: counts.forwardedDownlink += 1
             }
             if corrupted { counts.corrupted += 1 }
+        }
+    }
+
+    func recordRewritten(_ rewrite: FrameRewrite) {
+        counts.withLock { counts in
+            switch rewrite {
+            case .tamper: counts.tampered += 1
+            case .replay: counts.replayed += 1
+            }
         }
     }
 

@@ -1,9 +1,61 @@
+import NIOCore
+
 /// What a fault mode does with one whole WebSocket frame.
 enum FrameVerdict: Sendable, Equatable {
     case forward
     case drop
     /// Forward with the payload replaced by garbage of the same length.
     case corrupt
+    /// Hold the frame until it is whole, then forward what `FrameRewrite` makes of it.
+    case rewrite(FrameRewrite)
+}
+
+/// What a mode that acts on a frame's content does with a whole frame that carries a command
+/// envelope (`"t":"command"`); frames without one pass unchanged.
+enum FrameRewrite: Sendable, Equatable {
+    /// Replace every `marker` in the payload with `replacement`, which has the same length.
+    case tamper(marker: [UInt8], replacement: [UInt8])
+    /// Forward the frame twice.
+    case replay
+
+    /// What the encoder writes for a command envelope's type (sorted keys, no spaces).
+    private static let commandType = Array(#""t":"command""#.utf8)
+
+    /// The bytes to forward for a whole frame (`raw`, its header first), and whether it was
+    /// changed; a frame that carries no command envelope comes back as it was.
+    func apply(to raw: ByteBuffer, header: WebSocketFrameHeader) -> (bytes: ByteBuffer, changed: Bool) {
+        var frame = raw
+        let headerLength = raw.readableBytes - header.payloadLength
+        guard let headerBytes = frame.readBytes(length: headerLength) else { return (raw, false) }
+        let payload = Self.masked(frame.readBytes(length: frame.readableBytes) ?? [], with: header.maskKey)
+        guard Self.firstIndex(of: Self.commandType, in: payload) != nil else { return (raw, false) }
+        switch self {
+        case .replay:
+            var twice = raw
+            twice.writeImmutableBuffer(raw)
+            return (twice, true)
+        case .tamper(let marker, let replacement):
+            var altered = payload
+            var from = 0
+            while let found = Self.firstIndex(of: marker, in: altered, from: from) {
+                altered.replaceSubrange(found..<(found + marker.count), with: replacement)
+                from = found + marker.count
+            }
+            guard altered != payload else { return (raw, false) }
+            return (ByteBuffer(bytes: headerBytes + Self.masked(altered, with: header.maskKey)), true)
+        }
+    }
+
+    /// `bytes` masked (or unmasked: the same operation) with an RFC 6455 masking key, if any.
+    private static func masked(_ bytes: [UInt8], with key: [UInt8]?) -> [UInt8] {
+        guard let key else { return bytes }
+        return bytes.enumerated().map { $0.element ^ key[$0.offset % 4] }
+    }
+
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int = 0) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
+        return (start...(haystack.count - needle.count)).first { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
 }
 
 /// What the filter knows about a frame when its header has been read.
@@ -33,7 +85,8 @@ extension FaultMode {
         switch self {
         case .pass, .stopReading: .transparent
         case .halfOpen: .blackhole
-        case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame: .frames
+        case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands:
+            .frames
         }
     }
 
@@ -55,6 +108,17 @@ extension FaultMode {
                 return .forward
             }
             return .corrupt
+        case .tamperCommands(let marker, let replacement):
+            let (from, to) = (Array(marker.utf8), Array(replacement.utf8))
+            guard from.count == to.count, !from.isEmpty, Self.mayCarryCommand(frame, direction: direction) else { return .forward }
+            return .rewrite(.tamper(marker: from, replacement: to))
+        case .replayCommands:
+            return Self.mayCarryCommand(frame, direction: direction) ? .rewrite(.replay) : .forward
         }
+    }
+
+    /// A whole (unfragmented) server-to-client text frame: what a command envelope travels in.
+    private static func mayCarryCommand(_ frame: FrameFacts, direction: FaultDirection) -> Bool {
+        direction == .downlink && frame.header.fin && frame.header.opcode == WebSocketFrameHeader.Opcode.text
     }
 }

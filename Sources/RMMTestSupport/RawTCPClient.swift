@@ -52,9 +52,18 @@ public final class RawTCPClient: Sendable {
         try await channel.writeAndFlush(channel.allocator.buffer(string: text))
     }
 
+    public func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
+    }
+
     /// Everything received so far, as UTF-8 text.
     public var received: String {
         recorder.seen.withLock { String(decoding: $0.bytes, as: UTF8.self) }
+    }
+
+    /// Everything received so far, as bytes.
+    public var receivedBytes: [UInt8] {
+        recorder.seen.withLock { $0.bytes }
     }
 
     /// True once the server closed the connection (or it broke).

@@ -136,6 +136,8 @@ public enum WebSocketConnector {
                     if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler(host: endpoint.host)) }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
+                        // The link answers framing errors itself, with a close code and a reason.
+                        enableAutomaticErrorHandling: false,
                         upgradePipelineHandler: { channel, response in
                             channel.eventLoop.makeCompletedFuture {
                                 let id = response.headers.first(name: connectionIdHeader)

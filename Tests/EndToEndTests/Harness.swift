@@ -150,11 +150,24 @@ func withFleet(
     _ body: (E2EServer, [E2EAgent]) async throws -> Void
 ) async throws {
     let server = try await E2EServer.start(serverArguments)
+    await withFleet(on: server, agents: names, fastLiveness: fastLiveness, body)
+}
+
+/// The same on a server the test started itself (stopped here too). Each agent connects to
+/// `agentURL(name)`, or straight to the server where that is nil: how a test routes some agents
+/// through a fault proxy.
+func withFleet(
+    on server: E2EServer,
+    agents names: [String],
+    fastLiveness: Bool = false,
+    agentURL: (String) -> String? = { _ in nil },
+    _ body: (E2EServer, [E2EAgent]) async throws -> Void
+) async {
     var agents: [E2EAgent] = []
     do {
         if fastLiveness { try await server.api.useFastLiveness() }
         let token = try await server.api.enrollToken(uses: max(1, names.count))
-        for name in names { agents.append(try E2EAgent.start(name: name, server: server.agentURL, enrollToken: token)) }
+        for name in names { agents.append(try E2EAgent.start(name: name, server: agentURL(name) ?? server.agentURL, enrollToken: token)) }
         for name in names { try await server.api.waitOnline(name) }
         try await body(server, agents)
     } catch {

@@ -121,6 +121,19 @@ struct LimitTests {
             (_, events) = try await hostileLink(server, from: "127.0.0.4")
             #expect(await closeOf(&events)?.code == CloseCode.rateLimited.rawValue)
 
+            // So do frames over the size limit, closed by the link with its own reason (NIO's
+            // automatic handler used to close first, reason-less, and the failure went uncounted).
+            for _ in 0..<3 {
+                let client = try await RawAgentPortClient.connect(port: server.agentPort, from: "127.0.0.5")
+                _ = try #require(try await client.upgrade())
+                await client.send(RawWebSocket.frame(payload: [0x61], declaredLength: WireLimits.maxFrameBytes + 1))
+                let (outcome, reason) = await client.end(within: .seconds(10))
+                #expect(outcome == .close(.messageTooBig), "\(reason)")
+                #expect(reason == "websocket error: invalidFrameLength")
+            }
+            (_, events) = try await hostileLink(server, from: "127.0.0.5")
+            #expect(await closeOf(&events)?.code == CloseCode.rateLimited.rawValue)
+
             // Other addresses still get a challenge; the agent that was connected all along never
             // noticed, still runs commands, and reconnects after an eviction without trouble.
             let (other, _, _) = try await hostileClient(server, from: "127.0.0.1")

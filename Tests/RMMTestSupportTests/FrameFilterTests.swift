@@ -104,6 +104,44 @@ struct FrameFilterTests {
         expectEverySplit(stream, direction: .uplink, mode: .corruptDownlinkDataFrame(after: 1), produce: stream)
     }
 
+    @Test("tamperCommands rewrites the marker in whole server command frames only, keeping their length", arguments: [nil, mask])
+    func tamperCommands(frameMask: [UInt8]?) {
+        let mode = FaultMode.tamperCommands(marker: "SAFE-", replacement: "EVIL-")
+        let command = WireFrame.text(#"{"body":{"text":"echo SAFE-1 SAFE-2"},"seq":4,"t":"command","v":1}"#, mask: frameMask)
+        var tampered = command
+        tampered.payload = Array(#"{"body":{"text":"echo EVIL-1 EVIL-2"},"seq":4,"t":"command","v":1}"#.utf8)
+        // The marker elsewhere stays: another message type, a binary frame, a fragmented message, a ping.
+        let untouched: [WireFrame] = [
+            .text(#"{"body":{"text":"SAFE-3"},"t":"heartbeat","v":1}"#, mask: frameMask),
+            WireFrame(opcode: 0x2, payload: Array(#""t":"command" SAFE-"#.utf8), maskKey: frameMask),
+            WireFrame(fin: false, opcode: 0x1, payload: Array(#"{"t":"command","x":"SAFE-"#.utf8), maskKey: frameMask),
+            WireFrame(opcode: 0x0, payload: Array(#""}"#.utf8), maskKey: frameMask),
+            .ping("SAFE-", mask: frameMask),
+        ]
+        let stream = upgradeResponse + (untouched + [command]).flatMap(\.bytes)
+        expectEverySplit(stream, direction: .downlink, mode: mode, produce: upgradeResponse + (untouched + [tampered]).flatMap(\.bytes))
+        let counts = filter([ByteBuffer(bytes: stream)], direction: .downlink) { _ in mode }.counts
+        #expect(counts.tampered == 1)
+        #expect(counts.forwardedDownlink == 6)
+        // Never uplink, and never when the replacement would change the frame's length.
+        expectEverySplit(stream, direction: .uplink, mode: mode, produce: stream)
+        expectEverySplit(stream, direction: .downlink, mode: .tamperCommands(marker: "SAFE-", replacement: "EVIL"), produce: stream)
+    }
+
+    @Test("replayCommands sends whole server command frames twice and everything else once", arguments: [nil, mask])
+    func replayCommands(frameMask: [UInt8]?) {
+        let command = WireFrame.text(#"{"body":{"text":"true"},"seq":3,"t":"command","v":1}"#, mask: frameMask)
+        let heartbeat = WireFrame.text(#"{"body":{},"t":"heartbeat","v":1}"#, mask: frameMask)
+        let ping = WireFrame.ping("p", mask: frameMask)
+        let stream = upgradeResponse + [heartbeat, command, ping, command, heartbeat].flatMap(\.bytes)
+        let expected = upgradeResponse + [heartbeat, command, command, ping, command, command, heartbeat].flatMap(\.bytes)
+        expectEverySplit(stream, direction: .downlink, mode: .replayCommands, produce: expected)
+        let counts = filter([ByteBuffer(bytes: stream)], direction: .downlink) { _ in .replayCommands }.counts
+        #expect(counts.replayed == 2)
+        #expect(counts.forwardedDownlink == 5)
+        expectEverySplit(stream, direction: .uplink, mode: .replayCommands, produce: stream)
+    }
+
     @Test("a mode change mid-frame applies from the next frame, keeping the stream well-formed")
     func modeChangeMidFrame() {
         let first = WireFrame.text(String(repeating: "a", count: 300))
