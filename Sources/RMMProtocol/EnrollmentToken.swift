@@ -29,8 +29,8 @@ public struct EnrollmentToken: Sendable, Equatable {
     }
 
     private static func standardBase64(_ urlSafe: String) -> String {
-        var key = urlSafe.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while key.count % 4 != 0 { key += "=" }
-        return key
+        let key = urlSafe.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        // Padding counts bytes, not Characters (a hostile token may hold anything).
+        return key + String(repeating: "=", count: (4 - key.utf8.count % 4) % 4)
     }
 }
