@@ -204,3 +204,24 @@ public struct APITokenView: Codable, Sendable {
         token = secret
     }
 }
+
+/// The fleet at a glance: how many agents are in each state (`GET /api/v1/fleet`).
+public struct FleetSummaryView: Codable, Sendable {
+    public var enrolled: Int
+    public var online: Int
+    public var degraded: Int
+    public var offline: Int
+    public var revoked: Int
+    /// Commands the server holds for agents and has not seen acknowledged, over all sessions.
+    public var pendingOutbound: Int
+}
+
+/// A batch's progress by counts (`GET /api/v1/batches/{id}`): cheap at any fan-out size.
+public struct BatchSummaryView: Codable, Sendable {
+    public var batchId: String
+    public var total: Int
+    public var terminal: Int
+    public var done: Bool
+    /// Commands per state name.
+    public var states: [String: Int]
+}

@@ -20,6 +20,7 @@ enum OperatorAPI {
     }
 
     private static func addAgentRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
+        api.get("/fleet") { _, _ -> FleetSummaryView in try await core.fleetSummary(now: Date()) }
         api.get("/agents") { _, _ -> [AgentView] in
             let now = Date()
             var views: [AgentView] = []
@@ -90,6 +91,11 @@ enum OperatorAPI {
             let record = try await core.commands.cancel(commandId: id, reason: reason ?? "cancelled by \(context.operatorName ?? "operator")")
             try await core.audit(context, "commands.cancel", targets: [id], detail: reason ?? "")
             return CommandView(record, agentName: nil)
+        }
+        api.get("/batches/:id") { request, context -> BatchSummaryView in
+            let id = try context.parameters.require("id")
+            let wait = min(max(request.uri.queryParameters.get("wait", as: Double.self).flatMap { $0.isFinite ? $0 : nil } ?? 0, 0), 60)
+            return try await batchSummary(core, batchId: id, wait: wait)
         }
         api.get("/batches/:id/changes") { request, context -> BatchChangesView in
             let id = try context.parameters.require("id")
@@ -210,6 +216,26 @@ enum OperatorAPI {
     }
 
     /// Long-poll: answers at once if something changed after `after`, else waits up to `wait` seconds.
+    /// The batch's counts; with `wait`, holds the request until the batch is done or `wait` passed.
+    private static func batchSummary(_ core: ServerCore, batchId: String, wait: Double) async throws -> BatchSummaryView {
+        let deadline = Date().addingTimeInterval(wait)
+        while true {
+            let seen = await core.feed.current
+            let counts = try await core.store.batchStateCounts(batchId: batchId)
+            if counts.isEmpty { throw RequestError(404, "batch \(batchId) not found") }
+            let total = counts.values.reduce(0, +)
+            let terminal = counts.filter { $0.key.isTerminal }.values.reduce(0, +)
+            let remaining = deadline.timeIntervalSinceNow
+            if terminal == total || remaining <= 0 {
+                return BatchSummaryView(batchId: batchId, total: total, terminal: terminal, done: terminal == total,
+                                        states: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
+            }
+            await core.feed.wait(after: seen, timeout: .milliseconds(Int(remaining * 1000)))
+            // A big fan-out bumps the feed once per result: recount at most every 20 ms, not per bump.
+            if total >= 1000 { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
     private static func batchChanges(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> BatchChangesView {
         if try await core.store.batchStateCounts(batchId: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
         let deadline = Date().addingTimeInterval(wait)
@@ -254,6 +280,8 @@ extension Optional {
 }
 
 extension AgentView: ResponseEncodable {}
+extension FleetSummaryView: ResponseEncodable {}
+extension BatchSummaryView: ResponseEncodable {}
 extension CommandView: ResponseEncodable {}
 extension RunResponse: ResponseEncodable {}
 extension BatchChangesView: ResponseEncodable {}

@@ -39,6 +39,24 @@ struct ServerCore: Sendable {
         )
     }
 
+    /// Counts by status without reading any agent row: live sessions say who is online or degraded.
+    func fleetSummary(now: Date) async throws -> FleetSummaryView {
+        let (enrolled, revoked) = try await store.agentCounts()
+        let deadline = await registry.currentConfig.heartbeatDeadline
+        var online = 0, degraded = 0, pending = 0
+        for session in await registry.allSessions {
+            let snapshot = await session.snapshot()
+            switch snapshot.status(now: now, deadline: deadline) {
+            case .online: online += 1
+            case .degraded: degraded += 1
+            case .offline, .revoked: break
+            }
+            pending += snapshot.pendingOutbound
+        }
+        return FleetSummaryView(enrolled: enrolled, online: online, degraded: degraded,
+                                offline: max(0, enrolled - revoked - online - degraded), revoked: revoked, pendingOutbound: pending)
+    }
+
     /// Records an operator action in the append-only audit log, before the response goes out.
     func audit(_ context: OperatorContext, _ action: String, targets: [String], detail: String) async throws {
         try await store.appendAudit(AuditEntry(

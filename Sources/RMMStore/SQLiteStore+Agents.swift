@@ -87,6 +87,13 @@ extension SQLiteStore {
         }
     }
 
+    public func agentCounts() async throws -> (enrolled: Int, revoked: Int) {
+        try await read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COUNT(revoked_at) AS r FROM agents")
+            return (row?["n"] ?? 0, row?["r"] ?? 0)
+        }
+    }
+
     public func agentNames(ids: [String]) async throws -> [String: String] {
         guard !ids.isEmpty else { return [:] }
         let json = String(decoding: try JSONEncoder().encode(Array(Set(ids))), as: UTF8.self)

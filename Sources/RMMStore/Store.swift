@@ -49,6 +49,8 @@ public protocol Store: Sendable {
     /// An agent by id, or else by unique name; `conflict` if the name is ambiguous.
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
     func agents() async throws -> [AgentRecord]
+    /// How many agents are enrolled, and how many of them are revoked (one query).
+    func agentCounts() async throws -> (enrolled: Int, revoked: Int)
     /// Names of the given agents, by id (unknown ids are left out).
     func agentNames(ids: [String]) async throws -> [String: String]
 

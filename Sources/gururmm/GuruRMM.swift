@@ -13,7 +13,7 @@ struct GuruRMM: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, AgentCommand.self, DemoCommand.self,
             EnrollTokenCommand.self, AgentsCommand.self, RunCommand.self, CommandsCommand.self, DiagnoseCommand.self,
-            TokensCommand.self, AuditCommand.self,
+            TokensCommand.self, AuditCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import RMMServer
+
+/// `gururmm bench`: starts a server and fleet simulators from this binary, runs every fleet-scale
+/// measurement in one go and prints (and optionally writes) the table for BENCHMARKS.md.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure round trip, fan-out, throughput, idle cost and a reconnect storm against a local server and simulated fleet."
+    )
+
+    @Option(name: .customLong("sizes"), help: "Fleet sizes for the fan-out, ascending, comma-separated.")
+    var sizes: String = "1000,5000,10000,20000"
+
+    @Option(name: .customLong("round-trips"), help: "Samples for each round-trip measurement.")
+    var roundTrips: Int = 300
+
+    @Option(name: .customLong("throughput-seconds"), help: "How long to run back-to-back fan-outs for throughput.")
+    var throughputSeconds: Double = 20
+
+    @Option(name: .customLong("idle-seconds"), help: "How long to watch the idle fleet's CPU.")
+    var idleSeconds: Double = 30
+
+    @Option(name: .customLong("storm-size"), help: "Fleet size at which to restart the server (0: skip the storm).")
+    var stormSize: Int = 10_000
+
+    @Option(name: .customLong("per-simulator"), help: "Most agents per simulator process (each needs one file descriptor per agent).")
+    var perSimulator: Int = 10_000
+
+    @Option(name: .customLong("work-dir"), help: "Where the server data and logs go (default: a new temporary directory).")
+    var workDirectory: String?
+
+    @Option(name: .customLong("out"), help: "Also write the table (Markdown) to this file.")
+    var out: String?
+
+    func run() async throws {
+        let requested = try sizes.split(separator: ",").map { text -> Int in
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else { throw ValidationError("--sizes: '\(text)' is not a positive number") }
+            return n
+        }.sorted()
+        guard !requested.isEmpty else { throw ValidationError("--sizes needs at least one size") }
+        guard roundTrips >= 10, throughputSeconds > 0, idleSeconds > 0, perSimulator > 0 else {
+            throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
+        }
+        let directory = try workDirectory ?? BenchRun.temporaryDirectory()
+        var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
+                           throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize)
+        let report = try await run.execute()
+        print(report)
+        if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+    }
+}

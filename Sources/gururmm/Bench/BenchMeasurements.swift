@@ -1,0 +1,101 @@
+import Foundation
+import RMMProtocol
+import RMMServer
+import RMMTransport
+
+/// The measurements, each against the live server and fleet the harness set up.
+enum BenchMeasurements {
+    /// Round trips of a small text frame to a bare WebSocket echo server on this machine, in ms.
+    static func echoRoundTrips(count: Int) async throws -> Percentiles {
+        let (server, port) = try await EchoServer.start()
+        defer { server.close(promise: nil) }
+        let link = try await WebSocketConnector.connect(to: try ServerEndpoint(parsing: "ws://127.0.0.1:\(port)"))
+        defer { link.close(.normal, reason: "done") }
+        var events = link.events.makeAsyncIterator()
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for id in 0..<(count + count / 10) {
+            let started = clock.now
+            link.send(Envelope(.heartbeat(Heartbeat(id: id, echo: nil, time: 0))))
+            guard case .message? = await events.next() else { throw BenchError("echo server closed the connection") }
+            link.markHandled()
+            // The first tenth warms up connections, allocators and caches; it is not counted.
+            if id >= count / 10 { samples.append((clock.now - started).milliseconds) }
+        }
+        return Percentiles(samples)
+    }
+
+    /// Dispatch → result persisted for one command to one agent, as an operator sees it (POST,
+    /// then the batch long-poll until done), in ms.
+    static func commandRoundTrips(_ server: BenchServer, agent: String, count: Int) async throws -> Percentiles {
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for round in 0..<(count + count / 10) {
+            let started = clock.now
+            let batch = try await run(server.api, RunRequest(agents: [agent], all: nil, command: "true", script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
+            var after = 0
+            while true {
+                let changes: BatchChangesView = try await server.api.get("/api/v1/batches/\(batch.batchId)/changes?after=\(after)&wait=10", timeout: 30)
+                after = changes.version
+                if changes.done { break }
+            }
+            if round >= count / 10 { samples.append((clock.now - started).milliseconds) }
+        }
+        return Percentiles(samples)
+    }
+
+    /// One command to every agent; seconds until every result is persisted, and how they ended.
+    static func fanOut(_ server: BenchServer) async throws -> (seconds: Double, summary: BatchSummaryView) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let batch = try await run(server.api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
+        let summary = try await awaitBatch(server.api, batch.batchId, timeout: 300)
+        return ((clock.now - started).seconds, summary)
+    }
+
+    /// Fan-outs to the whole fleet back to back, `inFlight` at a time, for about `seconds`:
+    /// commands per second through dispatch, ack, result and persistence.
+    static func throughput(_ server: BenchServer, seconds: Double, inFlight: Int) async throws -> (perSecond: Double, commands: Int, failed: Int) {
+        let api = server.api
+        let clock = ContinuousClock()
+        let started = clock.now
+        let deadline = started + .milliseconds(Int(seconds * 1000))
+        let totals = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for _ in 0..<inFlight {
+                group.addTask {
+                    var done = 0, failed = 0
+                    while clock.now < deadline {
+                        let batch = try await run(api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
+                        let summary = try await awaitBatch(api, batch.batchId, timeout: 300)
+                        done += summary.total
+                        failed += summary.total - (summary.states["succeeded"] ?? 0)
+                    }
+                    return (done, failed)
+                }
+            }
+            var sum = (0, 0)
+            for try await (done, failed) in group { sum = (sum.0 + done, sum.1 + failed) }
+            return sum
+        }
+        let elapsed = (clock.now - started).seconds
+        return (Double(totals.0) / elapsed, totals.0, totals.1)
+    }
+
+    static func run(_ api: APIClient, _ request: RunRequest) async throws -> RunResponse {
+        try await api.post("/api/v1/commands", body: request)
+    }
+
+    static func awaitBatch(_ api: APIClient, _ batchId: String, timeout: Double) async throws -> BatchSummaryView {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let summary: BatchSummaryView = try await api.get("/api/v1/batches/\(batchId)?wait=20", timeout: 40)
+            if summary.done { return summary }
+            if Date() > deadline { throw BenchError("batch \(batchId) not done after \(Int(timeout)) s: \(summary.terminal)/\(summary.total)") }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import RMMServer
+
+/// A process the benchmark started (the server or a fleet simulator), logging to a file.
+final class BenchChild {
+    let name: String
+    let process: Process
+    let logPath: String
+
+    init(name: String, arguments: [String], logPath: String) throws {
+        self.name = name
+        self.logPath = logPath
+        guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else { throw BenchError("cannot write \(logPath)") }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.arguments = arguments
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds.
+    func stop(grace: Double = 10) async {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// SIGKILL: no shutdown at all.
+    func crash() {
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// A benchmark failure, in words.
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every `every` until it holds; throws after `timeout` seconds saying what it waited for.
+func benchWait(_ what: String, timeout: Double, every: Double = 0.2, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if try await condition() { return }
+        if Date() >= deadline { throw BenchError("timed out after \(Int(timeout)) s waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(Int(every * 1000)))
+    }
+}
+
+/// The server under test: started from this same binary with `--plain` on loopback ports.
+final class BenchServer {
+    let directory: String
+    private(set) var child: BenchChild
+    private(set) var ready: ServerReady
+    let api: APIClient
+    private var starts = 1
+
+    init(directory: String) async throws {
+        self.directory = directory
+        (child, ready) = try await Self.launch(directory: directory, agentPort: 0, apiPort: 0, run: 1)
+        let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let base = URL(string: ready.apiUrl) else { throw BenchError("bad API URL \(ready.apiUrl)") }
+        api = APIClient(base: base, token: token, tls: nil)
+    }
+
+    private static func launch(directory: String, agentPort: Int, apiPort: Int, run: Int) async throws -> (BenchChild, ServerReady) {
+        let readyPath = directory + "/data/server.json"
+        try? FileManager.default.removeItem(atPath: readyPath)
+        let child = try BenchChild(name: "server", arguments: [
+            "server", "--plain", "--data-dir", directory + "/data", "--log-level", "warning",
+            "--agent-listen", "127.0.0.1:\(agentPort)", "--api-listen", "127.0.0.1:\(apiPort)",
+            // The simulator's agents all come from 127.0.0.1: the per-address limits are for strangers.
+            "--max-unauthenticated-per-address", "100000", "--max-pending-per-agent", "10000000",
+        ], logPath: directory + "/server-\(run).log")
+        try await benchWait("the server to start", timeout: 60) {
+            if !child.isRunning { throw BenchError("server exited:\n\(child.log.suffix(2000))") }
+            return FileManager.default.fileExists(atPath: readyPath)
+        }
+        let ready = try APICoding.decoder().decode(ServerReady.self, from: Data(contentsOf: URL(fileURLWithPath: readyPath)))
+        return (child, ready)
+    }
+
+    /// SIGKILLs the server and starts it again on the same data directory and ports.
+    func crashAndRestart() async throws {
+        child.crash()
+        starts += 1
+        (child, ready) = try await Self.launch(directory: directory, agentPort: ready.agentPort, apiPort: ready.apiPort, run: starts)
+    }
+
+    func fleet() async throws -> FleetSummaryView { try await api.get("/api/v1/fleet") }
+
+    func stats() -> ProcessStats? { ProcessStats.read(pid: child.pid) }
+}

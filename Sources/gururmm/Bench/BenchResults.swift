@@ -1,0 +1,89 @@
+import Foundation
+
+/// What one benchmark run measured, and its Markdown table.
+struct BenchResults {
+    struct FanOut { var agents: Int; var requested: Int; var seconds: Double; var succeeded: Int }
+    struct Idle { var agents: Int; var bytesPerAgent: Double; var cpuPercent: Double; var residentBytes: Int }
+    struct Throughput { var perSecond: Double; var commands: Int; var failed: Int; var agents: Int }
+    struct Storm { var agents: Int; var restartSeconds: Double; var backSeconds: Double; var doneSeconds: Double; var queued: Int; var succeeded: Int; var duplicateRuns: Int }
+
+    var machine = ""
+    var directory = ""
+    var echo: Percentiles?
+    var command: Percentiles?
+    var baselineBytes: Int?
+    var onlineSeconds: [Int: Double] = [:]
+    var fanOut: [FanOut] = []
+    var idle: Idle?
+    var throughput: Throughput?
+    var storm: Storm?
+    var notes: [String] = []
+
+    func render() -> String {
+        var lines = ["Benchmark run \(ISO8601DateFormatter().string(from: Date())) on \(machine)", ""]
+        lines.append("| # | measurement | result | target | verdict |")
+        lines.append("|---|---|---|---|---|")
+        if let echo, let command {
+            let ratio = command.p50 / echo.p50
+            lines.append("| 1 | command round trip (POST → result persisted → long-poll answer), \(command.count) samples | p50 \(ms(command.p50)), p99 \(ms(command.p99)), max \(ms(command.max)) | p50 ≤ 3× echo, p99 < 5 ms | \(verdict(ratio <= 3 && command.p99 < 5)) |")
+            lines.append("| 1 | bare WebSocket text echo, same machine, same run, \(echo.count) samples | p50 \(ms(echo.p50)), p99 \(ms(echo.p99)); command/echo p50 ratio \(String(format: "%.1f", ratio))× | — | — |")
+        }
+        for row in fanOut {
+            let perThousand = row.seconds / Double(row.agents) * 1000
+            let online = onlineSeconds[row.agents].map { String(format: "; fleet online in %.1f s", $0) } ?? ""
+            let target = row.agents >= 10_000 && row.agents <= 10_500 ? "10k in < 1 s" : "linear in N"
+            let pass = row.agents >= 10_000 && row.agents <= 10_500 ? verdict(row.seconds < 1) : "—"
+            lines.append("| 2 | fan-out to \(row.agents) agents\(row.requested != row.agents ? " (asked \(row.requested))" : "") | \(String(format: "%.2f s", row.seconds)) (\(String(format: "%.3f", perThousand)) s per 1k), \(row.succeeded)/\(row.agents) succeeded\(online) | \(target) | \(pass) |")
+        }
+        if let throughput {
+            lines.append("| 3 | sustained throughput, fan-outs to \(throughput.agents) agents back to back | \(Int(throughput.perSecond)) commands/s (\(throughput.commands) commands, \(throughput.failed) not succeeded) | ≥ 20,000/s | \(verdict(throughput.perSecond >= 20_000)) |")
+        }
+        if let idle {
+            lines.append("| 4 | idle fleet of \(idle.agents): server memory per agent | \(String(format: "%.1f KiB", idle.bytesPerAgent / 1024)) (RSS \(idle.residentBytes / 1_048_576) MiB, baseline \((baselineBytes ?? 0) / 1_048_576) MiB) | ≤ 20 KiB | \(verdict(idle.bytesPerAgent <= 20 * 1024)) |")
+            lines.append("| 4 | idle fleet of \(idle.agents): server CPU | \(String(format: "%.1f%%", idle.cpuPercent)) of one core | < 10% | \(verdict(idle.cpuPercent < 10)) |")
+        }
+        if let storm {
+            lines.append("| 5 | reconnect storm: SIGKILL + restart under \(storm.agents) agents | server up in \(String(format: "%.1f", storm.restartSeconds)) s, all back online \(String(format: "%.1f", storm.backSeconds)) s after the kill, queued batch done at \(String(format: "%.1f", storm.doneSeconds)) s; \(storm.succeeded)/\(storm.queued) succeeded, \(storm.duplicateRuns) redeliveries acked as duplicates (none run twice) | < 30 s, none lost or doubled | \(verdict(storm.backSeconds < 30 && storm.succeeded == storm.queued)) |")
+        }
+        lines.append("")
+        lines += notes.map { "- \($0)" }
+        lines.append("- server and simulator logs: \(directory)")
+        return lines.joined(separator: "\n")
+    }
+
+    private func ms(_ value: Double) -> String { String(format: "%.2f ms", value) }
+    private func verdict(_ pass: Bool) -> String { pass ? "met" : "**missed**" }
+}
+
+/// The machine a run happened on, for the record.
+enum BenchMachine {
+    static func describe() -> String {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
+        let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("MemTotal") }?
+            .split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { "\($0 / 1_048_576) GiB" } ?? "? GiB"
+        var uts = utsname()
+        uname(&uts)
+        let kernel = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        #if DEBUG
+        let build = "debug build"
+        #else
+        let build = "release build"
+        #endif
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(cpu)), \(memory), Linux \(kernel), \(build)"
+    }
+}
+
+/// The last status line a `fleet-sim --json` process printed.
+struct BenchSimulatorStats: Decodable {
+    var duplicates: Int?
+
+    static func latest(in log: String) -> BenchSimulatorStats? {
+        for line in log.split(separator: "\n").reversed() where line.hasPrefix("{") {
+            if let stats = try? JSONDecoder().decode(BenchSimulatorStats.self, from: Data(line.utf8)) { return stats }
+        }
+        return nil
+    }
+}

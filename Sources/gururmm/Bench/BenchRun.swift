@@ -1,0 +1,142 @@
+import Foundation
+import RMMServer
+
+/// One benchmark run: sets up the server and the growing simulated fleet, measures, tears down,
+/// and renders the results.
+struct BenchRun {
+    let directory: String
+    let sizes: [Int]
+    let perSimulator: Int
+    let roundTrips: Int
+    let throughputSeconds: Double
+    let idleSeconds: Double
+    let stormSize: Int
+
+    init(directory: String, sizes: [Int], perSimulator: Int, roundTrips: Int, throughputSeconds: Double, idleSeconds: Double, stormSize: Int) {
+        self.directory = directory
+        self.sizes = sizes
+        self.perSimulator = perSimulator
+        self.roundTrips = roundTrips
+        self.throughputSeconds = throughputSeconds
+        self.idleSeconds = idleSeconds
+        self.stormSize = stormSize
+    }
+
+    private var results = BenchResults()
+    private var simulators: [BenchChild] = []
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "gururmm-bench-\(getpid())-\(Int(Date().timeIntervalSince1970))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Runs everything; always stops what it started.
+    mutating func execute() async throws -> String {
+        results.machine = BenchMachine.describe()
+        results.directory = directory
+        note("bare WebSocket echo")
+        results.echo = try await BenchMeasurements.echoRoundTrips(count: roundTrips)
+        let server = try await BenchServer(directory: directory)
+        do {
+            try await measure(server)
+        } catch {
+            for simulator in simulators { await simulator.stop() }
+            await server.child.stop()
+            throw BenchError("\(error)\n(server and simulator logs in \(directory))")
+        }
+        for simulator in simulators { await simulator.stop() }
+        await server.child.stop()
+        return results.render()
+    }
+
+    private mutating func measure(_ server: BenchServer) async throws {
+        try await Task.sleep(for: .seconds(1))
+        let baseline = server.stats()
+        results.baselineBytes = baseline?.residentBytes
+        let capacity = FileLimit.raise().agentCapacity
+        let limit = Int(min(UInt64(Int.max), capacity > 200 ? capacity - 200 : 0))
+        let token: EnrollmentTokenView = try await server.api.post("/api/v1/enrollment-tokens",
+                                                                     body: EnrollmentTokenRequest(expiresSeconds: 86_400, uses: 100_000))
+        guard let enrollToken = token.token else { throw BenchError("the server returned no enrollment token") }
+        var fleet = 0
+        for requested in sizes {
+            let size = min(requested, limit)
+            if size < requested { results.notes.append("fleet size \(requested) capped at \(size): this machine's hard open-file limit allows about \(capacity) connections per process") }
+            guard size > fleet else { continue }
+            note("growing the fleet to \(size)")
+            let clock = ContinuousClock()
+            let started = clock.now
+            try grow(from: fleet, to: size, server: server, token: enrollToken)
+            fleet = size
+            try await benchWait("\(size) agents online", timeout: 600, every: 0.5) {
+                try await server.fleet().online >= size
+            }
+            results.onlineSeconds[size] = (clock.now - started).seconds
+            if results.command == nil {
+                let agents: [AgentView] = try await server.api.get("/api/v1/agents")
+                guard let target = agents.first(where: { $0.status == .online }) else { throw BenchError("no online agent") }
+                note("command round trips to \(target.name)")
+                results.command = try await BenchMeasurements.commandRoundTrips(server, agent: target.id, count: roundTrips)
+            }
+            note("fan-out to \(size)")
+            let (seconds, summary) = try await BenchMeasurements.fanOut(server)
+            results.fanOut.append(.init(agents: size, requested: requested, seconds: seconds, succeeded: summary.states["succeeded"] ?? 0))
+            if size == min(stormSize, limit), stormSize > 0 {
+                try await storm(server, size: size)
+            }
+        }
+        note("idle fleet of \(fleet) for \(Int(idleSeconds)) s")
+        let before = server.stats()
+        try await Task.sleep(for: .milliseconds(Int(idleSeconds * 1000)))
+        let after = server.stats()
+        if let before, let after, let baseline {
+            results.idle = .init(agents: fleet, bytesPerAgent: Double(after.residentBytes - baseline.residentBytes) / Double(fleet),
+                                 cpuPercent: (after.cpuSeconds - before.cpuSeconds) / idleSeconds * 100, residentBytes: after.residentBytes)
+        }
+        note("throughput with \(fleet) agents for \(Int(throughputSeconds)) s")
+        let throughput = try await BenchMeasurements.throughput(server, seconds: throughputSeconds, inFlight: 2)
+        results.throughput = .init(perSecond: throughput.perSecond, commands: throughput.commands, failed: throughput.failed, agents: fleet)
+    }
+
+    /// Adds simulator processes until `to` agents run, each with at most `perSimulator` agents.
+    private mutating func grow(from: Int, to: Int, server: BenchServer, token: String) throws {
+        var count = from
+        while count < to {
+            let size = min(perSimulator, to - count)
+            let index = simulators.count + 1
+            simulators.append(try BenchChild(name: "fleet-sim-\(index)", arguments: [
+                "fleet-sim", "--server", server.ready.agentUrl, "--allow-plain", "--agents", String(size),
+                "--enroll-token", token, "--state-dir", directory + "/sim-\(index)", "--name-prefix", "sim\(index)-",
+                "--log-level", "warning", "--json", "--status-interval", "2",
+            ], logPath: directory + "/sim-\(index).log"))
+            count += size
+        }
+    }
+
+    /// Queues one command to every agent, SIGKILLs the server at once and starts it again: how long
+    /// until the whole fleet is back, and whether every queued command ran exactly once.
+    private mutating func storm(_ server: BenchServer, size: Int) async throws {
+        note("reconnect storm with \(size) agents")
+        let batch = try await BenchMeasurements.run(server.api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 300))
+        let clock = ContinuousClock()
+        let killed = clock.now
+        try await server.crashAndRestart()
+        let restarted = clock.now
+        try await benchWait("\(size) agents back after the restart", timeout: 300, every: 0.5) {
+            try await server.fleet().online >= size
+        }
+        let back = clock.now
+        let summary = try await BenchMeasurements.awaitBatch(server.api, batch.batchId, timeout: 300)
+        let done = clock.now
+        results.storm = .init(
+            agents: size, restartSeconds: (restarted - killed).seconds, backSeconds: (back - killed).seconds,
+            doneSeconds: (done - killed).seconds, queued: summary.total, succeeded: summary.states["succeeded"] ?? 0,
+            duplicateRuns: simulators.map { BenchSimulatorStats.latest(in: $0.log)?.duplicates ?? 0 }.reduce(0, +)
+        )
+    }
+
+    private func note(_ text: String) {
+        FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
+    }
+}
