@@ -165,6 +165,14 @@ extension FuzzRoute {
                 try ensure(now.events?.last?.reason == reason, "the reason given is not the one recorded")
             }
         },
+        FuzzRoute("GET", "/api/v1/fleet") { exchange, _ in
+            let fleet = try exchange.decode(FleetSummaryView.self)
+            try ensure(fleet.online + fleet.degraded + fleet.offline + fleet.revoked == fleet.enrolled, "counts do not add up: \(fleet)")
+        },
+        FuzzRoute("GET", "/api/v1/batches/{batch}", query: ["wait"]) { exchange, _ in
+            let summary = try exchange.decode(BatchSummaryView.self)
+            try ensure(summary.batchId == exchange.parameters[0] && summary.total == summary.states.values.reduce(0, +), "counts of another batch, or not adding up")
+        },
         FuzzRoute("GET", "/api/v1/batches/{batch}/changes", query: ["after", "wait"]) { exchange, _ in
             let changes = try exchange.decode(BatchChangesView.self)
             try ensure(changes.commands.allSatisfy { $0.batchId == exchange.parameters[0] }, "changes of another batch")
