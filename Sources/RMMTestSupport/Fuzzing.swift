@@ -102,6 +102,9 @@ public func fuzz<Input>(
     let count = settings.iterations ?? iterations
     var seed = settings.seed
     for index in 0..<count {
+        // Cases are CPU-bound and synchronous inside: give the (two-thread, on this machine)
+        // cooperative pool back between them, or parallel tests' timers starve for seconds.
+        await Task.yield()
         let caseSeed = seed
         let input = generate(&seed)
         do {
