@@ -21,9 +21,11 @@ struct ResilienceTests {
             for i in 0..<8 { batches.append(try await server.api.run(["busy"], "sleep 1; echo busy-\(i) >> \(ledger)")) }
             for i in 0..<3 { batches.append(try await server.api.run(["late"], "echo late-\(i) >> \(ledger)")) }
             let busyIds = batches.prefix(8).map { $0.commands[0].commandId }
+            // Under load one poll of eight commands can take longer than a command runs: a state
+            // already past `running` counts too (the agent is working through the queue either way).
             try await waitUntil("some busy command running") {
                 let states = try await busyIds.asyncMap { try await api.command($0).state }
-                return states.contains(.running)
+                return states.contains { $0 == .running || $0.isTerminal }
             }
             try await server.killAndRestart()
             try late.restart(server: server.agentURL)
