@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "RMMStore", targets: ["RMMStore"]),
         .library(name: "RMMServer", targets: ["RMMServer"]),
         .library(name: "RMMAgent", targets: ["RMMAgent"]),
+        .library(name: "RMMFleetSim", targets: ["RMMFleetSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -78,6 +79,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "RMMFleetSim",
+            dependencies: [
+                "RMMProtocol", "RMMTransport", "RMMAgent",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "RMMTestSupport",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -88,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "gururmm",
             dependencies: [
-                "RMMProtocol", "RMMStore", "RMMServer", "RMMAgent", "RMMTransport",
+                "RMMProtocol", "RMMStore", "RMMServer", "RMMAgent", "RMMTransport", "RMMFleetSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -149,6 +159,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
+        .testTarget(name: "RMMFleetSimTests", dependencies: ["RMMFleetSim", "RMMTransport", "RMMTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

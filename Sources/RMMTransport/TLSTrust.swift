@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 
@@ -9,7 +10,7 @@ import NIOSSL
 /// SubjectPublicKeyInfo, base64url) was pinned — no CA, no hostname, no manual trust step, and a
 /// renewed certificate with the same key keeps working. `system`: the system's CA store and the
 /// hostname decide, for servers behind a TLS-terminating proxy with a public certificate.
-public enum TLSTrust: Sendable, Equatable, CustomStringConvertible {
+public enum TLSTrust: Sendable, Hashable, CustomStringConvertible {
     case pinned(String)
     case system
 
@@ -45,19 +46,17 @@ public enum TLSTrust: Sendable, Equatable, CustomStringConvertible {
     /// A TLS client handler that enforces this trust; `host` is the name connected to (SNI, and
     /// the hostname check under `system`).
     public func makeClientHandler(host: String) throws -> NIOSSLClientHandler {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
+        let context = try Self.clientContext(for: self)
         // SNI must not be an IP address literal.
         let sniName = Self.isIPAddress(host) ? nil : host
         switch self {
         case .system:
-            return try NIOSSLClientHandler(context: NIOSSLContext(configuration: configuration), serverHostname: sniName)
+            return try NIOSSLClientHandler(context: context, serverHostname: sniName)
         case .pinned(let expected):
             // The pin replaces CA and hostname checks: BoringSSL's verification is overridden by the
             // callback, which accepts exactly the pinned key.
-            configuration.certificateVerification = .noHostnameVerification
             return try NIOSSLClientHandler(
-                context: NIOSSLContext(configuration: configuration), serverHostname: sniName,
+                context: context, serverHostname: sniName,
                 customVerificationCallback: { certificates, promise in
                     guard let leaf = certificates.first, let pin = try? Self.pin(of: leaf), pin == expected else {
                         promise.succeed(.failed)
@@ -66,6 +65,23 @@ public enum TLSTrust: Sendable, Equatable, CustomStringConvertible {
                     promise.succeed(.certificateVerified)
                 }
             )
+        }
+    }
+
+    /// One client context per trust for the whole process: a context is costly to make (under
+    /// `system` it loads the CA store), and reconnects, or a simulated fleet of thousands of
+    /// connections, would otherwise make one per connection. NIOSSLContext is thread-safe.
+    private static let contexts = NIOLockedValueBox<[TLSTrust: NIOSSLContext]>([:])
+
+    private static func clientContext(for trust: TLSTrust) throws -> NIOSSLContext {
+        try contexts.withLockedValue { cache in
+            if let context = cache[trust] { return context }
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.minimumTLSVersion = .tlsv12
+            if case .pinned = trust { configuration.certificateVerification = .noHostnameVerification }
+            let context = try NIOSSLContext(configuration: configuration)
+            cache[trust] = context
+            return context
         }
     }
 

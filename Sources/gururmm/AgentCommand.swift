@@ -8,14 +8,10 @@ import RMMTransport
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent", abstract: "Run a GuruRMM agent.")
 
-    @Option(name: .customLong("server"), help: "Server agent URL, e.g. wss://rmm.example.com:7443")
-    var server: String
+    @OptionGroup var connection: ServerConnectionOptions
 
     @Option(name: .customLong("state-dir"), help: "Where the agent keeps its identity and journal.")
     var stateDirectory: String
-
-    @Option(name: .customLong("enroll-token"), help: "One-time enrollment token (first run only).")
-    var enrollToken: String?
 
     @Option(name: .customLong("name"), help: "Name shown to operators (default: hostname).")
     var name: String?
@@ -26,18 +22,10 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("downlink"), help: "How the server sends data: auto (text frames, falling back by itself), binary, or poll (long-poll HTTP) for a site known to filter WebSocket data frames.")
     var downlink: String = "auto"
 
-    @Flag(name: .customLong("allow-plain"), help: "Accept a ws:// server run with --plain (local use only).")
-    var allowPlain = false
-
     func run() async throws {
-        let endpoint: ServerEndpoint
-        do {
-            endpoint = try ServerEndpoint(parsing: server)
-        } catch {
-            throw ValidationError("--server: \(error)")
-        }
-        var options = AgentOptions(endpoint: endpoint, stateDirectory: stateDirectory, enrollToken: enrollToken, name: name, version: GuruRMM.version)
-        options.allowPlain = allowPlain
+        var options = AgentOptions(endpoint: try connection.endpoint(), stateDirectory: stateDirectory,
+                                   enrollToken: connection.enrollToken, name: name, version: GuruRMM.version)
+        options.allowPlain = connection.allowPlain
         switch downlink {
         case "auto": options.downlink = nil
         case "binary", "poll", "text": options.downlink = DownlinkMode(rawValue: downlink)

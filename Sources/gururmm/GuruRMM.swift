@@ -11,7 +11,7 @@ struct GuruRMM: AsyncParsableCommand {
         abstract: "GuruRMM: remote monitoring and management with acknowledged command delivery.",
         version: version,
         subcommands: [
-            ServerCommand.self, AgentCommand.self, DemoCommand.self,
+            ServerCommand.self, AgentCommand.self, FleetSimCommand.self, DemoCommand.self,
             EnrollTokenCommand.self, AgentsCommand.self, RunCommand.self, CommandsCommand.self, DiagnoseCommand.self,
             TokensCommand.self, AuditCommand.self, BenchCommand.self,
         ]

@@ -127,6 +127,24 @@ final class E2EAgent {
     }
 }
 
+extension E2EServer {
+    /// Runs the CLI against this server through its data directory (API URL, TLS pin and admin
+    /// token from there); returns its exit code and everything it printed.
+    func cli(_ arguments: [String]) async throws -> (code: Int32, output: String) {
+        try await runCLI(dataDirectory: dataDirectory, arguments)
+    }
+}
+
+/// Runs `gururmm` with `--data-dir` (before a `--` that starts a command line) and waits for it.
+func runCLI(dataDirectory: String, _ arguments: [String]) async throws -> (code: Int32, output: String) {
+    var arguments = arguments
+    arguments.insert(contentsOf: ["--data-dir", dataDirectory], at: arguments.firstIndex(of: "--") ?? arguments.endIndex)
+    let process = try ManagedProcess.start(try gururmmBinary(), arguments: arguments,
+                                           logPath: dataDirectory + "/../cli-\(UUID().uuidString).log")
+    let code = try await process.waitForExit(timeout: .seconds(60))
+    return (code, process.logContents())
+}
+
 struct E2EError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

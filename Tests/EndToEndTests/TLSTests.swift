@@ -10,17 +10,11 @@ import Testing
 struct TLSTests {
     /// Runs the CLI against the TLS server through its data directory (URL and pin from server.json).
     private func cli(_ server: E2EServer, _ arguments: [String]) async throws -> (code: Int32, output: String) {
-        try await Self.cli(dataDirectory: server.dataDirectory, arguments)
+        try await server.cli(arguments)
     }
 
     private static func cli(dataDirectory: String, _ arguments: [String]) async throws -> (code: Int32, output: String) {
-        // Options go before a `--` that starts a command line.
-        var arguments = arguments
-        arguments.insert(contentsOf: ["--data-dir", dataDirectory], at: arguments.firstIndex(of: "--") ?? arguments.endIndex)
-        let process = try ManagedProcess.start(try gururmmBinary(), arguments: arguments,
-                                               logPath: dataDirectory + "/../cli-\(UUID().uuidString).log")
-        let code = try await process.waitForExit(timeout: .seconds(60))
-        return (code, process.logContents())
+        try await runCLI(dataDirectory: dataDirectory, arguments)
     }
 
     private func ready(_ server: E2EServer) throws -> ServerReady {

@@ -15,16 +15,7 @@ struct AgentConnection {
     let faults: FaultHooks
     let logger: Logger
 
-    enum Outcome {
-        /// The session ran (or tried to) and ended. `downlinkQuiet`: data frames stopped while
-        /// control frames arrived, so the next connection should use the fallback downlink.
-        /// `welcomeLost`: the small challenge came but the larger welcome never did.
-        case ended(LinkClosure, welcomed: Bool, downlinkQuiet: Bool, welcomeLost: Bool)
-        /// The server refused us for good (bad credentials, revoked).
-        case refused(LinkClosure)
-    }
-
-    func run(identity: inout AgentIdentity) async throws -> Outcome {
+    func run(identity: inout AgentIdentity) async throws -> SessionEnd {
         let settings = policy.nextConnection(now: Date())
         let link = try await WebSocketConnector.connect(
             to: options.endpoint, tls: tls, downlink: settings.mode, maxSegmentSize: settings.mss,
@@ -50,19 +41,14 @@ struct AgentConnection {
         link.markHandled()
         let facts = await Self.facts(options: options, identity: identity)
         let (stream, received) = await core.helloState()
-        let key = try identity.signingKey()
-        if let agentId = identity.agentId {
-            let signature = try AgentProof.sign(nonce: challenge.nonce, agentId: agentId, key: key)
-            link.send(Envelope(.hello(Hello(agentId: agentId, signature: signature, facts: facts, stream: stream, received: received))))
-        } else {
-            guard let token = options.enrollToken else {
-                link.close(.normal, reason: "not enrolled")
-                throw AgentError.notEnrolled
-            }
-            let publicKey = identity.publicKeyBase64
-            let signature = try AgentProof.sign(nonce: challenge.nonce, agentId: publicKey, key: key)
-            link.send(Envelope(.enroll(Enroll(token: token, publicKey: publicKey, signature: signature, facts: facts, stream: stream))))
+        guard let answer = try HandshakeAnswer.envelope(
+            to: challenge, agentId: identity.agentId, key: try identity.signingKey(), enrollToken: options.enrollToken,
+            facts: facts, stream: stream, received: received
+        ) else {
+            link.close(.normal, reason: "not enrolled")
+            throw AgentError.notEnrolled
         }
+        link.send(answer)
 
         guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
             return closed(link, welcomed: false, quiet: false, challenged: true)
@@ -70,9 +56,9 @@ struct AgentConnection {
         link.markHandled()
         timer.cancel()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
-        let expectedKey = identity.serverKey ?? options.enrollToken.flatMap { EnrollmentToken(parsing: $0).serverKey }
-        if let expectedKey, welcome.serverKey != expectedKey {
-            link.close(.authenticationFailed, reason: "server key does not match the pinned key")
+        let expectedKey = HandshakeAnswer.expectedServerKey(pinned: identity.serverKey, enrollToken: options.enrollToken)
+        if let mismatch = HandshakeAnswer.keyMismatch(welcome, expected: expectedKey) {
+            link.close(.authenticationFailed, reason: mismatch)
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
         }
         if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description {
@@ -139,16 +125,8 @@ struct AgentConnection {
         }
     }
 
-    private func closed(_ link: WebSocketLink, welcomed: Bool, quiet: Bool, challenged: Bool = false) -> Outcome {
-        let closure = link.closure ?? LinkClosure(code: nil, reason: "connection ended", byPeer: true)
-        // The challenge never came but our ping's pong did: data frames are filtered on the way down.
-        let handshakeQuiet = !welcomed && closure.code == CloseCode.handshakeTimeout.rawValue && link.counters.pongsReceived > 0
-        link.abort()
-        if let code = closure.code, closure.byPeer, let known = CloseCode(rawValue: code), known.isPermanent {
-            return .refused(closure)
-        }
-        let welcomeLost = challenged && !welcomed && closure.code == CloseCode.handshakeTimeout.rawValue && !closure.byPeer
-        return .ended(closure, welcomed: welcomed, downlinkQuiet: quiet || (handshakeQuiet && !challenged), welcomeLost: welcomeLost)
+    private func closed(_ link: WebSocketLink, welcomed: Bool, quiet: Bool, challenged: Bool = false) -> SessionEnd {
+        SessionEnd.of(link, welcomed: welcomed, quiet: quiet, challenged: challenged)
     }
 
     static func facts(options: AgentOptions, identity: AgentIdentity) async -> AgentFacts {

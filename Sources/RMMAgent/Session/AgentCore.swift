@@ -18,10 +18,7 @@ public actor AgentCore {
     private(set) var config: AgentConfig
     private var heartbeatCounter = 0
     private var lastServerHeartbeat: Int?
-    private var lastHeartbeatSent = Date.distantPast
-    private var lastMetricsSent = Date.distantPast
-    private var lastPingSent = Date.distantPast
-    private var connectedAt = Date()
+    private var timers = SessionTimers(connectedAt: Date())
     private var ackDirty = false
     /// Results waiting for the server's ack, by seq, so the journal can forget their output once stored.
     private var resultSeqs: [Int: String] = [:]
@@ -61,7 +58,7 @@ public actor AgentCore {
     /// A connection was welcomed: adopt it, apply config, resend everything unacknowledged.
     func attach(_ link: WebSocketLink, welcome: Welcome, now: Date) async {
         self.link = link
-        connectedAt = now
+        timers = SessionTimers(connectedAt: now)
         inbox.peerStream(welcome.stream)
         outbox.resume(peerSaw: welcome.received)
         markReported()
@@ -74,7 +71,6 @@ public actor AgentCore {
         await apply(config: welcome.config, signature: welcome.configSignature)
         sendHeartbeat(now: now)
         link.ping()
-        lastPingSent = now
         logger.info("session resumed", metadata: ["epoch": "\(welcome.epoch)", "resent": "\(outbox.unacknowledged.count)"])
     }
 
@@ -107,17 +103,7 @@ public actor AgentCore {
             }
             return
         }
-        switch message {
-        case .heartbeat(let heartbeat):
-            lastServerHeartbeat = heartbeat.id
-        case .probe(let probe):
-            // Answered here, by the consumer, so a probe proves the whole data path end to end.
-            link.send(Envelope(.probeReply(ProbeReply(id: probe.id, receivedBytes: probe.size))))
-        case .welcome, .challenge:
-            link.close(.protocolError, reason: "unexpected \(message.type) mid-session")
-        default:
-            link.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
-        }
+        if let heartbeat = UnsequencedMessage.handle(message, on: link) { lastServerHeartbeat = heartbeat }
     }
 
     private func apply(_ message: Message) async throws {
@@ -277,28 +263,22 @@ public actor AgentCore {
     func tick(now: Date) async -> TickOutcome {
         guard let link else { return .dead }
         let counters = link.counters
-        let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
-        if now.timeIntervalSince(lastIn) > config.heartbeatDeadline {
-            // Control frames still arriving while data frames do not is the dossier's failure:
-            // the path filters data. Say so over the uplink, which may still work, then reconnect.
-            let lastControl = counters.lastControlIn.map { Date(timeIntervalSince1970: $0) } ?? .distantPast
-            let controlAlive = now.timeIntervalSince(lastControl) <= config.heartbeatDeadline
+        switch timers.tick(now: now, counters: counters, config: config) {
+        case .expired(let controlAlive, let reason):
+            // Say so over the uplink, which may still work, then reconnect.
             logger.warning("no data frame from the server for \(Int(config.heartbeatDeadline)) s; reconnecting",
                            metadata: ["pongs": "\(counters.pongsReceived)", "control_alive": "\(controlAlive)"])
-            link.close(.deadlineExpired, reason: "no data frame from server for \(Int(config.heartbeatDeadline)) s" + (controlAlive ? " while control frames arrive" : ""))
+            link.close(.deadlineExpired, reason: reason)
             return controlAlive ? .downlinkQuiet : .dead
+        case .duties(let metricsHeartbeat, let ping):
+            if metricsHeartbeat {
+                sendHeartbeat(now: now, withMetrics: await metrics.sample())
+            } else if ackDirty {
+                sendHeartbeat(now: now)
+            }
+            if ping { link.ping() }
+            return .alive
         }
-        if now.timeIntervalSince(lastMetricsSent) >= config.heartbeatInterval {
-            lastMetricsSent = now
-            sendHeartbeat(now: now, withMetrics: await metrics.sample())
-        } else if ackDirty {
-            sendHeartbeat(now: now)
-        }
-        if now.timeIntervalSince(lastPingSent) >= config.pingInterval {
-            link.ping()
-            lastPingSent = now
-        }
-        return .alive
     }
 
     /// What a tick found.
@@ -315,7 +295,6 @@ public actor AgentCore {
 
     private func sendHeartbeat(now: Date, withMetrics sample: HostMetrics? = nil) {
         heartbeatCounter += 1
-        lastHeartbeatSent = now
         ackDirty = false
         let beat = Heartbeat(id: heartbeatCounter, echo: lastServerHeartbeat, time: now.timeIntervalSince1970, metrics: sample)
         link?.send(Envelope(.heartbeat(beat), ack: inbox.lastSeq))

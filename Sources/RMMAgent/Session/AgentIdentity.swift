@@ -35,24 +35,12 @@ public struct AgentIdentity: Codable, Sendable {
     }
 
     public func save(stateDirectory: String) throws {
-        let data = try JSONEncoder().encode(self)
-        let path = Self.path(in: stateDirectory)
-        let temp = path + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw AgentError.badState("cannot write \(temp): \(String(cString: strerror(errno)))") }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard written == data.count, rename(temp, path) == 0 else { throw AgentError.badState("cannot save \(path)") }
+        try PrivateFile.save(try JSONEncoder().encode(self), to: Self.path(in: stateDirectory))
     }
 
     func signingKey() throws -> Curve25519.Signing.PrivateKey {
         guard let raw = Data(base64Encoded: privateKey) else { throw AgentError.badState("identity key is not base64") }
         return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-    }
-
-    var publicKeyBase64: String {
-        (try? signingKey().publicKey.rawRepresentation.base64EncodedString()) ?? ""
     }
 }
 

@@ -19,7 +19,7 @@ public enum AgentRuntime {
 
         let policy = LinkPolicy(retryPrimaryAfter: options.retryPrimaryAfter, startMode: options.downlink)
         let faults = FaultHooks()
-        var backoff = options.minBackoff
+        var backoff = ReconnectBackoff(minimum: options.minBackoff, maximum: options.maxBackoff)
         var attempt = 0
         while !Task.isCancelled {
             attempt += 1
@@ -31,36 +31,30 @@ public enum AgentRuntime {
                     throw AgentError.refused(code: closure.code ?? 0, reason: closure.reason)
                 case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):
                     logger.notice("disconnected: \(closure)")
-                    policy.recordReconnect(reason: closure.description, now: Date())
-                    policy.apply(close: closure, now: Date())
+                    if policy.learn(from: closure, welcomed: welcomed, downlinkQuiet: downlinkQuiet, welcomeLost: welcomeLost, now: Date()) {
+                        backoff.reset()
+                    }
                     if downlinkQuiet {
-                        policy.escalate(reason: "downlink-quiet: data frames stopped while control frames arrived", now: Date())
                         logger.warning("data frames stopped while control frames arrive; next downlink: \(policy.mode.rawValue)")
                     }
                     if welcomeLost {
-                        // A small frame passed, a larger one never came: treat it as an MTU blackhole.
-                        policy.shrinkPackets(reason: "welcome-lost: the challenge arrived but the welcome did not", now: Date())
                         logger.warning("the welcome never arrived after the challenge; reconnecting with a clamped TCP MSS")
                     }
-                    if welcomed || downlinkQuiet || welcomeLost { backoff = options.minBackoff }
                 }
             } catch let error as AgentError {
                 throw error
             } catch TransportError.answerLost(let why) {
                 // Same symptom as a lost welcome, one step earlier: under TLS the server's
                 // certificate flight is the first packet too large for a blackholed path.
-                policy.recordReconnect(reason: "answer-lost", now: Date())
-                policy.shrinkPackets(reason: "answer-lost: TCP connected but the server's TLS/upgrade answer never arrived", now: Date())
+                policy.learnAnswerLost(now: Date())
                 logger.warning("\(why); reconnecting with a clamped TCP MSS")
-                backoff = options.minBackoff
+                backoff.reset()
             } catch {
                 logger.notice("connect attempt \(attempt) to \(options.endpoint) failed: \(error)")
             }
             if Task.isCancelled { break }
             // Full jitter spreads a fleet's reconnects after a server restart.
-            let delay = Double.random(in: options.minBackoff...max(options.minBackoff, backoff))
-            backoff = min(options.maxBackoff, backoff * 2)
-            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int(backoff.nextDelay() * 1000)))
         }
         await core.shutdown()
     }
@@ -68,14 +62,20 @@ public enum AgentRuntime {
     /// How this agent trusts the server: the TLS trust pinned at enrollment (or carried by the
     /// enrollment token on first run). Plain ws:// only with `allowPlain`; wss:// never unpinned.
     static func serverTrust(options: AgentOptions, identity: AgentIdentity) throws -> TLSTrust? {
-        guard options.endpoint.secure else {
-            guard options.allowPlain else {
-                throw AgentError.badState("\(options.endpoint) is plain text (commands and results readable on the path); use wss://, or pass --allow-plain for a local server run with --plain")
+        try serverTrust(endpoint: options.endpoint, allowPlain: options.allowPlain, pinned: identity.tlsTrust, enrollToken: options.enrollToken)
+    }
+
+    /// The same for any agent-like client (the fleet simulator): `pinned` is the trust stored at
+    /// enrollment, else the enrollment token's is used.
+    public static func serverTrust(endpoint: ServerEndpoint, allowPlain: Bool, pinned: String?, enrollToken: String?) throws -> TLSTrust? {
+        guard endpoint.secure else {
+            guard allowPlain else {
+                throw AgentError.badState("\(endpoint) is plain text (commands and results readable on the path); use wss://, or pass --allow-plain for a local server run with --plain")
             }
             return nil
         }
-        guard let text = identity.tlsTrust ?? options.enrollToken.flatMap({ EnrollmentToken(parsing: $0).tlsTrust }) else {
-            throw AgentError.badState("no TLS pin for \(options.endpoint): this agent was enrolled with a token from a --plain server; enroll again with a token from the TLS server")
+        guard let text = pinned ?? enrollToken.flatMap({ EnrollmentToken(parsing: $0).tlsTrust }) else {
+            throw AgentError.badState("no TLS pin for \(endpoint): this agent was enrolled with a token from a --plain server; enroll again with a token from the TLS server")
         }
         do {
             return try TLSTrust(parsing: text)

@@ -31,7 +31,7 @@ public final class LinkPolicy: Sendable {
 
     /// The settings for the next connection. After `retryPrimaryAfter` in a fallback mode the agent
     /// tries text frames again; if the path still filters them it falls back again.
-    func nextConnection(now: Date) -> (mode: DownlinkMode, mss: Int?, cap: Int?) {
+    public func nextConnection(now: Date) -> (mode: DownlinkMode, mss: Int?, cap: Int?) {
         state.withLockedValue { s in
             if s.mode != .text, let since = s.fallbackSince, now.timeIntervalSince(since) >= retryPrimaryAfter {
                 s.mode = startMode ?? .text
@@ -41,7 +41,29 @@ public final class LinkPolicy: Sendable {
         }
     }
 
-    var mode: DownlinkMode { state.withLockedValue { $0.mode } }
+    public var mode: DownlinkMode { state.withLockedValue { $0.mode } }
+
+    /// Learns from how a connection ended: the server's hints in its close (4010, 4011), a quiet
+    /// downlink, a lost welcome. Returns true when the reconnect backoff should start over.
+    public func learn(from closure: LinkClosure, welcomed: Bool, downlinkQuiet: Bool, welcomeLost: Bool, now: Date) -> Bool {
+        recordReconnect(reason: closure.description, now: now)
+        apply(close: closure, now: now)
+        if downlinkQuiet {
+            escalate(reason: "downlink-quiet: data frames stopped while control frames arrived", now: now)
+        }
+        if welcomeLost {
+            // A small frame passed, a larger one never came: treat it as an MTU blackhole.
+            shrinkPackets(reason: "welcome-lost: the challenge arrived but the welcome did not", now: now)
+        }
+        return welcomed || downlinkQuiet || welcomeLost
+    }
+
+    /// TCP connected but the server's TLS/upgrade answer never came: the same symptom as a lost
+    /// welcome one step earlier (the certificate flight is the first large packet).
+    public func learnAnswerLost(now: Date) {
+        recordReconnect(reason: "answer-lost", now: now)
+        shrinkPackets(reason: "answer-lost: TCP connected but the server's TLS/upgrade answer never arrived", now: now)
+    }
 
     /// Data frames stopped while control frames arrived: try the next downlink mode.
     func escalate(reason: String, now: Date) {
@@ -95,7 +117,8 @@ public final class LinkPolicy: Sendable {
         }
     }
 
-    func note(_ finding: String) {
+    /// Remembers what the agent found wrong on its side (reported in link reports).
+    public func note(_ finding: String) {
         state.withLockedValue { $0.finding = finding }
     }
 

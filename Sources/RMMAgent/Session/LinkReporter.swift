@@ -65,6 +65,13 @@ struct LinkReporter: Sendable {
     }
 
     private func send(stalledFor: Double) async {
+        link.send(Envelope(.linkReport(await LinkReport.current(of: link, policy: policy, consumerStalledSeconds: stalledFor))))
+    }
+}
+
+extension LinkReport {
+    /// The agent's side of the evidence for `link` now (shared with the fleet simulator).
+    public static func current(of link: WebSocketLink, policy: LinkPolicy, consumerStalledSeconds: Double) async -> LinkReport {
         let (tcp, queued) = await link.transportState()
         // Kept small (well under one 1200-byte packet): a report must still get through a path
         // that loses large packets.
@@ -73,7 +80,6 @@ struct LinkReporter: Sendable {
         let side = LinkSideReport(counters: counters, tcp: tcp, queuedBytes: queued, downlinkMode: policy.mode, time: Date().timeIntervalSince1970)
         let history = policy.history
         let reconnects = history.reconnects.suffix(3).map { ReconnectRecord(time: $0.time, reason: String($0.reason.prefix(80))) }
-        let report = LinkReport(side: side, reconnects: reconnects, agentFinding: history.finding.map { String($0.prefix(120)) }, consumerStalledSeconds: stalledFor)
-        link.send(Envelope(.linkReport(report)))
+        return LinkReport(side: side, reconnects: reconnects, agentFinding: history.finding.map { String($0.prefix(120)) }, consumerStalledSeconds: consumerStalledSeconds)
     }
 }

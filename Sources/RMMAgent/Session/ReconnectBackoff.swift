@@ -1,0 +1,25 @@
+/// Delays between reconnect attempts: exponential with full jitter, so a fleet that lost its server
+/// at the same moment does not come back in lockstep. Shared by the agent and the fleet simulator.
+public struct ReconnectBackoff: Sendable {
+    public let minimum: Double
+    public let maximum: Double
+    private var ceiling: Double
+
+    public init(minimum: Double, maximum: Double) {
+        self.minimum = max(0, minimum)
+        self.maximum = max(self.minimum, maximum)
+        ceiling = self.minimum
+    }
+
+    /// Starts over from the minimum (after a connection that worked).
+    public mutating func reset() {
+        ceiling = minimum
+    }
+
+    /// The next delay in seconds: uniform in minimum...ceiling; the ceiling then doubles up to the maximum.
+    public mutating func nextDelay() -> Double {
+        let delay = Double.random(in: minimum...max(minimum, ceiling))
+        ceiling = min(maximum, ceiling * 2)
+        return delay
+    }
+}

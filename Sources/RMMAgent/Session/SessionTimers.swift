@@ -1,0 +1,55 @@
+import Foundation
+import RMMProtocol
+
+/// When a connected agent owes the server a heartbeat with metrics or a ping, and when it must give
+/// up on the connection because no data frame arrived. Pure state, shared by `AgentCore` and the
+/// fleet simulator so both keep the same rhythm on the wire.
+public struct SessionTimers: Sendable {
+    public private(set) var connectedAt: Date
+    private var lastMetricsSent = Date.distantPast
+    private var lastPingSent = Date.distantPast
+
+    /// What a tick owes.
+    public enum Due: Sendable, Equatable {
+        /// No data frame for the deadline: close with 4004 (`reason`) and reconnect. `controlAlive`:
+        /// control frames still arrive, so the path filters data.
+        case expired(controlAlive: Bool, reason: String)
+        /// Send a heartbeat with host metrics (the interval passed), and/or a ping.
+        case duties(metricsHeartbeat: Bool, ping: Bool)
+    }
+
+    /// A connection was welcomed at `now`; a ping goes out with the welcome's answer.
+    public init(connectedAt now: Date) {
+        connectedAt = now
+        lastPingSent = now
+    }
+
+    /// When a tick next has something to do: a heartbeat or a ping falls due, or the data deadline
+    /// passes (unless data arrives first). Lets a caller visit only when needed.
+    public func nextDue(counters: LinkCounters, config: AgentConfig) -> Date {
+        let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
+        return min(
+            lastMetricsSent.addingTimeInterval(config.heartbeatInterval),
+            lastPingSent.addingTimeInterval(config.pingInterval),
+            lastIn.addingTimeInterval(config.heartbeatDeadline + 0.001)
+        )
+    }
+
+    /// Decides this tick's duties and records them as done.
+    public mutating func tick(now: Date, counters: LinkCounters, config: AgentConfig) -> Due {
+        let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
+        if now.timeIntervalSince(lastIn) > config.heartbeatDeadline {
+            // Control frames still arriving while data frames do not is the dossier's failure:
+            // the path filters data.
+            let lastControl = counters.lastControlIn.map { Date(timeIntervalSince1970: $0) } ?? .distantPast
+            let controlAlive = now.timeIntervalSince(lastControl) <= config.heartbeatDeadline
+            let reason = "no data frame from server for \(Int(config.heartbeatDeadline)) s" + (controlAlive ? " while control frames arrive" : "")
+            return .expired(controlAlive: controlAlive, reason: reason)
+        }
+        let metrics = now.timeIntervalSince(lastMetricsSent) >= config.heartbeatInterval
+        if metrics { lastMetricsSent = now }
+        let ping = now.timeIntervalSince(lastPingSent) >= config.pingInterval
+        if ping { lastPingSent = now }
+        return .duties(metricsHeartbeat: metrics, ping: ping)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import RMMAgent
+import RMMProtocol
+import RMMTransport
+
+extension SimAgent {
+    /// Why an agent stops for good.
+    enum Stop: Error {
+        case notEnrolled
+        case serverKeyMismatch
+    }
+
+    /// Connects and reconnects until cancelled or refused for good, as `AgentRuntime.run`:
+    /// bounded parallel connects, full-jitter backoff, the server's close hints applied.
+    func run(fleet: SimFleet) async {
+        let counters = fleet.counters
+        var backoff = ReconnectBackoff(minimum: fleet.options.minBackoff, maximum: fleet.options.maxBackoff)
+        while !Task.isCancelled {
+            setPhase(.waiting, counters: counters)
+            let slots: ConnectSlots
+            do {
+                slots = try await ConnectSlots.acquire(global: fleet.gate, address: addressGate)
+            } catch {
+                break
+            }
+            setPhase(.connecting, counters: counters)
+            counters.update { $0.connectAttempts += 1 }
+            do {
+                let end = try await connectOnce(fleet: fleet, slots: slots)
+                slots.release()
+                switch end {
+                case .refused(let closure):
+                    counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
+                    fleet.logger.warning("\(name) refused by the server: \(closure)")
+                    setPhase(.stopped, counters: counters)
+                    return
+                case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):
+                    // Ended by our own shutdown: neither a close to count nor a reconnect.
+                    if Task.isCancelled { break }
+                    counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
+                    counters.update {
+                        if welcomed { $0.reconnects += 1 } else { $0.connectFailures += 1 }
+                    }
+                    if policy.learn(from: closure, welcomed: welcomed, downlinkQuiet: downlinkQuiet, welcomeLost: welcomeLost, now: Date()) {
+                        backoff.reset()
+                    }
+                }
+            } catch let stop as Stop {
+                slots.release()
+                fleet.logger.error("\(name) stops: \(stop == .notEnrolled ? "not enrolled and no --enroll-token" : "the server's signing key does not match the pinned one")")
+                setPhase(.stopped, counters: counters)
+                return
+            } catch TransportError.answerLost(let why) {
+                slots.release()
+                counters.update { $0.connectFailures += 1 }
+                counters.tallyClose(code: "connect", reason: why)
+                policy.learnAnswerLost(now: Date())
+                backoff.reset()
+            } catch {
+                slots.release()
+                counters.update { $0.connectFailures += 1 }
+                counters.tallyClose(code: "connect", reason: "\(error)")
+            }
+            if Task.isCancelled { break }
+            setPhase(.backingOff, counters: counters)
+            try? await Task.sleep(for: .milliseconds(Int(backoff.nextDelay() * 1000)))
+        }
+        shutDown()
+        setPhase(.idle, counters: counters)
+    }
+
+    /// One connection: handshake, then the message loop until the link closes (as `AgentConnection.run`).
+    private func connectOnce(fleet: SimFleet, slots: ConnectSlots) async throws -> SessionEnd {
+        let options = fleet.options
+        let settings = policy.nextConnection(now: Date())
+        let link = try await WebSocketConnector.connect(
+            to: options.endpoint, tls: fleet.tls, downlink: settings.mode, maxSegmentSize: settings.mss,
+            answerTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000)), sourceAddress: sourceAddress
+        )
+        beginHandshake(link, deadline: Date().addingTimeInterval(options.handshakeTimeout))
+        var events = link.events.makeAsyncIterator()
+        // A ping right away: if the challenge never comes but the pong does, the path filters data.
+        link.ping()
+        guard case .message(let first)? = await events.next(), case .challenge(let challenge) = first.message else {
+            endHandshake()
+            return SessionEnd.of(link, welcomed: false, quiet: false)
+        }
+        link.markHandled()
+        let (stream, received) = helloState()
+        let facts = AgentFacts(name: name, hostname: fleet.hostname, os: fleet.os, version: options.version)
+        guard let answer = try HandshakeAnswer.envelope(
+            to: challenge, agentId: agentId, key: try signingKey(), enrollToken: options.enrollToken, facts: facts, stream: stream, received: received
+        ) else {
+            endHandshake()
+            link.close(.normal, reason: "not enrolled")
+            throw Stop.notEnrolled
+        }
+        link.send(answer)
+        guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
+            endHandshake()
+            return SessionEnd.of(link, welcomed: false, quiet: false, challenged: true)
+        }
+        link.markHandled()
+        // The server must hold the key pinned at enrollment (carried by the enrollment token).
+        let expected = fleet.expectedServerKey
+        if let mismatch = HandshakeAnswer.keyMismatch(welcome, expected: expected) {
+            endHandshake()
+            link.close(.authenticationFailed, reason: mismatch)
+            throw Stop.serverKeyMismatch
+        }
+        if agentId != welcome.agentId {
+            if agentId == nil { fleet.counters.update { $0.enrolled += 1 } }
+            fleet.store.enrolled(index, agentId: welcome.agentId)
+        }
+        fleet.store.pin(serverKey: expected ?? welcome.serverKey, tlsTrust: fleet.tls?.description)
+        // The slot bounds handshakes in flight, not sessions.
+        slots.release()
+        attach(link, welcome: welcome, capOverride: settings.cap, fleet: fleet, now: Date())
+        setPhase(.connected, counters: fleet.counters)
+
+        while let event = await events.next() {
+            guard case .message(let envelope) = event else { break }
+            await handle(envelope, from: link, fleet: fleet)
+            link.markHandled()
+        }
+        if Task.isCancelled { shutDown() }
+        let quiet = detach(link, counters: fleet.counters)
+        return SessionEnd.of(link, welcomed: true, quiet: quiet)
+    }
+}
+
+/// The connect slots one attempt holds (its address's, then the fleet's), given back exactly once.
+/// Not Sendable: it belongs to the one task making the attempt.
+final class ConnectSlots {
+    private let global: ConnectGate
+    private let address: ConnectGate
+    private var released = false
+
+    private init(global: ConnectGate, address: ConnectGate) {
+        self.global = global
+        self.address = address
+    }
+
+    static func acquire(global: ConnectGate, address: ConnectGate) async throws -> ConnectSlots {
+        // Always the address first, then the fleet: one order, so no two attempts wait on each other.
+        try await address.acquire()
+        do {
+            try await global.acquire()
+        } catch {
+            address.release()
+            throw error
+        }
+        return ConnectSlots(global: global, address: address)
+    }
+
+    func release() {
+        guard !released else { return }
+        released = true
+        global.release()
+        address.release()
+    }
+}

@@ -1,0 +1,372 @@
+import Crypto
+import Foundation
+import RMMAgent
+import RMMProtocol
+import RMMTransport
+import Synchronization
+
+/// One simulated agent: a small state behind a lock, touched by its own task (handshake and
+/// server messages), the fleet's ticker (heartbeats, pings, deadlines, link reports) and, with
+/// `fork`, the process runner (results). On the wire it does what `AgentCore` does; commands are
+/// answered at once instead of run, and nothing is journaled.
+final class SimAgent: Sendable {
+    let index: Int
+    let name: String
+    /// The raw Ed25519 private key (the key type itself is not Sendable; it is made per handshake).
+    private let rawKey: Data
+    /// The local address this agent connects from (nil: the OS picks), and that address's gate.
+    let sourceAddress: String?
+    let addressGate: ConnectGate
+    /// Downlink mode and packet limits learned from closes, and recent reconnects (for link reports).
+    let policy = LinkPolicy()
+    private let state: Mutex<SimAgentState>
+    /// When the ticker must next visit (Unix milliseconds), so that a sweep over the fleet reads
+    /// one atomic per agent and does work only where something is due. Written under `state`'s lock.
+    private let due = Atomic<Int64>(.max)
+
+    init(index: Int, record: SimAgentRecord, sourceAddress: String?, addressGate: ConnectGate) throws {
+        self.index = index
+        self.name = record.name
+        guard let raw = Data(base64Encoded: record.privateKey) else { throw SimError.badState("agent \(record.name): private key is not base64") }
+        _ = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        self.rawKey = raw
+        self.sourceAddress = sourceAddress
+        self.addressGate = addressGate
+        var initial = SimAgentState()
+        initial.agentId = record.agentId
+        state = Mutex(initial)
+    }
+
+    var agentId: String? { state.withLock { $0.agentId } }
+
+    func signingKey() throws -> Curve25519.Signing.PrivateKey {
+        try Curve25519.Signing.PrivateKey(rawRepresentation: rawKey)
+    }
+
+    /// Moves this agent's gauge; only the agent's own task calls it.
+    func setPhase(_ phase: SimPhase, counters: FleetCounters) {
+        let old = state.withLock { state -> SimPhase in
+            defer { state.phase = phase }
+            return state.phase
+        }
+        counters.move(from: old, to: phase)
+    }
+
+    // MARK: connection
+
+    /// What the agent tells the server about its streams when it says hello.
+    func helloState() -> (stream: String, received: StreamPosition?) {
+        state.withLock { ($0.outbox.stream, $0.inbox.position) }
+    }
+
+    /// A connection is up and its handshake starts; the ticker closes it past `deadline`.
+    func beginHandshake(_ link: WebSocketLink, deadline: Date) {
+        state.withLock { state in
+            state.handshake = (link, deadline)
+            schedule(deadline)
+        }
+    }
+
+    /// The handshake ended without a welcome.
+    func endHandshake() {
+        state.withLock { state in
+            state.handshake = nil
+            schedule(nil)
+        }
+    }
+
+    /// True when the ticker has something to do for this agent at `nowMilliseconds`.
+    func isDue(_ nowMilliseconds: Int64) -> Bool {
+        due.load(ordering: .relaxed) <= nowMilliseconds
+    }
+
+    /// Sets the next visit (nil: none until something changes). Call under `state`'s lock.
+    private func schedule(_ date: Date?) {
+        due.store(date.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) } ?? .max, ordering: .relaxed)
+    }
+
+    /// A connection was welcomed: adopt it, resend everything unacknowledged, apply the config,
+    /// echo the welcome's heartbeat (the downlink proof), ping. As `AgentCore.attach`.
+    func attach(_ link: WebSocketLink, welcome: Welcome, capOverride: Int?, fleet: SimFleet, now: Date) {
+        let proven = state.withLock { state -> Bool in
+            state.handshake = nil
+            state.agentId = welcome.agentId
+            state.link = link
+            state.capOverride = capOverride
+            state.timers = SessionTimers(connectedAt: now)
+            state.inbox.peerStream(welcome.stream)
+            state.outbox.resume(peerSaw: welcome.received)
+            state.lastServerHeartbeat = welcome.heartbeatId
+            state.downlinkQuiet = false
+            state.reportedQuiet = false
+            // Resend what the server has not acknowledged before anything new: the server takes
+            // seqs in increasing order only.
+            for item in state.outbox.unacknowledged {
+                link.send(Envelope(item.item, seq: item.seq, ack: state.inbox.lastSeq))
+            }
+            applyConfig(&state, welcome.config, signature: welcome.configSignature, fleet: fleet)
+            state.proven = state.sendHeartbeat(now: now, metrics: nil)
+            link.ping()
+            // The real agent's reporter sends its first link report at once, and its ticker sends a
+            // heartbeat with metrics on its first turn.
+            state.nextReport = now
+            schedule(now)
+            return state.proven
+        }
+        fleet.counters.update {
+            $0.welcomes += 1
+            $0.heartbeatsSent += 1
+            if proven { $0.downlinkProven += 1 }
+        }
+    }
+
+    /// The connection ended; returns whether its data frames had gone quiet while control frames arrived.
+    func detach(_ link: WebSocketLink, counters: FleetCounters) -> Bool {
+        let (quiet, wasProven) = state.withLock { state -> (Bool, Bool) in
+            guard state.link === link else { return (false, false) }
+            state.link = nil
+            schedule(nil)
+            defer { state.proven = false }
+            return (state.downlinkQuiet, state.proven)
+        }
+        if wasProven { counters.update { $0.downlinkProven -= 1 } }
+        return quiet
+    }
+
+    /// Closes the connection as an agent that shuts down does (1001).
+    func shutDown() {
+        state.withLock { state in
+            state.link?.close(.goingAway, reason: "agent shutting down")
+            state.handshake?.link.abort()
+        }
+    }
+
+    /// True while a connection of this agent is still open (for the bounded wait at shutdown).
+    var hasOpenConnection: Bool {
+        state.withLock { ($0.link?.isOpen ?? false) || ($0.handshake?.link.isOpen ?? false) }
+    }
+
+    // MARK: server messages
+
+    /// Work that has to leave the lock (the process runner is an actor).
+    private enum Deferred {
+        case run(CommandSpec)
+        case cancel(commandId: String, reason: String)
+    }
+
+    /// Handles one server message, in arrival order, as `AgentCore.handle`.
+    func handle(_ envelope: Envelope, from link: WebSocketLink, fleet: SimFleet) async {
+        let deferred = state.withLock { state -> Deferred? in
+            guard state.link === link else { return nil }
+            if let ack = envelope.ack { state.outbox.acknowledge(through: ack) }
+            let message = envelope.message
+            if message.isReliable {
+                guard let seq = envelope.seq else { return nil }
+                guard state.inbox.isNew(seq) else {
+                    state.ackDirty = true
+                    schedule(Date())
+                    fleet.counters.update { $0.duplicates += 1 }
+                    return nil
+                }
+                // Handled first: nothing here can fail, and what the handling sends then carries the ack.
+                state.inbox.handled(seq)
+                let sentBefore = state.outbox.lastSeq
+                let deferred = apply(&state, message, from: link, fleet: fleet)
+                if state.outbox.lastSeq == sentBefore {
+                    // Owed: an ack, sent with a heartbeat on the ticker's next turn.
+                    state.ackDirty = true
+                    schedule(Date())
+                }
+                return deferred
+            }
+            if let heartbeat = UnsequencedMessage.handle(message, on: link) { state.lastServerHeartbeat = heartbeat }
+            return nil
+        }
+        switch deferred {
+        case .run(let spec)?:
+            if let fork = fleet.fork, let refusal = await fork.submit(spec, for: self) {
+                finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: refusal, finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+            }
+        case .cancel(let commandId, let reason)?:
+            await fleet.fork?.cancel(commandId: commandId, reason: reason)
+        case nil:
+            break
+        }
+    }
+
+    private func apply(_ state: inout SimAgentState, _ message: Message, from link: WebSocketLink, fleet: SimFleet) -> Deferred? {
+        switch message {
+        case .command(let spec):
+            return accept(&state, spec, fleet: fleet)
+        case .cancel(let cancel):
+            fleet.counters.update { $0.cancelsReceived += 1 }
+            guard state.seen.contains(cancel.commandId) else {
+                // Cancelled before it arrived: remember the id so a late copy is never run.
+                state.seen.insert(cancel.commandId)
+                sendResult(&state, CommandResult(commandId: cancel.commandId, status: .cancelled,
+                                                 reason: "cancelled before it reached the agent: \(cancel.reason)",
+                                                 finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+                return nil
+            }
+            return fleet.fork == nil ? nil : .cancel(commandId: cancel.commandId, reason: cancel.reason)
+        case .configUpdate(let update):
+            applyConfig(&state, update.config, signature: update.signature, fleet: fleet)
+            return nil
+        default:
+            link.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
+            return nil
+        }
+    }
+
+    /// Ack, then answer: at once with `started` and a `succeeded` result, or (fork) by running it.
+    private func accept(_ state: inout SimAgentState, _ spec: CommandSpec, fleet: SimFleet) -> Deferred? {
+        guard !state.seen.contains(spec.commandId) else {
+            fleet.counters.update { $0.duplicates += 1 }
+            state.sendReliable(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
+            return nil
+        }
+        state.seen.insert(spec.commandId)
+        fleet.counters.update { $0.commandsReceived += 1 }
+        state.sendReliable(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
+        let now = Date().timeIntervalSince1970
+        if let refusal = refusal(spec, agentId: state.agentId, fleet: fleet) {
+            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: refusal, finishedAt: now), fleet: fleet)
+            return nil
+        }
+        if spec.validForSeconds <= 0 {
+            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: "arrived after its expiry", finishedAt: now), fleet: fleet)
+            return nil
+        }
+        if fleet.fork != nil { return .run(spec) }
+        state.sendReliable(.started(CommandStarted(commandId: spec.commandId, pid: nil, time: now)))
+        sendResult(&state, CommandResult(commandId: spec.commandId, status: .succeeded, exitCode: 0,
+                                         stdout: Data(fleet.options.simulatedOutput.utf8), startedAt: now,
+                                         finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+        return nil
+    }
+
+    /// Why a command must not run, checked only with `verifySignatures` (as `AgentCore.refusal`).
+    private func refusal(_ spec: CommandSpec, agentId: String?, fleet: SimFleet) -> String? {
+        guard fleet.options.verifySignatures else { return nil }
+        guard let agentId, let serverKey = fleet.expectedServerKey else { return "no pinned server key" }
+        if let problem = WorkSigning.problem(signature: spec.signature, payload: WorkSigning.payload(agentId: agentId, command: spec), publicKey: serverKey) {
+            return "signature check failed: \(problem)"
+        }
+        // Clocks drift; five minutes of skew is tolerated, replays after that are not.
+        if let expiresAt = spec.expiresAt, Date().timeIntervalSince1970 > Double(expiresAt) + 300 {
+            return "signed expiry has passed"
+        }
+        return nil
+    }
+
+    /// Applies a config (with `verifySignatures`, only one the pinned server key signed for this
+    /// agent) and confirms its version.
+    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, signature: String?, fleet: SimFleet) {
+        if fleet.options.verifySignatures, let agentId = state.agentId, let serverKey = fleet.expectedServerKey {
+            let payload = (try? WorkSigning.payload(agentId: agentId, config: config)) ?? Data()
+            if let problem = WorkSigning.problem(signature: signature, payload: payload, publicKey: serverKey) {
+                fleet.logger.error("\(name) refused config version \(config.version): \(problem)")
+                return
+            }
+        }
+        state.config = config
+        // New intervals: the ticker recomputes this agent's next visit at once.
+        schedule(Date())
+        state.link?.setMaxMessageBytes(min(config.maxMessageBytes, state.capOverride ?? Int.max))
+        state.sendReliable(.configApplied(ConfigApplied(version: config.version)))
+        fleet.counters.update { $0.configsApplied += 1 }
+        fleet.fork?.adopt(config)
+    }
+
+    private func sendResult(_ state: inout SimAgentState, _ result: CommandResult, fleet: SimFleet) {
+        state.sendReliable(.result(result))
+        fleet.counters.update {
+            $0.resultsSent += 1
+            if result.status == .rejected { $0.rejected += 1 }
+        }
+    }
+
+    // MARK: process runner events (fork)
+
+    /// A forked command started or printed something.
+    func forward(_ message: Message) {
+        state.withLock { $0.sendReliable(message) }
+    }
+
+    /// A forked command ended.
+    func finish(_ result: CommandResult, fleet: SimFleet) {
+        state.withLock { sendResult(&$0, result, fleet: fleet) }
+    }
+
+    // MARK: timers
+
+    /// The ticker's visit, as `AgentCore.tick` plus the reporter's pacing: the handshake and data
+    /// deadlines, heartbeats (with metrics every interval, or sooner when an ack is owed), pings.
+    /// Returns the link when a link report is due (sent by the ticker, outside the lock).
+    func tick(now: Date, metrics: HostMetrics?, fleet: SimFleet) -> WebSocketLink? {
+        let (link, heartbeats) = state.withLock { state -> (WebSocketLink?, Int) in
+            if let handshake = state.handshake {
+                if now > handshake.deadline {
+                    state.handshake = nil
+                    schedule(nil)
+                    handshake.link.close(.handshakeTimeout, reason: "no challenge/welcome from server within \(Int(fleet.options.handshakeTimeout)) s")
+                }
+                return (nil, 0)
+            }
+            guard let link = state.link, link.closure == nil else {
+                schedule(nil)
+                return (nil, 0)
+            }
+            let counters = link.counters
+            switch state.timers.tick(now: now, counters: counters, config: state.config) {
+            case .expired(let controlAlive, let reason):
+                state.downlinkQuiet = controlAlive
+                schedule(nil)
+                link.close(.deadlineExpired, reason: reason)
+                return (nil, 0)
+            case .duties(let metricsHeartbeat, let ping):
+                var sent = 0
+                if metricsHeartbeat || state.ackDirty {
+                    if state.sendHeartbeat(now: now, metrics: metricsHeartbeat ? metrics : nil) { sent = 1 }
+                }
+                if ping { link.ping() }
+                let report = reportDue(&state, counters: counters, now: now)
+                schedule(min(state.timers.nextDue(counters: counters, config: state.config), state.nextReport,
+                             quietCheck(counters: counters, pace: reportPace(state.config))))
+                return (report ? link : nil, sent)
+            }
+        }
+        if heartbeats > 0 { fleet.counters.update { $0.heartbeatsSent += heartbeats } }
+        return link
+    }
+
+    /// The real reporter's rhythm: every two heartbeat intervals, and at once when data frames
+    /// stop while control frames arrive.
+    private func reportDue(_ state: inout SimAgentState, counters: LinkCounters, now: Date) -> Bool {
+        let pace = reportPace(state.config)
+        let nowSeconds = now.timeIntervalSince1970
+        let dataAge = nowSeconds - (counters.lastDataIn ?? nowSeconds)
+        let controlAge = nowSeconds - (counters.lastControlIn ?? 0)
+        var due = now >= state.nextReport
+        if dataAge >= pace && controlAge < pace {
+            if !state.reportedQuiet {
+                state.reportedQuiet = true
+                policy.note("downlink-quiet: no data frame for \(Int(dataAge)) s while control frames arrive")
+                due = true
+            }
+        } else {
+            state.reportedQuiet = false
+        }
+        if due { state.nextReport = now.addingTimeInterval(pace) }
+        return due
+    }
+
+    private func reportPace(_ config: AgentConfig) -> Double {
+        max(2, 2 * config.heartbeatInterval)
+    }
+
+    /// When data frames would have been quiet for a report's pace (checked then, unless data comes).
+    private func quietCheck(counters: LinkCounters, pace: Double) -> Date {
+        counters.lastDataIn.map { Date(timeIntervalSince1970: $0 + pace) } ?? .distantFuture
+    }
+}

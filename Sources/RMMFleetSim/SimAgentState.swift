@@ -1,0 +1,48 @@
+import Foundation
+import RMMAgent
+import RMMProtocol
+import RMMTransport
+
+/// Everything one simulated agent keeps: the reliable streams and timers of its session (which,
+/// as the real agent's `AgentCore`, outlive connections) and the connection of the moment.
+struct SimAgentState {
+    var agentId: String?
+    var phase: SimPhase = .idle
+    /// The welcomed connection, if any.
+    var link: WebSocketLink?
+    /// A connection still in its handshake, and when the ticker closes it for taking too long.
+    var handshake: (link: WebSocketLink, deadline: Date)?
+    var outbox = ReliableOutbox<Message>(stream: UUID().uuidString.lowercased())
+    var inbox = ReliableInbox()
+    var config = AgentConfig.defaults
+    var timers = SessionTimers(connectedAt: .distantPast)
+    var heartbeatCounter = 0
+    var lastServerHeartbeat: Int?
+    /// A handled reliable message was not acknowledged by anything sent since.
+    var ackDirty = false
+    /// The current connection sent the heartbeat echo that proves the downlink.
+    var proven = false
+    /// The ticker found data frames stopped while control frames arrived.
+    var downlinkQuiet = false
+    var reportedQuiet = false
+    var nextReport = Date.distantFuture
+    /// A message cap the link policy imposes after a size blackhole, below the config's.
+    var capOverride: Int?
+    var seen = RecentIds(capacity: 256)
+
+    /// Appends a reliable message and writes it if connected. Must run under the agent's lock, so
+    /// that messages reach the socket in seq order (the server drops a seq lower than one it has).
+    mutating func sendReliable(_ message: Message) {
+        let seq = outbox.append(message)
+        link?.send(Envelope(message, seq: seq, ack: inbox.lastSeq))
+        ackDirty = false
+    }
+
+    /// A heartbeat echoing the server's latest heartbeat id, with the cumulative ack.
+    mutating func sendHeartbeat(now: Date, metrics: HostMetrics?) -> Bool {
+        heartbeatCounter += 1
+        ackDirty = false
+        let beat = Heartbeat(id: heartbeatCounter, echo: lastServerHeartbeat, time: now.timeIntervalSince1970, metrics: metrics)
+        return link?.send(Envelope(.heartbeat(beat), ack: inbox.lastSeq)) != nil
+    }
+}
