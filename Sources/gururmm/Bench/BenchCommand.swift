@@ -44,6 +44,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
         }
         let directory = try workDirectory ?? BenchRun.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
                            throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize)
         let report = try await run.execute()
