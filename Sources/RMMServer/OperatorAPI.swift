@@ -246,11 +246,14 @@ enum OperatorAPI {
             let counts = try await core.store.batchStateCounts(batchId: batchId)
             let changes = try await core.store.batchChanges(batchId: batchId, after: after)
             let remaining = deadline.timeIntervalSinceNow
-            if !changes.commands.isEmpty || !changes.output.isEmpty || remaining <= 0 {
+            let done = counts.allSatisfy { $0.key.isTerminal }
+            // `done` alone also answers: the last change may have been returned by the previous
+            // poll (read just after an older count), and no later change would ever wake this one.
+            if !changes.commands.isEmpty || !changes.output.isEmpty || done || remaining <= 0 {
                 let names = try await core.store.agentNames(ids: changes.commands.map(\.agentId))
                 return BatchChangesView(
                     version: changes.version,
-                    done: counts.allSatisfy { $0.key.isTerminal },
+                    done: done,
                     commands: changes.commands.map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) },
                     output: changes.output.map { OutputView(commandId: $0.commandId, stream: $0.stream, offset: $0.offset, data: $0.data) }
                 )

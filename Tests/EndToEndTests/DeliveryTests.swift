@@ -7,6 +7,21 @@ import Testing
 /// End to end with real processes on real sockets: the core delivery contract.
 @Suite("End to end: delivery", .serialized)
 struct DeliveryTests {
+    @Test("a finished batch answers its long-poll at once, even after its last change was already seen")
+    func finishedBatchAnswersAtOnce() async throws {
+        try await withFleet(agents: ["quick"]) { server, _ in
+            let batch = try await server.api.run(["quick"], "true")
+            _ = try await server.api.finish(batch)
+            // Poll again past every change: nothing new will ever come, so `done` must answer now
+            // rather than after the wait (this once held `gururmm run` for the whole wait).
+            let all: BatchChangesView = try await server.api.call("GET", "/api/v1/batches/\(batch.batchId)/changes?after=0")
+            let started = Date()
+            let again: BatchChangesView = try await server.api.call("GET", "/api/v1/batches/\(batch.batchId)/changes?after=\(all.version)&wait=30")
+            #expect(again.done && again.commands.isEmpty)
+            #expect(Date().timeIntervalSince(started) < 10, "answered after \(Date().timeIntervalSince(started)) s")
+        }
+    }
+
     @Test("hostname round trip")
     func hostnameRoundTrip() async throws {
         try await withFleet(agents: ["alpha"]) { server, _ in

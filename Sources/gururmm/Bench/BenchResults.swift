@@ -76,13 +76,20 @@ enum BenchMachine {
     }
 }
 
-/// The last status line a `fleet-sim --json` process printed.
+/// The counters of the last status line a `fleet-sim --json` process printed
+/// (`{"kind": "status"|"summary", "stats": {...}}`).
 struct BenchSimulatorStats: Decodable {
-    var duplicates: Int?
+    var duplicates: Int
+    var commandsReceived: Int
+    var resultsSent: Int
+
+    private struct Line: Decodable { var stats: BenchSimulatorStats }
 
     static func latest(in log: String) -> BenchSimulatorStats? {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
         for line in log.split(separator: "\n").reversed() where line.hasPrefix("{") {
-            if let stats = try? JSONDecoder().decode(BenchSimulatorStats.self, from: Data(line.utf8)) { return stats }
+            if let parsed = try? decoder.decode(Line.self, from: Data(line.utf8)) { return parsed.stats }
         }
         return nil
     }
