@@ -2,34 +2,36 @@ import Foundation
 import RMMTestSupport
 import Testing
 
-/// `gururmm bench` at a small size: the harness starts its own server and simulators, runs every
-/// measurement and writes the table. The figures themselves belong in BENCHMARKS.md, not in tests.
-@Suite("End to end: benchmark harness", .serialized)
-struct BenchHarnessTests {
-    @Test("bench runs every measurement at small N and writes the table")
-    func smallRun() async throws {
-        let directory = try freeTemporaryDirectory(prefix: "gururmm-bench")
-        let table = directory + "/table.md"
-        let bench = try ManagedProcess.start(try gururmmBinary(), arguments: [
-            "bench", "--sizes", "20,40", "--round-trips", "20", "--throughput-seconds", "2", "--idle-seconds", "1",
-            "--storm-size", "40", "--work-dir", directory + "/work", "--out", table,
-        ], logPath: directory + "/bench.log")
-        let code = try await bench.waitForExit(timeout: .seconds(240))
-        let log = bench.logContents()
-        try #require(code == 0, "bench failed:\n\(log.suffix(4000))")
-        let text = try String(contentsOfFile: table, encoding: .utf8)
-        for row in ["command round trip", "bare WebSocket text echo", "fan-out to 20 agents", "fan-out to 40 agents",
-                    "sustained throughput", "server memory per agent", "server CPU", "reconnect storm"] {
-            #expect(text.contains(row), "the table has a '\(row)' row:\n\(text)")
+extension EndToEnd {
+    /// `gururmm bench` at a small size: the harness starts its own server and simulators, runs every
+    /// measurement and writes the table. The figures themselves belong in BENCHMARKS.md, not in tests.
+    @Suite("End to end: benchmark harness", .serialized)
+    struct BenchHarnessTests {
+        @Test("bench runs every measurement at small N and writes the table")
+        func smallRun() async throws {
+            let directory = try freeTemporaryDirectory(prefix: "gururmm-bench")
+            let table = directory + "/table.md"
+            let bench = try ManagedProcess.start(try gururmmBinary(), arguments: [
+                "bench", "--sizes", "20,40", "--round-trips", "20", "--throughput-seconds", "2", "--idle-seconds", "1",
+                "--storm-size", "40", "--work-dir", directory + "/work", "--out", table,
+            ], logPath: directory + "/bench.log")
+            let code = try await bench.waitForExit(timeout: .seconds(240))
+            let log = bench.logContents()
+            try #require(code == 0, "bench failed:\n\(log.suffix(4000))")
+            let text = try String(contentsOfFile: table, encoding: .utf8)
+            for row in ["command round trip", "bare WebSocket text echo", "fan-out to 20 agents", "fan-out to 40 agents",
+                        "sustained throughput", "server memory per agent", "server CPU", "reconnect storm"] {
+                #expect(text.contains(row), "the table has a '\(row)' row:\n\(text)")
+            }
+            #expect(text.contains("20/20 succeeded") && text.contains("40/40 succeeded"), "every fan-out command succeeded:\n\(text)")
+            let storm = text.split(separator: "\n").first { $0.contains("reconnect storm") }.map(String.init) ?? ""
+            #expect(storm.contains("40/40 succeeded"), "the storm lost nothing: \(storm)")
+            // The harness stops what it started: no process of this run still uses its work directory.
+            let running = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+                let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                return command.contains(directory + "/work")
+            }
+            #expect(running.isEmpty, "left running: \(running)")
         }
-        #expect(text.contains("20/20 succeeded") && text.contains("40/40 succeeded"), "every fan-out command succeeded:\n\(text)")
-        let storm = text.split(separator: "\n").first { $0.contains("reconnect storm") }.map(String.init) ?? ""
-        #expect(storm.contains("40/40 succeeded"), "the storm lost nothing: \(storm)")
-        // The harness stops what it started: no process of this run still uses its work directory.
-        let running = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
-            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
-            return command.contains(directory + "/work")
-        }
-        #expect(running.isEmpty, "left running: \(running)")
     }
 }

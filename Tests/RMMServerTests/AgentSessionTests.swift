@@ -221,12 +221,14 @@ struct AgentSessionTests {
         await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: start)
         await session.enqueue(try await Fixture.insert(["c1", "c2"], agent: agentId, into: store))
         #expect(try await link.messages().commands.map(\.seq) == [1, 2])
-        await session.handle(Envelope(.heartbeat(Heartbeat(id: 1, echo: nil, time: 0)), ack: 1), epoch: 1, now: start.addingTimeInterval(1))
+        // Every write above was stamped at or before `written`, however slowly this test runs.
+        let written = Date()
+        await session.handle(Envelope(.heartbeat(Heartbeat(id: 1, echo: nil, time: 0)), ack: 1), epoch: 1, now: written)
         // Before the ack deadline: nothing is written again.
-        await session.tick(now: start.addingTimeInterval(2))
+        await session.tick(now: written.addingTimeInterval(1))
         #expect(try await link.messages().commands.isEmpty)
-        // (The link saw no inbound frame, so the inbound deadline counts from attach: stay within it.)
-        await session.tick(now: start.addingTimeInterval(AgentConfig.defaults.ackDeadline + 5))
+        // Past it for every write (and well within the inbound deadline, counted from the heartbeat).
+        await session.tick(now: written.addingTimeInterval(AgentConfig.defaults.ackDeadline + 1))
         #expect(try await link.messages().commands.map(\.seq) == [2])
         #expect(try await store.command(id: "c1")?.state == .sent)  // an ack of the seq is not an ack of the command
     }
