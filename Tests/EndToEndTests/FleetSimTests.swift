@@ -43,6 +43,9 @@ struct FleetSimTests {
             let token = try await api.enrollToken(uses: 50)
             sims.append(try startSim(server: server.agentURL, agents: 50, token: token, state: state, run: 1))
             let first = try await waitFleetOnline(api, count: 50)
+            // Against a loopback server each simulated agent is a host of its own (127/8).
+            let hosts = Set(first.compactMap { $0.remoteAddress?.split(separator: ":").first.map(String.init) })
+            #expect(hosts.count == 50 && hosts.allSatisfy { $0.hasPrefix("127.") }, "\(hosts.sorted().prefix(5))")
 
             let results = try await runOnAll(api, "echo hello")
             #expect(results.count == 50)
