@@ -68,7 +68,7 @@ struct FleetSimTests {
 
             let again = try await runOnAll(api, "echo again")
             #expect(again.count == 50 && again.allSatisfy { $0.state == .succeeded })
-            #expect(try #require(sims.last).logContents().contains("0 enrolled"), "no agent enrolled again")
+            #expect(try #require(sims.last).logContents().contains("failed), 0 enrolled,"), "no agent enrolled again")
         } catch {
             let logs = ([("server", server.process)] + sims.map { ("fleet-sim", $0) })
                 .map { "---- \($0.0) log (tail) ----\n" + String($0.1.logContents().suffix(6000)) }
