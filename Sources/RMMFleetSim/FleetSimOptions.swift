@@ -26,12 +26,12 @@ public struct FleetSimOptions: Sendable {
     public var namePrefix = "sim-"
     /// Connections being opened and authenticated at once, over all source addresses.
     public var connectConcurrency = 256
-    /// The same per source address: the server answers HTTP 429 past its
+    /// The same per source address that agents share: the server answers HTTP 429 past its
     /// `--max-unauthenticated-per-address` (32 by default).
     public var connectsPerAddress = 30
-    /// Local addresses to connect from, agents spread over them round robin. Nil: automatic, which
-    /// spreads over 127.0.0.x for a loopback server (see `SourceAddresses.automatic`) and lets the
-    /// OS choose otherwise; empty: the OS chooses.
+    /// Local addresses to connect from, agents spread over them round robin. Nil: automatic, an
+    /// address of 127/8 per agent for a loopback server (see `SourceAddresses.automatic`), the OS
+    /// chooses otherwise; empty: the OS chooses.
     public var sourceAddresses: [String]?
     /// Reconnect backoff (full jitter, doubling from `minBackoff` to `maxBackoff`), seconds.
     public var minBackoff = 0.5

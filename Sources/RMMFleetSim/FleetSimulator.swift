@@ -31,10 +31,7 @@ public final class FleetSimulator: Sendable {
 
     /// The source addresses in use: `options.sourceAddresses`, or the automatic choice.
     public var sourceAddresses: [String] {
-        options.sourceAddresses ?? SourceAddresses.automatic(
-            for: options.endpoint, count: options.count,
-            connectConcurrency: options.connectConcurrency, connectsPerAddress: options.connectsPerAddress
-        )
+        options.sourceAddresses ?? SourceAddresses.automatic(for: options.endpoint, count: options.count)
     }
 
     /// Loads or creates the identities, then connects every agent and keeps them connected until
@@ -56,11 +53,13 @@ public final class FleetSimulator: Sendable {
             throw SimError.badOption("\(records.filter { $0.agentId == nil }.count) agents (first \(missing.name)) are not enrolled yet: pass --enroll-token")
         }
         let addresses = sourceAddresses
-        // One gate per source address (one for all when the OS picks the address).
-        let addressGates = (addresses.isEmpty ? [""] : addresses).map { _ in ConnectGate(slots: options.connectsPerAddress) }
+        // A gate per source address that agents share (one for all when the OS picks the address);
+        // none where each agent has an address of its own.
+        let shared = addresses.count < records.count
+        let addressGates = shared ? (addresses.isEmpty ? [""] : addresses).map { _ in ConnectGate(slots: options.connectsPerAddress) } : []
         let agents = try records.enumerated().map { index, record in
             try SimAgent(index: index, record: record, sourceAddress: addresses.isEmpty ? nil : addresses[index % addresses.count],
-                         addressGate: addressGates[index % addressGates.count])
+                         addressGate: shared ? addressGates[index % addressGates.count] : nil)
         }
         let fork = options.fork ? ForkRunner(concurrency: options.forkConcurrency) : nil
         let fleet = SimFleet(options: options, counters: counters, store: store, tls: tls, fork: fork, logger: logger)

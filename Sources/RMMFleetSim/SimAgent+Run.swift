@@ -133,21 +133,21 @@ extension SimAgent {
 /// Not Sendable: it belongs to the one task making the attempt.
 final class ConnectSlots {
     private let global: ConnectGate
-    private let address: ConnectGate
+    private let address: ConnectGate?
     private var released = false
 
-    private init(global: ConnectGate, address: ConnectGate) {
+    private init(global: ConnectGate, address: ConnectGate?) {
         self.global = global
         self.address = address
     }
 
-    static func acquire(global: ConnectGate, address: ConnectGate) async throws -> ConnectSlots {
+    static func acquire(global: ConnectGate, address: ConnectGate?) async throws -> ConnectSlots {
         // Always the address first, then the fleet: one order, so no two attempts wait on each other.
-        try await address.acquire()
+        try await address?.acquire()
         do {
             try await global.acquire()
         } catch {
-            address.release()
+            address?.release()
             throw error
         }
         return ConnectSlots(global: global, address: address)
@@ -157,6 +157,6 @@ final class ConnectSlots {
         guard !released else { return }
         released = true
         global.release()
-        address.release()
+        address?.release()
     }
 }

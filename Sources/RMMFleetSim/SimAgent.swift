@@ -14,9 +14,10 @@ final class SimAgent: Sendable {
     let name: String
     /// The raw Ed25519 private key (the key type itself is not Sendable; it is made per handshake).
     private let rawKey: Data
-    /// The local address this agent connects from (nil: the OS picks), and that address's gate.
+    /// The local address this agent connects from (nil: the OS picks), and the gate of an address
+    /// it shares with other agents.
     let sourceAddress: String?
-    let addressGate: ConnectGate
+    let addressGate: ConnectGate?
     /// Downlink mode and packet limits learned from closes, and recent reconnects (for link reports).
     let policy = LinkPolicy()
     private let state: Mutex<SimAgentState>
@@ -24,7 +25,7 @@ final class SimAgent: Sendable {
     /// one atomic per agent and does work only where something is due. Written under `state`'s lock.
     private let due = Atomic<Int64>(.max)
 
-    init(index: Int, record: SimAgentRecord, sourceAddress: String?, addressGate: ConnectGate) throws {
+    init(index: Int, record: SimAgentRecord, sourceAddress: String?, addressGate: ConnectGate?) throws {
         self.index = index
         self.name = record.name
         guard let raw = Data(base64Encoded: record.privateKey) else { throw SimError.badState("agent \(record.name): private key is not base64") }

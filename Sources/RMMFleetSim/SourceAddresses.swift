@@ -3,20 +3,23 @@ import RMMTransport
 
 /// The local addresses simulated agents connect from.
 ///
-/// A server counts unauthenticated connections and failed authentications per client address,
-/// and on loopback one address also runs out of ports: 20,000 connections and the server's
-/// TIME_WAIT entries from a restart need more than one address's ~28,000 ephemeral ports. Against
-/// a loopback server the fleet therefore spreads over 127.0.0.1, 127.0.0.2, … (the whole 127/8 is
-/// local on Linux), as many as the connect concurrency and the fleet size need.
+/// A server counts unauthenticated connections (including long-polls) and failed authentications
+/// per client address, and on loopback one address also runs out of ports: 20,000 connections
+/// plus the server's TIME_WAIT entries after a restart need more than one address's ~28,000
+/// ephemeral ports. Against a loopback server every agent therefore gets an address of its own in
+/// 127/8 (all of it is local on Linux), 127.1.1.1, 127.1.1.2, …, so the server sees a fleet of
+/// hosts, as it would in the field.
 public enum SourceAddresses {
-    /// The automatic choice for `endpoint`: loopback addresses for a loopback server, else none
-    /// (the OS picks the address).
-    public static func automatic(for endpoint: ServerEndpoint, count: Int, connectConcurrency: Int, connectsPerAddress: Int) -> [String] {
+    /// The automatic choice for `endpoint`: one loopback address per agent for a loopback server,
+    /// else none (the OS picks the address).
+    public static func automatic(for endpoint: ServerEndpoint, count: Int) -> [String] {
         guard isLoopbackIPv4(endpoint.host) || endpoint.host == "localhost" else { return [] }
-        let forConcurrency = (min(connectConcurrency, count) + connectsPerAddress - 1) / max(1, connectsPerAddress)
-        let forPorts = (count + 9_999) / 10_000
-        let addresses = min(254, max(1, forConcurrency, forPorts))
-        return (1...addresses).map { "127.0.0.\($0)" }
+        return (0..<max(0, min(count, 254 * 254 * 254))).map(loopback)
+    }
+
+    /// The `index`-th address of 127/8 used for agents: 127.1.1.1, …, 127.1.1.254, 127.1.2.1, …
+    static func loopback(_ index: Int) -> String {
+        "127.\(index / (254 * 254) + 1).\(index / 254 % 254 + 1).\(index % 254 + 1)"
     }
 
     /// Reads `127.0.0.1-127.0.0.16,10.0.0.5`: single IPv4/IPv6 addresses, and IPv4 ranges in the last octet.

@@ -40,10 +40,10 @@ struct FleetSimCommand: AsyncParsableCommand {
     @Option(name: .customLong("connect-concurrency"), help: "Connections being opened and authenticated at once.")
     var connectConcurrency = 256
 
-    @Option(name: .customLong("connects-per-address"), help: "The same per source address (the server answers 429 past its --max-unauthenticated-per-address, 32 by default).")
+    @Option(name: .customLong("connects-per-address"), help: "The same per source address that agents share (the server answers 429 past its --max-unauthenticated-per-address, 32 by default).")
     var connectsPerAddress = 30
 
-    @Option(name: .customLong("source-addresses"), help: "Local addresses to connect from, e.g. 127.0.0.2-127.0.0.20,10.0.0.7; 'auto' (default: 127.0.0.x for a loopback server), or 'none' (the OS picks).")
+    @Option(name: .customLong("source-addresses"), help: "Local addresses to connect from, shared round robin, e.g. 10.0.0.2-10.0.0.20,10.0.0.37; 'auto' (default: an address of 127/8 per agent for a loopback server, else the OS picks), or 'none' (the OS picks).")
     var sourceAddresses = "auto"
 
     @Option(name: .customLong("max-backoff"), help: "Longest pause between reconnect attempts, seconds (full jitter from 0.5 s, doubling).")
