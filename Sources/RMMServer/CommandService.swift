@@ -98,8 +98,14 @@ actor CommandService {
         await feed.bump()
         var byAgent: [String: [CommandRecord]] = [:]
         for record in records { byAgent[record.agentId, default: []].append(record) }
-        for (agentId, commands) in byAgent {
-            await registry.session(for: agentId).enqueue(commands)
+        // All sessions at once: each persists `sent` before it writes, and side by side those
+        // writes share transactions (group commit). One after another, a fan-out to 10,000
+        // agents waited for 10,000 commits in turn (35 s measured).
+        let registry = self.registry
+        await withTaskGroup(of: Void.self) { group in
+            for (agentId, commands) in byAgent {
+                group.addTask { await registry.session(for: agentId).enqueue(commands) }
+            }
         }
         logger.info("batch \(batchId): \(records.count) command(s) queued by \(operatorName)")
         return (batchId, records, Dictionary(uniqueKeysWithValues: targets.map { ($0.id, $0) }))
