@@ -99,7 +99,13 @@ final class GroupCommitter: Sendable {
             if batch.isEmpty { return }
             do {
                 try await writer.write { db in
-                    for job in batch { job.run(db) }
+                    for job in batch {
+                        job.run(db)
+                        // Some errors (disk full, I/O) make SQLite roll back the whole transaction,
+                        // taking the writes before this one with it: then none of them may be
+                        // reported done.
+                        if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
+                    }
                 }
                 state.withLock {
                     $0.batches += 1
