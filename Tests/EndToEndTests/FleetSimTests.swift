@@ -69,7 +69,13 @@ extension EndToEnd {
 
                 let again = try await runOnAll(api, "echo again")
                 #expect(again.count == 50 && again.allSatisfy { $0.state == .succeeded })
-                #expect(try #require(sims.last).logContents().contains("failed), 0 enrolled,"), "no agent enrolled again")
+                // Status lines come every second: wait for one that counts the command just run.
+                let restarted = try #require(sims.last)
+                try await waitUntil("the restarted simulator reports the command", timeout: .seconds(15)) {
+                    restarted.logContents().contains("commands 50 received")
+                }
+                let status = restarted.logContents().split(separator: "\n").last { $0.contains("commands 50 received") } ?? ""
+                #expect(status.contains("failed), 0 enrolled,"), "no agent enrolled again: \(status)")
             } catch {
                 let logs = ([("server", server.process)] + sims.map { ("fleet-sim", $0) })
                     .map { "---- \($0.0) log (tail) ----\n" + String($0.1.logContents().suffix(6000)) }
