@@ -1,12 +1,20 @@
 import Foundation
 
-/// The process's limit on open files, which caps how many agents one simulator can hold (each
-/// connection is a socket; the long-poll downlink needs a second one while it polls).
+/// The process's limit on open files, which caps how many agent connections one process (server or
+/// simulator) can hold (each connection is a socket; the long-poll downlink needs a second one while
+/// it polls).
 public enum OpenFileLimit {
     /// The limits in force after raising.
     public struct Limits: Sendable, Equatable {
         public var soft: Int
         public var hard: Int
+    }
+
+    /// The limits in force now.
+    public static func current() -> Limits {
+        var limit = rlimit()
+        guard getrlimit(resourceNoFile, &limit) == 0 else { return Limits(soft: 0, hard: 0) }
+        return Limits(soft: clamp(limit.rlim_cur), hard: clamp(limit.rlim_max))
     }
 
     /// Raises the soft RLIMIT_NOFILE to the hard limit, and when that is still below `needed`,
