@@ -25,15 +25,60 @@ public enum WireDecodeError: Error, Equatable, Sendable, CustomStringConvertible
 public struct WireCodec: Sendable {
     public init() {}
 
-    private struct Header: Decodable {
-        var v: Int
-        var t: String
-        var seq: Int?
-        var ack: Int?
-    }
+    /// One frame, decoded in a single JSON pass: the header first, then the body its `t` names.
+    /// (Parsing the frame once for the header and again for the body doubled the decoding cost.)
+    private struct Frame: Decodable {
+        var envelope: Envelope
 
-    private struct Typed<Body: Decodable>: Decodable {
-        var body: Body
+        private enum Key: String, CodingKey {
+            case v, t, seq, ack, body
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Key.self)
+            let version: Int, type: String, seq: Int?, ack: Int?
+            do {
+                version = try container.decode(Int.self, forKey: .v)
+                type = try container.decode(String.self, forKey: .t)
+                seq = try container.decodeIfPresent(Int.self, forKey: .seq)
+                ack = try container.decodeIfPresent(Int.self, forKey: .ack)
+            } catch {
+                throw WireDecodeError.malformed("not a GuruRMM envelope (\(WireCodec.describe(error)))")
+            }
+            if version != WireLimits.protocolVersion { throw WireDecodeError.unsupportedVersion(version) }
+            if let seq, seq < 1 { throw WireDecodeError.malformed("seq must be positive") }
+            if let ack, ack < 0 { throw WireDecodeError.malformed("ack must not be negative") }
+            func body<B: Decodable>(_: B.Type) throws -> B {
+                do {
+                    return try container.decode(B.self, forKey: .body)
+                } catch {
+                    throw WireDecodeError.malformed("bad '\(type)' body (\(WireCodec.describe(error)))")
+                }
+            }
+            let message: Message
+            switch type {
+            case "challenge": message = .challenge(try body(Challenge.self))
+            case "hello": message = .hello(try body(Hello.self))
+            case "enroll": message = .enroll(try body(Enroll.self))
+            case "welcome": message = .welcome(try body(Welcome.self))
+            case "heartbeat": message = .heartbeat(try body(Heartbeat.self))
+            case "config_update": message = .configUpdate(try body(ConfigUpdate.self))
+            case "config_applied": message = .configApplied(try body(ConfigApplied.self))
+            case "command": message = .command(try body(CommandSpec.self))
+            case "cancel": message = .cancel(try body(Cancel.self))
+            case "command_ack": message = .commandAck(try body(CommandAck.self))
+            case "started": message = .started(try body(CommandStarted.self))
+            case "output": message = .output(try body(CommandOutput.self))
+            case "result": message = .result(try body(CommandResult.self))
+            case "chunk": message = .chunk(try body(Chunk.self))
+            case "probe": message = .probe(try body(Probe.self))
+            case "probe_reply": message = .probeReply(try body(ProbeReply.self))
+            case "link_report": message = .linkReport(try body(LinkReport.self))
+            default: throw WireDecodeError.unknownType(WireCodec.printable(type, limit: 64))
+            }
+            if message.isReliable && seq == nil { throw WireDecodeError.malformed("'\(type)' needs a seq") }
+            envelope = Envelope(message, seq: seq, ack: ack, version: version)
+        }
     }
 
     private struct Out<Body: Encodable>: Encodable {
@@ -43,6 +88,11 @@ public struct WireCodec: Sendable {
         var ack: Int?
         var body: Body
     }
+
+    /// Made once: their settings never change after this, and Foundation's coders are safe to
+    /// share between threads then (they are `Sendable`; each call keeps its state on its own stack).
+    private static let sharedEncoder = makeEncoder()
+    private static let sharedDecoder = makeDecoder()
 
     private static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
@@ -58,7 +108,7 @@ public struct WireCodec: Sendable {
     }
 
     public func encode(_ envelope: Envelope) throws -> Data {
-        let encoder = Self.makeEncoder()
+        let encoder = Self.sharedEncoder
         func out<B: Encodable>(_ body: B) throws -> Data {
             try encoder.encode(Out(v: envelope.version, t: envelope.message.type, seq: envelope.seq, ack: envelope.ack, body: body))
         }
@@ -86,46 +136,14 @@ public struct WireCodec: Sendable {
     /// Decodes one frame. Throws `WireDecodeError` only.
     public func decode(_ data: Data, limit: Int = WireLimits.maxMessageBytes) throws(WireDecodeError) -> Envelope {
         if data.count > limit { throw .tooLarge(data.count, limit: limit) }
-        let decoder = Self.makeDecoder()
-        let header: Header
         do {
-            header = try decoder.decode(Header.self, from: data)
+            return try Self.sharedDecoder.decode(Frame.self, from: data).envelope
+        } catch let error as WireDecodeError {
+            throw error
         } catch {
+            // Not JSON at all, or not an object: the frame failed before any of its keys were read.
             throw .malformed("not a GuruRMM envelope (\(Self.describe(error)))")
         }
-        if header.v != WireLimits.protocolVersion { throw .unsupportedVersion(header.v) }
-        if let seq = header.seq, seq < 1 { throw .malformed("seq must be positive") }
-        if let ack = header.ack, ack < 0 { throw .malformed("ack must not be negative") }
-        func body<B: Decodable>(_: B.Type) throws(WireDecodeError) -> B {
-            do {
-                return try decoder.decode(Typed<B>.self, from: data).body
-            } catch {
-                throw .malformed("bad '\(header.t)' body (\(Self.describe(error)))")
-            }
-        }
-        let message: Message
-        switch header.t {
-        case "challenge": message = .challenge(try body(Challenge.self))
-        case "hello": message = .hello(try body(Hello.self))
-        case "enroll": message = .enroll(try body(Enroll.self))
-        case "welcome": message = .welcome(try body(Welcome.self))
-        case "heartbeat": message = .heartbeat(try body(Heartbeat.self))
-        case "config_update": message = .configUpdate(try body(ConfigUpdate.self))
-        case "config_applied": message = .configApplied(try body(ConfigApplied.self))
-        case "command": message = .command(try body(CommandSpec.self))
-        case "cancel": message = .cancel(try body(Cancel.self))
-        case "command_ack": message = .commandAck(try body(CommandAck.self))
-        case "started": message = .started(try body(CommandStarted.self))
-        case "output": message = .output(try body(CommandOutput.self))
-        case "result": message = .result(try body(CommandResult.self))
-        case "chunk": message = .chunk(try body(Chunk.self))
-        case "probe": message = .probe(try body(Probe.self))
-        case "probe_reply": message = .probeReply(try body(ProbeReply.self))
-        case "link_report": message = .linkReport(try body(LinkReport.self))
-        default: throw .unknownType(Self.printable(header.t, limit: 64))
-        }
-        if message.isReliable && header.seq == nil { throw .malformed("'\(header.t)' needs a seq") }
-        return Envelope(message, seq: header.seq, ack: header.ack, version: header.v)
     }
 
     /// A short, single-line account of a decoding error, safe to send back in a close reason.
@@ -149,7 +167,7 @@ public struct WireCodec: Sendable {
     }
 
     /// Peer-supplied text fit for a one-line error: at most `limit` characters, control characters as "?".
-    private static func printable(_ text: String, limit: Int) -> String {
+    fileprivate static func printable(_ text: String, limit: Int) -> String {
         let scalars = text.prefix(limit).unicodeScalars.map { scalar -> Unicode.Scalar in
             let breaksLine = scalar.properties.generalCategory == .control || (scalar.properties.isWhitespace && scalar != " ")
             return breaksLine ? "?" : scalar

@@ -8,7 +8,7 @@ import Foundation
 public enum WorkSigning {
     /// The exact bytes signed for a command.
     public static func payload(agentId: String, command: CommandSpec) -> Data {
-        let digest = SHA256.hash(data: Data(command.text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(SHA256.hash(data: Data(command.text.utf8)))
         let fields = [
             "gururmm-command-v1", agentId, command.commandId, command.kind.rawValue, command.interpreter ?? "",
             String(Int((command.timeoutSeconds * 1000).rounded())), String(command.expiresAt ?? 0), digest,

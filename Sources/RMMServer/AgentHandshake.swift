@@ -104,11 +104,16 @@ struct AgentHandshake: Sendable {
             return
         }
         await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date())
+        // An agent's ack, started and result often arrive in one read: stored in one write.
+        link.deliverInBatches()
         while let event = await events.next() {
             switch event {
             case .message(let envelope):
                 await session.handle(envelope, epoch: record.epoch, now: Date())
                 link.markHandled()
+            case .messages(let envelopes):
+                await session.handle(envelopes, epoch: record.epoch, now: Date())
+                link.markHandled(envelopes.count)
             case .closed(let closure):
                 await session.detach(epoch: record.epoch, closure: closure, now: Date())
                 return

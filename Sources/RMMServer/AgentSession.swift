@@ -17,8 +17,6 @@ actor AgentSession {
     var outbox: ReliableOutbox<OutboundItem>
     private var inbox = ReliableInbox()
     private var loaded = false
-    /// Commands seen to be this agent's (checked once in the store, then remembered until their result).
-    private var ownCommands = Set<String>()
 
     struct Connection {
         let link: WebSocketLink
@@ -144,7 +142,7 @@ actor AgentSession {
     func enqueue(_ commands: [CommandRecord]) async {
         try? await loadIfNeeded()
         for record in commands where !hasPending(record.id) {
-            _ = outbox.append(.command(PendingCommand(record)))
+            track(record)
         }
         await pump()
     }
@@ -171,115 +169,190 @@ actor AgentSession {
 
     // MARK: inbound
 
-    /// Handles one message from the connection of `epoch`, in arrival order.
+    /// Handles one message from the connection of `epoch`.
     func handle(_ envelope: Envelope, epoch: Int, now: Date) async {
+        await handle([envelope], epoch: epoch, now: now)
+    }
+
+    /// Handles messages from the connection of `epoch`, in arrival order — typically everything one
+    /// socket read delivered. The agent's reports among them go to the store in one write, and are
+    /// acknowledged only after it committed.
+    func handle(_ envelopes: [Envelope], epoch: Int, now: Date) async {
         guard let current = connection, current.epoch == epoch else { return }
         live.lastSeenAt = now
-        if let ack = envelope.ack {
-            let before = outbox.acked
-            outbox.acknowledge(through: ack)
-            if outbox.acked > before && ack > 0 {
-                live.lastDownlinkAt = now
-                let acked = outbox.acked
-                if let written = connection?.writtenAt { connection?.writtenAt = written.filter { $0.key > acked } }
+        var reliable: [(seq: Int, message: Message)] = []
+        var newest = inbox.lastSeq
+        for envelope in envelopes {
+            if let ack = envelope.ack { noteAcknowledged(through: ack, now: now) }
+            let message = envelope.message
+            if message.isReliable {
+                guard let seq = envelope.seq else { continue }
+                // Already handled (a resend after a reconnect, or a duplicate): just ack again.
+                guard seq > newest else {
+                    ackDirty = true
+                    continue
+                }
+                newest = seq
+                reliable.append((seq, message))
+            } else {
+                handleUnreliable(message, current: current, now: now)
             }
         }
-        let message = envelope.message
-        if message.isReliable {
-            guard let seq = envelope.seq else { return }
-            guard inbox.isNew(seq) else {
-                ackDirty = true
-                return
-            }
-            do {
-                try await apply(message, now: now)
-                inbox.handled(seq)
-                ackDirty = true
-                if hasUnsent { await pump() }
-            } catch let error as StoreError {
-                // A message about a command this server does not know (e.g. its database was
-                // replaced) can never succeed: log it and move on rather than ask for it forever.
-                logger.warning("dropped \(message.type) seq \(seq): \(error)")
-                inbox.handled(seq)
-                ackDirty = true
-            } catch {
-                // Not recording the seq means the agent resends it after the next reconnect.
-                logger.error("could not persist \(message.type) seq \(seq): \(error)")
-                connection?.link.close(.internalError, reason: "server could not store your message; retry")
-                return
-            }
-        } else {
-            switch message {
-            case .heartbeat(let heartbeat):
-                if let echo = heartbeat.echo, echo >= current.firstHeartbeatId { live.lastDownlinkAt = now }
-                if let metrics = heartbeat.metrics { live.metrics = metrics }
-                lastPeerHeartbeat = heartbeat.id
-            case .probeReply(let reply):
-                let rtt = probeSentAt.removeValue(forKey: reply.id).map { now.timeIntervalSince($0) * 1000 }
-                probeWaiters.removeValue(forKey: reply.id)?.resume(returning: rtt ?? 0)
-            case .linkReport(let report):
-                agentReport = (report, now)
-            case .hello, .enroll:
-                connection?.link.close(.protocolError, reason: "already authenticated")
-            default:
-                connection?.link.close(.protocolError, reason: "'\(message.type)' is not something an agent sends")
-            }
+        if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
+    }
+
+    private func noteAcknowledged(through ack: Int, now: Date) {
+        let before = outbox.acked
+        outbox.acknowledge(through: ack)
+        if outbox.acked > before && ack > 0 {
+            live.lastDownlinkAt = now
+            let acked = outbox.acked
+            if let written = connection?.writtenAt { connection?.writtenAt = written.filter { $0.key > acked } }
         }
     }
 
-    private func apply(_ message: Message, now: Date) async throws {
-        // An agent may only report on its own commands: a malicious agent must not be able to
-        // complete, fail or write output into another agent's work.
-        if let commandId = message.reportedCommandId, !ownCommands.contains(commandId) {
-            guard let record = try await store.command(id: commandId), record.agentId == agentId else {
-                logger.warning("agent \(agentId) reported on command \(commandId), which is not its own; ignored")
+    private func handleUnreliable(_ message: Message, current: Connection, now: Date) {
+        switch message {
+        case .heartbeat(let heartbeat):
+            if let echo = heartbeat.echo, echo >= current.firstHeartbeatId { live.lastDownlinkAt = now }
+            if let metrics = heartbeat.metrics { live.metrics = metrics }
+            lastPeerHeartbeat = heartbeat.id
+        case .probeReply(let reply):
+            let rtt = probeSentAt.removeValue(forKey: reply.id).map { now.timeIntervalSince($0) * 1000 }
+            probeWaiters.removeValue(forKey: reply.id)?.resume(returning: rtt ?? 0)
+        case .linkReport(let report):
+            agentReport = (report, now)
+        case .hello, .enroll:
+            connection?.link.close(.protocolError, reason: "already authenticated")
+        default:
+            connection?.link.close(.protocolError, reason: "'\(message.type)' is not something an agent sends")
+        }
+    }
+
+    /// Applies new reliable messages: their command reports in one store write, then each message's
+    /// follow-up in order. The seqs are recorded as handled only after that write committed; if it
+    /// fails, none is, the connection closes, and the agent resends them all after reconnecting.
+    private func apply(_ messages: [(seq: Int, message: Message)], epoch: Int, now: Date) async {
+        var reports: [CommandReport] = []
+        var reportOf: [Int?] = []
+        for (_, message) in messages {
+            if let report = report(for: message) {
+                reportOf.append(reports.count)
+                reports.append(report)
+            } else {
+                reportOf.append(nil)
+            }
+        }
+        let effects: [ReportEffect]
+        do {
+            effects = try await record(reports, now: now)
+        } catch {
+            logger.error("could not persist \(reports.count) report(s) from the agent: \(error)")
+            if connection?.epoch == epoch {
+                connection?.link.close(.internalError, reason: "server could not store your messages; retry")
+            }
+            return
+        }
+        // Durable now. A newer connection may have taken over meanwhile (possibly with a restarted
+        // agent numbering from 1 again): then the seqs are left for its resend, which is harmless.
+        guard connection?.epoch == epoch else { return }
+        var changed = false
+        for (index, (seq, message)) in messages.enumerated() {
+            if let position = reportOf[index] {
+                changed = follow(message, effects[position]) || changed
+            } else if case .configApplied(let applied) = message {
+                live.configVersionApplied = applied.version
+            } else if let report = rejectedResult(message) {
+                logger.warning("\(report)")
+            } else {
+                connection?.link.close(.protocolError, reason: "'\(message.type)' is not something an agent sends")
                 return
             }
-            ownCommands.insert(commandId)
+            inbox.handled(seq)
         }
-        if case .result(let result) = message { ownCommands.remove(result.commandId) }
+        ackDirty = true
+        if changed { await feed.bump() }
+        if hasUnsent { await pump() }
+    }
+
+    /// Stores reports in one write. A `StoreError` is about one report's command (say, a row that
+    /// cannot be read) and would fail the same way forever: then each is stored alone and only the
+    /// failing one is dropped. Any other error (the database) is thrown: nothing was stored.
+    private func record(_ reports: [CommandReport], now: Date) async throws -> [ReportEffect] {
+        do {
+            let effects = try await store.recordReports(reports, agentId: agentId, now: now)
+            guard effects.count == reports.count else { throw StoreError.corrupt("\(effects.count) effects for \(reports.count) reports") }
+            return effects
+        } catch let error as StoreError {
+            guard reports.count > 1 else {
+                logger.warning("dropped a report on command \(reports.first?.commandId ?? "?"): \(error)")
+                return [.unknown]
+            }
+            var effects: [ReportEffect] = []
+            for report in reports { effects += try await record([report], now: now) }
+            return effects
+        }
+    }
+
+    /// The store step for an agent's message about a command; nil for anything else.
+    private func report(for message: Message) -> CommandReport? {
         switch message {
         case .commandAck(let ack):
-            if let record = try await store.transition(commandId: ack.commandId, to: .delivered, reason: ack.duplicate ? "agent already had it (retransmission)" : nil, now: now) {
-                _ = record
-                await feed.bump()
-            } else if let record = try await store.command(id: ack.commandId), record.state.isTerminal, !ack.duplicate,
-                      record.state == .expired || record.state == .cancelled {
-                // The agent took a command the server had already given up on: make it stand down.
-                logger.warning("agent acknowledged \(ack.commandId) after it ended \(record.state.rawValue); sending cancel")
-                _ = outbox.append(.cancel(Cancel(commandId: ack.commandId, reason: "command had already \(record.state.rawValue) on the server")))
-            }
+            return .acknowledged(commandId: ack.commandId, reason: ack.duplicate ? "agent already had it (retransmission)" : nil)
         case .started(let started):
-            if try await store.transition(commandId: started.commandId, to: .running, reason: started.pid.map { "pid \($0)" }, now: now) != nil {
-                await feed.bump()
-            }
+            return .started(commandId: started.commandId, reason: started.pid.map { "pid \($0)" })
         case .output(let output):
-            if try await store.appendOutput(commandId: output.commandId, stream: output.stream, offset: output.offset, data: output.data, cap: config.outputCapBytes) {
-                await feed.bump()
-            }
+            return .output(commandId: output.commandId, stream: output.stream, offset: output.offset, data: output.data, cap: config.outputCapBytes)
         case .result(let result):
-            let outcome = CommandOutcome(
+            guard rejectedResult(message) == nil else { return nil }
+            return .finished(commandId: result.commandId, outcome: CommandOutcome(
                 state: result.status, reason: result.reason, exitCode: result.exitCode, signal: result.signal,
                 stdout: result.stdout, stderr: result.stderr,
                 stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated
-            )
-            guard result.status.isTerminal, result.status != .expired else {
-                logger.warning("agent reported non-terminal status \(result.status.rawValue) as a result; ignored")
-                return
-            }
-            if result.status == .rejected {
-                // Includes refused signatures: a path that altered work shows up here, on both sides.
-                logger.warning("agent rejected command \(result.commandId): \(result.reason ?? "no reason given")")
-            }
-            if try await store.finish(commandId: result.commandId, outcome: outcome, now: now) != nil {
-                await feed.bump()
-            } else if let record = try await store.command(id: result.commandId), record.state != result.status {
-                logger.warning("late result for \(result.commandId): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
-            }
-        case .configApplied(let applied):
-            live.configVersionApplied = applied.version
+            ))
         default:
-            connection?.link.close(.protocolError, reason: "'\(message.type)' is not something an agent sends")
+            return nil
+        }
+    }
+
+    /// Why a result cannot be applied at all (it names no end state), or nil.
+    private func rejectedResult(_ message: Message) -> String? {
+        guard case .result(let result) = message, !result.status.isTerminal || result.status == .expired else { return nil }
+        return "agent reported non-terminal status \(result.status.rawValue) as a result for \(result.commandId); ignored"
+    }
+
+    /// What follows from one stored report; true if the command changed.
+    private func follow(_ message: Message, _ effect: ReportEffect) -> Bool {
+        guard let commandId = message.reportedCommandId else { return false }
+        switch effect {
+        case .notOwned:
+            // An agent may only report on its own commands: a malicious agent must not be able to
+            // complete, fail or write output into another agent's work.
+            logger.warning("agent \(agentId) reported on command \(commandId), which is not its own; ignored")
+            return false
+        case .unknown:
+            // A command this server does not know (e.g. its database was replaced) can never
+            // succeed: log it and move on rather than ask for it forever.
+            logger.warning("dropped \(message.type) for command \(commandId): unknown to this server, or its record is unreadable")
+            return false
+        case .changed(let record):
+            if case .result(let result) = message, result.status == .rejected {
+                // Includes refused signatures: a path that altered work shows up here, on both sides.
+                logger.warning("agent rejected command \(record.id): \(result.reason ?? "no reason given")")
+            }
+            return true
+        case .unchanged(let record):
+            switch message {
+            case .commandAck(let ack) where !ack.duplicate && (record.state == .expired || record.state == .cancelled):
+                // The agent took a command the server had already given up on: make it stand down.
+                logger.warning("agent acknowledged \(commandId) after it ended \(record.state.rawValue); sending cancel")
+                _ = outbox.append(.cancel(Cancel(commandId: commandId, reason: "command had already \(record.state.rawValue) on the server")))
+            case .result(let result) where record.state != result.status:
+                logger.warning("late result for \(commandId): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
+            default:
+                break
+            }
+            return false
         }
     }
 
@@ -451,6 +524,15 @@ actor AgentSession {
 
     // MARK: helpers
 
+    /// Queues one of this agent's commands for sending.
+    private func track(_ record: CommandRecord) {
+        guard record.agentId == agentId else {
+            logger.error("command \(record.id) of agent \(record.agentId) was handed to this session; not sent")
+            return
+        }
+        _ = outbox.append(.command(PendingCommand(record)))
+    }
+
     private func hasPending(_ commandId: String) -> Bool {
         outbox.unacknowledged.contains { $0.item.commandId == commandId }
     }
@@ -463,7 +545,7 @@ actor AgentSession {
         do {
             let pending = try await store.undeliveredCommands(agentId: agentId)
             for record in pending where !hasPending(record.id) {
-                _ = outbox.append(.command(PendingCommand(record)))
+                track(record)
             }
         } catch {
             loaded = false

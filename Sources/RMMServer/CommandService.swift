@@ -224,10 +224,10 @@ actor CommandService {
     static func newId(prefix: String) -> String {
         var rng = SystemRandomNumberGenerator()
         let bytes = (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        return prefix + bytes.map { String(format: "%02x", $0) }.joined()
+        return prefix + Hex.encode(bytes)
     }
 
     static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(text.utf8)))
     }
 }

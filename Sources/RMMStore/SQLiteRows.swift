@@ -21,6 +21,26 @@ extension Row {
         }
     }
 
+    /// The value at `index` of a row whose columns are known by position; `column` names it in errors.
+    func value<T: DatabaseValueConvertible>(at index: Int, _ column: String, as type: T.Type = T.self) throws -> T {
+        guard index < count else { throw StoreError.corrupt("column \(column): row has only \(count) columns") }
+        do {
+            return try decode(T.self, atIndex: index)
+        } catch {
+            throw StoreError.corrupt("column \(column): \(error)")
+        }
+    }
+
+    func date(at index: Int, _ column: String) throws -> Date {
+        Date(timeIntervalSinceReferenceDate: try value(at: index, column, as: Double.self))
+    }
+
+    func enumValue<E: RawRepresentable>(at index: Int, _ column: String, as type: E.Type) throws -> E where E.RawValue == String {
+        let raw = try value(at: index, column, as: String.self)
+        guard let parsed = E(rawValue: raw) else { throw StoreError.corrupt("column \(column): unknown value '\(raw)'") }
+        return parsed
+    }
+
     func date(_ column: String) throws -> Date {
         Date(timeIntervalSinceReferenceDate: try value(column, as: Double.self))
     }
@@ -82,17 +102,19 @@ extension CommandRecord {
         exit_code, signal, stdout_truncated, stderr_truncated, updated_at, created_by, version
         """
 
+    /// Decodes by position, in the order of `columns`: commands are read on every lifecycle step,
+    /// and looking columns up by name (case-folded each time) was a visible share of that cost.
     init(row: Row) throws {
         self.init(
-            id: try row.value("id"), agentId: try row.value("agent_id"), batchId: try row.value("batch_id"),
-            kind: try row.enumValue("kind", as: CommandSpec.Kind.self), text: try row.value("text"),
-            interpreter: try row.value("interpreter"), timeoutSeconds: try row.value("timeout_seconds"),
-            createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at"),
-            state: try row.enumValue("state", as: CommandState.self), reason: try row.value("reason"),
-            exitCode: try row.value("exit_code"), signal: try row.value("signal"),
-            stdoutTruncated: try row.value("stdout_truncated"), stderrTruncated: try row.value("stderr_truncated"),
-            updatedAt: try row.date("updated_at"), createdBy: try row.value("created_by"),
-            version: try row.value("version")
+            id: try row.value(at: 0, "id"), agentId: try row.value(at: 1, "agent_id"), batchId: try row.value(at: 2, "batch_id"),
+            kind: try row.enumValue(at: 3, "kind", as: CommandSpec.Kind.self), text: try row.value(at: 4, "text"),
+            interpreter: try row.value(at: 5, "interpreter"), timeoutSeconds: try row.value(at: 6, "timeout_seconds"),
+            createdAt: try row.date(at: 7, "created_at"), expiresAt: try row.date(at: 8, "expires_at"),
+            state: try row.enumValue(at: 9, "state", as: CommandState.self), reason: try row.value(at: 10, "reason"),
+            exitCode: try row.value(at: 11, "exit_code"), signal: try row.value(at: 12, "signal"),
+            stdoutTruncated: try row.value(at: 13, "stdout_truncated"), stderrTruncated: try row.value(at: 14, "stderr_truncated"),
+            updatedAt: try row.date(at: 15, "updated_at"), createdBy: try row.value(at: 16, "created_by"),
+            version: try row.value(at: 17, "version")
         )
     }
 }

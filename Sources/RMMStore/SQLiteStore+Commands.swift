@@ -16,12 +16,12 @@ extension SQLiteStore {
                 if !over.isEmpty { throw StoreError.tooManyPending(limit: limit, counts: over) }
             }
             for command in commands {
-                guard try Self.agent(id: command.agentId, db) != nil else {
+                guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM agents WHERE id = ?"), arguments: [command.agentId]) != nil else {
                     throw StoreError.notFound("agent '\(command.agentId)'")
                 }
                 let version = try Self.nextVersion(db)
                 do {
-                    try db.execute(
+                    try db.executeCached(
                         sql: """
                             INSERT INTO commands (\(CommandRecord.columns))
                             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -106,47 +106,66 @@ extension SQLiteStore {
 
     /// Throws `notFound` for an unknown command (a refused move of a known one returns nil).
     public func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
-        try await write { db in
-            guard var command = try Self.command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-            guard command.state.canMove(to: state) else { return nil }
-            command.state = state
-            command.reason = reason
-            command.updatedAt = now
-            command.version = try Self.nextVersion(db)
-            try Self.saveLifecycle(command, db)
-            try Self.addEvent(commandId, state, at: now, reason: reason, db)
-            return command
-        }
+        try await write { db in try Self.transition(commandId: commandId, to: state, reason: reason, now: now, db) }
     }
 
     /// Throws `notFound` for an unknown command. A non-terminal `outcome.state` is a refused move (nil).
     public func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
-        try await write { db in
-            guard var command = try Self.command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-            // A redelivered result finds the command terminal already: nothing to do, nothing changes.
-            guard !command.state.isTerminal, outcome.state.isTerminal, command.state.canMove(to: outcome.state) else {
-                return nil
-            }
-            // Live output is always a prefix of the agent's whole output; store only the missing tail.
-            for (stream, whole) in [(StdStream.stdout, outcome.stdout), (.stderr, outcome.stderr)] {
-                let stored = try Self.storedLength(commandId, stream, db)
-                if whole.count > stored {
-                    try Self.insertChunk(commandId, stream, offset: stored, data: Data(whole.suffix(from: whole.startIndex + stored)),
-                                         version: Self.nextVersion(db), db)
-                }
-            }
-            command.state = outcome.state
-            command.reason = outcome.reason
-            command.exitCode = outcome.exitCode
-            command.signal = outcome.signal
-            command.stdoutTruncated = outcome.stdoutTruncated
-            command.stderrTruncated = outcome.stderrTruncated
-            command.updatedAt = now
-            command.version = try Self.nextVersion(db)
-            try Self.saveLifecycle(command, db)
-            try Self.addEvent(commandId, outcome.state, at: now, reason: outcome.reason, db)
-            return command
+        try await write { db in try Self.finish(commandId: commandId, outcome: outcome, now: now, db) }
+    }
+
+    /// `transition` inside the caller's transaction.
+    static func transition(commandId: String, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
+        guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
+        return try transition(command, to: state, reason: reason, now: now, db)
+    }
+
+    /// Moves `command` (as just read in this transaction) to `state`; nil if the lifecycle refuses.
+    static func transition(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
+        var command = command
+        guard command.state.canMove(to: state) else { return nil }
+        command.state = state
+        command.reason = reason
+        command.updatedAt = now
+        command.version = try nextVersion(db)
+        try saveLifecycle(command, db)
+        try addEvent(command.id, state, at: now, reason: reason, db)
+        return command
+    }
+
+    /// `finish` inside the caller's transaction.
+    static func finish(commandId: String, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
+        guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
+        return try finish(command, outcome: outcome, now: now, db)
+    }
+
+    /// Ends `command` (as just read in this transaction) with `outcome`; nil if nothing changes.
+    static func finish(_ command: CommandRecord, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
+        var command = command
+        let commandId = command.id
+        // A redelivered result finds the command terminal already: nothing to do, nothing changes.
+        guard !command.state.isTerminal, outcome.state.isTerminal, command.state.canMove(to: outcome.state) else {
+            return nil
         }
+        // Live output is always a prefix of the agent's whole output; store only the missing tail.
+        for (stream, whole) in [(StdStream.stdout, outcome.stdout), (.stderr, outcome.stderr)] {
+            let stored = try storedLength(commandId, stream, db)
+            if whole.count > stored {
+                try insertChunk(commandId, stream, offset: stored, data: Data(whole.suffix(from: whole.startIndex + stored)),
+                                version: nextVersion(db), db)
+            }
+        }
+        command.state = outcome.state
+        command.reason = outcome.reason
+        command.exitCode = outcome.exitCode
+        command.signal = outcome.signal
+        command.stdoutTruncated = outcome.stdoutTruncated
+        command.stderrTruncated = outcome.stderrTruncated
+        command.updatedAt = now
+        command.version = try nextVersion(db)
+        try saveLifecycle(command, db)
+        try addEvent(commandId, outcome.state, at: now, reason: outcome.reason, db)
+        return command
     }
 
     public func events(commandId: String) async throws -> [CommandEvent] {
@@ -184,14 +203,15 @@ extension SQLiteStore {
     }
 
     static func fetchCommands(_ db: Database, where condition: String, order: String, _ arguments: StatementArguments) throws -> [CommandRecord] {
+        // The conditions and orders are a fixed set written in this file, so caching each is bounded.
         try Row.fetchAll(
-            db, sql: "SELECT \(CommandRecord.columns) FROM commands WHERE \(condition) ORDER BY \(order)", arguments: arguments
+            db.cachedStatement(sql: "SELECT \(CommandRecord.columns) FROM commands WHERE \(condition) ORDER BY \(order)"), arguments: arguments
         ).map(CommandRecord.init(row:))
     }
 
     /// Writes the columns a lifecycle step may change.
     private static func saveLifecycle(_ command: CommandRecord, _ db: Database) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE commands SET state = ?, reason = ?, exit_code = ?, signal = ?, stdout_truncated = ?,
                     stderr_truncated = ?, updated_at = ?, version = ?
@@ -205,7 +225,7 @@ extension SQLiteStore {
     }
 
     private static func addEvent(_ commandId: String, _ state: CommandState, at: Date, reason: String?, _ db: Database) throws {
-        try db.execute(
+        try db.executeCached(
             sql: "INSERT INTO command_events (command_id, state, occurred_at, reason) VALUES (?, ?, ?, ?)",
             arguments: [commandId, state.rawValue, at.dbSeconds, reason]
         )

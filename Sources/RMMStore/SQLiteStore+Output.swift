@@ -5,18 +5,28 @@ import RMMProtocol
 /// Command output and batch change feeds.
 extension SQLiteStore {
     public func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
-        try await write { db in
-            guard let command = try Self.command(id: commandId, db), !command.state.isTerminal else { return false }
-            let stored = try Self.storedLength(commandId, stream, db)
-            // Only the exact next bytes are accepted, so stored output stays a gapless prefix.
-            guard offset == stored, stored + data.count <= cap else { return false }
-            if data.isEmpty { return true }
-            let version = try Self.nextVersion(db)
-            try Self.insertChunk(commandId, stream, offset: offset, data: data, version: version, db)
-            // The command's version covers its output too, so a batch feed lists it as changed.
-            try db.execute(sql: "UPDATE commands SET version = ? WHERE id = ?", arguments: [version, commandId])
-            return true
-        }
+        try await write { db in try Self.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap, db) }
+    }
+
+    /// `appendOutput` inside the caller's transaction.
+    static func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int, _ db: Database) throws -> Bool {
+        guard let command = try command(id: commandId, db) else { return false }
+        return try appendOutput(to: command, stream: stream, offset: offset, data: data, cap: cap, db)
+    }
+
+    /// Appends output to `command` (as just read in this transaction); false if it stores nothing.
+    static func appendOutput(to command: CommandRecord, stream: StdStream, offset: Int, data: Data, cap: Int, _ db: Database) throws -> Bool {
+        guard !command.state.isTerminal else { return false }
+        let commandId = command.id
+        let stored = try storedLength(commandId, stream, db)
+        // Only the exact next bytes are accepted, so stored output stays a gapless prefix.
+        guard offset == stored, stored + data.count <= cap else { return false }
+        if data.isEmpty { return true }
+        let version = try nextVersion(db)
+        try insertChunk(commandId, stream, offset: offset, data: data, version: version, db)
+        // The command's version covers its output too, so a batch feed lists it as changed.
+        try db.executeCached(sql: "UPDATE commands SET version = ? WHERE id = ?", arguments: [version, commandId])
+        return true
     }
 
     public func output(commandId: String, stream: StdStream) async throws -> Data {
@@ -58,17 +68,16 @@ extension SQLiteStore {
     /// Bytes stored so far for one stream: the end of its last chunk.
     static func storedLength(_ commandId: String, _ stream: StdStream, _ db: Database) throws -> Int {
         try Int.fetchOne(
-            db,
-            sql: """
+            db.cachedStatement(sql: """
                 SELECT byte_offset + length(data) FROM command_output
                 WHERE command_id = ? AND stream = ? ORDER BY byte_offset DESC LIMIT 1
-                """,
+                """),
             arguments: [commandId, stream.rawValue]
         ) ?? 0
     }
 
     static func insertChunk(_ commandId: String, _ stream: StdStream, offset: Int, data: Data, version: Int, _ db: Database) throws {
-        try db.execute(
+        try db.executeCached(
             sql: "INSERT INTO command_output (command_id, stream, byte_offset, data, version) VALUES (?, ?, ?, ?, ?)",
             arguments: [commandId, stream.rawValue, offset, data, version]
         )

@@ -92,6 +92,10 @@ public protocol Store: Sendable {
     /// Appends live output if `offset` is exactly the stream's stored length and the cap leaves room;
     /// returns false (storing nothing) otherwise. Output of a terminal command is never changed.
     func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool
+    /// Applies an agent's reports in order, in one transaction, each exactly as `transition`,
+    /// `appendOutput` or `finish` would; one effect per report. A report on an unknown command or
+    /// another agent's changes nothing (`unknown`, `notOwned`); any other failure fails them all.
+    func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect]
     func output(commandId: String, stream: StdStream) async throws -> Data
     func events(commandId: String) async throws -> [CommandEvent]
 

@@ -4,6 +4,9 @@ import RMMProtocol
 public enum LinkEvent: Sendable {
     /// A decoded (and, if chunked, reassembled) message.
     case message(Envelope)
+    /// Several messages that arrived in one socket read, in order. Only after the owner called
+    /// `WebSocketLink.deliverInBatches()`; until then every message comes as `.message`.
+    case messages([Envelope])
     /// The connection ended. `code` is the close code the peer sent or we sent, if any.
     case closed(LinkClosure)
 }

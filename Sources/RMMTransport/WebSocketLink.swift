@@ -211,9 +211,16 @@ public final class WebSocketLink: Sendable {
         channel.close(promise: nil)
     }
 
-    /// Call once per handled message (after its effects are done).
-    public func markHandled() {
-        shared.update { $0.messagesHandled += 1 }
+    /// Call once per handled message (after its effects are done), or once per batch with its size.
+    public func markHandled(_ count: Int = 1) {
+        shared.update { $0.messagesHandled += count }
+    }
+
+    /// Asks for the messages of one socket read together (`LinkEvent.messages`), so a reader that
+    /// stores what it receives can do so in one write. Messages already queued stay single.
+    public func deliverInBatches() {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.deliverInBatches() }
     }
 
     public var counters: LinkCounters { shared.snapshot }

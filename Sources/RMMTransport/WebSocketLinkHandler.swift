@@ -19,6 +19,10 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private var closeSent = false
     private var finished = false
     private var context: ChannelHandlerContext?
+    /// After `deliverInBatches()`: messages decoded in one socket read, handed over together at
+    /// `channelReadComplete` so the owner can apply them with one store write.
+    private var batching = false
+    private var held: [Envelope] = []
 
     init(shared: LinkShared, continuation: AsyncStream<LinkEvent>.Continuation) {
         self.shared = shared
@@ -43,6 +47,27 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
             $0.lastDataIn = Date().timeIntervalSince1970
         }
         decode(context: context, bytes: bytes, binary: true)
+        handOverHeld()
+    }
+
+    /// From now on, messages of one read arrive as one `.messages` event (see `LinkEvent`).
+    func deliverInBatches() {
+        batching = true
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        handOverHeld()
+        context.fireChannelReadComplete()
+    }
+
+    private func handOverHeld() {
+        guard !held.isEmpty else { return }
+        if held.count == 1 {
+            continuation.yield(.message(held[0]))
+        } else {
+            continuation.yield(.messages(held))
+        }
+        held = []
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -130,7 +155,11 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 fail(context: context, code: .overloaded, reason: "receiver backlog of \(backlog) messages exceeds \(shared.maxBacklog)")
                 return
             }
-            continuation.yield(.message(envelope))
+            if batching {
+                held.append(envelope)
+            } else {
+                continuation.yield(.message(envelope))
+            }
         } catch {
             switch error {
             case .unknownType(let type):
@@ -195,6 +224,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private func finish(_ closure: LinkClosure) {
         guard !finished else { return }
         finished = true
+        handOverHeld()  // what arrived before the end is still the owner's to handle
         shared.setClosure(closure)
         continuation.yield(.closed(closure))
         continuation.finish()

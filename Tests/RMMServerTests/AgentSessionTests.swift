@@ -5,11 +5,6 @@ import RMMTransport
 import Testing
 @testable import RMMServer
 
-/// Working-tree bug (uncommitted edit): AgentSession.swift:159,
-/// `connection?.writtenAt = connection?.writtenAt.filter { ... } ?? [:]`, reads `connection` inside its
-/// own optional-chained modify access, so any ack that advances the outbox traps with
-/// "Fatal access conflict detected" and takes the whole process down. Re-enable these when fixed.
-
 @Suite("AgentSession")
 struct AgentSessionTests {
     let t0 = Fixture.t0
@@ -270,6 +265,65 @@ struct AgentSessionTests {
         #expect(beat?.ack == 4)
     }
 
+    @Test("ack, started and result read together are stored in one write, and acknowledged after it")
+    func reportsOfOneReadShareAWrite() async throws {
+        let (store, agents) = try await Fixture.store()
+        let agentId = agents[0].id
+        let session = Fixture.session(agentId: agentId, store: store)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: store))
+        _ = try await link.drain()
+        let before = store.commitCounts.transactions
+        await session.handle([
+            Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1),
+            Envelope(.started(CommandStarted(commandId: "c1", pid: 7, time: 1)), seq: 2),
+            Envelope(.heartbeat(Heartbeat(id: 1, echo: nil, time: 1)), ack: 1),
+            Envelope(.result(CommandResult(commandId: "c1", status: .succeeded, exitCode: 0, stdout: Data("ok".utf8), finishedAt: 1)), seq: 3),
+        ], epoch: 1, now: Fixture.at(1))
+        #expect(store.commitCounts.transactions == before + 1)
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .running, .succeeded])
+        #expect(try await store.output(commandId: "c1", stream: .stdout) == Data("ok".utf8))
+        await session.tick(now: Fixture.at(2))
+        #expect(try await link.messages().last?.ack == 3)
+    }
+
+    @Test("if the store cannot record an agent's reports, none is acknowledged; the resend after reconnecting applies each once")
+    func failedReportWriteIsResent() async throws {
+        let (base, agents) = try await Fixture.store()
+        let store = FaultyStore(base: base)
+        let agentId = agents[0].id
+        let session = Fixture.session(agentId: agentId, store: store)
+        let first = try await TestLink.make()
+        await session.attach(link: first.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
+        _ = try await first.drain()
+        let reports = [
+            Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1),
+            Envelope(.result(CommandResult(commandId: "c1", status: .succeeded, exitCode: 0, finishedAt: 1)), seq: 2),
+        ]
+        store.failReportWrites.withLock { $0 = 1 }
+        await session.handle(reports, epoch: 1, now: Fixture.at(1))
+        let closes = try await first.drain().compactMap { written -> UInt16? in
+            if case .close(let code, _) = written { return code }
+            return nil
+        }
+        #expect(closes == [CloseCode.internalError.rawValue])
+        #expect(try await base.command(id: "c1")?.state == .sent)
+
+        // The agent reconnects and resends everything the server never acknowledged.
+        await session.detach(epoch: 1, closure: LinkClosure(code: CloseCode.internalError.rawValue, reason: "test", byPeer: false), now: Fixture.at(2))
+        let second = try await TestLink.make(port: 50_001)
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(3))
+        let welcome = try #require(try await second.messages().first { $0.message.type == "welcome" })
+        guard case .welcome(let body) = welcome.message else { Issue.record("no welcome"); return }
+        #expect(body.received?.seq == 0)
+        await session.handle(reports, epoch: 2, now: Fixture.at(4))
+        await session.handle(reports, epoch: 2, now: Fixture.at(5))  // and a duplicate resend
+        #expect(try await base.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .succeeded])
+        #expect(second.link.isOpen)
+    }
+
     @Test("a failed result stores the reason and exit code; a non-terminal status as a result is ignored")
     func failedAndBogusResults() async throws {
         let (store, agents) = try await Fixture.store()
@@ -303,6 +357,16 @@ struct AgentSessionTests {
         await session.handle(Envelope(.result(CommandResult(commandId: "theirs", status: .succeeded, exitCode: 0, finishedAt: 1)), seq: 4), epoch: 1, now: Fixture.at(1))
         #expect(try await store.command(id: "theirs")?.state == .queued)
         #expect(try await store.output(commandId: "theirs", stream: .stdout).isEmpty)
+        #expect(try await store.events(commandId: "theirs").map(\.state) == [.queued])
+
+        // Mixed into one read with its own command's reports, the foreign one still changes nothing.
+        await session.enqueue(try await Fixture.insert(["mine"], agent: agents[0].id, into: store))
+        await session.handle([
+            Envelope(.commandAck(CommandAck(commandId: "mine", duplicate: false)), seq: 5),
+            Envelope(.result(CommandResult(commandId: "theirs", status: .succeeded, exitCode: 0, finishedAt: 2)), seq: 6),
+            Envelope(.result(CommandResult(commandId: "mine", status: .succeeded, exitCode: 0, finishedAt: 2)), seq: 7),
+        ], epoch: 1, now: Fixture.at(2))
+        #expect(try await store.command(id: "mine")?.state == .succeeded)
         #expect(try await store.events(commandId: "theirs").map(\.state) == [.queued])
     }
 

@@ -154,6 +154,8 @@ final class FaultyStore: Store {
     let base: SQLiteStore
     /// Number of upcoming `transition(to: .sent)` calls that fail.
     let failSentTransitions = Mutex(0)
+    /// Number of upcoming `recordReports` calls (an agent's acks, output, results) that fail.
+    let failReportWrites = Mutex(0)
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
 
@@ -207,6 +209,14 @@ final class FaultyStore: Store {
     }
     func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
         try await base.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap)
+    }
+    func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
+        let fail = failReportWrites.withLock { n -> Bool in
+            if n > 0 { n -= 1; return true }
+            return false
+        }
+        if fail { throw Injected() }
+        return try await base.recordReports(reports, agentId: agentId, now: now)
     }
     func output(commandId: String, stream: StdStream) async throws -> Data { try await base.output(commandId: commandId, stream: stream) }
     func events(commandId: String) async throws -> [CommandEvent] { try await base.events(commandId: commandId) }

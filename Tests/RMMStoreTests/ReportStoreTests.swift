@@ -1,0 +1,68 @@
+import Foundation
+import RMMProtocol
+import Testing
+import RMMStore
+
+/// `recordReports`: an agent's reports applied in order in one write, each like its single-call twin.
+@Suite struct ReportStoreTests {
+    @Test func aRunOfReportsIsOneTransactionWithOneEffectEach() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id), Fixture.command("c2", agent: agent.id)])
+        _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
+        _ = try await store.transition(commandId: "c2", to: .sent, reason: nil, now: Fixture.at(1))
+        let before = store.commitCounts.transactions
+        let effects = try await store.recordReports([
+            .acknowledged(commandId: "c1", reason: nil),
+            .started(commandId: "c1", reason: "pid 9"),
+            .output(commandId: "c1", stream: .stdout, offset: 0, data: Data("he".utf8), cap: 100),
+            .finished(commandId: "c1", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("hello".utf8))),
+            .acknowledged(commandId: "c2", reason: nil),
+            .acknowledged(commandId: "c2", reason: nil),  // a duplicate: changes nothing
+            .output(commandId: "c1", stream: .stdout, offset: 5, data: Data("late".utf8), cap: 100),  // after the end
+        ], agentId: agent.id, now: Fixture.at(2))
+        #expect(store.commitCounts.transactions == before + 1)
+        #expect(effects.count == 7)
+        let kinds = effects.map { effect -> String in
+            switch effect {
+            case .changed(let record): return "changed:\(record.state.rawValue)"
+            case .unchanged(let record): return "unchanged:\(record.state.rawValue)"
+            case .unknown: return "unknown"
+            case .notOwned: return "notOwned"
+            }
+        }
+        #expect(kinds == ["changed:delivered", "changed:running", "changed:running", "changed:succeeded",
+                          "changed:delivered", "unchanged:delivered", "unchanged:succeeded"])
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .running, .succeeded])
+        #expect(try await store.events(commandId: "c1")[3].reason == "pid 9")
+        #expect(try await store.output(commandId: "c1", stream: .stdout) == Data("hello".utf8))
+        #expect(try await store.command(id: "c2")?.state == .delivered)
+    }
+
+    @Test func unknownAndForeignCommandsChangeNothingAndDoNotFailTheOthers() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("web-2"), now: Fixture.t0)
+        try await store.insertCommands([Fixture.command("mine", agent: agent.id), Fixture.command("theirs", agent: other.id)])
+        _ = try await store.transition(commandId: "mine", to: .sent, reason: nil, now: Fixture.at(1))
+        _ = try await store.transition(commandId: "theirs", to: .sent, reason: nil, now: Fixture.at(1))
+        let effects = try await store.recordReports([
+            .finished(commandId: "theirs", outcome: CommandOutcome(state: .succeeded)),
+            .output(commandId: "theirs", stream: .stdout, offset: 0, data: Data("forged".utf8), cap: 100),
+            .acknowledged(commandId: "c_gone", reason: nil),
+            .finished(commandId: "mine", outcome: CommandOutcome(state: .failed, reason: "exit 1", exitCode: 1)),
+        ], agentId: agent.id, now: Fixture.at(2))
+        #expect(effects.first == .notOwned)
+        #expect(effects[1] == .notOwned)
+        #expect(effects[2] == .unknown)
+        #expect(try await store.command(id: "mine")?.state == .failed)
+        #expect(try await store.command(id: "theirs")?.state == .sent)
+        #expect(try await store.output(commandId: "theirs", stream: .stdout).isEmpty)
+        #expect(try await store.events(commandId: "theirs").map(\.state) == [.queued, .sent])
+    }
+
+    @Test func noReportsIsNoWrite() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let before = store.commitCounts.transactions
+        #expect(try await store.recordReports([], agentId: agent.id, now: Fixture.t0).isEmpty)
+        #expect(store.commitCounts.transactions == before)
+    }
+}
