@@ -19,7 +19,7 @@ extension EndToEnd {
             let log = bench.logContents()
             try #require(code == 0, "bench failed:\n\(log.suffix(4000))")
             let text = try String(contentsOfFile: table, encoding: .utf8)
-            for row in ["command round trip", "bare WebSocket text echo", "fan-out to 20 agents", "fan-out to 40 agents",
+            for row in ["command round trip", "bare WebSocket text echo", "fdatasync", "fan-out to 20 agents", "fan-out to 40 agents",
                         "sustained throughput", "server memory per agent", "server CPU", "reconnect storm"] {
                 #expect(text.contains(row), "the table has a '\(row)' row:\n\(text)")
             }

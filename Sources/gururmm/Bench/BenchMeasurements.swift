@@ -25,6 +25,29 @@ enum BenchMeasurements {
         return Percentiles(samples)
     }
 
+    /// How long the disk under `directory` takes to make a small append durable (write + fdatasync,
+    /// what a SQLite WAL commit with `synchronous = FULL` waits for), in ms. A durable command
+    /// round trip cannot be faster than the commits on its path, so this is its floor.
+    static func syncLatency(directory: String, count: Int) throws -> Percentiles {
+        let path = directory + "/fsync-probe"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw BenchError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let block = [UInt8](repeating: 0x5a, count: 4096)
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for round in 0..<(count + count / 10) {
+            let started = clock.now
+            let written = block.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == block.count, fdatasync(fd) == 0 else { throw BenchError("write/fdatasync on \(path) failed: \(String(cString: strerror(errno)))") }
+            if round >= count / 10 { samples.append((clock.now - started).milliseconds) }
+        }
+        return Percentiles(samples)
+    }
+
     /// Dispatch → result persisted for one command to one agent, as an operator sees it (POST,
     /// then the batch long-poll until done), in ms.
     static func commandRoundTrips(_ server: BenchServer, agent: String, count: Int) async throws -> Percentiles {

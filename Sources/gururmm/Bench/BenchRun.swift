@@ -37,6 +37,8 @@ struct BenchRun {
         results.directory = directory
         note("bare WebSocket echo")
         results.echo = try await BenchMeasurements.echoRoundTrips(count: roundTrips)
+        note("disk sync latency")
+        results.sync = try BenchMeasurements.syncLatency(directory: directory, count: roundTrips)
         let server = try await BenchServer(directory: directory)
         do {
             try await measure(server)
