@@ -37,9 +37,16 @@ actor AgentSession {
     var config: AgentConfig
     private var heartbeatCounter = 0
     private var lastPeerHeartbeat: Int?
-    private var pumping = false
+    private var pumping = false {
+        // A pump that ends leaves writes awaiting acks, or items it could not send (the store
+        // failed, retried at the next tick): file the session under whichever is due first.
+        didSet { if !pumping { scheduleWake(now: Date()) } }
+    }
     private var pumpAgain = false
-    private var ackDirty = false
+    private var ackDirty = false {
+        // The ack rides on the heartbeat the next tick sends.
+        didSet { if ackDirty { scheduleSoon() } }
+    }
     var live = AgentLiveness()
     private var lastFlush = Date.distantPast
     private var lastCloseReason: String?
@@ -59,9 +66,13 @@ actor AgentSession {
     var needsClampedMSS = false
 
     let signer: WorkSigner
+    /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
+    let clock: SessionClock?
 
-    init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger) {
+    init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
+         clock: SessionClock? = nil) {
         self.agentId = agentId
+        self.clock = clock
         self.signer = signer
         self.store = store
         self.feed = feed
@@ -104,6 +115,7 @@ actor AgentSession {
         )
         link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
         link.ping()
+        scheduleWake(now: now)
         logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbox.unacknowledged.count)"])
         await pump()
         await feed.bump()
@@ -431,8 +443,21 @@ actor AgentSession {
 
     // MARK: timers
 
-    /// Periodic duties: heartbeats, pings, the inbound deadline, retransmission, liveness flushes.
+    /// Periodic duties, writing the liveness itself (the server's tick loop calls `wake(now:)` and
+    /// writes many sessions' liveness together instead).
     func tick(now: Date) async {
+        guard let liveness = await wake(now: now) else { return }
+        do {
+            try await store.saveLiveness(agentId: agentId, liveness)
+        } catch {
+            logger.warning("could not save liveness: \(error)")
+        }
+    }
+
+    /// Periodic duties: heartbeats, pings, the inbound deadline, retransmission. Files the session
+    /// in its clock under its next duty, and returns its liveness when a flush is due, for the
+    /// caller to write (in one batch with other sessions').
+    func wake(now: Date) async -> AgentLiveness? {
         if var current = connection {
             let counters = current.link.counters
             let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? current.since
@@ -453,7 +478,7 @@ actor AgentSession {
                 connection?.lastPingSent = current.lastPingSent
                 // A command unacknowledged past the ack deadline: find out why, automatically.
                 if let overdue = overdueCommand(now: now), !diagnosing,
-                   now.timeIntervalSince(lastAutoDiagnosis) >= max(2 * config.ackDeadline, 10) {
+                   now.timeIntervalSince(lastAutoDiagnosis) >= autoDiagnosisSpacing {
                     lastAutoDiagnosis = now
                     let trigger = "auto: command \(overdue.id) unacknowledged for \(Int(overdue.age)) s"
                     Task { _ = await LinkDiagnoser(session: self).run(trigger: trigger) }
@@ -470,7 +495,51 @@ actor AgentSession {
                 }
             }
         }
-        await flushLiveness(now: now, force: false)
+        let flush = now.timeIntervalSince(lastFlush) >= settings.livenessFlushInterval
+        if flush { lastFlush = now }
+        scheduleWake(now: now)
+        return flush ? live : nil
+    }
+
+    /// Seconds between automatic diagnoses of one agent's overdue commands.
+    private var autoDiagnosisSpacing: Double { max(2 * config.ackDeadline, 10) }
+
+    /// Files the session in its clock under its next duty. Scheduling is "earliest wins", so
+    /// calling this whenever something may have moved a duty earlier is always safe.
+    private func scheduleWake(now: Date) {
+        guard let clock, let due = nextDue(now: now) else { return }
+        clock.schedule(self, at: due)
+    }
+
+    /// Wakes the session at the next tick (an owed ack rides on a heartbeat sent then).
+    private func scheduleSoon() {
+        clock?.scheduleSoon(self)
+    }
+
+    /// When the session next has a duty; nil without a connection (it leaves the clock then, and
+    /// `attach` files it again). A time already past means the next tick.
+    private func nextDue(now: Date) -> Date? {
+        guard let current = connection else { return nil }
+        // An owed ack, or items the pump could not send (the store failed): the next tick.
+        if ackDirty || hasUnsent { return now }
+        // Inbound data moves `lastDataIn` without the session hearing of it: at the wake for this
+        // deadline, the check above reads the link's counters again and files the next one.
+        let lastIn = current.link.counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? current.since
+        var due = min(
+            current.lastHeartbeatSent.addingTimeInterval(config.heartbeatInterval),
+            current.lastPingSent.addingTimeInterval(config.pingInterval),
+            lastIn.addingTimeInterval(config.heartbeatDeadline),
+            lastFlush.addingTimeInterval(settings.livenessFlushInterval)
+        )
+        if let oldest = outbox.unacknowledged.first, oldest.seq <= current.sentThrough, let written = current.writtenAt[oldest.seq] {
+            due = min(due, written.addingTimeInterval(config.ackDeadline))
+        }
+        // The automatic diagnosis of an overdue command, no sooner than its spacing allows.
+        let commandWrites = outbox.unacknowledged.lazy.compactMap { $0.item.commandId == nil ? nil : current.writtenAt[$0.seq] }
+        if let oldestCommand = commandWrites.min() {
+            due = min(due, max(oldestCommand.addingTimeInterval(config.ackDeadline), lastAutoDiagnosis.addingTimeInterval(autoDiagnosisSpacing)))
+        }
+        return due
     }
 
     private func sendHeartbeat(now: Date) {
@@ -480,6 +549,7 @@ actor AgentSession {
         current.link.send(Envelope(.heartbeat(Heartbeat(id: heartbeatCounter, echo: lastPeerHeartbeat, time: now.timeIntervalSince1970)), ack: inbox.lastSeq))
     }
 
+    /// Writes the liveness now, on its own (a detach: the last word until the next connection).
     private func flushLiveness(now: Date, force: Bool) async {
         guard force || now.timeIntervalSince(lastFlush) >= settings.livenessFlushInterval else { return }
         lastFlush = now

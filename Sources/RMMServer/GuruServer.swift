@@ -62,7 +62,9 @@ public enum GuruServer {
         let signer = WorkSigner(key: try data.ensureSigningKey())
         let tls = try ServerTLS.load(options.tls, dataDirectory: data)
         let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
-        let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger)
+        let clock = SessionClock(interval: options.settings.tickInterval)
+        let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger,
+                                       clock: clock)
         let commands = CommandService(store: store, registry: registry, feed: feed, settings: options.settings, logger: logger)
         let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings,
                               enrollTrust: enrollTrust, logger: logger)
@@ -86,7 +88,8 @@ public enum GuruServer {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await gateway.run() }
             group.addTask { try await app.run() }
-            group.addTask { await Self.tickLoop(core: core) }
+            let ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: options.settings, logger: logger)
+            group.addTask { await ticker.run() }
             group.addTask {
                 var agentIterator = gateway.boundPorts.makeAsyncIterator()
                 var apiIterator = apiPorts.makeAsyncIterator()
@@ -121,16 +124,6 @@ public enum GuruServer {
         case "0.0.0.0", "": return "127.0.0.1"
         case "::": return "[::1]"
         default: return host.contains(":") ? "[\(host)]" : host
-        }
-    }
-
-    /// Heartbeats, deadlines, retransmission and expiry for every session, twice a second.
-    private static func tickLoop(core: ServerCore) async {
-        while !Task.isCancelled {
-            let now = Date()
-            for session in await core.registry.allSessions { await session.tick(now: now) }
-            await core.commands.expireOverdue(now: now)
-            try? await Task.sleep(for: .milliseconds(Int(core.settings.tickInterval * 1000)))
         }
     }
 }

@@ -7,6 +7,9 @@ public struct ServerSettings: Sendable {
     public var handshakeTimeout: Double = 10
     /// Seconds between server ticks (heartbeats, deadlines, retransmissions, expiry).
     public var tickInterval: Double = 0.5
+    /// Seconds between sweeps for commands past their expiry or overdue for a result (each sweep
+    /// reads the store; expiry is measured in seconds, so sweeping every tick buys nothing).
+    public var expirySweepInterval: Double = 1
     /// Extra seconds after a command's expiry before it is declared expired, so an agent that got it
     /// just in time can still acknowledge it (the agent refuses commands past their validity itself).
     public var expiryGrace: Double = 5

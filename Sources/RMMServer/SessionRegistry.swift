@@ -13,9 +13,13 @@ actor SessionRegistry {
     private let logger: Logger
     private var config: AgentConfig
     let signer: WorkSigner
+    /// The clock every session files itself in; nil where tests drive sessions by hand.
+    private let clock: SessionClock?
 
-    init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger) {
+    init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
+         clock: SessionClock? = nil) {
         self.signer = signer
+        self.clock = clock
         self.store = store
         self.feed = feed
         self.settings = settings
@@ -26,7 +30,8 @@ actor SessionRegistry {
     /// The agent's session, created if needed.
     func session(for agentId: String) -> AgentSession {
         if let existing = sessions[agentId] { return existing }
-        let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger)
+        let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
+                                   clock: clock)
         sessions[agentId] = session
         return session
     }

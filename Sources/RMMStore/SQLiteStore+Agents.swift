@@ -129,20 +129,24 @@ extension SQLiteStore {
     }
 
     public func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws {
+        let metrics = try liveness.metrics.map(StoredJSON.encode)
         try await write { db in
-            guard var agent = try Self.agent(id: agentId, db) else { throw StoreError.notFound("agent '\(agentId)'") }
-            if let value = liveness.lastSeenAt { agent.lastSeenAt = value }
-            if let value = liveness.lastDownlinkAt { agent.lastDownlinkAt = value }
-            if let value = liveness.disconnectedAt {
-                agent.disconnectedAt = value
-                // An offline agent has no live connection to date from.
-                agent.connectedSince = nil
+            guard try Self.saveLiveness(agentId: agentId, liveness, metricsJSON: metrics, db) else {
+                throw StoreError.notFound("agent '\(agentId)'")
             }
-            if let value = liveness.connectedSince { agent.connectedSince = value }
-            if let value = liveness.configVersionApplied { agent.configVersionApplied = value }
-            if let value = liveness.lastPongRttMs { agent.lastPongRttMs = value }
-            if let value = liveness.metrics { agent.metrics = value }
-            try Self.update(agent, db)
+        }
+    }
+
+    public func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] {
+        guard !batch.isEmpty else { return [] }
+        // Encoded before the write, so the shared write transaction does no JSON work.
+        let rows = try batch.map { (agentId: $0.agentId, liveness: $0.liveness, metrics: try $0.liveness.metrics.map(StoredJSON.encode)) }
+        return try await write { db in
+            var unknown: [String] = []
+            for row in rows where try !Self.saveLiveness(agentId: row.agentId, row.liveness, metricsJSON: row.metrics, db) {
+                unknown.append(row.agentId)
+            }
+            return unknown
         }
     }
 
@@ -174,6 +178,30 @@ extension SQLiteStore {
     private static func agent(publicKey: String, _ db: Database) throws -> AgentRecord? {
         try Row.fetchOne(db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE public_key = ?", arguments: [publicKey])
             .map(AgentRecord.init(row:))
+    }
+
+    /// The liveness columns a flush may overwrite: a nil argument keeps the stored value, and a
+    /// disconnect clears `connected_since` (an offline agent has no live connection to date from)
+    /// unless the same flush sets it.
+    private static let livenessUpdate = """
+        UPDATE agents SET
+            last_seen_at = COALESCE(?1, last_seen_at),
+            last_downlink_at = COALESCE(?2, last_downlink_at),
+            connected_since = CASE WHEN ?3 IS NOT NULL THEN ?3 WHEN ?4 IS NOT NULL THEN NULL ELSE connected_since END,
+            disconnected_at = COALESCE(?4, disconnected_at),
+            config_version_applied = COALESCE(?5, config_version_applied),
+            last_pong_rtt_ms = COALESCE(?6, last_pong_rtt_ms),
+            metrics_json = COALESCE(?7, metrics_json)
+        WHERE id = ?8
+        """
+
+    /// Applies one agent's liveness in the caller's transaction; false if there is no such agent.
+    private static func saveLiveness(agentId: String, _ liveness: AgentLiveness, metricsJSON: String?, _ db: Database) throws -> Bool {
+        try db.cachedStatement(sql: livenessUpdate).execute(arguments: [
+            liveness.lastSeenAt.dbSeconds, liveness.lastDownlinkAt.dbSeconds, liveness.connectedSince.dbSeconds,
+            liveness.disconnectedAt.dbSeconds, liveness.configVersionApplied, liveness.lastPongRttMs, metricsJSON, agentId,
+        ])
+        return db.changesCount > 0
     }
 
     /// Writes every mutable column of `agent` (id, key and enrollment time never change).

@@ -56,8 +56,13 @@ public protocol Store: Sendable {
 
     /// Records an accepted connection: stores the facts and returns the agent with its epoch incremented.
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
-    /// Flushes liveness facts (non-nil fields overwrite).
+    /// Flushes liveness facts (non-nil fields overwrite); `notFound` for an unknown agent.
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws
+    /// Flushes many agents' liveness facts in one write, each as `saveLiveness(agentId:_:)` does.
+    /// An unknown agent id is skipped rather than failing the batch (one stale session must not
+    /// cost the rest of the fleet its liveness); the skipped ids are returned.
+    @discardableResult
+    func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String]
     func revokeAgent(id: String, now: Date) async throws
     /// Keeps the latest link diagnosis of an agent (JSON the store does not interpret).
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws

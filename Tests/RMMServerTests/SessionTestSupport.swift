@@ -179,6 +179,7 @@ final class FaultyStore: Store {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)
     }
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
+    func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] { try await base.saveLiveness(batch) }
     func revokeAgent(id: String, now: Date) async throws { try await base.revokeAgent(id: id, now: now) }
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }

@@ -109,6 +109,40 @@ import RMMStore
         }
     }
 
+    @Test func saveLivenessBatchWritesEveryKnownAgentInOneWriteAndSkipsUnknownOnes() async throws {
+        let (store, first) = try await Fixture.storeWithAgent()
+        let second = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("web-2"), now: Fixture.t0)
+        _ = try await store.recordConnect(agentId: first.id, facts: Fixture.facts(), now: Fixture.at(1))
+        _ = try await store.recordConnect(agentId: second.id, facts: Fixture.facts("web-2"), now: Fixture.at(1))
+        try await store.saveLiveness(agentId: first.id, AgentLiveness(lastDownlinkAt: Fixture.at(2), configVersionApplied: 3))
+        let metrics = HostMetrics(cpuPercent: 7.5, memoryTotalBytes: 1 << 30, load1: 0.25)
+        let before = store.commitCounts
+
+        let unknown = try await store.saveLiveness([
+            (agentId: first.id, liveness: AgentLiveness(lastSeenAt: Fixture.at(5), lastPongRttMs: 3.5, metrics: metrics)),
+            (agentId: "ag_missing", liveness: AgentLiveness(lastSeenAt: Fixture.at(5))),
+            (agentId: second.id, liveness: AgentLiveness(lastSeenAt: Fixture.at(6), disconnectedAt: Fixture.at(6))),
+        ])
+
+        // An unknown id is reported back and does not cost the others their write.
+        #expect(unknown == ["ag_missing"])
+        #expect(store.commitCounts.writes == before.writes + 1)
+        let a = try #require(try await store.agent(id: first.id))
+        #expect(a.lastSeenAt == Fixture.at(5) && a.lastPongRttMs == 3.5 && a.metrics == metrics)
+        // Fields the batch left nil keep their stored values.
+        #expect(a.lastDownlinkAt == Fixture.at(2) && a.configVersionApplied == 3 && a.connectedSince == Fixture.at(1))
+        // A disconnect clears the connection start, as in the single-agent method.
+        let b = try #require(try await store.agent(id: second.id))
+        #expect(b.lastSeenAt == Fixture.at(6) && b.disconnectedAt == Fixture.at(6) && b.connectedSince == nil)
+        // A reconnect's liveness (connected since, and the last disconnect still on record) sets the start again.
+        try await store.saveLiveness([(agentId: second.id, liveness: AgentLiveness(connectedSince: Fixture.at(8), disconnectedAt: Fixture.at(6)))])
+        #expect(try await store.agent(id: second.id)?.connectedSince == Fixture.at(8))
+        // Nothing to save is no write at all.
+        let idle = store.commitCounts
+        #expect(try await store.saveLiveness([]).isEmpty)
+        #expect(store.commitCounts.writes == idle.writes)
+    }
+
     @Test func resolveAgentPrefersIdThenUniqueName() async throws {
         let store = try SQLiteStore.inMemory()
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
