@@ -5,7 +5,7 @@ import RMMProtocol
 
 /// The frame reader for one WebSocket connection, used by server and agent alike.
 ///
-/// It only decodes, counts and hands off: messages go to an `AsyncStream` that the owner consumes
+/// It only decodes, counts and hands off: messages go to a `LinkInbox` that the owner consumes
 /// elsewhere, pings are answered here, and nothing in it ever waits on the owner (design principle 5).
 /// Runs on the channel's event loop; the counters are published to a lock box for other threads.
 final class WebSocketLinkHandler: ChannelInboundHandler {
@@ -13,16 +13,16 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let shared: LinkShared
-    private let continuation: AsyncStream<LinkEvent>.Continuation
+    private let inbox: LinkInbox
     private let codec = WireCodec()
     private var reassembler = Reassembler()
     private var closeSent = false
     private var finished = false
     private var context: ChannelHandlerContext?
 
-    init(shared: LinkShared, continuation: AsyncStream<LinkEvent>.Continuation) {
+    init(shared: LinkShared, inbox: LinkInbox) {
         self.shared = shared
-        self.continuation = continuation
+        self.inbox = inbox
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -130,7 +130,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 fail(context: context, code: .overloaded, reason: "receiver backlog of \(backlog) messages exceeds \(shared.maxBacklog)")
                 return
             }
-            continuation.yield(.message(envelope))
+            inbox.yield(.message(envelope))
         } catch {
             switch error {
             case .unknownType(let type):
@@ -196,7 +196,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
         guard !finished else { return }
         finished = true
         shared.setClosure(closure)
-        continuation.yield(.closed(closure))
-        continuation.finish()
+        inbox.yield(.closed(closure))
+        inbox.finish()
     }
 }
