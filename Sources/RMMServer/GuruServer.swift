@@ -88,6 +88,9 @@ public enum GuruServer {
             group.addTask { try await app.run() }
             group.addTask { await Self.tickLoop(core: core) }
             group.addTask {
+                await HeapTrimmer(interval: options.settings.heapTrimInterval, growthBytes: options.settings.heapTrimGrowthBytes, logger: logger).run()
+            }
+            group.addTask {
                 var agentIterator = gateway.boundPorts.makeAsyncIterator()
                 var apiIterator = apiPorts.makeAsyncIterator()
                 guard let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next() else { return }

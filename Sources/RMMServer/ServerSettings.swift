@@ -32,6 +32,11 @@ public struct ServerSettings: Sendable {
     /// Non-terminal commands (queued, sent, delivered, running) one agent may have; a request
     /// that would go past it for any target creates nothing and gets 429.
     public var maxPendingCommandsPerAgent: Int = 1000
+    /// Seconds between checks whether heap freed after a burst should go back to the kernel
+    /// (`HeapTrimmer`, glibc only); 0 never trims.
+    public var heapTrimInterval: Double = 5
+    /// Growth of resident memory since the last trim after which the next quiet check trims.
+    public var heapTrimGrowthBytes: Int = 16 << 20
 
     public init() {}
 }
