@@ -31,7 +31,16 @@ actor AgentSession {
         var lastHeartbeatSent: Date
         var lastPingSent: Date
         /// When each unacknowledged seq was last written on this connection, and its size in bytes.
-        var writtenAt: [Int: Date] = [:]
+        var writtenAt: [Int: Date] = [:] {
+            // Sizes are only read for seqs still in `writtenAt`: prune them with it (they piled up
+            // with every command sent), and let an emptied table go.
+            didSet {
+                if writtenAt.isEmpty { writtenAt = [:] }
+                if writtenBytes.count > writtenAt.count {
+                    writtenBytes = writtenAt.isEmpty ? [:] : writtenBytes.filter { writtenAt[$0.key] != nil }
+                }
+            }
+        }
         var writtenBytes: [Int: Int] = [:]
     }
 
@@ -48,12 +57,12 @@ actor AgentSession {
     private var everConnected = false
 
     // Link health (see LinkDiagnoser).
-    var agentReport: (report: LinkReport, at: Date)?
+    @OutOfLine var agentReport: (report: LinkReport, at: Date)?
     var probeWaiters: [Int: CheckedContinuation<Double?, Never>] = [:]
     var probeSentAt: [Int: Date] = [:]
     var nextProbeId = 1
     var diagnosing = false
-    var lastDiagnosis: LinkDiagnosis?
+    @OutOfLine var lastDiagnosis: LinkDiagnosis?
     var lastAutoDiagnosis = Date.distantPast
     /// Message cap learned from a size-blackhole verdict; applies to every later connection.
     var messageCapOverride: Int?
