@@ -12,7 +12,14 @@ actor AgentSession {
     let store: any Store
     let feed: ChangeFeed
     private let settings: ServerSettings
-    var logger: Logger
+    /// The server's logger; `logger` adds this agent's id. Built per use: a session logs rarely,
+    /// and a stored copy with metadata cost about 470 bytes per agent.
+    private let baseLogger: Logger
+    var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "agent"] = "\(agentId)"
+        return logger
+    }
 
     var outbox: ReliableOutbox<OutboundItem>
     private var inbox = ReliableInbox()
@@ -79,9 +86,7 @@ actor AgentSession {
         self.settings = settings
         self.config = config
         self.outbox = ReliableOutbox(stream: UUID().uuidString.lowercased())
-        var logger = logger
-        logger[metadataKey: "agent"] = "\(agentId)"
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     // MARK: connection lifecycle
