@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "RMMTransportTests",
             dependencies: [
-                "RMMTransport", "RMMProtocol",
+                "RMMTransport", "RMMProtocol", "RMMTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

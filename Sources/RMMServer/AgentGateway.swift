@@ -10,7 +10,7 @@ import RMMProtocol
 import RMMTransport
 
 /// The agent-facing listener: accepts WebSocket upgrades on `/agent` and runs each connection's
-/// handshake and message loop. Plain HTTP requests get a short explanation and are closed.
+/// handshake (which then has the link push messages to the session). Plain HTTP requests get a short explanation and are closed.
 final class AgentGateway: Sendable {
     private enum Upgrade: Sendable {
         case link(WebSocketLink, AgentUpgradeRequest, ConnectionSlot)
@@ -45,6 +45,9 @@ final class AgentGateway: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(
+                minimum: 64, initial: handshake.settings.agentReadBufferBytes, maximum: handshake.settings.agentReadBufferMaxBytes
+            ))
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls = self.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }

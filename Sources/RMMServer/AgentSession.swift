@@ -12,7 +12,14 @@ actor AgentSession {
     let store: any Store
     let feed: ChangeFeed
     private let settings: ServerSettings
-    var logger: Logger
+    /// The server's logger; `logger` adds this agent's id. Built per use: a session logs rarely,
+    /// and a stored copy with metadata cost about 470 bytes per agent.
+    private let baseLogger: Logger
+    var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "agent"] = "\(agentId)"
+        return logger
+    }
 
     var outbox: ReliableOutbox<OutboundItem>
     private var inbox = ReliableInbox()
@@ -29,7 +36,16 @@ actor AgentSession {
         var lastHeartbeatSent: Date
         var lastPingSent: Date
         /// When each unacknowledged seq was last written on this connection, and its size in bytes.
-        var writtenAt: [Int: Date] = [:]
+        var writtenAt: [Int: Date] = [:] {
+            // Sizes are only read for seqs still in `writtenAt`: prune them with it (they piled up
+            // with every command sent), and let an emptied table go.
+            didSet {
+                if writtenAt.isEmpty { writtenAt = [:] }
+                if writtenBytes.count > writtenAt.count {
+                    writtenBytes = writtenAt.isEmpty ? [:] : writtenBytes.filter { writtenAt[$0.key] != nil }
+                }
+            }
+        }
         var writtenBytes: [Int: Int] = [:]
     }
 
@@ -53,12 +69,12 @@ actor AgentSession {
     private var everConnected = false
 
     // Link health (see LinkDiagnoser).
-    var agentReport: (report: LinkReport, at: Date)?
+    @OutOfLine var agentReport: (report: LinkReport, at: Date)?
     var probeWaiters: [Int: CheckedContinuation<Double?, Never>] = [:]
     var probeSentAt: [Int: Date] = [:]
     var nextProbeId = 1
     var diagnosing = false
-    var lastDiagnosis: LinkDiagnosis?
+    @OutOfLine var lastDiagnosis: LinkDiagnosis?
     var lastAutoDiagnosis = Date.distantPast
     /// Message cap learned from a size-blackhole verdict; applies to every later connection.
     var messageCapOverride: Int?
@@ -79,9 +95,7 @@ actor AgentSession {
         self.settings = settings
         self.config = config
         self.outbox = ReliableOutbox(stream: UUID().uuidString.lowercased())
-        var logger = logger
-        logger[metadataKey: "agent"] = "\(agentId)"
-        self.logger = logger
+        self.baseLogger = logger
     }
 
     // MARK: connection lifecycle

@@ -91,6 +91,9 @@ public enum GuruServer {
             let ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: options.settings, logger: logger)
             group.addTask { await ticker.run() }
             group.addTask {
+                await HeapTrimmer(interval: options.settings.heapTrimInterval, growthBytes: options.settings.heapTrimGrowthBytes, logger: logger).run()
+            }
+            group.addTask {
                 var agentIterator = gateway.boundPorts.makeAsyncIterator()
                 var apiIterator = apiPorts.makeAsyncIterator()
                 guard let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next() else { return }

@@ -35,6 +35,17 @@ public struct ServerSettings: Sendable {
     /// Non-terminal commands (queued, sent, delivered, running) one agent may have; a request
     /// that would go past it for any target creates nothing and gets 429.
     public var maxPendingCommandsPerAgent: Int = 1000
+    /// First receive-buffer size of an agent connection. NIO keeps each connection's buffer between
+    /// reads, so this is memory per idle agent (NIO's default of 2 KiB was 15% of it); the buffer
+    /// grows while reads fill it, up to `agentReadBufferMaxBytes`.
+    public var agentReadBufferBytes: Int = 512
+    /// Largest receive buffer of an agent connection (a grown buffer is kept by its connection).
+    public var agentReadBufferMaxBytes: Int = 16 << 10
+    /// Seconds between checks whether heap freed after a burst should go back to the kernel
+    /// (`HeapTrimmer`, glibc only); 0 never trims.
+    public var heapTrimInterval: Double = 5
+    /// Growth of resident memory since the last trim after which the next quiet check trims.
+    public var heapTrimGrowthBytes: Int = 16 << 20
 
     public init() {}
 }

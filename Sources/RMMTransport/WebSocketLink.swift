@@ -7,10 +7,12 @@ import RMMProtocol
 /// One WebSocket connection speaking the GuruRMM envelope protocol; the same type serves both ends.
 ///
 /// Sending never waits: frames are handed to the channel, which buffers them. Received messages
-/// arrive on `events`; the owner calls `markHandled()` after handling each, which is how both ends
-/// can tell "received" from "handled" (a stuck consumer shows as a growing gap).
+/// arrive on `events` (or, after `deliver(to:)`, are pushed to a consumer); the owner calls
+/// `markHandled()` after handling each, which is how both ends can tell "received" from "handled"
+/// (a stuck consumer shows as a growing gap).
 public final class WebSocketLink: Sendable {
-    public let events: AsyncStream<LinkEvent>
+    public var events: LinkEvents { LinkEvents(inbox: inbox) }
+    private let inbox: LinkInbox
     /// Description of the remote end, for logs ("127.0.0.1:53122").
     public let remoteDescription: String
     let channel: any Channel
@@ -33,8 +35,8 @@ public final class WebSocketLink: Sendable {
         sendMode: DownlinkMode = .text, pollQueue: DownlinkQueue? = nil, connectionId: String? = nil
     ) throws -> WebSocketLink {
         let shared = LinkShared(isClient: isClient, maxBacklog: maxBacklog)
-        let (stream, continuation) = AsyncStream<LinkEvent>.makeStream()
-        let handler = WebSocketLinkHandler(shared: shared, continuation: continuation)
+        let inbox = LinkInbox()
+        let handler = WebSocketLinkHandler(shared: shared, inbox: inbox)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(
             NIOWebSocketFrameAggregator(
@@ -45,7 +47,7 @@ public final class WebSocketLink: Sendable {
         )
         try sync.addHandler(handler)
         let link = WebSocketLink(
-            channel: channel, shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), events: stream,
+            channel: channel, shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), inbox: inbox,
             sendMode: sendMode == .poll && pollQueue == nil ? .text : sendMode, pollQueue: pollQueue, connectionId: connectionId
         )
         if let pollQueue {
@@ -55,13 +57,13 @@ public final class WebSocketLink: Sendable {
     }
 
     private init(
-        channel: any Channel, shared: LinkShared, handler: NIOLoopBound<WebSocketLinkHandler>, events: AsyncStream<LinkEvent>,
+        channel: any Channel, shared: LinkShared, handler: NIOLoopBound<WebSocketLinkHandler>, inbox: LinkInbox,
         sendMode: DownlinkMode, pollQueue: DownlinkQueue?, connectionId: String?
     ) {
         self.channel = channel
         self.shared = shared
         self.handler = handler
-        self.events = events
+        self.inbox = inbox
         self.sendMode = sendMode
         self.pollQueue = pollQueue
         self.connectionId = connectionId
@@ -209,6 +211,14 @@ public final class WebSocketLink: Sendable {
     /// Drops the TCP connection without a close frame (what a crash looks like to the peer).
     public func abort() {
         channel.close(promise: nil)
+    }
+
+    /// Hands every event not yet taken from `events`, and every later one, to `consumer`: one at a
+    /// time, in order, each awaited before the next, from a task that exists only while events
+    /// wait. For owners of many mostly idle links (the server): an idle link then holds no task.
+    /// Call at most once, and stop using `events` before.
+    public func deliver(to consumer: @escaping @Sendable (LinkEvent) async -> Void) {
+        inbox.deliver(to: consumer)
     }
 
     /// Call once per handled message (after its effects are done), or once per batch with its size.

@@ -5,7 +5,7 @@ import RMMProtocol
 
 /// The frame reader for one WebSocket connection, used by server and agent alike.
 ///
-/// It only decodes, counts and hands off: messages go to an `AsyncStream` that the owner consumes
+/// It only decodes, counts and hands off: messages go to a `LinkInbox` that the owner consumes
 /// elsewhere, pings are answered here, and nothing in it ever waits on the owner (design principle 5).
 /// Runs on the channel's event loop; the counters are published to a lock box for other threads.
 final class WebSocketLinkHandler: ChannelInboundHandler {
@@ -13,7 +13,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     private let shared: LinkShared
-    private let continuation: AsyncStream<LinkEvent>.Continuation
+    private let inbox: LinkInbox
     private let codec = WireCodec()
     private var reassembler = Reassembler()
     private var closeSent = false
@@ -24,9 +24,9 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private var batching = false
     private var held: [Envelope] = []
 
-    init(shared: LinkShared, continuation: AsyncStream<LinkEvent>.Continuation) {
+    init(shared: LinkShared, inbox: LinkInbox) {
         self.shared = shared
-        self.continuation = continuation
+        self.inbox = inbox
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -63,9 +63,9 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private func handOverHeld() {
         guard !held.isEmpty else { return }
         if held.count == 1 {
-            continuation.yield(.message(held[0]))
+            inbox.yield(.message(held[0]))
         } else {
-            continuation.yield(.messages(held))
+            inbox.yield(.messages(held))
         }
         held = []
     }
@@ -158,7 +158,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
             if batching {
                 held.append(envelope)
             } else {
-                continuation.yield(.message(envelope))
+                inbox.yield(.message(envelope))
             }
         } catch {
             switch error {
@@ -226,7 +226,7 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
         finished = true
         handOverHeld()  // what arrived before the end is still the owner's to handle
         shared.setClosure(closure)
-        continuation.yield(.closed(closure))
-        continuation.finish()
+        inbox.yield(.closed(closure))
+        inbox.finish()
     }
 }

@@ -11,7 +11,7 @@ let malloryFacts = AgentFacts(name: "mallory", hostname: "evil", os: "none", ver
 ///
 /// Every hostile case expects the server to close; a server that never did would hang the test,
 /// so the link is aborted after a deadline and the check then fails with "connection lost".
-func hostileLink(_ server: E2EServer, from source: String? = nil) async throws -> (WebSocketLink, AsyncStream<LinkEvent>.Iterator) {
+func hostileLink(_ server: E2EServer, from source: String? = nil) async throws -> (WebSocketLink, LinkEvents.Iterator) {
     let link = try await WebSocketConnector.connect(to: try ServerEndpoint(parsing: server.agentURL), sourceAddress: source)
     Task {
         try await Task.sleep(for: .seconds(20))
@@ -21,7 +21,7 @@ func hostileLink(_ server: E2EServer, from source: String? = nil) async throws -
 }
 
 /// A raw client once the server's challenge arrived.
-func hostileClient(_ server: E2EServer, from source: String? = nil) async throws -> (WebSocketLink, Challenge, AsyncStream<LinkEvent>.Iterator) {
+func hostileClient(_ server: E2EServer, from source: String? = nil) async throws -> (WebSocketLink, Challenge, LinkEvents.Iterator) {
     let (link, stream) = try await hostileLink(server, from: source)
     var events = stream
     let first = await events.next()
@@ -32,7 +32,7 @@ func hostileClient(_ server: E2EServer, from source: String? = nil) async throws
 }
 
 /// Waits for the server to close a raw client; returns the close code and reason it sent.
-func closeOf(_ events: inout AsyncStream<LinkEvent>.Iterator) async -> LinkClosure? {
+func closeOf(_ events: inout LinkEvents.Iterator) async -> LinkClosure? {
     while let event = await events.next() {
         if case .closed(let closure) = event { return closure }
     }
