@@ -478,13 +478,16 @@ actor AgentSession {
             if now.timeIntervalSince(lastIn) > config.heartbeatDeadline {
                 current.link.close(.deadlineExpired, reason: "no data frame from agent for \(Int(config.heartbeatDeadline)) s")
             } else {
-                if now.timeIntervalSince(current.lastHeartbeatSent) >= config.heartbeatInterval || ackDirty {
+                let heartbeatDue = now.timeIntervalSince(current.lastHeartbeatSent) >= config.heartbeatInterval || ackDirty
+                if now.timeIntervalSince(current.lastPingSent) >= config.pingInterval {
+                    // Due together (same default interval): the heartbeat's flush carries the ping,
+                    // one syscall per idle agent instead of two.
+                    current.link.ping(flush: !(heartbeatDue && current.link.sendMode != .poll))
+                    current.lastPingSent = now
+                }
+                if heartbeatDue {
                     sendHeartbeat(now: now)
                     current.lastHeartbeatSent = now
-                }
-                if now.timeIntervalSince(current.lastPingSent) >= config.pingInterval {
-                    current.link.ping()
-                    current.lastPingSent = now
                 }
                 if let rtt = counters.lastPongRttMs { live.lastPongRttMs = rtt }
                 if hasUnsent { await pump() }

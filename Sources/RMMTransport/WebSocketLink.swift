@@ -175,7 +175,11 @@ public final class WebSocketLink: Sendable {
     }
 
     /// Sends a WebSocket ping whose payload is a timestamp, so the pong gives a round-trip time.
-    public func ping() {
+    ///
+    /// With `flush: false` the ping waits in the channel for the next flush — for a caller that
+    /// writes a data frame right after (the server's heartbeat), so both go out in one syscall.
+    /// Only for the text and binary modes: in poll mode data frames never flush the socket.
+    public func ping(flush: Bool = true) {
         guard shared.closed == nil else { return }
         let shared = self.shared
         let channel = self.channel
@@ -189,7 +193,11 @@ public final class WebSocketLink: Sendable {
                 $0.controlFramesOut += 1
                 $0.lastControlOut = Date().timeIntervalSince1970
             }
-            channel.writeAndFlush(frame, promise: nil)
+            if flush {
+                channel.writeAndFlush(frame, promise: nil)
+            } else {
+                channel.write(frame, promise: nil)
+            }
         }
     }
 

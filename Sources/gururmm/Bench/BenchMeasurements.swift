@@ -49,19 +49,16 @@ enum BenchMeasurements {
     }
 
     /// Dispatch → result persisted for one command to one agent, as an operator sees it (POST,
-    /// then the batch long-poll until done), in ms.
+    /// then `GET /batches/{id}?wait=` until done), in ms.
     static func commandRoundTrips(_ server: BenchServer, agent: String, count: Int) async throws -> Percentiles {
         var samples: [Double] = []
         let clock = ContinuousClock()
         for round in 0..<(count + count / 10) {
             let started = clock.now
             let batch = try await run(server.api, RunRequest(agents: [agent], all: nil, command: "true", script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
-            var after = 0
-            while true {
-                let changes: BatchChangesView = try await server.api.get("/api/v1/batches/\(batch.batchId)/changes?after=\(after)&wait=10", timeout: 30)
-                after = changes.version
-                if changes.done { break }
-            }
+            // The long-poll that answers once the batch is done: one request, not one per state
+            // change (the change feed's long-poll returns at every step, each a new request).
+            _ = try await awaitBatch(server.api, batch.batchId, timeout: 30)
             if round >= count / 10 { samples.append((clock.now - started).milliseconds) }
         }
         return Percentiles(samples)
