@@ -51,9 +51,13 @@ public enum OneShotHTTP {
         headers.add(name: "Content-Length", value: String(body?.count ?? 0))
         for (name, value) in extra { headers.add(name: name, value: value) }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
-            if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            try await outbound.write(.end(nil))
+            // The whole request in one write and one flush: a server may answer (and close, as
+            // asked) as soon as it has the head of a body-less request, and a separate later
+            // write of `.end` then failed with "I/O on closed channel" although the answer came.
+            var parts: [HTTPClientRequestPart] = [.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers))]
+            if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+            parts.append(.end(nil))
+            try await outbound.write(contentsOf: parts)
             var status = 0
             var collected = ByteBuffer()
             for try await part in inbound {
