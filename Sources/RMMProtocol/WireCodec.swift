@@ -96,14 +96,14 @@ public struct WireCodec: Sendable {
 
     private static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.keyEncodingStrategy = WireKeys.encoding  // = .convertToSnakeCase, cached
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 
     private static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.keyDecodingStrategy = WireKeys.decoding  // = .convertFromSnakeCase, cached
         return decoder
     }
 
