@@ -4,8 +4,9 @@ import Synchronization
 /// The wire codec's key conversion (camelCase properties ↔ snake_case JSON keys), exactly as
 /// Foundation's `convertToSnakeCase` / `convertFromSnakeCase` do it, but each distinct key is
 /// converted once and then looked up. Foundation converts every key of every message again
-/// (splitting, lowercasing, capitalizing); measured on a link report, decoding took 86 µs with
-/// its strategy and 32 µs with this one, and that conversion was most of an idle fleet's server CPU.
+/// (splitting, lowercasing, capitalizing): on a link-report-shaped message of 25 keys, decoding
+/// took 86 µs with its strategy and 32 µs with this one, and decoding was a third of an idle
+/// fleet's server CPU.
 enum WireKeys {
     static let decoding: JSONDecoder.KeyDecodingStrategy = .custom { path in
         ConvertedKey(fromSnake.converted(path.last?.stringValue ?? ""))
