@@ -280,8 +280,12 @@ actor AgentSession {
             return
         }
         // Durable now. A newer connection may have taken over meanwhile (possibly with a restarted
-        // agent numbering from 1 again): then the seqs are left for its resend, which is harmless.
-        guard connection?.epoch == epoch else { return }
+        // agent numbering from 1 again): then the seqs are left for its resend, which is harmless
+        // (its reports then change nothing) — but what did change must still wake the long-polls.
+        guard connection?.epoch == epoch else {
+            if effects.contains(where: { if case .changed = $0 { return true } else { return false } }) { await feed.bump() }
+            return
+        }
         var changed = false
         for (index, (seq, message)) in messages.enumerated() {
             if let position = reportOf[index] {
