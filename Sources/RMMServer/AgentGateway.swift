@@ -10,7 +10,8 @@ import RMMProtocol
 import RMMTransport
 
 /// The agent-facing listener: accepts WebSocket upgrades on `/agent` and runs each connection's
-/// handshake (which then has the link push messages to the session). Plain HTTP requests get a short explanation and are closed.
+/// handshake (which then has the link push messages to the session). Plain HTTP requests get a
+/// short explanation and are closed.
 final class AgentGateway: Sendable {
     private enum Upgrade: Sendable {
         case link(WebSocketLink, AgentUpgradeRequest, ConnectionSlot)
