@@ -146,7 +146,7 @@ actor AgentSession {
         if closure.byPeer, let code = closure.code, [CloseCode.protocolError, .invalidPayload, .messageTooBig].contains(where: { $0.rawValue == code }) {
             await recordAgentReportedDesync(closure, epoch: epoch, now: now)
         }
-        await flushLiveness(now: now, force: true)
+        await flushLiveness(now: now)
         await feed.bump()
     }
 
@@ -461,17 +461,6 @@ actor AgentSession {
 
     // MARK: timers
 
-    /// Periodic duties, writing the liveness itself (the server's tick loop calls `wake(now:)` and
-    /// writes many sessions' liveness together instead).
-    func tick(now: Date) async {
-        guard let liveness = await wake(now: now) else { return }
-        do {
-            try await store.saveLiveness(agentId: agentId, liveness)
-        } catch {
-            logger.warning("could not save liveness: \(error)")
-        }
-    }
-
     /// Periodic duties: heartbeats, pings, the inbound deadline, retransmission. Files the session
     /// in its clock under its next duty, and returns its liveness when a flush is due, for the
     /// caller to write (in one batch with other sessions').
@@ -571,8 +560,7 @@ actor AgentSession {
     }
 
     /// Writes the liveness now, on its own (a detach: the last word until the next connection).
-    private func flushLiveness(now: Date, force: Bool) async {
-        guard force || now.timeIntervalSince(lastFlush) >= settings.livenessFlushInterval else { return }
+    private func flushLiveness(now: Date) async {
         lastFlush = now
         do {
             try await store.saveLiveness(agentId: agentId, live)

@@ -15,14 +15,21 @@ struct SessionClockTests {
                      signer: Fixture.signer, logger: Fixture.quietLogger, clock: clock)
     }
 
-    @Test("an attached session is woken for its first liveness flush, then not again until its heartbeat is due")
-    func attachedSessionWakesOnlyWhenDue() async throws {
+    /// A fresh store with one agent, and that agent's session attached at `start` on a test link,
+    /// filed in its own clock.
+    static func attached() async throws -> (store: SQLiteStore, agentId: String, start: Date, clock: SessionClock, session: AgentSession, link: TestLink) {
         let (store, agents) = try await Fixture.store()
         let start = Date()
         let clock = SessionClock(interval: 0.5, now: start)
-        let session = Self.session(agentId: agents[0].id, store: store, clock: clock)
+        let session = session(agentId: agents[0].id, store: store, clock: clock)
         let link = try await TestLink.make()
         await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: start)
+        return (store, agents[0].id, start, clock, session, link)
+    }
+
+    @Test("an attached session is woken for its first liveness flush, then not again until its heartbeat is due")
+    func attachedSessionWakesOnlyWhenDue() async throws {
+        let (_, _, start, clock, session, link) = try await Self.attached()
         #expect(clock.isScheduled(session))
         _ = try await link.drain()
 
@@ -46,12 +53,7 @@ struct SessionClockTests {
 
     @Test("a reliable message from the agent wakes the session at the next tick, which acknowledges it")
     func ackDirtyWakesWithinOneTick() async throws {
-        let (store, agents) = try await Fixture.store()
-        let start = Date()
-        let clock = SessionClock(interval: 0.5, now: start)
-        let session = Self.session(agentId: agents[0].id, store: store, clock: clock)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: start)
+        let (_, _, start, clock, session, link) = try await Self.attached()
         for due in clock.popDue(now: start.addingTimeInterval(0.5)) { _ = await due.wake(now: start.addingTimeInterval(0.5)) }
         _ = try await link.drain()
         // Filed under its heartbeat, 15 s away.
@@ -96,13 +98,7 @@ struct SessionClockTests {
 
     @Test("a written command wakes the session at its ack deadline, which retransmits it")
     func retransmissionIsScheduled() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let start = Date()
-        let clock = SessionClock(interval: 0.5, now: start)
-        let session = Self.session(agentId: agentId, store: store, clock: clock)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: start)
+        let (store, agentId, start, clock, session, link) = try await Self.attached()
         for due in clock.popDue(now: start.addingTimeInterval(0.5)) { _ = await due.wake(now: start.addingTimeInterval(0.5)) }
         let records = try await Fixture.insert(["c1"], agent: agentId, into: store)
         // The session stamps the write with the wall clock, somewhere between these two.
@@ -121,12 +117,7 @@ struct SessionClockTests {
 
     @Test("a detached session drops out of the clock at its next wake; a new attach files it again")
     func detachedSessionDropsOut() async throws {
-        let (store, agents) = try await Fixture.store()
-        let start = Date()
-        let clock = SessionClock(interval: 0.5, now: start)
-        let session = Self.session(agentId: agents[0].id, store: store, clock: clock)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: start)
+        let (_, _, start, clock, session, _) = try await Self.attached()
         await session.detach(epoch: 1, closure: LinkClosure(code: 1000, reason: "bye", byPeer: true), now: start)
         for due in clock.popDue(now: start.addingTimeInterval(0.5)) { _ = await due.wake(now: start.addingTimeInterval(0.5)) }
         #expect(!clock.isScheduled(session))

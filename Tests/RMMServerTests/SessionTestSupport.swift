@@ -232,3 +232,13 @@ final class FaultyStore: Store {
     func config() async throws -> AgentConfig { try await base.config() }
     func saveConfig(_ config: AgentConfig) async throws -> AgentConfig { try await base.saveConfig(config) }
 }
+
+extension AgentSession {
+    /// One session's periodic duties as the server's ticker runs them: `wake(now:)`, then writing
+    /// the liveness it hands back (the ticker writes many sessions' together).
+    func tick(now: Date) async {
+        guard let liveness = await wake(now: now) else { return }
+        // As in the ticker, a failed write is not the session's failure (it writes again later).
+        try? await store.saveLiveness(agentId: agentId, liveness)
+    }
+}
