@@ -99,7 +99,6 @@ final class SimAgent: Sendable {
             state.outbox.resume(peerSaw: welcome.received)
             state.lastServerHeartbeat = welcome.heartbeatId
             state.downlinkQuiet = false
-            state.reportedQuiet = false
             // Resend what the server has not acknowledged before anything new: the server takes
             // seqs in increasing order only.
             for item in state.outbox.unacknowledged {
@@ -110,7 +109,7 @@ final class SimAgent: Sendable {
             link.ping()
             // The real agent's reporter sends its first link report at once, and its ticker sends a
             // heartbeat with metrics on its first turn.
-            state.nextReport = now
+            state.reportRhythm = LinkReportRhythm(now: now)
             schedule(now)
             return state.proven
         }
@@ -331,43 +330,15 @@ final class SimAgent: Sendable {
                     if state.sendHeartbeat(now: now, metrics: metricsHeartbeat ? metrics : nil) { sent = 1 }
                 }
                 if ping { link.ping() }
-                let report = reportDue(&state, counters: counters, now: now)
-                schedule(min(state.timers.nextDue(counters: counters, config: state.config), state.nextReport,
-                             quietCheck(counters: counters, pace: reportPace(state.config))))
+                let heartbeat = state.config.heartbeatInterval
+                let report = state.reportRhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy)
+                if report { state.reportRhythm.sent(counters: counters, heartbeatInterval: heartbeat, now: now) }
+                schedule(min(state.timers.nextDue(counters: counters, config: state.config),
+                             state.reportRhythm.nextCheck(counters: counters, heartbeatInterval: heartbeat)))
                 return (report ? link : nil, sent)
             }
         }
         if heartbeats > 0 { fleet.counters.update { $0.heartbeatsSent += heartbeats } }
         return link
-    }
-
-    /// The real reporter's rhythm: every two heartbeat intervals, and at once when data frames
-    /// stop while control frames arrive.
-    private func reportDue(_ state: inout SimAgentState, counters: LinkCounters, now: Date) -> Bool {
-        let pace = reportPace(state.config)
-        let nowSeconds = now.timeIntervalSince1970
-        let dataAge = nowSeconds - (counters.lastDataIn ?? nowSeconds)
-        let controlAge = nowSeconds - (counters.lastControlIn ?? 0)
-        var due = now >= state.nextReport
-        if dataAge >= pace && controlAge < pace {
-            if !state.reportedQuiet {
-                state.reportedQuiet = true
-                policy.note("downlink-quiet: no data frame for \(Int(dataAge)) s while control frames arrive")
-                due = true
-            }
-        } else {
-            state.reportedQuiet = false
-        }
-        if due { state.nextReport = now.addingTimeInterval(pace) }
-        return due
-    }
-
-    private func reportPace(_ config: AgentConfig) -> Double {
-        max(2, 2 * config.heartbeatInterval)
-    }
-
-    /// When data frames would have been quiet for a report's pace (checked then, unless data comes).
-    private func quietCheck(counters: LinkCounters, pace: Double) -> Date {
-        counters.lastDataIn.map { Date(timeIntervalSince1970: $0 + pace) } ?? .distantFuture
     }
 }

@@ -24,8 +24,8 @@ struct SimAgentState {
     var proven = false
     /// The ticker found data frames stopped while control frames arrived.
     var downlinkQuiet = false
-    var reportedQuiet = false
-    var nextReport = Date.distantFuture
+    /// When this agent's next link report is due, as the real agent's reporter decides it.
+    var reportRhythm = LinkReportRhythm(now: .distantFuture)
     /// A message cap the link policy imposes after a size blackhole, below the config's.
     var capOverride: Int?
     var seen = RecentIds(capacity: 256)

@@ -84,7 +84,7 @@ struct AgentConnection {
         let faults = self.faults
         let reporter = LinkReporter(
             link: link, policy: policy,
-            interval: { max(2, 2 * (await core.heartbeatInterval)) },
+            heartbeatInterval: { await core.heartbeatInterval },
             watchdogSeconds: options.watchdogSeconds
         )
         return await withTaskGroup(of: Bool.self) { group in

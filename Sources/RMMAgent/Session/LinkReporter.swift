@@ -9,35 +9,20 @@ import RMMTransport
 struct LinkReporter: Sendable {
     let link: WebSocketLink
     let policy: LinkPolicy
-    /// Seconds between routine reports.
-    let interval: @Sendable () async -> Double
+    /// The agent's current heartbeat interval, which sets the reports' rhythm.
+    let heartbeatInterval: @Sendable () async -> Double
     /// Seconds the consumer may sit on waiting messages before the watchdog rebuilds the session.
     let watchdogSeconds: Double
 
     func run() async {
         var lastHandled = link.counters.messagesHandled
         var handledChangedAt = Date()
-        var lastReport = Date.distantPast
+        var rhythm = LinkReportRhythm(now: Date())
         var reportedStall = false
-        var reportedQuiet = false
         while !Task.isCancelled, link.closure == nil {
             let now = Date()
             let counters = link.counters
-            let pace = await interval()
-            // Data frames stopped while control frames still arrive: say so at once, over the
-            // uplink, before the deadline makes the agent reconnect.
-            let dataAge = now.timeIntervalSince1970 - (counters.lastDataIn ?? now.timeIntervalSince1970)
-            let controlAge = now.timeIntervalSince1970 - (counters.lastControlIn ?? 0)
-            if dataAge >= pace && controlAge < pace {
-                if !reportedQuiet {
-                    reportedQuiet = true
-                    policy.note("downlink-quiet: no data frame for \(Int(dataAge)) s while control frames arrive")
-                    await send(stalledFor: 0)
-                    lastReport = now
-                }
-            } else {
-                reportedQuiet = false
-            }
+            let heartbeat = await heartbeatInterval()
             if counters.messagesHandled != lastHandled || counters.messagesReceived == counters.messagesHandled {
                 lastHandled = counters.messagesHandled
                 handledChangedAt = now
@@ -48,9 +33,9 @@ struct LinkReporter: Sendable {
             if stalled && !reportedStall {
                 policy.note("consumer-stalled")
             }
-            if now.timeIntervalSince(lastReport) >= pace || (stalled && !reportedStall) {
+            if rhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy) || (stalled && !reportedStall) {
                 await send(stalledFor: stalledFor)
-                lastReport = now
+                rhythm.sent(counters: counters, heartbeatInterval: heartbeat, now: now)
                 if stalled { reportedStall = true }
             }
             if stalledFor >= watchdogSeconds {
