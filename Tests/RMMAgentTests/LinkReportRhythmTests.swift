@@ -18,15 +18,25 @@ struct LinkReportRhythmTests {
         return counters
     }
 
+    /// `rhythm.due` with this suite's heartbeat (`#expect` cannot call a mutating method itself).
+    private func isDue(_ rhythm: inout LinkReportRhythm, _ counters: LinkCounters, at now: Date, _ policy: LinkPolicy) -> Bool {
+        rhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy)
+    }
+
+    /// A rhythm that sent its first report at `start`, on a link with data and control frames then.
+    private func afterFirstReport() -> (rhythm: LinkReportRhythm, fresh: LinkCounters) {
+        var rhythm = LinkReportRhythm(now: start)
+        let fresh = counters(dataAt: start, controlAt: start)
+        rhythm.sent(counters: fresh, heartbeatInterval: heartbeat, now: start)
+        return (rhythm, fresh)
+    }
+
     @Test("the first report goes at once; routine ones at most every eight heartbeats, jittered, never sooner than 0.8 of that")
     func routine() {
         let policy = LinkPolicy()
         var rhythm = LinkReportRhythm(now: start)
         let fresh = counters(dataAt: start, controlAt: start)
-        do {
-            let due = rhythm.due(counters: fresh, heartbeatInterval: heartbeat, now: start, policy: policy)
-            #expect(due)
-        }
+        #expect(isDue(&rhythm, fresh, at: start, policy))
         rhythm.sent(counters: fresh, heartbeatInterval: heartbeat, now: start)
 
         let interval = LinkReportRhythm.routineInterval(heartbeatInterval: heartbeat)
@@ -34,17 +44,11 @@ struct LinkReportRhythmTests {
         // Data keeps arriving, so only the routine report can be due.
         func live(_ t: Date) -> LinkCounters { counters(dataAt: t, controlAt: t) }
         let notYet = start.addingTimeInterval(interval * 0.8 - 0.01)
-        do {
-            let due = rhythm.due(counters: live(notYet), heartbeatInterval: heartbeat, now: notYet, policy: policy)
-            #expect(!due)
-        }
+        #expect(!isDue(&rhythm, live(notYet), at: notYet, policy))
         let next = rhythm.nextCheck(counters: live(notYet), heartbeatInterval: heartbeat)
         #expect(next >= start.addingTimeInterval(interval * 0.8) && next <= start.addingTimeInterval(interval))
         let late = start.addingTimeInterval(interval)
-        do {
-            let due = rhythm.due(counters: live(late), heartbeatInterval: heartbeat, now: late, policy: policy)
-            #expect(due)
-        }
+        #expect(isDue(&rhythm, live(late), at: late, policy))
     }
 
     @Test("the jitter spreads a fleet that connected together")
@@ -62,74 +66,44 @@ struct LinkReportRhythmTests {
     @Test("a new decode error is reported at once, once")
     func decodeError() {
         let policy = LinkPolicy()
-        var rhythm = LinkReportRhythm(now: start)
-        let fresh = counters(dataAt: start, controlAt: start)
-        rhythm.sent(counters: fresh, heartbeatInterval: heartbeat, now: start)
+        var rhythm = afterFirstReport().rhythm
         let soon = start.addingTimeInterval(1)
         let garbled = counters(dataAt: soon, controlAt: soon, decodeErrors: 1)
-        do {
-            let due = rhythm.due(counters: garbled, heartbeatInterval: heartbeat, now: soon, policy: policy)
-            #expect(due)
-        }
+        #expect(isDue(&rhythm, garbled, at: soon, policy))
         rhythm.sent(counters: garbled, heartbeatInterval: heartbeat, now: soon)
         let later = start.addingTimeInterval(2)
-        do {
-            let due = rhythm.due(counters: counters(dataAt: later, controlAt: later, decodeErrors: 1), heartbeatInterval: heartbeat, now: later, policy: policy)
-            #expect(!due)
-        }
-        do {
-            let due = rhythm.due(counters: counters(dataAt: later, controlAt: later, decodeErrors: 2), heartbeatInterval: heartbeat, now: later, policy: policy)
-            #expect(due)
-        }
+        #expect(!isDue(&rhythm, counters(dataAt: later, controlAt: later, decodeErrors: 1), at: later, policy))
+        #expect(isDue(&rhythm, counters(dataAt: later, controlAt: later, decodeErrors: 2), at: later, policy))
     }
 
     @Test("data quiet while control frames arrive: reported at once and noted, once per quiet spell")
     func quietDownlink() {
         let policy = LinkPolicy()
-        var rhythm = LinkReportRhythm(now: start)
-        let fresh = counters(dataAt: start, controlAt: start)
-        rhythm.sent(counters: fresh, heartbeatInterval: heartbeat, now: start)
+        var (rhythm, fresh) = afterFirstReport()
         let quietAfter = LinkReportRhythm.quietAfter(heartbeatInterval: heartbeat)
         #expect(rhythm.nextCheck(counters: fresh, heartbeatInterval: heartbeat) == start.addingTimeInterval(quietAfter))
 
         let quiet = start.addingTimeInterval(quietAfter)
         let onlyPongs = counters(dataAt: start, controlAt: quiet)
-        do {
-            let due = rhythm.due(counters: onlyPongs, heartbeatInterval: heartbeat, now: quiet, policy: policy)
-            #expect(due)
-        }
+        #expect(isDue(&rhythm, onlyPongs, at: quiet, policy))
         #expect(policy.history.finding?.hasPrefix("downlink-quiet") == true)
         rhythm.sent(counters: onlyPongs, heartbeatInterval: heartbeat, now: quiet)
         let stillQuiet = quiet.addingTimeInterval(5)
-        do {
-            let due = rhythm.due(counters: counters(dataAt: start, controlAt: stillQuiet), heartbeatInterval: heartbeat, now: stillQuiet, policy: policy)
-            #expect(!due)
-        }
+        #expect(!isDue(&rhythm, counters(dataAt: start, controlAt: stillQuiet), at: stillQuiet, policy))
 
         // Data again, then quiet again: a new spell, reported again.
         let back = stillQuiet.addingTimeInterval(1)
-        do {
-            let due = rhythm.due(counters: counters(dataAt: back, controlAt: back), heartbeatInterval: heartbeat, now: back, policy: policy)
-            #expect(!due)
-        }
+        #expect(!isDue(&rhythm, counters(dataAt: back, controlAt: back), at: back, policy))
         let again = back.addingTimeInterval(quietAfter)
-        do {
-            let due = rhythm.due(counters: counters(dataAt: back, controlAt: again), heartbeatInterval: heartbeat, now: again, policy: policy)
-            #expect(due)
-        }
+        #expect(isDue(&rhythm, counters(dataAt: back, controlAt: again), at: again, policy))
     }
 
     @Test("no control frames either: not a quiet downlink (the deadline deals with a dead link)")
     func deadIsNotQuiet() {
         let policy = LinkPolicy()
-        var rhythm = LinkReportRhythm(now: start)
-        let fresh = counters(dataAt: start, controlAt: start)
-        rhythm.sent(counters: fresh, heartbeatInterval: heartbeat, now: start)
+        var (rhythm, fresh) = afterFirstReport()
         let later = start.addingTimeInterval(60)
-        do {
-            let due = rhythm.due(counters: fresh, heartbeatInterval: heartbeat, now: later, policy: policy)
-            #expect(!due)
-        }
+        #expect(!isDue(&rhythm, fresh, at: later, policy))
         #expect(policy.history.finding == nil)
     }
 }
