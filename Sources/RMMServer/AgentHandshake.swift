@@ -103,9 +103,10 @@ struct AgentHandshake: Sendable {
             refuse(link, .shrinkPackets, limits, from: slot)
             return
         }
-        await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date())
-        // An agent's ack, started and result often arrive in one read: stored in one write.
-        link.deliverInBatches()
+        let heartbeats = await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date())
+        // An agent's ack, started and result often arrive in one read: stored in one write. Its
+        // routine heartbeats stay on the event loop until the session looks (`HeartbeatMailbox`).
+        link.deliverInBatches(sideline: heartbeats.take)
         // This task ends here and the link pushes the rest from short-lived tasks: a task parked
         // for the connection's lifetime would keep the slabs of its deepest async stack (this
         // handshake, `attach`, `handle`: about 33 KiB per idle agent, measured with heaptrack).

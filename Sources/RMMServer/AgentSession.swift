@@ -47,6 +47,8 @@ actor AgentSession {
             }
         }
         var writtenBytes: [Int: Int] = [:]
+        /// Routine heartbeats the link took on the event loop (see `absorbHeartbeats`).
+        let heartbeats: HeartbeatMailbox
     }
 
     var connection: Connection?
@@ -63,7 +65,15 @@ actor AgentSession {
         // The ack rides on the heartbeat the next tick sends.
         didSet { if ackDirty { scheduleSoon() } }
     }
-    var live = AgentLiveness()
+    private var storedLive = AgentLiveness()
+    /// The agent's liveness, with the heartbeats the link took since folded in first.
+    var live: AgentLiveness {
+        get {
+            absorbHeartbeats()
+            return storedLive
+        }
+        set { storedLive = newValue }
+    }
     private var lastFlush = Date.distantPast
     private var lastCloseReason: String?
     private var everConnected = false
@@ -101,19 +111,23 @@ actor AgentSession {
     // MARK: connection lifecycle
 
     /// Makes `link` the agent's only route. An older connection is closed as superseded; its late
-    /// `detach` cannot touch the new one because epochs differ.
-    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date) async {
+    /// `detach` cannot touch the new one because epochs differ. Returns the mailbox the link's
+    /// sideline puts this connection's routine heartbeats in.
+    @discardableResult
+    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date) async -> HeartbeatMailbox {
         try? await loadIfNeeded()
         if let old = connection {
             logger.info("connection of epoch \(old.epoch) superseded by epoch \(epoch)")
+            absorbHeartbeats()
             old.link.close(.superseded, reason: "superseded by a newer connection (epoch \(epoch))")
         }
         inbox.peerStream(agentStream)
         outbox.resume(peerSaw: peerSaw)
         heartbeatCounter += 1
+        let mailbox = HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
         connection = Connection(
             link: link, epoch: epoch, since: now, sentThrough: outbox.acked,
-            firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now
+            firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now, heartbeats: mailbox
         )
         everConnected = true
         agentReport = nil  // evidence belongs to one connection
@@ -133,11 +147,13 @@ actor AgentSession {
         logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbox.unacknowledged.count)"])
         await pump()
         await feed.bump()
+        return mailbox
     }
 
     /// The connection of `epoch` ended. Ignored if a newer connection already took over.
     func detach(epoch: Int, closure: LinkClosure, now: Date) async {
         guard let current = connection, current.epoch == epoch else { return }
+        absorbHeartbeats()
         connection = nil
         lastCloseReason = closure.description
         live.disconnectedAt = now
@@ -205,7 +221,7 @@ actor AgentSession {
     /// acknowledged only after it committed.
     func handle(_ envelopes: [Envelope], epoch: Int, now: Date) async {
         guard let current = connection, current.epoch == epoch else { return }
-        live.lastSeenAt = now
+        live.lastSeenAt = max(live.lastSeenAt ?? now, now)
         var reliable: [(seq: Int, message: Message)] = []
         var newest = inbox.lastSeq
         for envelope in envelopes {
@@ -225,6 +241,20 @@ actor AgentSession {
             }
         }
         if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
+        // From now on the link may take heartbeats that acknowledge nothing newer than this.
+        if let current = connection, current.epoch == epoch {
+            current.heartbeats.publish(acked: outbox.acked, proven: storedLive.lastDownlinkAt != nil)
+        }
+    }
+
+    /// Folds in what the heartbeats the current connection's link took on the event loop said
+    /// (`HeartbeatMailbox`): every reader of `live` and the heartbeat's echo goes through here.
+    private func absorbHeartbeats() {
+        guard let pending = connection?.heartbeats.takePending() else { return }
+        storedLive.lastSeenAt = max(storedLive.lastSeenAt ?? pending.lastSeenAt, pending.lastSeenAt)
+        if let provenAt = pending.provenAt { storedLive.lastDownlinkAt = max(storedLive.lastDownlinkAt ?? provenAt, provenAt) }
+        if let metrics = pending.metrics { storedLive.metrics = metrics }
+        lastPeerHeartbeat = pending.peerHeartbeatId
     }
 
     private func noteAcknowledged(through ack: Int, now: Date) {
@@ -554,6 +584,7 @@ actor AgentSession {
 
     private func sendHeartbeat(now: Date) {
         guard let current = connection else { return }
+        absorbHeartbeats()  // for the latest peer heartbeat to echo
         heartbeatCounter += 1
         ackDirty = false
         current.link.send(Envelope(.heartbeat(Heartbeat(id: heartbeatCounter, echo: lastPeerHeartbeat, time: now.timeIntervalSince1970)), ack: inbox.lastSeq))

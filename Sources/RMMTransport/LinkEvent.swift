@@ -11,6 +11,12 @@ public enum LinkEvent: Sendable {
     case closed(LinkClosure)
 }
 
+/// Takes a message on the link's event loop instead of it becoming an event; returns false to let
+/// it through. It runs on the event loop for every decoded message, so it must be quick and never
+/// wait. For messages whose whole effect is a few recorded values (an idle agent's heartbeat): the
+/// owner reads them when it needs them, and no task runs per message.
+public typealias LinkSideline = @Sendable (Envelope) -> Bool
+
 /// Why and how a link ended.
 public struct LinkClosure: Sendable, Equatable, CustomStringConvertible {
     public var code: UInt16?

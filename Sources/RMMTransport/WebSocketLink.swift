@@ -236,9 +236,11 @@ public final class WebSocketLink: Sendable {
 
     /// Asks for the messages of one socket read together (`LinkEvent.messages`), so a reader that
     /// stores what it receives can do so in one write. Messages already queued stay single.
-    public func deliverInBatches() {
+    /// A `sideline`, if given, sees each later message first and may take it (see `LinkSideline`);
+    /// a message it takes counts as received and handled at once.
+    public func deliverInBatches(sideline: LinkSideline? = nil) {
         let handler = self.handler
-        channel.eventLoop.execute { handler.value.deliverInBatches() }
+        channel.eventLoop.execute { handler.value.deliverInBatches(sideline: sideline) }
     }
 
     public var counters: LinkCounters { shared.snapshot }

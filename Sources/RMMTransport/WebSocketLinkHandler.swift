@@ -23,6 +23,8 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     /// `channelReadComplete` so the owner can apply them with one store write.
     private var batching = false
     private var held: [Envelope] = []
+    /// Sees every message before it is held or yielded, and may take it (see `LinkSideline`).
+    private var sideline: LinkSideline?
 
     init(shared: LinkShared, inbox: LinkInbox) {
         self.shared = shared
@@ -50,9 +52,11 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
         handOverHeld()
     }
 
-    /// From now on, messages of one read arrive as one `.messages` event (see `LinkEvent`).
-    func deliverInBatches() {
+    /// From now on, messages of one read arrive as one `.messages` event (see `LinkEvent`), and
+    /// `sideline` may take messages before that.
+    func deliverInBatches(sideline: LinkSideline?) {
         batching = true
+        self.sideline = sideline
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -146,6 +150,13 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 guard let whole = try reassembler.add(chunk) else { return }
                 envelope = try codec.decode(whole)
                 if case .chunk = envelope.message { throw .malformed("a chunk may not contain a chunk") }
+            }
+            if let sideline, sideline(envelope) {
+                shared.update {
+                    $0.messagesReceived += 1
+                    $0.messagesHandled += 1
+                }
+                return
             }
             let backlog = shared.update { counters -> Int in
                 counters.messagesReceived += 1

@@ -4,6 +4,7 @@ import NIOEmbedded
 import NIOWebSocket
 import RMMProtocol
 import RMMTransport
+import Synchronization
 import Testing
 
 /// `deliverInBatches`: the messages of one socket read reach the owner as one event, in order.
@@ -65,5 +66,40 @@ struct LinkBatchTests {
         #expect(link.counters.messagesReceived == 7)
         link.markHandled(7)
         #expect(link.counters.messagesHandled == 7)
+    }
+
+    @Test("a sideline takes what it wants on the event loop: no event for it, counted received and handled; the rest arrive as before")
+    func sidelineTakes() async throws {
+        let channel = NIOAsyncTestingChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 1))
+        let link = try await channel.testingEventLoop.executeInContext {
+            try WebSocketLink.install(on: channel, isClient: false)
+        }
+        var events = link.events.makeAsyncIterator()
+        let heartbeat = Envelope(.heartbeat(Heartbeat(id: 7, echo: 3, time: 1)), ack: 2)
+        let ack = Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1)
+        let taken = Mutex<[Envelope]>([])
+        link.deliverInBatches { envelope in
+            guard case .heartbeat = envelope.message else { return false }
+            taken.withLock { $0.append(envelope) }
+            return true
+        }
+        channel.pipeline.fireChannelRead(try frame(heartbeat, channel))
+        channel.pipeline.fireChannelRead(try frame(ack, channel))
+        channel.pipeline.fireChannelRead(try frame(heartbeat, channel))
+        channel.pipeline.fireChannelReadComplete()
+        channel.pipeline.fireChannelRead(try frame(heartbeat, channel))
+        channel.pipeline.fireChannelReadComplete()
+        channel.pipeline.fireChannelInactive()
+        await channel.testingEventLoop.run()
+        // The read of only a heartbeat produced no event at all: the close comes right after the ack.
+        guard case .message(let only)? = await events.next(), case .closed? = await events.next() else {
+            Issue.record("expected the ack alone, then the close")
+            return
+        }
+        #expect(only == ack)
+        #expect(taken.withLock { $0 } == [heartbeat, heartbeat, heartbeat])
+        #expect(link.counters.messagesReceived == 4)
+        #expect(link.counters.messagesHandled == 3, "the taken ones count as handled; the ack awaits its owner")
     }
 }
