@@ -14,13 +14,19 @@ struct LinkBatchTests {
         WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(bytes: try WireCodec().encode(envelope)))
     }
 
-    @Test("after deliverInBatches, one read's messages arrive together; a read with one stays single; the close comes last")
-    func oneReadOneEvent() async throws {
+    /// A server-side link on a connected test channel.
+    private static func serverLink() async throws -> (NIOAsyncTestingChannel, WebSocketLink) {
         let channel = NIOAsyncTestingChannel()
         try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 1))
         let link = try await channel.testingEventLoop.executeInContext {
             try WebSocketLink.install(on: channel, isClient: false)
         }
+        return (channel, link)
+    }
+
+    @Test("after deliverInBatches, one read's messages arrive together; a read with one stays single; the close comes last")
+    func oneReadOneEvent() async throws {
+        let (channel, link) = try await Self.serverLink()
         var events = link.events.makeAsyncIterator()
         let ack = Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1)
         let started = Envelope(.started(CommandStarted(commandId: "c1", pid: 1, time: 1)), seq: 2)
@@ -70,11 +76,7 @@ struct LinkBatchTests {
 
     @Test("a sideline takes what it wants on the event loop: no event for it, counted received and handled; the rest arrive as before")
     func sidelineTakes() async throws {
-        let channel = NIOAsyncTestingChannel()
-        try await channel.connect(to: SocketAddress(ipAddress: "192.0.2.1", port: 1))
-        let link = try await channel.testingEventLoop.executeInContext {
-            try WebSocketLink.install(on: channel, isClient: false)
-        }
+        let (channel, link) = try await Self.serverLink()
         var events = link.events.makeAsyncIterator()
         let heartbeat = Envelope(.heartbeat(Heartbeat(id: 7, echo: 3, time: 1)), ack: 2)
         let ack = Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1)
