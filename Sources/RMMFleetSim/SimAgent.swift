@@ -326,10 +326,12 @@ final class SimAgent: Sendable {
                 return (nil, 0)
             case .duties(let metricsHeartbeat, let ping):
                 var sent = 0
-                if metricsHeartbeat || state.ackDirty {
+                let heartbeatDue = metricsHeartbeat || state.ackDirty
+                // As the real agent: a ping due with a heartbeat rides the heartbeat's flush.
+                if ping { link.ping(flush: !(heartbeatDue && link.sendMode != .poll)) }
+                if heartbeatDue {
                     if state.sendHeartbeat(now: now, metrics: metricsHeartbeat ? metrics : nil) { sent = 1 }
                 }
-                if ping { link.ping() }
                 let heartbeat = state.config.heartbeatInterval
                 let report = state.reportRhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy)
                 if report { state.reportRhythm.sent(counters: counters, heartbeatInterval: heartbeat, now: now) }

@@ -271,12 +271,14 @@ public actor AgentCore {
             link.close(.deadlineExpired, reason: reason)
             return controlAlive ? .downlinkQuiet : .dead
         case .duties(let metricsHeartbeat, let ping):
-            if metricsHeartbeat {
-                sendHeartbeat(now: now, withMetrics: await metrics.sample())
-            } else if ackDirty {
-                sendHeartbeat(now: now)
-            }
-            if ping { link.ping() }
+            // Sampled before the ping is written: a ping waiting for a flush would count the
+            // sampling in its round trip.
+            let sample = metricsHeartbeat ? await metrics.sample() : nil
+            let heartbeat = metricsHeartbeat || ackDirty
+            // A ping due with a heartbeat rides the heartbeat's flush: one segment, so the server
+            // reads both at once.
+            if ping { link.ping(flush: !(heartbeat && link.sendMode != .poll)) }
+            if heartbeat { sendHeartbeat(now: now, withMetrics: sample) }
             return .alive
         }
     }
