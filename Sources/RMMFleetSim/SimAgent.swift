@@ -324,13 +324,13 @@ final class SimAgent: Sendable {
                 schedule(nil)
                 link.close(.deadlineExpired, reason: reason)
                 return (nil, 0)
-            case .duties(let metricsHeartbeat, let ping):
+            case .duties(let heartbeat, let metricsDue, let ping):
                 var sent = 0
-                let heartbeatDue = metricsHeartbeat || state.ackDirty
+                let heartbeatDue = heartbeat || state.ackDirty
                 // As the real agent: a ping due with a heartbeat rides the heartbeat's flush.
                 if ping { link.ping(flush: !(heartbeatDue && link.sendMode != .poll)) }
                 if heartbeatDue {
-                    if state.sendHeartbeat(now: now, metrics: metricsHeartbeat ? metrics : nil) { sent = 1 }
+                    if state.sendHeartbeat(now: now, metrics: metricsDue ? metrics : nil) { sent = 1 }
                 }
                 let heartbeat = state.config.heartbeatInterval
                 let report = state.reportRhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy)

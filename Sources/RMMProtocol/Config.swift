@@ -26,6 +26,19 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     public var allowedInterpreters: [String]
     /// Environment variables set for every command the agent runs.
     public var commandEnvironment: [String: String]
+    /// Seconds between host metrics on the agent's heartbeats (heartbeats still go every
+    /// `heartbeatInterval`); nil means `defaultMetricsInterval`. Optional so a config stored or
+    /// signed before the field existed reads and verifies unchanged.
+    public var metricsInterval: Double?
+
+    /// Metrics once a minute unless an operator asks for more: decoding them with every heartbeat
+    /// was the largest cost of an idle fleet on the server after the heartbeat itself.
+    public static let defaultMetricsInterval = 60.0
+
+    /// The metrics interval in effect: never shorter than the heartbeat that carries them.
+    public var effectiveMetricsInterval: Double {
+        max(heartbeatInterval, metricsInterval ?? Self.defaultMetricsInterval)
+    }
 
     /// The defaults every new agent starts from.
     public static let defaults = AgentConfig(
@@ -41,7 +54,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         version: Int, heartbeatInterval: Double, heartbeatDeadline: Double, pingInterval: Double,
         maxConcurrentCommands: Int, maxQueuedCommands: Int, outputCapBytes: Int, outputChunkBytes: Int,
         ackDeadline: Double, maxMessageBytes: Int, labels: [String: String],
-        allowedInterpreters: [String], commandEnvironment: [String: String]
+        allowedInterpreters: [String], commandEnvironment: [String: String], metricsInterval: Double? = nil
     ) {
         self.version = version
         self.heartbeatInterval = heartbeatInterval
@@ -56,6 +69,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         self.labels = labels
         self.allowedInterpreters = allowedInterpreters
         self.commandEnvironment = commandEnvironment
+        self.metricsInterval = metricsInterval
     }
 
     /// Problems that make a config unusable, as sentences an operator can act on; empty when valid.
@@ -65,6 +79,7 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         if !(1...3600).contains(heartbeatInterval) { out.append("heartbeat_interval must be 1...3600 seconds") }
         if heartbeatDeadline < heartbeatInterval * 2 { out.append("heartbeat_deadline must be at least twice heartbeat_interval") }
         if !(1...3600).contains(pingInterval) { out.append("ping_interval must be 1...3600 seconds") }
+        if let metricsInterval, !(1...86_400).contains(metricsInterval) { out.append("metrics_interval must be 1...86400 seconds") }
         if !(1...256).contains(maxConcurrentCommands) { out.append("max_concurrent_commands must be 1...256") }
         if !(0...100_000).contains(maxQueuedCommands) { out.append("max_queued_commands must be 0...100000") }
         if !(1024...(8 << 20)).contains(outputCapBytes) { out.append("output_cap_bytes must be 1 KiB...8 MiB") }

@@ -270,11 +270,11 @@ public actor AgentCore {
                            metadata: ["pongs": "\(counters.pongsReceived)", "control_alive": "\(controlAlive)"])
             link.close(.deadlineExpired, reason: reason)
             return controlAlive ? .downlinkQuiet : .dead
-        case .duties(let metricsHeartbeat, let ping):
+        case .duties(let heartbeatDue, let metricsDue, let ping):
             // Sampled before the ping is written: a ping waiting for a flush would count the
             // sampling in its round trip.
-            let sample = metricsHeartbeat ? await metrics.sample() : nil
-            let heartbeat = metricsHeartbeat || ackDirty
+            let sample = metricsDue ? await metrics.sample() : nil
+            let heartbeat = heartbeatDue || ackDirty
             // A ping due with a heartbeat rides the heartbeat's flush: one segment, so the server
             // reads both at once.
             if ping { link.ping(flush: !(heartbeat && link.sendMode != .poll)) }

@@ -1,21 +1,23 @@
 import Foundation
 import RMMProtocol
 
-/// When a connected agent owes the server a heartbeat with metrics or a ping, and when it must give
-/// up on the connection because no data frame arrived. Pure state, shared by `AgentCore` and the
-/// fleet simulator so both keep the same rhythm on the wire.
+/// When a connected agent owes the server a heartbeat (with metrics, when they are due) or a ping,
+/// and when it must give up on the connection because no data frame arrived. Pure state, shared by
+/// `AgentCore` and the fleet simulator so both keep the same rhythm on the wire.
 public struct SessionTimers: Sendable {
     public private(set) var connectedAt: Date
+    private var lastHeartbeatSent = Date.distantPast
     private var lastMetricsSent = Date.distantPast
     private var lastPingSent = Date.distantPast
+
 
     /// What a tick owes.
     public enum Due: Sendable, Equatable {
         /// No data frame for the deadline: close with 4004 (`reason`) and reconnect. `controlAlive`:
         /// control frames still arrive, so the path filters data.
         case expired(controlAlive: Bool, reason: String)
-        /// Send a heartbeat with host metrics (the interval passed), and/or a ping.
-        case duties(metricsHeartbeat: Bool, ping: Bool)
+        /// Send a heartbeat (with host metrics when `metrics`), and/or a ping.
+        case duties(heartbeat: Bool, metrics: Bool, ping: Bool)
     }
 
     /// A connection was welcomed at `now`; a ping goes out with the welcome's answer.
@@ -29,7 +31,7 @@ public struct SessionTimers: Sendable {
     public func nextDue(counters: LinkCounters, config: AgentConfig) -> Date {
         let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
         return min(
-            lastMetricsSent.addingTimeInterval(config.heartbeatInterval),
+            lastHeartbeatSent.addingTimeInterval(config.heartbeatInterval),
             lastPingSent.addingTimeInterval(config.pingInterval),
             lastIn.addingTimeInterval(config.heartbeatDeadline + 0.001)
         )
@@ -46,10 +48,15 @@ public struct SessionTimers: Sendable {
             let reason = "no data frame from server for \(Int(config.heartbeatDeadline)) s" + (controlAlive ? " while control frames arrive" : "")
             return .expired(controlAlive: controlAlive, reason: reason)
         }
-        let metrics = now.timeIntervalSince(lastMetricsSent) >= config.heartbeatInterval
-        if metrics { lastMetricsSent = now }
+        let heartbeat = now.timeIntervalSince(lastHeartbeatSent) >= config.heartbeatInterval
+        var metrics = false
+        if heartbeat {
+            lastHeartbeatSent = now
+            metrics = now.timeIntervalSince(lastMetricsSent) >= config.effectiveMetricsInterval
+            if metrics { lastMetricsSent = now }
+        }
         let ping = now.timeIntervalSince(lastPingSent) >= config.pingInterval
         if ping { lastPingSent = now }
-        return .duties(metricsHeartbeat: metrics, ping: ping)
+        return .duties(heartbeat: heartbeat, metrics: metrics, ping: ping)
     }
 }

@@ -1,0 +1,84 @@
+import Foundation
+import RMMProtocol
+import Testing
+
+@testable import RMMAgent
+
+/// The agent's rhythm on the wire: heartbeats every interval, metrics on their own slower
+/// interval, pings, and the data deadline.
+@Suite("Session timers")
+struct SessionTimersTests {
+    private let start = Date(timeIntervalSince1970: 2_000_000)
+
+    /// Counters of a link whose last data and control frames came at the given times.
+    private func counters(dataAt: Date, controlAt: Date?) -> LinkCounters {
+        var counters = LinkCounters()
+        counters.lastDataIn = dataAt.timeIntervalSince1970
+        counters.lastControlIn = controlAt?.timeIntervalSince1970
+        return counters
+    }
+
+    /// Ticks at each of `seconds` after `start` on a live link (data and server pings just in),
+    /// returning the duties of each.
+    private func duties(at seconds: [Double], config: AgentConfig) -> [(heartbeat: Bool, metrics: Bool, ping: Bool)] {
+        var timers = SessionTimers(connectedAt: start)
+        return seconds.map { offset in
+            let now = start.addingTimeInterval(offset)
+            guard case .duties(let heartbeat, let metrics, let ping) = timers.tick(now: now, counters: counters(dataAt: now, controlAt: now), config: config) else {
+                Issue.record("expired at \(offset) s")
+                return (false, false, false)
+            }
+            return (heartbeat, metrics, ping)
+        }
+    }
+
+    @Test("a heartbeat every interval; metrics on the first and then once a minute by default")
+    func metricsOnTheirOwnInterval() {
+        let got = duties(at: [0, 15, 30, 45, 60, 75], config: .defaults)
+        #expect(got.map(\.heartbeat) == [true, true, true, true, true, true])
+        #expect(got.map(\.metrics) == [true, false, false, false, true, false])
+    }
+
+    @Test("metrics_interval sets the rhythm, never faster than the heartbeat that carries them")
+    func metricsIntervalConfigured() {
+        var every = AgentConfig.defaults
+        every.metricsInterval = 15
+        #expect(duties(at: [0, 15, 30], config: every).map(\.metrics) == [true, true, true])
+        var tooFast = AgentConfig.defaults
+        tooFast.metricsInterval = 1
+        #expect(tooFast.effectiveMetricsInterval == tooFast.heartbeatInterval)
+        #expect(duties(at: [0, 5, 15], config: tooFast).map(\.metrics) == [true, false, true])
+    }
+
+    @Test("a ping every ping interval, whatever else arrives")
+    func pingsEveryInterval() {
+        let got = duties(at: [0, 10, 15, 20, 30], config: .defaults)
+        #expect(got.map(\.ping) == [false, false, true, false, true], "the welcome's ping counts for the first interval")
+    }
+
+    @Test("no data frame for the deadline: expired, saying whether control frames still arrive")
+    func deadline() {
+        let config = AgentConfig.defaults
+        var timers = SessionTimers(connectedAt: start)
+        let now = start.addingTimeInterval(config.heartbeatDeadline + 1)
+        #expect(timers.tick(now: now, counters: counters(dataAt: start, controlAt: now), config: config)
+                == .expired(controlAlive: true, reason: "no data frame from server for 45 s while control frames arrive"))
+    }
+
+    @Test("metrics_interval: optional on the wire (absent when unset, so older configs and signatures are unchanged) and range-checked")
+    func configField() throws {
+        let encoded = String(decoding: try WireCodec().encode(Envelope(.configUpdate(ConfigUpdate(config: .defaults, signature: nil)))), as: UTF8.self)
+        #expect(!encoded.contains("metrics_interval"))
+        var config = AgentConfig.defaults
+        config.metricsInterval = 0
+        #expect(config.problems() == ["metrics_interval must be 1...86400 seconds"])
+        config.metricsInterval = 300
+        #expect(config.problems().isEmpty)
+        let roundTrip = try WireCodec().decode(try WireCodec().encode(Envelope(.configUpdate(ConfigUpdate(config: config, signature: nil)), seq: 1)))
+        guard case .configUpdate(let update) = roundTrip.message else {
+            Issue.record("not a config update")
+            return
+        }
+        #expect(update.config.metricsInterval == 300)
+    }
+}
