@@ -32,6 +32,14 @@ extension EndToEnd {
                 return command.contains(directory + "/work")
             }
             #expect(running.isEmpty, "left running: \(running)")
+
+            // The same work directory again: refused at once, before anything starts (its agents
+            // and simulator identities would join the new fleet).
+            let again = try ManagedProcess.start(try gururmmBinary(), arguments: [
+                "bench", "--sizes", "20", "--work-dir", directory + "/work",
+            ], logPath: directory + "/again.log")
+            #expect(try await again.waitForExit(timeout: .seconds(30)) != 0)
+            #expect(again.logContents().contains("is not empty"), "\(again.logContents().suffix(2000))")
         }
     }
 }

@@ -28,7 +28,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("per-simulator"), help: "Most agents per simulator process (each needs one file descriptor per agent).")
     var perSimulator: Int = 10_000
 
-    @Option(name: .customLong("work-dir"), help: "Where the server data and logs go (default: a new temporary directory).")
+    @Option(name: .customLong("work-dir"), help: "Where the server data and logs go: a new or empty directory (default: a new temporary directory).")
     var workDirectory: String?
 
     @Option(name: .customLong("out"), help: "Also write the table (Markdown) to this file.")
@@ -44,6 +44,11 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
         }
         let directory = try workDirectory ?? BenchRun.temporaryDirectory()
+        // A used directory holds another run's agents and simulator identities: they would join
+        // this fleet (offline ones stall the storm's batch) and the figures would be wrong.
+        if let leftovers = try? FileManager.default.contentsOfDirectory(atPath: directory), !leftovers.isEmpty {
+            throw ValidationError("--work-dir \(directory) is not empty (it holds another run's server data or simulator identities); give a new or empty directory")
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
                            throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize)
