@@ -332,11 +332,11 @@ final class SimAgent: Sendable {
                 if heartbeatDue {
                     if state.sendHeartbeat(now: now, metrics: metricsDue ? metrics : nil) { sent = 1 }
                 }
-                let heartbeat = state.config.heartbeatInterval
-                let report = state.reportRhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy)
-                if report { state.reportRhythm.sent(counters: counters, heartbeatInterval: heartbeat, now: now) }
+                let interval = state.config.heartbeatInterval
+                let report = state.reportRhythm.due(counters: counters, heartbeatInterval: interval, now: now, policy: policy)
+                if report { state.reportRhythm.sent(counters: counters, heartbeatInterval: interval, now: now) }
                 schedule(min(state.timers.nextDue(counters: counters, config: state.config),
-                             state.reportRhythm.nextCheck(counters: counters, heartbeatInterval: heartbeat)))
+                             state.reportRhythm.nextCheck(counters: counters, heartbeatInterval: interval)))
                 return (report ? link : nil, sent)
             }
         }

@@ -31,8 +31,8 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     /// signed before the field existed reads and verifies unchanged.
     public var metricsInterval: Double?
 
-    /// Metrics once a minute unless an operator asks for more: decoding them with every heartbeat
-    /// was the largest cost of an idle fleet on the server after the heartbeat itself.
+    /// Metrics once a minute unless an operator asks for more: they are most of a heartbeat's keys,
+    /// and decoding heartbeats is a large share of what an idle fleet costs the server.
     public static let defaultMetricsInterval = 60.0
 
     /// The metrics interval in effect: never shorter than the heartbeat that carries them.

@@ -7,8 +7,8 @@ import Synchronization
 ///
 /// An idle agent's heartbeat only refreshes a few values: when it was last seen, its downlink proof,
 /// its metrics and its heartbeat id. Taking it here costs a lock; handing it to the session cost a
-/// task, a thread wake-up and an actor hop per heartbeat, the largest cost of an idle fleet after
-/// decoding. A heartbeat that could change anything else is let through to the session as before:
+/// task, a thread wake-up and an actor hop per heartbeat (with decoding, the largest costs of an
+/// idle fleet). A heartbeat that could change anything else is let through to the session as before:
 /// one that acknowledges server messages the session has not seen acknowledged, or any heartbeat
 /// before the downlink of this connection is proven (the proof must reach the session at once).
 final class HeartbeatMailbox: Sendable {

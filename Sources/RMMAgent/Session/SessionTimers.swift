@@ -10,7 +10,6 @@ public struct SessionTimers: Sendable {
     private var lastMetricsSent = Date.distantPast
     private var lastPingSent = Date.distantPast
 
-
     /// What a tick owes.
     public enum Due: Sendable, Equatable {
         /// No data frame for the deadline: close with 4004 (`reason`) and reconnect. `controlAlive`:
