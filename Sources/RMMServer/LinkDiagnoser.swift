@@ -148,6 +148,15 @@ struct LinkDiagnoser {
             return
         }
         d.verdict = .pathFiltersData
-        d.summary = "pongs arrive but no data frame gets through in either direction"
+        // No report in time (routine ones are minutes apart; the agent's own quiet-downlink report
+        // comes only after two heartbeat intervals): our counters still tell whether its data
+        // frames reach us.
+        let lastAgentData = await session.linkEvidence(epoch: epoch)?.server.counters.lastDataIn
+        if let lastAgentData, lastAgentData >= started.timeIntervalSince1970 {
+            let age = max(0, Date().timeIntervalSince1970 - lastAgentData)
+            d.summary = "pongs arrive and the agent's data frames still reach us (last \(Int(age)) s ago), but none of ours reaches the agent: \(mode.rawValue) data frames are dropped on the way down"
+        } else {
+            d.summary = "pongs arrive but no data frame gets through in either direction"
+        }
     }
 }

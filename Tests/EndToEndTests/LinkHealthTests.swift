@@ -59,6 +59,8 @@ extension EndToEnd {
                 let diagnosis = try await waitVerdict(server.api, "dossier", .pathFiltersData)
                 #expect(diagnosis.pongRttMs != nil, "control frames pass")
                 #expect(diagnosis.probes.allSatisfy { !$0.passed }, "no data echo passes: \(diagnosis.probes)")
+                // The uplink still carries the agent's frames, with or without a fresh agent report.
+                #expect(diagnosis.summary.contains("dropped on the way down"), "\(diagnosis.summary)")
                 #expect(diagnosis.actions.contains { $0.contains("downlink") }, "falls back to another downlink: \(diagnosis.actions)")
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
                 #expect(result.state == .succeeded, "\(result.reason ?? "")")
