@@ -404,7 +404,7 @@ extension EndToEnd {
         static func hostileConnection(_ kind: HostileKind, variant: Int, from address: String, material: HostileMaterial)
             async -> (outcome: HostileOutcome, detail: String, sentPastDeadline: Bool) {
             // The server's deadline starts after the connect began, so a misbehaviour sent within the
-            // deadline of that instant reached the server in time.
+            // deadline of that instant was sent in time: a 4005 for it is then the server's fault.
             let began = ContinuousClock.now
             let client: RawAgentPortClient
             do {
