@@ -232,12 +232,7 @@ struct AgentSessionTests {
 
     @Test("command_ack → delivered, started → running, output stored, result → succeeded with output")
     func lifecycle() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: store))
+        let (store, _, session, link) = try await Fixture.attachedSession(commands: ["c1"])
         _ = try await link.drain()
 
         await session.handle(Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1), epoch: 1, now: Fixture.at(1))
@@ -267,12 +262,7 @@ struct AgentSessionTests {
 
     @Test("ack, started and result read together are stored in one write, and acknowledged after it")
     func reportsOfOneReadShareAWrite() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: store))
+        let (store, _, session, link) = try await Fixture.attachedSession(commands: ["c1"])
         _ = try await link.drain()
         let before = store.commitCounts.transactions
         await session.handle([
@@ -326,12 +316,7 @@ struct AgentSessionTests {
 
     @Test("a failed result stores the reason and exit code; a non-terminal status as a result is ignored")
     func failedAndBogusResults() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        await session.enqueue(try await Fixture.insert(["c1", "c2"], agent: agentId, into: store))
+        let (store, _, session, _) = try await Fixture.attachedSession(commands: ["c1", "c2"])
         await session.handle(Envelope(.result(CommandResult(commandId: "c1", status: .running, finishedAt: 1)), seq: 1), epoch: 1, now: Fixture.at(1))
         #expect(try await store.command(id: "c1")?.state == .sent)
         await session.handle(Envelope(.result(CommandResult(commandId: "c1", status: .expired, finishedAt: 1)), seq: 2), epoch: 1, now: Fixture.at(1))
@@ -372,12 +357,7 @@ struct AgentSessionTests {
 
     @Test("a duplicate seq is not applied twice (dedup is by seq, not by content)")
     func duplicateSeq() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        await session.enqueue(try await Fixture.insert(["c1", "c2"], agent: agentId, into: store))
+        let (store, _, session, link) = try await Fixture.attachedSession(commands: ["c1", "c2"])
         _ = try await link.drain()
 
         await session.handle(Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1), epoch: 1, now: Fixture.at(1))
@@ -416,11 +396,7 @@ struct AgentSessionTests {
         Message.result(CommandResult(commandId: "c_from_an_old_database", status: .succeeded, finishedAt: 1)),
     ])
     func unknownCommandIsNotPoison(_ message: Message) async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        let (_, _, session, link) = try await Fixture.attachedSession()
         _ = try await link.drain()
         await session.handle(Envelope(message, seq: 1), epoch: 1, now: Fixture.at(1))
         let written = try await link.drain()
@@ -433,12 +409,7 @@ struct AgentSessionTests {
 
     @Test("an ack for a command that already expired makes the server send a cancel")
     func lateAckGetsCancel() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: store))
+        let (store, _, session, link) = try await Fixture.attachedSession(commands: ["c1"])
         _ = try await link.drain()
         _ = try await store.transition(commandId: "c1", to: .expired, reason: "test", now: Fixture.at(1))
         await session.drop(commandId: "c1")
@@ -512,11 +483,7 @@ struct AgentSessionTests {
 
     @Test("an ack that covers new server messages also proves the downlink; an ack of 0 does not")
     func ackProvesDownlink() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        let (store, agentId, session, _) = try await Fixture.attachedSession()
         await session.handle(Envelope(.heartbeat(Heartbeat(id: 1, echo: nil, time: 0)), ack: 0), epoch: 1, now: Fixture.at(1))
         #expect(await session.snapshot().lastDownlinkAt == nil)
         await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: store))

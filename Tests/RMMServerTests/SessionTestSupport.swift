@@ -137,6 +137,18 @@ enum Fixture {
         AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: settings, config: .defaults, signer: signer, logger: quietLogger)
     }
 
+    /// A store with one agent, that agent's session attached at `t0` (epoch 1) on a test link, and
+    /// `commands` inserted and enqueued to it.
+    static func attachedSession(commands: [String] = []) async throws -> (store: SQLiteStore, agentId: String, session: AgentSession, link: TestLink) {
+        let (store, agents) = try await Fixture.store()
+        let agentId = agents[0].id
+        let session = Fixture.session(agentId: agentId, store: store)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        if !commands.isEmpty { await session.enqueue(try await insert(commands, agent: agentId, into: store)) }
+        return (store, agentId, session, link)
+    }
+
     /// Inserts commands and returns them.
     @discardableResult
     static func insert(_ ids: [String], agent: String, into store: any Store) async throws -> [CommandRecord] {
