@@ -51,7 +51,14 @@ actor AgentSession {
         let heartbeats: HeartbeatMailbox
     }
 
-    var connection: Connection?
+    var connection: Connection? {
+        didSet { if oldValue?.epoch != connection?.epoch { liveEpoch.set(connection?.epoch) } }
+    }
+    /// The live connection's epoch, for readers off the actor (see `LiveEpoch`).
+    nonisolated let liveEpoch = LiveEpoch()
+    /// Commands stored as `sent` on a connection (epoch) when they were created: the first write
+    /// on that connection needs no store write of its own (see `prepare`).
+    private var recordedSent: [String: Int] = [:]
     var config: AgentConfig
     private var heartbeatCounter = 0
     private var lastPeerHeartbeat: Int?
@@ -180,11 +187,14 @@ actor AgentSession {
 
     // MARK: work from the server
 
-    /// Adds new commands to the outbox and sends what it can.
-    func enqueue(_ commands: [CommandRecord]) async {
+    /// Adds new commands to the outbox and sends what it can. Those stored as `sent` already
+    /// (`sentOnEpoch`: the command service saw this epoch live) skip that write if the same
+    /// connection is still the one they go out on.
+    func enqueue(_ commands: [CommandRecord], sentOnEpoch: Int? = nil) async {
         try? await loadIfNeeded()
-        for record in commands where !hasPending(record.id) {
-            track(record)
+        for record in commands {
+            if let sentOnEpoch, record.state == .sent { recordedSent[record.id] = sentOnEpoch }
+            if !hasPending(record.id) { track(record) }
         }
         await pump()
     }
@@ -192,6 +202,7 @@ actor AgentSession {
     /// Asks the agent to cancel a delivered or running command (or to refuse it if it arrives later).
     func sendCancel(commandId: String, reason: String) async {
         outbox.remove { $0.commandId == commandId }
+        recordedSent[commandId] = nil
         _ = outbox.append(.cancel(Cancel(commandId: commandId, reason: reason)))
         await pump()
     }
@@ -199,6 +210,7 @@ actor AgentSession {
     /// Drops an undelivered command from the outbox (it expired or was cancelled before delivery).
     func drop(commandId: String) {
         outbox.remove { $0.commandId == commandId }
+        recordedSent[commandId] = nil
     }
 
     /// Pushes a new config.
@@ -464,6 +476,11 @@ actor AgentSession {
         let now = Date()
         switch item {
         case .command(let pending):
+            // Stored as `sent` on this very connection when it was created: nothing to write.
+            // (A cancel or expiry since then found it `sent` and took it out of the outbox.)
+            if recordedSent.removeValue(forKey: pending.id) == epoch {
+                return .send(.command(signer.signed(pending.spec(now: now), for: agentId)))
+            }
             do {
                 guard try await store.transition(commandId: pending.id, to: .sent, reason: "epoch \(epoch)", now: now) != nil else {
                     return .drop

@@ -62,7 +62,11 @@ actor CommandService {
     }
 
     /// Validates a run request, stores one command per target and hands them to the sessions.
-    func run(_ request: RunRequest, by operatorName: String, now: Date = Date()) async throws -> (batchId: String, commands: [CommandRecord], agents: [String: AgentRecord]) {
+    /// `audit` makes the audit entry for the batch, stored in the commands' own transaction.
+    func run(
+        _ request: RunRequest, by operatorName: String, now: Date = Date(),
+        audit: (@Sendable (_ batchId: String, _ commands: [CommandRecord]) -> AuditEntry)? = nil
+    ) async throws -> (batchId: String, commands: [CommandRecord], agents: [String: AgentRecord]) {
         let (kind, text) = try Self.payload(of: request, maxScriptBytes: settings.maxScriptBytes)
         try RequestError.refuseNUL(text, in: kind == .shell ? "command" : "script")
         try RequestError.refuseNUL(request.interpreter, in: "interpreter")
@@ -83,15 +87,23 @@ actor CommandService {
         try Self.checkWireSize(kind: kind, text: text, interpreter: request.interpreter)
         let targets = try await resolveTargets(request)
         let batchId = Self.newId(prefix: "b_")
+        // A target whose agent is connected now takes its command at once: it is stored as `sent`
+        // on that connection in the same write as the insert, one write per command fewer (and
+        // one commit fewer on an operator's round trip). The others are stored `queued`.
+        let liveEpochs = await registry.existingSessions(for: targets.map(\.id)).compactMapValues { $0.liveEpoch.value }
         let records = targets.map { agent in
-            CommandRecord(
+            let epoch = liveEpochs[agent.id]
+            return CommandRecord(
                 id: Self.newId(prefix: "c_"), agentId: agent.id, batchId: batchId, kind: kind, text: text,
                 interpreter: request.interpreter, timeoutSeconds: timeout, createdAt: now,
-                expiresAt: now.addingTimeInterval(expires), updatedAt: now, createdBy: operatorName
+                expiresAt: now.addingTimeInterval(expires), state: epoch == nil ? .queued : .sent,
+                reason: epoch.map { "epoch \($0)" }, updatedAt: now, createdBy: operatorName
             )
         }
         do {
-            try await store.insertCommands(records, maxPendingPerAgent: settings.maxPendingCommandsPerAgent)
+            try await store.insertCommands(
+                records, maxPendingPerAgent: settings.maxPendingCommandsPerAgent, audit: audit?(batchId, records)
+            )
         } catch StoreError.tooManyPending(let limit, let counts) {
             throw Self.tooManyPending(limit: limit, counts: counts, targets: targets)
         }
@@ -104,7 +116,7 @@ actor CommandService {
         let registry = self.registry
         await withTaskGroup(of: Void.self) { group in
             for (agentId, commands) in byAgent {
-                group.addTask { await registry.session(for: agentId).enqueue(commands) }
+                group.addTask { await registry.session(for: agentId).enqueue(commands, sentOnEpoch: liveEpochs[agentId]) }
             }
         }
         logger.info("batch \(batchId): \(records.count) command(s) queued by \(operatorName)")

@@ -61,9 +61,11 @@ enum OperatorAPI {
         api.post("/commands") { request, context -> EditedResponse<RunResponse> in
             try context.require(.operator)
             let body = try await request.decode(as: RunRequest.self, context: context)
-            let (batchId, records, agents) = try await core.commands.run(body, by: context.operatorName ?? "unknown")
             let what = body.command.map { "shell: " + String($0.prefix(200)) } ?? "script of \(body.script?.utf8.count ?? 0) bytes"
-            try await core.audit(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId): \(what)")
+            // The audit entry is stored with the commands, in one commit.
+            let (batchId, records, agents) = try await core.commands.run(body, by: context.operatorName ?? "unknown") { batchId, records in
+                ServerCore.auditEntry(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId): \(what)")
+            }
             let targets = records.map { RunResponse.Target(commandId: $0.id, agentId: $0.agentId, agent: agents[$0.agentId]?.name ?? $0.agentId) }
             return EditedResponse(status: .created, response: RunResponse(batchId: batchId, commands: targets))
         }
@@ -171,6 +173,7 @@ enum OperatorAPI {
         }
         addRevokeRoute(api, "/tokens", core: core, what: "API token", action: "tokens.revoke") { id in
             try await core.store.revokeAPIToken(id: id, now: Date())
+            core.tokens.invalidate()
             return "token \(id) revoked; requests with it are refused from now on"
         }
         api.post("/agents/:agent/revoke") { request, context -> OKView in

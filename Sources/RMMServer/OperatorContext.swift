@@ -50,7 +50,8 @@ struct TokenAuthMiddleware: RouterMiddleware {
             throw HTTPError(.unauthorized, message: "missing API token: send 'Authorization: Bearer <token>' (the CLI reads --token, GURURMM_TOKEN or DATA_DIR/admin.token)")
         }
         let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard let token = try await core.store.apiToken(hash: CommandService.sha256Hex(secret)) else {
+        let store = core.store
+        guard let token = try await core.tokens.token(hash: CommandService.sha256Hex(secret), fetch: { try await store.apiToken(hash: $0) }) else {
             if limiter.recordFailure(context.remoteKey, now: now) {
                 context.logger.warning("API authentication failures from \(context.remoteKey) reached the limit; refusing it for a minute")
             }

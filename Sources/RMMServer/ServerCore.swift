@@ -13,6 +13,8 @@ struct ServerCore: Sendable {
     /// The TLS trust part of enrollment tokens (a key pin or `system`); nil for a plain server.
     let enrollTrust: String?
     let logger: Logger
+    /// Live API tokens recently seen, so most requests authenticate without a store read.
+    let tokens = APITokenCache()
 
     /// An agent merged with its live session for display.
     func view(of agent: AgentRecord, now: Date) async -> AgentView {
@@ -59,10 +61,15 @@ struct ServerCore: Sendable {
 
     /// Records an operator action in the append-only audit log, before the response goes out.
     func audit(_ context: OperatorContext, _ action: String, targets: [String], detail: String) async throws {
-        try await store.appendAudit(AuditEntry(
+        try await store.appendAudit(Self.auditEntry(context, action, targets: targets, detail: detail))
+    }
+
+    /// The audit entry for an operator action, for a write that stores it in its own transaction.
+    static func auditEntry(_ context: OperatorContext, _ action: String, targets: [String], detail: String) -> AuditEntry {
+        AuditEntry(
             at: Date(), actor: context.operatorName ?? "unknown", role: context.operatorRole?.rawValue ?? "none",
             action: action, targets: targets, detail: detail, remote: context.remote
-        ))
+        )
     }
 
     /// The latest link diagnosis: this run's, else the stored one.

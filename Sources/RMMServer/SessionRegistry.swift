@@ -39,6 +39,13 @@ actor SessionRegistry {
     /// The session if one exists (the agent connected or got work since the server started).
     func existingSession(for agentId: String) -> AgentSession? { sessions[agentId] }
 
+    /// The existing sessions of these agents, in one call however many there are.
+    func existingSessions(for agentIds: [String]) -> [String: AgentSession] {
+        var found: [String: AgentSession] = [:]
+        for agentId in agentIds { found[agentId] = sessions[agentId] }
+        return found
+    }
+
     var allSessions: [AgentSession] { Array(sessions.values) }
 
     var currentConfig: AgentConfig { config }

@@ -77,7 +77,7 @@ extension SQLiteStore {
         try await read { db in
             if let byId = try Self.agent(id: idOrName, db) { return byId }
             let matches = try Row.fetchAll(
-                db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name = ? LIMIT 2", arguments: [idOrName]
+                db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name = ? LIMIT 2"), arguments: [idOrName]
             )
             if matches.count > 1 {
                 let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agents WHERE name = ?", arguments: [idOrName]) ?? 0
@@ -99,7 +99,7 @@ extension SQLiteStore {
         let json = String(decoding: try JSONEncoder().encode(Array(Set(ids))), as: UTF8.self)
         return try await read { db in
             var names: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, name FROM agents WHERE id IN (SELECT value FROM json_each(?))", arguments: [json]) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, name FROM agents WHERE id IN (SELECT value FROM json_each(?))"), arguments: [json]) {
                 names[row["id"]] = row["name"]
             }
             return names
@@ -171,12 +171,12 @@ extension SQLiteStore {
     }
 
     static func agent(id: String, _ db: Database) throws -> AgentRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE id = ?", arguments: [id])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE id = ?"), arguments: [id])
             .map(AgentRecord.init(row:))
     }
 
     private static func agent(publicKey: String, _ db: Database) throws -> AgentRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(AgentRecord.columns) FROM agents WHERE public_key = ?", arguments: [publicKey])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE public_key = ?"), arguments: [publicKey])
             .map(AgentRecord.init(row:))
     }
 
@@ -206,7 +206,7 @@ extension SQLiteStore {
 
     /// Writes every mutable column of `agent` (id, key and enrollment time never change).
     private static func update(_ agent: AgentRecord, _ db: Database) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE agents SET name = ?, hostname = ?, os = ?, version = ?, epoch = ?, last_seen_at = ?,
                     connected_since = ?, last_downlink_at = ?, disconnected_at = ?, config_version_applied = ?,

@@ -3,13 +3,21 @@ import GRDB
 
 extension SQLiteStore {
     public func appendAudit(_ entry: AuditEntry) async throws {
-        let targets = String(decoding: try JSONEncoder().encode(entry.targets), as: UTF8.self)
-        try await write { db in
-            try db.execute(
-                sql: "INSERT INTO audit_log (at, actor, role, action, targets, detail, remote) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [entry.at.dbSeconds, entry.actor, entry.role, entry.action, targets, entry.detail, entry.remote]
-            )
-        }
+        let targets = try Self.encodedTargets(entry)
+        try await write { db in try Self.insertAudit(entry, targets: targets, db) }
+    }
+
+    /// The entry's targets as the JSON array text the `targets` column holds.
+    static func encodedTargets(_ entry: AuditEntry) throws -> String {
+        String(decoding: try JSONEncoder().encode(entry.targets), as: UTF8.self)
+    }
+
+    /// Appends `entry` inside the caller's transaction.
+    static func insertAudit(_ entry: AuditEntry, targets: String, _ db: Database) throws {
+        try db.executeCached(
+            sql: "INSERT INTO audit_log (at, actor, role, action, targets, detail, remote) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [entry.at.dbSeconds, entry.actor, entry.role, entry.action, targets, entry.detail, entry.remote]
+        )
     }
 
     public func auditLog(limit: Int) async throws -> [AuditEntry] {

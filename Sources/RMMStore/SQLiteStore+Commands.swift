@@ -4,7 +4,8 @@ import RMMProtocol
 
 /// Commands and their lifecycle.
 extension SQLiteStore {
-    public func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws {
+    public func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {
+        let auditTargets = try audit.map(Self.encodedTargets)
         try await write { db in
             if let limit = maxPendingPerAgent {
                 let adding = Dictionary(commands.map { ($0.agentId, 1) }, uniquingKeysWith: +)
@@ -16,6 +17,11 @@ extension SQLiteStore {
                 if !over.isEmpty { throw StoreError.tooManyPending(limit: limit, counts: over) }
             }
             for command in commands {
+                // `sent` only for a command its agent's live connection takes at once (the caller
+                // knows; the store records it with its history, saving a write per command).
+                guard command.state == .queued || command.state == .sent else {
+                    throw StoreError.conflict("command '\(command.id)' cannot be created in state \(command.state.rawValue)")
+                }
                 guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM agents WHERE id = ?"), arguments: [command.agentId]) != nil else {
                     throw StoreError.notFound("agent '\(command.agentId)'")
                 }
@@ -29,7 +35,7 @@ extension SQLiteStore {
                         arguments: [
                             command.id, command.agentId, command.batchId, command.kind.rawValue, command.text,
                             command.interpreter, command.timeoutSeconds, command.createdAt.dbSeconds,
-                            command.expiresAt.dbSeconds, CommandState.queued.rawValue, command.reason,
+                            command.expiresAt.dbSeconds, command.state.rawValue, command.reason,
                             command.exitCode, command.signal, command.stdoutTruncated, command.stderrTruncated,
                             command.updatedAt.dbSeconds, command.createdBy, version,
                         ]
@@ -37,8 +43,14 @@ extension SQLiteStore {
                 } catch where Self.isUniqueViolation(error) {
                     throw StoreError.conflict("command '\(command.id)' already exists")
                 }
-                try Self.addEvent(command.id, .queued, at: command.createdAt, reason: command.reason, db)
+                if command.state == .sent {
+                    try Self.addEvent(command.id, .queued, at: command.createdAt, reason: nil, db)
+                    try Self.addEvent(command.id, .sent, at: command.createdAt, reason: command.reason, db)
+                } else {
+                    try Self.addEvent(command.id, .queued, at: command.createdAt, reason: command.reason, db)
+                }
             }
+            if let audit, let auditTargets { try Self.insertAudit(audit, targets: auditTargets, db) }
         }
     }
 
@@ -52,11 +64,11 @@ extension SQLiteStore {
         guard !agentIds.isEmpty else { return [:] }
         let ids = String(decoding: try JSONEncoder().encode(agentIds), as: UTF8.self)
         let rows = try Row.fetchAll(
-            db, sql: """
+            db.cachedStatement(sql: """
                 SELECT agent_id, COUNT(*) AS pending FROM commands
                 WHERE agent_id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'sent', 'delivered', 'running')
                 GROUP BY agent_id
-                """,
+                """),
             arguments: [ids]
         )
         var counts: [String: Int] = [:]
@@ -185,7 +197,7 @@ extension SQLiteStore {
     public func batchStateCounts(batchId: String) async throws -> [CommandState: Int] {
         try await read { db in
             var counts: [CommandState: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM commands WHERE batch_id = ? GROUP BY state", arguments: [batchId]) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT state, COUNT(*) AS n FROM commands WHERE batch_id = ? GROUP BY state"), arguments: [batchId]) {
                 let name: String = row["state"]
                 guard let state = CommandState(rawValue: name) else { throw StoreError.corrupt("unknown command state '\(name)'") }
                 counts[state] = row["n"]

@@ -45,13 +45,12 @@ extension SQLiteStore {
         try await read { db in
             let commands = try Self.fetchCommands(db, where: "batch_id = ? AND version > ?", order: "version", [batchId, version])
             let output = try Row.fetchAll(
-                db,
-                sql: """
+                db.cachedStatement(sql: """
                     SELECT o.command_id, o.stream, o.byte_offset, o.data, o.version
                     FROM command_output o JOIN commands c ON c.id = o.command_id
                     WHERE c.batch_id = ? AND c.version > ? AND o.version > ?
                     ORDER BY o.version, o.command_id, o.stream, o.byte_offset
-                    """,
+                    """),
                 arguments: [batchId, version, version]
             ).map { row in
                 OutputChunk(

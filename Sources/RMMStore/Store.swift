@@ -70,10 +70,14 @@ public protocol Store: Sendable {
 
     // MARK: commands
 
-    /// Inserts commands in state `queued` with a `queued` history event, in one transaction. With
+    /// Inserts commands in state `queued` with a `queued` history event, in one transaction; a
+    /// command handed in as `sent` (its agent's live connection takes it at once; `reason` names
+    /// the connection) is stored as `sent` with both events. Any other state is refused. With
     /// `maxPendingPerAgent`, inserts nothing and throws `tooManyPending` if any agent would then
-    /// have more non-terminal commands than that (checked in the same transaction).
-    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws
+    /// have more non-terminal commands than that (checked in the same transaction). `audit`, when
+    /// given, is appended in the same transaction: the commands and the record of who ran them
+    /// become durable together, with one commit on the operator's path instead of two.
+    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws
     /// Non-terminal commands (queued, sent, delivered, running) per agent; agents with none are absent.
     func pendingCommandCounts(agentIds: [String]) async throws -> [String: Int]
     func command(id: String) async throws -> CommandRecord?
@@ -136,6 +140,11 @@ public protocol Store: Sendable {
 extension Store {
     /// Inserts commands with no limit on pending commands per agent.
     public func insertCommands(_ commands: [CommandRecord]) async throws {
-        try await insertCommands(commands, maxPendingPerAgent: nil)
+        try await insertCommands(commands, maxPendingPerAgent: nil, audit: nil)
+    }
+
+    /// Inserts commands, refusing them all if an agent would have more than `maxPendingPerAgent`.
+    public func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws {
+        try await insertCommands(commands, maxPendingPerAgent: maxPendingPerAgent, audit: nil)
     }
 }

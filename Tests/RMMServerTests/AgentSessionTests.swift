@@ -95,13 +95,7 @@ struct AgentSessionTests {
 
     @Test("a command is persisted `sent` before it is written: if that fails, nothing is written")
     func sentBeforeWrite() async throws {
-        let (base, agents) = try await Fixture.store()
-        let store = FaultyStore(base: base)
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        _ = try await link.drain()
+        let (base, store, agentId, session, link) = try await Fixture.faultySession()
 
         store.failSentTransitions.withLock { $0 = 1 }
         await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
@@ -116,17 +110,42 @@ struct AgentSessionTests {
         #expect(try await base.command(id: "c2")?.state == .sent)
     }
 
+    @Test("a command stored `sent` on the live connection is written with no store write of its own; on a newer connection it is recorded again")
+    func sentRecordedAtInsert() async throws {
+        let (base, store, agentId, session, l1) = try await Fixture.faultySession()
+        #expect(session.liveEpoch.value == 1)
+
+        var c1 = Fixture.command("c1", agent: agentId)
+        c1.state = .sent
+        c1.reason = "epoch 1"
+        try await base.insertCommands([c1])
+        await session.enqueue([c1], sentOnEpoch: 1)
+        #expect(try await l1.messages().commands.map(\.spec.commandId) == ["c1"])
+        #expect(store.sentAttempts.withLock { $0 }.isEmpty, "stored as sent with the insert: no second write")
+        #expect(try await base.events(commandId: "c1").map(\.state) == [.queued, .sent])
+
+        // Seen live on epoch 1, but epoch 2 took over before the session got it: recorded anew.
+        var c2 = Fixture.command("c2", agent: agentId, created: 1)
+        c2.state = .sent
+        c2.reason = "epoch 1"
+        try await base.insertCommands([c2])
+        let l2 = try await TestLink.make()
+        await session.attach(link: l2.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(2))
+        await session.enqueue([c2], sentOnEpoch: 1)
+        #expect(try await l2.messages().commands.map(\.spec.commandId) == ["c1", "c2"])
+        #expect(store.sentAttempts.withLock { $0 } == ["c1", "c2"])
+        let reasons = try await base.events(commandId: "c2").map { "\($0.state.rawValue) \($0.reason ?? "-")" }
+        #expect(reasons == ["queued -", "sent epoch 1", "sent epoch 2"])
+
+        await session.detach(epoch: 2, closure: LinkClosure(code: nil, reason: "", byPeer: true), now: Fixture.at(3))
+        #expect(session.liveEpoch.value == nil)
+    }
+
     /// DESIGN principle 1: a transient store error must not make the session forget a command the
     /// agent could still receive: the item keeps its place in the outbox and is sent later.
     @Test("a command whose `sent` write failed once is still delivered later (retransmit or reconnect)")
     func transientStoreErrorDoesNotLoseCommand() async throws {
-        let (base, agents) = try await Fixture.store()
-        let store = FaultyStore(base: base)
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let l1 = try await TestLink.make()
-        await session.attach(link: l1.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
-        _ = try await l1.drain()
+        let (base, store, agentId, session, l1) = try await Fixture.faultySession()
         store.failSentTransitions.withLock { $0 = 1 }
         await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
         _ = try await l1.drain()
@@ -280,12 +299,7 @@ struct AgentSessionTests {
 
     @Test("if the store cannot record an agent's reports, none is acknowledged; the resend after reconnecting applies each once")
     func failedReportWriteIsResent() async throws {
-        let (base, agents) = try await Fixture.store()
-        let store = FaultyStore(base: base)
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let first = try await TestLink.make()
-        await session.attach(link: first.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        let (base, store, agentId, session, first) = try await Fixture.faultySession()
         await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
         _ = try await first.drain()
         let reports = [

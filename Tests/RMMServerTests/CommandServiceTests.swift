@@ -172,6 +172,23 @@ struct CommandServiceTests {
         #expect(try await h.store.command(id: commands[0].id)?.state == .sent)
     }
 
+    @Test("a command to a connected agent is stored `sent` on its connection with the insert; one to an offline agent `queued`")
+    func runRecordsSentWithTheInsert() async throws {
+        let h = try await Harness.make()
+        let session = await h.registry.session(for: h.agents[0].id)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 7, agentStream: "as", peerSaw: nil, now: Date())
+        _ = try await link.drain()
+        let (_, commands, _) = try await h.service.run(Self.request(agents: ["web-1", "web-2"]), by: "ops")
+        let toConnected = try #require(commands.first { $0.agentId == h.agents[0].id })
+        let toOffline = try #require(commands.first { $0.agentId == h.agents[1].id })
+        #expect(try await link.messages().commands.map(\.spec.commandId) == [toConnected.id])
+        let history = try await h.store.events(commandId: toConnected.id)
+        #expect(history.map { "\($0.state.rawValue) \($0.reason ?? "-")" } == ["queued -", "sent epoch 7"])
+        #expect(Set(history.map(\.at)).count == 1, "both stamped with the creation time: written together")
+        #expect(try await h.store.events(commandId: toOffline.id).map(\.state) == [.queued])
+    }
+
     @Test("expireOverdue: an undelivered command of an offline agent ends expired, saying the agent was offline")
     func expireOffline() async throws {
         let h = try await Harness.make()

@@ -149,6 +149,19 @@ enum Fixture {
         return (store, agentId, session, link)
     }
 
+    /// A session over a `FaultyStore` (failures on demand), attached on epoch 1 with its welcome
+    /// already read off the link.
+    static func faultySession() async throws -> (base: SQLiteStore, store: FaultyStore, agentId: String, session: AgentSession, link: TestLink) {
+        let (base, agents) = try await Fixture.store()
+        let store = FaultyStore(base: base)
+        let agentId = agents[0].id
+        let session = Fixture.session(agentId: agentId, store: store)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        _ = try await link.drain()
+        return (base, store, agentId, session, link)
+    }
+
     /// Inserts commands and returns them.
     @discardableResult
     static func insert(_ ids: [String], agent: String, into store: any Store) async throws -> [CommandRecord] {
@@ -197,8 +210,8 @@ final class FaultyStore: Store {
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
     func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
-    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?) async throws {
-        try await base.insertCommands(commands, maxPendingPerAgent: maxPendingPerAgent)
+    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {
+        try await base.insertCommands(commands, maxPendingPerAgent: maxPendingPerAgent, audit: audit)
     }
     func pendingCommandCounts(agentIds: [String]) async throws -> [String: Int] { try await base.pendingCommandCounts(agentIds: agentIds) }
     func command(id: String) async throws -> CommandRecord? { try await base.command(id: id) }

@@ -6,14 +6,12 @@ import RMMStore
 @Suite struct CommandStoreTests {
     @Test func insertStoresQueuedCommandWithEvent() async throws {
         let (store, agent) = try await Fixture.storeWithAgent()
-        var cmd = Fixture.command("c1", agent: agent.id)
-        cmd.state = .running  // whatever the caller passes, a new command starts queued
+        let cmd = Fixture.command("c1", agent: agent.id)
         try await store.insertCommands([cmd])
         let stored = try #require(try await store.command(id: "c1"))
         #expect(stored.state == .queued)
         #expect(stored.version > 0)
         var expected = cmd
-        expected.state = .queued
         expected.version = stored.version
         #expect(stored == expected)
         #expect(try await store.events(commandId: "c1") == [CommandEvent(commandId: "c1", state: .queued, at: Fixture.t0, reason: nil)])
@@ -184,5 +182,40 @@ import RMMStore
         _ = try await store.transition(commandId: "a1", to: .cancelled, reason: nil, now: Fixture.at(1))
         try await store.insertCommands([Fixture.command("o1", agent: other.id), Fixture.command("a3", agent: agent.id)], maxPendingPerAgent: 2)
         #expect(try await store.pendingCommandCounts(agentIds: [agent.id, other.id]) == [agent.id: 2, other.id: 1])
+    }
+
+    @Test func auditEntryIsStoredWithTheCommandsOrNotAtAll() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let entry = AuditEntry(at: Fixture.t0, actor: "ops", role: "operator", action: "commands.run", targets: [agent.id], detail: "batch b_1", remote: "127.0.0.1:5")
+        try await store.insertCommands([Fixture.command("a1", agent: agent.id)], maxPendingPerAgent: 1, audit: entry)
+        // Refused as a whole: neither the commands nor their audit entry.
+        await #expect(throws: StoreError.tooManyPending(limit: 1, counts: [agent.id: 1])) {
+            try await store.insertCommands([Fixture.command("a2", agent: agent.id)], maxPendingPerAgent: 1, audit: entry)
+        }
+        await #expect(throws: StoreError.notFound("agent 'ag_nobody'")) {
+            try await store.insertCommands([Fixture.command("n1", agent: "ag_nobody")], maxPendingPerAgent: nil, audit: entry)
+        }
+        let log = try await store.auditLog(limit: 10)
+        #expect(log.count == 1)
+        #expect(log.first?.detail == "batch b_1" && log.first?.targets == [agent.id])
+        #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["a1"])
+    }
+
+    @Test func aCommandCreatedSentKeepsBothStepsAndOtherStatesAreRefused() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        var sent = Fixture.command("s1", agent: agent.id)
+        sent.state = .sent
+        sent.reason = "epoch 3"
+        try await store.insertCommands([sent, Fixture.command("q1", agent: agent.id)])
+        #expect(try await store.command(id: "s1")?.state == .sent)
+        #expect(try await store.events(commandId: "s1").map { "\($0.state.rawValue) \($0.reason ?? "-")" } == ["queued -", "sent epoch 3"])
+        #expect(try await store.events(commandId: "q1").map(\.state) == [.queued])
+        #expect(try await store.undeliveredCommands(agentId: agent.id).map(\.id).sorted() == ["q1", "s1"])
+        var done = Fixture.command("d1", agent: agent.id)
+        done.state = .succeeded
+        await #expect(throws: StoreError.conflict("command 'd1' cannot be created in state succeeded")) {
+            try await store.insertCommands([done])
+        }
+        #expect(try await store.command(id: "d1") == nil)
     }
 }

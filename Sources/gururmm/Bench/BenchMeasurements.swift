@@ -49,19 +49,25 @@ enum BenchMeasurements {
     }
 
     /// Dispatch → result persisted for one command to one agent, as an operator sees it (POST,
-    /// then `GET /batches/{id}?wait=` until done), in ms.
+    /// then `GET /batches/{id}?wait=` until done), in ms, over one kept-alive API connection.
     static func commandRoundTrips(_ server: BenchServer, agent: String, count: Int) async throws -> Percentiles {
-        var samples: [Double] = []
-        let clock = ContinuousClock()
-        for round in 0..<(count + count / 10) {
-            let started = clock.now
-            let batch = try await run(server.api, RunRequest(agents: [agent], all: nil, command: "true", script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
-            // The long-poll that answers once the batch is done: one request, not one per state
-            // change (the change feed's long-poll returns at every step, each a new request).
-            _ = try await awaitBatch(server.api, batch.batchId, timeout: 30)
-            if round >= count / 10 { samples.append((clock.now - started).milliseconds) }
+        try await KeepAliveAPI.with(server.api.base, token: server.api.token) { api in
+            var samples: [Double] = []
+            let clock = ContinuousClock()
+            let request = RunRequest(agents: [agent], all: nil, command: "true", script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30)
+            for round in 0..<(count + count / 10) {
+                let started = clock.now
+                let batch: RunResponse = try await api.post("/api/v1/commands", body: request)
+                // The long-poll that answers once the batch is done: one request, not one per state
+                // change (the change feed's long-poll returns at every step, each a new request).
+                let deadline = clock.now + .seconds(30)
+                while try await !api.get("/api/v1/batches/\(batch.batchId)?wait=20", as: BatchSummaryView.self).done {
+                    if clock.now > deadline { throw BenchError("command \(round) of the round trips not done after 30 s") }
+                }
+                if round >= count / 10 { samples.append((clock.now - started).milliseconds) }
+            }
+            return Percentiles(samples)
         }
-        return Percentiles(samples)
     }
 
     /// One command to every agent; seconds until every result is persisted, and how they ended.
