@@ -40,9 +40,11 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         max(heartbeatInterval, metricsInterval ?? Self.defaultMetricsInterval)
     }
 
-    /// The defaults every new agent starts from.
+    /// The defaults every new agent starts from. Pings are evidence only (liveness is the data
+    /// path's heartbeats; a diagnosis sends its own ping), so they go once a minute: at 15 s, each
+    /// side's ping and the other's pong were half the frames, syscalls and CPU of an idle fleet.
     public static let defaults = AgentConfig(
-        version: 1, heartbeatInterval: 15, heartbeatDeadline: 45, pingInterval: 15,
+        version: 1, heartbeatInterval: 15, heartbeatDeadline: 45, pingInterval: 60,
         maxConcurrentCommands: 4, maxQueuedCommands: 256, outputCapBytes: 4 << 20,
         outputChunkBytes: 16 * 1024, ackDeadline: 10, maxMessageBytes: WireLimits.defaultChunkBytes,
         labels: [:],

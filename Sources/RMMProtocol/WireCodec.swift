@@ -108,6 +108,15 @@ public struct WireCodec: Sendable {
     }
 
     public func encode(_ envelope: Envelope) throws -> Data {
+        if case .heartbeat(let heartbeat) = envelope.message,
+           let fast = HeartbeatWire.encode(heartbeat, seq: envelope.seq, ack: envelope.ack, version: envelope.version) {
+            return fast
+        }
+        return try generalEncode(envelope)
+    }
+
+    /// Any envelope through Foundation's encoder (tests compare the heartbeat fast path with it).
+    func generalEncode(_ envelope: Envelope) throws -> Data {
         let encoder = Self.sharedEncoder
         func out<B: Encodable>(_ body: B) throws -> Data {
             try encoder.encode(Out(v: envelope.version, t: envelope.message.type, seq: envelope.seq, ack: envelope.ack, body: body))
@@ -136,6 +145,12 @@ public struct WireCodec: Sendable {
     /// Decodes one frame. Throws `WireDecodeError` only.
     public func decode(_ data: Data, limit: Int = WireLimits.maxMessageBytes) throws(WireDecodeError) -> Envelope {
         if data.count > limit { throw .tooLarge(data.count, limit: limit) }
+        if let heartbeat = data.withUnsafeBytes(HeartbeatWire.decode) { return heartbeat }
+        return try generalDecode(data)
+    }
+
+    /// Any frame through Foundation's decoder (tests compare the heartbeat fast path with it).
+    func generalDecode(_ data: Data) throws(WireDecodeError) -> Envelope {
         do {
             return try Self.sharedDecoder.decode(Frame.self, from: data).envelope
         } catch let error as WireDecodeError {

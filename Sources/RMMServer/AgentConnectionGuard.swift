@@ -8,7 +8,8 @@ import NIOCore
 /// (the WebSocket upgrade, or the end of a plain request) it runs the request deadline: a client
 /// that has not finished its request by then gets `408 Request Timeout` and is closed, so a slow
 /// or silent client cannot keep its slot. The slot is given back when the agent authenticates
-/// (`AgentHandshake`) or the connection closes, whichever comes first.
+/// (`AgentHandshake`) or the connection closes, whichever comes first. A WebSocket connection
+/// drops the guard from its pipeline once the upgrade request is complete.
 final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -75,7 +75,11 @@ final class AgentGateway: Sendable {
                             channel.eventLoop.makeCompletedFuture {
                                 let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
                                     ?? (id: "", request: AgentUpgradeRequest(uri: "/agent"))
-                                let slot = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self).requestComplete()
+                                let connectionGuard = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self)
+                                let slot = try connectionGuard.requestComplete()
+                                // Its work ends with the request (the slot is released at close or
+                                // authentication): out of the pipeline, it costs no hop per frame.
+                                channel.pipeline.syncOperations.removeHandler(connectionGuard, promise: nil)
                                 var queue: DownlinkQueue?
                                 if choice.request.downlink == .poll {
                                     let created = DownlinkQueue()

@@ -50,10 +50,13 @@ struct SessionTimersTests {
         #expect(duties(at: [0, 5, 15], config: tooFast).map(\.metrics) == [true, false, true])
     }
 
-    @Test("a ping every ping interval, whatever else arrives")
+    @Test("a ping every ping interval (a minute by default, whatever the heartbeats do)")
     func pingsEveryInterval() {
-        let got = duties(at: [0, 10, 15, 20, 30], config: .defaults)
-        #expect(got.map(\.ping) == [false, false, true, false, true], "the welcome's ping counts for the first interval")
+        let got = duties(at: [0, 15, 30, 45, 59, 60, 75, 120], config: .defaults)
+        #expect(got.map(\.ping) == [false, false, false, false, false, true, false, true], "the welcome's ping counts for the first interval")
+        var often = AgentConfig.defaults
+        often.pingInterval = 15
+        #expect(duties(at: [0, 10, 15, 20, 30], config: often).map(\.ping) == [false, false, true, false, true])
     }
 
     @Test("no data frame for the deadline: expired, saying whether control frames still arrive")

@@ -19,8 +19,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("throughput-seconds"), help: "How long to run back-to-back fan-outs for throughput.")
     var throughputSeconds: Double = 20
 
-    @Option(name: .customLong("idle-seconds"), help: "How long to watch the idle fleet's CPU.")
-    var idleSeconds: Double = 30
+    @Option(name: .customLong("idle-seconds"), help: "How long to watch the idle fleet's CPU (at least the ping interval, 60 s by default, to see every periodic duty once).")
+    var idleSeconds: Double = 60
 
     @Option(name: .customLong("storm-size"), help: "Fleet size at which to restart the server (0: skip the storm).")
     var stormSize: Int = 10_000
