@@ -41,6 +41,8 @@ enum HeartbeatWire {
         guard reader.take("{") else { return nil }
         repeat {
             guard let key = reader.key() else { return nil }
+            // Every value must read, and every key appear once: a second try at a key could
+            // accept what the general decoder (which sees the first) refuses.
             switch key {
             case "v" where version == nil: version = reader.integer()
             case "t" where !type: type = reader.take("\"heartbeat\"")
@@ -49,7 +51,7 @@ enum HeartbeatWire {
             case "body" where body == nil: body = reader.heartbeatBody()
             default: return nil
             }
-            guard !reader.failed else { return nil }
+            guard !reader.failed, key != "t" || type, key != "body" || body != nil else { return nil }
         } while reader.take(",")
         guard reader.take("}"), reader.atEnd, type, let version, let body else { return nil }
         // What the general decoder refuses, it must refuse (with its own words): leave it to it.

@@ -51,9 +51,9 @@ actor AgentSession {
         let heartbeats: HeartbeatMailbox
     }
 
-    var connection: Connection? {
-        didSet { if oldValue?.epoch != connection?.epoch { liveEpoch.set(connection?.epoch) } }
-    }
+    /// Set only in `attach` and `detach`, which keep `liveEpoch` in step. (No observer here: one
+    /// would copy the connection, and its tables, at every in-place change.)
+    var connection: Connection?
     /// The live connection's epoch, for readers off the actor (see `LiveEpoch`).
     nonisolated let liveEpoch = LiveEpoch()
     /// Commands stored as `sent` on a connection (epoch) when they were created: the first write
@@ -136,6 +136,7 @@ actor AgentSession {
             link: link, epoch: epoch, since: now, sentThrough: outbox.acked,
             firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now, heartbeats: mailbox
         )
+        liveEpoch.set(epoch)
         everConnected = true
         agentReport = nil  // evidence belongs to one connection
         live.connectedSince = now
@@ -162,6 +163,7 @@ actor AgentSession {
         guard let current = connection, current.epoch == epoch else { return }
         absorbHeartbeats()
         connection = nil
+        liveEpoch.set(nil)
         lastCloseReason = closure.description
         live.disconnectedAt = now
         live.connectedSince = nil

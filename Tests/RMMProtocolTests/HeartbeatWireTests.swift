@@ -84,6 +84,8 @@ struct HeartbeatWireTests {
         #"{"body":{"echo":null,"id":1,"time":2},"t":"heartbeat","v":1}"#,
         #"{"body":{"id":1,"time":2}, "t":"heartbeat","v":1}"#,  // whitespace
         #"{"body":{"id":1,"time":2},"t":"heartbeat","v":1,"v":1}"#,  // a repeated key
+        #"{"body":{"id":1},"body":{"id":1,"time":2},"t":"heartbeat","v":1}"#,  // a bad value, then a good one
+        #"{"body":{"id":1,"time":2},"t":"hello","t":"heartbeat","v":1}"#,
         #"{"body":{"id":1,"metrics":{},"time":2},"t":"heartbeat","v":1}"#,
         #"{"body":{"id":1,"time":2},"t":"hello","v":1}"#,
         #"{"body":{"id":12345678901234567890,"time":2},"t":"heartbeat","v":1}"#,
