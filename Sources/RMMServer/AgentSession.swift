@@ -522,8 +522,8 @@ actor AgentSession {
             } else {
                 let heartbeatDue = now.timeIntervalSince(current.lastHeartbeatSent) >= config.heartbeatInterval || ackDirty
                 if now.timeIntervalSince(current.lastPingSent) >= config.pingInterval {
-                    // Due together (same default interval): the heartbeat's flush carries the ping,
-                    // one syscall per idle agent instead of two.
+                    // Due with a heartbeat: the heartbeat's flush carries the ping, one syscall
+                    // instead of two.
                     current.link.ping(flush: !(heartbeatDue && current.link.sendMode != .poll))
                     current.lastPingSent = now
                 }

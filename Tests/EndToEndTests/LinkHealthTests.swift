@@ -14,6 +14,7 @@ extension EndToEnd {
             _ name: String,
             heartbeat: Double = 1,
             deadline: Double = 3,
+            ping: Double = 1,
             agentEnvironment: [String: String] = [:],
             _ body: (E2EServer, FaultProxy, E2EAgent) async throws -> Void
         ) async throws {
@@ -21,7 +22,7 @@ extension EndToEnd {
             let proxy = try await FaultProxy.start(upstreamHost: "127.0.0.1", upstreamPort: server.agentPort)
             var agent: E2EAgent?
             do {
-                try await server.api.useFastLiveness(heartbeat: heartbeat, deadline: deadline)
+                try await server.api.useFastLiveness(heartbeat: heartbeat, deadline: deadline, ping: ping)
                 let token = try await server.api.enrollToken()
                 let started = try E2EAgent.start(name: name, server: "ws://127.0.0.1:\(proxy.port)", enrollToken: token, environment: agentEnvironment)
                 agent = started
@@ -70,6 +71,27 @@ extension EndToEnd {
                 let agent = try #require(try await server.api.agent(named: "dossier"))
                 #expect(agent.downlinkMode == .poll)
                 #expect(agent.status == .online, "online again: the downlink is proven through the fallback")
+            }
+        }
+
+        @Test("pings far apart (as by default), downlink data frames vanish: the agent probes with a ping of its own, sees the pong, and falls back to another downlink by itself")
+        func agentFindsQuietDownlinkWithRarePings() async throws {
+            // Routine pings every 60 s would never land between the last data frame and the 3 s
+            // deadline: only the agent's probe ping (after 1.5 heartbeat intervals without data)
+            // can show that control frames still pass, so that the agent blames the path and not
+            // the connection.
+            try await withProxiedAgent("rare-pings", heartbeat: 1, deadline: 3, ping: 60) { server, proxy, agent in
+                proxy.setMode(.dropDownlinkData)
+                let api = server.api
+                try await waitUntil("the agent falls back to the poll downlink", timeout: .seconds(40), poll: .milliseconds(250)) {
+                    let view = try await api.agent(named: "rare-pings")
+                    return view?.downlinkMode == .poll && view?.status == .online
+                }
+                // The very first deadline already knew the path passes control frames. (Without the
+                // probe it would call the connection dead, reconnect, and only find out from the
+                // next handshake: the same end, one reconnect later.)
+                let expiries = agent.process.logContents().split(separator: "\n").filter { $0.contains("no data frame from the server") }
+                #expect(expiries.first?.contains("control_alive=true") == true, "\(expiries)")
             }
         }
 

@@ -76,11 +76,11 @@ struct TestAPI: Sendable {
     }
 
     /// Short heartbeats and deadlines so liveness tests take seconds, not minutes.
-    func useFastLiveness(heartbeat: Double = 1, deadline: Double = 3) async throws {
+    func useFastLiveness(heartbeat: Double = 1, deadline: Double = 3, ping: Double = 1) async throws {
         var config: AgentConfig = try await call("GET", "/api/v1/config")
         config.heartbeatInterval = heartbeat
         config.heartbeatDeadline = deadline
-        config.pingInterval = 1
+        config.pingInterval = ping
         config.ackDeadline = 2
         let _: AgentConfig = try await call("PUT", "/api/v1/config", body: config)
     }

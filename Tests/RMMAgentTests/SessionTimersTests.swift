@@ -59,6 +59,35 @@ struct SessionTimersTests {
         #expect(duties(at: [0, 10, 15, 20, 30], config: often).map(\.ping) == [false, false, true, false, true])
     }
 
+    @Test("data frames quiet for 1.5 heartbeat intervals: one ping at once, so the deadline can tell a filtering path from a dead one")
+    func quietDownlinkProbe() {
+        let config = AgentConfig.defaults  // heartbeats every 15 s, pings every 60 s
+        var timers = SessionTimers(connectedAt: start)
+        let probeAt = start.addingTimeInterval(SessionTimers.quietProbeAfter(config))
+        // The last data frame came at `start`; the routine ping is 60 s away.
+        let quiet = counters(dataAt: start, controlAt: nil)
+        #expect(timers.nextDue(counters: quiet, config: config) <= probeAt)
+        guard case .duties(_, _, let early) = timers.tick(now: probeAt.addingTimeInterval(-1), counters: quiet, config: config),
+              case .duties(_, _, let probe) = timers.tick(now: probeAt, counters: quiet, config: config),
+              case .duties(_, _, let again) = timers.tick(now: probeAt.addingTimeInterval(5), counters: quiet, config: config) else {
+            Issue.record("expired before the deadline")
+            return
+        }
+        #expect(!early && probe && !again, "one probe per quiet spell")
+        // Its pong came back: at the deadline the path is known to filter data, not to be dead.
+        let deadlineAt = start.addingTimeInterval(config.heartbeatDeadline + 1)
+        #expect(timers.tick(now: deadlineAt, counters: counters(dataAt: start, controlAt: probeAt.addingTimeInterval(0.01)), config: config)
+                == .expired(controlAlive: true, reason: "no data frame from server for 45 s while control frames arrive"))
+        // Data flowing again: no probe, the routine rhythm only.
+        var healthy = SessionTimers(connectedAt: start)
+        let now = start.addingTimeInterval(30)
+        guard case .duties(_, _, let ping) = healthy.tick(now: now, counters: counters(dataAt: now.addingTimeInterval(-10), controlAt: nil), config: config) else {
+            Issue.record("expired")
+            return
+        }
+        #expect(!ping)
+    }
+
     @Test("no data frame for the deadline: expired, saying whether control frames still arrive")
     func deadline() {
         let config = AgentConfig.defaults

@@ -29,11 +29,23 @@ public struct SessionTimers: Sendable {
     /// passes (unless data arrives first). Lets a caller visit only when needed.
     public func nextDue(counters: LinkCounters, config: AgentConfig) -> Date {
         let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
-        return min(
+        var next = min(
             lastHeartbeatSent.addingTimeInterval(config.heartbeatInterval),
             lastPingSent.addingTimeInterval(config.pingInterval),
             lastIn.addingTimeInterval(config.heartbeatDeadline + 0.001)
         )
+        let probeAt = lastIn.addingTimeInterval(Self.quietProbeAfter(config))
+        if lastPingSent < probeAt { next = min(next, probeAt) }
+        return next
+    }
+
+    /// Seconds without a data frame after which a ping goes out at once, whatever the ping
+    /// interval: a healthy link brings a server heartbeat every interval, so by then something is
+    /// wrong, and its pong (or none) is what tells a path that filters data (control frames still
+    /// pass) from a dead one — before the deadline and the quiet-downlink report need to know.
+    /// With pings once a minute, waiting for the routine one could miss that window.
+    public static func quietProbeAfter(_ config: AgentConfig) -> Double {
+        1.5 * config.heartbeatInterval
     }
 
     /// Decides this tick's duties and records them as done.
@@ -54,7 +66,9 @@ public struct SessionTimers: Sendable {
             metrics = now.timeIntervalSince(lastMetricsSent) >= config.effectiveMetricsInterval
             if metrics { lastMetricsSent = now }
         }
-        let ping = now.timeIntervalSince(lastPingSent) >= config.pingInterval
+        let quietProbe = now.timeIntervalSince(lastIn) >= Self.quietProbeAfter(config)
+            && lastPingSent < lastIn.addingTimeInterval(Self.quietProbeAfter(config))
+        let ping = now.timeIntervalSince(lastPingSent) >= config.pingInterval || quietProbe
         if ping { lastPingSent = now }
         return .duties(heartbeat: heartbeat, metrics: metrics, ping: ping)
     }
