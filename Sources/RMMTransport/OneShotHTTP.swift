@@ -51,26 +51,9 @@ public enum OneShotHTTP {
         headers.add(name: "Content-Length", value: String(body?.count ?? 0))
         for (name, value) in extra { headers.add(name: name, value: value) }
         return try await channel.executeThenClose { inbound, outbound in
-            // The whole request in one write and one flush: a server may answer (and close, as
-            // asked) as soon as it has the head of a body-less request, and a separate later
-            // write of `.end` then failed with "I/O on closed channel" although the answer came.
-            var parts: [HTTPClientRequestPart] = [.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers))]
-            if let body, !body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-            parts.append(.end(nil))
-            try await outbound.write(contentsOf: parts)
-            var status = 0
-            var collected = ByteBuffer()
-            for try await part in inbound {
-                switch part {
-                case .head(let head): status = Int(head.status.code)
-                case .body(var chunk):
-                    guard collected.readableBytes + chunk.readableBytes <= maxBody else {
-                        throw HTTPFetchError("response from \(host):\(port) is larger than \(maxBody) bytes")
-                    }
-                    collected.writeBuffer(&chunk)
-                case .end: return HTTPReply(status: status, body: Data(collected.readableBytesView))
-                }
-            }
+            try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
+            var responses = inbound.makeAsyncIterator()
+            if let reply = try await HTTPExchange.readReply(from: &responses, maxBody: maxBody, origin: "\(host):\(port)") { return reply }
             throw HTTPFetchError("\(host):\(port) closed the connection before a full response (timeout \(timeout.nanoseconds / 1_000_000_000) s?)")
         }
     }

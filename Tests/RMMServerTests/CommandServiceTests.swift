@@ -21,6 +21,15 @@ struct CommandServiceTests {
             let service = CommandService(store: store, registry: registry, feed: feed, settings: settings, logger: Fixture.quietLogger)
             return Harness(store: store, agents: agents, registry: registry, service: service, settings: settings)
         }
+
+        /// Connects the first agent's session on `epoch` and reads the welcome off its link.
+        func connectFirstAgent(epoch: Int) async throws -> TestLink {
+            let session = await registry.session(for: agents[0].id)
+            let link = try await TestLink.make()
+            await session.attach(link: link.link, epoch: epoch, agentStream: "as", peerSaw: nil, now: Date())
+            _ = try await link.drain()
+            return link
+        }
     }
 
     static func request(agents: [String]? = ["web-1"], all: Bool? = nil, command: String? = "uptime", script: String? = nil,
@@ -160,10 +169,7 @@ struct CommandServiceTests {
     @Test("run hands commands to a connected session, which writes them")
     func runDelivers() async throws {
         let h = try await Harness.make()
-        let session = await h.registry.session(for: h.agents[0].id)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Date())
-        _ = try await link.drain()
+        let link = try await h.connectFirstAgent(epoch: 1)
         let (_, commands, _) = try await h.service.run(Self.request(command: nil, script: "echo hi", interpreter: "/bin/bash"), by: "ops")
         let sent = try await link.messages().commands
         #expect(sent.map(\.spec.commandId) == commands.map(\.id))
@@ -175,10 +181,7 @@ struct CommandServiceTests {
     @Test("a command to a connected agent is stored `sent` on its connection with the insert; one to an offline agent `queued`")
     func runRecordsSentWithTheInsert() async throws {
         let h = try await Harness.make()
-        let session = await h.registry.session(for: h.agents[0].id)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 7, agentStream: "as", peerSaw: nil, now: Date())
-        _ = try await link.drain()
+        let link = try await h.connectFirstAgent(epoch: 7)
         let (_, commands, _) = try await h.service.run(Self.request(agents: ["web-1", "web-2"]), by: "ops")
         let toConnected = try #require(commands.first { $0.agentId == h.agents[0].id })
         let toOffline = try #require(commands.first { $0.agentId == h.agents[1].id })

@@ -34,9 +34,14 @@ public struct SessionTimers: Sendable {
             lastPingSent.addingTimeInterval(config.pingInterval),
             lastIn.addingTimeInterval(config.heartbeatDeadline + 0.001)
         )
-        let probeAt = lastIn.addingTimeInterval(Self.quietProbeAfter(config))
-        if lastPingSent < probeAt { next = min(next, probeAt) }
+        if let probeAt = quietProbeDue(lastIn: lastIn, config: config) { next = min(next, probeAt) }
         return next
+    }
+
+    /// When the quiet-link ping falls due, or nil if a ping already went out since then.
+    private func quietProbeDue(lastIn: Date, config: AgentConfig) -> Date? {
+        let at = lastIn.addingTimeInterval(Self.quietProbeAfter(config))
+        return lastPingSent < at ? at : nil
     }
 
     /// Seconds without a data frame after which a ping goes out at once, whatever the ping
@@ -66,8 +71,7 @@ public struct SessionTimers: Sendable {
             metrics = now.timeIntervalSince(lastMetricsSent) >= config.effectiveMetricsInterval
             if metrics { lastMetricsSent = now }
         }
-        let quietProbe = now.timeIntervalSince(lastIn) >= Self.quietProbeAfter(config)
-            && lastPingSent < lastIn.addingTimeInterval(Self.quietProbeAfter(config))
+        let quietProbe = quietProbeDue(lastIn: lastIn, config: config).map { now >= $0 } ?? false
         let ping = now.timeIntervalSince(lastPingSent) >= config.pingInterval || quietProbe
         if ping { lastPingSent = now }
         return .duties(heartbeat: heartbeat, metrics: metrics, ping: ping)

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import RMMServer
+import RMMTransport
 
 /// Operator API calls over one kept-alive HTTP/1.1 connection (plain HTTP, as the bench's server
 /// runs), the way a dashboard or an integration holds its connection: the round trip then measures
@@ -46,23 +47,13 @@ struct KeepAliveAPI {
         headers.add(name: "Authorization", value: "Bearer \(token)")
         headers.add(name: "Content-Length", value: String(body?.count ?? 0))
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
-        var parts: [HTTPClientRequestPart] = [.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers))]
-        if let body { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-        parts.append(.end(nil))
-        try await outbound.write(contentsOf: parts)
-        var status = 0
-        var collected = ByteBuffer()
-        while let part = try await inbound.next() {
-            switch part {
-            case .head(let head): status = Int(head.status.code)
-            case .body(var chunk): collected.writeBuffer(&chunk)
-            case .end:
-                guard (200..<300).contains(status) else {
-                    throw BenchError("\(method) \(path): HTTP \(status): \(String(decoding: collected.readableBytesView.prefix(300), as: UTF8.self))")
-                }
-                return try APICoding.decoder().decode(T.self, from: Data(collected.readableBytesView))
-            }
+        try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
+        guard let reply = try await HTTPExchange.readReply(from: &inbound, maxBody: 64 << 20, origin: host) else {
+            throw BenchError("\(method) \(path): the server closed the kept-alive connection")
         }
-        throw BenchError("\(method) \(path): the server closed the kept-alive connection")
+        guard (200..<300).contains(reply.status) else {
+            throw BenchError("\(method) \(path): HTTP \(reply.status): \(String(decoding: reply.body.prefix(300), as: UTF8.self))")
+        }
+        return try APICoding.decoder().decode(T.self, from: reply.body)
     }
 }
