@@ -171,7 +171,7 @@ final class SimAgent: Sendable {
                 // Handled first: nothing here can fail, and what the handling sends then carries the ack.
                 state.inbox.handled(seq)
                 let sentBefore = state.outbox.lastSeq
-                let deferred = apply(&state, message, from: link, fleet: fleet)
+                let deferred = state.sendingTogether { apply(&$0, message, from: link, fleet: fleet) }
                 if state.outbox.lastSeq == sentBefore {
                     // Owed: an ack, sent with a heartbeat on the ticker's next turn.
                     state.ackDirty = true

@@ -30,12 +30,31 @@ struct SimAgentState {
     var capOverride: Int?
     var seen = RecentIds(capacity: 256)
 
+    /// Envelopes held back by `sendingTogether`, written when its body returns.
+    private var held: [Envelope]?
+
     /// Appends a reliable message and writes it if connected. Must run under the agent's lock, so
     /// that messages reach the socket in seq order (the server drops a seq lower than one it has).
     mutating func sendReliable(_ message: Message) {
         let seq = outbox.append(message)
-        link?.send(Envelope(message, seq: seq, ack: inbox.lastSeq))
+        let envelope = Envelope(message, seq: seq, ack: inbox.lastSeq)
+        if held != nil {
+            held?.append(envelope)
+        } else {
+            link?.send(envelope)
+        }
         ackDirty = false
+    }
+
+    /// Runs `body` and writes the reliable messages it sends in one go (one flush, one syscall): an
+    /// instant answer's ack, start and result then reach the server in one read, as a fast real
+    /// agent's would when the command is over before its ack left.
+    mutating func sendingTogether<T>(_ body: (inout SimAgentState) -> T) -> T {
+        held = []
+        let value = body(&self)
+        if let burst = held, !burst.isEmpty { link?.send(burst) }
+        held = nil
+        return value
     }
 
     /// A heartbeat echoing the server's latest heartbeat id, with the cumulative ack.

@@ -28,8 +28,26 @@ extension SQLiteStore {
                 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v4-pending-indexes") { db in
+            // The per-agent and per-expiry indexes hold only unfinished commands. They are what the
+            // dispatcher, the expiry sweep and the pending limit look up, and kept to unfinished
+            // work they stay small whatever the history's size: a fan-out's commits then write a
+            // few shared pages of them instead of one random page per command (the agent-keyed
+            // index over every command ever made grew with the history and was the largest part
+            // of what each commit wrote). Queries that use them repeat `pendingCondition` verbatim,
+            // which is how SQLite knows a partial index applies.
+            try db.execute(sql: """
+                DROP INDEX commands_by_agent_state;
+                DROP INDEX commands_by_state_expiry;
+                CREATE INDEX commands_pending_by_agent ON commands(agent_id, state) WHERE \(pendingCondition);
+                CREATE INDEX commands_pending_by_expiry ON commands(state, expires_at) WHERE \(pendingCondition);
+                """)
+        }
         return migrator
     }
+
+    /// The states of unfinished commands, exactly as the partial indexes state it.
+    static let pendingCondition = "state IN ('queued', 'sent', 'delivered', 'running')"
 
     /// Dates are REAL seconds since 2001-01-01 UTC (see `SQLiteStore`).
     /// `version` columns hold values of `change_counter`, so a client can ask "what changed after v".

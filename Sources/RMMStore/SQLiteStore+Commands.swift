@@ -16,16 +16,15 @@ extension SQLiteStore {
                 }
                 if !over.isEmpty { throw StoreError.tooManyPending(limit: limit, counts: over) }
             }
+            // One counter update for the whole batch: each command takes the next version of the range.
+            var version = try Self.reserveVersions(commands.count, db)
             for command in commands {
                 // `sent` only for a command its agent's live connection takes at once (the caller
                 // knows; the store records it with its history, saving a write per command).
                 guard command.state == .queued || command.state == .sent else {
                     throw StoreError.conflict("command '\(command.id)' cannot be created in state \(command.state.rawValue)")
                 }
-                guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM agents WHERE id = ?"), arguments: [command.agentId]) != nil else {
-                    throw StoreError.notFound("agent '\(command.agentId)'")
-                }
-                let version = try Self.nextVersion(db)
+                defer { version += 1 }
                 do {
                     try db.executeCached(
                         sql: """
@@ -42,6 +41,9 @@ extension SQLiteStore {
                     )
                 } catch where Self.isUniqueViolation(error) {
                     throw StoreError.conflict("command '\(command.id)' already exists")
+                } catch where Self.isForeignKeyViolation(error) {
+                    // `agent_id` references `agents`: SQLite's own lookup is the existence check.
+                    throw StoreError.notFound("agent '\(command.agentId)'")
                 }
                 if command.state == .sent {
                     try Self.addEvent(command.id, .queued, at: command.createdAt, reason: nil, db)
@@ -59,17 +61,12 @@ extension SQLiteStore {
     }
 
     /// One statement for any number of agents: the ids travel as one JSON array (no limit on bound
-    /// variables), and the index `commands_by_agent_state` answers it without reading a row.
+    /// variables), and the partial index `commands_pending_by_agent` answers it without reading a row.
     static func pendingCounts(agentIds: [String], _ db: Database) throws -> [String: Int] {
         guard !agentIds.isEmpty else { return [:] }
         let ids = String(decoding: try JSONEncoder().encode(agentIds), as: UTF8.self)
         let rows = try Row.fetchAll(
-            db.cachedStatement(sql: """
-                SELECT agent_id, COUNT(*) AS pending FROM commands
-                WHERE agent_id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'sent', 'delivered', 'running')
-                GROUP BY agent_id
-                """),
-            arguments: [ids]
+            db.cachedStatement(sql: pendingCountsQuery), arguments: [ids]
         )
         var counts: [String: Int] = [:]
         for row in rows { counts[try row.value("agent_id", as: String.self)] = try row.value("pending", as: Int.self) }
@@ -94,7 +91,9 @@ extension SQLiteStore {
     public func undeliveredCommands(agentId: String) async throws -> [CommandRecord] {
         try await read { db in
             try Self.fetchCommands(
-                db, where: "agent_id = ? AND state IN ('queued', 'sent')", order: "created_at, rowid", [agentId]
+                // Named: without statistics SQLite prefers the index in creation order, which walks
+                // the agent's whole history; its unfinished commands are few and cheap to sort.
+                db, where: Self.undeliveredCondition, order: "created_at, rowid", index: "commands_pending_by_agent", [agentId]
             )
         }
     }
@@ -102,7 +101,7 @@ extension SQLiteStore {
     public func commandsOverdueForResult(now: Date, slack: Double) async throws -> [CommandRecord] {
         try await read { db in
             try Self.fetchCommands(
-                db, where: "state IN ('delivered', 'running') AND expires_at + timeout_seconds + ? < ?",
+                db, where: Self.overdueCondition,
                 order: "expires_at, rowid", [slack, now.dbSeconds]
             )
         }
@@ -111,7 +110,7 @@ extension SQLiteStore {
     public func commandsToExpire(now: Date) async throws -> [CommandRecord] {
         try await read { db in
             try Self.fetchCommands(
-                db, where: "state IN ('queued', 'sent') AND expires_at < ?", order: "expires_at, rowid", [now.dbSeconds]
+                db, where: Self.toExpireCondition, order: "expires_at, rowid", [now.dbSeconds]
             )
         }
     }
@@ -134,13 +133,19 @@ extension SQLiteStore {
 
     /// Moves `command` (as just read in this transaction) to `state`; nil if the lifecycle refuses.
     static func transition(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
+        guard var moved = try move(command, to: state, reason: reason, now: now, db) else { return nil }
+        try saveLifecycle(&moved, db)
+        return moved
+    }
+
+    /// `transition` without writing the row: the event is stored, the caller saves the record
+    /// (`saveLifecycle`) — once for several steps of one command.
+    static func move(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
         var command = command
         guard command.state.canMove(to: state) else { return nil }
         command.state = state
         command.reason = reason
         command.updatedAt = now
-        command.version = try nextVersion(db)
-        try saveLifecycle(command, db)
         try addEvent(command.id, state, at: now, reason: reason, db)
         return command
     }
@@ -148,11 +153,14 @@ extension SQLiteStore {
     /// `finish` inside the caller's transaction.
     static func finish(commandId: String, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
         guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-        return try finish(command, outcome: outcome, now: now, db)
+        guard var ended = try end(command, outcome: outcome, now: now, db) else { return nil }
+        try saveLifecycle(&ended, db)
+        return ended
     }
 
     /// Ends `command` (as just read in this transaction) with `outcome`; nil if nothing changes.
-    static func finish(_ command: CommandRecord, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
+    /// The output and the event are stored; the caller saves the record (`saveLifecycle`).
+    static func end(_ command: CommandRecord, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
         var command = command
         let commandId = command.id
         // A redelivered result finds the command terminal already: nothing to do, nothing changes.
@@ -160,7 +168,7 @@ extension SQLiteStore {
             return nil
         }
         // Live output is always a prefix of the agent's whole output; store only the missing tail.
-        for (stream, whole) in [(StdStream.stdout, outcome.stdout), (.stderr, outcome.stderr)] {
+        for (stream, whole) in [(StdStream.stdout, outcome.stdout), (.stderr, outcome.stderr)] where !whole.isEmpty {
             let stored = try storedLength(commandId, stream, db)
             if whole.count > stored {
                 try insertChunk(commandId, stream, offset: stored, data: Data(whole.suffix(from: whole.startIndex + stored)),
@@ -174,8 +182,6 @@ extension SQLiteStore {
         command.stdoutTruncated = outcome.stdoutTruncated
         command.stderrTruncated = outcome.stderrTruncated
         command.updatedAt = now
-        command.version = try nextVersion(db)
-        try saveLifecycle(command, db)
         try addEvent(commandId, outcome.state, at: now, reason: outcome.reason, db)
         return command
     }
@@ -214,15 +220,32 @@ extension SQLiteStore {
         try fetchCommands(db, where: "id = ?", order: "rowid", [id]).first
     }
 
-    static func fetchCommands(_ db: Database, where condition: String, order: String, _ arguments: StatementArguments) throws -> [CommandRecord] {
+    static func fetchCommands(
+        _ db: Database, where condition: String, order: String, index: String? = nil, _ arguments: StatementArguments
+    ) throws -> [CommandRecord] {
         // The conditions and orders are a fixed set written in this file, so caching each is bounded.
-        try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT \(CommandRecord.columns) FROM commands WHERE \(condition) ORDER BY \(order)"), arguments: arguments
-        ).map(CommandRecord.init(row:))
+        try Row.fetchAll(db.cachedStatement(sql: commandsQuery(where: condition, order: order, index: index)), arguments: arguments)
+            .map(CommandRecord.init(row:))
     }
 
-    /// Writes the columns a lifecycle step may change.
-    private static func saveLifecycle(_ command: CommandRecord, _ db: Database) throws {
+    static func commandsQuery(where condition: String, order: String, index: String? = nil) -> String {
+        "SELECT \(CommandRecord.columns) FROM commands\(index.map { " INDEXED BY \($0)" } ?? "") WHERE \(condition) ORDER BY \(order)"
+    }
+
+    // The lookups of unfinished work. Each repeats `pendingCondition` so that SQLite uses the
+    // partial indexes over unfinished commands (a test checks the plans).
+    static let pendingCountsQuery = """
+        SELECT agent_id, COUNT(*) AS pending FROM commands
+        WHERE agent_id IN (SELECT value FROM json_each(?)) AND \(pendingCondition)
+        GROUP BY agent_id
+        """
+    static let undeliveredCondition = "agent_id = ? AND state IN ('queued', 'sent') AND \(pendingCondition)"
+    static let overdueCondition = "state IN ('delivered', 'running') AND \(pendingCondition) AND expires_at + timeout_seconds + ? < ?"
+    static let toExpireCondition = "state IN ('queued', 'sent') AND \(pendingCondition) AND expires_at < ?"
+
+    /// Writes the columns a lifecycle step may change, under a new version (set on `command`).
+    static func saveLifecycle(_ command: inout CommandRecord, _ db: Database) throws {
+        command.version = try nextVersion(db)
         try db.executeCached(
             sql: """
                 UPDATE commands SET state = ?, reason = ?, exit_code = ?, signal = ?, stdout_truncated = ?,

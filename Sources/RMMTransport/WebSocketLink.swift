@@ -80,12 +80,23 @@ public final class WebSocketLink: Sendable {
     /// envelope could not be encoded.
     @discardableResult
     public func send(_ envelope: Envelope) -> Int? {
+        send([envelope])
+    }
+
+    /// Encodes and writes envelopes in order, in one event-loop turn with one flush: a burst (an
+    /// ack, a start and a result) leaves in one syscall and usually arrives in one read. Returns
+    /// the bytes handed to the socket, or nil if the link is closed or one envelope could not be
+    /// encoded (then none is written).
+    @discardableResult
+    public func send(_ envelopes: [Envelope]) -> Int? {
         guard shared.closed == nil else { return nil }
-        let frames: [Data]
+        var frames: [Data] = []
         do {
-            let encoded = try codec.encode(envelope)
             let cap = messageCap.withLockedValue { $0 }
-            frames = try chunker.withLockedValue { try $0.frames(for: encoded, maxMessageBytes: cap) }
+            for envelope in envelopes {
+                let encoded = try codec.encode(envelope)
+                frames += try chunker.withLockedValue { try $0.frames(for: encoded, maxMessageBytes: cap) }
+            }
         } catch {
             return nil
         }

@@ -29,6 +29,19 @@ import RMMStore
         #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["c1"])
     }
 
+    @Test func aBatchTakesOneDistinctVersionPerCommand() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c0", agent: agent.id)])
+        let first = try #require(try await store.command(id: "c0")).version
+        try await store.insertCommands((1...5).map { Fixture.command("c\($0)", agent: agent.id) })
+        var versions: [Int] = []
+        for index in 1...5 { versions.append(try #require(try await store.command(id: "c\(index)")).version) }
+        #expect(versions == Array(first + 1...first + 5))
+        // The next write continues after the range.
+        let sent = try #require(try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1)))
+        #expect(sent.version == first + 6)
+    }
+
     @Test func allowedTransitionsUpdateRowAndRecordEventsInOrder() async throws {
         let (store, agent) = try await Fixture.storeWithAgent()
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])

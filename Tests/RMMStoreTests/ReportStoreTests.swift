@@ -38,6 +38,38 @@ import RMMStore
         #expect(try await store.command(id: "c2")?.state == .delivered)
     }
 
+    @Test("an ack, a start and a result together: every step's event, the row written once under one new version")
+    func stepsOfOneCommandWriteItsRowOnce() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id, batch: "b1"), Fixture.command("c2", agent: agent.id, batch: "b1")])
+        let sent = try #require(try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1)))
+        _ = try await store.transition(commandId: "c2", to: .sent, reason: nil, now: Fixture.at(1))
+        let effects = try await store.recordReports([
+            .acknowledged(commandId: "c1", reason: nil),
+            .acknowledged(commandId: "c2", reason: nil),
+            .started(commandId: "c1", reason: "pid 9"),
+            .finished(commandId: "c1", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("ok".utf8))),
+        ], agentId: agent.id, now: Fixture.at(2))
+        let stored = try #require(try await store.command(id: "c1"))
+        let c2 = try #require(try await store.command(id: "c2"))
+        // The row is the last step's record, and every effect on it names the version it now has.
+        #expect(effects[3] == .changed(stored))
+        for index in [0, 2, 3] {
+            guard case .changed(let record) = effects[index] else { Issue.record("step \(index) changed nothing"); continue }
+            #expect(record.version == stored.version)
+        }
+        #expect(effects[1] == .changed(c2))
+        #expect(stored.state == .succeeded && stored.exitCode == 0 && stored.updatedAt == Fixture.at(2))
+        #expect(stored.version > sent.version && c2.version > sent.version && c2.version != stored.version)
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .running, .succeeded])
+        // The batch feed after the version the command had before lists it once, finished, with its output.
+        let changes = try await store.batchChanges(batchId: "b1", after: sent.version)
+        #expect(changes.commands.map(\.id).sorted() == ["c1", "c2"])
+        #expect(changes.commands.first { $0.id == "c1" } == stored)
+        #expect(changes.output.map(\.data) == [Data("ok".utf8)])
+        #expect(changes.version >= stored.version)
+    }
+
     @Test func unknownAndForeignCommandsChangeNothingAndDoNotFailTheOthers() async throws {
         let (store, agent) = try await Fixture.storeWithAgent()
         let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("web-2"), now: Fixture.t0)
