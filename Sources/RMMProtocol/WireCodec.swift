@@ -112,6 +112,7 @@ public struct WireCodec: Sendable {
            let fast = HeartbeatWire.encode(heartbeat, seq: envelope.seq, ack: envelope.ack, version: envelope.version) {
             return fast
         }
+        if let fast = CommandWire.encode(envelope) { return fast }
         return try generalEncode(envelope)
     }
 
@@ -146,6 +147,7 @@ public struct WireCodec: Sendable {
     public func decode(_ data: Data, limit: Int = WireLimits.maxMessageBytes) throws(WireDecodeError) -> Envelope {
         if data.count > limit { throw .tooLarge(data.count, limit: limit) }
         if let heartbeat = data.withUnsafeBytes(HeartbeatWire.decode) { return heartbeat }
+        if let command = data.withUnsafeBytes(CommandWire.decode) { return command }
         return try generalDecode(data)
     }
 

@@ -222,21 +222,24 @@ enum OperatorAPI {
     /// The batch's counts; with `wait`, holds the request until the batch is done or `wait` passed.
     private static func batchSummary(_ core: ServerCore, batchId: String, wait: Double) async throws -> BatchSummaryView {
         let deadline = Date().addingTimeInterval(wait)
-        while true {
-            let seen = await core.feed.current
-            let counts = try await core.store.batchStateCounts(batchId: batchId)
-            if counts.isEmpty { throw RequestError(404, "batch \(batchId) not found") }
-            let total = counts.values.reduce(0, +)
-            let terminal = counts.filter { $0.key.isTerminal }.values.reduce(0, +)
-            let remaining = deadline.timeIntervalSinceNow
-            if terminal == total || remaining <= 0 {
-                return BatchSummaryView(batchId: batchId, total: total, terminal: terminal, done: terminal == total,
-                                        states: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
-            }
-            await core.feed.wait(after: seen, timeout: .milliseconds(Int(remaining * 1000)))
+        var seen = await core.feed.current
+        var counts = try await core.store.batchStateCounts(batchId: batchId)
+        if counts.isEmpty { throw RequestError(404, "batch \(batchId) not found") }
+        let total = counts.values.reduce(0, +)
+        var pending = counts.filter { !$0.key.isTerminal }.values.reduce(0, +)
+        // While waiting, each wake-up counts only the unfinished commands (an index of just those);
+        // the full per-state count, which reads the whole batch, is taken once more for the answer.
+        while pending > 0 && deadline.timeIntervalSinceNow > 0 {
+            await core.feed.wait(after: seen, timeout: .milliseconds(Int(deadline.timeIntervalSinceNow * 1000)))
             // A big fan-out bumps the feed once per result: recount at most every 20 ms, not per bump.
             if total >= 1000 { try? await Task.sleep(for: .milliseconds(20)) }
+            seen = await core.feed.current
+            pending = try await core.store.batchPendingCount(batchId: batchId)
+            if pending == 0 || deadline.timeIntervalSinceNow <= 0 { counts = try await core.store.batchStateCounts(batchId: batchId) }
         }
+        let terminal = counts.filter { $0.key.isTerminal }.values.reduce(0, +)
+        return BatchSummaryView(batchId: batchId, total: total, terminal: terminal, done: terminal == total,
+                                states: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
     }
 
     private static func batchChanges(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> BatchChangesView {
@@ -246,10 +249,9 @@ enum OperatorAPI {
             let seen = await core.feed.current
             // Count the batch before reading the changes: if it is all terminal now, the changes
             // read next include every last state and output, so `done` never arrives ahead of them.
-            let counts = try await core.store.batchStateCounts(batchId: batchId)
+            let done = try await core.store.batchPendingCount(batchId: batchId) == 0
             let changes = try await core.store.batchChanges(batchId: batchId, after: after)
             let remaining = deadline.timeIntervalSinceNow
-            let done = counts.allSatisfy { $0.key.isTerminal }
             // `done` alone also answers: the last change may have been returned by the previous
             // poll (read just after an older count), and no later change would ever wake this one.
             if !changes.commands.isEmpty || !changes.output.isEmpty || done || remaining <= 0 {

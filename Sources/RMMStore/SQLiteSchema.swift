@@ -43,6 +43,12 @@ extension SQLiteStore {
                 CREATE INDEX commands_pending_by_expiry ON commands(state, expires_at) WHERE \(pendingCondition);
                 """)
         }
+        migrator.registerMigration("v5-pending-by-batch") { db in
+            // A batch's unfinished commands, for the long-polls that wait for a batch to finish:
+            // counting them reads only what is still open (a 10,000-command batch's count used to
+            // load every row of it, dozens of times a second per waiting client).
+            try db.execute(sql: "CREATE INDEX commands_pending_by_batch ON commands(batch_id, state) WHERE \(pendingCondition)")
+        }
         return migrator
     }
 

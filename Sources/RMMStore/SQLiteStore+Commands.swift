@@ -212,6 +212,10 @@ extension SQLiteStore {
         }
     }
 
+    public func batchPendingCount(batchId: String) async throws -> Int {
+        try await read { db in try Int.fetchOne(db.cachedStatement(sql: Self.batchPendingQuery), arguments: [batchId]) ?? 0 }
+    }
+
     public func batch(id: String) async throws -> [CommandRecord] {
         try await read { db in try Self.fetchCommands(db, where: "batch_id = ?", order: "created_at, rowid", [id]) }
     }
@@ -239,6 +243,7 @@ extension SQLiteStore {
         WHERE agent_id IN (SELECT value FROM json_each(?)) AND \(pendingCondition)
         GROUP BY agent_id
         """
+    static let batchPendingQuery = "SELECT COUNT(*) FROM commands WHERE batch_id = ? AND \(pendingCondition)"
     static let undeliveredCondition = "agent_id = ? AND state IN ('queued', 'sent') AND \(pendingCondition)"
     static let overdueCondition = "state IN ('delivered', 'running') AND \(pendingCondition) AND expires_at + timeout_seconds + ? < ?"
     static let toExpireCondition = "state IN ('queued', 'sent') AND \(pendingCondition) AND expires_at < ?"

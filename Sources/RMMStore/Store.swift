@@ -112,8 +112,10 @@ public protocol Store: Sendable {
     func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges
     /// All commands of a batch.
     func batch(id: String) async throws -> [CommandRecord]
-    /// How many of a batch's commands are in each state (one indexed query, no rows loaded).
+    /// How many of a batch's commands are in each state (one query; it reads every command of the batch).
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int]
+    /// How many of a batch's commands are not finished (reads only those: cheap to ask often).
+    func batchPendingCount(batchId: String) async throws -> Int
 
     // MARK: operator tokens and config
 

@@ -200,6 +200,7 @@ final class FaultyStore: Store {
     func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
     func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int] { try await base.batchStateCounts(batchId: batchId) }
+    func batchPendingCount(batchId: String) async throws -> Int { try await base.batchPendingCount(batchId: batchId) }
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)
     }

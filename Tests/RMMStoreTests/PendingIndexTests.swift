@@ -23,6 +23,12 @@ import Testing
         #expect(detail.contains("COVERING INDEX"), "\(detail)")
     }
 
+    @Test func aBatchsPendingCountUsesThePendingIndexOnly() async throws {
+        let detail = try await plan(SQLiteStore.batchPendingQuery, ["b_1"])
+        #expect(detail.contains("commands_pending_by_batch"), "\(detail)")
+        #expect(detail.contains("COVERING INDEX"), "\(detail)")
+    }
+
     @Test func undeliveredUsesThePendingIndex() async throws {
         let detail = try await plan(SQLiteStore.commandsQuery(where: SQLiteStore.undeliveredCondition, order: "created_at, rowid", index: "commands_pending_by_agent"), ["ag_1"])
         #expect(detail.contains("commands_pending_by_agent"), "\(detail)")
@@ -49,5 +55,10 @@ import Testing
         }
         #expect(entries == 1)
         #expect(try await store.pendingCommandCounts(agentIds: [agent.id]) == [agent.id: 1])
+        #expect(try await store.batchPendingCount(batchId: "b1") == 1)
+        _ = try await store.finish(commandId: "c2", outcome: CommandOutcome(state: .cancelled), now: Fixture.at(2))
+        #expect(try await store.batchPendingCount(batchId: "b1") == 0)
+        #expect(try await store.batchPendingCount(batchId: "b_unknown") == 0)
+        #expect(try await store.batchStateCounts(batchId: "b1") == [.cancelled: 2])
     }
 }
