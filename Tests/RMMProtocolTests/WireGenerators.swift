@@ -171,6 +171,22 @@ enum WireGen {
         messages.map { envelope($0(&rng), &rng) }
     }
 
+    /// One to three small edits to a frame's bytes (a JSON token character, a control or non-ASCII
+    /// byte replaced, inserted or removed): mostly still almost the frame, for the fast paths.
+    static func nicked(_ frame: Data, _ rng: inout RNG) -> Data {
+        var bytes = [UInt8](frame)
+        for _ in 0..<int(in: 1...3, &rng) where !bytes.isEmpty {
+            let at = int(in: 0...bytes.count - 1, &rng)
+            let byte = pick(Array("{}[]\":,.-+eE0123456789 nulltrfase\\x=/".utf8) + [0x00, 0x1F, 0xC3, 0xFF], &rng)
+            switch int(in: 0...2, &rng) {
+            case 0: bytes[at] = byte
+            case 1: bytes.insert(byte, at: at)
+            default: bytes.remove(at: at)
+            }
+        }
+        return Data(bytes)
+    }
+
     /// One valid envelope of a random type.
     static func anyEnvelope(_ rng: inout RNG) -> Envelope { envelope(pick(messages, &rng)(&rng), &rng) }
 }
