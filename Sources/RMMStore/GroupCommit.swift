@@ -4,18 +4,26 @@ import Synchronization
 /// Group commit: writes that arrive while a transaction is being committed wait, and then share
 /// the next transaction — one fsync for all of them instead of one each.
 ///
-/// Each write runs in its own savepoint, so one that throws rolls back alone and only its caller
-/// sees the error. Every caller is resumed only after the shared transaction committed (and, with
-/// `synchronous = FULL`, reached the disk), so nothing is reported done before it is durable. With
-/// no concurrency a write commits at once, exactly as before; there is no timer and no added delay.
+/// A write that throws rolls back alone and only its caller sees the error. A batch first runs
+/// its writes one after another in the shared transaction; only if one throws is the transaction
+/// rolled back and the batch run again with each write in its own savepoint (so the rest still
+/// commit). Savepoints are not the default because SQLite copies every page a savepoint touches
+/// into a statement journal first — in a busy fan-out that copying was most of the writer's work.
+/// A write's body may therefore run twice; it must act only on the database (all of the store's
+/// do), and only the run that commits counts. Every caller is resumed only after the shared
+/// transaction committed (and, with `synchronous = FULL`, reached the disk), so nothing is
+/// reported done before it is durable. With no concurrency a write commits at once; there is no
+/// timer and no added delay.
 final class GroupCommitter: Sendable {
     /// One caller's write: runs its body inside the shared transaction and keeps the outcome
     /// until the commit decides whether it stands.
     private final class Job: Sendable {
-        let run: @Sendable (Database) -> Void
+        /// Runs the body, alone in a savepoint when `isolated`, and keeps its outcome. Throws the
+        /// body's error only when not isolated (the batch then starts again, isolated).
+        let run: @Sendable (Database, _ isolated: Bool) throws -> Void
         let finish: @Sendable ((any Error)?) -> Void
 
-        init(run: @escaping @Sendable (Database) -> Void, finish: @escaping @Sendable ((any Error)?) -> Void) {
+        init(run: @escaping @Sendable (Database, Bool) throws -> Void, finish: @escaping @Sendable ((any Error)?) -> Void) {
             self.run = run
             self.finish = finish
         }
@@ -49,7 +57,11 @@ final class GroupCommitter: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Slot<Result<T, any Error>>()
             let job = Job(
-                run: { db in
+                run: { db, isolated in
+                    guard isolated else {
+                        outcome.value = .success(try body(db))
+                        return
+                    }
                     let result: Result<T, any Error>
                     do {
                         result = .success(try Self.inSavepoint(db) { try body(db) })
@@ -118,15 +130,11 @@ final class GroupCommitter: Sendable {
             }
             if batch.isEmpty { return }
             do {
-                try db.inTransaction(.immediate) {
-                    for job in batch {
-                        job.run(db)
-                        // Some errors (disk full, I/O) make SQLite roll back the whole transaction,
-                        // taking the writes before this one with it: then none of them may be
-                        // reported done.
-                        if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
-                    }
-                    return .commit
+                do {
+                    try commit(batch, isolated: false, db)
+                } catch is WriteFailed {
+                    // One write threw: the whole transaction rolled back. Again, each write alone.
+                    try commit(batch, isolated: true, db)
                 }
                 state.withLock {
                     $0.batches += 1
@@ -137,6 +145,29 @@ final class GroupCommitter: Sendable {
                 // The shared commit failed: none of these writes happened, whatever each one returned.
                 for job in batch { job.finish(error) }
             }
+        }
+    }
+
+    /// A write's own error, ending a batch run without savepoints.
+    private struct WriteFailed: Error {}
+
+    /// Runs every write of `batch` in one transaction and commits it.
+    private func commit(_ batch: [Job], isolated: Bool, _ db: Database) throws {
+        try db.inTransaction(.immediate) {
+            for job in batch {
+                do {
+                    try job.run(db, isolated)
+                } catch {
+                    // Some errors (disk full, I/O) make SQLite roll back the whole transaction by
+                    // itself: then the isolated run would meet them again, and the batch fails.
+                    if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
+                    throw WriteFailed()
+                }
+                // Some errors (disk full, I/O) make SQLite roll back the whole transaction, taking
+                // the writes before this one with it: then none of them may be reported done.
+                if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
+            }
+            return .commit
         }
     }
 }

@@ -34,26 +34,43 @@ extension SQLiteStore {
             // work they stay small whatever the history's size: a fan-out's commits then write a
             // few shared pages of them instead of one random page per command (the agent-keyed
             // index over every command ever made grew with the history and was the largest part
-            // of what each commit wrote). Queries that use them repeat `pendingCondition` verbatim,
-            // which is how SQLite knows a partial index applies.
+            // of what each commit wrote). v6 restates their condition.
             try db.execute(sql: """
                 DROP INDEX commands_by_agent_state;
                 DROP INDEX commands_by_state_expiry;
-                CREATE INDEX commands_pending_by_agent ON commands(agent_id, state) WHERE \(pendingCondition);
-                CREATE INDEX commands_pending_by_expiry ON commands(state, expires_at) WHERE \(pendingCondition);
+                CREATE INDEX commands_pending_by_agent ON commands(agent_id, state) WHERE state IN ('queued', 'sent', 'delivered', 'running');
+                CREATE INDEX commands_pending_by_expiry ON commands(state, expires_at) WHERE state IN ('queued', 'sent', 'delivered', 'running');
                 """)
         }
         migrator.registerMigration("v5-pending-by-batch") { db in
             // A batch's unfinished commands, for the long-polls that wait for a batch to finish:
             // counting them reads only what is still open (a 10,000-command batch's count used to
             // load every row of it, dozens of times a second per waiting client).
-            try db.execute(sql: "CREATE INDEX commands_pending_by_batch ON commands(batch_id, state) WHERE \(pendingCondition)")
+            try db.execute(sql: """
+                CREATE INDEX commands_pending_by_batch ON commands(batch_id, state) WHERE state IN ('queued', 'sent', 'delivered', 'running')
+                """)
+        }
+        migrator.registerMigration("v6-pending-indexes-without-in-list") { db in
+            // The same three indexes, their condition written as comparisons: with an IN list of
+            // four constants SQLite builds a temporary lookup table each time it evaluates the
+            // condition — twice per index for every state change — and that made updating a
+            // command four times as costly as without the indexes (23 µs instead of 6; 8.5 µs now).
+            // Queries that use them repeat `pendingCondition` verbatim, which is how SQLite knows
+            // a partial index applies (a test checks the plans).
+            try db.execute(sql: """
+                DROP INDEX commands_pending_by_agent;
+                DROP INDEX commands_pending_by_expiry;
+                DROP INDEX commands_pending_by_batch;
+                CREATE INDEX commands_pending_by_agent ON commands(agent_id, state) WHERE \(pendingCondition);
+                CREATE INDEX commands_pending_by_expiry ON commands(state, expires_at) WHERE \(pendingCondition);
+                CREATE INDEX commands_pending_by_batch ON commands(batch_id, state) WHERE \(pendingCondition);
+                """)
         }
         return migrator
     }
 
     /// The states of unfinished commands, exactly as the partial indexes state it.
-    static let pendingCondition = "state IN ('queued', 'sent', 'delivered', 'running')"
+    static let pendingCondition = "(state = 'queued' OR state = 'sent' OR state = 'delivered' OR state = 'running')"
 
     /// Dates are REAL seconds since 2001-01-01 UTC (see `SQLiteStore`).
     /// `version` columns hold values of `change_counter`, so a client can ask "what changed after v".

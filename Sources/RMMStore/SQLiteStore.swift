@@ -6,7 +6,7 @@ import RMMProtocol
 ///
 /// Durability: the file is opened in WAL mode with `synchronous = FULL`, so every committed write
 /// transaction is fsynced before the call returns; a SIGKILL (or power loss) after a method returns
-/// cannot lose its effect. Every mutating method runs atomically in its own savepoint; concurrent
+/// cannot lose its effect. Every mutating method runs atomically (alone it rolls back); concurrent
 /// ones share one IMMEDIATE write transaction (group commit), and each returns only after that
 /// transaction committed.
 ///
@@ -56,17 +56,17 @@ public final class SQLiteStore: Store {
         config.prepareDatabase { db in
             // A commit must reach the disk before we acknowledge anything (see also `init(path:)`).
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Every write runs in its own savepoint (`GroupCommitter`), and SQLite copies each page
-            // a savepoint touches into a statement journal first. In a temporary file that was a
-            // pwrite per page — most of the syscalls of a busy store; in memory it is a copy. It
-            // holds one write's pages at a time (emptied at each release) and is never needed
-            // after a crash: the WAL alone decides what committed.
+            // A batch whose write failed runs again with each write in its own savepoint
+            // (`GroupCommitter`), and SQLite copies each page a savepoint touches into a statement
+            // journal first. In a temporary file that was a pwrite per page; in memory it is a
+            // copy. It holds one write's pages at a time (emptied at each release) and is never
+            // needed after a crash: the WAL alone decides what committed.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         return config
     }
 
-    /// Runs `body` atomically (its own savepoint) in the next shared IMMEDIATE write transaction,
+    /// Runs `body` atomically in the next shared IMMEDIATE write transaction,
     /// and returns once that transaction is durable (`GroupCommitter`).
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await committer.write(body)

@@ -21,6 +21,11 @@ struct GroupCommitTests {
         let release = DispatchSemaphore(value: 0)
     }
 
+    /// How many times each write's body ran.
+    private final class RunCounts: Sendable {
+        let counts = Mutex([Int: Int]())
+    }
+
     @Test("writes that queue behind a busy writer commit together, and one that fails rolls back alone")
     func batchesAndIsolates() async throws {
         let queue = try queue()
@@ -37,7 +42,8 @@ struct GroupCommitTests {
             for id in 1...50 {
                 group.addTask {
                     do {
-                        // id 25 collides with id 24 on purpose: its savepoint rolls back, nothing else does.
+                        // Writes 24 and 25 both insert row 24 on purpose: whichever the queue holds
+                        // second fails and rolls back alone, nothing else does.
                         try await committer.write { db in try db.execute(sql: "INSERT INTO t (id) VALUES (?)", arguments: [id == 25 ? 24 : id]) }
                         return (id, true)
                     } catch {
@@ -52,12 +58,66 @@ struct GroupCommitTests {
             return results
         }
         try await first
-        #expect(results.filter { !$0.value }.map(\.key) == [25])
+        let failed = results.filter { !$0.value }.map(\.key)
+        #expect(failed == [24] || failed == [25])
         let count = try await queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") }
         #expect(count == 50)
         let counts = committer.counts
         #expect(counts.jobs == 51)
         #expect(counts.batches == 2, "the first write alone, then the 50 queued ones together")
+    }
+
+    @Test("a batch runs each write once unless one fails; then again, each alone, and only the committed run counts")
+    func runsAgainIsolatedOnlyAfterAFailure() async throws {
+        let queue = try queue()
+        let committer = GroupCommitter(writer: queue)
+        let runs = RunCounts()
+        /// Queues writes of `ids` behind a held writer, so they share one batch; `failing` throws after inserting.
+        func batch(_ ids: ClosedRange<Int>, failing: Int?) async throws -> [Int: Int64?] {
+            let gate = Gate()
+            async let hold: Void = committer.write { _ in
+                gate.entered.withLock { $0 = true }
+                gate.release.wait()
+            }
+            try await waitUntil("the writer is held", timeout: .seconds(10)) { gate.entered.withLock { $0 } }
+            let queuedBefore = committer.queuedForTest
+            let results = try await withThrowingTaskGroup(of: (Int, Int64?).self) { group in
+                for id in ids {
+                    group.addTask {
+                        let rowid = try? await committer.write { db -> Int64 in
+                            runs.counts.withLock { $0[id, default: 0] += 1 }
+                            try db.execute(sql: "INSERT INTO t (id) VALUES (?)", arguments: [id])
+                            if id == failing { throw StoreError.conflict("write \(id) fails after its insert") }
+                            return try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM t") ?? -1
+                        }
+                        return (id, rowid)
+                    }
+                }
+                try await waitUntil("the writes queued", timeout: .seconds(10)) { committer.queuedForTest == queuedBefore + ids.count }
+                gate.release.signal()
+                var results: [Int: Int64?] = [:]
+                for try await (id, value) in group { results[id] = value }
+                return results
+            }
+            try await hold
+            return results
+        }
+
+        let clean = try await batch(1...20, failing: nil)
+        #expect(clean.values.allSatisfy { $0 != nil })
+        #expect(runs.counts.withLock { $0.values.allSatisfy { $0 == 1 } }, "a batch without failures ran a write twice")
+
+        let mixed = try await batch(21...40, failing: 30)
+        #expect(mixed[30] == .some(nil), "the failing write's caller sees its error")
+        #expect(mixed.filter { $0.key != 30 }.values.allSatisfy { $0 != nil })
+        let counted = runs.counts.withLock { $0 }
+        #expect(counted[30] == 2, "the failing write ran once in the shared run and once alone")
+        #expect((21...40).allSatisfy { [1, 2].contains(counted[$0] ?? 0) }, "the writes queued before the failing one ran again, the others once")
+        // What the callers got is what committed: the counts each saw are those of the isolated run.
+        let stored = try await queue.read { db in try Set(Int.fetchAll(db, sql: "SELECT id FROM t")) }
+        #expect(stored == Set(1...40).subtracting([30]))
+        let seen = mixed.compactMap { $0.value.flatMap { $0 } }
+        #expect(Set(seen).count == seen.count && seen.max() == 39)
     }
 
     @Test("a lone write commits at once")
