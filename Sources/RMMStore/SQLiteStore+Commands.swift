@@ -17,14 +17,14 @@ extension SQLiteStore {
                 if !over.isEmpty { throw StoreError.tooManyPending(limit: limit, counts: over) }
             }
             // One counter update for the whole batch: each command takes the next version of the range.
-            var version = try Self.reserveVersions(commands.count, db)
+            var scratch = WriteScratch(expectedVersions: commands.count)
             for command in commands {
                 // `sent` only for a command its agent's live connection takes at once (the caller
                 // knows; the store records it with its history, saving a write per command).
                 guard command.state == .queued || command.state == .sent else {
                     throw StoreError.conflict("command '\(command.id)' cannot be created in state \(command.state.rawValue)")
                 }
-                defer { version += 1 }
+                let version = try scratch.version(db)
                 do {
                     try db.executeCached(
                         sql: """
@@ -46,12 +46,13 @@ extension SQLiteStore {
                     throw StoreError.notFound("agent '\(command.agentId)'")
                 }
                 if command.state == .sent {
-                    try Self.addEvent(command.id, .queued, at: command.createdAt, reason: nil, db)
-                    try Self.addEvent(command.id, .sent, at: command.createdAt, reason: command.reason, db)
+                    scratch.event(command.id, .queued, at: command.createdAt, reason: nil)
+                    scratch.event(command.id, .sent, at: command.createdAt, reason: command.reason)
                 } else {
-                    try Self.addEvent(command.id, .queued, at: command.createdAt, reason: command.reason, db)
+                    scratch.event(command.id, .queued, at: command.createdAt, reason: command.reason)
                 }
             }
+            try scratch.flush(db)
             if let audit, let auditTargets { try Self.insertAudit(audit, targets: auditTargets, db) }
         }
     }
@@ -128,39 +129,39 @@ extension SQLiteStore {
     /// `transition` inside the caller's transaction.
     static func transition(commandId: String, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
         guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-        return try transition(command, to: state, reason: reason, now: now, db)
-    }
-
-    /// Moves `command` (as just read in this transaction) to `state`; nil if the lifecycle refuses.
-    static func transition(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
-        guard var moved = try move(command, to: state, reason: reason, now: now, db) else { return nil }
-        try saveLifecycle(&moved, db)
+        var scratch = WriteScratch()
+        guard var moved = move(command, to: state, reason: reason, now: now, &scratch) else { return nil }
+        try saveLifecycle(&moved, &scratch, db)
+        try scratch.flush(db)
         return moved
     }
 
-    /// `transition` without writing the row: the event is stored, the caller saves the record
-    /// (`saveLifecycle`) — once for several steps of one command.
-    static func move(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
+    /// Moves `command` (as just read in this transaction) to `state`, or nil if the lifecycle
+    /// refuses. Nothing is written yet: the event waits in `scratch`, and the caller saves the
+    /// record (`saveLifecycle`) — once for several steps of one command.
+    static func move(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ scratch: inout WriteScratch) -> CommandRecord? {
         var command = command
         guard command.state.canMove(to: state) else { return nil }
         command.state = state
         command.reason = reason
         command.updatedAt = now
-        try addEvent(command.id, state, at: now, reason: reason, db)
+        scratch.event(command.id, state, at: now, reason: reason)
         return command
     }
 
     /// `finish` inside the caller's transaction.
     static func finish(commandId: String, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
         guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-        guard var ended = try end(command, outcome: outcome, now: now, db) else { return nil }
-        try saveLifecycle(&ended, db)
+        var scratch = WriteScratch(expectedVersions: 3)
+        guard var ended = try end(command, outcome: outcome, now: now, &scratch, db) else { return nil }
+        try saveLifecycle(&ended, &scratch, db)
+        try scratch.flush(db)
         return ended
     }
 
     /// Ends `command` (as just read in this transaction) with `outcome`; nil if nothing changes.
-    /// The output and the event are stored; the caller saves the record (`saveLifecycle`).
-    static func end(_ command: CommandRecord, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
+    /// The output is stored, the event waits in `scratch`; the caller saves the record (`saveLifecycle`).
+    static func end(_ command: CommandRecord, outcome: CommandOutcome, now: Date, _ scratch: inout WriteScratch, _ db: Database) throws -> CommandRecord? {
         var command = command
         let commandId = command.id
         // A redelivered result finds the command terminal already: nothing to do, nothing changes.
@@ -172,7 +173,7 @@ extension SQLiteStore {
             let stored = try storedLength(commandId, stream, db)
             if whole.count > stored {
                 try insertChunk(commandId, stream, offset: stored, data: Data(whole.suffix(from: whole.startIndex + stored)),
-                                version: nextVersion(db), db)
+                                version: scratch.version(db), db)
             }
         }
         command.state = outcome.state
@@ -182,7 +183,7 @@ extension SQLiteStore {
         command.stdoutTruncated = outcome.stdoutTruncated
         command.stderrTruncated = outcome.stderrTruncated
         command.updatedAt = now
-        try addEvent(commandId, outcome.state, at: now, reason: outcome.reason, db)
+        scratch.event(commandId, outcome.state, at: now, reason: outcome.reason)
         return command
     }
 
@@ -249,8 +250,8 @@ extension SQLiteStore {
     static let toExpireCondition = "state IN ('queued', 'sent') AND \(pendingCondition) AND expires_at < ?"
 
     /// Writes the columns a lifecycle step may change, under a new version (set on `command`).
-    static func saveLifecycle(_ command: inout CommandRecord, _ db: Database) throws {
-        command.version = try nextVersion(db)
+    static func saveLifecycle(_ command: inout CommandRecord, _ scratch: inout WriteScratch, _ db: Database) throws {
+        command.version = try scratch.version(db)
         try db.executeCached(
             sql: """
                 UPDATE commands SET state = ?, reason = ?, exit_code = ?, signal = ?, stdout_truncated = ?,
@@ -261,13 +262,6 @@ extension SQLiteStore {
                 command.state.rawValue, command.reason, command.exitCode, command.signal, command.stdoutTruncated,
                 command.stderrTruncated, command.updatedAt.dbSeconds, command.version, command.id,
             ]
-        )
-    }
-
-    private static func addEvent(_ commandId: String, _ state: CommandState, at: Date, reason: String?, _ db: Database) throws {
-        try db.executeCached(
-            sql: "INSERT INTO command_events (command_id, state, occurred_at, reason) VALUES (?, ?, ?, ?)",
-            arguments: [commandId, state.rawValue, at.dbSeconds, reason]
         )
     }
 }

@@ -11,18 +11,21 @@ extension SQLiteStore {
     /// `appendOutput` inside the caller's transaction.
     static func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int, _ db: Database) throws -> Bool {
         guard let command = try command(id: commandId, db) else { return false }
-        return try appendOutput(to: command, stream: stream, offset: offset, data: data, cap: cap, db)
+        var scratch = WriteScratch()
+        return try appendOutput(to: command, stream: stream, offset: offset, data: data, cap: cap, &scratch, db)
     }
 
     /// Appends output to `command` (as just read in this transaction); false if it stores nothing.
-    static func appendOutput(to command: CommandRecord, stream: StdStream, offset: Int, data: Data, cap: Int, _ db: Database) throws -> Bool {
+    static func appendOutput(
+        to command: CommandRecord, stream: StdStream, offset: Int, data: Data, cap: Int, _ scratch: inout WriteScratch, _ db: Database
+    ) throws -> Bool {
         guard !command.state.isTerminal else { return false }
         let commandId = command.id
         let stored = try storedLength(commandId, stream, db)
         // Only the exact next bytes are accepted, so stored output stays a gapless prefix.
         guard offset == stored, stored + data.count <= cap else { return false }
         if data.isEmpty { return true }
-        let version = try nextVersion(db)
+        let version = try scratch.version(db)
         try insertChunk(commandId, stream, offset: offset, data: data, version: version, db)
         // The command's version covers its output too, so a batch feed lists it as changed.
         try db.executeCached(sql: "UPDATE commands SET version = ? WHERE id = ?", arguments: [version, commandId])

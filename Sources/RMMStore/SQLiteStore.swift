@@ -90,11 +90,6 @@ public final class SQLiteStore: Store {
         return prefix + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// Increments the single-row change counter and returns its new value (caller's transaction).
-    static func nextVersion(_ db: Database) throws -> Int {
-        try reserveVersions(1, db)
-    }
-
     /// Takes `count` consecutive change-counter values at once and returns the first (the caller's
     /// transaction); with `count` 0 it takes none and returns the next one unused.
     static func reserveVersions(_ count: Int, _ db: Database) throws -> Int {

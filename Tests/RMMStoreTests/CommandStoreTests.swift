@@ -42,6 +42,25 @@ import RMMStore
         #expect(sent.version == first + 6)
     }
 
+    @Test("a large batch's history is stored in order, many rows per statement")
+    func largeBatchHistoryInOrder() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let commands = (0..<70).map { index in
+            var command = Fixture.command("c\(index)", agent: agent.id)
+            if index % 2 == 0 {
+                command.state = .sent
+                command.reason = "epoch 3"
+            }
+            return command
+        }
+        try await store.insertCommands(commands)
+        for index in [0, 1, 33, 68, 69] {
+            let events = try await store.events(commandId: "c\(index)")
+            #expect(events.map(\.state) == (index % 2 == 0 ? [.queued, .sent] : [.queued]))
+            #expect(events.last?.reason == (index % 2 == 0 ? "epoch 3" : nil))
+        }
+    }
+
     @Test func allowedTransitionsUpdateRowAndRecordEventsInOrder() async throws {
         let (store, agent) = try await Fixture.storeWithAgent()
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
