@@ -110,7 +110,7 @@ extension AgentSession {
         if let json = try? APICoding.encoder().encode(result) {
             try? await store.saveLinkDiagnosis(agentId: agentId, json)
         }
-        await feed.bump()
+        feed.bump()
         return result
     }
 

@@ -154,7 +154,7 @@ actor AgentSession {
         scheduleWake(now: now)
         logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbox.unacknowledged.count)"])
         await pump()
-        await feed.bump()
+        feed.bump()
         return mailbox
     }
 
@@ -172,7 +172,7 @@ actor AgentSession {
             await recordAgentReportedDesync(closure, epoch: epoch, now: now)
         }
         await flushLiveness(now: now)
-        await feed.bump()
+        feed.bump()
     }
 
     /// Closes the current connection on an operator's request; the agent reconnects and resumes.
@@ -327,7 +327,7 @@ actor AgentSession {
         // agent numbering from 1 again): then the seqs are left for its resend, which is harmless
         // (its reports then change nothing) — but what did change must still wake the long-polls.
         guard connection?.epoch == epoch else {
-            if effects.contains(where: { if case .changed = $0 { return true } else { return false } }) { await feed.bump() }
+            if effects.contains(where: { if case .changed = $0 { return true } else { return false } }) { feed.bump() }
             return
         }
         var changed = false
@@ -345,7 +345,7 @@ actor AgentSession {
             inbox.handled(seq)
         }
         ackDirty = true
-        if changed { await feed.bump() }
+        if changed { feed.bump() }
         if hasUnsent { await pump() }
     }
 
@@ -487,7 +487,7 @@ actor AgentSession {
                 guard try await store.transition(commandId: pending.id, to: .sent, reason: "epoch \(epoch)", now: now) != nil else {
                     return .drop
                 }
-                await feed.bump()
+                feed.bump()
                 return .send(.command(signer.signed(pending.spec(now: now), for: agentId)))
             } catch StoreError.notFound {
                 return .drop

@@ -107,7 +107,7 @@ actor CommandService {
         } catch StoreError.tooManyPending(let limit, let counts) {
             throw Self.tooManyPending(limit: limit, counts: counts, targets: targets)
         }
-        await feed.bump()
+        feed.bump()
         var byAgent: [String: [CommandRecord]] = [:]
         for record in records { byAgent[record.agentId, default: []].append(record) }
         // All sessions at once: each persists `sent` before it writes, and side by side those
@@ -130,7 +130,7 @@ actor CommandService {
         let session = await registry.session(for: record.agentId)
         if record.state == .queued, let updated = try await store.transition(commandId: commandId, to: .cancelled, reason: reason, now: now) {
             await session.drop(commandId: commandId)
-            await feed.bump()
+            feed.bump()
             return updated
         }
         // Sent, delivered or running: only the agent knows whether it started; it answers with a result.
@@ -150,7 +150,7 @@ actor CommandService {
                     logger.notice("command \(record.id) expired: \(reason)")
                 }
             }
-            if !overdue.isEmpty { await feed.bump() }
+            if !overdue.isEmpty { feed.bump() }
             // Delivered but never answered: the agent had to start it before expiry and stop it at its
             // timeout, so past both (plus slack for an agent that was offline) the result is declared lost.
             let silent = try await store.commandsOverdueForResult(now: now, slack: settings.resultSlack)
@@ -162,7 +162,7 @@ actor CommandService {
                     logger.warning("command \(record.id) timed out waiting for its result")
                 }
             }
-            if !silent.isEmpty { await feed.bump() }
+            if !silent.isEmpty { feed.bump() }
         } catch {
             logger.error("expiry sweep failed: \(error)")
         }

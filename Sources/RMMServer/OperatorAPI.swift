@@ -222,7 +222,7 @@ enum OperatorAPI {
     /// The batch's counts; with `wait`, holds the request until the batch is done or `wait` passed.
     private static func batchSummary(_ core: ServerCore, batchId: String, wait: Double) async throws -> BatchSummaryView {
         let deadline = Date().addingTimeInterval(wait)
-        var seen = await core.feed.current
+        var seen = core.feed.current
         var counts = try await core.store.batchStateCounts(batchId: batchId)
         if counts.isEmpty { throw RequestError(404, "batch \(batchId) not found") }
         let total = counts.values.reduce(0, +)
@@ -233,7 +233,7 @@ enum OperatorAPI {
             await core.feed.wait(after: seen, timeout: .milliseconds(Int(deadline.timeIntervalSinceNow * 1000)))
             // A big fan-out bumps the feed once per result: recount at most every 20 ms, not per bump.
             if total >= 1000 { try? await Task.sleep(for: .milliseconds(20)) }
-            seen = await core.feed.current
+            seen = core.feed.current
             pending = try await core.store.batchPendingCount(batchId: batchId)
             if pending == 0 || deadline.timeIntervalSinceNow <= 0 { counts = try await core.store.batchStateCounts(batchId: batchId) }
         }
@@ -246,7 +246,7 @@ enum OperatorAPI {
         if try await core.store.batchStateCounts(batchId: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
         let deadline = Date().addingTimeInterval(wait)
         while true {
-            let seen = await core.feed.current
+            let seen = core.feed.current
             // Count the batch before reading the changes: if it is all terminal now, the changes
             // read next include every last state and output, so `done` never arrives ahead of them.
             let done = try await core.store.batchPendingCount(batchId: batchId) == 0

@@ -1,0 +1,42 @@
+import Testing
+
+@testable import RMMServer
+
+/// The long-polls' wake-up: a bump wakes every waiter, a waiter that is already behind returns at
+/// once, and a wait without a bump ends at its timeout.
+@Suite struct ChangeFeedTests {
+    @Test func aBumpWakesEveryWaiter() async {
+        let feed = ChangeFeed()
+        let seen = feed.current
+        let clock = ContinuousClock()
+        let start = clock.now
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { await feed.wait(after: seen, timeout: .seconds(120)) } }
+            // Bump until every waiter is back: whether each registered before or after a bump,
+            // it must return (a lost wake-up would hold the group for the full two minutes).
+            group.addTask {
+                while !Task.isCancelled {
+                    feed.bump()
+                    await Task.yield()
+                }
+            }
+            for _ in 0..<20 { await group.next() }
+            group.cancelAll()
+        }
+        #expect(clock.now - start < .seconds(60))
+        #expect(feed.current > seen)
+    }
+
+    @Test func aWaiterBehindReturnsAtOnceAndAQuietWaitTimesOut() async {
+        let feed = ChangeFeed()
+        let seen = feed.current
+        feed.bump()
+        let clock = ContinuousClock()
+        let start = clock.now
+        await feed.wait(after: seen, timeout: .seconds(120))
+        #expect(clock.now - start < .seconds(60))
+        let quiet = clock.now
+        await feed.wait(after: feed.current, timeout: .milliseconds(50))
+        #expect(clock.now - quiet >= .milliseconds(50))
+    }
+}
