@@ -40,10 +40,14 @@ final class GroupCommitter: Sendable {
     private let state = Mutex(State())
     /// Most writes one transaction takes; later ones wait for the next.
     private let maxBatch: Int
+    /// The change counter the writes take versions from: read afresh in each transaction and
+    /// saved just before it commits.
+    private let counter: VersionCounter?
 
-    init(writer: any DatabaseWriter, maxBatch: Int = 2048) {
+    init(writer: any DatabaseWriter, maxBatch: Int = 2048, counter: VersionCounter? = nil) {
         self.writer = writer
         self.maxBatch = maxBatch
+        self.counter = counter
     }
 
     /// Writes waiting for the next transaction (tests use it to line up a batch).
@@ -153,6 +157,8 @@ final class GroupCommitter: Sendable {
 
     /// Runs every write of `batch` in one transaction and commits it.
     private func commit(_ batch: [Job], isolated: Bool, _ db: Database) throws {
+        counter?.reset()
+        defer { counter?.reset() }
         try db.inTransaction(.immediate) {
             for job in batch {
                 do {
@@ -167,6 +173,7 @@ final class GroupCommitter: Sendable {
                 // the writes before this one with it: then none of them may be reported done.
                 if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
             }
+            try counter?.save(db)
             return .commit
         }
     }

@@ -6,7 +6,7 @@ import RMMProtocol
 extension SQLiteStore {
     public func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {
         let auditTargets = try audit.map(Self.encodedTargets)
-        try await write { db in
+        try await write { [versions] db in
             if let limit = maxPendingPerAgent {
                 let adding = Dictionary(commands.map { ($0.agentId, 1) }, uniquingKeysWith: +)
                 let pending = try Self.pendingCounts(agentIds: Array(adding.keys), db)
@@ -16,8 +16,7 @@ extension SQLiteStore {
                 }
                 if !over.isEmpty { throw StoreError.tooManyPending(limit: limit, counts: over) }
             }
-            // One counter update for the whole batch: each command takes the next version of the range.
-            var scratch = WriteScratch(expectedVersions: commands.count)
+            var scratch = WriteScratch(versions: versions)
             for command in commands {
                 // `sent` only for a command its agent's live connection takes at once (the caller
                 // knows; the store records it with its history, saving a write per command).
@@ -118,18 +117,20 @@ extension SQLiteStore {
 
     /// Throws `notFound` for an unknown command (a refused move of a known one returns nil).
     public func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
-        try await write { db in try Self.transition(commandId: commandId, to: state, reason: reason, now: now, db) }
+        try await write { [versions] db in try Self.transition(commandId: commandId, to: state, reason: reason, now: now, versions, db) }
     }
 
     /// Throws `notFound` for an unknown command. A non-terminal `outcome.state` is a refused move (nil).
     public func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
-        try await write { db in try Self.finish(commandId: commandId, outcome: outcome, now: now, db) }
+        try await write { [versions] db in try Self.finish(commandId: commandId, outcome: outcome, now: now, versions, db) }
     }
 
     /// `transition` inside the caller's transaction.
-    static func transition(commandId: String, to state: CommandState, reason: String?, now: Date, _ db: Database) throws -> CommandRecord? {
+    static func transition(
+        commandId: String, to state: CommandState, reason: String?, now: Date, _ versions: VersionCounter, _ db: Database
+    ) throws -> CommandRecord? {
         guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-        var scratch = WriteScratch()
+        var scratch = WriteScratch(versions: versions)
         guard var moved = move(command, to: state, reason: reason, now: now, &scratch) else { return nil }
         try saveLifecycle(&moved, &scratch, db)
         try scratch.flush(db)
@@ -150,9 +151,11 @@ extension SQLiteStore {
     }
 
     /// `finish` inside the caller's transaction.
-    static func finish(commandId: String, outcome: CommandOutcome, now: Date, _ db: Database) throws -> CommandRecord? {
+    static func finish(
+        commandId: String, outcome: CommandOutcome, now: Date, _ versions: VersionCounter, _ db: Database
+    ) throws -> CommandRecord? {
         guard let command = try command(id: commandId, db) else { throw StoreError.notFound("command '\(commandId)'") }
-        var scratch = WriteScratch(expectedVersions: 3)
+        var scratch = WriteScratch(versions: versions)
         guard var ended = try end(command, outcome: outcome, now: now, &scratch, db) else { return nil }
         try saveLifecycle(&ended, &scratch, db)
         try scratch.flush(db)

@@ -5,13 +5,17 @@ import RMMProtocol
 /// Command output and batch change feeds.
 extension SQLiteStore {
     public func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
-        try await write { db in try Self.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap, db) }
+        try await write { [versions] db in
+            try Self.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap, versions, db)
+        }
     }
 
     /// `appendOutput` inside the caller's transaction.
-    static func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int, _ db: Database) throws -> Bool {
+    static func appendOutput(
+        commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int, _ versions: VersionCounter, _ db: Database
+    ) throws -> Bool {
         guard let command = try command(id: commandId, db) else { return false }
-        var scratch = WriteScratch()
+        var scratch = WriteScratch(versions: versions)
         return try appendOutput(to: command, stream: stream, offset: offset, data: data, cap: cap, &scratch, db)
     }
 

@@ -6,13 +6,12 @@ import RMMProtocol
 extension SQLiteStore {
     public func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
         guard !reports.isEmpty else { return [] }
-        return try await write { db in
+        return try await write { [versions] db in
             // An ack, a start and a result of one command often arrive together: each step starts
             // from the record the one before it left (as kept here) instead of reading the row
             // again, and each command's row is written once at the end, with one new version. Every
             // step's event is stored as it happens, so the history still shows each one.
-            // Versions for each report's output and each command's row, reserved in one block.
-            var scratch = WriteScratch(expectedVersions: 2 * reports.count)
+            var scratch = WriteScratch(versions: versions)
             var latest: [String: CommandRecord] = [:]
             var unsaved: [String] = []  // in the order of their first change
             var unsavedSet: Set<String> = []

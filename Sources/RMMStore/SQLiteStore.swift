@@ -17,6 +17,8 @@ public final class SQLiteStore: Store {
     let writer: any DatabaseWriter
     /// Every write goes through here, so concurrent writes share transactions (and fsyncs).
     let committer: GroupCommitter
+    /// The change counter, kept in memory for the length of each shared transaction.
+    let versions: VersionCounter
 
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     public init(path: String) throws {
@@ -37,13 +39,15 @@ public final class SQLiteStore: Store {
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8000") }
         try Self.migrator.migrate(pool)
         self.writer = pool
-        self.committer = GroupCommitter(writer: pool)
+        self.versions = VersionCounter()
+        self.committer = GroupCommitter(writer: pool, counter: versions)
     }
 
     private init(writer: any DatabaseWriter) throws {
         try Self.migrator.migrate(writer)
         self.writer = writer
-        self.committer = GroupCommitter(writer: writer)
+        self.versions = VersionCounter()
+        self.committer = GroupCommitter(writer: writer, counter: versions)
     }
 
     /// A private in-memory store, for tests.
@@ -91,17 +95,6 @@ public final class SQLiteStore: Store {
         var generator = SystemRandomNumberGenerator()
         let hex = String(generator.next() as UInt64, radix: 16)
         return prefix + String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
-    /// Takes `count` consecutive change-counter values at once and returns the first (the caller's
-    /// transaction); with `count` 0 it takes none and returns the next one unused.
-    static func reserveVersions(_ count: Int, _ db: Database) throws -> Int {
-        guard let last = try Int.fetchOne(
-            db.cachedStatement(sql: "UPDATE change_counter SET value = value + ? WHERE id = 1 RETURNING value"), arguments: [count]
-        ) else {
-            throw StoreError.corrupt("change_counter row is missing")
-        }
-        return last - count + 1
     }
 
     /// True when `error` is SQLite refusing a row whose reference names no existing row.

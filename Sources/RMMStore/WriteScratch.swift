@@ -2,13 +2,11 @@ import Foundation
 import GRDB
 import RMMProtocol
 
-/// What one store write keeps until its end: the history events it adds (inserted together, a
-/// few rows per statement) and change-counter versions (taken from the counter in one block).
+/// What one store write keeps until its end: the history events it adds, inserted together, a
+/// few rows per statement, and where its change-counter versions come from.
 ///
-/// Why: a fan-out's writes add three to five events per command and take two or three versions;
-/// one statement each was a third of the writer's time. Versions stay increasing in the order they
-/// are taken and across writes (a block is reserved when taken); a block's unused tail is skipped,
-/// which readers never notice (they ask for "changed after v").
+/// Why: a fan-out's writes add three to five events per command; one statement each was a fifth
+/// of the writer's time.
 struct WriteScratch {
     private struct Event {
         var commandId: String
@@ -18,24 +16,15 @@ struct WriteScratch {
     }
 
     private var events: [Event] = []
-    private var nextVersion = 0
-    private var endVersion = 0
-    /// Versions reserved at a time.
-    private let block: Int
+    private let versions: VersionCounter
 
-    /// `expectedVersions`: about how many versions the write takes (one block of that size).
-    init(expectedVersions: Int = 1) {
-        block = max(1, expectedVersions)
+    init(versions: VersionCounter) {
+        self.versions = versions
     }
 
     /// The next version, greater than every version taken before by any write.
-    mutating func version(_ db: Database) throws -> Int {
-        if nextVersion == endVersion {
-            nextVersion = try SQLiteStore.reserveVersions(block, db)
-            endVersion = nextVersion + block
-        }
-        defer { nextVersion += 1 }
-        return nextVersion
+    func version(_ db: Database) throws -> Int {
+        try versions.next(db)
     }
 
     /// A history event, stored by `flush` in the order added.

@@ -120,6 +120,34 @@ struct GroupCommitTests {
         #expect(Set(seen).count == seen.count && seen.max() == 39)
     }
 
+    @Test("versions come from memory within a transaction, are saved before it commits, and are read afresh in the next")
+    func versionsPerTransaction() async throws {
+        let queue = try queue()
+        try await queue.write { db in
+            try db.execute(sql: "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)")
+            try db.execute(sql: "INSERT INTO change_counter (id, value) VALUES (1, 0)")
+        }
+        let counter = VersionCounter()
+        let committer = GroupCommitter(writer: queue, counter: counter)
+        let stored = { try await queue.read { db in try Int.fetchOne(db, sql: "SELECT value FROM change_counter") } }
+        let first = try await committer.write { db in try (0..<3).map { _ in try counter.next(db) } }
+        #expect(first == [1, 2, 3])
+        #expect(try await stored() == 3)
+        // A write that took a version and failed: its version is not handed out again.
+        await #expect(throws: StoreError.self) {
+            try await committer.write { db -> Int in
+                _ = try counter.next(db)
+                throw StoreError.conflict("fails after taking a version")
+            }
+        }
+        let afterFailure = try await committer.write { db in try counter.next(db) }
+        #expect(afterFailure > 3)
+        // Someone else moved the counter between transactions: the next one reads it again.
+        try await queue.write { db in try db.execute(sql: "UPDATE change_counter SET value = 100") }
+        #expect(try await committer.write { db in try counter.next(db) } == 101)
+        #expect(try await stored() == 101)
+    }
+
     @Test("a lone write commits at once")
     func loneWrite() async throws {
         let committer = GroupCommitter(writer: try queue())
