@@ -224,13 +224,23 @@ actor CommandService {
 
     /// Refuses a command whose wire form would exceed what an agent accepts: it could never be delivered.
     static func checkWireSize(kind: CommandSpec.Kind, text: String, interpreter: String?) throws {
-        let probe = CommandSpec(commandId: "c_0000000000000000", kind: kind, text: text, interpreter: interpreter, timeoutSeconds: 1, validForSeconds: 1)
-        guard let encoded = try? WireCodec().encode(Envelope(.command(probe), seq: 1, ack: 0)) else {
+        guard let encoded = longestFrame(kind: kind, text: text, interpreter: interpreter) else {
             throw RequestError(400, "the command cannot be encoded")
         }
         guard encoded.count <= WireLimits.maxMessageBytes else {
             throw RequestError(413, "the command encodes to \(encoded.count) bytes on the wire; the limit is \(WireLimits.maxMessageBytes)")
         }
+    }
+
+    /// The frame of this command as long as it can become on the wire: a real id's length, a
+    /// signature, an expiry, and numbers with every digit they may have.
+    static func longestFrame(kind: CommandSpec.Kind, text: String, interpreter: String?) -> Data? {
+        let probe = CommandSpec(
+            commandId: newCommandId(at: Date()), kind: kind, text: text, interpreter: interpreter,
+            timeoutSeconds: Double.pi * 1e5, validForSeconds: Double.pi * 1e6, expiresAt: Int(Int32.max),
+            signature: Data(repeating: 0xFF, count: 64).base64EncodedString()
+        )
+        return try? WireCodec().encode(Envelope(.command(probe), seq: .max, ack: .max))
     }
 
     /// A command id that sorts by creation time: `c_`, the milliseconds since 1970 (12 hex

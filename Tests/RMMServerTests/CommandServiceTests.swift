@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RMMProtocol
 import RMMStore
@@ -86,6 +87,21 @@ struct CommandServiceTests {
         let script = try #require(await Self.failure(h, Self.request(command: nil, script: String(repeating: "x", count: 11))))
         #expect(script.status == 413)
         #expect(script.message.contains("limit is 10"))
+    }
+
+    @Test("the wire-size probe is never shorter than the frame a real command becomes")
+    func wireSizeProbeBoundsTheRealFrame() throws {
+        let signer = WorkSigner(key: Curve25519.Signing.PrivateKey())
+        for text in ["true", String(repeating: "é\u{1}\"", count: 500)] {
+            var real = CommandSpec(
+                commandId: CommandService.newCommandId(at: Date()), kind: .script, text: text, interpreter: "/bin/bash",
+                timeoutSeconds: 604_800, validForSeconds: 2_591_999.987654321, expiresAt: Int(Date().timeIntervalSince1970) + 2_592_000
+            )
+            real = signer.signed(real, for: "ag_0123456789abcdef")
+            let frame = try WireCodec().encode(Envelope(.command(real), seq: 9_876_543_210, ack: 9_876_543_210))
+            let probed = try #require(CommandService.longestFrame(kind: .script, text: text, interpreter: "/bin/bash"))
+            #expect(probed.count >= frame.count, "probe \(probed.count) bytes, real frame \(frame.count)")
+        }
     }
 
     @Test("pending limit: a request for an agent at the limit is 429 and creates nothing, for any target")
