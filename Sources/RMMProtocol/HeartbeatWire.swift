@@ -4,12 +4,12 @@ import Foundation
 ///
 /// Why: at 19,500 idle agents, Foundation's JSON coders spent a fifth of the server's CPU on
 /// heartbeats (each way). This writes the same JSON object `WireCodec` would (same keys in the
-/// same order; numbers in Swift's shortest round-trip form), and reads that plain shape back;
-/// anything else — metrics, whitespace, escapes, a key it
-/// does not expect, a number JSON does not allow, a version or value the general decoder would
-/// refuse — makes `decode` answer nil, and the caller falls back to the general decoder, which
-/// then accepts or refuses it as always. So the fast path can only ever agree with the general
-/// one (asserted by the codec tests, including on mutated frames).
+/// same order; numbers in Swift's shortest round-trip form, whole ones without `.0`), and reads
+/// that plain shape back; anything else — metrics, whitespace, escapes, a key it does not expect,
+/// a number JSON does not allow, a version or value the general decoder would refuse — makes
+/// `decode` answer nil, and the caller falls back to the general decoder, which then accepts or
+/// refuses it as always. So the fast path can only ever agree with the general one (asserted by
+/// the codec tests, including on mutated frames).
 enum HeartbeatWire {
     /// The frame `WireCodec` would write for this heartbeat (sorted keys, nil fields left out),
     /// or nil when it carries metrics or a time JSON cannot hold.

@@ -66,7 +66,7 @@ actor CommandService {
     func run(
         _ request: RunRequest, by operatorName: String, now: Date = Date(),
         audit: (@Sendable (_ batchId: String, _ commands: [CommandRecord]) -> AuditEntry)? = nil
-    ) async throws -> (batchId: String, commands: [CommandRecord], agents: [String: AgentRecord]) {
+    ) async throws -> (batchId: String, commands: [CommandRecord], agentNames: [String: String]) {
         let (kind, text) = try Self.payload(of: request, maxScriptBytes: settings.maxScriptBytes)
         try RequestError.refuseNUL(text, in: kind == .shell ? "command" : "script")
         try RequestError.refuseNUL(request.interpreter, in: "interpreter")
@@ -120,7 +120,7 @@ actor CommandService {
             }
         }
         logger.info("batch \(batchId): \(records.count) command(s) queued by \(operatorName)")
-        return (batchId, records, Dictionary(uniqueKeysWithValues: targets.map { ($0.id, $0) }))
+        return (batchId, records, Dictionary(targets.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first }))
     }
 
     /// Cancels a command: ends it at once if it was never delivered, else asks the agent to stop it.
@@ -168,19 +168,26 @@ actor CommandService {
         }
     }
 
-    private func resolveTargets(_ request: RunRequest) async throws -> [AgentRecord] {
+    /// An agent a command goes to.
+    struct Target: Sendable {
+        var id: String
+        var name: String
+    }
+
+    private func resolveTargets(_ request: RunRequest) async throws -> [Target] {
         let wantsAll = request.all ?? false
         let names = request.agents ?? []
         if wantsAll && !names.isEmpty { throw RequestError(400, "give either agents or all, not both") }
         if wantsAll {
-            let agents = try await store.agents().filter { $0.revokedAt == nil }
+            // Ids and names only: loading every agent's whole row was most of a large fan-out's API time.
+            let agents = try await store.liveAgentNames().map { Target(id: $0.id, name: $0.name) }
             if agents.isEmpty { throw RequestError(404, "no agents are enrolled yet") }
             return agents
         }
         if names.isEmpty { throw RequestError(400, "name at least one agent (id or name), or set all") }
         if names.count > settings.maxCommandsPerRequest { throw RequestError(400, "at most \(settings.maxCommandsPerRequest) agents per request") }
         var seen = Set<String>()
-        var out: [AgentRecord] = []
+        var out: [Target] = []
         for name in names {
             try RequestError.refuseNUL(name, in: "agent name")
             let agent: AgentRecord?
@@ -191,13 +198,13 @@ actor CommandService {
             }
             guard let agent else { throw RequestError(404, "no agent with id or name '\(name)'") }
             if agent.revokedAt != nil { throw RequestError(409, "agent '\(name)' is revoked") }
-            if seen.insert(agent.id).inserted { out.append(agent) }
+            if seen.insert(agent.id).inserted { out.append(Target(id: agent.id, name: agent.name)) }
         }
         return out
     }
 
     /// 429 naming up to five of the agents at the limit, fullest first.
-    static func tooManyPending(limit: Int, counts: [String: Int], targets: [AgentRecord]) -> RequestError {
+    static func tooManyPending(limit: Int, counts: [String: Int], targets: [Target]) -> RequestError {
         let names = Dictionary(targets.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         let full = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
         var listed = full.prefix(5).map { "\(names[$0.key] ?? $0.key) (\($0.value))" }.joined(separator: ", ")

@@ -63,10 +63,10 @@ enum OperatorAPI {
             let body = try await request.decode(as: RunRequest.self, context: context)
             let what = body.command.map { "shell: " + String($0.prefix(200)) } ?? "script of \(body.script?.utf8.count ?? 0) bytes"
             // The audit entry is stored with the commands, in one commit.
-            let (batchId, records, agents) = try await core.commands.run(body, by: context.operatorName ?? "unknown") { batchId, records in
+            let (batchId, records, names) = try await core.commands.run(body, by: context.operatorName ?? "unknown") { batchId, records in
                 ServerCore.auditEntry(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId): \(what)")
             }
-            let targets = records.map { RunResponse.Target(commandId: $0.id, agentId: $0.agentId, agent: agents[$0.agentId]?.name ?? $0.agentId) }
+            let targets = records.map { RunResponse.Target(commandId: $0.id, agentId: $0.agentId, agent: names[$0.agentId] ?? $0.agentId) }
             return EditedResponse(status: .created, response: RunResponse(batchId: batchId, commands: targets))
         }
         api.get("/commands") { request, context -> [CommandView] in

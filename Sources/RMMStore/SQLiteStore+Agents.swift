@@ -106,6 +106,14 @@ extension SQLiteStore {
         }
     }
 
+    public func liveAgentNames() async throws -> [(id: String, name: String)] {
+        try await read { db in
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, name FROM agents WHERE revoked_at IS NULL ORDER BY name, id")).map { row in
+                (id: try row.value(at: 0, "id"), name: try row.value(at: 1, "name"))
+            }
+        }
+    }
+
     public func agents() async throws -> [AgentRecord] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT \(AgentRecord.columns) FROM agents ORDER BY name, id").map(AgentRecord.init(row:))

@@ -53,6 +53,8 @@ public protocol Store: Sendable {
     func agentCounts() async throws -> (enrolled: Int, revoked: Int)
     /// Names of the given agents, by id (unknown ids are left out).
     func agentNames(ids: [String]) async throws -> [String: String]
+    /// Every agent that is not revoked, as id and name, by name (a fan-out to all needs no more).
+    func liveAgentNames() async throws -> [(id: String, name: String)]
 
     /// Records an accepted connection: stores the facts and returns the agent with its epoch incremented.
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord

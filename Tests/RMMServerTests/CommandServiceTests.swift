@@ -125,9 +125,7 @@ struct CommandServiceTests {
 
     @Test("pending limit: the 429 names at most five agents, fullest first")
     func pendingLimitMessage() {
-        let targets = (1...7).map { i in
-            AgentRecord(id: "ag_\(i)", name: "web-\(i)", publicKey: "k\(i)", hostname: "h", os: "linux", version: "1", enrolledAt: Fixture.t0)
-        }
+        let targets = (1...7).map { i in CommandService.Target(id: "ag_\(i)", name: "web-\(i)") }
         let counts = Dictionary(uniqueKeysWithValues: (1...7).map { ("ag_\($0)", $0 == 4 ? 12 : 10) })
         let error = CommandService.tooManyPending(limit: 10, counts: counts, targets: targets)
         #expect(error.status == 429)

@@ -198,6 +198,7 @@ final class FaultyStore: Store {
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
     func agents() async throws -> [AgentRecord] { try await base.agents() }
     func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
+    func liveAgentNames() async throws -> [(id: String, name: String)] { try await base.liveAgentNames() }
     func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int] { try await base.batchStateCounts(batchId: batchId) }
     func batchPendingCount(batchId: String) async throws -> Int { try await base.batchPendingCount(batchId: batchId) }

@@ -161,6 +161,16 @@ import RMMStore
         }
     }
 
+    @Test func liveAgentNamesLeaveOutTheRevokedInNameOrder() async throws {
+        let (store, web1) = try await Fixture.storeWithAgent()
+        let db = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("db-1"), now: Fixture.t0)
+        let gone = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-3", facts: Fixture.facts("app-1"), now: Fixture.t0)
+        try await store.revokeAgent(id: gone.id, now: Fixture.at(1))
+        let live = try await store.liveAgentNames()
+        #expect(live.map(\.id) == [db.id, web1.id])
+        #expect(live.map(\.name) == ["db-1", "web-1"])
+    }
+
     @Test func revokeAgentKeepsFirstTime() async throws {
         let (store, agent) = try await Fixture.storeWithAgent()
         try await store.revokeAgent(id: agent.id, now: Fixture.at(3))
