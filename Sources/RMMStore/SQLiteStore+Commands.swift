@@ -225,7 +225,9 @@ extension SQLiteStore {
     }
 
     static func command(id: String, _ db: Database) throws -> CommandRecord? {
-        try fetchCommands(db, where: "id = ?", order: "rowid", [id]).first
+        // Read on every report an agent sends: one row by its key, no list to build.
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(CommandRecord.columns) FROM commands WHERE id = ?"), arguments: [id])
+            .map(CommandRecord.init(row:))
     }
 
     static func fetchCommands(
