@@ -9,9 +9,20 @@ final class ChangeFeed: Sendable {
         var version = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
+        /// Waits that took an id but have not parked their continuation yet.
+        var arriving: Set<Int> = []
+        /// Of those, the ones whose timeout already fired: they must not park.
+        var expired: Set<Int> = []
     }
 
     private let state = Mutex(State())
+    /// Runs just before a wait parks; tests use it to fire a timeout in the window that must
+    /// not lose it.
+    private let beforeParking: (@Sendable (ChangeFeed, Int) -> Void)?
+
+    init(beforeParking: (@Sendable (ChangeFeed, Int) -> Void)? = nil) {
+        self.beforeParking = beforeParking
+    }
 
     /// Something changed.
     func bump() {
@@ -30,6 +41,7 @@ final class ChangeFeed: Sendable {
         let id = state.withLock { state -> Int? in
             guard state.version == seen else { return nil }
             defer { state.nextWaiter += 1 }
+            state.arriving.insert(state.nextWaiter)
             return state.nextWaiter
         }
         guard let id else { return }
@@ -38,18 +50,28 @@ final class ChangeFeed: Sendable {
             self?.release(id)
         }
         await withCheckedContinuation { continuation in
-            // A bump between the check above and here must not be missed: look again under the lock.
-            let registered = state.withLock { state -> Bool in
-                guard state.version == seen else { return false }
+            beforeParking?(self, id)
+            // A bump, or the timeout, between taking the id and here must not be missed: both are
+            // looked at again under the lock before the continuation parks.
+            let parked = state.withLock { state -> Bool in
+                state.arriving.remove(id)
+                let timedOut = state.expired.remove(id) != nil
+                guard state.version == seen, !timedOut else { return false }
                 state.waiters[id] = continuation
                 return true
             }
-            if !registered { continuation.resume() }
+            if !parked { continuation.resume() }
         }
         timer.cancel()
     }
 
-    private func release(_ id: Int) {
-        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+    /// The timeout of wait `id`: resumes it, or marks it expired if it has not parked yet.
+    func release(_ id: Int) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+            if state.arriving.contains(id) { state.expired.insert(id) }
+            return nil
+        }
+        waiter?.resume()
     }
 }

@@ -31,10 +31,9 @@ extension SQLiteStore {
         migrator.registerMigration("v4-pending-indexes") { db in
             // The per-agent and per-expiry indexes hold only unfinished commands. They are what the
             // dispatcher, the expiry sweep and the pending limit look up, and kept to unfinished
-            // work they stay small whatever the history's size: a fan-out's commits then write a
-            // few shared pages of them instead of one random page per command (the agent-keyed
-            // index over every command ever made grew with the history and was the largest part
-            // of what each commit wrote). v6 restates their condition.
+            // work they stay small whatever the history's size (an agent-keyed index over every
+            // command ever made grows with the history, and each command's insert and updates
+            // land on a random page of it). v6 restates their condition.
             try db.execute(sql: """
                 DROP INDEX commands_by_agent_state;
                 DROP INDEX commands_by_state_expiry;

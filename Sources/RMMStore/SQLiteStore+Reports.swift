@@ -10,7 +10,8 @@ extension SQLiteStore {
             // An ack, a start and a result of one command often arrive together: each step starts
             // from the record the one before it left (as kept here) instead of reading the row
             // again, and each command's row is written once at the end, with one new version. Every
-            // step's event is stored as it happens, so the history still shows each one.
+            // step's event is still stored (all of them together, at the end), so the history
+            // shows each one.
             var scratch = WriteScratch(versions: versions)
             var latest: [String: CommandRecord] = [:]
             var unsaved: [String] = []  // in the order of their first change

@@ -39,4 +39,23 @@ import Testing
         await feed.wait(after: feed.current, timeout: .milliseconds(50))
         #expect(clock.now - quiet >= .milliseconds(50))
     }
+
+    @Test("a timeout that fires before the wait parks still ends it")
+    func aTimeoutBeforeParkingIsNotLost() async {
+        // Each wait's timeout fires in the window between taking its id and parking.
+        let feed = ChangeFeed(beforeParking: { feed, id in feed.release(id) })
+        let clock = ContinuousClock()
+        let start = clock.now
+        // A lost timeout holds its wait until a bump: the watchdog's, 20 s on (so the test fails
+        // instead of hanging).
+        let watchdog = Task {
+            try? await Task.sleep(for: .seconds(20))
+            feed.bump()
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { await feed.wait(after: 0, timeout: .seconds(120)) } }
+        }
+        watchdog.cancel()
+        #expect(clock.now - start < .seconds(10))
+    }
 }
