@@ -24,6 +24,8 @@ extension EndToEnd {
                 #expect(text.contains(row), "the table has a '\(row)' row:\n\(text)")
             }
             #expect(text.contains("20/20 succeeded") && text.contains("40/40 succeeded"), "every fan-out command succeeded:\n\(text)")
+            let throughput = text.split(separator: "\n").first { $0.contains("sustained throughput") }.map(String.init) ?? ""
+            #expect(throughput.contains("CPU per command: server ") && throughput.contains(" µs, simulators "), "\(throughput)")
             let storm = text.split(separator: "\n").first { $0.contains("reconnect storm") }.map(String.init) ?? ""
             #expect(storm.contains("40/40 succeeded"), "the storm lost nothing: \(storm)")
             // The harness stops what it started: no process of this run still uses its work directory.

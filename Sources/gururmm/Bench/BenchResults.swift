@@ -4,7 +4,15 @@ import Foundation
 struct BenchResults {
     struct FanOut { var agents: Int; var requested: Int; var seconds: Double; var succeeded: Int }
     struct Idle { var agents: Int; var bytesPerAgent: Double; var cpuPercent: Double; var residentBytes: Int }
-    struct Throughput { var perSecond: Double; var commands: Int; var failed: Int; var agents: Int }
+    struct Throughput {
+        var perSecond: Double
+        var commands: Int
+        var failed: Int
+        var agents: Int
+        /// CPU seconds per command over the window (nil if /proc could not be read).
+        var serverCPUPerCommand: Double?
+        var simulatorCPUPerCommand: Double?
+    }
     struct Storm { var agents: Int; var restartSeconds: Double; var backSeconds: Double; var doneSeconds: Double; var queued: Int; var succeeded: Int; var duplicateRuns: Int }
 
     var machine = ""
@@ -40,7 +48,11 @@ struct BenchResults {
             lines.append("| 2 | fan-out to \(row.agents) agents\(row.requested != row.agents ? " (asked \(row.requested))" : "") | \(String(format: "%.2f s", row.seconds)) (\(String(format: "%.3f", perThousand)) s per 1k), \(row.succeeded)/\(row.agents) succeeded\(online) | \(target) | \(pass) |")
         }
         if let throughput {
-            lines.append("| 3 | sustained throughput, fan-outs to \(throughput.agents) agents back to back | \(Int(throughput.perSecond)) commands/s (\(throughput.commands) commands, \(throughput.failed) not succeeded) | ≥ 20,000/s | \(verdict(throughput.perSecond >= 20_000)) |")
+            var cpu = ""
+            if let server = throughput.serverCPUPerCommand, let simulators = throughput.simulatorCPUPerCommand {
+                cpu = String(format: "; CPU per command: server %.0f µs, simulators %.0f µs", server * 1e6, simulators * 1e6)
+            }
+            lines.append("| 3 | sustained throughput, fan-outs to \(throughput.agents) agents back to back | \(Int(throughput.perSecond)) commands/s (\(throughput.commands) commands, \(throughput.failed) not succeeded\(cpu)) | ≥ 20,000/s | \(verdict(throughput.perSecond >= 20_000)) |")
         }
         if let idle {
             lines.append("| 4 | idle fleet of \(idle.agents): server memory per agent | \(String(format: "%.1f KiB", idle.bytesPerAgent / 1024)) (RSS \(idle.residentBytes / 1_048_576) MiB, baseline \((baselineBytes ?? 0) / 1_048_576) MiB) | ≤ 20 KiB | \(verdict(idle.bytesPerAgent <= 20 * 1024)) |")

@@ -97,8 +97,28 @@ struct BenchRun {
                                  cpuPercent: (after.cpuSeconds - before.cpuSeconds) / idleSeconds * 100, residentBytes: after.residentBytes)
         }
         note("throughput with \(fleet) agents for \(Int(throughputSeconds)) s")
+        // CPU time per command of the server and of the simulators, over the same window: steadier
+        // than the rate, which moves with whatever else the two share the machine with.
+        let serverBefore = server.stats()?.cpuSeconds, simulatorsBefore = simulatorCPUSeconds()
         let throughput = try await BenchMeasurements.throughput(server, seconds: throughputSeconds, inFlight: 2)
-        results.throughput = .init(perSecond: throughput.perSecond, commands: throughput.commands, failed: throughput.failed, agents: fleet)
+        let serverAfter = server.stats()?.cpuSeconds, simulatorsAfter = simulatorCPUSeconds()
+        func perCommand(_ before: Double?, _ after: Double?) -> Double? {
+            guard let before, let after, throughput.commands > 0 else { return nil }
+            return (after - before) / Double(throughput.commands)
+        }
+        results.throughput = .init(perSecond: throughput.perSecond, commands: throughput.commands, failed: throughput.failed, agents: fleet,
+                                   serverCPUPerCommand: perCommand(serverBefore, serverAfter),
+                                   simulatorCPUPerCommand: perCommand(simulatorsBefore, simulatorsAfter))
+    }
+
+    /// CPU seconds used so far by every simulator process, or nil if one cannot be read.
+    private func simulatorCPUSeconds() -> Double? {
+        var total = 0.0
+        for simulator in simulators {
+            guard let stats = ProcessStats.read(pid: simulator.pid) else { return nil }
+            total += stats.cpuSeconds
+        }
+        return total
     }
 
     /// Adds simulator processes until `to` agents run, each with at most `perSimulator` agents.
