@@ -89,6 +89,16 @@ struct CommandServiceTests {
         #expect(script.message.contains("limit is 10"))
     }
 
+    @Test("command ids sort by creation time, one millisecond apart or more, and are unique within one")
+    func commandIdsSortByTime() {
+        let earlier = Date(timeIntervalSince1970: 1_764_480_000.123), later = earlier.addingTimeInterval(0.001)
+        let first = CommandService.newCommandId(at: earlier), second = CommandService.newCommandId(at: later)
+        #expect(first.hasPrefix("c_") && first.count == 30 && second.count == 30)
+        #expect(first < second)
+        #expect(String(first.dropFirst(2).prefix(12)) == "019ad334207b")  // 1764480000123 ms in hex, zero-padded
+        #expect(Set((0..<1000).map { _ in CommandService.newCommandId(at: earlier) }).count == 1000)
+    }
+
     @Test("the wire-size probe is never shorter than the frame a real command becomes")
     func wireSizeProbeBoundsTheRealFrame() throws {
         let signer = WorkSigner(key: Curve25519.Signing.PrivateKey())
