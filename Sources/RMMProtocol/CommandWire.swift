@@ -48,18 +48,8 @@ enum CommandWire {
             return nil
         }
         guard !body.failed else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(body.bytes.count + 64)
-        out.append(ascii: "{")
-        if let ack = envelope.ack { out.append(key: "ack", integer: ack) }
-        out.append(ascii: "\"body\":{")
-        out.append(contentsOf: body.bytes)
-        out.append(ascii: "},")
-        if let seq = envelope.seq { out.append(key: "seq", integer: seq) }
-        out.append(ascii: "\"t\":\"\(envelope.message.type)\",\"v\":")
-        out.append(integer: envelope.version)
-        out.append(ascii: "}")
-        return Data(out)
+        return fastEnvelopeFrame(type: envelope.message.type, seq: envelope.seq, ack: envelope.ack, version: envelope.version,
+                                 capacity: body.bytes.count + 64) { $0.append(contentsOf: body.bytes) }
     }
 
     /// The envelope, if `bytes` is a command, ack, start or result frame in the plain shape and

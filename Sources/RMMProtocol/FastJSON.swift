@@ -117,6 +117,23 @@ struct FastJSONReader {
     }
 }
 
+/// The envelope around a fast path's body, as `WireCodec` writes it: `ack`, `body`, `seq`, `t`,
+/// `v` in sorted order, nil fields left out; `body` writes the object's fields in between.
+func fastEnvelopeFrame(type: String, seq: Int?, ack: Int?, version: Int, capacity: Int, body: (inout [UInt8]) -> Void) -> Data {
+    var out: [UInt8] = []
+    out.reserveCapacity(capacity)
+    out.append(ascii: "{")
+    if let ack { out.append(key: "ack", integer: ack) }
+    out.append(ascii: "\"body\":{")
+    body(&out)
+    out.append(ascii: "},")
+    if let seq { out.append(key: "seq", integer: seq) }
+    out.append(ascii: "\"t\":\"\(type)\",\"v\":")
+    out.append(integer: version)
+    out.append(ascii: "}")
+    return Data(out)
+}
+
 /// The writing half of the fast paths: the JSON `WireCodec`'s Foundation encoder would write for
 /// the same values (keys in sorted order, nil fields left out), appended to a byte buffer.
 extension [UInt8] {

@@ -15,21 +15,12 @@ enum HeartbeatWire {
     /// or nil when it carries metrics or a time JSON cannot hold.
     static func encode(_ heartbeat: Heartbeat, seq: Int?, ack: Int?, version: Int) -> Data? {
         guard heartbeat.metrics == nil, heartbeat.time.isFinite else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(112)
-        out.append(ascii: "{")
-        if let ack { out.append(key: "ack", integer: ack) }
-        out.append(ascii: "\"body\":{")
-        if let echo = heartbeat.echo { out.append(key: "echo", integer: echo) }
-        out.append(key: "id", integer: heartbeat.id)
-        out.append(ascii: "\"time\":")
-        out.append(double: heartbeat.time)
-        out.append(ascii: "},")
-        if let seq { out.append(key: "seq", integer: seq) }
-        out.append(ascii: "\"t\":\"heartbeat\",\"v\":")
-        out.append(integer: version)
-        out.append(ascii: "}")
-        return Data(out)
+        return fastEnvelopeFrame(type: "heartbeat", seq: seq, ack: ack, version: version, capacity: 112) { out in
+            if let echo = heartbeat.echo { out.append(key: "echo", integer: echo) }
+            out.append(key: "id", integer: heartbeat.id)
+            out.append(ascii: "\"time\":")
+            out.append(double: heartbeat.time)
+        }
     }
 
     /// The envelope, if `bytes` is a heartbeat frame in the plain shape this side writes and the

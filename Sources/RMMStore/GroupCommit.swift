@@ -161,17 +161,13 @@ final class GroupCommitter: Sendable {
         defer { counter?.reset() }
         try db.inTransaction(.immediate) {
             for job in batch {
-                do {
-                    try job.run(db, isolated)
-                } catch {
-                    // Some errors (disk full, I/O) make SQLite roll back the whole transaction by
-                    // itself: then the isolated run would meet them again, and the batch fails.
-                    if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
-                    throw WriteFailed()
-                }
+                var failed = false
+                do { try job.run(db, isolated) } catch { failed = true }
                 // Some errors (disk full, I/O) make SQLite roll back the whole transaction, taking
-                // the writes before this one with it: then none of them may be reported done.
+                // the writes before this one with it: then none of them may be reported done (and
+                // an isolated run would only meet the error again).
                 if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
+                if failed { throw WriteFailed() }
             }
             try counter?.save(db)
             return .commit
