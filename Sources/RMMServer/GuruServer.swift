@@ -56,6 +56,9 @@ public enum GuruServer {
     public static func run(options: ServerOptions, logger: Logger, version: String, onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
         let data = try DataDirectory(path: options.dataDirectory)
         let store = try SQLiteStore(path: data.databasePath)
+        if case .failed(let why) = store.walPreallocation {
+            logger.warning("the write-ahead log was not preallocated (\(why)); commits grow it until its first checkpoint, which makes each slower")
+        }
         let (adminTokenCreated, adminTokenPath) = try await data.ensureAdminToken(store: store)
         let feed = ChangeFeed()
         let config = try await store.config()

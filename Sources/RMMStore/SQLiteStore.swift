@@ -19,11 +19,24 @@ public final class SQLiteStore: Store {
     let committer: GroupCommitter
     /// The change counter, kept in memory for the length of each shared transaction.
     let versions: VersionCounter
+    /// What opening did about the write-ahead log's size (`WALPreallocation`), for the server to log.
+    public let walPreallocation: WALPreallocation.Outcome
+
+    /// WAL pages between checkpoints, and so the size the WAL settles at.
+    static let checkpointPages = 8000
 
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
     public init(path: String) throws {
         var config = Self.configuration()
         config.label = "gururmm.store"
+        // SQLite deletes the WAL of a database without pages, so a new database is made and
+        // closed first; its WAL can then be preallocated like an existing one's.
+        if (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0 == 0 {
+            let creating = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(creating)
+            try creating.close()
+        }
+        walPreallocation = WALPreallocation.prepare(databasePath: path, bytes: WALPreallocation.bytes(pages: Self.checkpointPages))
         let pool = try DatabasePool(path: path, configuration: config)
         // DatabasePool switches its writer to `synchronous = NORMAL` after `prepareDatabase` runs
         // (its WAL set-up), which can lose the last commits on power loss. The writer connection
@@ -36,7 +49,9 @@ public final class SQLiteStore: Store {
         // 32 MiB) instead of 1,000: a page that many commits change (an index's newest leaf) is
         // copied into the database once per checkpoint, so fewer checkpoints copy it fewer
         // times — a third fewer page writes and reads in a sustained fan-out.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 8000") }
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = \(Self.checkpointPages)")
+        }
         try Self.migrator.migrate(pool)
         self.writer = pool
         self.versions = VersionCounter()
@@ -44,6 +59,7 @@ public final class SQLiteStore: Store {
     }
 
     private init(writer: any DatabaseWriter) throws {
+        walPreallocation = .existing
         try Self.migrator.migrate(writer)
         self.writer = writer
         self.versions = VersionCounter()

@@ -15,9 +15,13 @@ enum Fixture {
     /// A store with one enrollment token (hash "tok", `uses` uses) and one enrolled agent (key "key-1").
     static func storeWithAgent(uses: Int = 10) async throws -> (SQLiteStore, AgentRecord) {
         let store = try SQLiteStore.inMemory()
+        return (store, try await enrolledAgent(store, uses: uses))
+    }
+
+    /// Enrolls one agent (key "key-1") in `store` through a new token "tok" of `uses` uses.
+    static func enrolledAgent(_ store: SQLiteStore, uses: Int = 10) async throws -> AgentRecord {
         _ = try await store.createEnrollmentToken(hash: "tok", expiresAt: nil, uses: uses, now: t0)
-        let agent = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-1", facts: facts(), now: t0)
-        return (store, agent)
+        return try await store.enrollAgent(tokenHash: "tok", publicKey: "key-1", facts: facts(), now: t0)
     }
 
     static func command(
