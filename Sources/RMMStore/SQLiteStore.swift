@@ -19,8 +19,9 @@ public final class SQLiteStore: Store {
     let committer: GroupCommitter
     /// The change counter, kept in memory for the length of each shared transaction.
     let versions: VersionCounter
-    /// What opening did about the write-ahead log's size (`WALPreallocation`), for the server to log.
-    public let walPreallocation: WALPreallocation.Outcome
+    /// What opening did about the write-ahead log's size (`WALPreallocation`), for the server to
+    /// log; nil for an in-memory store, which has no WAL.
+    public let walPreallocation: WALPreallocation.Outcome?
 
     /// WAL pages between checkpoints, and so the size the WAL settles at.
     static let checkpointPages = 8000
@@ -31,7 +32,7 @@ public final class SQLiteStore: Store {
         config.label = "gururmm.store"
         // SQLite deletes the WAL of a database without pages, so a new database is made and
         // closed first; its WAL can then be preallocated like an existing one's.
-        if (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0 == 0 {
+        if ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0) == 0 {
             let creating = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(creating)
             try creating.close()
@@ -59,7 +60,7 @@ public final class SQLiteStore: Store {
     }
 
     private init(writer: any DatabaseWriter) throws {
-        walPreallocation = .existing
+        walPreallocation = nil
         try Self.migrator.migrate(writer)
         self.writer = writer
         self.versions = VersionCounter()

@@ -37,11 +37,12 @@ public enum WALPreallocation {
     /// the WAL of an empty one.
     public static func prepare(databasePath: String, bytes: Int) -> Outcome {
         let walPath = databasePath + "-wal"
+        removeLeftovers(of: walPath)
         if FileManager.default.fileExists(atPath: walPath) { return .existing }
         // The WAL gets the database file's permissions, as SQLite gives it.
         var databaseStat = stat()
         let mode = stat(databasePath, &databaseStat) == 0 ? mode_t(databaseStat.st_mode & 0o777) : 0o644
-        let scratchPath = walPath + ".zeros-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let scratchPath = walPath + scratchMarker + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(scratchPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { return .failed("cannot create \(scratchPath): \(Self.errorText())") }
         defer { unlink(scratchPath) }
@@ -55,6 +56,19 @@ public enum WALPreallocation {
         if let syncError { return .failed("cannot sync \(scratchPath): \(syncError)") }
         if link(scratchPath, walPath) == 0 { return .created(bytes: bytes) }
         return errno == EEXIST ? .existing : .failed("cannot link \(walPath): \(Self.errorText())")
+    }
+
+    /// What names a scratch file, after the WAL's own name.
+    static let scratchMarker = ".zeros-"
+
+    /// Removes scratch files left by a process killed while preparing (each as large as a WAL).
+    private static func removeLeftovers(of walPath: String) {
+        let directory = (walPath as NSString).deletingLastPathComponent
+        let prefix = (walPath as NSString).lastPathComponent + scratchMarker
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            unlink((directory as NSString).appendingPathComponent(name))
+        }
     }
 
     /// Writes `bytes` zeros to `fd`; the error's text, or nil.

@@ -11,7 +11,7 @@ import Testing
     private static func leftovers(besides path: String) throws -> [String] {
         let directory = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
-        return try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(base + "-wal.zeros-") }
+        return try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(base + "-wal" + WALPreallocation.scratchMarker) }
     }
 
     @Test func aNewStoreCommitsIntoAZeroFilledLogWithoutGrowingIt() async throws {
@@ -64,6 +64,15 @@ import Testing
         try contents.write(to: URL(fileURLWithPath: path + "-wal"))
         #expect(WALPreallocation.prepare(databasePath: path, bytes: 1 << 20) == .existing)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path + "-wal")) == contents)
+        #expect(try Self.leftovers(besides: path).isEmpty)
+    }
+
+    @Test func aScratchFileLeftByAKilledStartIsRemoved() throws {
+        let path = Fixture.temporaryPath()
+        defer { Fixture.removeDatabase(at: path) }
+        let leftover = path + "-wal" + WALPreallocation.scratchMarker + "12345-678"
+        try Data(count: 4096).write(to: URL(fileURLWithPath: leftover))
+        #expect(WALPreallocation.prepare(databasePath: path, bytes: 1 << 20) == .created(bytes: 1 << 20))
         #expect(try Self.leftovers(besides: path).isEmpty)
     }
 
