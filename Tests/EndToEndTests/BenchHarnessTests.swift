@@ -26,6 +26,15 @@ extension EndToEnd {
             #expect(text.contains("20/20 succeeded") && text.contains("40/40 succeeded"), "every fan-out command succeeded:\n\(text)")
             let throughput = text.split(separator: "\n").first { $0.contains("sustained throughput") }.map(String.init) ?? ""
             #expect(throughput.contains("CPU per command: server ") && throughput.contains(" µs, simulators "), "\(throughput)")
+            // Every verdict says met, or missed and by how much; the larger fan-out's says whether it stayed linear.
+            let outcome = #"(met|\*\*missed\*\* by [0-9]+\.[0-9]×)"#
+            let verdictShape = try Regex(#"^(—|p50 \#(outcome), p99 \#(outcome)|\#(outcome)|(\#(outcome); )?linear: \#(outcome) \(per 1k [0-9.]+× the 20-agent fan-out's\)|\*\*missed\*\*: .+)$"#)
+            for row in text.split(separator: "\n") where row.hasPrefix("| ") && !row.hasPrefix("| #") {
+                let verdict = row.split(separator: "|").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                #expect(verdict.wholeMatch(of: verdictShape) != nil, "verdict '\(verdict)' in: \(row)")
+            }
+            let larger = text.split(separator: "\n").first { $0.contains("fan-out to 40 agents") }.map(String.init) ?? ""
+            #expect(larger.contains("linear: ") && larger.contains("× the 20-agent fan-out's)"), "\(larger)")
             let storm = text.split(separator: "\n").first { $0.contains("reconnect storm") }.map(String.init) ?? ""
             #expect(storm.contains("40/40 succeeded"), "the storm lost nothing: \(storm)")
             // The harness stops what it started: no process of this run still uses its work directory.
