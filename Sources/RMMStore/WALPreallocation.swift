@@ -46,14 +46,11 @@ public enum WALPreallocation {
         let fd = open(scratchPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { return .failed("cannot create \(scratchPath): \(Self.errorText())") }
         defer { unlink(scratchPath) }
-        let written = Self.writeZeros(fd, bytes: bytes)
+        defer { close(fd) }
+        if let error = Self.writeZeros(fd, bytes: bytes) { return .failed("cannot write \(scratchPath): \(error)") }
         // Synced before it is linked: left to writeback, the zeros would be flushed by SQLite's
         // first commit, which would then wait for all of them.
-        let synced = written == nil && fsync(fd) == 0
-        let syncError = synced ? nil : Self.errorText()
-        close(fd)
-        if let written { return .failed("cannot write \(scratchPath): \(written)") }
-        if let syncError { return .failed("cannot sync \(scratchPath): \(syncError)") }
+        guard fsync(fd) == 0 else { return .failed("cannot sync \(scratchPath): \(Self.errorText())") }
         if link(scratchPath, walPath) == 0 { return .created(bytes: bytes) }
         return errno == EEXIST ? .existing : .failed("cannot link \(walPath): \(Self.errorText())")
     }
