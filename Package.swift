@@ -90,6 +90,7 @@ let package = Package(
         .target(
             name: "RMMTestSupport",
             dependencies: [
+                "RMMProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -104,7 +104,7 @@ final class SimAgent: Sendable {
             for item in state.outbox.unacknowledged {
                 link.send(Envelope(item.item, seq: item.seq, ack: state.inbox.lastSeq))
             }
-            applyConfig(&state, welcome.config, signature: welcome.configSignature, fleet: fleet)
+            applyConfig(&state, welcome.config, signature: welcome.configSignature, at: WorkVerifier.welcomePosition(stream: welcome.stream), fleet: fleet)
             state.proven = state.sendHeartbeat(now: now, metrics: nil)
             link.ping()
             // The real agent's reporter sends its first link report at once, and its ticker sends a
@@ -168,6 +168,17 @@ final class SimAgent: Sendable {
                     fleet.counters.update { $0.duplicates += 1 }
                     return nil
                 }
+                // As the agent: a frame that fails its signature check leaves no trace but its
+                // refusal, and does not move the receive position.
+                let position = StreamPosition(stream: state.inbox.stream ?? "", seq: seq)
+                if let forged = forgery(in: message, at: position, state: state, fleet: fleet) {
+                    fleet.logger.error("\(name) refused \(message.type) seq \(seq): \(forged)")
+                    if case .command(let spec) = message {
+                        sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: forged,
+                                                         finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+                    }
+                    return nil
+                }
                 // Handled first: nothing here can fail, and what the handling sends then carries the ack.
                 state.inbox.handled(seq)
                 let sentBefore = state.outbox.lastSeq
@@ -210,7 +221,7 @@ final class SimAgent: Sendable {
             }
             return fleet.fork == nil ? nil : .cancel(commandId: cancel.commandId, reason: cancel.reason)
         case .configUpdate(let update):
-            applyConfig(&state, update.config, signature: update.signature, fleet: fleet)
+            applyConfig(&state, update.config, signature: update.signature, at: StreamPosition(stream: state.inbox.stream ?? "", seq: state.inbox.lastSeq), fleet: fleet)
             return nil
         default:
             link.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
@@ -229,12 +240,8 @@ final class SimAgent: Sendable {
         fleet.counters.update { $0.commandsReceived += 1 }
         state.sendReliable(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
         let now = Date().timeIntervalSince1970
-        if let refusal = refusal(spec, agentId: state.agentId, fleet: fleet) {
-            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: refusal, finishedAt: now), fleet: fleet)
-            return nil
-        }
-        if spec.validForSeconds <= 0 {
-            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: "arrived after its expiry", finishedAt: now), fleet: fleet)
+        if now > Double(spec.expiresAt) + WorkLimits.clockSkewSeconds {
+            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: "its signed start deadline has passed", finishedAt: now), fleet: fleet)
             return nil
         }
         if fleet.fork != nil { return .run(spec) }
@@ -245,30 +252,34 @@ final class SimAgent: Sendable {
         return nil
     }
 
-    /// Why a command must not run, checked only with `verifySignatures` (as `AgentCore.refusal`).
-    private func refusal(_ spec: CommandSpec, agentId: String?, fleet: SimFleet) -> String? {
+    /// With `verifySignatures`, why a frame is not what the server signed for this place in its
+    /// stream (as `AgentCore` decides with `WorkVerifier`); nil when genuine or not checked.
+    private func forgery(in message: Message, at position: StreamPosition, state: SimAgentState, fleet: SimFleet) -> String? {
         guard fleet.options.verifySignatures else { return nil }
-        guard let agentId, let serverKey = fleet.expectedServerKey else { return "no pinned server key" }
-        if let problem = WorkSigning.problem(signature: spec.signature, payload: WorkSigning.payload(agentId: agentId, command: spec), publicKey: serverKey) {
-            return "signature check failed: \(problem)"
+        guard let agentId = state.agentId, let serverKey = fleet.expectedServerKey else { return "no pinned server key" }
+        let verifier = WorkVerifier(agentId: agentId, serverKey: serverKey)
+        let refusal: WorkRefusal?
+        switch message {
+        case .command(let spec): refusal = verifier.refusal(spec, at: position, now: Date().timeIntervalSince1970)
+        case .cancel(let cancel): refusal = verifier.refusal(cancel, at: position)
+        case .configUpdate(let update): refusal = verifier.refusal(update.config, signature: update.signature, at: position, appliedVersion: nil)
+        default: refusal = nil
         }
-        // Clocks drift; five minutes of skew is tolerated, replays after that are not.
-        if let expiresAt = spec.expiresAt, Date().timeIntervalSince1970 > Double(expiresAt) + 300 {
-            return "signed expiry has passed"
-        }
+        if case .forged(let why)? = refusal { return why }
         return nil
     }
 
     /// Applies a config (with `verifySignatures`, only one the pinned server key signed for this
-    /// agent) and confirms its version.
-    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, signature: String?, fleet: SimFleet) {
+    /// agent and no older than the one in force) and confirms its version.
+    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, signature: String?, at position: StreamPosition, fleet: SimFleet) {
         if fleet.options.verifySignatures, let agentId = state.agentId, let serverKey = fleet.expectedServerKey {
-            let payload = (try? WorkSigning.payload(agentId: agentId, config: config)) ?? Data()
-            if let problem = WorkSigning.problem(signature: signature, payload: payload, publicKey: serverKey) {
-                fleet.logger.error("\(name) refused config version \(config.version): \(problem)")
+            let verifier = WorkVerifier(agentId: agentId, serverKey: serverKey)
+            if let refusal = verifier.refusal(config, signature: signature, at: position, appliedVersion: state.appliedConfigVersion) {
+                fleet.logger.error("\(name) refused config version \(config.version): \(refusal)")
                 return
             }
         }
+        state.appliedConfigVersion = max(state.appliedConfigVersion ?? config.version, config.version)
         state.config = config
         // New intervals: the ticker recomputes this agent's next visit at once.
         schedule(Date())

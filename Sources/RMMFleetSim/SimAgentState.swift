@@ -15,6 +15,8 @@ struct SimAgentState {
     var outbox = ReliableOutbox<Message>(stream: UUID().uuidString.lowercased())
     var inbox = ReliableInbox()
     var config = AgentConfig.defaults
+    /// The newest config version applied (a replayed older one is refused, as by the agent).
+    var appliedConfigVersion: Int?
     var timers = SessionTimers(connectedAt: .distantPast)
     var heartbeatCounter = 0
     var lastServerHeartbeat: Int?

@@ -18,13 +18,12 @@ enum CommandWire {
         switch envelope.message {
         case .command(let command):
             body.string("command_id", command.commandId)
-            if let expiresAt = command.expiresAt { body.integer("expires_at", expiresAt) }
+            body.integer("expires_at", command.expiresAt)
             if let interpreter = command.interpreter { body.string("interpreter", interpreter) }
             body.string("kind", command.kind.rawValue)
             if let signature = command.signature { body.string("signature", signature) }
             body.string("text", command.text)
             body.double("timeout_seconds", command.timeoutSeconds)
-            body.double("valid_for_seconds", command.validForSeconds)
         case .commandAck(let ack):
             body.string("command_id", ack.commandId)
             body.bool("duplicate", ack.duplicate)
@@ -170,13 +169,13 @@ enum CommandWire {
         mutating func data(_ key: String) -> Data? { value(key, required: true) { $0.string().flatMap { Data(base64Encoded: $0) } } }
 
         mutating func command() -> CommandSpec? {
-            let commandId = string("command_id"), expiresAt = integer("expires_at", required: false)
+            let commandId = string("command_id"), expiresAt = integer("expires_at")
             let interpreter = string("interpreter", required: false), kind = string("kind").flatMap(CommandSpec.Kind.init(rawValue:))
             let signature = string("signature", required: false), text = string("text")
-            let timeout = double("timeout_seconds"), validFor = double("valid_for_seconds")
-            guard !failed, let commandId, let kind, let text, let timeout, let validFor else { return nil }
+            let timeout = double("timeout_seconds")
+            guard !failed, let commandId, let kind, let text, let timeout, let expiresAt else { return nil }
             return CommandSpec(commandId: commandId, kind: kind, text: text, interpreter: interpreter, timeoutSeconds: timeout,
-                               validForSeconds: validFor, expiresAt: expiresAt, signature: signature)
+                               expiresAt: expiresAt, signature: signature)
         }
 
         mutating func ack() -> CommandAck? {

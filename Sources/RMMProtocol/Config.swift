@@ -77,9 +77,12 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     /// Problems that make a config unusable, as sentences an operator can act on; empty when valid.
     public func problems() -> [String] {
         var out: [String] = []
-        if version < 1 { out.append("version must be at least 1") }
+        if !(1...WireRange.maxCount).contains(version) { out.append("version must be 1...\(WireRange.maxCount)") }
         if !(1...3600).contains(heartbeatInterval) { out.append("heartbeat_interval must be 1...3600 seconds") }
-        if heartbeatDeadline < heartbeatInterval * 2 { out.append("heartbeat_deadline must be at least twice heartbeat_interval") }
+        // Written so NaN fails too (every comparison with NaN is false).
+        if !(heartbeatDeadline >= heartbeatInterval * 2 && heartbeatDeadline <= 7200) {
+            out.append("heartbeat_deadline must be at least twice heartbeat_interval and at most 7200 seconds")
+        }
         if !(1...3600).contains(pingInterval) { out.append("ping_interval must be 1...3600 seconds") }
         if let metricsInterval, !(1...86_400).contains(metricsInterval) { out.append("metrics_interval must be 1...86400 seconds") }
         if !(1...256).contains(maxConcurrentCommands) { out.append("max_concurrent_commands must be 1...256") }
@@ -89,6 +92,15 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         if !(1...3600).contains(ackDeadline) { out.append("ack_deadline must be 1...3600 seconds") }
         if !(1024...WireLimits.maxFrameBytes / 2).contains(maxMessageBytes) {
             out.append("max_message_bytes must be 1 KiB...\(WireLimits.maxFrameBytes / 2) bytes")
+        }
+        if labels.count > 256 || labels.contains(where: { $0.key.utf8.count > 256 || $0.value.utf8.count > 4096 }) {
+            out.append("labels must be at most 256, each key at most 256 and each value at most 4096 bytes")
+        }
+        if allowedInterpreters.count > 256 || allowedInterpreters.contains(where: { $0.utf8.count > 4096 }) {
+            out.append("allowed_interpreters must hold at most 256 paths of at most 4096 bytes")
+        }
+        if commandEnvironment.count > 1024 || commandEnvironment.contains(where: { $0.key.utf8.count > 4096 || $0.value.utf8.count > 65_536 }) {
+            out.append("command_environment must hold at most 1024 variables, names at most 4096 and values at most 65536 bytes")
         }
         return out
     }

@@ -12,3 +12,17 @@ public enum WireLimits {
     /// Wire protocol version carried in every envelope.
     public static let protocolVersion = 1
 }
+
+/// Bounds on signed work that both ends enforce: the server refuses to create work outside them,
+/// the agent refuses to run it.
+public enum WorkLimits {
+    /// Longest a command may wait for delivery: its signed start deadline is at most this far
+    /// after it was created. The agent keeps every command id at least this long (plus the clock
+    /// skew), which is what makes "at most once" hold for the whole window.
+    public static let maxValiditySeconds = 30.0 * 86_400
+    /// Clock difference between server and agent that the agent tolerates on a signed deadline.
+    public static let clockSkewSeconds = 300.0
+    /// Shortest and longest run time a command may be given.
+    public static let minTimeoutSeconds = 0.001
+    public static let maxTimeoutSeconds = 7.0 * 86_400
+}

@@ -26,6 +26,9 @@ public struct LinkCounters: Sendable, Equatable, Codable {
     public var unwritableEpisodes = 0
     public var isWritable = true
 
+    /// How many recent pong round trips are kept (and accepted from a peer).
+    public static let maxRecentPongs = 64
+
     public init() {}
 
     /// Latest pong round trip, milliseconds.
@@ -34,7 +37,7 @@ public struct LinkCounters: Sendable, Equatable, Codable {
     public mutating func recordPong(rttMs: Double) {
         pongsReceived += 1
         recentPongRttMs.append(rttMs)
-        if recentPongRttMs.count > 64 { recentPongRttMs.removeFirst(recentPongRttMs.count - 64) }
+        if recentPongRttMs.count > Self.maxRecentPongs { recentPongRttMs.removeFirst(recentPongRttMs.count - Self.maxRecentPongs) }
     }
 }
 

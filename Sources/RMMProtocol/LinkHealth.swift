@@ -101,6 +101,9 @@ public struct LinkReport: Codable, Sendable, Equatable {
     /// Seconds since the consumer last handled a message while messages were waiting (0 when idle).
     public var consumerStalledSeconds: Double
 
+    /// How many reconnect records a report carries at most.
+    public static let maxReconnects = 20
+
     public init(side: LinkSideReport, reconnects: [ReconnectRecord], agentFinding: String?, consumerStalledSeconds: Double) {
         self.side = side
         self.reconnects = reconnects

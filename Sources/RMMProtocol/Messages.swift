@@ -15,21 +15,19 @@ public struct CommandSpec: Codable, Sendable, Equatable {
     public var interpreter: String?
     /// Seconds the command may run before its whole process group is killed.
     public var timeoutSeconds: Double
-    /// Seconds, counted from when the agent receives it, after which the agent must refuse to start it.
-    public var validForSeconds: Double
-    /// Absolute expiry, Unix seconds (signed, so the command cannot be replayed after it).
-    public var expiresAt: Int?
-    /// The server's Ed25519 signature over `WorkSigning.payload(agentId:command:)`, base64.
+    /// The start deadline, Unix seconds: the agent refuses to start the command after it (plus the
+    /// allowed clock skew). Signed, so a relay can neither extend it nor replay the command later.
+    public var expiresAt: Int
+    /// The server's Ed25519 signature over `WorkSigning.payload(agentId:position:command:)`, base64.
     public var signature: String?
 
-    public init(commandId: String, kind: Kind, text: String, interpreter: String? = nil, timeoutSeconds: Double, validForSeconds: Double,
-                expiresAt: Int? = nil, signature: String? = nil) {
+    public init(commandId: String, kind: Kind, text: String, interpreter: String? = nil, timeoutSeconds: Double,
+                expiresAt: Int, signature: String? = nil) {
         self.commandId = commandId
         self.kind = kind
         self.text = text
         self.interpreter = interpreter
         self.timeoutSeconds = timeoutSeconds
-        self.validForSeconds = validForSeconds
         self.expiresAt = expiresAt
         self.signature = signature
     }
@@ -120,7 +118,7 @@ public struct Welcome: Codable, Sendable, Equatable {
     /// Server's heartbeat id for this frame; the agent echoes it to prove the downlink.
     public var heartbeatId: Int
     public var config: AgentConfig
-    /// Signature over the config (`WorkSigning.payload(agentId:config:)`).
+    /// Signature over the config (`WorkSigning.payload(agentId:position:config:)`, at `seq` 0 of `stream`).
     public var configSignature: String?
     /// The server's Ed25519 public key, base64; the agent pins it at enrollment and checks it after.
     public var serverKey: String?
@@ -158,7 +156,7 @@ public struct Heartbeat: Codable, Sendable, Equatable {
 /// Server → agent: a new config to apply.
 public struct ConfigUpdate: Codable, Sendable, Equatable {
     public var config: AgentConfig
-    /// Signature over the config (`WorkSigning.payload(agentId:config:)`).
+    /// Signature over the config (`WorkSigning.payload(agentId:position:config:)`, at the frame's `seq`).
     public var signature: String?
     public init(config: AgentConfig, signature: String? = nil) {
         self.config = config
@@ -176,9 +174,12 @@ public struct ConfigApplied: Codable, Sendable, Equatable {
 public struct Cancel: Codable, Sendable, Equatable {
     public var commandId: String
     public var reason: String
-    public init(commandId: String, reason: String) {
+    /// The server's signature over `WorkSigning.payload(agentId:position:cancel:)`, base64.
+    public var signature: String?
+    public init(commandId: String, reason: String, signature: String? = nil) {
         self.commandId = commandId
         self.reason = reason
+        self.signature = signature
     }
 }
 

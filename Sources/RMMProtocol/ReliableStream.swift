@@ -18,16 +18,24 @@ public struct ReliableOutbox<Item: Sendable>: Sendable {
         return lastSeq
     }
 
-    /// Drops everything the peer acknowledged (cumulative). Acks beyond what was sent are ignored.
-    public mutating func acknowledge(through seq: Int) {
-        guard seq > acked else { return }
-        acked = min(seq, lastSeq)
+    /// Drops everything the peer acknowledged (cumulative). Returns false, and changes nothing, for
+    /// an ack beyond what was ever sent: no honest peer sends one, and taking it would drop items
+    /// that were never delivered (the caller closes the connection).
+    @discardableResult
+    public mutating func acknowledge(through seq: Int) -> Bool {
+        guard seq <= lastSeq else { return false }
+        guard seq > acked else { return true }
+        acked = seq
         pending.removeAll { $0.seq <= acked }
+        return true
     }
 
-    /// Applies the peer's view after a (re)connect: if it tracks this stream, its position is an ack.
-    public mutating func resume(peerSaw position: StreamPosition?) {
-        if let position, position.stream == stream { acknowledge(through: position.seq) }
+    /// Applies the peer's view after a (re)connect: if it tracks this stream, its position is an
+    /// ack. Returns false for a position beyond what was ever sent (see `acknowledge`).
+    @discardableResult
+    public mutating func resume(peerSaw position: StreamPosition?) -> Bool {
+        guard let position, position.stream == stream else { return true }
+        return acknowledge(through: position.seq)
     }
 
     /// Removes items that no longer need delivery (e.g. an expired command); returns how many.

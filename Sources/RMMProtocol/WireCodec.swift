@@ -146,9 +146,18 @@ public struct WireCodec: Sendable {
     /// Decodes one frame. Throws `WireDecodeError` only.
     public func decode(_ data: Data, limit: Int = WireLimits.maxMessageBytes) throws(WireDecodeError) -> Envelope {
         if data.count > limit { throw .tooLarge(data.count, limit: limit) }
-        if let heartbeat = data.withUnsafeBytes(HeartbeatWire.decode) { return heartbeat }
-        if let command = data.withUnsafeBytes(CommandWire.decode) { return command }
-        return try generalDecode(data)
+        let envelope: Envelope
+        if let heartbeat = data.withUnsafeBytes(HeartbeatWire.decode) {
+            envelope = heartbeat
+        } else if let command = data.withUnsafeBytes(CommandWire.decode) {
+            envelope = command
+        } else {
+            envelope = try generalDecode(data)
+        }
+        // Every number is checked here, once, so no consumer meets NaN, an infinity or a value it
+        // cannot convert (`WireRange`).
+        if let problem = envelope.rangeProblem() { throw .malformed("'\(envelope.message.type)' out of range: \(problem)") }
+        return envelope
     }
 
     /// Any frame through Foundation's decoder (tests compare the heartbeat fast path with it).

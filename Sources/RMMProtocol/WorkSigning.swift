@@ -6,22 +6,35 @@ import Foundation
 /// the agent id, command id, expiry and a digest of the body, so a proxy or relay on the path can
 /// neither alter work, nor replay it to another agent, nor after it expired.
 public enum WorkSigning {
-    /// The exact bytes signed for a command.
-    public static func payload(agentId: String, command: CommandSpec) -> Data {
+    /// The exact bytes signed for a command: everything that steers its execution (agent, id, kind,
+    /// interpreter, timeout, absolute start deadline, a digest of the text) and where it stands in
+    /// the server's outbound stream, so a copy with another `seq` fails the check instead of moving
+    /// the agent's receive position. Nil when the timeout is outside `WorkLimits` (such a command
+    /// cannot be signed, nor verified).
+    public static func payload(agentId: String, position: StreamPosition, command: CommandSpec) -> Data? {
+        guard (WorkLimits.minTimeoutSeconds...WorkLimits.maxTimeoutSeconds).contains(command.timeoutSeconds) else { return nil }
         let digest = Hex.encode(SHA256.hash(data: Data(command.text.utf8)))
         let fields = [
-            "gururmm-command-v1", agentId, command.commandId, command.kind.rawValue, command.interpreter ?? "",
-            String(Int((command.timeoutSeconds * 1000).rounded())), String(command.expiresAt ?? 0), digest,
+            "gururmm-command-v2", agentId, position.stream, String(position.seq), command.commandId, command.kind.rawValue,
+            command.interpreter ?? "", String(Int((command.timeoutSeconds * 1000).rounded())), String(command.expiresAt), digest,
         ]
         return Data(fields.joined(separator: "\n").utf8)
     }
 
-    /// The exact bytes signed for a config: its canonical wire JSON (sorted keys).
-    public static func payload(agentId: String, config: AgentConfig) throws -> Data {
+    /// The exact bytes signed for a cancel: the command it stops, why, and its place in the stream.
+    public static func payload(agentId: String, position: StreamPosition, cancel: Cancel) -> Data {
+        let digest = Hex.encode(SHA256.hash(data: Data(cancel.reason.utf8)))
+        let fields = ["gururmm-cancel-v1", agentId, position.stream, String(position.seq), cancel.commandId, digest]
+        return Data(fields.joined(separator: "\n").utf8)
+    }
+
+    /// The exact bytes signed for a config: its canonical wire JSON (sorted keys), which holds its
+    /// version, and where it travels (a `welcome` is position `seq` 0 of the server's stream).
+    public static func payload(agentId: String, position: StreamPosition, config: AgentConfig) throws -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var data = Data("gururmm-config-v1\n\(agentId)\n".utf8)
+        var data = Data("gururmm-config-v2\n\(agentId)\n\(position.stream)\n\(position.seq)\n".utf8)
         data.append(try encoder.encode(config))
         return data
     }
@@ -31,7 +44,8 @@ public enum WorkSigning {
     }
 
     /// Nil when valid; otherwise why not, in words for logs and the command's reason.
-    public static func problem(signature: String?, payload: Data, publicKey: String) -> String? {
+    public static func problem(signature: String?, payload: Data?, publicKey: String) -> String? {
+        guard let payload else { return "a field is outside the range that can be signed" }
         guard let signature, let raw = Data(base64Encoded: signature) else { return "unsigned" }
         guard let keyData = Data(base64Encoded: publicKey), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyData) else {
             return "the pinned server key is unreadable"

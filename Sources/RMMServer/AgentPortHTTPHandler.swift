@@ -59,18 +59,29 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         let id = String(path.dropFirst(prefix.count))
-        let query = components?.queryItems ?? []
-        let after = query.first { $0.name == "after" }?.value.flatMap(Int.init) ?? 0
-        let wait = min(max(query.first { $0.name == "wait" }?.value.flatMap(Double.init) ?? 20, 0), 30)
+        // Every number is checked before it is used: this is reachable before authentication.
+        let poll: DownlinkPollQuery
+        do {
+            poll = try DownlinkPollQuery(parameters: (components?.queryItems ?? []).map { ($0.name, $0.value) })
+        } catch {
+            respond(context: context, status: .badRequest, body: Data("\(error)\n".utf8))
+            return
+        }
+        let after = poll.after
         guard let queue = downlinks.queue(for: id), !queue.isClosed else {
             respond(context: context, status: .gone, body: Data("unknown or closed connection\n".utf8))
+            return
+        }
+        // Acknowledging frames that were never queued would drop the next ones unseen.
+        guard after <= queue.lastIndex else {
+            respond(context: context, status: .badRequest, body: Data("after must not exceed the last frame queued (\(queue.lastIndex))\n".utf8))
             return
         }
         // A poll for an authenticated agent's connection is that agent's, not an unauthenticated one.
         if queue.isOwnerAuthenticated { slot?.release() }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        queue.wait(after: after, on: loop, timeout: .milliseconds(Int64(wait * 1000))).whenComplete { _ in
+        queue.wait(after: after, on: loop, timeout: .milliseconds(Int64(poll.wait * 1000))).whenComplete { _ in
             let (handler, context) = bound.value
             if queue.isClosed && queue.frames(after: after).isEmpty {
                 handler.respond(context: context, status: .gone, body: Data("connection closed\n".utf8))

@@ -123,6 +123,12 @@ actor AgentSession {
     @discardableResult
     func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date) async -> HeartbeatMailbox {
         try? await loadIfNeeded()
+        if let peerSaw, peerSaw.stream == outbox.stream, peerSaw.seq > outbox.lastSeq {
+            // Taking it as an ack would drop commands the agent never received.
+            logger.warning("hello claims seq \(peerSaw.seq) received, beyond the last message sent (\(outbox.lastSeq)); closing")
+            link.close(.protocolError, reason: "hello claims seq \(peerSaw.seq) received, beyond the last message sent (\(outbox.lastSeq))")
+            return HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
+        }
         if let old = connection {
             logger.info("connection of epoch \(old.epoch) superseded by epoch \(epoch)")
             absorbHeartbeats()
@@ -147,7 +153,8 @@ actor AgentSession {
         let welcome = Welcome(
             agentId: agentId, epoch: epoch, stream: outbox.stream, received: inbox.position,
             heartbeatId: heartbeatCounter, config: config,
-            configSignature: signer.signature(of: config, for: agentId), serverKey: signer.publicKey
+            configSignature: signer.signature(of: config, for: agentId, at: WorkVerifier.welcomePosition(stream: outbox.stream)),
+            serverKey: signer.publicKey
         )
         link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
         link.ping()
@@ -239,7 +246,11 @@ actor AgentSession {
         var reliable: [(seq: Int, message: Message)] = []
         var newest = inbox.lastSeq
         for envelope in envelopes {
-            if let ack = envelope.ack { noteAcknowledged(through: ack, now: now) }
+            if let ack = envelope.ack, !noteAcknowledged(through: ack, now: now) {
+                // Taking it would drop commands the agent never received; no honest agent sends it.
+                current.link.close(.protocolError, reason: "ack \(ack) is beyond the last message sent (\(outbox.lastSeq))")
+                return
+            }
             let message = envelope.message
             if message.isReliable {
                 guard let seq = envelope.seq else { continue }
@@ -271,14 +282,16 @@ actor AgentSession {
         lastPeerHeartbeat = pending.peerHeartbeatId
     }
 
-    private func noteAcknowledged(through ack: Int, now: Date) {
+    /// False for an ack beyond the last message sent (nothing changes then).
+    private func noteAcknowledged(through ack: Int, now: Date) -> Bool {
         let before = outbox.acked
-        outbox.acknowledge(through: ack)
+        guard outbox.acknowledge(through: ack) else { return false }
         if outbox.acked > before && ack > 0 {
             live.lastDownlinkAt = now
             let acked = outbox.acked
             if let written = connection?.writtenAt { connection?.writtenAt = written.filter { $0.key > acked } }
         }
+        return true
     }
 
     private func handleUnreliable(_ message: Message, current: Connection, now: Date) {
@@ -445,7 +458,7 @@ actor AgentSession {
             pumpAgain = false
             while let current = connection,
                   let next = outbox.unacknowledged.first(where: { $0.seq > current.sentThrough }) {
-                let step = await prepare(next.item, epoch: current.epoch)
+                let step = await prepare(next.item, epoch: current.epoch, at: StreamPosition(stream: outbox.stream, seq: next.seq))
                 guard let now = connection, now.epoch == current.epoch else { break }
                 switch step {
                 case .send(let message):
@@ -473,22 +486,22 @@ actor AgentSession {
         case retryLater
     }
 
-    /// Persists `sent` for a command before it is written.
-    private func prepare(_ item: OutboundItem, epoch: Int) async -> PumpStep {
+    /// Persists `sent` for a command before it is written, and signs what goes out at `position`.
+    private func prepare(_ item: OutboundItem, epoch: Int, at position: StreamPosition) async -> PumpStep {
         let now = Date()
         switch item {
         case .command(let pending):
             // Stored as `sent` on this very connection when it was created: nothing to write.
             // (A cancel or expiry since then found it `sent` and took it out of the outbox.)
             if recordedSent.removeValue(forKey: pending.id) == epoch {
-                return .send(.command(signer.signed(pending.spec(now: now), for: agentId)))
+                return .send(.command(signer.signed(pending.spec, for: agentId, at: position)))
             }
             do {
                 guard try await store.transition(commandId: pending.id, to: .sent, reason: "epoch \(epoch)", now: now) != nil else {
                     return .drop
                 }
                 feed.bump()
-                return .send(.command(signer.signed(pending.spec(now: now), for: agentId)))
+                return .send(.command(signer.signed(pending.spec, for: agentId, at: position)))
             } catch StoreError.notFound {
                 return .drop
             } catch {
@@ -496,9 +509,9 @@ actor AgentSession {
                 return .retryLater
             }
         case .cancel(let cancel):
-            return .send(.cancel(cancel))
+            return .send(.cancel(signer.signed(cancel, for: agentId, at: position)))
         case .config(let config):
-            return .send(.configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId))))
+            return .send(.configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId, at: position))))
         }
     }
 

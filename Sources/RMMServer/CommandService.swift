@@ -72,8 +72,13 @@ actor CommandService {
         try RequestError.refuseNUL(request.interpreter, in: "interpreter")
         let timeout = request.timeoutSeconds ?? settings.defaultTimeoutSeconds
         let expires = request.expiresSeconds ?? settings.defaultExpirySeconds
-        guard timeout > 0, timeout <= 7 * 86_400 else { throw RequestError(400, "timeout_seconds must be between 0 and 604800") }
-        guard expires > 0, expires <= 30 * 86_400 else { throw RequestError(400, "expires_seconds must be between 0 and 2592000") }
+        guard (WorkLimits.minTimeoutSeconds...WorkLimits.maxTimeoutSeconds).contains(timeout) else {
+            throw RequestError(400, "timeout_seconds must be between \(WorkLimits.minTimeoutSeconds) and \(Int(WorkLimits.maxTimeoutSeconds))")
+        }
+        // The agent refuses a start deadline further away than the protocol's maximum validity.
+        guard expires > 0, expires <= WorkLimits.maxValiditySeconds else {
+            throw RequestError(400, "expires_seconds must be more than 0 and at most \(Int(WorkLimits.maxValiditySeconds)) (the protocol's maximum validity of signed work)")
+        }
         if let interpreter = request.interpreter {
             guard kind == .script else { throw RequestError(400, "interpreter only applies to a script") }
             guard interpreter.hasPrefix("/") else { throw RequestError(400, "interpreter must be an absolute path, e.g. /bin/bash") }
@@ -244,7 +249,7 @@ actor CommandService {
     static func longestFrame(kind: CommandSpec.Kind, text: String, interpreter: String?) -> Data? {
         let probe = CommandSpec(
             commandId: newCommandId(at: Date()), kind: kind, text: text, interpreter: interpreter,
-            timeoutSeconds: Double.pi * 1e5, validForSeconds: Double.pi * 1e6, expiresAt: Int(Int32.max),
+            timeoutSeconds: Double.pi * 1e5, expiresAt: Int(WireRange.maxUnixSeconds),
             signature: Data(repeating: 0xFF, count: 64).base64EncodedString()
         )
         return try? WireCodec().encode(Envelope(.command(probe), seq: .max, ack: .max))

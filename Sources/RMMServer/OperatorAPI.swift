@@ -71,7 +71,7 @@ enum OperatorAPI {
         }
         api.get("/commands") { request, context -> [CommandView] in
             let agentFilter = request.uri.queryParameters.get("agent")
-            let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 10_000)
+            let limit = try request.queryInteger("limit", in: 1...10_000, fallback: 100)
             let agentId = try await agentFilter.asyncMap { try await core.requireAgent($0).id }
             let commands = try await core.store.commands(agentId: agentId, limit: limit)
             let names = try await core.store.agentNames(ids: commands.map(\.agentId))
@@ -96,15 +96,13 @@ enum OperatorAPI {
         }
         api.get("/batches/:id") { request, context -> BatchSummaryView in
             let id = try context.parameters.require("id")
-            let wait = min(max(request.uri.queryParameters.get("wait", as: Double.self).flatMap { $0.isFinite ? $0 : nil } ?? 0, 0), 60)
+            let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
             return try await batchSummary(core, batchId: id, wait: wait)
         }
         api.get("/batches/:id/changes") { request, context -> BatchChangesView in
             let id = try context.parameters.require("id")
-            let after = request.uri.queryParameters.get("after", as: Int.self) ?? 0
-            // NaN ("wait=nan" parses) survives min/max and would trap converting to a Duration: it counts as no value.
-            let asked = request.uri.queryParameters.get("wait", as: Double.self).flatMap { $0.isNaN ? nil : $0 }
-            let wait = min(max(asked ?? 0, 0), 60)
+            let after = try request.queryInteger("after", in: 0...WireRange.maxCount, fallback: 0)
+            let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
             return try await batchChanges(core, batchId: id, after: after, wait: wait)
         }
     }
@@ -186,7 +184,7 @@ enum OperatorAPI {
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }
         api.get("/audit") { request, _ -> JSONBody<[AuditEntry]> in
-            let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 200, 1), 10_000)
+            let limit = try request.queryInteger("limit", in: 1...10_000, fallback: 200)
             return JSONBody(try await core.store.auditLog(limit: limit))
         }
     }
@@ -284,6 +282,26 @@ extension Request {
         let buffer = try await body.collect(upTo: context.maxUploadSize)
         guard buffer.readableBytes > 0 else { return nil }
         return try context.requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
+    }
+}
+
+extension Request {
+    /// A whole-number query parameter in `range` (`fallback` when absent); anything else is 400.
+    func queryInteger(_ name: String, in range: ClosedRange<Int>, fallback: Int) throws -> Int {
+        do {
+            return try QueryNumber.integer(uri.queryParameters.get(name), name: name, in: range, fallback: fallback)
+        } catch {
+            throw RequestError(400, error.description)
+        }
+    }
+
+    /// A finite numeric query parameter in `range` (`fallback` when absent); anything else is 400.
+    func queryReal(_ name: String, in range: ClosedRange<Double>, fallback: Double) throws -> Double {
+        do {
+            return try QueryNumber.real(uri.queryParameters.get(name), name: name, in: range, fallback: fallback)
+        } catch {
+            throw RequestError(400, error.description)
+        }
     }
 }
 

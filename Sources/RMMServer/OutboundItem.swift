@@ -2,8 +2,8 @@ import Foundation
 import RMMProtocol
 import RMMStore
 
-/// A reliable server → agent message waiting in a session's outbox. Commands are rebuilt into a
-/// `CommandSpec` at each (re)send so the agent always gets the validity that is left.
+/// A reliable server → agent message waiting in a session's outbox. Each is signed at each
+/// (re)send, for the place in the stream it is written at.
 enum OutboundItem: Sendable {
     case command(PendingCommand)
     case cancel(Cancel)
@@ -33,11 +33,11 @@ struct PendingCommand: Sendable, Equatable {
         expiresAt = record.expiresAt
     }
 
-    func spec(now: Date) -> CommandSpec {
+    /// The command as the agent receives it, unsigned; its start deadline is the expiry.
+    var spec: CommandSpec {
         CommandSpec(
             commandId: id, kind: kind, text: text, interpreter: interpreter,
-            timeoutSeconds: timeoutSeconds, validForSeconds: max(0, expiresAt.timeIntervalSince(now)),
-            expiresAt: Int(expiresAt.timeIntervalSince1970.rounded(.up))
+            timeoutSeconds: timeoutSeconds, expiresAt: Int(expiresAt.timeIntervalSince1970.rounded(.up))
         )
     }
 }

@@ -23,14 +23,22 @@ struct WorkSigner: Sendable {
         self.stripes = stripes
     }
 
-    func signed(_ spec: CommandSpec, for agentId: String) -> CommandSpec {
+    /// The command signed for `agentId` at `position` in the server's stream to it.
+    func signed(_ spec: CommandSpec, for agentId: String, at position: StreamPosition) -> CommandSpec {
         var spec = spec
-        spec.signature = sign(WorkSigning.payload(agentId: agentId, command: spec), for: agentId)
+        spec.signature = WorkSigning.payload(agentId: agentId, position: position, command: spec).flatMap { sign($0, for: agentId) }
         return spec
     }
 
-    func signature(of config: AgentConfig, for agentId: String) -> String? {
-        guard let payload = try? WorkSigning.payload(agentId: agentId, config: config) else { return nil }
+    /// The cancel signed for `agentId` at `position`.
+    func signed(_ cancel: Cancel, for agentId: String, at position: StreamPosition) -> Cancel {
+        var cancel = cancel
+        cancel.signature = sign(WorkSigning.payload(agentId: agentId, position: position, cancel: cancel), for: agentId)
+        return cancel
+    }
+
+    func signature(of config: AgentConfig, for agentId: String, at position: StreamPosition) -> String? {
+        guard let payload = try? WorkSigning.payload(agentId: agentId, position: position, config: config) else { return nil }
         return sign(payload, for: agentId)
     }
 

@@ -31,6 +31,10 @@ public enum FaultMode: Sendable, Equatable {
     /// Send every server-to-client text frame carrying a `"t":"command"` envelope twice, back to
     /// back: a relay replaying work.
     case replayCommands
+    /// After every server-to-client command frame, send a forged one: the same envelope with
+    /// another command id (its `c_` prefix turned into `f_`) and `seq` replaced by this number: a
+    /// relay injecting work far ahead in the stream, to make every later real command look old.
+    case forgeCommandsAhead(seq: Int)
 }
 
 /// Which way bytes travel through the proxy.
@@ -57,7 +61,8 @@ extension FaultMode {
         switch self {
         case .halfOpen: false
         case .stopReading(let stopped): direction != stopped
-        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands:
+        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands,
+             .forgeCommandsAhead:
             true
         }
     }
@@ -68,7 +73,7 @@ extension FaultMode {
         switch self {
         case .halfOpen: false
         case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .stopReading, .corruptDownlinkDataFrame,
-             .tamperCommands, .replayCommands:
+             .tamperCommands, .replayCommands, .forgeCommandsAhead:
             true
         }
     }

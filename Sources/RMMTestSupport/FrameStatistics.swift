@@ -16,6 +16,8 @@ public struct FrameCounts: Sendable, Equatable {
     public var tampered = 0
     /// Command frames sent twice by `replayCommands` (counted once in `forwardedDownlink`).
     public var replayed = 0
+    /// Forged command frames injected by `forgeCommandsAhead` (not counted in `forwardedDownlink`).
+    public var forged = 0
 
     public init() {}
 
@@ -53,6 +55,7 @@ final class FrameStatistics: Sendable {
             switch rewrite {
             case .tamper: counts.tampered += 1
             case .replay: counts.replayed += 1
+            case .forgeAhead: counts.forged += 1
             }
         }
     }

@@ -17,6 +17,8 @@ enum FrameRewrite: Sendable, Equatable {
     case tamper(marker: [UInt8], replacement: [UInt8])
     /// Forward the frame twice.
     case replay
+    /// Forward the frame, then a forged copy: command id `c_…` made `f_…`, `seq` set to this.
+    case forgeAhead(seq: Int)
 
     /// What the encoder writes for a command envelope's type (sorted keys, no spaces).
     private static let commandType = Array(#""t":"command""#.utf8)
@@ -34,6 +36,11 @@ enum FrameRewrite: Sendable, Equatable {
             var twice = raw
             twice.writeImmutableBuffer(raw)
             return (twice, true)
+        case .forgeAhead(let seq):
+            guard let forged = Self.forgedCopy(of: payload, seq: seq) else { return (raw, false) }
+            var both = raw
+            both.writeBytes(Self.serverTextFrame(forged))
+            return (both, true)
         case .tamper(let marker, let replacement):
             var altered = payload
             var from = 0
@@ -44,6 +51,38 @@ enum FrameRewrite: Sendable, Equatable {
             guard altered != payload else { return (raw, false) }
             return (ByteBuffer(bytes: headerBytes + Self.masked(altered, with: header.maskKey)), true)
         }
+    }
+
+    /// A command envelope's payload with its id's `c_` prefix made `f_` and its `seq` (the last
+    /// `"seq":` key: the body, where text could hold one, comes before it) set to `seq`.
+    private static func forgedCopy(of payload: [UInt8], seq: Int) -> [UInt8]? {
+        let idKey = Array(#""command_id":"c_"#.utf8)
+        let seqKey = Array(#""seq":"#.utf8)
+        guard let id = firstIndex(of: idKey, in: payload) else { return nil }
+        var forged = payload
+        forged[id + idKey.count - 2] = UInt8(ascii: "f")
+        var last: Int?
+        var from = 0
+        while let found = firstIndex(of: seqKey, in: forged, from: from) {
+            last = found
+            from = found + 1
+        }
+        guard let start = last.map({ $0 + seqKey.count }) else { return nil }
+        var end = start
+        while end < forged.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(forged[end]) { end += 1 }
+        forged.replaceSubrange(start..<end, with: Array(String(seq).utf8))
+        return forged
+    }
+
+    /// An unmasked, final text frame, as a server writes one.
+    private static func serverTextFrame(_ payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [0x81]
+        switch payload.count {
+        case ..<126: out.append(UInt8(payload.count))
+        case ...0xFFFF: out += [126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        default: out += [127] + (0..<8).reversed().map { UInt8(truncatingIfNeeded: UInt64(payload.count) >> (8 * UInt64($0))) }
+        }
+        return out + payload
     }
 
     /// `bytes` masked (or unmasked: the same operation) with an RFC 6455 masking key, if any.
@@ -85,7 +124,8 @@ extension FaultMode {
         switch self {
         case .pass, .stopReading: .transparent
         case .halfOpen: .blackhole
-        case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands:
+        case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands,
+             .forgeCommandsAhead:
             .frames
         }
     }
@@ -114,6 +154,8 @@ extension FaultMode {
             return .rewrite(.tamper(marker: from, replacement: to))
         case .replayCommands:
             return Self.mayCarryCommand(frame, direction: direction) ? .rewrite(.replay) : .forward
+        case .forgeCommandsAhead(let seq):
+            return Self.mayCarryCommand(frame, direction: direction) ? .rewrite(.forgeAhead(seq: seq)) : .forward
         }
     }
 

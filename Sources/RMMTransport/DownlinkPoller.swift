@@ -1,4 +1,5 @@
 import Foundation
+import RMMProtocol
 
 /// Agent side of the long-poll downlink: fetches the server's data frames over HTTP(S) on the
 /// agent port, with the same TLS trust as the WebSocket, and feeds them into the link as if they had arrived on the WebSocket. Runs until the
@@ -19,7 +20,7 @@ struct DownlinkPoller: Sendable {
         while link.closure == nil {
             do {
                 let reply = try await OneShotHTTP.request(
-                    .GET, host: endpoint.host, port: endpoint.port, path: "/agent/downlink/\(connectionId)?after=\(after)&wait=20",
+                    .GET, host: endpoint.host, port: endpoint.port, path: "/agent/downlink/\(connectionId)?\(DownlinkPollQuery(after: after).queryString)",
                     tls: tls, headers: [("User-Agent", "gururmm-agent")], timeout: .seconds(40)
                 )
                 let status = reply.status

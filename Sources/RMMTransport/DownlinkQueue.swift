@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import RMMProtocol
 
 /// Server side of the long-poll downlink: data frames a link would have written to its WebSocket
 /// wait here, numbered, until the agent fetches them over HTTP (`GET /agent/downlink/ID?after=N`).
@@ -33,6 +34,11 @@ public final class DownlinkQueue: Sendable {
             return ready
         }
         for waiter in ready { waiter.promise.succeed(()) }
+    }
+
+    /// The index of the last frame queued (0 before the first).
+    public var lastIndex: Int {
+        state.withLockedValue { $0.nextIndex - 1 }
     }
 
     /// Frames after `index`; everything up to `index` is acknowledged by the agent and dropped.
@@ -119,7 +125,9 @@ public final class DownlinkQueues: Sendable {
             let index = body[cursor..<cursor + 8].reduce(0) { $0 << 8 | Int($1) }
             let length = body[cursor + 8..<cursor + 12].reduce(0) { $0 << 8 | Int($1) }
             cursor += 12
-            guard body.distance(from: cursor, to: body.endIndex) >= length else { return nil }
+            // The index becomes the next poll's `after`: it must be one the server could have given.
+            guard (1...WireRange.maxCount).contains(index), length <= WireLimits.maxFrameBytes,
+                  body.distance(from: cursor, to: body.endIndex) >= length else { return nil }
             out.append((index, Data(body[cursor..<cursor + length])))
             cursor += length
         }

@@ -466,7 +466,7 @@ extension EndToEnd {
             case .replayedAuth:
                 try await client.send(material.replays[variant % material.replays.count])
             case .serverMessage:
-                let command = CommandSpec(commandId: "c_evil\(variant)", kind: .shell, text: "id", timeoutSeconds: 5, validForSeconds: 5)
+                let command = CommandSpec(commandId: "c_evil\(variant)", kind: .shell, text: "id", timeoutSeconds: 5, expiresAt: Int(Date().timeIntervalSince1970) + 5)
                 let welcome = Welcome(agentId: "ag_evil", epoch: 1, stream: "s", received: nil, heartbeatId: 1, config: .defaults)
                 try await client.send(variant.isMultiple(of: 2) ? Envelope(.command(command), seq: 1) : Envelope(.welcome(welcome)))
             }

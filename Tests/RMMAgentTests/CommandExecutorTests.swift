@@ -49,12 +49,12 @@ import Testing
         let log = ExecutionEventLog.watching(executor)
         _ = await executor.submit(shellSpec("hold", "sleep 60"))
         var stale = shellSpec("stale", "echo should-not-run")
-        stale.validForSeconds = 1e-9
+        stale.expiresAt = Int(Date().timeIntervalSince1970 - WorkLimits.clockSkewSeconds) - 1
         #expect(await executor.submit(stale) == .accepted)
         await executor.cancel(commandId: "hold", reason: "free the slot")
         let result = try #require(await log.result("stale"))
         #expect(result.status == .rejected)
-        #expect(result.reason?.contains("validity") == true)
+        #expect(result.reason?.contains("signed start deadline") == true)
         #expect(await log.events(of: "stale").count == 1)
     }
 
@@ -107,7 +107,7 @@ import Testing
         let filler = String(repeating: "# " + String(repeating: "x", count: 1021) + "\n", count: 1024)
         let body = "echo \"$0\"\n" + filler + "echo done\n"
         #expect(body.utf8.count > 1 << 20)
-        _ = await executor.submit(CommandSpec(commandId: "big", kind: .script, text: body, timeoutSeconds: 30, validForSeconds: 60))
+        _ = await executor.submit(CommandSpec(commandId: "big", kind: .script, text: body, timeoutSeconds: 30, expiresAt: Int(Date().timeIntervalSince1970) + 60))
         let result = try #require(await log.result("big"))
         #expect(result.status == .succeeded)
         let lines = utf8Text(result.stdout).split(separator: "\n")
@@ -120,9 +120,9 @@ import Testing
     @Test func scriptUsesTheNamedInterpreter() async throws {
         let executor = CommandExecutor(limits: ExecutorLimits())
         let log = ExecutionEventLog.watching(executor)
-        _ = await executor.submit(CommandSpec(commandId: "sh", kind: .script, text: "echo from-sh\n", interpreter: "/bin/sh", timeoutSeconds: 30, validForSeconds: 60))
+        _ = await executor.submit(CommandSpec(commandId: "sh", kind: .script, text: "echo from-sh\n", interpreter: "/bin/sh", timeoutSeconds: 30, expiresAt: Int(Date().timeIntervalSince1970) + 60))
         // cat as the "interpreter" prints the file it is given: proof that the body went to a file passed as the argument.
-        _ = await executor.submit(CommandSpec(commandId: "cat", kind: .script, text: "line one\nline two\n", interpreter: "/bin/cat", timeoutSeconds: 30, validForSeconds: 60))
+        _ = await executor.submit(CommandSpec(commandId: "cat", kind: .script, text: "line one\nline two\n", interpreter: "/bin/cat", timeoutSeconds: 30, expiresAt: Int(Date().timeIntervalSince1970) + 60))
         #expect(utf8Text(try #require(await log.result("sh")).stdout) == "from-sh\n")
         #expect(utf8Text(try #require(await log.result("cat")).stdout) == "line one\nline two\n")
     }
@@ -141,7 +141,7 @@ import Testing
     @Test func spawnFailureFailsWithReason() async throws {
         let executor = CommandExecutor(limits: ExecutorLimits())
         let log = ExecutionEventLog.watching(executor)
-        _ = await executor.submit(CommandSpec(commandId: "nope", kind: .script, text: "true", interpreter: "/nonexistent/interpreter", timeoutSeconds: 30, validForSeconds: 60))
+        _ = await executor.submit(CommandSpec(commandId: "nope", kind: .script, text: "true", interpreter: "/nonexistent/interpreter", timeoutSeconds: 30, expiresAt: Int(Date().timeIntervalSince1970) + 60))
         let result = try #require(await log.result("nope"))
         #expect(result.status == .failed)
         #expect(result.reason?.contains("could not start") == true)

@@ -159,23 +159,64 @@ import Testing
         for id in ["first", "second", "third"] { #expect(await journal.entry(id) == .admitted) }
     }
 
-    @Test func compactionForgetsOldReportedIdsBeyondTheNewest() {
-        func state(_ id: String, _ kind: JournalRecord.Kind, time: Double, _ sequence: Int) -> (String, JournalState) {
-            (id, JournalState(record: JournalRecord(id: id, kind: kind, time: time), sequence: sequence))
+    @Test func compactionKeepsEveryIdUntilItsSignedDeadlinePassedAndItWasReported() {
+        func state(_ id: String, _ kind: JournalRecord.Kind, time: Double, forgetAfter: Double?, _ sequence: Int) -> (String, JournalState) {
+            (id, JournalState(record: JournalRecord(id: id, kind: kind, time: time, forgetAfter: forgetAfter), sequence: sequence))
         }
-        let week = CommandJournal.reportedRetention
+        let now = 1_000_000.0
         let states = Dictionary(uniqueKeysWithValues: [
-            state("old-reported", .reported, time: 0, 0),
-            state("old-admitted", .admitted, time: 0, 1),
-            state("recent-reported", .reported, time: week, 2),
-            state("old-reported-2", .reported, time: 0, 3),
-            state("newest-old-reported", .reported, time: 0, 4),
+            state("expired-reported", .reported, time: 0, forgetAfter: now - 1, 0),
+            state("expired-but-unreported", .finished, time: 0, forgetAfter: now - 1, 1),
+            state("valid-reported", .reported, time: 0, forgetAfter: now + 1, 2),
+            state("legacy-old", .reported, time: now - WorkLimits.maxValiditySeconds - WorkLimits.clockSkewSeconds - 1, forgetAfter: nil, 3),
+            state("legacy-recent", .reported, time: now - 10, forgetAfter: nil, 4),
         ])
-        let kept = JournalLoader.compacted(states, now: week + 10, retention: week, minimumRemembered: 1)
-        #expect(kept.map(\.record.id) == ["old-admitted", "recent-reported", "newest-old-reported"])
+        let kept = JournalLoader.compacted(states, now: now)
+        #expect(kept.map(\.record.id) == ["expired-but-unreported", "valid-reported", "legacy-recent"])
         #expect(kept.map(\.sequence) == [0, 1, 2])
-        let all = JournalLoader.compacted(states, now: week + 10, retention: week, minimumRemembered: 10)
-        #expect(all.count == 5)
+    }
+
+    @Test func aFullJournalRefusesNewIdsInsteadOfForgettingValidOnes() async throws {
+        let directory = temporaryTestDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try CommandJournal(directory: directory, platform: currentCommandPlatform(), now: 100, capacity: 2)
+        #expect(try await journal.admit("a", forgetAfter: 200, now: 100) == .admitted)
+        #expect(try await journal.admit("b", forgetAfter: 500, now: 100) == .admitted)
+        try await journal.recordReported("a")
+        guard case .full(let why) = try await journal.admit("c", forgetAfter: 600, now: 150) else {
+            Issue.record("a journal holding only valid ids admitted another")
+            return
+        }
+        #expect(why.contains("capacity 2"))
+        #expect(try await journal.admit("a", forgetAfter: 200, now: 150) == .duplicate, "a full journal still knows its ids")
+        // Once "a" is past its deadline (and reported) it makes room; "b" is not reported, so it stays.
+        #expect(try await journal.admit("c", forgetAfter: 600, now: 201) == .admitted)
+        #expect(await journal.entry("a") == nil)
+        #expect(await journal.entry("b") == .admitted)
+        // The deadline travels with every later fact about an id, across a reopen.
+        try await journal.recordReported("b")
+        let reopened = try CommandJournal(directory: directory, platform: currentCommandPlatform(), now: 499, capacity: 2)
+        #expect(await reopened.entry("b") == .reported)
+        let later = try CommandJournal(directory: directory, platform: currentCommandPlatform(), now: 501, capacity: 2)
+        #expect(await later.entry("b") == nil)
+        #expect(await later.entry("c") == .admitted)
+    }
+
+    @Test func aRefusalThatWasNeverJournaledLeavesNoTrace() async throws {
+        let directory = temporaryTestDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try CommandJournal(directory: directory)
+        try await journal.recordReported("forged")
+        #expect(await journal.entry("forged") == nil)
+        #expect(try CommandJournal(directory: directory).damagedLinesSkipped == 0)
+        #expect(FileManager.default.contents(atPath: journalPath(directory))?.isEmpty == true)
+    }
+}
+
+extension CommandJournal {
+    /// Admits an id valid for the protocol's longest validity; true when it was new.
+    func admit(_ commandId: String) throws -> Bool {
+        try admit(commandId, forgetAfter: ExecutionClock.unixSeconds() + WorkLimits.maxValiditySeconds) == .admitted
     }
 }
 

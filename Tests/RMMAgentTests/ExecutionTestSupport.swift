@@ -92,7 +92,7 @@ actor ExecutionEventLog {
 }
 
 func shellSpec(_ id: String, _ text: String, timeout: Double = 30) -> CommandSpec {
-    CommandSpec(commandId: id, kind: .shell, text: text, timeoutSeconds: timeout, validForSeconds: 300)
+    CommandSpec(commandId: id, kind: .shell, text: text, timeoutSeconds: timeout, expiresAt: Int(Date().timeIntervalSince1970) + 300)
 }
 
 func utf8Text(_ data: Data) -> String {

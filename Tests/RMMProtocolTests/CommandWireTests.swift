@@ -70,7 +70,7 @@ struct CommandWireTests {
 
     /// Frames as the server and the agents write them in a fan-out.
     static let plainFrames = [
-        #"{"ack":3,"body":{"command_id":"c_019ad3f1a2b3f00dbeefcafe1234","expires_at":1764483872,"kind":"shell","signature":"q83vEjRWeJA=","text":"true","timeout_seconds":60,"valid_for_seconds":119.5},"seq":7,"t":"command","v":1}"#,
+        #"{"ack":3,"body":{"command_id":"c_019ad3f1a2b3f00dbeefcafe1234","expires_at":1764483872,"kind":"shell","signature":"q83vEjRWeJA=","text":"true","timeout_seconds":60},"seq":7,"t":"command","v":1}"#,
         #"{"ack":7,"body":{"command_id":"c_1","duplicate":false},"seq":4,"t":"command_ack","v":1}"#,
         #"{"body":{"command_id":"c_1","pid":4242,"time":1764483812.25},"seq":5,"t":"started","v":1}"#,
         #"{"ack":7,"body":{"command_id":"c_1","exit_code":0,"finished_at":1764483812.5,"started_at":1764483812.25,"status":"succeeded","stderr":"","stderr_truncated":false,"stdout":"b2sK","stdout_truncated":false},"seq":6,"t":"result","v":1}"#,

@@ -15,28 +15,31 @@ struct ReliableStreamTests {
         #expect(box.unacknowledged.map(\.item) == ["a", "b", "c"])
     }
 
-    @Test("cumulative ack drops covered items; old and future acks are harmless")
+    @Test("cumulative ack drops covered items; old acks are harmless; an ack beyond what was sent is refused and changes nothing")
     func cumulativeAck() {
         var box = ReliableOutbox<String>(stream: "s1")
         for item in ["a", "b", "c", "d"] { _ = box.append(item) }
-        box.acknowledge(through: 2)
+        do { let taken = box.acknowledge(through: 2); #expect(taken) }
         #expect(box.acked == 2)
         #expect(box.unacknowledged.map(\.seq) == [3, 4])
-        box.acknowledge(through: 1)  // stale
+        do { let taken = box.acknowledge(through: 1); #expect(taken) }  // stale
         #expect(box.acked == 2)
         #expect(box.unacknowledged.map(\.seq) == [3, 4])
-        box.acknowledge(through: 0)
+        do { let taken = box.acknowledge(through: 0); #expect(taken) }
         #expect(box.acked == 2)
-        box.acknowledge(through: 99)  // beyond what was sent: clamps to lastSeq
-        #expect(box.acked == 4)
+        // Beyond what was sent: taking it would drop items the peer never received.
+        do { let taken = box.acknowledge(through: 99); #expect(taken == false) }
+        #expect(box.acked == 2)
+        #expect(box.unacknowledged.map(\.seq) == [3, 4])
+        do { let taken = box.acknowledge(through: 4); #expect(taken) }
         #expect(box.unacknowledged.isEmpty)
         #expect(box.append("e") == 5)
-        #expect(box.unacknowledged.map(\.seq) == [5])
-        // An ack from a confused peer beyond lastSeq must not pre-acknowledge future items.
-        box.acknowledge(through: 1000)
-        #expect(box.acked == 5)
+        do { let taken = box.acknowledge(through: 1 << 62); #expect(taken == false) }
+        #expect(box.acked == 4)
         #expect(box.append("f") == 6)
-        #expect(box.unacknowledged.map(\.item) == ["f"])
+        #expect(box.unacknowledged.map(\.item) == ["e", "f"])
+        do { let taken = box.resume(peerSaw: StreamPosition(stream: "s1", seq: 7)); #expect(taken == false) }
+        #expect(box.unacknowledged.map(\.item) == ["e", "f"])
     }
 
     @Test("resume with the matching stream id acts as an ack; a foreign or missing one does nothing")

@@ -31,8 +31,8 @@ enum Samples {
         Envelope(.heartbeat(Heartbeat(id: 1, echo: nil, time: 0))),
         Envelope(.configUpdate(ConfigUpdate(config: config)), seq: 1, ack: 0),
         Envelope(.configApplied(ConfigApplied(version: 7)), seq: 2),
-        Envelope(.command(CommandSpec(commandId: "c_1", kind: .shell, text: "echo 'hi' | tr a-z A-Z", timeoutSeconds: 30, validForSeconds: 299.5)), seq: 42, ack: 17),
-        Envelope(.command(CommandSpec(commandId: "c_2", kind: .script, text: "#!/bin/bash\necho \"ü\" / \\ \u{0}", interpreter: "/bin/bash", timeoutSeconds: 1, validForSeconds: 0)), seq: 43),
+        Envelope(.command(CommandSpec(commandId: "c_1", kind: .shell, text: "echo 'hi' | tr a-z A-Z", timeoutSeconds: 30, expiresAt: 1_750_000_300)), seq: 42, ack: 17),
+        Envelope(.command(CommandSpec(commandId: "c_2", kind: .script, text: "#!/bin/bash\necho \"ü\" / \\ \u{0}", interpreter: "/bin/bash", timeoutSeconds: 1, expiresAt: 0)), seq: 43),
         Envelope(.cancel(Cancel(commandId: "c_1", reason: "operator asked")), seq: 44),
         Envelope(.commandAck(CommandAck(commandId: "c_1", duplicate: true)), seq: 3, ack: 42),
         Envelope(.started(CommandStarted(commandId: "c_1", pid: 4242, time: 1_750_000_000.5)), seq: 4),
@@ -93,14 +93,14 @@ struct WireCodecTests {
 
     @Test("envelope shape on the wire: v, t, seq, ack, body")
     func envelopeShape() throws {
-        let envelope = Envelope(.command(CommandSpec(commandId: "c_9", kind: .shell, text: "ls /tmp", timeoutSeconds: 30, validForSeconds: 60)), seq: 42, ack: 17)
+        let envelope = Envelope(.command(CommandSpec(commandId: "c_9", kind: .shell, text: "ls /tmp", timeoutSeconds: 30, expiresAt: 1_750_000_060)), seq: 42, ack: 17)
         let object = try Samples.json(try codec.encode(envelope))
         #expect(object["v"] as? Int == 1)
         #expect(object["t"] as? String == "command")
         #expect(object["seq"] as? Int == 42)
         #expect(object["ack"] as? Int == 17)
         let body = try #require(object["body"] as? [String: Any])
-        #expect(Set(body.keys) == ["command_id", "kind", "text", "timeout_seconds", "valid_for_seconds"])
+        #expect(Set(body.keys) == ["command_id", "expires_at", "kind", "text", "timeout_seconds"])
         #expect(body["command_id"] as? String == "c_9")
         // Slashes are not escaped (keeps base64 chunks within their size budget).
         let text = String(decoding: try codec.encode(envelope), as: UTF8.self)

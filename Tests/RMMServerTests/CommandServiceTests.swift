@@ -105,9 +105,9 @@ struct CommandServiceTests {
         for text in ["true", String(repeating: "é\u{1}\"", count: 500)] {
             var real = CommandSpec(
                 commandId: CommandService.newCommandId(at: Date()), kind: .script, text: text, interpreter: "/bin/bash",
-                timeoutSeconds: 604_800, validForSeconds: 2_591_999.987654321, expiresAt: Int(Date().timeIntervalSince1970) + 2_592_000
+                timeoutSeconds: 604_799.987654321, expiresAt: Int(WireRange.maxUnixSeconds)
             )
-            real = signer.signed(real, for: "ag_0123456789abcdef")
+            real = signer.signed(real, for: "ag_0123456789abcdef", at: StreamPosition(stream: UUID().uuidString.lowercased(), seq: 9_876_543_210))
             let frame = try WireCodec().encode(Envelope(.command(real), seq: 9_876_543_210, ack: 9_876_543_210))
             let probed = try #require(CommandService.longestFrame(kind: .script, text: text, interpreter: "/bin/bash"))
             #expect(probed.count >= frame.count, "probe \(probed.count) bytes, real frame \(frame.count)")

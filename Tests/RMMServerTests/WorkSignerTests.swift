@@ -7,23 +7,25 @@ import Testing
 
 @Suite("Work signer")
 struct WorkSignerTests {
-    @Test("every stripe of the key signs commands and configs that verify with the one public key, for the agent named only")
+    @Test("every stripe of the key signs commands, cancels and configs that verify with the one public key, for the agent and place named only")
     func signaturesVerify() throws {
         let signer = WorkSigner(key: Curve25519.Signing.PrivateKey())
+        let here = StreamPosition(stream: "s-server", seq: 7)
         // Enough agents to land on every stripe (one per core) many times over.
         for n in 0..<64 {
             let agentId = "ag_\(n)"
+            let verifier = WorkVerifier(agentId: agentId, serverKey: signer.publicKey)
             let spec = signer.signed(
-                CommandSpec(commandId: "c_\(n)", kind: .shell, text: "uptime", interpreter: nil, timeoutSeconds: 30, validForSeconds: 60, expiresAt: 0),
-                for: agentId
+                CommandSpec(commandId: "c_\(n)", kind: .shell, text: "uptime", interpreter: nil, timeoutSeconds: 30, expiresAt: 1_750_000_060),
+                for: agentId, at: here
             )
-            let payload = WorkSigning.payload(agentId: agentId, command: spec)
-            #expect(WorkSigning.problem(signature: spec.signature, payload: payload, publicKey: signer.publicKey) == nil)
-            let elsewhere = WorkSigning.payload(agentId: "ag_other", command: spec)
-            #expect(WorkSigning.problem(signature: spec.signature, payload: elsewhere, publicKey: signer.publicKey) != nil)
+            #expect(verifier.refusal(spec, at: here, now: 1_750_000_000) == nil)
+            #expect(WorkVerifier(agentId: "ag_other", serverKey: signer.publicKey).refusal(spec, at: here, now: 1_750_000_000) != nil)
+            let cancel = signer.signed(Cancel(commandId: "c_\(n)", reason: "operator"), for: agentId, at: here)
+            #expect(verifier.refusal(cancel, at: here) == nil)
             let config = AgentConfig.defaults
-            let configPayload = try WorkSigning.payload(agentId: agentId, config: config)
-            #expect(WorkSigning.problem(signature: signer.signature(of: config, for: agentId), payload: configPayload, publicKey: signer.publicKey) == nil)
+            let signature = signer.signature(of: config, for: agentId, at: here)
+            #expect(verifier.refusal(config, signature: signature, at: here, appliedVersion: nil) == nil)
         }
     }
 }

@@ -142,6 +142,20 @@ struct FrameFilterTests {
         expectEverySplit(stream, direction: .uplink, mode: .replayCommands, produce: stream)
     }
 
+    @Test("forgeCommandsAhead follows each server command frame with a copy under another id and the given seq")
+    func forgeCommandsAhead() {
+        let mode = FaultMode.forgeCommandsAhead(seq: 1 << 52)
+        let command = WireFrame.text(#"{"body":{"command_id":"c_7","text":"echo \"seq\":1"},"seq":3,"t":"command","v":1}"#, mask: nil)
+        let forged = WireFrame.text(#"{"body":{"command_id":"f_7","text":"echo \"seq\":1"},"seq":4503599627370496,"t":"command","v":1}"#, mask: nil)
+        let heartbeat = WireFrame.text(#"{"body":{},"t":"heartbeat","v":1}"#, mask: nil)
+        let stream = upgradeResponse + [heartbeat, command, heartbeat].flatMap(\.bytes)
+        expectEverySplit(stream, direction: .downlink, mode: mode, produce: upgradeResponse + [heartbeat, command, forged, heartbeat].flatMap(\.bytes))
+        let counts = filter([ByteBuffer(bytes: stream)], direction: .downlink) { _ in mode }.counts
+        #expect(counts.forged == 1)
+        #expect(counts.forwardedDownlink == 3)
+        expectEverySplit(stream, direction: .uplink, mode: mode, produce: stream)
+    }
+
     @Test("a mode change mid-frame applies from the next frame, keeping the stream well-formed")
     func modeChangeMidFrame() {
         let first = WireFrame.text(String(repeating: "a", count: 300))

@@ -15,7 +15,6 @@ public actor CommandExecutor {
     /// A command waiting for a free slot.
     private struct Waiting {
         var spec: CommandSpec
-        var acceptedAt: ContinuousClock.Instant
     }
 
     /// A command whose process is (about to be) running.
@@ -57,7 +56,7 @@ public actor CommandExecutor {
         guard queue.count < limits.maxQueued else {
             return .rejected(reason: "queue full: \(running.count) running, \(queue.count) waiting")
         }
-        queue.append(Waiting(spec: spec, acceptedAt: .now))
+        queue.append(Waiting(spec: spec))
         return .accepted
     }
 
@@ -115,15 +114,14 @@ public actor CommandExecutor {
     private func startWaiting() {
         while !isShutDown, running.count < limits.maxConcurrent, !queue.isEmpty {
             let next = queue.removeFirst()
-            let waited = next.acceptedAt.duration(to: .now)
-            let validFor = next.spec.validForSeconds
-            // The server may already have given up on a command that waited too long; running it
-            // late could surprise an operator, so it is refused instead (validForSeconds <= 0: no limit).
-            if validFor > 0, waited > .seconds(min(validFor, 1e9)) {
+            // Past its signed start deadline (plus skew) a command must not start: the server may
+            // have given up on it, and running it late could surprise an operator.
+            let now = ExecutionClock.unixSeconds()
+            if now > Double(next.spec.expiresAt) + WorkLimits.clockSkewSeconds {
                 continuation.yield(.finished(CommandResult(
                     commandId: next.spec.commandId, status: .rejected,
-                    reason: "not started within its validity of \(CommandRunner.seconds(validFor)) s (waited in the agent's queue)",
-                    finishedAt: ExecutionClock.unixSeconds()
+                    reason: "not started before its signed start deadline (waited in the agent's queue)",
+                    finishedAt: now
                 )))
                 continue
             }

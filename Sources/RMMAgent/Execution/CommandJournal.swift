@@ -14,10 +14,10 @@ public actor CommandJournal {
         case reported
     }
 
-    /// Reported ids are remembered this long, so a late redelivery is still recognised as a duplicate.
-    static let reportedRetention: Double = 7 * 24 * 3600
-    /// ... and the newest ids are remembered however old they are.
-    static let minimumRemembered = 10_000
+    /// Most command ids remembered at once. Every id is kept until its signed deadline (plus skew)
+    /// has passed; when this many are still within it, new commands are refused instead of
+    /// forgetting ids (which would let a replay run twice).
+    public static let defaultCapacity = 100_000
     static let fileName = "commands.journal"
 
     private let directory: String
@@ -25,6 +25,7 @@ public actor CommandJournal {
     private let file: JournalFile
     private var states: [String: JournalState]
     private var nextSequence: Int
+    private let capacity: Int
     /// Damaged lines skipped when the journal was opened (a torn last line is not counted: it is expected after a crash).
     public nonisolated let damagedLinesSkipped: Int
 
@@ -34,20 +35,21 @@ public actor CommandJournal {
     }
 
     /// As `init(directory:)`, with the platform (for killing orphans) and the clock (for forgetting) given.
-    public init(directory: String, platform: any CommandPlatform, now: Double) throws {
+    public init(directory: String, platform: any CommandPlatform, now: Double, capacity: Int = CommandJournal.defaultCapacity) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         // An existing directory keeps its mode otherwise; command ids and outputs are nobody else's business.
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
         let path = directory + "/" + Self.fileName
         let existing = FileManager.default.contents(atPath: path) ?? Data()
         let loaded = JournalLoader.load(existing)
-        let kept = JournalLoader.compacted(loaded.states, now: now, retention: Self.reportedRetention, minimumRemembered: Self.minimumRemembered)
+        let kept = JournalLoader.compacted(loaded.states, now: now)
         try JournalFile.replace(path: path, directory: directory, contents: JournalLoader.encode(kept))
         self.directory = directory
         self.platform = platform
         self.file = try JournalFile(path: path)
         self.states = Dictionary(uniqueKeysWithValues: kept.map { ($0.record.id, $0) })
         self.nextSequence = kept.count
+        self.capacity = capacity
         self.damagedLinesSkipped = loaded.damaged
     }
 
@@ -55,11 +57,35 @@ public actor CommandJournal {
         states[commandId]?.entry
     }
 
-    /// Durably (fsync) records a new command id before the agent acks it; returns false if the id was already journaled.
-    public func admit(_ commandId: String) throws -> Bool {
-        guard states[commandId] == nil else { return false }
-        try append(JournalRecord(id: commandId, kind: .admitted, time: ExecutionClock.unixSeconds()))
-        return true
+    /// What `admit` did with a command id.
+    public enum Admission: Sendable, Equatable {
+        /// Recorded durably: the command may be acked and run.
+        case admitted
+        /// Already journaled (a retransmission): ack it again, never run it again.
+        case duplicate
+        /// Not recorded: the journal holds `capacity` ids still within their signed validity.
+        case full(String)
+    }
+
+    /// Durably (fsync) records a new command id before the agent acks it, to be remembered until
+    /// `forgetAfter` (Unix seconds: its signed deadline plus skew) has passed and it is reported.
+    public func admit(_ commandId: String, forgetAfter: Double, now: Double? = nil) throws -> Admission {
+        let now = now ?? ExecutionClock.unixSeconds()
+        guard states[commandId] == nil else { return .duplicate }
+        if states.count >= capacity {
+            forgetExpired(now: now)
+            if states.count >= capacity {
+                return .full("the agent's journal holds \(states.count) command ids that are still within their signed validity (capacity \(capacity)); retry after some expire")
+            }
+        }
+        try append(JournalRecord(id: commandId, kind: .admitted, time: now, forgetAfter: forgetAfter))
+        return .admitted
+    }
+
+    /// Drops the ids nothing is owed on and no copy of which can be accepted any more (memory only:
+    /// their lines go at the next compaction, when the agent starts).
+    private func forgetExpired(now: Double) {
+        states = states.filter { !JournalLoader.isForgettable($0.value, now: now) }
     }
 
     public func recordStarted(_ commandId: String, pid: Int32?) throws {
@@ -75,6 +101,8 @@ public actor CommandJournal {
 
     /// The server confirmed it stored the result: drop the output, keep the id.
     public func recordReported(_ commandId: String) throws {
+        // A refusal that was never journaled (a forged frame, a full journal) leaves no trace here.
+        guard states[commandId] != nil else { return }
         try advance(JournalRecord(id: commandId, kind: .reported, time: ExecutionClock.unixSeconds()))
     }
 
@@ -110,8 +138,10 @@ public actor CommandJournal {
 
     /// Appends `record` unless the id already went as far (facts never move an id backwards).
     private func advance(_ record: JournalRecord) throws {
-        if let current = states[record.id], JournalState.rank(current.record.kind) >= JournalState.rank(record.kind) {
-            return
+        var record = record
+        if let current = states[record.id] {
+            if JournalState.rank(current.record.kind) >= JournalState.rank(record.kind) { return }
+            record.forgetAfter = record.forgetAfter ?? current.record.forgetAfter
         }
         try append(record)
     }

@@ -29,18 +29,17 @@ enum JournalLoader {
         return Loaded(states: states, damaged: damaged)
     }
 
-    /// Keeps every id that is not yet reported; forgets reported ids older than `retention`, except the
-    /// newest `minimumRemembered`. Returns them oldest first, renumbered from 0.
-    static func compacted(_ states: [String: JournalState], now: Double, retention: Double, minimumRemembered: Int) -> [JournalState] {
-        let newestFirst = states.values.sorted { $0.sequence > $1.sequence }
-        var kept: [JournalState] = []
-        for (rank, state) in newestFirst.enumerated() {
-            let forgettable = state.record.kind == .reported && now - state.record.time > retention
-            if rank < minimumRemembered || !forgettable { kept.append(state) }
-        }
-        return kept.reversed().enumerated().map { index, state in
-            JournalState(record: state.record, sequence: index)
-        }
+    /// Keeps every id that is not yet reported or whose signed deadline (plus skew) has not passed:
+    /// a copy of such a command could still arrive and must be recognised. Returns them oldest
+    /// first, renumbered from 0.
+    static func compacted(_ states: [String: JournalState], now: Double) -> [JournalState] {
+        let kept = states.values.filter { !isForgettable($0, now: now) }.sorted { $0.sequence < $1.sequence }
+        return kept.enumerated().map { index, state in JournalState(record: state.record, sequence: index) }
+    }
+
+    /// True when nothing about the id is owed to the server and no copy of it can be accepted any more.
+    static func isForgettable(_ state: JournalState, now: Double) -> Bool {
+        state.record.kind == .reported && now > state.record.forgettableAt
     }
 
     static func encode(_ states: [JournalState]) throws -> Data {

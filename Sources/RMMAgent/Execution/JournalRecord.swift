@@ -15,6 +15,16 @@ struct JournalRecord: Codable, Sendable, Equatable {
     /// `CommandPlatform.processIdentity` of the leader when it started, to recognise it after a restart.
     var identity: String?
     var result: CommandResult?
+    /// Unix seconds after which the id may be forgotten: its signed start deadline plus the allowed
+    /// clock skew, past which no copy of the command can be accepted anyway. Carried on every fact
+    /// about the id; nil on lines written before it existed.
+    var forgetAfter: Double?
+
+    /// When the id may be forgotten, for a line without `forgetAfter`: the longest validity a
+    /// command can have, counted from when the fact was recorded.
+    var forgettableAt: Double {
+        forgetAfter ?? time + WorkLimits.maxValiditySeconds + WorkLimits.clockSkewSeconds
+    }
 }
 
 /// Everything the journal knows about one command id: its latest fact.

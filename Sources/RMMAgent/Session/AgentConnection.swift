@@ -61,6 +61,14 @@ struct AgentConnection {
             link.close(.authenticationFailed, reason: mismatch)
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
         }
+        // An enrolled agent is bound to the identity it enrolled as: a welcome naming another agent
+        // (a confused or hostile server or relay) ends the connection and is never adopted.
+        if let enrolledAs = identity.agentId, enrolledAs != welcome.agentId {
+            let reason = "welcome names agent \(LogText.of(welcome.agentId, limit: 80)), but this agent is \(enrolledAs)"
+            logger.error("\(reason); closing the connection")
+            link.close(.authenticationFailed, reason: reason)
+            return closed(link, welcomed: false, quiet: false, challenged: true)
+        }
         if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description {
             identity.agentId = welcome.agentId
             identity.name = facts.name
@@ -69,7 +77,7 @@ struct AgentConnection {
             try identity.save(stateDirectory: options.stateDirectory)
             logger.info("enrolled as \(welcome.agentId)")
         }
-        if let key = identity.serverKey { await core.trust(agentId: welcome.agentId, serverKey: key) }
+        if let key = identity.serverKey { await core.trust(WorkVerifier(agentId: welcome.agentId, serverKey: key)) }
         await core.attach(link, welcome: welcome, now: Date())
 
         let quiet = await runSession(link: link)

@@ -11,6 +11,8 @@ public actor AgentCore {
     private let executor: CommandExecutor
     private let metrics: any HostMetricsSource
     private var logger: Logger
+    /// The newest config version applied, kept in the state directory.
+    private var appliedConfigVersion: AppliedConfigVersion
 
     private var outbox = ReliableOutbox<Message>(stream: UUID().uuidString.lowercased())
     private var inbox = ReliableInbox()
@@ -23,8 +25,12 @@ public actor AgentCore {
     /// Results waiting for the server's ack, by seq, so the journal can forget their output once stored.
     private var resultSeqs: [Int: String] = [:]
 
-    public init(journal: CommandJournal, executor: CommandExecutor, metrics: any HostMetricsSource = currentHostMetricsSource(), logger: Logger) {
+    public init(
+        journal: CommandJournal, executor: CommandExecutor, appliedConfigVersion: AppliedConfigVersion,
+        metrics: any HostMetricsSource = currentHostMetricsSource(), logger: Logger
+    ) {
         self.journal = journal
+        self.appliedConfigVersion = appliedConfigVersion
         self.executor = executor
         self.metrics = metrics
         self.logger = logger
@@ -68,7 +74,7 @@ public actor AgentCore {
         for item in outbox.unacknowledged {
             link.send(Envelope(item.item, seq: item.seq, ack: inbox.lastSeq))
         }
-        await apply(config: welcome.config, signature: welcome.configSignature)
+        await apply(config: welcome.config, signature: welcome.configSignature, at: WorkVerifier.welcomePosition(stream: welcome.stream))
         sendHeartbeat(now: now)
         link.ping()
         logger.info("session resumed", metadata: ["epoch": "\(welcome.epoch)", "resent": "\(outbox.unacknowledged.count)"])
@@ -78,11 +84,18 @@ public actor AgentCore {
         if self.link === link { self.link = nil }
     }
 
-    /// Handles one server message, in arrival order.
+    /// Handles one server message, in arrival order. A reliable message moves the receive position
+    /// only once its effect is durable and its signature proved it genuine: a forged frame, whatever
+    /// `seq` it claims, leaves no trace but its refusal.
     func handle(_ envelope: Envelope, from link: WebSocketLink) async {
         guard self.link === link else { return }
         if let ack = envelope.ack {
-            outbox.acknowledge(through: ack)
+            guard outbox.acknowledge(through: ack) else {
+                // Taking it would forget results the server never stored.
+                logger.error("the server acknowledged seq \(ack), beyond the last message sent (\(outbox.lastSeq)); reconnecting")
+                link.close(.protocolError, reason: "ack \(ack) is beyond the last message sent (\(outbox.lastSeq))")
+                return
+            }
             markReported()
         }
         let message = envelope.message
@@ -93,9 +106,10 @@ public actor AgentCore {
                 return
             }
             do {
-                try await apply(message)
-                inbox.handled(seq)
-                ackDirty = true
+                if try await apply(message, at: StreamPosition(stream: inbox.stream ?? "", seq: seq)) {
+                    inbox.handled(seq)
+                    ackDirty = true
+                }
             } catch {
                 // Without a durable journal entry the command must not be acked; the server resends it.
                 logger.error("could not handle \(message.type) seq \(seq): \(error); reconnecting")
@@ -106,66 +120,104 @@ public actor AgentCore {
         if let heartbeat = UnsequencedMessage.handle(message, on: link) { lastServerHeartbeat = heartbeat }
     }
 
-    private func apply(_ message: Message) async throws {
+    /// Applies one reliable message; false when it was not genuine (the receive position stays).
+    private func apply(_ message: Message, at position: StreamPosition) async throws -> Bool {
         switch message {
         case .command(let spec):
-            try await accept(spec)
+            return try await accept(spec, at: position)
         case .cancel(let cancel):
+            guard let verifier else { return refuseUnverifiable("cancel for \(LogText.of(cancel.commandId))") }
+            if let refusal = verifier.refusal(cancel, at: position) {
+                logger.error("refused cancel of \(LogText.of(cancel.commandId)): \(refusal)")
+                return false
+            }
             try await cancelCommand(cancel)
+            return true
         case .configUpdate(let update):
-            await apply(config: update.config, signature: update.signature)
+            return await apply(config: update.config, signature: update.signature, at: position)
         default:
             link?.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
+            return false
         }
     }
 
-    /// Who this agent is and the server key it pinned: work must be signed for this agent with it.
-    private var trusted: (agentId: String, serverKey: String)?
+    /// How the agent checks signed work: its own agent id and the server key it pinned.
+    private var verifier: WorkVerifier?
 
-    func trust(agentId: String, serverKey: String) {
-        trusted = (agentId, serverKey)
+    func trust(_ verifier: WorkVerifier) {
+        self.verifier = verifier
     }
 
-    /// Why a command must not run (bad signature, past its signed expiry), or nil.
-    private func refusal(_ spec: CommandSpec) -> String? {
-        guard let trusted else { return "no pinned server key" }
-        if let problem = WorkSigning.problem(signature: spec.signature, payload: WorkSigning.payload(agentId: trusted.agentId, command: spec), publicKey: trusted.serverKey) {
-            return "signature check failed: \(problem)"
-        }
-        // Clocks drift; five minutes of skew is tolerated, replays after that are not.
-        if let expiresAt = spec.expiresAt, Date().timeIntervalSince1970 > Double(expiresAt) + 300 {
-            return "signed expiry has passed"
-        }
-        return nil
+    private func refuseUnverifiable(_ what: String) -> Bool {
+        logger.error("refused \(what): no pinned server key")
+        return false
     }
 
-    /// Journal first, then ack, then run: a command id is executed at most once, ever.
-    private func accept(_ spec: CommandSpec) async throws {
-        guard try await journal.admit(spec.commandId) else {
+    /// Ids whose frames failed the signature check, so a later copy is refused alike: the server
+    /// was told `rejected`, and must not then see the command run. Memory only, bounded.
+    private var forgedIds = BoundedIdSet(capacity: 1024)
+
+    /// Verify, then journal, then ack, then run: a command id is executed at most once, ever, and
+    /// nothing about a command that fails its check is journaled or acked. Returns false when the
+    /// frame was not genuine.
+    private func accept(_ spec: CommandSpec, at position: StreamPosition) async throws -> Bool {
+        let now = Date().timeIntervalSince1970
+        guard let verifier else {
+            reportRefusal(spec.commandId, "no pinned server key", now: now)
+            return false
+        }
+        if forgedIds.contains(spec.commandId) {
+            reportRefusal(spec.commandId, "an earlier frame with this command id failed the signature check", now: now)
+            return false
+        }
+        switch verifier.refusal(spec, at: position, now: now) {
+        case .forged(let why)?:
+            forgedIds.insert(spec.commandId)
+            reportRefusal(spec.commandId, why, now: now)
+            return false
+        case .refused(let why)?:
+            // Genuine, but it must not run: said once, and the position moves on.
+            if await journal.entry(spec.commandId) != nil {
+                send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
+            } else {
+                reportRefusal(spec.commandId, why, now: now)
+            }
+            return true
+        case nil:
+            break
+        }
+        switch try await journal.admit(spec.commandId, forgetAfter: Double(spec.expiresAt) + WorkLimits.clockSkewSeconds) {
+        case .duplicate:
             send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
-            return
+        case .full(let why):
+            reportRefusal(spec.commandId, why, now: now)
+        case .admitted:
+            send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
+            if case .rejected(let reason) = await executor.submit(spec) {
+                try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: reason, finishedAt: Date().timeIntervalSince1970))
+            }
         }
-        send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
-        if let refusal = refusal(spec) {
-            logger.error("refused command \(spec.commandId): \(refusal)")
-            try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: refusal, finishedAt: Date().timeIntervalSince1970))
-            return
-        }
-        if spec.validForSeconds <= 0 {
-            try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: "arrived after its expiry", finishedAt: Date().timeIntervalSince1970))
-            return
-        }
-        if case .rejected(let reason) = await executor.submit(spec) {
-            try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: reason, finishedAt: Date().timeIntervalSince1970))
-        }
+        return true
+    }
+
+    /// Tells the server a command was refused without journaling it (nothing about it is kept).
+    private func reportRefusal(_ commandId: String, _ reason: String, now: Double) {
+        logger.error("refused command \(LogText.of(commandId)): \(reason)")
+        enqueueResult(CommandResult(commandId: commandId, status: .rejected, reason: reason, finishedAt: now))
     }
 
     private func cancelCommand(_ cancel: Cancel) async throws {
         switch await journal.entry(cancel.commandId) {
         case nil:
-            // Cancelled before it arrived: remember the id so a late copy is never run.
-            _ = try await journal.admit(cancel.commandId)
-            try await finish(CommandResult(commandId: cancel.commandId, status: .cancelled, reason: "cancelled before it reached the agent: \(cancel.reason)", finishedAt: Date().timeIntervalSince1970))
+            // Cancelled before it arrived: remember the id so a late copy is never run (for as
+            // long as any copy could still be accepted).
+            let now = Date().timeIntervalSince1970
+            let forgetAfter = now + WorkLimits.maxValiditySeconds + WorkLimits.clockSkewSeconds
+            guard case .admitted = try await journal.admit(cancel.commandId, forgetAfter: forgetAfter) else {
+                logger.error("could not remember the cancel of \(LogText.of(cancel.commandId)): the journal is full")
+                return
+            }
+            try await finish(CommandResult(commandId: cancel.commandId, status: .cancelled, reason: "cancelled before it reached the agent: \(cancel.reason)", finishedAt: now))
         case .admitted?, .started?:
             await executor.cancel(commandId: cancel.commandId, reason: cancel.reason)
         case .finished?, .reported?:
@@ -180,16 +232,29 @@ public actor AgentCore {
         messageCapOverride = cap
     }
 
-    /// Applies a config only if the pinned server key signed it for this agent.
-    private func apply(config newConfig: AgentConfig, signature: String?) async {
-        if let trusted {
-            let payload = (try? WorkSigning.payload(agentId: trusted.agentId, config: newConfig)) ?? Data()
-            if let problem = WorkSigning.problem(signature: signature, payload: payload, publicKey: trusted.serverKey) {
-                logger.error("refused config version \(newConfig.version): \(problem); keeping version \(config.version)")
-                return
+    /// Applies a config only if the pinned server key signed it for this agent at this place in
+    /// the stream, and it is not older than the version already applied (which is kept on disk,
+    /// so a replayed old config cannot roll a setting back, even across restarts). Returns false
+    /// when the frame was not genuine.
+    @discardableResult
+    private func apply(config newConfig: AgentConfig, signature: String?, at position: StreamPosition) async -> Bool {
+        guard let verifier else { return refuseUnverifiable("config version \(newConfig.version)") }
+        switch verifier.refusal(newConfig, signature: signature, at: position, appliedVersion: appliedConfigVersion.value) {
+        case .forged(let why)?:
+            logger.error("refused config version \(newConfig.version): \(why); keeping version \(config.version)")
+            return false
+        case .refused(let why)?:
+            logger.error("refused config version \(newConfig.version): \(why); keeping version \(config.version) (an operator saves the config again to give it a newer version)")
+            return true
+        case nil:
+            do {
+                try appliedConfigVersion.record(newConfig.version)
+            } catch {
+                logger.error("could not record config version \(newConfig.version) as applied: \(error); applying it all the same")
             }
+            await apply(config: newConfig)
+            return true
         }
-        await apply(config: newConfig)
     }
 
     private func apply(config newConfig: AgentConfig) async {

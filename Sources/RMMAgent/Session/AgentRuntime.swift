@@ -12,7 +12,10 @@ public enum AgentRuntime {
         let tls = try serverTrust(options: options, identity: identity)
         let journal = try CommandJournal(directory: options.stateDirectory + "/journal")
         let executor = CommandExecutor(limits: ExecutorLimits())
-        let core = AgentCore(journal: journal, executor: executor, logger: logger)
+        let core = AgentCore(
+            journal: journal, executor: executor,
+            appliedConfigVersion: AppliedConfigVersion(stateDirectory: options.stateDirectory), logger: logger
+        )
         try await core.recover()
         let events = Task { await core.runExecutorEvents() }
         defer { events.cancel() }

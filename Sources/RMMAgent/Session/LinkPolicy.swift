@@ -113,7 +113,7 @@ public final class LinkPolicy: Sendable {
     func recordReconnect(reason: String, now: Date) {
         state.withLockedValue { s in
             s.reconnects.append(ReconnectRecord(time: now.timeIntervalSince1970, reason: reason))
-            if s.reconnects.count > 20 { s.reconnects.removeFirst(s.reconnects.count - 20) }
+            if s.reconnects.count > LinkReport.maxReconnects { s.reconnects.removeFirst(s.reconnects.count - LinkReport.maxReconnects) }
         }
     }
 
