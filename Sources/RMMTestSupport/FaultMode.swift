@@ -23,11 +23,12 @@ public enum FaultMode: Sendable, Equatable {
     /// replace the payload of the next one with as many bytes of non-JSON garbage ("#"); once per
     /// connection, after which everything passes (H4, protocol desync).
     case corruptDownlinkDataFrame(after: Int)
-    /// Rewrite every `marker` to `replacement` inside server-to-client text frames that carry a
-    /// `"t":"command"` envelope, leaving everything else (the signature included) as it was: a
-    /// compromised relay altering work. Both strings must have the same UTF-8 length, so the frame
-    /// stays well-formed; when they do not, frames pass unchanged.
-    case tamperCommands(marker: String, replacement: String)
+    /// Rewrite every `marker` to `replacement` inside server-to-client text frames that carry an
+    /// envelope of this `type` (`"t":"command"`, `"t":"welcome"`), leaving everything else (the
+    /// signature included) as it was: a compromised relay altering what the server says. Both
+    /// strings must have the same UTF-8 length, so the frame stays well-formed; when they do not,
+    /// frames pass unchanged.
+    case tamperMessages(type: String, marker: String, replacement: String)
     /// Send every server-to-client text frame carrying a `"t":"command"` envelope twice, back to
     /// back: a relay replaying work.
     case replayCommands
@@ -54,6 +55,11 @@ public enum FaultDirection: Sendable, Equatable {
 }
 
 extension FaultMode {
+    /// `tamperMessages` on command frames: a relay altering work.
+    public static func tamperCommands(marker: String, replacement: String) -> FaultMode {
+        .tamperMessages(type: "command", marker: marker, replacement: replacement)
+    }
+
     /// Whether the proxy keeps reading from the socket that feeds `direction`.
     /// Not reading is how a dead path is simulated: the sender's TCP buffers fill up and stay full,
     /// instead of the bytes vanishing into a proxy that still acknowledges them.
@@ -61,7 +67,7 @@ extension FaultMode {
         switch self {
         case .halfOpen: false
         case .stopReading(let stopped): direction != stopped
-        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands,
+        case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperMessages, .replayCommands,
              .forgeCommandsAhead:
             true
         }
@@ -73,7 +79,7 @@ extension FaultMode {
         switch self {
         case .halfOpen: false
         case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .stopReading, .corruptDownlinkDataFrame,
-             .tamperCommands, .replayCommands, .forgeCommandsAhead:
+             .tamperMessages, .replayCommands, .forgeCommandsAhead:
             true
         }
     }

@@ -12,7 +12,7 @@ public struct FrameCounts: Sendable, Equatable {
     public var droppedDownlink = 0
     /// Frames whose payload was replaced with garbage.
     public var corrupted = 0
-    /// Command frames altered by `tamperCommands` (counted once, in `forwardedDownlink` too).
+    /// Frames altered by `tamperMessages` (counted once, in `forwardedDownlink` too).
     public var tampered = 0
     /// Command frames sent twice by `replayCommands` (counted once in `forwardedDownlink`).
     public var replayed = 0

@@ -13,15 +13,22 @@ enum FrameVerdict: Sendable, Equatable {
 /// What a mode that acts on a frame's content does with a whole frame that carries a command
 /// envelope (`"t":"command"`); frames without one pass unchanged.
 enum FrameRewrite: Sendable, Equatable {
-    /// Replace every `marker` in the payload with `replacement`, which has the same length.
-    case tamper(marker: [UInt8], replacement: [UInt8])
+    /// In an envelope of message type `type`, replace every `marker` in the payload with
+    /// `replacement`, which has the same length.
+    case tamper(type: String, marker: [UInt8], replacement: [UInt8])
     /// Forward the frame twice.
     case replay
     /// Forward the frame, then a forged copy: command id `c_…` made `f_…`, `seq` set to this.
     case forgeAhead(seq: Int)
 
-    /// What the encoder writes for a command envelope's type (sorted keys, no spaces).
-    private static let commandType = Array(#""t":"command""#.utf8)
+    /// What the encoder writes for an envelope's type (sorted keys, no spaces).
+    private static func typeKey(_ type: String) -> [UInt8] { Array(#""t":"\#(type)""#.utf8) }
+
+    /// The message type this rewrite acts on.
+    private var messageType: String {
+        if case .tamper(let type, _, _) = self { return type }
+        return "command"
+    }
 
     /// The bytes to forward for a whole frame (`raw`, its header first), and whether it was
     /// changed; a frame that carries no command envelope comes back as it was.
@@ -30,7 +37,7 @@ enum FrameRewrite: Sendable, Equatable {
         let headerLength = raw.readableBytes - header.payloadLength
         guard let headerBytes = frame.readBytes(length: headerLength) else { return (raw, false) }
         let payload = Self.masked(frame.readBytes(length: frame.readableBytes) ?? [], with: header.maskKey)
-        guard Self.firstIndex(of: Self.commandType, in: payload) != nil else { return (raw, false) }
+        guard Self.firstIndex(of: Self.typeKey(messageType), in: payload) != nil else { return (raw, false) }
         switch self {
         case .replay:
             var twice = raw
@@ -41,7 +48,7 @@ enum FrameRewrite: Sendable, Equatable {
             var both = raw
             both.writeBytes(Self.serverTextFrame(forged))
             return (both, true)
-        case .tamper(let marker, let replacement):
+        case .tamper(_, let marker, let replacement):
             var altered = payload
             var from = 0
             while let found = Self.firstIndex(of: marker, in: altered, from: from) {
@@ -124,7 +131,7 @@ extension FaultMode {
         switch self {
         case .pass, .stopReading: .transparent
         case .halfOpen: .blackhole
-        case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperCommands, .replayCommands,
+        case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperMessages, .replayCommands,
              .forgeCommandsAhead:
             .frames
         }
@@ -148,19 +155,19 @@ extension FaultMode {
                 return .forward
             }
             return .corrupt
-        case .tamperCommands(let marker, let replacement):
+        case .tamperMessages(let type, let marker, let replacement):
             let (from, to) = (Array(marker.utf8), Array(replacement.utf8))
-            guard from.count == to.count, !from.isEmpty, Self.mayCarryCommand(frame, direction: direction) else { return .forward }
-            return .rewrite(.tamper(marker: from, replacement: to))
+            guard from.count == to.count, !from.isEmpty, Self.isWholeServerText(frame, direction: direction) else { return .forward }
+            return .rewrite(.tamper(type: type, marker: from, replacement: to))
         case .replayCommands:
-            return Self.mayCarryCommand(frame, direction: direction) ? .rewrite(.replay) : .forward
+            return Self.isWholeServerText(frame, direction: direction) ? .rewrite(.replay) : .forward
         case .forgeCommandsAhead(let seq):
-            return Self.mayCarryCommand(frame, direction: direction) ? .rewrite(.forgeAhead(seq: seq)) : .forward
+            return Self.isWholeServerText(frame, direction: direction) ? .rewrite(.forgeAhead(seq: seq)) : .forward
         }
     }
 
     /// A whole (unfragmented) server-to-client text frame: what a command envelope travels in.
-    private static func mayCarryCommand(_ frame: FrameFacts, direction: FaultDirection) -> Bool {
+    private static func isWholeServerText(_ frame: FrameFacts, direction: FaultDirection) -> Bool {
         direction == .downlink && frame.header.fin && frame.header.opcode == WebSocketFrameHeader.Opcode.text
     }
 }
