@@ -121,7 +121,7 @@ actor AgentSession {
     /// `detach` cannot touch the new one because epochs differ. Returns the mailbox the link's
     /// sideline puts this connection's routine heartbeats in.
     @discardableResult
-    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date) async -> HeartbeatMailbox {
+    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox {
         try? await loadIfNeeded()
         if let old = connection {
             logger.info("connection of epoch \(old.epoch) superseded by epoch \(epoch)")
@@ -147,7 +147,7 @@ actor AgentSession {
         let welcome = Welcome(
             agentId: agentId, epoch: epoch, stream: outbox.stream, received: inbox.position,
             heartbeatId: heartbeatCounter, config: config,
-            configSignature: signer.signature(of: config, for: agentId), serverKey: signer.publicKey
+            configSignature: signer.signature(of: config, for: agentId), serverKey: signer.publicKey, name: name
         )
         link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
         link.ping()
