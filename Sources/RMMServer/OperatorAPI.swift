@@ -111,8 +111,11 @@ enum OperatorAPI {
             try context.require(.operator)
             let id = try context.parameters.require("id")
             let reason = try await optionalReason(request, context)
-            let record = try await core.commands.cancel(commandId: id, reason: reason ?? "cancelled by \(context.operatorName ?? "operator")")
-            try await core.audit(context, "commands.cancel", targets: [id], detail: reason ?? "")
+            // Stored with the state change when the command was still queued.
+            let record = try await core.commands.cancel(
+                commandId: id, reason: reason ?? "cancelled by \(context.operatorName ?? "operator")",
+                audit: ServerCore.auditEntry(context, "commands.cancel", targets: [id], detail: reason ?? "")
+            )
             return CommandView(record, agentName: nil)
         }
         api.get("/batches/:id") { request, context -> BatchSummaryView in

@@ -111,6 +111,9 @@ public protocol Store: Sendable {
     /// Moves a command to `state` if the lifecycle allows it; returns the updated record, or nil if the
     /// move is not allowed (the command is unchanged). Writes a history event with `reason`.
     func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord?
+    /// `transition` that also stores `audit` in the same transaction when the move is made (an
+    /// operator's cancel); a refused move stores neither.
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry) async throws -> CommandRecord?
     /// Ends a command with the agent's result: appends missing output, sets the terminal state.
     /// Returns nil (and changes nothing) if the command is already terminal or the move is not allowed.
     func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord?

@@ -237,6 +237,9 @@ final class FaultyStore: Store {
         }
         return try await base.transition(commandId: commandId, to: state, reason: reason, now: now)
     }
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry) async throws -> CommandRecord? {
+        try await base.transition(commandId: commandId, to: state, reason: reason, now: now, audit: audit)
+    }
     func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
         try await base.finish(commandId: commandId, outcome: outcome, now: now)
     }

@@ -37,6 +37,19 @@ import Testing
         #expect(try await actions(store) == ["agents.enroll"])
     }
 
+    @Test func aCancelIsAuditedWithItsStateChangeAndARefusedOneIsNot() async throws {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
+        let cancelled = try await store.transition(commandId: "c1", to: .cancelled, reason: "stop", now: Fixture.at(1), audit: entry("commands.cancel", ["c1"]))
+        #expect(cancelled?.state == .cancelled)
+        // Already terminal: the move is refused, and no second entry appears.
+        #expect(try await store.transition(commandId: "c1", to: .cancelled, reason: "again", now: Fixture.at(2), audit: entry("commands.cancel", ["c1"])) == nil)
+        await #expect(throws: StoreError.notFound("command 'nope'")) {
+            try await store.transition(commandId: "nope", to: .cancelled, reason: "x", now: Fixture.at(2), audit: entry("commands.cancel", ["nope"]))
+        }
+        #expect(try await actions(store) == ["agents.enroll", "commands.cancel"])
+    }
+
     @Test func eachActionIsAuditedWithItsTokenIdInItsTransaction() async throws {
         let store = try SQLiteStore.inMemory()
         let enrollToken = try await store.createEnrollmentToken(hash: "e", expiresAt: nil, uses: 5, now: Fixture.t0) { record in
