@@ -26,7 +26,8 @@ public enum PrivateStorage {
         }
         if mode & 0o022 != 0 {
             let octal = String(mode & 0o7777, radix: 8)
-            return "\(path) is writable by \(mode & 0o020 != 0 ? "its group" : "other users") (mode \(octal)), so they could replace the keys in it; run `chmod 700 \(path)`"
+            let who = mode & 0o022 == 0o022 ? "its group and other users" : mode & 0o020 != 0 ? "its group" : "other users"
+            return "\(path) is writable by \(who) (mode \(octal)), so they could replace the keys in it; run `chmod 700 \(path)`"
         }
         return nil
     }

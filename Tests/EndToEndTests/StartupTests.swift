@@ -82,6 +82,19 @@ extension EndToEnd {
             }
         }
 
+        @Test("an agent refuses a state directory other users can write to, saying why, before it makes a key")
+        func unsafeStateDirectory() async throws {
+            let state = try freeTemporaryDirectory(prefix: "gururmm-e2e-state") + "/state"
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false)
+            chmod(state, 0o777)
+            let agent = try E2EAgent.start(name: "open-door", server: "ws://127.0.0.1:1", enrollToken: nil, stateDirectory: state)
+            let code = try await agent.process.waitForExit(timeout: .seconds(60))
+            let log = agent.process.logContents()
+            #expect(code != 0)
+            #expect(log.contains("refusing to use state directory: \(state) is writable by its group and other users") && log.contains("chmod 700 \(state)"), "\(log)")
+            #expect(!FileManager.default.fileExists(atPath: state + "/identity.json"))
+        }
+
         @Test("what the server creates is private: 0700 directory, 0600 keys, token, database and its WAL")
         func privateFiles() async throws {
             let server = try await E2EServer.start()

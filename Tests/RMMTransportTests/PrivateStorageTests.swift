@@ -13,7 +13,7 @@ struct PrivateStorageTests {
         let group = PrivateStorage.directoryProblem(path: "/d", mode: 0o40770, owner: 5, user: 5)
         #expect(group?.contains("writable by its group") == true)
         #expect(group?.contains("chmod 700 /d") == true)
-        #expect(PrivateStorage.directoryProblem(path: "/d", mode: 0o41777, owner: 5, user: 5)?.contains("writable by") == true)
+        #expect(PrivateStorage.directoryProblem(path: "/d", mode: 0o41777, owner: 5, user: 5)?.contains("writable by its group and other users") == true)
         #expect(PrivateStorage.directoryProblem(path: "/d", mode: 0o40702, owner: 5, user: 5)?.contains("other users") == true)
         #expect(PrivateStorage.directoryProblem(path: "/d", mode: 0o40700, owner: 6, user: 5)?.contains("owned by user 6") == true)
     }
