@@ -1,4 +1,5 @@
 import GRDB
+import RMMProtocol
 
 extension SQLiteStore {
     /// Schema history. Never edit a registered migration: add a new one.

@@ -71,7 +71,7 @@ extension SQLiteStore {
                     """,
                 arguments: [agent.id, agent.name, AgentName.key(name), agent.publicKey, agent.hostname, agent.os, agent.version, now.dbSeconds]
             )
-            let proposed = facts.name == name ? "" : " (it proposed '\(String(facts.name.prefix(AgentName.maxLength)))')"
+            let proposed = facts.name == name ? "" : " (it proposed '\(AgentName.printable(facts.name))')"
             try Self.insertAudit(AuditEntry(
                 at: now, actor: "agent", tokenId: token.id, role: "agent", action: "agents.enroll", targets: [agent.id],
                 detail: "enrolled as '\(name)'\(proposed) with enrollment token \(token.id)", remote: remote

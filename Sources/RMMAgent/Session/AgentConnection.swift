@@ -62,7 +62,7 @@ struct AgentConnection {
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
         }
         // The server owns the name: it may have given another than the one proposed, or an operator renamed the agent.
-        let givenName = welcome.name ?? facts.name
+        let givenName = welcome.name.flatMap { AgentName.problem($0) == nil ? $0 : nil } ?? facts.name
         let renamed = identity.name != givenName
         if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description || renamed {
             let enrolled = identity.agentId != welcome.agentId

@@ -63,6 +63,11 @@ public enum AgentName {
         return renamed
     }
 
+    /// `text` without control characters, at most `limit` characters: safe to show in a log or table.
+    public static func printable(_ text: String, limit: Int = maxLength) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { !isControl($0) })).prefix(limit).description
+    }
+
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         scalar.properties.generalCategory == .control
     }
