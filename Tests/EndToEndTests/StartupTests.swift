@@ -49,6 +49,20 @@ extension EndToEnd {
             await server.stop()
         }
 
+        @Test("an admin.token that cannot be read stops the start instead of being replaced by a new token")
+        func unreadableAdminToken() async throws {
+            let server = try await E2EServer.start()
+            await server.stop()
+            let tokenPath = server.dataDirectory + "/admin.token"
+            try FileManager.default.removeItem(atPath: tokenPath)
+            try FileManager.default.createDirectory(atPath: tokenPath, withIntermediateDirectories: false)
+            let (code, output) = try await failedStart(server.dataDirectory)
+            #expect(code != 0)
+            #expect(output.contains("cannot read \(tokenPath)") && output.contains("move it away"), "\(output)")
+            var isDirectory: ObjCBool = false
+            #expect(FileManager.default.fileExists(atPath: tokenPath, isDirectory: &isDirectory) && isDirectory.boolValue)
+        }
+
         @Test("a damaged tls.key stops a TLS start with its name; it is never replaced")
         func badTLSKey() async throws {
             let server = try await E2EServer.start(tls: true)
