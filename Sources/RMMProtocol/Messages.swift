@@ -122,8 +122,11 @@ public struct Welcome: Codable, Sendable, Equatable {
     public var configSignature: String?
     /// The server's Ed25519 public key, base64; the agent pins it at enrollment and checks it after.
     public var serverKey: String?
+    /// The agent's name as the server holds it (the server owns names: its proposal may have been
+    /// taken, or an operator renamed it). Optional so that older peers decode the message.
+    public var name: String?
     public init(agentId: String, epoch: Int, stream: String, received: StreamPosition?, heartbeatId: Int, config: AgentConfig,
-                configSignature: String? = nil, serverKey: String? = nil) {
+                configSignature: String? = nil, serverKey: String? = nil, name: String? = nil) {
         self.agentId = agentId
         self.epoch = epoch
         self.stream = stream
@@ -132,6 +135,7 @@ public struct Welcome: Codable, Sendable, Equatable {
         self.config = config
         self.configSignature = configSignature
         self.serverKey = serverKey
+        self.name = name
     }
 }
 

@@ -176,6 +176,12 @@ public enum APICoding {
     }
 }
 
+/// Body of `POST /api/v1/agents/{agent}/rename`.
+public struct RenameRequest: Codable, Sendable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
 /// Body of `POST /api/v1/tokens`.
 public struct APITokenRequest: Codable, Sendable {
     public var name: String

@@ -65,7 +65,7 @@ struct AgentHandshake: Sendable {
             do {
                 let agent = try await store.enrollAgent(
                     tokenHash: CommandService.sha256Hex(EnrollmentToken(parsing: enroll.token).secret),
-                    publicKey: enroll.publicKey, facts: enroll.facts, now: Date()
+                    publicKey: enroll.publicKey, facts: enroll.facts, now: Date(), remote: link.remoteDescription
                 )
                 if agent.revokedAt != nil {
                     refuse(link, .revoked, "agent \(agent.id) is revoked", from: slot)
@@ -103,7 +103,8 @@ struct AgentHandshake: Sendable {
             refuse(link, .shrinkPackets, limits, from: slot)
             return
         }
-        let heartbeats = await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date())
+        let heartbeats = await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date(),
+                                              name: record.name)
         // An agent's ack, started and result often arrive in one read: stored in one write. Its
         // routine heartbeats stay on the event loop until the session looks (`HeartbeatMailbox`).
         link.deliverInBatches(sideline: heartbeats.take)

@@ -121,7 +121,7 @@ actor AgentSession {
     /// `detach` cannot touch the new one because epochs differ. Returns the mailbox the link's
     /// sideline puts this connection's routine heartbeats in.
     @discardableResult
-    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date) async -> HeartbeatMailbox {
+    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox {
         try? await loadIfNeeded()
         if let peerSaw, peerSaw.stream == outbox.stream, peerSaw.seq > outbox.lastSeq {
             // Taking it as an ack would drop commands the agent never received.
@@ -154,7 +154,7 @@ actor AgentSession {
             agentId: agentId, epoch: epoch, stream: outbox.stream, received: inbox.position,
             heartbeatId: heartbeatCounter, config: config,
             configSignature: signer.signature(of: config, for: agentId, at: WorkVerifier.welcomePosition(stream: outbox.stream)),
-            serverKey: signer.publicKey
+            serverKey: signer.publicKey, name: name
         )
         link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
         link.ping()

@@ -129,17 +129,27 @@ actor CommandService {
     }
 
     /// Cancels a command: ends it at once if it was never delivered, else asks the agent to stop it.
-    func cancel(commandId: String, reason: String, now: Date = Date()) async throws -> CommandRecord {
+    /// `audit` is stored with the state change when there is one, else on its own once the cancel is sent.
+    func cancel(commandId: String, reason: String, now: Date = Date(), audit: AuditEntry? = nil) async throws -> CommandRecord {
         guard let record = try await store.command(id: commandId) else { throw RequestError(404, "command \(commandId) not found") }
         if record.state.isTerminal { throw RequestError(409, "command \(commandId) already ended: \(record.state.rawValue)") }
         let session = await registry.session(for: record.agentId)
-        if record.state == .queued, let updated = try await store.transition(commandId: commandId, to: .cancelled, reason: reason, now: now) {
-            await session.drop(commandId: commandId)
-            feed.bump()
-            return updated
+        if record.state == .queued {
+            let updated: CommandRecord?
+            if let audit {
+                updated = try await store.transition(commandId: commandId, to: .cancelled, reason: reason, now: now, audit: audit)
+            } else {
+                updated = try await store.transition(commandId: commandId, to: .cancelled, reason: reason, now: now)
+            }
+            if let updated {
+                await session.drop(commandId: commandId)
+                feed.bump()
+                return updated
+            }
         }
         // Sent, delivered or running: only the agent knows whether it started; it answers with a result.
         await session.sendCancel(commandId: commandId, reason: reason)
+        if let audit { try await store.appendAudit(audit) }
         return try await store.command(id: commandId) ?? record
     }
 

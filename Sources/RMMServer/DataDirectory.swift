@@ -1,19 +1,16 @@
 import Crypto
 import Foundation
 import RMMStore
+import RMMTransport
 
-/// The server's data directory: database, admin token and the `server.json` ready file.
+/// The server's data directory: database, keys, admin token and the `server.json` ready file.
+/// Private: 0700, owned by the server's user and writable by no one else, or the server refuses it.
 struct DataDirectory {
     let path: String
 
     init(path: String) throws {
         self.path = path
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw RequestError(500, "data directory \(path) exists and is not a directory") }
-        } else {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        }
+        try PrivateStorage.prepareDirectory(path, what: "data directory")
     }
 
     var databasePath: String { path + "/gururmm.sqlite" }
@@ -21,12 +18,28 @@ struct DataDirectory {
     var readyPath: String { path + "/server.json" }
     var signingKeyPath: String { path + "/signing.key" }
 
-    /// The server's Ed25519 key for signing work, created (0600) on first start.
+    /// Makes the database file (created empty if new) and its -wal and -shm files 0600 before
+    /// SQLite opens it: SQLite gives the files it creates the database file's mode.
+    func prepareDatabaseFiles() throws {
+        try PrivateStorage.ensurePrivateFile(databasePath)
+        try PrivateStorage.restrict(databasePath + "-wal")
+        try PrivateStorage.restrict(databasePath + "-shm")
+    }
+
+    /// The server's Ed25519 key for signing work, created (0600) on first start. An existing key
+    /// that cannot be read or parsed stops the start: a new key would make every agent refuse the server.
     func ensureSigningKey() throws -> Curve25519.Signing.PrivateKey {
-        if let text = try? String(contentsOfFile: signingKeyPath, encoding: .utf8) {
-            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
-                  let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
-                throw RequestError(500, "\(signingKeyPath) is unreadable; restore it from backup (agents pinned its public key)")
+        let keep = "The server never replaces an existing signing key: every enrolled agent pinned its public key and would refuse work signed by another."
+        let data: Data?
+        do {
+            data = try PrivateStorage.readIfPresent(signingKeyPath)
+        } catch {
+            throw StartupError("\(error). Fix its permissions (the server's user must be able to read it) or restore it from a backup. \(keep)")
+        }
+        if let data {
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let raw = Data(base64Encoded: text), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
+                throw StartupError("\(signingKeyPath) does not hold a signing key (base64 of 32 bytes); restore it from a backup. \(keep)")
             }
             return key
         }
@@ -35,41 +48,66 @@ struct DataDirectory {
         return key
     }
 
+    /// What start-up did about the bootstrap admin token in `admin.token`.
+    enum AdminTokenOutcome: Equatable {
+        /// First start: a new token was made and written to the file.
+        case created
+        /// The file's token is live (and was added to the store if the store did not know it).
+        case existing
+        /// The file's token was revoked; the server starts without it and does not replace it.
+        case revoked
+    }
+
     /// Creates the admin API token on first start (file mode 0600); on later starts makes sure the
-    /// token in the file is known to the store. Returns whether it was created, and its path.
-    func ensureAdminToken(store: any Store) async throws -> (Bool, String) {
-        if let existing = try? String(contentsOfFile: adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
+    /// token in the file is known to the store, unless an operator revoked it.
+    func ensureAdminToken(store: any Store) async throws -> AdminTokenOutcome {
+        let existing: String
+        do {
+            existing = String(decoding: try PrivateStorage.readIfPresent(adminTokenPath) ?? Data(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw StartupError("\(error). Fix its permissions, or move it away to have a new admin token made.")
+        }
+        if !existing.isEmpty {
             let hash = CommandService.sha256Hex(existing)
-            if try await store.apiToken(hash: hash) == nil {
-                _ = try await store.createAPIToken(name: "admin", role: "admin", hash: hash, now: Date())
+            if try await store.apiToken(hash: hash) != nil { return .existing }
+            do {
+                _ = try await store.createAPIToken(name: "admin", role: "admin", hash: hash, now: Date(), audit: Self.audit("admin token from \(adminTokenPath) restored"))
+                return .existing
+            } catch StoreError.conflict {
+                // The hash is stored but not live: an operator revoked this token. Bringing it back
+                // would undo that, so the server starts without it.
+                return .revoked
             }
-            return (false, adminTokenPath)
         }
         let secret = "grt_" + CommandService.newId(prefix: "") + CommandService.newId(prefix: "") + CommandService.newId(prefix: "")
-        _ = try await store.createAPIToken(name: "admin", role: "admin", hash: CommandService.sha256Hex(secret), now: Date())
+        _ = try await store.createAPIToken(name: "admin", role: "admin", hash: CommandService.sha256Hex(secret), now: Date(),
+                                           audit: Self.audit("bootstrap admin token written to \(adminTokenPath)"))
         try SecretFile.write(secret + "\n", to: adminTokenPath)
-        return (true, adminTokenPath)
+        return .created
+    }
+
+    /// The audit entry for an admin token the server itself creates at start-up.
+    private static func audit(_ detail: String) -> @Sendable (APITokenRecord) -> AuditEntry {
+        { record in
+            AuditEntry(at: Date(), actor: "server", role: "server", action: "tokens.create", targets: [record.id], detail: detail, remote: "local")
+        }
     }
 
     func writeReady(_ ready: ServerReady) throws {
-        let data = try APICoding.encoder().encode(ready)
-        let temp = readyPath + ".tmp"
-        try data.write(to: URL(fileURLWithPath: temp))
-        _ = rename(temp, readyPath)
+        try PrivateStorage.write(try APICoding.encoder().encode(ready), to: readyPath)
     }
 }
 
-/// Writes files that hold secrets: created 0600 before any byte is written, replaced atomically.
+/// Why the server cannot start, with what to do about it.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes files that hold secrets: see `PrivateStorage.write` (0600, O_EXCL|O_NOFOLLOW, atomic).
 public enum SecretFile {
     public static func write(_ text: String, to path: String) throws {
-        let temp = path + ".tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw RequestError(500, "cannot create \(temp): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard written == bytes.count else { throw RequestError(500, "short write to \(temp)") }
-        guard rename(temp, path) == 0 else { throw RequestError(500, "cannot move \(temp) to \(path): \(String(cString: strerror(errno)))") }
+        try PrivateStorage.write(Data(text.utf8), to: path)
     }
 }

@@ -46,6 +46,8 @@ public struct ServerReady: Sendable, Codable {
     public var tlsPin: String?
     public var adminTokenPath: String
     public var adminTokenCreated: Bool
+    /// The token in `adminTokenPath` was revoked: the server started without it. Absent from older servers.
+    public var adminTokenRevoked: Bool?
     public var pid: Int32
 }
 
@@ -55,15 +57,22 @@ public enum GuruServer {
     /// and writes the same facts to `DATA_DIR/server.json`.
     public static func run(options: ServerOptions, logger: Logger, version: String, onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
         let data = try DataDirectory(path: options.dataDirectory)
+        // Keys first: a start that cannot use them stops before it creates anything else.
+        let signer = WorkSigner(key: try data.ensureSigningKey())
+        let tls = try ServerTLS.load(options.tls, dataDirectory: data)
+        try data.prepareDatabaseFiles()
         let store = try SQLiteStore(path: data.databasePath)
         if case .failed(let why) = store.walPreallocation {
             logger.warning("the write-ahead log was not preallocated (\(why)); commits grow it until its first checkpoint, which makes each slower")
         }
-        let (adminTokenCreated, adminTokenPath) = try await data.ensureAdminToken(store: store)
+        let adminToken = try await data.ensureAdminToken(store: store)
+        if adminToken == .revoked {
+            logger.warning("the admin token in \(data.adminTokenPath) was revoked; starting without it (it is not brought back). Use another admin token, or move the file away and restart to have a new one made")
+        }
+        let adminTokenCreated = adminToken == .created
+        let adminTokenPath = data.adminTokenPath
         let feed = ChangeFeed()
         let config = try await store.config()
-        let signer = WorkSigner(key: try data.ensureSigningKey())
-        let tls = try ServerTLS.load(options.tls, dataDirectory: data)
         let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
         let clock = SessionClock(interval: options.settings.tickInterval)
         let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger,
@@ -105,7 +114,8 @@ public enum GuruServer {
                     agentPort: agentPort, apiPort: apiPort,
                     agentUrl: "\(secure ? "wss" : "ws")://\(Self.urlHost(options.agentHost)):\(agentPort)/agent",
                     apiUrl: "\(secure ? "https" : "http")://\(Self.urlHost(options.apiHost)):\(apiPort)",
-                    tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated, pid: getpid()
+                    tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated,
+                    adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
                 )
                 try data.writeReady(ready)
                 onReady(ready)

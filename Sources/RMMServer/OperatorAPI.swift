@@ -55,6 +55,27 @@ enum OperatorAPI {
             try await core.audit(context, "agents.evict", targets: [agent.id], detail: reason)
             return OKView(ok: true, message: "evicted \(agent.name) (\(agent.id)); it will reconnect and resume")
         }
+        api.post("/agents/:agent/rename") { request, context -> AgentView in
+            try context.require(.operator)
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            let name = try await request.decode(as: RenameRequest.self, context: context).name
+            try RequestError.refuseNUL(name, in: "name")
+            if let problem = AgentName.problem(name) { throw RequestError(400, problem) }
+            let renamed: AgentRecord
+            do {
+                renamed = try await core.store.renameAgent(
+                    id: agent.id, to: name,
+                    audit: ServerCore.auditEntry(context, "agents.rename", targets: [agent.id], detail: "'\(agent.name)' → '\(name)'")
+                )
+            } catch StoreError.conflict(let why) {
+                throw RequestError(409, why)
+            } catch StoreError.invalid(let why) {
+                throw RequestError(400, why)
+            } catch StoreError.notFound {
+                throw RequestError(404, "no agent with id '\(agent.id)'")
+            }
+            return await core.view(of: renamed, now: Date())
+        }
     }
 
     private static func addCommandRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
@@ -90,8 +111,11 @@ enum OperatorAPI {
             try context.require(.operator)
             let id = try context.parameters.require("id")
             let reason = try await optionalReason(request, context)
-            let record = try await core.commands.cancel(commandId: id, reason: reason ?? "cancelled by \(context.operatorName ?? "operator")")
-            try await core.audit(context, "commands.cancel", targets: [id], detail: reason ?? "")
+            // Stored with the state change when the command was still queued.
+            let record = try await core.commands.cancel(
+                commandId: id, reason: reason ?? "cancelled by \(context.operatorName ?? "operator")",
+                audit: ServerCore.auditEntry(context, "commands.cancel", targets: [id], detail: reason ?? "")
+            )
             return CommandView(record, agentName: nil)
         }
         api.get("/batches/:id") { request, context -> BatchSummaryView in
@@ -122,17 +146,18 @@ enum OperatorAPI {
             let now = Date()
             let record = try await core.store.createEnrollmentToken(
                 hash: CommandService.sha256Hex(secret), expiresAt: now.addingTimeInterval(expires), uses: uses, now: now
-            )
+            ) { record in
+                ServerCore.auditEntry(context, "enrollment-tokens.create", targets: [record.id], detail: "uses \(uses), expires in \(Int(expires)) s")
+            }
             let view = EnrollmentTokenView(record, secret: EnrollmentToken.compose(secret: secret, serverKey: core.registry.signer.publicKey, tlsTrust: core.enrollTrust))
-            try await core.audit(context, "enrollment-tokens.create", targets: [record.id], detail: "uses \(uses), expires in \(Int(expires)) s")
             return EditedResponse(status: .created, response: view)
         }
         api.get("/enrollment-tokens") { _, context -> [EnrollmentTokenView] in
             try context.require(.operator)
             return try await core.store.enrollmentTokens().map { EnrollmentTokenView($0, secret: nil) }
         }
-        addRevokeRoute(api, "/enrollment-tokens", core: core, what: "enrollment token", action: "enrollment-tokens.revoke") { id in
-            try await core.store.revokeEnrollmentToken(id: id, now: Date())
+        addRevokeRoute(api, "/enrollment-tokens", core: core, what: "enrollment token", action: "enrollment-tokens.revoke") { id, audit in
+            try await core.store.revokeEnrollmentToken(id: id, now: Date(), audit: audit)
             return "enrollment token \(id) revoked; enrollments with it are refused from now on"
         }
         api.get("/config") { _, _ -> JSONBody<AgentConfig> in JSONBody(await core.registry.currentConfig) }
@@ -143,8 +168,9 @@ enum OperatorAPI {
             config.version = current.version
             let problems = config.problems()
             guard problems.isEmpty else { throw RequestError(400, "config rejected: " + problems.joined(separator: "; ")) }
-            let saved = try await core.store.saveConfig(config)
-            try await core.audit(context, "config.update", targets: [], detail: "config version \(saved.version)")
+            let saved = try await core.store.saveConfig(config) { saved in
+                ServerCore.auditEntry(context, "config.update", targets: [], detail: "config version \(saved.version)")
+            }
             await core.registry.push(config: saved)
             return JSONBody(saved)
         }
@@ -161,16 +187,17 @@ enum OperatorAPI {
                 throw RequestError(400, "role must be one of \(OperatorRole.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let secret = "grt_" + CommandService.newId(prefix: "") + CommandService.newId(prefix: "") + CommandService.newId(prefix: "")
-            let record = try await core.store.createAPIToken(name: name, role: role.rawValue, hash: CommandService.sha256Hex(secret), now: Date())
-            try await core.audit(context, "tokens.create", targets: [record.id], detail: "\(name) as \(role.rawValue)")
+            let record = try await core.store.createAPIToken(name: name, role: role.rawValue, hash: CommandService.sha256Hex(secret), now: Date()) { record in
+                ServerCore.auditEntry(context, "tokens.create", targets: [record.id], detail: "\(name) as \(role.rawValue)")
+            }
             return EditedResponse(status: .created, response: APITokenView(record, secret: secret))
         }
         api.get("/tokens") { _, context -> [APITokenView] in
             try context.require(.admin)
             return try await core.store.apiTokens().map { APITokenView($0, secret: nil) }
         }
-        addRevokeRoute(api, "/tokens", core: core, what: "API token", action: "tokens.revoke") { id in
-            try await core.store.revokeAPIToken(id: id, now: Date())
+        addRevokeRoute(api, "/tokens", core: core, what: "API token", action: "tokens.revoke") { id, audit in
+            try await core.store.revokeAPIToken(id: id, now: Date(), audit: audit)
             core.tokens.invalidate()
             return "token \(id) revoked; requests with it are refused from now on"
         }
@@ -178,9 +205,10 @@ enum OperatorAPI {
             try context.require(.admin)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let reason = try await optionalReason(request, context)
-            try await core.store.revokeAgent(id: agent.id, now: Date())
+            try await core.store.revokeAgent(
+                id: agent.id, now: Date(), audit: ServerCore.auditEntry(context, "agents.revoke", targets: [agent.id], detail: reason ?? "")
+            )
             await core.registry.existingSession(for: agent.id)?.close(.revoked, reason: "agent revoked by an operator")
-            try await core.audit(context, "agents.revoke", targets: [agent.id], detail: reason ?? "")
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }
         api.get("/audit") { request, _ -> JSONBody<[AuditEntry]> in
@@ -189,22 +217,21 @@ enum OperatorAPI {
         }
     }
 
-    /// `DELETE <path>/{id}` (admin): `revoke` revokes by id and says what that means; an id the
-    /// store does not know is 404. Audited as `action`.
+    /// `DELETE <path>/{id}` (admin): `revoke` revokes by id, storing the audit entry (`action`) it
+    /// is given in the same transaction, and says what that means; an id the store does not know is 404.
     private static func addRevokeRoute(
         _ api: RouterGroup<OperatorContext>, _ path: String, core: ServerCore, what: String, action: String,
-        revoke: @escaping @Sendable (String) async throws -> String
+        revoke: @escaping @Sendable (String, AuditEntry) async throws -> String
     ) {
         api.delete("\(path)/:id") { _, context -> OKView in
             try context.require(.admin)
             let id = try context.parameters.require("id")
             let message: String
             do {
-                message = try await revoke(id)
+                message = try await revoke(id, ServerCore.auditEntry(context, action, targets: [id], detail: ""))
             } catch StoreError.notFound {
                 throw RequestError(404, "no \(what) with id \(id)")
             }
-            try await core.audit(context, action, targets: [id], detail: "")
             return OKView(ok: true, message: message)
         }
     }

@@ -7,6 +7,8 @@ struct OperatorContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// Name of the authenticated API token, set by `TokenAuthMiddleware`.
     var operatorName: String?
+    /// Id of the authenticated API token (names need not be unique; the audit log records both).
+    var operatorTokenId: String?
     var operatorRole: OperatorRole?
     /// Where the request came from, for the audit log.
     let remote: String
@@ -62,6 +64,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.operatorName = token.name
+        context.operatorTokenId = token.id
         context.operatorRole = role
         return try await next(request, context)
     }

@@ -59,7 +59,9 @@ struct ServerCore: Sendable {
                                 offline: max(0, enrolled - revoked - online - degraded), revoked: revoked, pendingOutbound: pending)
     }
 
-    /// Records an operator action in the append-only audit log, before the response goes out.
+    /// Records an operator action that changes no stored state (evict, diagnose) in the
+    /// append-only audit log, before the response goes out. A state change stores its entry in
+    /// its own transaction instead (`auditEntry`).
     func audit(_ context: OperatorContext, _ action: String, targets: [String], detail: String) async throws {
         try await store.appendAudit(Self.auditEntry(context, action, targets: targets, detail: detail))
     }
@@ -67,7 +69,7 @@ struct ServerCore: Sendable {
     /// The audit entry for an operator action, for a write that stores it in its own transaction.
     static func auditEntry(_ context: OperatorContext, _ action: String, targets: [String], detail: String) -> AuditEntry {
         AuditEntry(
-            at: Date(), actor: context.operatorName ?? "unknown", role: context.operatorRole?.rawValue ?? "none",
+            at: Date(), actor: context.operatorName ?? "unknown", tokenId: context.operatorTokenId, role: context.operatorRole?.rawValue ?? "none",
             action: action, targets: targets, detail: detail, remote: context.remote
         )
     }

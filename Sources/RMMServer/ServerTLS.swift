@@ -29,20 +29,34 @@ struct ServerTLS: Sendable {
         case .selfSigned:
             let certificatePath = dataDirectory.path + "/tls.crt"
             let keyPath = dataDirectory.path + "/tls.key"
-            if !FileManager.default.fileExists(atPath: keyPath) {
+            let keep = "The server never replaces an existing TLS key: enrolled agents pinned it and would refuse a new one."
+            let existingKey: Data?
+            do {
+                existingKey = try PrivateStorage.readIfPresent(keyPath)
+            } catch {
+                throw StartupError("\(error). Fix its permissions (the server's user must be able to read it) or restore it from a backup. \(keep)")
+            }
+            guard let existingKey else {
                 let (certificate, key) = try selfSigned()
                 try SecretFile.write(key, to: keyPath)
                 try SecretFile.write(certificate, to: certificatePath)
+                return try make(certificatePEM: certificate, keyPEM: key)
             }
-            return try make(certificatePEM: read(certificatePath, what: "the server certificate"), keyPEM: read(keyPath, what: "the server TLS key"))
+            let certificate = try read(certificatePath, what: "the server certificate")
+            do {
+                return try make(certificatePEM: certificate, keyPEM: String(decoding: existingKey, as: UTF8.self))
+            } catch {
+                throw StartupError("\(error) (\(certificatePath), \(keyPath)): restore them from a backup. \(keep)")
+            }
         }
     }
 
     private static func read(_ path: String, what: String) throws -> String {
         do {
-            return try String(contentsOfFile: path, encoding: .utf8)
+            guard let data = try PrivateStorage.readIfPresent(path) else { throw PrivateStorageError("cannot read \(path): it does not exist") }
+            return String(decoding: data, as: UTF8.self)
         } catch {
-            throw RequestError(500, "cannot read \(what) at \(path): \(error.localizedDescription)")
+            throw StartupError("cannot read \(what): \(error)")
         }
     }
 

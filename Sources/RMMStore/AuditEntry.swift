@@ -4,8 +4,11 @@ import Foundation
 public struct AuditEntry: Sendable, Equatable, Codable {
     public var id: Int64
     public var at: Date
-    /// Name of the API token that acted.
+    /// Name of the API token that acted ("agent" for an enrollment, "server" for start-up).
     public var actor: String
+    /// Id of the API token that acted (names need not be unique); for an enrollment, the
+    /// enrollment token's id; nil for the server's own actions and entries from before v7.
+    public var tokenId: String?
     public var role: String
     /// What was done, e.g. "commands.run", "agents.revoke", "tokens.create".
     public var action: String
@@ -16,10 +19,11 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     /// Where the request came from.
     public var remote: String
 
-    public init(id: Int64 = 0, at: Date, actor: String, role: String, action: String, targets: [String], detail: String, remote: String) {
+    public init(id: Int64 = 0, at: Date, actor: String, tokenId: String? = nil, role: String, action: String, targets: [String], detail: String, remote: String) {
         self.id = id
         self.at = at
         self.actor = actor
+        self.tokenId = tokenId
         self.role = role
         self.action = action
         self.targets = targets

@@ -1,4 +1,5 @@
 import GRDB
+import RMMProtocol
 
 extension SQLiteStore {
     /// Schema history. Never edit a registered migration: add a new one.
@@ -63,6 +64,25 @@ extension SQLiteStore {
                 CREATE INDEX commands_pending_by_agent ON commands(agent_id, state) WHERE \(pendingCondition);
                 CREATE INDEX commands_pending_by_expiry ON commands(state, expires_at) WHERE \(pendingCondition);
                 CREATE INDEX commands_pending_by_batch ON commands(batch_id, state) WHERE \(pendingCondition);
+                """)
+        }
+        migrator.registerMigration("v7-unique-agent-names-audit-token-id") { db in
+            // Agent names are unique, compared case-insensitively through `name_key`
+            // (`AgentName.key`, Swift's lowercasing: SQLite's NOCASE folds only ASCII). Agents that
+            // already share a name: the first enrolled keeps it, the others get "-2", "-3", …
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN name_key TEXT")
+            let agents = try Row.fetchAll(db, sql: "SELECT id, name FROM agents ORDER BY enrolled_at, rowid").map { row in
+                (id: row["id"] as String, name: row["name"] as String)
+            }
+            let renamed = Dictionary(AgentName.deduplicated(agents).map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+            for agent in agents {
+                let name = renamed[agent.id] ?? agent.name
+                try db.execute(sql: "UPDATE agents SET name = ?, name_key = ? WHERE id = ?", arguments: [name, AgentName.key(name), agent.id])
+            }
+            try db.execute(sql: """
+                DROP INDEX agents_by_name;
+                CREATE UNIQUE INDEX agents_by_name_key ON agents(name_key);
+                ALTER TABLE audit_log ADD COLUMN token_id TEXT;
                 """)
         }
         return migrator

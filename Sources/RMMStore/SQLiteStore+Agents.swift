@@ -4,7 +4,9 @@ import RMMProtocol
 
 /// Enrollment tokens and agents.
 extension SQLiteStore {
-    public func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord {
+    public func createEnrollmentToken(
+        hash: String, expiresAt: Date?, uses: Int, now: Date, audit: (@Sendable (EnrollmentTokenRecord) -> AuditEntry)?
+    ) async throws -> EnrollmentTokenRecord {
         guard uses >= 0 else { throw StoreError.conflict("an enrollment token needs zero or more uses, not \(uses)") }
         let record = EnrollmentTokenRecord(id: Self.newId(prefix: "et_"), createdAt: now, expiresAt: expiresAt, usesLeft: uses)
         return try await write { db in
@@ -16,11 +18,12 @@ extension SQLiteStore {
             } catch where Self.isUniqueViolation(error) {
                 throw StoreError.conflict("an enrollment token with this secret already exists")
             }
+            if let audit { try Self.insertAudit(audit(record), db) }
             return record
         }
     }
 
-    public func revokeEnrollmentToken(id: String, now: Date) async throws {
+    public func revokeEnrollmentToken(id: String, now: Date, audit: AuditEntry?) async throws {
         try await write { db in
             // COALESCE keeps the first revocation time when revoked twice.
             try db.execute(
@@ -28,6 +31,7 @@ extension SQLiteStore {
                 arguments: [now.dbSeconds, id]
             )
             if db.changesCount == 0 { throw StoreError.notFound("enrollment token '\(id)'") }
+            if let audit { try Self.insertAudit(audit, db) }
         }
     }
 
@@ -38,7 +42,7 @@ extension SQLiteStore {
         }
     }
 
-    public func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+    public func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date, remote: String) async throws -> AgentRecord {
         try await write { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT \(EnrollmentTokenRecord.columns) FROM enrollment_tokens WHERE hash = ?", arguments: [tokenHash]
@@ -54,19 +58,45 @@ extension SQLiteStore {
             if token.usesLeft <= 0 { throw StoreError.enrollmentTokenUsedUp }
 
             try db.execute(sql: "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?", arguments: [token.id])
+            // The server owns names: the agent's proposal is taken only if valid and free.
+            let name = try AgentName.unique(AgentName.sanitized(proposed: facts.name, hostname: facts.hostname)) { try Self.nameHolder($0, db) != nil }
             let agent = AgentRecord(
-                id: Self.newId(prefix: "ag_"), name: facts.name.isEmpty ? facts.hostname : facts.name,
+                id: Self.newId(prefix: "ag_"), name: name,
                 publicKey: publicKey, hostname: facts.hostname, os: facts.os, version: facts.version, enrolledAt: now
             )
             try db.execute(
                 sql: """
-                    INSERT INTO agents (id, name, public_key, hostname, os, version, enrolled_at, epoch)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+                    INSERT INTO agents (id, name, name_key, public_key, hostname, os, version, enrolled_at, epoch)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
                     """,
-                arguments: [agent.id, agent.name, agent.publicKey, agent.hostname, agent.os, agent.version, now.dbSeconds]
+                arguments: [agent.id, agent.name, AgentName.key(name), agent.publicKey, agent.hostname, agent.os, agent.version, now.dbSeconds]
             )
+            let proposed = facts.name == name ? "" : " (it proposed '\(AgentName.printable(facts.name))')"
+            try Self.insertAudit(AuditEntry(
+                at: now, actor: "agent", tokenId: token.id, role: "agent", action: "agents.enroll", targets: [agent.id],
+                detail: "enrolled as '\(name)'\(proposed) with enrollment token \(token.id)", remote: remote
+            ), db)
             return agent
         }
+    }
+
+    public func renameAgent(id: String, to name: String, audit: AuditEntry?) async throws -> AgentRecord {
+        if let problem = AgentName.problem(name) { throw StoreError.invalid(problem) }
+        return try await write { db in
+            guard var agent = try Self.agent(id: id, db) else { throw StoreError.notFound("agent '\(id)'") }
+            if let holder = try Self.nameHolder(name, db), holder != id {
+                throw StoreError.conflict("agent name '\(name)' is taken by agent \(holder)")
+            }
+            try db.execute(sql: "UPDATE agents SET name = ?, name_key = ? WHERE id = ?", arguments: [name, AgentName.key(name), id])
+            if let audit { try Self.insertAudit(audit, db) }
+            agent.name = name
+            return agent
+        }
+    }
+
+    /// The id of the agent holding `name` (compared by `AgentName.key`), if any.
+    private static func nameHolder(_ name: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT id FROM agents WHERE name_key = ?"), arguments: [AgentName.key(name)])
     }
 
     public func agent(id: String) async throws -> AgentRecord? {
@@ -75,15 +105,20 @@ extension SQLiteStore {
 
     public func resolveAgent(_ idOrName: String) async throws -> AgentRecord? {
         try await read { db in
-            if let byId = try Self.agent(id: idOrName, db) { return byId }
-            let matches = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name = ? LIMIT 2"), arguments: [idOrName]
-            )
-            if matches.count > 1 {
-                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agents WHERE name = ?", arguments: [idOrName]) ?? 0
-                throw StoreError.conflict("agent name '\(idOrName)' matches \(count) agents; use an id")
+            let byId = try Self.agent(id: idOrName, db)
+            let byName = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name_key = ? ORDER BY enrolled_at, rowid"),
+                arguments: [AgentName.key(idOrName)]
+            ).map(AgentRecord.init(row:))
+            // Names are unique and never look like ids, but a database from before that rule (or
+            // edited by hand) may disagree: a target that could mean several agents is never guessed.
+            let candidates = ([byId].compactMap { $0 } + byName).reduce(into: [AgentRecord]()) { found, agent in
+                if !found.contains(where: { $0.id == agent.id }) { found.append(agent) }
             }
-            return try matches.first.map(AgentRecord.init(row:))
+            if candidates.count > 1 {
+                throw StoreError.conflict("'\(idOrName)' matches \(candidates.count) agents: \(candidates.map(\.id).joined(separator: ", ")); use one of these ids")
+            }
+            return candidates.first
         }
     }
 
@@ -124,7 +159,7 @@ extension SQLiteStore {
         try await write { db in
             guard var agent = try Self.agent(id: agentId, db) else { throw StoreError.notFound("agent '\(agentId)'") }
             agent.epoch += 1
-            agent.name = facts.name.isEmpty ? facts.hostname : facts.name
+            // The name is the server's (given at enrollment, changed only by an operator's rename).
             agent.hostname = facts.hostname
             agent.os = facts.os
             agent.version = facts.version
@@ -171,10 +206,11 @@ extension SQLiteStore {
         }
     }
 
-    public func revokeAgent(id: String, now: Date) async throws {
+    public func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.dbSeconds, id])
             if db.changesCount == 0 { throw StoreError.notFound("agent '\(id)'") }
+            if let audit { try Self.insertAudit(audit, db) }
         }
     }
 
@@ -212,17 +248,18 @@ extension SQLiteStore {
         return db.changesCount > 0
     }
 
-    /// Writes every mutable column of `agent` (id, key and enrollment time never change).
+    /// Writes every mutable column of `agent` but its name (id, key and enrollment time never change;
+    /// the name changes only through `renameAgent`, which keeps `name_key` with it).
     private static func update(_ agent: AgentRecord, _ db: Database) throws {
         try db.executeCached(
             sql: """
-                UPDATE agents SET name = ?, hostname = ?, os = ?, version = ?, epoch = ?, last_seen_at = ?,
+                UPDATE agents SET hostname = ?, os = ?, version = ?, epoch = ?, last_seen_at = ?,
                     connected_since = ?, last_downlink_at = ?, disconnected_at = ?, config_version_applied = ?,
                     last_pong_rtt_ms = ?, metrics_json = ?, revoked_at = ?
                 WHERE id = ?
                 """,
             arguments: [
-                agent.name, agent.hostname, agent.os, agent.version, agent.epoch, agent.lastSeenAt.dbSeconds,
+                agent.hostname, agent.os, agent.version, agent.epoch, agent.lastSeenAt.dbSeconds,
                 agent.connectedSince.dbSeconds, agent.lastDownlinkAt.dbSeconds, agent.disconnectedAt.dbSeconds,
                 agent.configVersionApplied, agent.lastPongRttMs, try agent.metrics.map(StoredJSON.encode),
                 agent.revokedAt.dbSeconds, agent.id,

@@ -13,10 +13,15 @@ extension SQLiteStore {
     }
 
     /// Appends `entry` inside the caller's transaction.
+    static func insertAudit(_ entry: AuditEntry, _ db: Database) throws {
+        try insertAudit(entry, targets: try encodedTargets(entry), db)
+    }
+
+    /// Appends `entry` with its targets already encoded, inside the caller's transaction.
     static func insertAudit(_ entry: AuditEntry, targets: String, _ db: Database) throws {
         try db.executeCached(
-            sql: "INSERT INTO audit_log (at, actor, role, action, targets, detail, remote) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [entry.at.dbSeconds, entry.actor, entry.role, entry.action, targets, entry.detail, entry.remote]
+            sql: "INSERT INTO audit_log (at, actor, token_id, role, action, targets, detail, remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            arguments: [entry.at.dbSeconds, entry.actor, entry.tokenId, entry.role, entry.action, targets, entry.detail, entry.remote]
         )
     }
 
@@ -29,7 +34,7 @@ extension SQLiteStore {
                     throw StoreError.corrupt("audit entry \(row["id"] as Int64? ?? 0) has unreadable targets")
                 }
                 return AuditEntry(
-                    id: row["id"], at: Date(timeIntervalSinceReferenceDate: row["at"]), actor: row["actor"], role: row["role"],
+                    id: row["id"], at: Date(timeIntervalSinceReferenceDate: row["at"]), actor: row["actor"], tokenId: row["token_id"], role: row["role"],
                     action: row["action"], targets: targets, detail: row["detail"], remote: row["remote"]
                 )
             }

@@ -120,6 +120,14 @@ extension SQLiteStore {
         try await write { [versions] db in try Self.transition(commandId: commandId, to: state, reason: reason, now: now, versions, db) }
     }
 
+    public func transition(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry) async throws -> CommandRecord? {
+        try await write { [versions] db in
+            guard let moved = try Self.transition(commandId: commandId, to: state, reason: reason, now: now, versions, db) else { return nil }
+            try Self.insertAudit(audit, db)
+            return moved
+        }
+    }
+
     /// Throws `notFound` for an unknown command. A non-terminal `outcome.state` is a refused move (nil).
     public func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
         try await write { [versions] db in try Self.finish(commandId: commandId, outcome: outcome, now: now, versions, db) }

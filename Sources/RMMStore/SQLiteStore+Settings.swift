@@ -6,7 +6,7 @@ import RMMProtocol
 extension SQLiteStore {
     private static let configKey = "agent_config"
 
-    public func createAPIToken(name: String, role: String, hash: String, now: Date) async throws -> APITokenRecord {
+    public func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord {
         let record = APITokenRecord(id: Self.newId(prefix: "tk_"), name: name, role: role, createdAt: now)
         return try await write { db in
             do {
@@ -17,6 +17,7 @@ extension SQLiteStore {
             } catch where Self.isUniqueViolation(error) {
                 throw StoreError.conflict("an API token with this secret already exists")
             }
+            if let audit { try Self.insertAudit(audit(record), db) }
             return record
         }
     }
@@ -36,11 +37,12 @@ extension SQLiteStore {
         }
     }
 
-    public func revokeAPIToken(id: String, now: Date) async throws {
+    public func revokeAPIToken(id: String, now: Date, audit: AuditEntry?) async throws {
         try await write { db in
             // COALESCE keeps the first revocation time when revoked twice.
             try db.execute(sql: "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.dbSeconds, id])
             if db.changesCount == 0 { throw StoreError.notFound("API token '\(id)'") }
+            if let audit { try Self.insertAudit(audit, db) }
         }
     }
 
@@ -48,7 +50,7 @@ extension SQLiteStore {
         try await read { db in try Self.storedConfig(db) }
     }
 
-    public func saveConfig(_ config: AgentConfig) async throws -> AgentConfig {
+    public func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig {
         try await write { db in
             var saved = config
             saved.version = try Self.storedConfig(db).version + 1
@@ -59,6 +61,7 @@ extension SQLiteStore {
                     """,
                 arguments: [Self.configKey, try StoredJSON.encode(saved), saved.version]
             )
+            if let audit { try Self.insertAudit(audit(saved), db) }
             return saved
         }
     }

@@ -10,6 +10,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(String)
     case conflict(String)
     case corrupt(String)
+    /// The value given cannot be stored (an invalid agent name), and why.
+    case invalid(String)
     /// Inserting would take these agents (id → non-terminal commands they have now) past `limit`.
     case tooManyPending(limit: Int, counts: [String: Int])
 
@@ -22,6 +24,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notFound(let what): return "\(what) not found"
         case .conflict(let why): return why
         case .corrupt(let why): return "stored data is unreadable: \(why)"
+        case .invalid(let why): return why
         case .tooManyPending(let limit, let counts):
             let agents = counts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
             return "\(counts.count) agent(s) would have more than \(limit) pending commands: \(agents)"
@@ -36,17 +39,28 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 public protocol Store: Sendable {
     // MARK: enrollment and agents
 
-    /// Stores a new enrollment token by the SHA-256 (hex) of its secret.
-    func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord
-    func revokeEnrollmentToken(id: String, now: Date) async throws
+    /// Stores a new enrollment token by the SHA-256 (hex) of its secret, and `audit`'s entry for
+    /// it in the same transaction.
+    func createEnrollmentToken(
+        hash: String, expiresAt: Date?, uses: Int, now: Date, audit: (@Sendable (EnrollmentTokenRecord) -> AuditEntry)?
+    ) async throws -> EnrollmentTokenRecord
+    /// Revokes an enrollment token (`notFound` if unknown), with `audit` in the same transaction.
+    func revokeEnrollmentToken(id: String, now: Date, audit: AuditEntry?) async throws
     func enrollmentTokens() async throws -> [EnrollmentTokenRecord]
 
-    /// Enrolls an agent: consumes one use of the token and creates the agent, atomically.
+    /// Enrolls an agent: consumes one use of the token, creates the agent and audits it
+    /// (`agents.enroll`, naming the enrollment token's id and `remote`), atomically. The agent's
+    /// proposed name is taken if valid and free, else made unique ("web-2"; `AgentName`).
     /// Idempotent by public key: the same key gets the same agent back and consumes nothing.
-    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
+    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date, remote: String) async throws -> AgentRecord
+    /// Gives an agent a new name: `invalid` for a name `AgentName.problem` refuses, `conflict` if
+    /// another agent holds it (case-insensitively), `notFound` for an unknown agent; `audit` is
+    /// stored in the same transaction.
+    func renameAgent(id: String, to name: String, audit: AuditEntry?) async throws -> AgentRecord
 
     func agent(id: String) async throws -> AgentRecord?
-    /// An agent by id, or else by unique name; `conflict` if the name is ambiguous.
+    /// An agent by id, or else by name (case-insensitively); `conflict` listing the candidates' ids
+    /// if the text could mean more than one agent.
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
     func agents() async throws -> [AgentRecord]
     /// How many agents are enrolled, and how many of them are revoked (one query).
@@ -65,7 +79,8 @@ public protocol Store: Sendable {
     /// cost the rest of the fleet its liveness); the skipped ids are returned.
     @discardableResult
     func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String]
-    func revokeAgent(id: String, now: Date) async throws
+    /// Revokes an agent (`notFound` if unknown), with `audit` in the same transaction.
+    func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws
     /// Keeps the latest link diagnosis of an agent (JSON the store does not interpret).
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
     func linkDiagnosis(agentId: String) async throws -> Data?
@@ -96,6 +111,9 @@ public protocol Store: Sendable {
     /// Moves a command to `state` if the lifecycle allows it; returns the updated record, or nil if the
     /// move is not allowed (the command is unchanged). Writes a history event with `reason`.
     func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord?
+    /// `transition` that also stores `audit` in the same transaction when the move is made (an
+    /// operator's cancel); a refused move stores neither.
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry) async throws -> CommandRecord?
     /// Ends a command with the agent's result: appends missing output, sets the terminal state.
     /// Returns nil (and changes nothing) if the command is already terminal or the move is not allowed.
     func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord?
@@ -121,12 +139,13 @@ public protocol Store: Sendable {
 
     // MARK: operator tokens and config
 
-    /// Stores an API token by the SHA-256 (hex) of its secret.
-    func createAPIToken(name: String, role: String, hash: String, now: Date) async throws -> APITokenRecord
+    /// Stores an API token by the SHA-256 (hex) of its secret, and `audit`'s entry for it in the same transaction.
+    func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord
     /// The live (not revoked) token with this hash.
     func apiToken(hash: String) async throws -> APITokenRecord?
     func apiTokens() async throws -> [APITokenRecord]
-    func revokeAPIToken(id: String, now: Date) async throws
+    /// Revokes an API token (`notFound` if unknown), with `audit` in the same transaction.
+    func revokeAPIToken(id: String, now: Date, audit: AuditEntry?) async throws
 
     // MARK: audit
 
@@ -137,11 +156,47 @@ public protocol Store: Sendable {
 
     /// The fleet config; `AgentConfig.defaults` until one is saved.
     func config() async throws -> AgentConfig
-    /// Saves a config with `version` = stored version + 1 and returns it.
-    func saveConfig(_ config: AgentConfig) async throws -> AgentConfig
+    /// Saves a config with `version` = stored version + 1 and returns it; `audit`'s entry for the
+    /// saved config is stored in the same transaction.
+    func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig
 }
 
 extension Store {
+    /// The same without an audit entry (tests, tools).
+    public func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord {
+        try await createEnrollmentToken(hash: hash, expiresAt: expiresAt, uses: uses, now: now, audit: nil)
+    }
+
+    /// The same without an audit entry (tests, tools).
+    public func revokeEnrollmentToken(id: String, now: Date) async throws {
+        try await revokeEnrollmentToken(id: id, now: now, audit: nil)
+    }
+
+    /// Enrolls with an unknown remote address in the audit entry (tests, tools).
+    public func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+        try await enrollAgent(tokenHash: tokenHash, publicKey: publicKey, facts: facts, now: now, remote: "unknown")
+    }
+
+    /// The same without an audit entry (tests, tools).
+    public func revokeAgent(id: String, now: Date) async throws {
+        try await revokeAgent(id: id, now: now, audit: nil)
+    }
+
+    /// The same without an audit entry (tests, tools).
+    public func createAPIToken(name: String, role: String, hash: String, now: Date) async throws -> APITokenRecord {
+        try await createAPIToken(name: name, role: role, hash: hash, now: now, audit: nil)
+    }
+
+    /// The same without an audit entry (tests, tools).
+    public func revokeAPIToken(id: String, now: Date) async throws {
+        try await revokeAPIToken(id: id, now: now, audit: nil)
+    }
+
+    /// The same without an audit entry (tests, tools).
+    public func saveConfig(_ config: AgentConfig) async throws -> AgentConfig {
+        try await saveConfig(config, audit: nil)
+    }
+
     /// Inserts commands with no limit on pending commands per agent.
     public func insertCommands(_ commands: [CommandRecord]) async throws {
         try await insertCommands(commands, maxPendingPerAgent: nil, audit: nil)

@@ -17,6 +17,10 @@ struct APIOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Server data directory, to find admin.token.")
     var dataDirectory: String = "./gururmm-data"
 
+    @Flag(name: .customLong("allow-plain-http"),
+          help: "Send the API token over plain http:// to a host that is not loopback (default: $GURURMM_ALLOW_PLAIN_HTTP=1; refused otherwise: anyone on the path could read the token).")
+    var allowPlainHTTP = false
+
     /// The token to send, from the flag, the environment or the data directory, in that order.
     func resolvedToken() throws -> String {
         if let token, !token.isEmpty { return token }
@@ -36,6 +40,9 @@ struct APIOptions: ParsableArguments {
         guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw ValidationError("--api must be an http(s) URL, e.g. https://127.0.0.1:7080 (got '\(text)')")
         }
+        if let refusal = Self.plainHTTPRefusal(url: url, allowed: allowPlainHTTP || environment["GURURMM_ALLOW_PLAIN_HTTP"] == "1") {
+            throw ValidationError(refusal)
+        }
         var trust: TLSTrust?
         // The data directory's pin belongs to the server that wrote it, not to any --api.
         let localPin = ready.flatMap { $0.apiUrl == text ? $0.tlsPin : nil }
@@ -47,6 +54,14 @@ struct APIOptions: ParsableArguments {
             }
         }
         return APIClient(base: url, token: try resolvedToken(), tls: trust)
+    }
+
+    /// Why the CLI will not send its token to `url`, or nil: a bearer token over plain HTTP to
+    /// another machine can be read (and reused) by anyone on the path, so that needs the flag.
+    static func plainHTTPRefusal(url: URL, allowed: Bool) -> String? {
+        guard url.scheme == "http", let host = url.host, !LoopbackHost.contains(host), !allowed else { return nil }
+        return "refusing to send the API token over plain http:// to \(host), which is not this machine: anyone on the network path could read it. "
+            + "Use https:// (the server's default), or pass --allow-plain-http (or set GURURMM_ALLOW_PLAIN_HTTP=1) if the network is trusted."
     }
 
     /// What the server in the data directory wrote about itself, if it is here.

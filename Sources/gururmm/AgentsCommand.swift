@@ -2,11 +2,11 @@ import ArgumentParser
 import Foundation
 import RMMServer
 
-/// `gururmm agents`: list agents, evict one.
+/// `gururmm agents`: list agents; evict, rename or revoke one.
 struct AgentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agents", abstract: "List and manage agents.",
-        subcommands: [List.self, Evict.self, Revoke.self], defaultSubcommand: List.self
+        subcommands: [List.self, Evict.self, Rename.self, Revoke.self], defaultSubcommand: List.self
     )
 
     struct List: AsyncParsableCommand {
@@ -60,6 +60,18 @@ struct AgentsCommand: AsyncParsableCommand {
 }
 
 extension AgentsCommand {
+    struct Rename: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give an agent a new name (unique, compared case-insensitively; 1...64 characters).")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Agent id or current name.") var agent: String
+        @Argument(help: "The new name.") var name: String
+
+        func run() async throws {
+            let view: AgentView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/rename", body: RenameRequest(name: name))
+            say("agent \(view.id) is now named '\(view.name)'")
+        }
+    }
+
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disconnect an agent and refuse it from now on.")
         @OptionGroup var api: APIOptions

@@ -87,6 +87,9 @@ struct ServerCommand: AsyncParsableCommand {
                 if ready.adminTokenCreated {
                     say("Created data directory \(dataDirectory) and an admin API token in \(ready.adminTokenPath) (mode 0600).")
                 }
+                if ready.adminTokenRevoked == true {
+                    say("The admin token in \(ready.adminTokenPath) is revoked; started without it. Use another admin token (--token), or move the file away and restart to have a new one made.")
+                }
                 say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
                 if let pin = ready.tlsPin {
                     say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")

@@ -60,9 +60,9 @@ struct AuditCommand: AsyncParsableCommand {
         let entries: [AuditEntry] = try await api.client().get("/api/v1/audit?limit=\(limit)")
         if json { return try printJSON(entries) }
         let format = ISO8601DateFormatter()
-        var rows = [["WHEN", "WHO", "ROLE", "ACTION", "TARGETS", "FROM", "DETAIL"]]
+        var rows = [["WHEN", "WHO", "TOKEN", "ROLE", "ACTION", "TARGETS", "FROM", "DETAIL"]]
         for e in entries {
-            rows.append([format.string(from: e.at), e.actor, e.role, e.action, e.targets.prefix(3).joined(separator: ",") + (e.targets.count > 3 ? "…(\(e.targets.count))" : ""), e.remote, String(e.detail.prefix(80))])
+            rows.append([format.string(from: e.at), e.actor, e.tokenId ?? "-", e.role, e.action, e.targets.prefix(3).joined(separator: ",") + (e.targets.count > 3 ? "…(\(e.targets.count))" : ""), e.remote, String(e.detail.prefix(80))])
         }
         printTable(rows)
     }

@@ -13,7 +13,7 @@ struct FuzzRoute: Sendable, CustomStringConvertible {
     /// The request bodies the API takes, each with a plausible valid body that the fuzzer starts from.
     /// `ignored` is a body the route accepts and never reads.
     enum Body: Sendable {
-        case reason, run, enrollmentToken, config, apiToken, ignored
+        case reason, run, enrollmentToken, config, apiToken, rename, ignored
 
         func valid(_ world: APIFuzzWorld, _ rng: inout Xoshiro) -> FuzzJSON {
             func number(_ range: ClosedRange<Int>) -> FuzzJSON { .number(rng.chance(4) ? rng.numberText() : String(rng.int(range))) }
@@ -73,6 +73,8 @@ struct FuzzRoute: Sendable, CustomStringConvertible {
                     }
                 }
                 return .object(pairs)
+            case .rename:
+                return .object([("name", .string(rng.chance(2) ? "renamed-\(rng.int(1...1_000_000))" : rng.text()))])
             case .apiToken:
                 return .object([("name", .string(rng.chance(3) ? "fuzz" : rng.text())), ("role", .string(rng.pick(["viewer", "operator", "admin", rng.text()])))])
             }
@@ -138,6 +140,15 @@ extension FuzzRoute {
         },
         FuzzRoute("POST", "/api/v1/agents/{agent}/evict", body: .reason) { _, _ in
             throw FuzzViolation("evicted an agent that has no connection")
+        },
+        FuzzRoute("POST", "/api/v1/agents/{victim}/rename", body: .rename) { exchange, world in
+            let view = try exchange.decode(AgentView.self)
+            let id = try #require(world.agentId(for: exchange.parameters[0]))
+            try ensure(view.id == id, "renamed agent \(view.id), not \(id)")
+            let asked = try #require(exchange.decodeBody(RenameRequest.self), "renamed from a body that is not a rename request")
+            try ensure(view.name == asked.name, "asked for the name '\(asked.name)', got '\(view.name)'")
+            try ensure(try await world.get("/api/v1/agents/\(id)", as: AgentView.self).name == asked.name, "the new name is not stored")
+            if let at = world.victims.firstIndex(where: { $0.id == id }) { world.victims[at].name = asked.name }
         },
         FuzzRoute("POST", "/api/v1/agents/{victim}/revoke", body: .reason) { exchange, world in
             _ = try exchange.decode(OKView.self)

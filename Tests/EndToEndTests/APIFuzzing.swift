@@ -137,7 +137,7 @@ final class APIFuzzWorld {
     func populate() async throws {
         let token = try await api.enrollToken(uses: 20)
         serverKeyPart = WorkSigning.splitEnrollmentToken(token).serverKey.map(WorkSigning.tokenKeyPart)
-        // Two agents share a name, so that name is ambiguous (409); one name needs percent-encoding.
+        // Two agents propose the same name (the server names the second "twin-2"); one name needs percent-encoding.
         for name in ["fuzz-a", "fuzz-b", "twin", "twin", "fuzz ünï/🦀"] { agents.append(try await enroll(name, token: token)) }
         for i in 1...3 { victims.append(try await enroll("victim-\(i)", token: token)) }
         config = try await api.call("GET", "/api/v1/config")
@@ -156,17 +156,17 @@ final class APIFuzzWorld {
         let facts = AgentFacts(name: name, hostname: "fuzz", os: "none", version: "0")
         link.send(Envelope(.enroll(Enroll(token: token, publicKey: publicKey, signature: signature, facts: facts, stream: "s"))))
         while let event = await events.next() {
-            if case .message(let envelope) = event, case .welcome(let welcome) = envelope.message { return (welcome.agentId, name) }
+            if case .message(let envelope) = event, case .welcome(let welcome) = envelope.message { return (welcome.agentId, welcome.name ?? name) }
             if case .closed(let closure) = event { throw E2EError("enrollment of \(name) refused: \(closure)") }
         }
         throw E2EError("enrollment of \(name) got no answer")
     }
 
-    /// The agent id an id-or-name refers to, if exactly one agent has it.
+    /// The agent id an id-or-name refers to (names compared case-insensitively), if exactly one agent has it.
     func agentId(for reference: String) -> String? {
         let all = agents + victims
         if let byId = all.first(where: { $0.id == reference }) { return byId.id }
-        let named = all.filter { $0.name == reference }
+        let named = all.filter { $0.name.lowercased() == reference.lowercased() }
         return named.count == 1 ? named[0].id : nil
     }
 

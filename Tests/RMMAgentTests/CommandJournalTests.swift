@@ -14,6 +14,22 @@ import Testing
         try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
     }
 
+    @Test func compactionNeverWritesThroughAPlantedSymlink() async throws {
+        let directory = temporaryTestDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let victim = directory + "/victim"
+        _ = FileManager.default.createFile(atPath: victim, contents: Data("untouched".utf8))
+        try FileManager.default.createSymbolicLink(atPath: journalPath(directory) + ".compact", withDestinationPath: victim)
+        let journal = try CommandJournal(directory: directory)
+        #expect(try await journal.admit("a"))
+        #expect(FileManager.default.contents(atPath: victim) == Data("untouched".utf8))
+        // The journal itself is a regular file, not the symlink's target.
+        let attributes = try FileManager.default.attributesOfItem(atPath: journalPath(directory))
+        #expect(attributes[.type] as? FileAttributeType == .typeRegular)
+        #expect(try mode(journalPath(directory)) == 0o600)
+    }
+
     @Test func admitTwiceReturnsFalseAndSurvivesReopen() async throws {
         let directory = temporaryTestDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -186,13 +186,18 @@ final class FaultyStore: Store {
 
     init(base: SQLiteStore) { self.base = base }
 
-    func createEnrollmentToken(hash: String, expiresAt: Date?, uses: Int, now: Date) async throws -> EnrollmentTokenRecord {
-        try await base.createEnrollmentToken(hash: hash, expiresAt: expiresAt, uses: uses, now: now)
+    func createEnrollmentToken(
+        hash: String, expiresAt: Date?, uses: Int, now: Date, audit: (@Sendable (EnrollmentTokenRecord) -> AuditEntry)?
+    ) async throws -> EnrollmentTokenRecord {
+        try await base.createEnrollmentToken(hash: hash, expiresAt: expiresAt, uses: uses, now: now, audit: audit)
     }
-    func revokeEnrollmentToken(id: String, now: Date) async throws { try await base.revokeEnrollmentToken(id: id, now: now) }
+    func revokeEnrollmentToken(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeEnrollmentToken(id: id, now: now, audit: audit) }
     func enrollmentTokens() async throws -> [EnrollmentTokenRecord] { try await base.enrollmentTokens() }
-    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
-        try await base.enrollAgent(tokenHash: tokenHash, publicKey: publicKey, facts: facts, now: now)
+    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date, remote: String) async throws -> AgentRecord {
+        try await base.enrollAgent(tokenHash: tokenHash, publicKey: publicKey, facts: facts, now: now, remote: remote)
+    }
+    func renameAgent(id: String, to name: String, audit: AuditEntry?) async throws -> AgentRecord {
+        try await base.renameAgent(id: id, to: name, audit: audit)
     }
     func agent(id: String) async throws -> AgentRecord? { try await base.agent(id: id) }
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
@@ -207,7 +212,7 @@ final class FaultyStore: Store {
     }
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
     func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] { try await base.saveLiveness(batch) }
-    func revokeAgent(id: String, now: Date) async throws { try await base.revokeAgent(id: id, now: now) }
+    func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAgent(id: id, now: now, audit: audit) }
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
@@ -232,6 +237,9 @@ final class FaultyStore: Store {
         }
         return try await base.transition(commandId: commandId, to: state, reason: reason, now: now)
     }
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry) async throws -> CommandRecord? {
+        try await base.transition(commandId: commandId, to: state, reason: reason, now: now, audit: audit)
+    }
     func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
         try await base.finish(commandId: commandId, outcome: outcome, now: now)
     }
@@ -250,14 +258,16 @@ final class FaultyStore: Store {
     func events(commandId: String) async throws -> [CommandEvent] { try await base.events(commandId: commandId) }
     func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges { try await base.batchChanges(batchId: batchId, after: version) }
     func batch(id: String) async throws -> [CommandRecord] { try await base.batch(id: id) }
-    func createAPIToken(name: String, role: String, hash: String, now: Date) async throws -> APITokenRecord {
-        try await base.createAPIToken(name: name, role: role, hash: hash, now: now)
+    func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord {
+        try await base.createAPIToken(name: name, role: role, hash: hash, now: now, audit: audit)
     }
     func apiToken(hash: String) async throws -> APITokenRecord? { try await base.apiToken(hash: hash) }
     func apiTokens() async throws -> [APITokenRecord] { try await base.apiTokens() }
-    func revokeAPIToken(id: String, now: Date) async throws { try await base.revokeAPIToken(id: id, now: now) }
+    func revokeAPIToken(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAPIToken(id: id, now: now, audit: audit) }
     func config() async throws -> AgentConfig { try await base.config() }
-    func saveConfig(_ config: AgentConfig) async throws -> AgentConfig { try await base.saveConfig(config) }
+    func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig {
+        try await base.saveConfig(config, audit: audit)
+    }
 }
 
 extension AgentSession {

@@ -227,7 +227,7 @@ import RMMStore
         await #expect(throws: StoreError.notFound("agent 'ag_nobody'")) {
             try await store.insertCommands([Fixture.command("n1", agent: "ag_nobody")], maxPendingPerAgent: nil, audit: entry)
         }
-        let log = try await store.auditLog(limit: 10)
+        let log = try await store.auditLog(limit: 10).filter { $0.action == "commands.run" }
         #expect(log.count == 1)
         #expect(log.first?.detail == "batch b_1" && log.first?.targets == [agent.id])
         #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["a1"])

@@ -22,7 +22,7 @@ final class JournalFile {
 
     /// Opens (creating 0600) for appending.
     init(path: String) throws(JournalError) {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError(description: "cannot open journal \(path): \(OSErrorText.current())") }
         self.fd = fd
         self.path = path
@@ -40,7 +40,10 @@ final class JournalFile {
     /// A crash at any point leaves either the old file or the new one, never a mix.
     static func replace(path: String, directory: String, contents: Data) throws(JournalError) {
         let temp = path + ".compact"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // A leftover from a crash is removed, never reused: O_EXCL|O_NOFOLLOW refuses a file or
+        // symlink someone else put there.
+        unlink(temp)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw JournalError(description: "cannot create \(temp): \(OSErrorText.current())") }
         do throws(JournalError) {
             try writeAll(fd: fd, contents, path: temp)

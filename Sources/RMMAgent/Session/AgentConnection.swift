@@ -69,13 +69,18 @@ struct AgentConnection {
             link.close(.authenticationFailed, reason: reason)
             return closed(link, welcomed: false, quiet: false, challenged: true)
         }
-        if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description {
+        // The server owns the name: it may have given another than the one proposed, or an operator renamed the agent.
+        let givenName = welcome.name.flatMap { AgentName.problem($0) == nil ? $0 : nil } ?? facts.name
+        let renamed = identity.name != givenName
+        if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description || renamed {
+            let enrolled = identity.agentId != welcome.agentId
             identity.agentId = welcome.agentId
-            identity.name = facts.name
+            identity.name = givenName
             identity.serverKey = expectedKey ?? welcome.serverKey
             identity.tlsTrust = tls?.description
             try identity.save(stateDirectory: options.stateDirectory)
-            logger.info("enrolled as \(welcome.agentId)")
+            if enrolled { logger.info("enrolled as \(welcome.agentId)") }
+            if renamed { logger.notice("the server names this agent '\(givenName)'\(givenName == facts.name ? "" : " (it proposed '\(facts.name)')")") }
         }
         if let key = identity.serverKey { await core.trust(WorkVerifier(agentId: welcome.agentId, serverKey: key)) }
         await core.attach(link, welcome: welcome, now: Date())

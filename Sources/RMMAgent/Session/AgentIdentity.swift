@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RMMTransport
 
 /// The agent's durable identity in its state directory: its Ed25519 key and, once enrolled, its id.
 /// Written 0600; the private key never leaves this file.
@@ -19,10 +20,19 @@ public struct AgentIdentity: Codable, Sendable {
     /// Loads the identity, or creates a new key (not yet enrolled) and saves it first, so a crash
     /// after enrolling can re-enroll with the same key and get the same agent back.
     public static func loadOrCreate(stateDirectory: String) throws -> AgentIdentity {
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try PrivateStorage.prepareDirectory(stateDirectory, what: "state directory")
+        } catch {
+            throw AgentError.badState(error.description)
+        }
         let path = Self.path(in: stateDirectory)
-        if FileManager.default.fileExists(atPath: path) {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let existing: Data?
+        do {
+            existing = try PrivateStorage.readIfPresent(path)
+        } catch {
+            throw AgentError.badState("\(error); fix its permissions (never delete it: it holds this agent's key)")
+        }
+        if let data = existing {
             do {
                 return try JSONDecoder().decode(AgentIdentity.self, from: data)
             } catch {
