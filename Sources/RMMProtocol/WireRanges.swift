@@ -138,7 +138,10 @@ extension Welcome: WireChecked {
             WireRange.text("stream", stream, limit: WireRange.maxIdCharacters),
             received.flatMap { $0.rangeProblem().map { "received.\($0)" } },
             WireRange.count("heartbeat_id", heartbeatId),
-            config.rangeProblem().map { "config: \($0)" }
+            config.rangeProblem().map { "config: \($0)" },
+            configSignature.flatMap { WireRange.text("config_signature", $0, limit: WireRange.maxIdCharacters) },
+            serverKey.flatMap { WireRange.text("server_key", $0, limit: WireRange.maxIdCharacters) },
+            name.flatMap { WireRange.text("name", $0, limit: WireRange.maxIdCharacters) }
         )
     }
 }

@@ -165,7 +165,10 @@ enum OperatorAPI {
             try context.require(.admin)
             var config = try await request.decode(as: AgentConfig.self, context: context)
             let current = await core.registry.currentConfig
-            config.version = current.version
+            // After restoring an older database agents refuse its configs as older than the one
+            // they applied: `min_version` moves the saved version past theirs.
+            let minimumVersion = try request.queryInteger("min_version", in: 1...WireRange.maxCount, fallback: 1)
+            config.version = max(current.version, minimumVersion - 1)
             let problems = config.problems()
             guard problems.isEmpty else { throw RequestError(400, "config rejected: " + problems.joined(separator: "; ")) }
             let saved = try await core.store.saveConfig(config) { saved in

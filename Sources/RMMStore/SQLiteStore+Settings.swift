@@ -53,7 +53,7 @@ extension SQLiteStore {
     public func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig {
         try await write { db in
             var saved = config
-            saved.version = try Self.storedConfig(db).version + 1
+            saved.version = max(try Self.storedConfig(db).version, config.version) + 1
             try db.execute(
                 sql: """
                     INSERT INTO settings (key, value, version) VALUES (?, ?, ?)

@@ -156,8 +156,8 @@ public protocol Store: Sendable {
 
     /// The fleet config; `AgentConfig.defaults` until one is saved.
     func config() async throws -> AgentConfig
-    /// Saves a config with `version` = stored version + 1 and returns it; `audit`'s entry for the
-    /// saved config is stored in the same transaction.
+    /// Saves a config with `version` one above the larger of the stored version and `config.version`,
+    /// and returns it; `audit`'s entry for the saved config is stored in the same transaction.
     func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig
 }
 

@@ -65,6 +65,57 @@ extension EndToEnd {
             try? await proxy.stop()
         }
 
+        @Test("after restoring an older database the agent refuses its older config; min_version moves past it")
+        func configRollbackAndRecovery() async throws {
+            let server = try await E2EServer.start()
+            await withFleet(on: server, agents: ["versioned"]) { server, agents in
+                let database = server.dataDirectory + "/gururmm.sqlite"
+                let backup = server.directory + "/backup"
+                // A backup of the database as it is now (stopped, so the WAL is folded in).
+                await server.stop()
+                try FileManager.default.createDirectory(atPath: backup, withIntermediateDirectories: true)
+                for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: database + suffix) {
+                    try FileManager.default.copyItem(atPath: database + suffix, toPath: backup + "/db" + suffix)
+                }
+                try await server.restartOnSamePorts()
+                try await server.api.waitOnline("versioned")
+                var config: AgentConfig = try await server.api.call("GET", "/api/v1/config")
+                for _ in 0..<2 { config = try await server.api.call("PUT", "/api/v1/config", body: config) }
+                let applied = config.version
+                let api = server.api
+                try await waitUntil("the agent applies version \(applied)") {
+                    try await api.agent(named: "versioned")?.configVersionApplied == applied
+                }
+                // The older database comes back: its config is older than what the agent applied.
+                await server.stop()
+                for suffix in ["", "-wal", "-shm"] {
+                    try? FileManager.default.removeItem(atPath: database + suffix)
+                    if FileManager.default.fileExists(atPath: backup + "/db" + suffix) {
+                        try FileManager.default.copyItem(atPath: backup + "/db" + suffix, toPath: database + suffix)
+                    }
+                }
+                try await server.restartOnSamePorts()
+                try await server.api.waitOnline("versioned")
+                let restored: AgentConfig = try await server.api.call("GET", "/api/v1/config")
+                #expect(restored.version < applied)
+                let process = try #require(agents.first).process
+                try await waitUntil("the agent refuses the older config") {
+                    process.logContents().contains("refused config version \(restored.version): config version \(restored.version) is older than version \(applied)")
+                }
+                // Commands still run; the config stays the one the agent applied.
+                let batch = try await server.api.run(["versioned"], "echo ok")
+                #expect(try await server.api.finish(batch).first?.state == .succeeded)
+                // The operator moves past the agent's version.
+                let saved: AgentConfig = try await server.api.call("PUT", "/api/v1/config?min_version=\(applied + 1)", body: restored)
+                #expect(saved.version == applied + 1)
+                try await waitUntil("the agent applies version \(saved.version)") {
+                    try await api.agent(named: "versioned")?.configVersionApplied == saved.version
+                }
+                let (status, _) = try await server.api.raw("PUT", "/api/v1/config?min_version=NaN", body: try APICoding.encoder().encode(restored))
+                #expect(status == 400)
+            }
+        }
+
         @Test("the server refuses an expiry beyond the protocol's maximum validity; the CLI says why")
         func expiryBeyondMaximum() async throws {
             try await withFleet(agents: ["valid"]) { server, _ in

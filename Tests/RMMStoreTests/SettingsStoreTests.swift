@@ -31,7 +31,6 @@ import Testing
         var change = AgentConfig.defaults
         change.heartbeatInterval = 5
         change.labels = ["site": "paris"]
-        change.version = 99  // ignored: the store assigns versions
         let first = try await store.saveConfig(change)
         #expect(first.version == AgentConfig.defaults.version + 1)
         #expect(first.heartbeatInterval == 5 && first.labels == ["site": "paris"])
@@ -39,6 +38,12 @@ import Testing
         let second = try await store.saveConfig(first)
         #expect(second.version == first.version + 1)
         #expect(try await store.config() == second)
+        // A version above the stored one is a floor (moving past what agents applied from a newer
+        // database); one below is never gone back to.
+        change.version = 99
+        #expect(try await store.saveConfig(change).version == 100)
+        change.version = 1
+        #expect(try await store.saveConfig(change).version == 101)
     }
 
     @Test func fileStoreIsDurableAndVisibleToASecondOpen() async throws {
