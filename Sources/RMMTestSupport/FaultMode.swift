@@ -36,6 +36,10 @@ public enum FaultMode: Sendable, Equatable {
     /// another command id (its `c_` prefix turned into `f_`) and `seq` replaced by this number: a
     /// relay injecting work far ahead in the stream, to make every later real command look old.
     case forgeCommandsAhead(seq: Int)
+    /// Replace one number, chosen at random, in about one in `oneIn` server-to-client text frames
+    /// (any message type) with an extreme value (`NumericExtremes.tokens`), keeping the frame
+    /// well-formed as a frame: a relay bending what the agent reads, from the first frame on.
+    case extremeNumbersDownlink(oneIn: Int)
 }
 
 /// Which way bytes travel through the proxy.
@@ -68,7 +72,7 @@ extension FaultMode {
         case .halfOpen: false
         case .stopReading(let stopped): direction != stopped
         case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperMessages, .replayCommands,
-             .forgeCommandsAhead:
+             .forgeCommandsAhead, .extremeNumbersDownlink:
             true
         }
     }
@@ -79,7 +83,7 @@ extension FaultMode {
         switch self {
         case .halfOpen: false
         case .pass, .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .stopReading, .corruptDownlinkDataFrame,
-             .tamperMessages, .replayCommands, .forgeCommandsAhead:
+             .tamperMessages, .replayCommands, .forgeCommandsAhead, .extremeNumbersDownlink:
             true
         }
     }

@@ -18,6 +18,8 @@ public struct FrameCounts: Sendable, Equatable {
     public var replayed = 0
     /// Forged command frames injected by `forgeCommandsAhead` (not counted in `forwardedDownlink`).
     public var forged = 0
+    /// Frames one of whose numbers `extremeNumbersDownlink` replaced (counted in `forwardedDownlink` too).
+    public var bent = 0
 
     public init() {}
 
@@ -56,6 +58,7 @@ final class FrameStatistics: Sendable {
             case .tamper: counts.tampered += 1
             case .replay: counts.replayed += 1
             case .forgeAhead: counts.forged += 1
+            case .extremeNumber: counts.bent += 1
             }
         }
     }

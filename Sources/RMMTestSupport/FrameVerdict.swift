@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// What a fault mode does with one whole WebSocket frame.
@@ -20,14 +21,19 @@ enum FrameRewrite: Sendable, Equatable {
     case replay
     /// Forward the frame, then a forged copy: command id `c_…` made `f_…`, `seq` set to this.
     case forgeAhead(seq: Int)
+    /// Replace one number of the frame's message, at random, with an extreme value.
+    case extremeNumber
 
     /// What the encoder writes for an envelope's type (sorted keys, no spaces).
     private static func typeKey(_ type: String) -> [UInt8] { Array(#""t":"\#(type)""#.utf8) }
 
-    /// The message type this rewrite acts on.
-    private var messageType: String {
-        if case .tamper(let type, _, _) = self { return type }
-        return "command"
+    /// The message type this rewrite acts on; nil for any.
+    private var messageType: String? {
+        switch self {
+        case .tamper(let type, _, _): return type
+        case .extremeNumber: return nil
+        case .replay, .forgeAhead: return "command"
+        }
     }
 
     /// The bytes to forward for a whole frame (`raw`, its header first), and whether it was
@@ -37,12 +43,18 @@ enum FrameRewrite: Sendable, Equatable {
         let headerLength = raw.readableBytes - header.payloadLength
         guard let headerBytes = frame.readBytes(length: headerLength) else { return (raw, false) }
         let payload = Self.masked(frame.readBytes(length: frame.readableBytes) ?? [], with: header.maskKey)
-        guard Self.firstIndex(of: Self.typeKey(messageType), in: payload) != nil else { return (raw, false) }
+        if let messageType, Self.firstIndex(of: Self.typeKey(messageType), in: payload) == nil { return (raw, false) }
         switch self {
         case .replay:
             var twice = raw
             twice.writeImmutableBuffer(raw)
             return (twice, true)
+        case .extremeNumber:
+            let fields = NumericExtremes.fields(in: Data(payload))
+            guard let field = fields.randomElement(), let token = NumericExtremes.tokens.randomElement() else { return (raw, false) }
+            var bent = payload
+            bent.replaceSubrange(field.range, with: Array(token.utf8))
+            return (ByteBuffer(bytes: Self.serverTextFrame(bent)), true)
         case .forgeAhead(let seq):
             guard let forged = Self.forgedCopy(of: payload, seq: seq) else { return (raw, false) }
             var both = raw
@@ -132,7 +144,7 @@ extension FaultMode {
         case .pass, .stopReading: .transparent
         case .halfOpen: .blackhole
         case .dropDownlinkData, .dropDownlinkText, .dropFramesLargerThan, .corruptDownlinkDataFrame, .tamperMessages, .replayCommands,
-             .forgeCommandsAhead:
+             .forgeCommandsAhead, .extremeNumbersDownlink:
             .frames
         }
     }
@@ -163,6 +175,9 @@ extension FaultMode {
             return Self.isWholeServerText(frame, direction: direction) ? .rewrite(.replay) : .forward
         case .forgeCommandsAhead(let seq):
             return Self.isWholeServerText(frame, direction: direction) ? .rewrite(.forgeAhead(seq: seq)) : .forward
+        case .extremeNumbersDownlink(let oneIn):
+            guard Self.isWholeServerText(frame, direction: direction), Int.random(in: 0..<max(1, oneIn)) == 0 else { return .forward }
+            return .rewrite(.extremeNumber)
         }
     }
 

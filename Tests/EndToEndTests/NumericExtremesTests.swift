@@ -91,3 +91,57 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd {
+    /// The other direction: a relay that bends the numbers in what the server sends, from the
+    /// first frame the agent reads.
+    @Suite("End to end: extreme numbers towards the agent", .serialized)
+    struct AgentExtremeNumbersTests {
+        @Test("a relay putting extreme numbers in server frames from the first frame on: the agent refuses them and stays up; nothing runs twice; a clean path works at once")
+        func bentDownlink() async throws {
+            let server = try await E2EServer.start()
+            let proxy = try await FaultProxy.start(upstreamHost: "127.0.0.1", upstreamPort: server.agentPort)
+            var agent: E2EAgent?
+            do {
+                let ledger = server.directory + "/ledger"
+                // Heartbeats every second: a steady stream of server frames to bend.
+                try await server.api.useFastLiveness()
+                // Enrolled through a clean path first, so the agent has an identity to come back with.
+                agent = try E2EAgent.start(name: "bent", server: "ws://127.0.0.1:\(proxy.port)", enrollToken: try await server.api.enrollToken())
+                try await server.api.waitOnline("bent")
+                let process = try #require(agent).process
+                // One frame in three is bent, on this connection and every later one, from its first frame.
+                // (Text frames only: if the agent's link policy moves it to binary or poll, bending
+                // stops, which is why a few bent frames are enough to wait for.)
+                proxy.setMode(.extremeNumbersDownlink(oneIn: 3))
+                proxy.setModeOfExistingConnections(.extremeNumbersDownlink(oneIn: 3))
+                var batches: [RunResponse] = []
+                for round in 0..<12 {
+                    batches.append(try await server.api.run(["bent"], "echo bent-\(round) >> \(ledger)", expires: 30))
+                }
+                try await waitUntil("frames bent", timeout: .seconds(30)) { proxy.frameCounts.bent >= 6 }
+                #expect(process.isRunning, "the agent stopped")
+                proxy.setMode(.pass)
+                proxy.setModeOfExistingConnections(.pass)
+                let results = try await batches.asyncMap { try #require(try await server.api.finish($0, timeout: 90).first) }
+                let lines = (try? String(contentsOfFile: ledger, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+                for (round, result) in results.enumerated() {
+                    let count = lines.filter { $0 == "bent-\(round)" }.count
+                    // Ended one way or another, and never run twice; a success ran exactly once.
+                    #expect(result.state.isTerminal && count <= 1, "round \(round): \(result.state) \(result.reason ?? ""), ran \(count) times")
+                    if result.state == .succeeded { #expect(count == 1, "round \(round) succeeded but ran \(count) times") }
+                }
+                #expect(process.isRunning, "the agent stopped")
+                #expect(!process.logContents().contains("Fatal error"), "the agent trapped")
+                try await server.api.waitOnline("bent")
+                let after = try await server.api.run(["bent"], "echo clean")
+                #expect(try await server.api.finish(after).first?.stdout == "clean\n")
+            } catch {
+                Issue.record("\(error)\n---- server ----\n\(server.process.logContents().suffix(4000))\n---- agent ----\n\(agent?.process.logContents().suffix(6000) ?? "")")
+            }
+            await agent?.stop()
+            await server.stop()
+            try? await proxy.stop()
+        }
+    }
+}
