@@ -19,26 +19,26 @@ struct ReliableStreamTests {
     func cumulativeAck() {
         var box = ReliableOutbox<String>(stream: "s1")
         for item in ["a", "b", "c", "d"] { _ = box.append(item) }
-        do { let taken = box.acknowledge(through: 2); #expect(taken) }
+        #expect(taken(box.acknowledge(through: 2)))
         #expect(box.acked == 2)
         #expect(box.unacknowledged.map(\.seq) == [3, 4])
-        do { let taken = box.acknowledge(through: 1); #expect(taken) }  // stale
+        #expect(taken(box.acknowledge(through: 1)))  // stale
         #expect(box.acked == 2)
         #expect(box.unacknowledged.map(\.seq) == [3, 4])
-        do { let taken = box.acknowledge(through: 0); #expect(taken) }
+        #expect(taken(box.acknowledge(through: 0)))
         #expect(box.acked == 2)
         // Beyond what was sent: taking it would drop items the peer never received.
-        do { let taken = box.acknowledge(through: 99); #expect(taken == false) }
+        #expect(!taken(box.acknowledge(through: 99)))
         #expect(box.acked == 2)
         #expect(box.unacknowledged.map(\.seq) == [3, 4])
-        do { let taken = box.acknowledge(through: 4); #expect(taken) }
+        #expect(taken(box.acknowledge(through: 4)))
         #expect(box.unacknowledged.isEmpty)
         #expect(box.append("e") == 5)
-        do { let taken = box.acknowledge(through: 1 << 62); #expect(taken == false) }
+        #expect(!taken(box.acknowledge(through: 1 << 62)))
         #expect(box.acked == 4)
         #expect(box.append("f") == 6)
         #expect(box.unacknowledged.map(\.item) == ["e", "f"])
-        do { let taken = box.resume(peerSaw: StreamPosition(stream: "s1", seq: 7)); #expect(taken == false) }
+        #expect(!taken(box.resume(peerSaw: StreamPosition(stream: "s1", seq: 7))))
         #expect(box.unacknowledged.map(\.item) == ["e", "f"])
     }
 
@@ -164,3 +164,6 @@ struct CommandStateTests {
         }
     }
 }
+
+/// The outcome of a mutating call, for `#expect` (which cannot take a mutating call itself).
+private func taken(_ outcome: Bool) -> Bool { outcome }
