@@ -181,7 +181,7 @@ enum OperatorAPI {
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let reason = try await optionalReason(request, context)
             try await core.store.revokeAgent(id: agent.id, now: Date())
-            await core.registry.existingSession(for: agent.id)?.close(.revoked, reason: "agent revoked by an operator")
+            await core.registry.revoke(agentId: agent.id, reason: "agent revoked by an operator")
             try await core.audit(context, "agents.revoke", targets: [agent.id], detail: reason ?? "")
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }

@@ -67,7 +67,7 @@ struct AgentConnection {
             identity.serverKey = expectedKey ?? welcome.serverKey
             identity.tlsTrust = tls?.description
             try identity.save(stateDirectory: options.stateDirectory)
-            logger.info("enrolled as \(welcome.agentId)")
+            logger.info("enrolled as \(LogSafe.text(welcome.agentId, limit: 64))")
         }
         if let key = identity.serverKey { await core.trust(agentId: welcome.agentId, serverKey: key) }
         await core.attach(link, welcome: welcome, now: Date())

@@ -147,7 +147,7 @@ public actor AgentCore {
         }
         send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
         if let refusal = refusal(spec) {
-            logger.error("refused command \(spec.commandId): \(refusal)")
+            logger.error("refused command \(LogSafe.text(spec.commandId)): \(refusal)")
             try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: refusal, finishedAt: Date().timeIntervalSince1970))
             return
         }
