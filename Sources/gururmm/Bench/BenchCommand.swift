@@ -34,6 +34,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("out"), help: "Also write the table (Markdown) to this file.")
     var out: String?
 
+    @Option(name: .customLong("unauthenticated"),
+            help: "Instead of the fleet measurements: the server's memory with this many idle unauthenticated sockets (TCP only, and upgraded but silent WebSockets), with the global cap raised and at its default.")
+    var unauthenticated: Int?
+
     func run() async throws {
         let requested = try sizes.split(separator: ",").map { text -> Int in
             guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else { throw ValidationError("--sizes: '\(text)' is not a positive number") }
@@ -43,6 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard roundTrips >= 10, throughputSeconds > 0, idleSeconds > 0, perSimulator > 0 else {
             throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
         }
+        if let unauthenticated, unauthenticated <= 0 { throw ValidationError("--unauthenticated must be positive") }
         let directory = try workDirectory ?? BenchRun.temporaryDirectory()
         // A used directory holds another run's agents and simulator identities: they would join
         // this fleet (offline ones stall the storm's batch) and the figures would be wrong.
@@ -50,6 +55,12 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--work-dir \(directory) is not empty (it holds another run's server data or simulator identities); give a new or empty directory")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let unauthenticated {
+            let report = try await UnauthenticatedBench(count: unauthenticated, directory: directory).execute()
+            print(report)
+            if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+            return
+        }
         var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
                            throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize)
         let report = try await run.execute()
