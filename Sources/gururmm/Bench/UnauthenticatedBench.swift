@@ -11,7 +11,8 @@ import RMMTransport
 /// cap raised above N; then both again with the server's default cap, which refuses the surplus
 /// with 503. The sockets come from many loopback addresses (16 each, like hosts) and the handshake
 /// timeout is raised to `holdSeconds` + 60 s, so the server does not close them while they are
-/// measured (with its default of 10 s it would).
+/// measured (with its default of 10 s it would). "After close" is read 12 s after the server
+/// closed its side, once its heap trimmer had the chance to return the freed memory.
 struct UnauthenticatedBench {
     let count: Int
     let directory: String
@@ -85,7 +86,8 @@ struct UnauthenticatedBench {
         note("\(name): \(held) held, RSS \(holding >> 20) MiB; closing")
         await sockets.closeAll()
         try await benchWait("the server to close its side", timeout: 120, every: 0.5) { Self.openFiles(pid: pid) <= baseFiles + 8 }
-        try await Task.sleep(for: .seconds(2))
+        // Long enough for two of the server's heap-trim checks (every 5 s), which hand freed heap back.
+        try await Task.sleep(for: .seconds(12))
         let after = server.stats()?.residentBytes ?? 0
         return Phase(name: name, cap: cap, opened: count, held: held, refused: tally.statuses, before: before, holding: holding, after: after)
     }
