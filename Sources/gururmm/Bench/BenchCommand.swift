@@ -38,6 +38,13 @@ struct BenchCommand: AsyncParsableCommand {
             help: "Instead of the fleet measurements: the server's memory with this many idle unauthenticated sockets (TCP only, and upgraded but silent WebSockets), with the global cap raised and at its default.")
     var unauthenticated: Int?
 
+    @Option(name: .customLong("unauthenticated-hold"), help: "With --unauthenticated: seconds to hold the sockets before reading the server's memory.")
+    var unauthenticatedHold: Double = 5
+
+    @Option(name: .customLong("unauthenticated-settle"),
+            help: "With --unauthenticated: seconds after the server closed the sockets before reading its memory again (its heap trimmer checks every 5 s).")
+    var unauthenticatedSettle: Double = 12
+
     func run() async throws {
         let requested = try sizes.split(separator: ",").map { text -> Int in
             guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else { throw ValidationError("--sizes: '\(text)' is not a positive number") }
@@ -48,6 +55,9 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
         }
         if let unauthenticated, unauthenticated <= 0 { throw ValidationError("--unauthenticated must be positive") }
+        guard unauthenticatedHold.isFinite, unauthenticatedSettle.isFinite, (0...3600).contains(unauthenticatedHold), (0...3600).contains(unauthenticatedSettle) else {
+            throw ValidationError("--unauthenticated-hold and --unauthenticated-settle must be 0...3600 seconds")
+        }
         let directory = try workDirectory ?? BenchRun.temporaryDirectory()
         // A used directory holds another run's agents and simulator identities: they would join
         // this fleet (offline ones stall the storm's batch) and the figures would be wrong.
@@ -56,7 +66,8 @@ struct BenchCommand: AsyncParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let unauthenticated {
-            let report = try await UnauthenticatedBench(count: unauthenticated, directory: directory).execute()
+            let bench = UnauthenticatedBench(count: unauthenticated, directory: directory, holdSeconds: unauthenticatedHold, settleSeconds: unauthenticatedSettle)
+            let report = try await bench.execute()
             print(report)
             if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
             return

@@ -11,13 +11,15 @@ import RMMTransport
 /// cap raised above N; then both again with the server's default cap, which refuses the surplus
 /// with 503. The sockets come from many loopback addresses (16 each, like hosts) and the handshake
 /// timeout is raised to `holdSeconds` + 60 s, so the server does not close them while they are
-/// measured (with its default of 10 s it would). "After close" is read 12 s after the server
-/// closed its side, once its heap trimmer had the chance to return the freed memory.
+/// measured (with its default of 10 s it would). "After close" is read `settleSeconds` (12 s) after
+/// the server closed its side, once its heap trimmer had the chance to return the freed memory.
 struct UnauthenticatedBench {
     let count: Int
     let directory: String
     /// How long the sockets are held before their memory is read.
     var holdSeconds: Double = 5
+    /// How long after the server closed its side memory is read again.
+    var settleSeconds: Double = 12
 
     /// One phase's figures.
     struct Phase: Sendable {
@@ -86,8 +88,8 @@ struct UnauthenticatedBench {
         note("\(name): \(held) held, RSS \(holding >> 20) MiB; closing")
         await sockets.closeAll()
         try await benchWait("the server to close its side", timeout: 120, every: 0.5) { Self.openFiles(pid: pid) <= baseFiles + 8 }
-        // Long enough for two of the server's heap-trim checks (every 5 s), which hand freed heap back.
-        try await Task.sleep(for: .seconds(12))
+        // By default long enough for two of the server's heap-trim checks (every 5 s).
+        try await Task.sleep(for: .milliseconds(Int(settleSeconds * 1000)))
         let after = server.stats()?.residentBytes ?? 0
         return Phase(name: name, cap: cap, opened: count, held: held, refused: tally.statuses, before: before, holding: holding, after: after)
     }
@@ -100,7 +102,8 @@ struct UnauthenticatedBench {
     private func render(_ phases: [Phase]) -> String {
         func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
         var lines = [
-            "Idle unauthenticated sockets (\(count) opened per phase; handshake timeout raised to \(Int(holdSeconds + 60)) s; held \(Int(holdSeconds)) s)",
+            "Idle unauthenticated sockets (\(count) opened per phase; handshake timeout raised to \(Int(holdSeconds + 60)) s; "
+                + "held \(Int(holdSeconds)) s; after close read \(Int(settleSeconds)) s later)",
             "",
             "| Sockets | Global cap | Held by the server | Refused | RSS before | RSS holding | Per held socket | RSS after close |",
             "|---|---|---|---|---|---|---|---|",
