@@ -61,7 +61,7 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         let id = String(path.dropFirst(prefix.count))
         let query = components?.queryItems ?? []
         let after = query.first { $0.name == "after" }?.value.flatMap(Int.init) ?? 0
-        let wait = min(max(query.first { $0.name == "wait" }?.value.flatMap(Double.init) ?? 20, 0), 30)
+        let wait = Self.pollWait(query.first { $0.name == "wait" }?.value)
         guard let queue = downlinks.queue(for: id), !queue.isClosed else {
             respond(context: context, status: .gone, body: Data("unknown or closed connection\n".utf8))
             return
@@ -78,6 +78,13 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 handler.respond(context: context, status: .ok, body: DownlinkQueues.encode(queue.frames(after: after)))
             }
         }
+    }
+
+    /// Seconds a poll may wait, from its `wait` parameter: 0…30, 20 when absent or not a finite
+    /// number (NaN would pass `min`/`max` unchanged and trap when converted to an integer).
+    static func pollWait(_ text: String?) -> Double {
+        guard let asked = text.flatMap(Double.init), asked.isFinite else { return 20 }
+        return min(max(asked, 0), 30)
     }
 
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: Data) {

@@ -74,6 +74,31 @@ extension EndToEnd {
             }
         }
 
+        @Test("a long-poll with wait=nan before authentication is answered; the server stays up")
+        func pollWaitNaN() async throws {
+            try await withFleet(agents: ["bystander"]) { server, _ in
+                // A client asks for the long-poll downlink itself and learns its connection id from the 101.
+                let client = try await RawAgentPortClient.connect(port: server.agentPort, from: "127.0.0.15")
+                await client.send(Array(RawWebSocket.upgradeRequest(path: "/agent?downlink=poll").utf8))
+                let tcp = client.tcp
+                try await waitUntil("the upgrade answer") { RawServerReply(parsing: tcp.receivedBytes).head.contains("\r\n\r\n") }
+                let head = RawServerReply(parsing: tcp.receivedBytes).head
+                let id = try #require(head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-gururmm-connection:") }?
+                    .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces), "\(head)")
+                for wait in ["nan", "-inf", "1e999"] {
+                    let poll = try await RawTCPClient.connect(host: "127.0.0.1", port: server.agentPort, from: "127.0.0.15")
+                    try await poll.send("GET /agent/downlink/\(id)?after=0&wait=\(wait) HTTP/1.1\r\nHost: test\r\n\r\n")
+                    try await waitUntil("the poll with wait=\(wait) is answered", timeout: .seconds(40)) { poll.isClosed }
+                    #expect(poll.received.hasPrefix("HTTP/1.1 200") || poll.received.hasPrefix("HTTP/1.1 410"), "\(poll.received.prefix(200))")
+                    await poll.close()
+                }
+                await tcp.close()
+                #expect(server.process.isRunning, "the server is still up")
+                let results = try await server.api.finish(try await server.api.run(["bystander"], "echo alive"))
+                #expect(results.first?.stdout == "alive\n")
+            }
+        }
+
         @Test("unauthenticated connections over the global limit get 503 with Retry-After at accept; agents keep working")
         func unauthenticatedTotal() async throws {
             let flags = ["--max-unauthenticated", "3", "--handshake-timeout", "5"]

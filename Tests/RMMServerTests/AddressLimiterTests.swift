@@ -200,4 +200,16 @@ struct AddressLimiterTests {
         #expect(!channel.isActive)
         #expect(limiter.unauthenticatedTotal == 0)
     }
+
+    @Test("a long-poll's wait is 0…30 s; NaN, infinities and junk mean the default, never a trap")
+    func pollWait() {
+        #expect(AgentPortHTTPHandler.pollWait(nil) == 20)
+        #expect(AgentPortHTTPHandler.pollWait("5") == 5)
+        #expect(AgentPortHTTPHandler.pollWait("0.25") == 0.25)
+        #expect(AgentPortHTTPHandler.pollWait("-3") == 0)
+        #expect(AgentPortHTTPHandler.pollWait("1e300") == 30)
+        for hostile in ["nan", "NaN", "-nan", "inf", "-inf", "infinity", "x", ""] {
+            #expect(AgentPortHTTPHandler.pollWait(hostile) == 20, "\(hostile)")
+        }
+    }
 }
