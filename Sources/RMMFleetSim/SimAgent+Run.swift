@@ -31,7 +31,7 @@ extension SimAgent {
                 switch end {
                 case .refused(let closure):
                     counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
-                    fleet.logger.warning("\(name) refused by the server: \(closure)")
+                    fleet.logger.warning("\(name) refused by the server: \(LogSafe.describe(closure))")
                     setPhase(.stopped, counters: counters)
                     return
                 case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):

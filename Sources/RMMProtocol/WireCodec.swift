@@ -192,13 +192,9 @@ public struct WireCodec: Sendable {
         keys.map { $0.intValue.map(String.init) ?? printable(snakeCase($0.stringValue), limit: 40) }.joined(separator: ".")
     }
 
-    /// Peer-supplied text fit for a one-line error: at most `limit` characters, control characters as "?".
+    /// Peer-supplied text fit for a one-line error (see `LogSafe`).
     fileprivate static func printable(_ text: String, limit: Int) -> String {
-        let scalars = text.prefix(limit).unicodeScalars.map { scalar -> Unicode.Scalar in
-            let breaksLine = scalar.properties.generalCategory == .control || (scalar.properties.isWhitespace && scalar != " ")
-            return breaksLine ? "?" : scalar
-        }
-        return String(String.UnicodeScalarView(scalars))
+        LogSafe.text(text, limit: limit)
     }
 
     private static func snakeCase(_ name: String) -> String {

@@ -3,8 +3,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Per-address accounting on the agent port, shared by every event loop and the handshakes:
-/// how many connections an address holds before its agents authenticate, and how many
-/// authentications failed from it within the last minute.
+/// how many connections an address holds before its agents authenticate (and all addresses
+/// together), and how many authentications failed from it within the last minute.
 ///
 /// Addresses are the keys `AddressLimiter.key(for:)` makes: an IPv4 address, or an IPv6 /64
 /// (one site; a host there picks new addresses from its /64 at will). Time is passed in, so the
@@ -23,8 +23,18 @@ final class AddressLimiter: Sendable {
         }
     }
 
+    /// Why `admission(_:)` refused a connection.
+    enum Refusal: Error, Sendable, Equatable {
+        /// The address already holds `maxUnauthenticated` connections.
+        case address
+        /// All addresses together hold `maxUnauthenticatedTotal` connections.
+        case total
+    }
+
     private struct State {
         var unauthenticated: [String: Int] = [:]
+        /// The sum of `unauthenticated`.
+        var total = 0
         /// The latest failures of each address, oldest first, at most `maxFailures` of them.
         var failures: [String: [ContinuousClock.Instant]] = [:]
         /// `failures` is swept of addresses with nothing left in the window when it grows this large.
@@ -32,31 +42,43 @@ final class AddressLimiter: Sendable {
     }
 
     let maxUnauthenticated: Int
+    /// Unauthenticated connections all addresses together may hold.
+    let maxUnauthenticatedTotal: Int
     let maxFailures: Int
     let window: Duration
     private let state = NIOLockedValueBox(State())
 
-    init(maxUnauthenticated: Int, maxFailures: Int, window: Duration = .seconds(60)) {
+    init(maxUnauthenticated: Int, maxFailures: Int, maxUnauthenticatedTotal: Int = Int.max, window: Duration = .seconds(60)) {
         self.maxUnauthenticated = max(1, maxUnauthenticated)
+        self.maxUnauthenticatedTotal = max(1, maxUnauthenticatedTotal)
         self.maxFailures = max(1, maxFailures)
         self.window = window
     }
 
     convenience init(settings: ServerSettings) {
-        self.init(maxUnauthenticated: settings.maxUnauthenticatedPerAddress, maxFailures: settings.maxFailedAuthPerAddressPerMinute)
+        self.init(maxUnauthenticated: settings.maxUnauthenticatedPerAddress, maxFailures: settings.maxFailedAuthPerAddressPerMinute,
+                  maxUnauthenticatedTotal: settings.maxUnauthenticated)
     }
 
     // MARK: unauthenticated connections
 
-    /// Counts a new connection from `address`; nil when the address already holds the limit.
-    func admit(_ address: String) -> ConnectionSlot? {
-        let admitted = state.withLockedValue { state -> Bool in
+    /// Counts a new connection from `address`, or says which limit it would pass.
+    func admission(_ address: String) -> Result<ConnectionSlot, Refusal> {
+        let refusal = state.withLockedValue { state -> Refusal? in
             let held = state.unauthenticated[address, default: 0]
-            guard held < maxUnauthenticated else { return false }
+            guard held < maxUnauthenticated else { return .address }
+            guard state.total < maxUnauthenticatedTotal else { return .total }
             state.unauthenticated[address] = held + 1
-            return true
+            state.total += 1
+            return nil
         }
-        return admitted ? ConnectionSlot(address: address, limiter: self) : nil
+        if let refusal { return .failure(refusal) }
+        return .success(ConnectionSlot(address: address, limiter: self))
+    }
+
+    /// Counts a new connection from `address`; nil when either limit is reached.
+    func admit(_ address: String) -> ConnectionSlot? {
+        try? admission(address).get()
     }
 
     /// Connections `address` holds now that have not authenticated.
@@ -64,11 +86,17 @@ final class AddressLimiter: Sendable {
         state.withLockedValue { $0.unauthenticated[address, default: 0] }
     }
 
+    /// Connections all addresses hold now that have not authenticated.
+    var unauthenticatedTotal: Int {
+        state.withLockedValue { $0.total }
+    }
+
     /// Only `ConnectionSlot.release()` calls this, once per admitted connection.
     fileprivate func release(_ address: String) {
         state.withLockedValue { state in
             let held = state.unauthenticated[address, default: 0] - 1
             state.unauthenticated[address] = held > 0 ? held : nil
+            state.total = max(0, state.total - 1)
         }
     }
 

@@ -1,13 +1,16 @@
 import Logging
 import NIOCore
+import RMMProtocol
 
 /// The first handler on every agent-port connection.
 ///
 /// At accept it takes the connection's unauthenticated slot from the `AddressLimiter`, or answers
-/// `429 Too Many Requests` and closes without parsing a byte. Until the HTTP request is complete
-/// (the WebSocket upgrade, or the end of a plain request) it runs the request deadline: a client
-/// that has not finished its request by then gets `408 Request Timeout` and is closed, so a slow
-/// or silent client cannot keep its slot. The slot is given back when the agent authenticates
+/// `429 Too Many Requests` (its address holds too many) or `503 Service Unavailable` (all addresses
+/// together do) and closes without parsing a byte. Until the HTTP request is complete (the
+/// WebSocket upgrade, or the end of a plain request) it runs the request deadline: a client that
+/// has not finished its request by then gets `408 Request Timeout` and is closed, so a slow or
+/// silent client cannot keep its slot. A request longer than `WireLimits.maxUpgradeRequestBytes`
+/// gets `431 Request Header Fields Too Large` and is closed, so the HTTP parser never holds more. The slot is given back when the agent authenticates
 /// (`AgentHandshake`) or the connection closes, whichever comes first. A WebSocket connection
 /// drops the guard from its pipeline once the upgrade request is complete.
 final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
@@ -19,8 +22,10 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     private let logger: Logger
     private var slot: ConnectionSlot?
     private var deadline: Scheduled<Void>?
-    /// Set once this handler answered on its own (429, 408): later bytes are dropped unread.
+    /// Set once this handler answered on its own (429, 503, 408, 431): later bytes are dropped unread.
     private var answered = false
+    /// Bytes of the HTTP request read so far; nil once the request is complete.
+    private var requestBytes: Int? = 0
 
     init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger) {
         self.limiter = limiter
@@ -40,6 +45,16 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }
+        if let read = requestBytes {
+            requestBytes = read + unwrapInboundIn(data).readableBytes
+        }
+        if let read = requestBytes, read > WireLimits.maxUpgradeRequestBytes {
+            deadline?.cancel()
+            deadline = nil
+            answer(context: context, status: "431 Request Header Fields Too Large", retryAfter: nil, body:
+                "the HTTP request is longer than \(WireLimits.maxUpgradeRequestBytes) bytes; an agent's upgrade request is far shorter")
+            return
+        }
         context.fireChannelRead(data)
     }
 
@@ -54,6 +69,7 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     func requestComplete() throws -> ConnectionSlot {
         deadline?.cancel()
         deadline = nil
+        requestBytes = nil
         guard let slot, !answered else { throw ChannelError.inappropriateOperationForState }
         return slot
     }
@@ -61,10 +77,19 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     private func admit(context: ChannelHandlerContext) {
         let address = AddressLimiter.key(for: context.channel.remoteAddress)
         let seconds = max(1, Int(requestTimeout.rounded(.up)))
-        guard let slot = limiter.admit(address) else {
+        let slot: ConnectionSlot
+        switch limiter.admission(address) {
+        case .success(let admitted):
+            slot = admitted
+        case .failure(.address):
             answer(context: context, status: "429 Too Many Requests", retryAfter: seconds, body:
                 "too many unauthenticated connections from \(address): at most \(limiter.maxUnauthenticated) per address "
                 + "(gururmm server --max-unauthenticated-per-address); retry in \(seconds) s")
+            return
+        case .failure(.total):
+            answer(context: context, status: "503 Service Unavailable", retryAfter: seconds, body:
+                "the server holds its limit of \(limiter.maxUnauthenticatedTotal) unauthenticated connections "
+                + "(gururmm server --max-unauthenticated); retry in \(seconds) s")
             return
         }
         self.slot = slot

@@ -88,8 +88,11 @@ final class AgentGateway: Sendable {
                                     channel.closeFuture.whenComplete { _ in downlinks.remove(choice.id) }
                                     queue = created
                                 }
+                                // Until the agent authenticates it can make the server hold at most
+                                // `maxUnauthenticatedBytes` (the handshake lifts the limit).
                                 let link = try WebSocketLink.install(
-                                    on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id
+                                    on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id,
+                                    unauthenticatedLimit: WireLimits.maxUnauthenticatedBytes
                                 )
                                 return Upgrade.link(link, choice.request, slot)
                             }
@@ -127,7 +130,7 @@ final class AgentGateway: Sendable {
             guard case .link(let link, let request, let slot) = try await upgrade.get() else { return }
             await handshake.run(link, request: request, slot: slot)
         } catch {
-            logger.debug("connection ended before upgrade: \(error)")
+            logger.debug("connection ended before upgrade: \(LogSafe.describe(error))")
         }
     }
 }

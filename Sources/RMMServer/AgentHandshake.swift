@@ -15,6 +15,9 @@ struct AgentHandshake: Sendable {
     /// Per-address limits: failed authentications are counted here, and the connection's slot
     /// among its address's unauthenticated connections is given back once the agent authenticates.
     let limiter: AddressLimiter
+    /// Runs after the agent's record was looked up and before its session attaches: lets tests
+    /// put a revocation exactly there. Nil in the server.
+    var afterLookup: (@Sendable (String) async -> Void)? = nil
 
     func run(_ link: WebSocketLink, request: AgentUpgradeRequest, slot: ConnectionSlot) async {
         if let block = limiter.block(for: slot.address, now: .now) {
@@ -45,7 +48,7 @@ struct AgentHandshake: Sendable {
         switch envelope.message {
         case .hello(let hello):
             guard let agent = await lookup(hello.agentId) else {
-                refuse(link, .authenticationFailed, "unknown agent id \(hello.agentId); enroll again with a token", from: slot)
+                refuse(link, .authenticationFailed, "unknown agent id \(LogSafe.text(hello.agentId, limit: 64)); enroll again with a token", from: slot)
                 return
             }
             if agent.revokedAt != nil {
@@ -71,7 +74,7 @@ struct AgentHandshake: Sendable {
                     refuse(link, .revoked, "agent \(agent.id) is revoked", from: slot)
                     return
                 }
-                logger.info("agent enrolled", metadata: ["agent": "\(agent.id)", "name": "\(agent.name)"])
+                logger.info("agent enrolled", metadata: ["agent": "\(agent.id)", "name": "\(LogSafe.text(agent.name))"])
                 admitted = (agent.id, enroll.facts, enroll.stream, nil)
             } catch let error as StoreError {
                 refuse(link, .authenticationFailed, "enrollment refused: \(error.description)", from: slot)
@@ -88,6 +91,7 @@ struct AgentHandshake: Sendable {
         timer.cancel()
         slot.release()
         link.pollQueue?.markOwnerAuthenticated()
+        link.peerAuthenticated()
         let record: AgentRecord
         do {
             record = try await store.recordConnect(agentId: admitted.agentId, facts: admitted.facts, now: Date())
@@ -103,8 +107,14 @@ struct AgentHandshake: Sendable {
             refuse(link, .shrinkPackets, limits, from: slot)
             return
         }
-        let heartbeats = await session.attach(link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date(),
-                                              name: record.name)
+        await afterLookup?(record.id)
+        // Refused (4006) if the agent was revoked since its lookup above.
+        guard let heartbeats = await session.attach(
+            link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date(), name: record.name
+        ) else {
+            logger.notice("refused agent connection from \(link.remoteDescription): agent \(record.id) was refused as it attached (revoked during its handshake, or a hello claiming more than was sent)")
+            return
+        }
         // An agent's ack, started and result often arrive in one read: stored in one write. Its
         // routine heartbeats stay on the event loop until the session looks (`HeartbeatMailbox`).
         link.deliverInBatches(sideline: heartbeats.take)

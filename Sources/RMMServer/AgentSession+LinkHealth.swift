@@ -100,7 +100,7 @@ extension AgentSession {
         result.finishedAt = Date()
         lastDiagnosis = result
         diagnosing = false
-        logger.notice("link diagnosis: \(result.verdict.rawValue): \(result.summary)", metadata: ["actions": "\(result.actions)"])
+        logger.notice("link diagnosis: \(result.verdict.rawValue): \(LogSafe.text(result.summary, limit: 400))", metadata: ["actions": "\(LogSafe.describe(result.actions, limit: 400))"])
         for item in outbox.unacknowledged {
             // Notes go on commands already written to a connection; a queued one was never sent and stays queued.
             guard let id = item.item.commandId, (try? await store.command(id: id))?.state == .sent else { continue }
@@ -156,7 +156,7 @@ extension AgentSession {
             pongRtt: nil, actions: ["the agent reconnects with fresh codec state; everything unacknowledged is resent"]
         )
         lastDiagnosis = diagnosis
-        logger.notice("link diagnosis: protocol-desync: \(closure.reason)")
+        logger.notice("link diagnosis: protocol-desync: \(LogSafe.text(closure.reason))")
         if let json = try? APICoding.encoder().encode(diagnosis) { try? await store.saveLinkDiagnosis(agentId: agentId, json) }
     }
 

@@ -84,6 +84,8 @@ actor AgentSession {
     private var lastFlush = Date.distantPast
     private var lastCloseReason: String?
     private var everConnected = false
+    /// Set by `revoke`; `attach` refuses every connection from then on.
+    private var revoked = false
 
     // Link health (see LinkDiagnoser).
     @OutOfLine var agentReport: (report: LinkReport, at: Date)?
@@ -120,14 +122,21 @@ actor AgentSession {
     /// Makes `link` the agent's only route. An older connection is closed as superseded; its late
     /// `detach` cannot touch the new one because epochs differ. Returns the mailbox the link's
     /// sideline puts this connection's routine heartbeats in.
+    /// A revoked agent's session attaches nothing: `link` is closed with 4006 and nil returned.
     @discardableResult
-    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox {
+    func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox? {
         try? await loadIfNeeded()
+        // Checked after the last suspension before the connection is set: a handshake whose
+        // lookup saw the agent before its revocation cannot attach after it.
+        if revoked {
+            link.close(.revoked, reason: "agent \(agentId) is revoked")
+            return nil
+        }
         if let peerSaw, peerSaw.stream == outbox.stream, peerSaw.seq > outbox.lastSeq {
             // Taking it as an ack would drop commands the agent never received.
             logger.warning("hello claims seq \(peerSaw.seq) received, beyond the last message sent (\(outbox.lastSeq)); closing")
             link.close(.protocolError, reason: "hello claims seq \(peerSaw.seq) received, beyond the last message sent (\(outbox.lastSeq))")
-            return HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
+            return nil
         }
         if let old = connection {
             logger.info("connection of epoch \(old.epoch) superseded by epoch \(epoch)")
@@ -174,7 +183,7 @@ actor AgentSession {
         lastCloseReason = closure.description
         live.disconnectedAt = now
         live.connectedSince = nil
-        logger.info("session detached", metadata: ["epoch": "\(epoch)", "why": "\(closure)"])
+        logger.info("session detached", metadata: ["epoch": "\(epoch)", "why": "\(LogSafe.describe(closure))"])
         if closure.byPeer, let code = closure.code, [CloseCode.protocolError, .invalidPayload, .messageTooBig].contains(where: { $0.rawValue == code }) {
             await recordAgentReportedDesync(closure, epoch: epoch, now: now)
         }
@@ -192,6 +201,12 @@ actor AgentSession {
     /// Closes the current connection for good (revocation or shutdown).
     func close(_ code: CloseCode, reason: String) {
         connection?.link.close(code, reason: reason)
+    }
+
+    /// The agent was revoked: its connection is closed with 4006, and no later one attaches.
+    func revoke(reason: String) {
+        revoked = true
+        connection?.link.close(.revoked, reason: reason)
     }
 
     // MARK: work from the server
@@ -372,7 +387,7 @@ actor AgentSession {
             return effects
         } catch let error as StoreError {
             guard reports.count > 1 else {
-                logger.warning("dropped a report on command \(reports.first?.commandId ?? "?"): \(error)")
+                logger.warning("dropped a report on command \(LogSafe.text(reports.first?.commandId ?? "?")): \(LogSafe.describe(error))")
                 return [.unknown]
             }
             var effects: [ReportEffect] = []
@@ -396,7 +411,7 @@ actor AgentSession {
                 state: result.status, reason: result.reason, exitCode: result.exitCode, signal: result.signal,
                 stdout: result.stdout, stderr: result.stderr,
                 stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated
-            ))
+            ).capped(at: config.outputCapBytes))
         default:
             return nil
         }
@@ -405,7 +420,7 @@ actor AgentSession {
     /// Why a result cannot be applied at all (it names no end state), or nil.
     private func rejectedResult(_ message: Message) -> String? {
         guard case .result(let result) = message, !result.status.isTerminal || result.status == .expired else { return nil }
-        return "agent reported non-terminal status \(result.status.rawValue) as a result for \(result.commandId); ignored"
+        return "agent reported non-terminal status \(result.status.rawValue) as a result for \(LogSafe.text(result.commandId)); ignored"
     }
 
     /// What follows from one stored report; true if the command changed.
@@ -415,27 +430,27 @@ actor AgentSession {
         case .notOwned:
             // An agent may only report on its own commands: a malicious agent must not be able to
             // complete, fail or write output into another agent's work.
-            logger.warning("agent \(agentId) reported on command \(commandId), which is not its own; ignored")
+            logger.warning("agent \(agentId) reported on command \(LogSafe.text(commandId)), which is not its own; ignored")
             return false
         case .unknown:
             // A command this server does not know (e.g. its database was replaced) can never
             // succeed: log it and move on rather than ask for it forever.
-            logger.warning("dropped \(message.type) for command \(commandId): unknown to this server, or its record is unreadable")
+            logger.warning("dropped \(message.type) for command \(LogSafe.text(commandId)): unknown to this server, or its record is unreadable")
             return false
         case .changed(let record):
             if case .result(let result) = message, result.status == .rejected {
                 // Includes refused signatures: a path that altered work shows up here, on both sides.
-                logger.warning("agent rejected command \(record.id): \(result.reason ?? "no reason given")")
+                logger.warning("agent rejected command \(record.id): \(LogSafe.text(result.reason ?? "no reason given"))")
             }
             return true
         case .unchanged(let record):
             switch message {
             case .commandAck(let ack) where !ack.duplicate && (record.state == .expired || record.state == .cancelled):
                 // The agent took a command the server had already given up on: make it stand down.
-                logger.warning("agent acknowledged \(commandId) after it ended \(record.state.rawValue); sending cancel")
+                logger.warning("agent acknowledged \(LogSafe.text(commandId)) after it ended \(record.state.rawValue); sending cancel")
                 _ = outbox.append(.cancel(Cancel(commandId: commandId, reason: "command had already \(record.state.rawValue) on the server")))
             case .result(let result) where record.state != result.status:
-                logger.warning("late result for \(commandId): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
+                logger.warning("late result for \(LogSafe.text(commandId)): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
             default:
                 break
             }

@@ -124,7 +124,7 @@ actor CommandService {
                 group.addTask { await registry.session(for: agentId).enqueue(commands, sentOnEpoch: liveEpochs[agentId]) }
             }
         }
-        logger.info("batch \(batchId): \(records.count) command(s) queued by \(operatorName)")
+        logger.info("batch \(batchId): \(records.count) command(s) queued by \(LogSafe.text(operatorName, limit: 64))")
         return (batchId, records, Dictionary(targets.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first }))
     }
 
@@ -162,7 +162,7 @@ actor CommandService {
                 let reason = await session.undeliveredReason(for: record, now: now)
                 if try await store.transition(commandId: record.id, to: .expired, reason: reason, now: now) != nil {
                     await session.drop(commandId: record.id)
-                    logger.notice("command \(record.id) expired: \(reason)")
+                    logger.notice("command \(record.id) expired: \(LogSafe.text(reason, limit: 400))")
                 }
             }
             if !overdue.isEmpty { feed.bump() }

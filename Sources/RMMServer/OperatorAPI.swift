@@ -211,7 +211,7 @@ enum OperatorAPI {
             try await core.store.revokeAgent(
                 id: agent.id, now: Date(), audit: ServerCore.auditEntry(context, "agents.revoke", targets: [agent.id], detail: reason ?? "")
             )
-            await core.registry.existingSession(for: agent.id)?.close(.revoked, reason: "agent revoked by an operator")
+            await core.registry.revoke(agentId: agent.id, reason: "agent revoked by an operator")
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }
         api.get("/audit") { request, _ -> JSONBody<[AuditEntry]> in

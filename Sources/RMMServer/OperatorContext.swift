@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import RMMProtocol
 
 /// Request context of the operator API: who is calling, and JSON coders in the API's style.
 struct OperatorContext: RequestContext {
@@ -102,7 +103,7 @@ struct ErrorMappingMiddleware: RouterMiddleware {
         } catch is NIOTooManyBytesError {
             throw HTTPError(.contentTooLarge, message: "request body is larger than \(context.maxUploadSize) bytes")
         } catch {
-            context.logger.error("request failed: \(error)")
+            context.logger.error("request failed: \(LogSafe.describe(error, limit: 400))")
             throw HTTPError(.internalServerError, message: "the server failed to handle this request; see the server log")
         }
     }

@@ -29,6 +29,11 @@ public struct ServerSettings: Sendable {
     /// Connections one address (an IPv6 /64) may hold on the agent port from TCP accept until their
     /// agent authenticates; more get `429 Too Many Requests` at accept.
     public var maxUnauthenticatedPerAddress: Int = 32
+    /// Connections all addresses together may hold on the agent port before their agents
+    /// authenticate; more get `503 Service Unavailable` with `Retry-After` at accept. Each costs
+    /// the server at most `WireLimits.maxUnauthenticatedBytes` of input plus its connection state
+    /// (measured in BENCHMARKS.md), so this bounds what unauthenticated clients can make it hold.
+    public var maxUnauthenticated: Int = 4096
     /// Failed authentications (close 4001, or a protocol error before authenticating) one address
     /// may have within a minute; after that its new agent connections are closed with 4009.
     public var maxFailedAuthPerAddressPerMinute: Int = 20

@@ -36,6 +36,12 @@ actor SessionRegistry {
         return session
     }
 
+    /// Marks the agent revoked in its session (created if needed, so a handshake in flight finds
+    /// the mark when it attaches) and closes its connection with 4006.
+    func revoke(agentId: String, reason: String) async {
+        await session(for: agentId).revoke(reason: reason)
+    }
+
     /// The session if one exists (the agent connected or got work since the server started).
     func existingSession(for agentId: String) -> AgentSession? { sessions[agentId] }
 

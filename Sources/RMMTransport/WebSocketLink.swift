@@ -30,14 +30,23 @@ public final class WebSocketLink: Sendable {
 
     /// Adds the frame aggregator and the link handler to a channel that just finished its WebSocket
     /// upgrade. Must run on the channel's event loop.
+    ///
+    /// With `unauthenticatedLimit` (the server's side) the peer has not authenticated yet: until
+    /// `peerAuthenticated()`, at most that many bytes are read before the link closes with 1009,
+    /// and `chunk` frames are refused (1002), so nothing is reassembled for an unknown peer.
     public static func install(
         on channel: any Channel, isClient: Bool, maxBacklog: Int = 10_000,
-        sendMode: DownlinkMode = .text, pollQueue: DownlinkQueue? = nil, connectionId: String? = nil
+        sendMode: DownlinkMode = .text, pollQueue: DownlinkQueue? = nil, connectionId: String? = nil,
+        unauthenticatedLimit: Int? = nil
     ) throws -> WebSocketLink {
         let shared = LinkShared(isClient: isClient, maxBacklog: maxBacklog)
         let inbox = LinkInbox()
-        let handler = WebSocketLinkHandler(shared: shared, inbox: inbox)
+        let handler = WebSocketLinkHandler(shared: shared, inbox: inbox, peerAuthenticated: unauthenticatedLimit == nil)
         let sync = channel.pipeline.syncOperations
+        if let unauthenticatedLimit {
+            let decoder = try sync.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+            try sync.addHandler(UnauthenticatedInputLimit(budget: unauthenticatedLimit), position: .before(decoder))
+        }
         try sync.addHandler(
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 1,
@@ -224,6 +233,20 @@ public final class WebSocketLink: Sendable {
             channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
             // A peer that never reads must not keep the socket: close anyway after a grace period.
             channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+    }
+
+    /// The handshake authenticated the peer: the normal limits apply from the next read on (frames
+    /// up to `WireLimits.maxFrameBytes`, chunked messages). Queued on the event loop ahead of any
+    /// later send, so a welcome sent after this call is never answered under the stricter limits.
+    public func peerAuthenticated() {
+        let handler = self.handler
+        let channel = self.channel
+        channel.eventLoop.execute {
+            handler.value.markPeerAuthenticated()
+            if let limit = try? channel.pipeline.syncOperations.handler(type: UnauthenticatedInputLimit.self) {
+                channel.pipeline.syncOperations.removeHandler(limit, promise: nil)
+            }
         }
     }
 

@@ -25,10 +25,29 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private var held: [Envelope] = []
     /// Sees every message before it is held or yielded, and may take it (see `LinkSideline`).
     private var sideline: LinkSideline?
+    /// False on the server until the handshake authenticated the agent: chunks are refused then.
+    private var peerAuthenticated: Bool
 
-    init(shared: LinkShared, inbox: LinkInbox) {
+    init(shared: LinkShared, inbox: LinkInbox, peerAuthenticated: Bool = true) {
         self.shared = shared
         self.inbox = inbox
+        self.peerAuthenticated = peerAuthenticated
+    }
+
+    /// The handshake authenticated the peer: chunked messages are accepted from now on.
+    func markPeerAuthenticated() {
+        peerAuthenticated = true
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let exceeded = event as? UnauthenticatedInputLimit.Exceeded {
+            shared.update { $0.decodeErrors += 1 }
+            // The peer may still be sending: closing with its bytes unread would reset the
+            // connection and could destroy the close frame in flight, so only stop writing first.
+            fail(context: context, code: .messageTooBig, reason: exceeded.reason, lingering: true)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -147,6 +166,11 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
             }
             var envelope = try codec.decode(bytes)
             if case .chunk(let chunk) = envelope.message {
+                guard peerAuthenticated else {
+                    shared.update { $0.decodeErrors += 1 }
+                    fail(context: context, code: .protocolError, reason: "chunked messages are refused before authentication")
+                    return
+                }
                 guard let whole = try reassembler.add(chunk) else { return }
                 envelope = try codec.decode(whole)
                 if case .chunk = envelope.message { throw .malformed("a chunk may not contain a chunk") }
@@ -216,14 +240,20 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
         }
     }
 
-    /// Sends a close frame with a reason, then closes the channel.
-    func fail(context: ChannelHandlerContext, code: CloseCode, reason: String) {
+    /// Sends a close frame with a reason, then closes the channel. `lingering` closes only the
+    /// output at first, and the whole channel a second later (for a peer whose input is dropped).
+    func fail(context: ChannelHandlerContext, code: CloseCode, reason: String, lingering: Bool = false) {
         guard !closeSent else { return }
         closeSent = true
         let frame = WebSocketLink.closeFrame(code: code, reason: reason, allocator: context.channel.allocator, maskKey: shared.makeMaskKey())
         finish(LinkClosure(code: code.rawValue, reason: reason, byPeer: false))
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+        guard lingering else {
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(mode: .output, promise: nil) }
+        context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 
     /// Marks that the owner closed the link itself, so a later echo is not answered again.

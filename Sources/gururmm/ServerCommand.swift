@@ -41,6 +41,10 @@ struct ServerCommand: AsyncParsableCommand {
             help: "Connections one address (IPv6: one /64) may hold on the agent port before its agents authenticate; more get HTTP 429.")
     var maxUnauthenticatedPerAddress = ServerSettings().maxUnauthenticatedPerAddress
 
+    @Option(name: .customLong("max-unauthenticated"),
+            help: "Connections all addresses together may hold on the agent port before their agents authenticate; more get HTTP 503.")
+    var maxUnauthenticated = ServerSettings().maxUnauthenticated
+
     @Option(name: .customLong("max-failed-auth-per-minute"),
             help: "Failed agent authentications one address may have per minute; then its new connections are closed with 4009 until they age out.")
     var maxFailedAuthPerMinute = ServerSettings().maxFailedAuthPerAddressPerMinute
@@ -62,6 +66,7 @@ struct ServerCommand: AsyncParsableCommand {
         guard handshakeTimeout > 0, handshakeTimeout <= 300 else { throw ValidationError("--handshake-timeout must be 0...300 seconds") }
         guard expiryGrace >= 0, expiryGrace <= 300 else { throw ValidationError("--expiry-grace must be 0...300 seconds") }
         guard (1...100_000).contains(maxUnauthenticatedPerAddress) else { throw ValidationError("--max-unauthenticated-per-address must be 1...100000") }
+        guard (1...1_000_000).contains(maxUnauthenticated) else { throw ValidationError("--max-unauthenticated must be 1...1000000") }
         guard (1...100_000).contains(maxFailedAuthPerMinute) else { throw ValidationError("--max-failed-auth-per-minute must be 1...100000") }
         guard (1...10_000_000).contains(maxPendingPerAgent) else { throw ValidationError("--max-pending-per-agent must be 1...10000000") }
         let tls: ServerTLSMode
@@ -77,6 +82,7 @@ struct ServerCommand: AsyncParsableCommand {
         settings.handshakeTimeout = handshakeTimeout
         settings.expiryGrace = expiryGrace
         settings.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
+        settings.maxUnauthenticated = maxUnauthenticated
         settings.maxFailedAuthPerAddressPerMinute = maxFailedAuthPerMinute
         settings.maxPendingCommandsPerAgent = maxPendingPerAgent
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,

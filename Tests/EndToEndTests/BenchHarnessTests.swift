@@ -52,5 +52,25 @@ extension EndToEnd {
             #expect(try await again.waitForExit(timeout: .seconds(30)) != 0)
             #expect(again.logContents().contains("is not empty"), "\(again.logContents().suffix(2000))")
         }
+
+        @Test("bench --unauthenticated holds idle sockets of both kinds, with the cap raised and at its default, and writes the table")
+        func unauthenticatedRun() async throws {
+            let directory = try freeTemporaryDirectory(prefix: "gururmm-bench-unauth")
+            let table = directory + "/table.md"
+            let bench = try ManagedProcess.start(try gururmmBinary(), arguments: [
+                "bench", "--unauthenticated", "40", "--unauthenticated-hold", "0", "--unauthenticated-settle", "0",
+                "--work-dir", directory + "/work", "--out", table,
+            ], logPath: directory + "/bench.log")
+            let code = try await bench.waitForExit(timeout: .seconds(180))
+            try #require(code == 0, "bench failed:\n\(bench.logContents().suffix(4000))")
+            let text = try String(contentsOfFile: table, encoding: .utf8)
+            let rows = text.split(separator: "\n").filter { $0.hasPrefix("| 40 ") }
+            #expect(rows.count == 4, "\(text)")
+            for (row, kind) in zip(rows, ["idle TCP", "upgraded, silent WebSocket", "idle TCP", "upgraded, silent WebSocket"]) {
+                #expect(row.contains(kind) && row.contains("| 40 | 0 |"), "all 40 held, none refused: \(row)")
+                #expect(row.contains(" MiB | ") && row.contains(" KiB | "), "\(row)")
+            }
+            #expect(rows.prefix(2).allSatisfy { $0.contains("80 (raised)") } && rows.suffix(2).allSatisfy { $0.contains("4096 (default)") }, "\(text)")
+        }
     }
 }

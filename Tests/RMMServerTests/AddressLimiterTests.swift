@@ -129,4 +129,75 @@ struct AddressLimiterTests {
         #expect(limiter.unauthenticatedCount("127.0.0.2") == 0)
         _ = try agent.finish()
     }
+
+    private func refusal(_ admission: Result<ConnectionSlot, AddressLimiter.Refusal>) -> AddressLimiter.Refusal? {
+        if case .failure(let refusal) = admission { return refusal }
+        return nil
+    }
+
+    @Test("all addresses together: at most the global limit, the per-address one still applies, released slots count again")
+    func globalLimit() throws {
+        let limiter = AddressLimiter(maxUnauthenticated: 2, maxFailures: 5, maxUnauthenticatedTotal: 3)
+        let a = try limiter.admission("10.0.0.1").get()
+        _ = try limiter.admission("10.0.0.1").get()
+        #expect(refusal(limiter.admission("10.0.0.1")) == .address, "the address's own limit comes first")
+        let c = try limiter.admission("10.0.0.2").get()
+        #expect(limiter.unauthenticatedTotal == 3)
+        #expect(refusal(limiter.admission("10.0.0.3")) == .total, "a fresh address is refused once the server holds the total")
+        #expect(limiter.admit("10.0.0.4") == nil)
+        #expect(limiter.unauthenticatedTotal == 3, "refusals take nothing")
+
+        a.release()
+        a.release()
+        #expect(limiter.unauthenticatedTotal == 2, "a slot released twice gives back one place")
+        let d = try limiter.admission("10.0.0.3").get()
+        #expect(refusal(limiter.admission("10.0.0.5")) == .total)
+        c.release()
+        d.release()
+        #expect(limiter.unauthenticatedTotal == 1)
+        #expect(limiter.unauthenticatedCount("10.0.0.3") == 0)
+    }
+
+    @Test("the connection guard answers 503 with Retry-After over the global limit without reading")
+    func connectionGuardGlobal() throws {
+        let limiter = AddressLimiter(maxUnauthenticated: 5, maxFailures: 5, maxUnauthenticatedTotal: 1)
+        let holder = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 3, logger: Fixture.quietLogger))
+        try holder.connect(to: try SocketAddress(ipAddress: "127.0.0.2", port: 40_000)).wait()
+
+        let extra = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 3, logger: Fixture.quietLogger))
+        try extra.connect(to: try SocketAddress(ipAddress: "127.0.0.3", port: 40_000)).wait()
+        let refusal = String(buffer: try #require(try extra.readOutbound(as: ByteBuffer.self)))
+        #expect(refusal.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(refusal.contains("Retry-After: 3\r\n"))
+        #expect(refusal.contains("limit of 1 unauthenticated connections (gururmm server --max-unauthenticated)"))
+        try extra.writeInbound(ByteBuffer(string: "GET /agent HTTP/1.1\r\n\r\n"))
+        #expect(try extra.readInbound(as: ByteBuffer.self) == nil, "a refused connection's bytes are never parsed")
+        extra.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!extra.isActive)
+        #expect(limiter.unauthenticatedTotal == 1)
+        _ = try holder.finish()
+        #expect(limiter.unauthenticatedTotal == 0, "closing gives the slot back")
+    }
+
+    @Test("the connection guard answers 431 to a request longer than the limit, and passes nothing more on")
+    func connectionGuardLongRequest() throws {
+        let limiter = AddressLimiter(maxUnauthenticated: 5, maxFailures: 5)
+        let channel = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 3, logger: Fixture.quietLogger))
+        try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.2", port: 40_000)).wait()
+        let head = "GET /agent HTTP/1.1\r\nX-Filler: "
+        try channel.writeInbound(ByteBuffer(string: head))
+        #expect(try channel.readInbound(as: ByteBuffer.self) != nil)
+        let filler = String(repeating: "a", count: WireLimits.maxUpgradeRequestBytes - head.utf8.count)
+        try channel.writeInbound(ByteBuffer(string: filler))
+        #expect(try channel.readInbound(as: ByteBuffer.self) != nil, "exactly the limit still passes")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        try channel.writeInbound(ByteBuffer(string: "a"))
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil, "the byte past the limit is not passed on")
+        let answer = String(buffer: try #require(try channel.readOutbound(as: ByteBuffer.self)))
+        #expect(answer.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"))
+        #expect(answer.contains("longer than \(WireLimits.maxUpgradeRequestBytes) bytes"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+        #expect(limiter.unauthenticatedTotal == 0)
+    }
 }

@@ -64,7 +64,7 @@ struct AgentConnection {
         // An enrolled agent is bound to the identity it enrolled as: a welcome naming another agent
         // (a confused or hostile server or relay) ends the connection and is never adopted.
         if let enrolledAs = identity.agentId, enrolledAs != welcome.agentId {
-            let reason = "welcome names agent \(LogText.of(welcome.agentId, limit: 80)), but this agent is \(enrolledAs)"
+            let reason = "welcome names agent \(LogSafe.text(welcome.agentId, limit: 80)), but this agent is \(enrolledAs)"
             logger.error("\(reason); closing the connection")
             link.close(.authenticationFailed, reason: reason)
             return closed(link, welcomed: false, quiet: false, challenged: true)
@@ -79,7 +79,7 @@ struct AgentConnection {
             identity.serverKey = expectedKey ?? welcome.serverKey
             identity.tlsTrust = tls?.description
             try identity.save(stateDirectory: options.stateDirectory)
-            if enrolled { logger.info("enrolled as \(welcome.agentId)") }
+            if enrolled { logger.info("enrolled as \(LogSafe.text(welcome.agentId, limit: 64))") }
             if renamed { logger.notice("the server names this agent '\(givenName)'\(givenName == facts.name ? "" : " (it proposed '\(facts.name)')")") }
         }
         if let key = identity.serverKey { await core.trust(WorkVerifier(agentId: welcome.agentId, serverKey: key)) }

@@ -126,9 +126,9 @@ public actor AgentCore {
         case .command(let spec):
             return try await accept(spec, at: position)
         case .cancel(let cancel):
-            guard let verifier else { return refuseUnverifiable("cancel for \(LogText.of(cancel.commandId))") }
+            guard let verifier else { return refuseUnverifiable("cancel for \(LogSafe.text(cancel.commandId))") }
             if let refusal = verifier.refusal(cancel, at: position) {
-                logger.error("refused cancel of \(LogText.of(cancel.commandId)): \(refusal)")
+                logger.error("refused cancel of \(LogSafe.text(cancel.commandId)): \(refusal)")
                 return false
             }
             try await cancelCommand(cancel)
@@ -202,7 +202,7 @@ public actor AgentCore {
 
     /// Tells the server a command was refused without journaling it (nothing about it is kept).
     private func reportRefusal(_ commandId: String, _ reason: String, now: Double) {
-        logger.error("refused command \(LogText.of(commandId)): \(reason)")
+        logger.error("refused command \(LogSafe.text(commandId)): \(reason)")
         enqueueResult(CommandResult(commandId: commandId, status: .rejected, reason: reason, finishedAt: now))
     }
 
@@ -214,7 +214,7 @@ public actor AgentCore {
             let now = Date().timeIntervalSince1970
             let forgetAfter = now + WorkLimits.maxValiditySeconds + WorkLimits.clockSkewSeconds
             guard case .admitted = try await journal.admit(cancel.commandId, forgetAfter: forgetAfter) else {
-                logger.error("could not remember the cancel of \(LogText.of(cancel.commandId)): the journal is full")
+                logger.error("could not remember the cancel of \(LogSafe.text(cancel.commandId)): the journal is full")
                 return
             }
             try await finish(CommandResult(commandId: cancel.commandId, status: .cancelled, reason: "cancelled before it reached the agent: \(cancel.reason)", finishedAt: now))

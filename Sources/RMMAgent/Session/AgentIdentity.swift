@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import RMMTransport
+import RMMProtocol
 
 /// The agent's durable identity in its state directory: its Ed25519 key and, once enrolled, its id.
 /// Written 0600; the private key never leaves this file.
@@ -64,7 +65,7 @@ public enum AgentError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .badState(let why): return why
         case .notEnrolled: return "this agent is not enrolled yet: run it once with --enroll-token (create one with `gururmm enroll-token create`)"
-        case .refused(let code, let reason): return "server refused this agent (close code \(code)): \(reason)"
+        case .refused(let code, let reason): return "server refused this agent (close code \(code)): \(LogSafe.text(reason))"
         }
     }
 }

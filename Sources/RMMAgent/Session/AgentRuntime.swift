@@ -33,7 +33,7 @@ public enum AgentRuntime {
                     await core.shutdown()
                     throw AgentError.refused(code: closure.code ?? 0, reason: closure.reason)
                 case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):
-                    logger.notice("disconnected: \(closure)")
+                    logger.notice("disconnected: \(LogSafe.describe(closure))")
                     if policy.learn(from: closure, welcomed: welcomed, downlinkQuiet: downlinkQuiet, welcomeLost: welcomeLost, now: Date()) {
                         backoff.reset()
                     }
@@ -53,7 +53,7 @@ public enum AgentRuntime {
                 logger.warning("\(why); reconnecting with a clamped TCP MSS")
                 backoff.reset()
             } catch {
-                logger.notice("connect attempt \(attempt) to \(options.endpoint) failed: \(error)")
+                logger.notice("connect attempt \(attempt) to \(options.endpoint) failed: \(LogSafe.describe(error, limit: 400))")
             }
             if Task.isCancelled { break }
             // Full jitter spreads a fleet's reconnects after a server restart.

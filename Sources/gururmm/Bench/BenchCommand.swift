@@ -34,6 +34,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("out"), help: "Also write the table (Markdown) to this file.")
     var out: String?
 
+    @Option(name: .customLong("unauthenticated"),
+            help: "Instead of the fleet measurements: the server's memory with this many idle unauthenticated sockets (TCP only, and upgraded but silent WebSockets), with the global cap raised and at its default.")
+    var unauthenticated: Int?
+
+    @Option(name: .customLong("unauthenticated-hold"), help: "With --unauthenticated: seconds to hold the sockets before reading the server's memory.")
+    var unauthenticatedHold: Double = 5
+
+    @Option(name: .customLong("unauthenticated-settle"),
+            help: "With --unauthenticated: seconds after the server closed the sockets before reading its memory again (its heap trimmer checks every 5 s).")
+    var unauthenticatedSettle: Double = 12
+
     func run() async throws {
         let requested = try sizes.split(separator: ",").map { text -> Int in
             guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else { throw ValidationError("--sizes: '\(text)' is not a positive number") }
@@ -43,6 +54,10 @@ struct BenchCommand: AsyncParsableCommand {
         guard roundTrips >= 10, throughputSeconds > 0, idleSeconds > 0, perSimulator > 0 else {
             throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
         }
+        if let unauthenticated, unauthenticated <= 0 { throw ValidationError("--unauthenticated must be positive") }
+        guard unauthenticatedHold.isFinite, unauthenticatedSettle.isFinite, (0...3600).contains(unauthenticatedHold), (0...3600).contains(unauthenticatedSettle) else {
+            throw ValidationError("--unauthenticated-hold and --unauthenticated-settle must be 0...3600 seconds")
+        }
         let directory = try workDirectory ?? BenchRun.temporaryDirectory()
         // A used directory holds another run's agents and simulator identities: they would join
         // this fleet (offline ones stall the storm's batch) and the figures would be wrong.
@@ -50,6 +65,13 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--work-dir \(directory) is not empty (it holds another run's server data or simulator identities); give a new or empty directory")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let unauthenticated {
+            let bench = UnauthenticatedBench(count: unauthenticated, directory: directory, holdSeconds: unauthenticatedHold, settleSeconds: unauthenticatedSettle)
+            let report = try await bench.execute()
+            print(report)
+            if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+            return
+        }
         var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
                            throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize)
         let report = try await run.execute()

@@ -62,17 +62,20 @@ final class BenchServer {
     private(set) var child: BenchChild
     private(set) var ready: ServerReady
     let api: APIClient
+    /// Server flags on top of the bench's own (a phase's limits).
+    private let extraArguments: [String]
     private var starts = 1
 
-    init(directory: String) async throws {
+    init(directory: String, extraArguments: [String] = []) async throws {
         self.directory = directory
-        (child, ready) = try await Self.launch(directory: directory, agentPort: 0, apiPort: 0, run: 1)
+        self.extraArguments = extraArguments
+        (child, ready) = try await Self.launch(directory: directory, agentPort: 0, apiPort: 0, run: 1, extraArguments: extraArguments)
         let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let base = URL(string: ready.apiUrl) else { throw BenchError("bad API URL \(ready.apiUrl)") }
         api = APIClient(base: base, token: token, tls: nil)
     }
 
-    private static func launch(directory: String, agentPort: Int, apiPort: Int, run: Int) async throws -> (BenchChild, ServerReady) {
+    private static func launch(directory: String, agentPort: Int, apiPort: Int, run: Int, extraArguments: [String]) async throws -> (BenchChild, ServerReady) {
         let readyPath = directory + "/data/server.json"
         try? FileManager.default.removeItem(atPath: readyPath)
         let child = try BenchChild(name: "server", arguments: [
@@ -80,7 +83,7 @@ final class BenchServer {
             "--agent-listen", "127.0.0.1:\(agentPort)", "--api-listen", "127.0.0.1:\(apiPort)",
             // The simulator's agents all come from 127.0.0.1: the per-address limits are for strangers.
             "--max-unauthenticated-per-address", "100000", "--max-pending-per-agent", "10000000",
-        ], logPath: directory + "/server-\(run).log")
+        ] + extraArguments, logPath: directory + "/server-\(run).log")
         try await benchWait("the server to start", timeout: 60) {
             if !child.isRunning { throw BenchError("server exited:\n\(child.log.suffix(2000))") }
             return FileManager.default.fileExists(atPath: readyPath)
@@ -93,7 +96,8 @@ final class BenchServer {
     func crashAndRestart() async throws {
         child.crash()
         starts += 1
-        (child, ready) = try await Self.launch(directory: directory, agentPort: ready.agentPort, apiPort: ready.apiPort, run: starts)
+        (child, ready) = try await Self.launch(directory: directory, agentPort: ready.agentPort, apiPort: ready.apiPort, run: starts,
+                                              extraArguments: extraArguments)
     }
 
     func fleet() async throws -> FleetSummaryView { try await api.get("/api/v1/fleet") }
