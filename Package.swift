@@ -162,7 +162,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
-        .testTarget(name: "RMMFleetSimTests", dependencies: ["RMMFleetSim", "RMMTransport", "RMMTestSupport"], swiftSettings: strict),
+        .testTarget(name: "RMMFleetSimTests", dependencies: ["RMMFleetSim", "RMMAgent", "RMMTransport", "RMMTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -34,6 +34,10 @@ public enum WireRange {
     static func text(_ name: String, _ value: String, limit: Int = maxTextCharacters) -> String? {
         value.utf8.count <= limit ? nil : "\(name) must be at most \(limit) bytes"
     }
+
+    static func id(_ name: String, _ value: String) -> String? {
+        text(name, value, limit: maxIdCharacters)
+    }
 }
 
 /// A wire value that knows the ranges of its own fields.
@@ -85,23 +89,23 @@ extension Message: WireChecked {
 
 extension Challenge: WireChecked {
     public func rangeProblem() -> String? {
-        firstProblem(WireRange.text("nonce", nonce, limit: WireRange.maxIdCharacters), WireRange.text("server_version", serverVersion))
+        firstProblem(WireRange.id("nonce", nonce), WireRange.text("server_version", serverVersion))
     }
 }
 
 extension StreamPosition: WireChecked {
     public func rangeProblem() -> String? {
-        firstProblem(WireRange.text("stream", stream, limit: WireRange.maxIdCharacters), WireRange.count("seq", seq))
+        firstProblem(WireRange.id("stream", stream), WireRange.count("seq", seq))
     }
 }
 
 extension AgentFacts: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("facts.name", name, limit: WireRange.maxIdCharacters),
-            WireRange.text("facts.hostname", hostname, limit: WireRange.maxIdCharacters),
-            WireRange.text("facts.os", os, limit: WireRange.maxIdCharacters),
-            WireRange.text("facts.version", version, limit: WireRange.maxIdCharacters)
+            WireRange.id("facts.name", name),
+            WireRange.id("facts.hostname", hostname),
+            WireRange.id("facts.os", os),
+            WireRange.id("facts.version", version)
         )
     }
 }
@@ -109,10 +113,10 @@ extension AgentFacts: WireChecked {
 extension Hello: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("agent_id", agentId, limit: WireRange.maxIdCharacters),
-            WireRange.text("signature", signature, limit: WireRange.maxIdCharacters),
+            WireRange.id("agent_id", agentId),
+            WireRange.id("signature", signature),
             facts.rangeProblem(),
-            WireRange.text("stream", stream, limit: WireRange.maxIdCharacters),
+            WireRange.id("stream", stream),
             received.flatMap { $0.rangeProblem().map { "received.\($0)" } }
         )
     }
@@ -121,11 +125,11 @@ extension Hello: WireChecked {
 extension Enroll: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("token", token, limit: WireRange.maxIdCharacters),
-            WireRange.text("public_key", publicKey, limit: WireRange.maxIdCharacters),
-            WireRange.text("signature", signature, limit: WireRange.maxIdCharacters),
+            WireRange.id("token", token),
+            WireRange.id("public_key", publicKey),
+            WireRange.id("signature", signature),
             facts.rangeProblem(),
-            WireRange.text("stream", stream, limit: WireRange.maxIdCharacters)
+            WireRange.id("stream", stream)
         )
     }
 }
@@ -133,15 +137,15 @@ extension Enroll: WireChecked {
 extension Welcome: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("agent_id", agentId, limit: WireRange.maxIdCharacters),
+            WireRange.id("agent_id", agentId),
             WireRange.count("epoch", epoch),
-            WireRange.text("stream", stream, limit: WireRange.maxIdCharacters),
+            WireRange.id("stream", stream),
             received.flatMap { $0.rangeProblem().map { "received.\($0)" } },
             WireRange.count("heartbeat_id", heartbeatId),
             config.rangeProblem().map { "config: \($0)" },
-            configSignature.flatMap { WireRange.text("config_signature", $0, limit: WireRange.maxIdCharacters) },
-            serverKey.flatMap { WireRange.text("server_key", $0, limit: WireRange.maxIdCharacters) },
-            name.flatMap { WireRange.text("name", $0, limit: WireRange.maxIdCharacters) }
+            configSignature.flatMap { WireRange.id("config_signature", $0) },
+            serverKey.flatMap { WireRange.id("server_key", $0) },
+            name.flatMap { WireRange.id("name", $0) }
         )
     }
 }
@@ -182,7 +186,7 @@ extension HostMetrics: WireChecked {
 
 extension ConfigUpdate: WireChecked {
     public func rangeProblem() -> String? {
-        firstProblem(config.rangeProblem().map { "config: \($0)" }, signature.flatMap { WireRange.text("signature", $0, limit: WireRange.maxIdCharacters) })
+        firstProblem(config.rangeProblem().map { "config: \($0)" }, signature.flatMap { WireRange.id("signature", $0) })
     }
 }
 
@@ -193,11 +197,11 @@ extension ConfigApplied: WireChecked {
 extension CommandSpec: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("command_id", commandId, limit: WireRange.maxIdCharacters),
+            WireRange.id("command_id", commandId),
             WireRange.real("timeout_seconds", timeoutSeconds, in: WorkLimits.minTimeoutSeconds...WorkLimits.maxTimeoutSeconds),
             WireRange.count("expires_at", expiresAt, in: 0...Int(WireRange.maxUnixSeconds)),
             interpreter.flatMap { WireRange.text("interpreter", $0) },
-            signature.flatMap { WireRange.text("signature", $0, limit: WireRange.maxIdCharacters) }
+            signature.flatMap { WireRange.id("signature", $0) }
         )
     }
 }
@@ -205,21 +209,21 @@ extension CommandSpec: WireChecked {
 extension Cancel: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("command_id", commandId, limit: WireRange.maxIdCharacters),
+            WireRange.id("command_id", commandId),
             WireRange.text("reason", reason),
-            signature.flatMap { WireRange.text("signature", $0, limit: WireRange.maxIdCharacters) }
+            signature.flatMap { WireRange.id("signature", $0) }
         )
     }
 }
 
 extension CommandAck: WireChecked {
-    public func rangeProblem() -> String? { WireRange.text("command_id", commandId, limit: WireRange.maxIdCharacters) }
+    public func rangeProblem() -> String? { WireRange.id("command_id", commandId) }
 }
 
 extension CommandStarted: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("command_id", commandId, limit: WireRange.maxIdCharacters),
+            WireRange.id("command_id", commandId),
             pid.flatMap { WireRange.count("pid", Int($0), in: 0...Int(Int32.max)) },
             WireRange.time("time", time)
         )
@@ -229,7 +233,7 @@ extension CommandStarted: WireChecked {
 extension CommandOutput: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("command_id", commandId, limit: WireRange.maxIdCharacters),
+            WireRange.id("command_id", commandId),
             WireRange.count("offset", offset, in: 0...WireLimits.maxMessageBytes)
         )
     }
@@ -238,7 +242,7 @@ extension CommandOutput: WireChecked {
 extension CommandResult: WireChecked {
     public func rangeProblem() -> String? {
         firstProblem(
-            WireRange.text("command_id", commandId, limit: WireRange.maxIdCharacters),
+            WireRange.id("command_id", commandId),
             signal.flatMap { WireRange.count("signal", Int($0), in: 0...1024) },
             reason.flatMap { WireRange.text("reason", $0) },
             startedAt.flatMap { WireRange.time("started_at", $0) },
@@ -327,7 +331,7 @@ extension LinkCounters: WireChecked {
             times.lazy.compactMap { name, value in value.flatMap { WireRange.time(name, $0) } }.first,
             recentPongRttMs.count <= LinkCounters.maxRecentPongs ? nil : "recent_pong_rtt_ms must hold at most \(LinkCounters.maxRecentPongs) values",
             recentPongRttMs.lazy.compactMap { WireRange.real("recent_pong_rtt_ms", $0, in: 0...WireRange.maxMilliseconds) }.first,
-            firstUnknownType.flatMap { WireRange.text("first_unknown_type", $0, limit: WireRange.maxIdCharacters) }
+            firstUnknownType.flatMap { WireRange.id("first_unknown_type", $0) }
         )
     }
 }

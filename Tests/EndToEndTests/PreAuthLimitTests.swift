@@ -55,7 +55,8 @@ extension EndToEnd {
                 let (link, challenge, stream) = try await hostileClient(server, from: "127.0.0.10")
                 var events = stream
                 let key = Curve25519.Signing.PrivateKey()
-                let hostileId = "ag_x\nERROR forged\u{1B}[2J" + String(repeating: "z", count: 20_000)
+                // Within the wire's 256-byte bound for ids (a longer one is refused as malformed, 1007).
+                let hostileId = "ag_x\nERROR forged\u{1B}[2J" + String(repeating: "z", count: 200)
                 let signature = try AgentProof.sign(nonce: challenge.nonce, agentId: hostileId, key: key)
                 link.send(Envelope(.hello(Hello(agentId: hostileId, signature: signature, facts: malloryFacts, stream: "s", received: nil))))
                 #expect(await closeOf(&events)?.code == CloseCode.authenticationFailed.rawValue)

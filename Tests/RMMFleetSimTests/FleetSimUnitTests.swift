@@ -1,4 +1,5 @@
 import Foundation
+import RMMAgent
 import RMMTestSupport
 import RMMTransport
 import Testing

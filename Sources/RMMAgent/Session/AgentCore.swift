@@ -155,7 +155,7 @@ public actor AgentCore {
 
     /// Ids whose frames failed the signature check, so a later copy is refused alike: the server
     /// was told `rejected`, and must not then see the command run. Memory only, bounded.
-    private var forgedIds = BoundedIdSet(capacity: 1024)
+    private var forgedIds = RecentIds(capacity: 1024)
 
     /// Verify, then journal, then ack, then run: a command id is executed at most once, ever, and
     /// nothing about a command that fails its check is journaled or acked. Returns false when the
