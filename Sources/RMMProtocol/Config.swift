@@ -80,8 +80,8 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         if !(1...WireRange.maxCount).contains(version) { out.append("version must be 1...\(WireRange.maxCount)") }
         if !(1...3600).contains(heartbeatInterval) { out.append("heartbeat_interval must be 1...3600 seconds") }
         // Written so NaN fails too (every comparison with NaN is false).
-        if !(heartbeatDeadline >= heartbeatInterval * 2 && heartbeatDeadline <= 7200) {
-            out.append("heartbeat_deadline must be at least twice heartbeat_interval and at most 7200 seconds")
+        if !(heartbeatDeadline >= heartbeatInterval * 2 && heartbeatDeadline <= 86_400) {
+            out.append("heartbeat_deadline must be at least twice heartbeat_interval and at most 86400 seconds")
         }
         if !(1...3600).contains(pingInterval) { out.append("ping_interval must be 1...3600 seconds") }
         if let metricsInterval, !(1...86_400).contains(metricsInterval) { out.append("metrics_interval must be 1...86400 seconds") }

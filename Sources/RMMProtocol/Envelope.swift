@@ -63,7 +63,7 @@ public enum Message: Sendable, Equatable {
     }
 }
 
-/// One frame's worth of protocol: `{"v":1,"t":"command","seq":42,"ack":17,"body":{...}}`.
+/// One frame's worth of protocol: `{"v":2,"t":"command","seq":42,"ack":17,"body":{...}}`.
 public struct Envelope: Sendable, Equatable {
     public var version: Int
     public var seq: Int?

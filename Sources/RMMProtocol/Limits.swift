@@ -18,7 +18,7 @@ public enum WireLimits {
     /// agent's upgrade request is a few hundred bytes.
     public static let maxUpgradeRequestBytes = 16 << 10
     /// Wire protocol version carried in every envelope.
-    public static let protocolVersion = 1
+    public static let protocolVersion = 2
 }
 
 /// Bounds on signed work that both ends enforce: the server refuses to create work outside them,

@@ -53,10 +53,11 @@ public struct DownlinkPollQuery: Sendable, Equatable {
         self.wait = wait
     }
 
-    /// Reads the query's parameters (name, value); unknown names are ignored.
+    /// Reads the query's parameters (name, value); unknown names are ignored, and of a repeated
+    /// one the first counts (as on the API port).
     public init(parameters: [(name: String, value: String?)]) throws(QueryNumber.Problem) {
         func value(_ field: Field) -> String? {
-            parameters.last { $0.name == field.rawValue }.map { $0.value ?? "" }
+            parameters.first { $0.name == field.rawValue }.map { $0.value ?? "" }
         }
         after = try QueryNumber.integer(value(.after), name: "after", in: 0...WireRange.maxCount, fallback: 0)
         wait = try QueryNumber.real(value(.wait), name: "wait", in: 0...Self.maxWaitSeconds, fallback: Self.defaultWaitSeconds)

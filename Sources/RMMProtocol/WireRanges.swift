@@ -12,9 +12,9 @@ public enum WireRange {
     /// Longest round trip accepted in a millisecond field: one day.
     public static let maxMilliseconds = 86_400_000.0
     /// Longest free text (reasons, findings, versions) on the wire; ids are shorter still.
-    public static let maxTextCharacters = 4096
+    public static let maxTextBytes = 4096
     /// Longest id (command, stream, nonce, agent id, key).
-    public static let maxIdCharacters = 256
+    public static let maxIdBytes = 256
 
     /// Nil when `value` is a whole number in `range`; otherwise why not.
     static func count(_ name: String, _ value: Int, in range: ClosedRange<Int> = 0...maxCount) -> String? {
@@ -31,12 +31,26 @@ public enum WireRange {
         real(name, value, in: 0...maxUnixSeconds)
     }
 
-    static func text(_ name: String, _ value: String, limit: Int = maxTextCharacters) -> String? {
+    static func text(_ name: String, _ value: String, limit: Int = maxTextBytes) -> String? {
         value.utf8.count <= limit ? nil : "\(name) must be at most \(limit) bytes"
     }
 
+    /// `text` cut on a character boundary to at most `limit` bytes of UTF-8, so it fits a text field.
+    public static func clipped(_ text: String, limit: Int = maxTextBytes) -> String {
+        guard text.utf8.count > limit else { return text }
+        var out = ""
+        var bytes = 0
+        for character in text {
+            let size = character.utf8.count
+            if bytes + size > limit { break }
+            out.append(character)
+            bytes += size
+        }
+        return out
+    }
+
     static func id(_ name: String, _ value: String) -> String? {
-        text(name, value, limit: maxIdCharacters)
+        text(name, value, limit: maxIdBytes)
     }
 }
 

@@ -148,6 +148,8 @@ public struct EnrollmentTokenRequest: Codable, Sendable {
 
 /// Body of `POST /api/v1/commands/{id}/cancel` and `POST /api/v1/agents/{id}/evict`.
 public struct ReasonRequest: Codable, Sendable {
+    /// Longest reason accepted, bytes of UTF-8.
+    public static let maxBytes = 1024
     public var reason: String?
     public init(reason: String?) { self.reason = reason }
 }

@@ -132,10 +132,11 @@ actor AgentSession {
             link.close(.revoked, reason: "agent \(agentId) is revoked")
             return nil
         }
-        if let peerSaw, peerSaw.stream == outbox.stream, peerSaw.seq > outbox.lastSeq {
+        guard outbox.resume(peerSaw: peerSaw) else {
             // Taking it as an ack would drop commands the agent never received.
-            logger.warning("hello claims seq \(peerSaw.seq) received, beyond the last message sent (\(outbox.lastSeq)); closing")
-            link.close(.protocolError, reason: "hello claims seq \(peerSaw.seq) received, beyond the last message sent (\(outbox.lastSeq))")
+            let claimed = peerSaw?.seq ?? 0
+            logger.warning("hello claims seq \(claimed) received, beyond the last message sent (\(outbox.lastSeq)); closing")
+            link.close(.protocolError, reason: "hello claims seq \(claimed) received, beyond the last message sent (\(outbox.lastSeq))")
             return nil
         }
         if let old = connection {
@@ -144,7 +145,6 @@ actor AgentSession {
             old.link.close(.superseded, reason: "superseded by a newer connection (epoch \(epoch))")
         }
         inbox.peerStream(agentStream)
-        outbox.resume(peerSaw: peerSaw)
         heartbeatCounter += 1
         let mailbox = HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
         connection = Connection(

@@ -73,6 +73,11 @@ public enum GuruServer {
         let adminTokenPath = data.adminTokenPath
         let feed = ChangeFeed()
         let config = try await store.config()
+        // Agents refuse a config outside the protocol's ranges; serving one would keep every
+        // agent from connecting, so it stops the start instead, saying which field and how to fix it.
+        if let problem = config.problems().first {
+            throw StartupError("the stored agent config (version \(config.version)) is not valid: \(problem). Every agent would refuse it. Stop the server, then reset it to the defaults with `sqlite3 \(data.databasePath) \"DELETE FROM settings WHERE key = 'agent_config'\"` and set it again with PUT /api/v1/config")
+        }
         let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
         let clock = SessionClock(interval: options.settings.tickInterval)
         let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger,

@@ -169,6 +169,9 @@ enum OperatorAPI {
             // they applied: `min_version` moves the saved version past theirs.
             let minimumVersion = try request.queryInteger("min_version", in: 1...WireRange.maxCount, fallback: 1)
             config.version = max(current.version, minimumVersion - 1)
+            guard config.version < WireRange.maxCount else {
+                throw RequestError(409, "the config version is at its maximum (\(WireRange.maxCount))")
+            }
             let problems = config.problems()
             guard problems.isEmpty else { throw RequestError(400, "config rejected: " + problems.joined(separator: "; ")) }
             let saved = try await core.store.saveConfig(config) { saved in
@@ -243,6 +246,11 @@ enum OperatorAPI {
     private static func optionalReason(_ request: Request, _ context: OperatorContext) async throws -> String? {
         let reason = try await request.decodeIfPresent(as: ReasonRequest.self, context: context)?.reason
         try RequestError.refuseNUL(reason, in: "reason")
+        // A cancel's reason travels to the agent and back in its result: well inside the wire's
+        // bound for text, with room for what the agent adds.
+        if let reason, reason.utf8.count > ReasonRequest.maxBytes {
+            throw RequestError(400, "reason must be at most \(ReasonRequest.maxBytes) bytes")
+        }
         return reason
     }
 

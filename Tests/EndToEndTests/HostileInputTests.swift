@@ -31,7 +31,7 @@ extension EndToEnd {
 
                 // An unknown type is counted, not fatal; the hello after it with a forged signature → 4001.
                 (link, _, events) = try await hostileClient(server)
-                link.sendFrame(Data(#"{"v":1,"t":"from_the_future","body":{}}"#.utf8))
+                link.sendFrame(Data(#"{"v":2,"t":"from_the_future","body":{}}"#.utf8))
                 let forged = Hello(agentId: honest.id, signature: Data(repeating: 7, count: 64).base64EncodedString(), facts: malloryFacts, stream: "s", received: nil)
                 link.send(Envelope(.hello(forged)))
                 closed = await closeOf(&events)

@@ -450,7 +450,7 @@ extension EndToEnd {
             case .garbage, .dribbledRequest, .silent:
                 return
             case .truncatedFrame:
-                await client.send(RawWebSocket.frame(payload: Array(#"{"v":1,"t":"#.utf8), declaredLength: 1000))
+                await client.send(RawWebSocket.frame(payload: Array(#"{"v":2,"t":"#.utf8), declaredLength: 1000))
             case .oversizedFrame:
                 await client.send(variant.isMultiple(of: 4) ? material.oversizedFrames.whole : material.oversizedFrames.start)
             case .unknownAgent:

@@ -125,6 +125,16 @@ extension EndToEnd {
                 #expect(output.contains("expires_seconds must be more than 0 and at most \(Int(WorkLimits.maxValiditySeconds))"), "\(output)")
                 let (okCode, okOutput) = try await server.cli(["run", "--agent", "valid", "--expires", "\(Int(WorkLimits.maxValiditySeconds))", "--", "echo", "fine"])
                 #expect(okCode == 0, "\(okOutput)")
+                // A cancel's reason travels to the agent and back: bounded at the API, well inside the wire's bound.
+                let batch = try await server.api.run(["valid"], "sleep 30")
+                let id = try #require(batch.commands.first).commandId
+                let long = try APICoding.encoder().encode(ReasonRequest(reason: String(repeating: "r", count: ReasonRequest.maxBytes + 1)))
+                let (status, answer) = try await server.api.raw("POST", "/api/v1/commands/\(id)/cancel", body: long)
+                #expect(status == 400 && String(decoding: answer, as: UTF8.self).contains("reason must be at most"))
+                let fits = try APICoding.encoder().encode(ReasonRequest(reason: String(repeating: "r", count: ReasonRequest.maxBytes)))
+                let (fitStatus, _) = try await server.api.raw("POST", "/api/v1/commands/\(id)/cancel", body: fits)
+                #expect(fitStatus == 200)
+                #expect(try await server.api.finish(batch).first?.state == .cancelled)
             }
         }
     }

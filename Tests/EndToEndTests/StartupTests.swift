@@ -1,5 +1,7 @@
 import Foundation
+import RMMProtocol
 import RMMServer
+import RMMStore
 import RMMTestSupport
 import Testing
 
@@ -47,6 +49,22 @@ extension EndToEnd {
             try await server.restartOnSamePorts()
             #expect(FileManager.default.contents(atPath: keyPath) == original)
             await server.stop()
+        }
+
+        @Test("a stored agent config that every agent would refuse stops the start, naming the field and the fix")
+        func invalidStoredConfig() async throws {
+            let server = try await E2EServer.start()
+            await server.stop()
+            // As a config saved by a release with looser ranges could be.
+            do {
+                let store = try SQLiteStore(path: server.dataDirectory + "/gururmm.sqlite")
+                var config = AgentConfig.defaults
+                config.heartbeatDeadline = 1e12
+                _ = try await store.saveConfig(config, audit: nil)
+            }
+            let (code, output) = try await failedStart(server.dataDirectory)
+            #expect(code != 0)
+            #expect(output.contains("the stored agent config (version 2) is not valid: heartbeat_deadline must be") && output.contains("DELETE FROM settings"), "\(output)")
         }
 
         @Test("an admin.token that cannot be read stops the start instead of being replaced by a new token")

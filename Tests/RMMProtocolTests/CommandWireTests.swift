@@ -70,11 +70,11 @@ struct CommandWireTests {
 
     /// Frames as the server and the agents write them in a fan-out.
     static let plainFrames = [
-        #"{"ack":3,"body":{"command_id":"c_019ad3f1a2b3f00dbeefcafe1234","expires_at":1764483872,"kind":"shell","signature":"q83vEjRWeJA=","text":"true","timeout_seconds":60},"seq":7,"t":"command","v":1}"#,
-        #"{"ack":7,"body":{"command_id":"c_1","duplicate":false},"seq":4,"t":"command_ack","v":1}"#,
-        #"{"body":{"command_id":"c_1","pid":4242,"time":1764483812.25},"seq":5,"t":"started","v":1}"#,
-        #"{"ack":7,"body":{"command_id":"c_1","exit_code":0,"finished_at":1764483812.5,"started_at":1764483812.25,"status":"succeeded","stderr":"","stderr_truncated":false,"stdout":"b2sK","stdout_truncated":false},"seq":6,"t":"result","v":1}"#,
-        #"{"body":{"command_id":"c_1","finished_at":1764483812.5,"reason":"killed after 60 s","signal":9,"status":"timed_out","stderr":"","stderr_truncated":false,"stdout":"","stdout_truncated":true},"seq":6,"t":"result","v":1}"#,
+        #"{"ack":3,"body":{"command_id":"c_019ad3f1a2b3f00dbeefcafe1234","expires_at":1764483872,"kind":"shell","signature":"q83vEjRWeJA=","text":"true","timeout_seconds":60},"seq":7,"t":"command","v":2}"#,
+        #"{"ack":7,"body":{"command_id":"c_1","duplicate":false},"seq":4,"t":"command_ack","v":2}"#,
+        #"{"body":{"command_id":"c_1","pid":4242,"time":1764483812.25},"seq":5,"t":"started","v":2}"#,
+        #"{"ack":7,"body":{"command_id":"c_1","exit_code":0,"finished_at":1764483812.5,"started_at":1764483812.25,"status":"succeeded","stderr":"","stderr_truncated":false,"stdout":"b2sK","stdout_truncated":false},"seq":6,"t":"result","v":2}"#,
+        #"{"body":{"command_id":"c_1","finished_at":1764483812.5,"reason":"killed after 60 s","signal":9,"status":"timed_out","stderr":"","stderr_truncated":false,"stdout":"","stdout_truncated":true},"seq":6,"t":"result","v":2}"#,
     ]
 
     @Test("the plain frames read the same both ways, and write back byte for byte as Foundation writes them", arguments: plainFrames)
@@ -87,27 +87,27 @@ struct CommandWireTests {
     }
 
     @Test("frames the general decoder must judge are left to it", arguments: [
-        #"{"body":{"command_id":"c_1","duplicate":false},"seq":4,"t":"command_ack","v":2}"#,  // unsupported version: its error
-        #"{"body":{"command_id":"c_1","duplicate":false},"t":"command_ack","v":1}"#,  // a reliable message without a seq
-        #"{"body":{"command_id":"c_1","duplicate":false},"seq":0,"t":"command_ack","v":1}"#,
-        #"{"ack":-1,"body":{"command_id":"c_1","duplicate":false},"seq":1,"t":"command_ack","v":1}"#,
-        #"{"body":{"command_id":"c_1","duplicate":false}, "seq":1,"t":"command_ack","v":1}"#,  // whitespace
-        #"{"body":{"command_id":"c\"1","duplicate":false},"seq":1,"t":"command_ack","v":1}"#,  // an escape
-        #"{"body":{"command_id":"c_1","duplicate":null},"seq":1,"t":"command_ack","v":1}"#,
-        #"{"body":{"command_id":"c_1","duplicate":0},"seq":1,"t":"command_ack","v":1}"#,
-        #"{"body":{"command_id":"c_1","duplicate":false,"extra":1},"seq":1,"t":"command_ack","v":1}"#,  // a key no field takes
-        #"{"body":{"command_id":"c_1","command_id":"c_2","duplicate":false},"seq":1,"t":"command_ack","v":1}"#,  // a repeated key
-        #"{"body":{"command_id":"c_1"},"seq":1,"t":"command_ack","v":1}"#,  // a missing field
-        #"{"body":{"command_id":"c_1","duplicate":false},"seq":1,"t":"cancel","v":1}"#,  // another type
-        #"{"body":{"command_id":"c_1","duplicate":false},"seq":1,"t":"command_ack","t":"command_ack","v":1}"#,
-        #"{"body":{"command_id":"c_1","pid":2147483648,"time":1},"seq":1,"t":"started","v":1}"#,  // pid beyond Int32
-        #"{"body":{"command_id":"c_1","pid":1.0,"time":1},"seq":1,"t":"started","v":1}"#,
-        #"{"body":{"command_id":"c_1","time":1e9},"seq":1,"t":"started","v":1}"#,  // an exponent
-        #"{"body":{"command_id":"c_1","time":01},"seq":1,"t":"started","v":1}"#,  // not JSON
-        #"{"body":{"command_id":"c_1","finished_at":1,"status":"done","stderr":"","stderr_truncated":false,"stdout":"","stdout_truncated":false},"seq":1,"t":"result","v":1}"#,
-        #"{"body":{"command_id":"c_1","finished_at":1,"status":"failed","stderr":"%%%","stderr_truncated":false,"stdout":"","stdout_truncated":false},"seq":1,"t":"result","v":1}"#,
-        #"{"body":{"command_id":"c_1","kind":"shell","text":"true","timeout_seconds":60,"valid_for_seconds":60,"expires_at":{}},"seq":1,"t":"command","v":1}"#,
-        #"{"body":{"command_id":"c_1","kind":"batch","text":"true","timeout_seconds":60,"valid_for_seconds":60},"seq":1,"t":"command","v":1}"#,
+        #"{"body":{"command_id":"c_1","duplicate":false},"seq":4,"t":"command_ack","v":3}"#,  // unsupported version: its error
+        #"{"body":{"command_id":"c_1","duplicate":false},"t":"command_ack","v":2}"#,  // a reliable message without a seq
+        #"{"body":{"command_id":"c_1","duplicate":false},"seq":0,"t":"command_ack","v":2}"#,
+        #"{"ack":-1,"body":{"command_id":"c_1","duplicate":false},"seq":1,"t":"command_ack","v":2}"#,
+        #"{"body":{"command_id":"c_1","duplicate":false}, "seq":1,"t":"command_ack","v":2}"#,  // whitespace
+        #"{"body":{"command_id":"c\"1","duplicate":false},"seq":1,"t":"command_ack","v":2}"#,  // an escape
+        #"{"body":{"command_id":"c_1","duplicate":null},"seq":1,"t":"command_ack","v":2}"#,
+        #"{"body":{"command_id":"c_1","duplicate":0},"seq":1,"t":"command_ack","v":2}"#,
+        #"{"body":{"command_id":"c_1","duplicate":false,"extra":1},"seq":1,"t":"command_ack","v":2}"#,  // a key no field takes
+        #"{"body":{"command_id":"c_1","command_id":"c_2","duplicate":false},"seq":1,"t":"command_ack","v":2}"#,  // a repeated key
+        #"{"body":{"command_id":"c_1"},"seq":1,"t":"command_ack","v":2}"#,  // a missing field
+        #"{"body":{"command_id":"c_1","duplicate":false},"seq":1,"t":"cancel","v":2}"#,  // another type
+        #"{"body":{"command_id":"c_1","duplicate":false},"seq":1,"t":"command_ack","t":"command_ack","v":2}"#,
+        #"{"body":{"command_id":"c_1","pid":2147483648,"time":1},"seq":1,"t":"started","v":2}"#,  // pid beyond Int32
+        #"{"body":{"command_id":"c_1","pid":1.0,"time":1},"seq":1,"t":"started","v":2}"#,
+        #"{"body":{"command_id":"c_1","time":1e9},"seq":1,"t":"started","v":2}"#,  // an exponent
+        #"{"body":{"command_id":"c_1","time":01},"seq":1,"t":"started","v":2}"#,  // not JSON
+        #"{"body":{"command_id":"c_1","finished_at":1,"status":"done","stderr":"","stderr_truncated":false,"stdout":"","stdout_truncated":false},"seq":1,"t":"result","v":2}"#,
+        #"{"body":{"command_id":"c_1","finished_at":1,"status":"failed","stderr":"%%%","stderr_truncated":false,"stdout":"","stdout_truncated":false},"seq":1,"t":"result","v":2}"#,
+        #"{"body":{"command_id":"c_1","kind":"shell","text":"true","timeout_seconds":60,"valid_for_seconds":60,"expires_at":{}},"seq":1,"t":"command","v":2}"#,
+        #"{"body":{"command_id":"c_1","kind":"batch","text":"true","timeout_seconds":60,"valid_for_seconds":60},"seq":1,"t":"command","v":2}"#,
     ])
     func declines(_ frame: String) {
         #expect(Self.fast(Data(frame.utf8)) == nil)
@@ -115,7 +115,7 @@ struct CommandWireTests {
 
     @Test("a string in any valid UTF-8 reads as the general decoder reads it; invalid UTF-8 is left to it")
     func utf8() {
-        let frame = #"{"body":{"command_id":"日本🦀é","duplicate":true},"seq":1,"t":"command_ack","v":1}"#
+        let frame = #"{"body":{"command_id":"日本🦀é","duplicate":true},"seq":1,"t":"command_ack","v":2}"#
         #expect(Self.fast(Data(frame.utf8)) == Envelope(.commandAck(CommandAck(commandId: "日本🦀é", duplicate: true)), seq: 1))
         var invalid = Data(frame.utf8)
         invalid[invalid.firstIndex(of: 0xE6) ?? 0] = 0xFF

@@ -66,19 +66,19 @@ struct HeartbeatWireTests {
     }
 
     @Test("frames the general decoder must judge are left to it", arguments: [
-        #"{"body":{"id":1,"time":2},"t":"heartbeat","v":2}"#,  // unsupported version: its error, not ours
-        #"{"body":{"id":1,"time":2},"seq":0,"t":"heartbeat","v":1}"#,  // seq 0 is malformed
-        #"{"ack":-1,"body":{"id":1,"time":2},"t":"heartbeat","v":1}"#,
-        #"{"body":{"id":01,"time":2},"t":"heartbeat","v":1}"#,  // not JSON
-        #"{"body":{"id":1,"time":2.},"t":"heartbeat","v":1}"#,
-        #"{"body":{"echo":null,"id":1,"time":2},"t":"heartbeat","v":1}"#,
-        #"{"body":{"id":1,"time":2}, "t":"heartbeat","v":1}"#,  // whitespace
-        #"{"body":{"id":1,"time":2},"t":"heartbeat","v":1,"v":1}"#,  // a repeated key
-        #"{"body":{"id":1},"body":{"id":1,"time":2},"t":"heartbeat","v":1}"#,  // a bad value, then a good one
-        #"{"body":{"id":1,"time":2},"t":"hello","t":"heartbeat","v":1}"#,
-        #"{"body":{"id":1,"metrics":{},"time":2},"t":"heartbeat","v":1}"#,
-        #"{"body":{"id":1,"time":2},"t":"hello","v":1}"#,
-        #"{"body":{"id":12345678901234567890,"time":2},"t":"heartbeat","v":1}"#,
+        #"{"body":{"id":1,"time":2},"t":"heartbeat","v":3}"#,  // unsupported version: its error, not ours
+        #"{"body":{"id":1,"time":2},"seq":0,"t":"heartbeat","v":2}"#,  // seq 0 is malformed
+        #"{"ack":-1,"body":{"id":1,"time":2},"t":"heartbeat","v":2}"#,
+        #"{"body":{"id":01,"time":2},"t":"heartbeat","v":2}"#,  // not JSON
+        #"{"body":{"id":1,"time":2.},"t":"heartbeat","v":2}"#,
+        #"{"body":{"echo":null,"id":1,"time":2},"t":"heartbeat","v":2}"#,
+        #"{"body":{"id":1,"time":2}, "t":"heartbeat","v":2}"#,  // whitespace
+        #"{"body":{"id":1,"time":2},"t":"heartbeat","v":2,"v":2}"#,  // a repeated key
+        #"{"body":{"id":1},"body":{"id":1,"time":2},"t":"heartbeat","v":2}"#,  // a bad value, then a good one
+        #"{"body":{"id":1,"time":2},"t":"hello","t":"heartbeat","v":2}"#,
+        #"{"body":{"id":1,"metrics":{},"time":2},"t":"heartbeat","v":2}"#,
+        #"{"body":{"id":1,"time":2},"t":"hello","v":2}"#,
+        #"{"body":{"id":12345678901234567890,"time":2},"t":"heartbeat","v":2}"#,
     ])
     func declines(_ frame: String) {
         #expect(Self.fast(Data(frame.utf8)) == nil)
@@ -86,7 +86,7 @@ struct HeartbeatWireTests {
 
     @Test("the plain frame reads the same both ways")
     func plainFrame() throws {
-        let frame = Data(#"{"ack":7,"body":{"echo":41,"id":42,"time":1764467890.25},"t":"heartbeat","v":1}"#.utf8)
+        let frame = Data(#"{"ack":7,"body":{"echo":41,"id":42,"time":1764467890.25},"t":"heartbeat","v":2}"#.utf8)
         let expected = Envelope(.heartbeat(Heartbeat(id: 42, echo: 41, time: 1_764_467_890.25)), ack: 7)
         #expect(Self.fast(frame) == expected)
         #expect(Self.general(frame) == .success(expected))

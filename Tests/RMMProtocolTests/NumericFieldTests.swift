@@ -125,3 +125,16 @@ struct NumericFieldTests {
         return mirror.children.flatMap { child in unsetFields(of: child.value, path: path + "." + (child.label ?? "?")) }
     }
 }
+
+@Suite("Text fitted to the wire")
+struct ClippedTextTests {
+    @Test("clipped text fits the byte bound on a character boundary, and short text is untouched")
+    func clipped() {
+        #expect(WireRange.clipped("short") == "short")
+        let long = String(repeating: "é🦀", count: 2000)
+        let cut = WireRange.clipped(long)
+        #expect(cut.utf8.count <= WireRange.maxTextBytes && cut.utf8.count > WireRange.maxTextBytes - 4)
+        #expect(long.hasPrefix(cut))
+        #expect(CommandResult(commandId: "c", status: .cancelled, reason: cut, finishedAt: 1).rangeProblem() == nil)
+    }
+}

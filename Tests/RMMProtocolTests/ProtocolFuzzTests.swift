@@ -57,7 +57,7 @@ struct ProtocolFuzzTests {
         case 0: return WireGen.bytes(&rng)
         case 1:
             // JSON-ish token soup, sometimes behind a valid envelope head.
-            let head = WireGen.chance(2, &rng) ? #"{"v":1,"t":"\#(WireGen.pick(WireDamage.typeNames, &rng))","seq":1,"body":"# : ""
+            let head = WireGen.chance(2, &rng) ? #"{"v":2,"t":"\#(WireGen.pick(WireDamage.typeNames, &rng))","seq":1,"body":"# : ""
             return Data((head + (0..<WireGen.int(in: 0...40, &rng)).map { _ in WireGen.pick(WireDamage.tokens, &rng) }.joined()).utf8)
         default:
             return Data(WireGen.text(&rng).utf8)

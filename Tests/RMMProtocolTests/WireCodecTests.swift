@@ -95,7 +95,7 @@ struct WireCodecTests {
     func envelopeShape() throws {
         let envelope = Envelope(.command(CommandSpec(commandId: "c_9", kind: .shell, text: "ls /tmp", timeoutSeconds: 30, expiresAt: 1_750_000_060)), seq: 42, ack: 17)
         let object = try Samples.json(try codec.encode(envelope))
-        #expect(object["v"] as? Int == 1)
+        #expect(object["v"] as? Int == 2)
         #expect(object["t"] as? String == "command")
         #expect(object["seq"] as? Int == 42)
         #expect(object["ack"] as? Int == 17)
@@ -156,7 +156,7 @@ struct WireCodecTests {
         #expect(Set(labels.keys) == Set(Samples.config.labels.keys))
         #expect(Set(env.keys) == Set(Samples.config.commandEnvironment.keys))
         // And keys an agent might send in camelCase or snake_case are read as written.
-        let text = #"{"v":1,"t":"config_update","seq":1,"body":{"config":{"version":1,"heartbeat_interval":15,"heartbeat_deadline":45,"ping_interval":15,"max_concurrent_commands":4,"max_queued_commands":256,"output_cap_bytes":4096,"output_chunk_bytes":1024,"ack_deadline":10,"max_message_bytes":4096,"labels":{"site_name":"a","siteName":"b"},"allowed_interpreters":[],"command_environment":{"MY_VAR":"1","my_var":"2"}}}}"#
+        let text = #"{"v":2,"t":"config_update","seq":1,"body":{"config":{"version":1,"heartbeat_interval":15,"heartbeat_deadline":45,"ping_interval":15,"max_concurrent_commands":4,"max_queued_commands":256,"output_cap_bytes":4096,"output_chunk_bytes":1024,"ack_deadline":10,"max_message_bytes":4096,"labels":{"site_name":"a","siteName":"b"},"allowed_interpreters":[],"command_environment":{"MY_VAR":"1","my_var":"2"}}}}"#
         guard case .configUpdate(let update) = try codec.decode(Data(text.utf8)).message else {
             Issue.record("not a config_update")
             return
@@ -186,7 +186,7 @@ struct WireCodecTests {
         #expect(throws: WireDecodeError.self) { try codec.decode(Data([0xff, 0xfe, 0x00, 0x7b])) }
     }
 
-    @Test("wrong version is unsupportedVersion", arguments: [0, 2, -1, 99])
+    @Test("wrong version is unsupportedVersion", arguments: [0, 1, 3, -1, 99])
     func wrongVersion(_ v: Int) {
         let text = #"{"v":\#(v),"t":"heartbeat","body":{"id":1,"time":0}}"#
         #expect(throws: WireDecodeError.unsupportedVersion(v)) { try codec.decode(Data(text.utf8)) }
@@ -195,15 +195,15 @@ struct WireCodecTests {
     @Test("unknown t is unknownType, even without seq or body")
     func unknownType() throws {
         #expect(throws: WireDecodeError.unknownType("telemetry_v9")) {
-            try codec.decode(Data(#"{"v":1,"t":"telemetry_v9","seq":3,"body":{"x":1}}"#.utf8))
+            try codec.decode(Data(#"{"v":2,"t":"telemetry_v9","seq":3,"body":{"x":1}}"#.utf8))
         }
         #expect(throws: WireDecodeError.unknownType("future")) {
-            try codec.decode(Data(#"{"v":1,"t":"future"}"#.utf8))
+            try codec.decode(Data(#"{"v":2,"t":"future"}"#.utf8))
         }
         // The name is cut so a hostile peer cannot make the report arbitrarily long.
         let long = String(repeating: "x", count: 500)
         #expect(throws: WireDecodeError.unknownType(String(repeating: "x", count: 64) + "…[+436 bytes]")) {
-            try codec.decode(Data(#"{"v":1,"t":"\#(long)"}"#.utf8))
+            try codec.decode(Data(#"{"v":2,"t":"\#(long)"}"#.utf8))
         }
     }
 
@@ -226,12 +226,12 @@ struct WireCodecTests {
     @Test("seq must be positive and ack not negative")
     func seqAndAckBounds() {
         #expect(throws: WireDecodeError.malformed("seq must be positive")) {
-            try codec.decode(Data(#"{"v":1,"t":"cancel","seq":0,"body":{"command_id":"c","reason":"r"}}"#.utf8))
+            try codec.decode(Data(#"{"v":2,"t":"cancel","seq":0,"body":{"command_id":"c","reason":"r"}}"#.utf8))
         }
         #expect(throws: WireDecodeError.malformed("ack must not be negative")) {
-            try codec.decode(Data(#"{"v":1,"t":"heartbeat","ack":-1,"body":{"id":1,"time":0}}"#.utf8))
+            try codec.decode(Data(#"{"v":2,"t":"heartbeat","ack":-1,"body":{"id":1,"time":0}}"#.utf8))
         }
-        #expect((try? codec.decode(Data(#"{"v":1,"t":"heartbeat","ack":0,"body":{"id":1,"time":0}}"#.utf8)))?.ack == 0)
+        #expect((try? codec.decode(Data(#"{"v":2,"t":"heartbeat","ack":0,"body":{"id":1,"time":0}}"#.utf8)))?.ack == 0)
     }
 
     @Test("bad body is malformed and names the type and the field")
@@ -247,28 +247,28 @@ struct WireCodecTests {
             Issue.record("decoded \(text)")
             return ""
         }
-        let missing = try why(#"{"v":1,"t":"command","seq":1,"body":{"command_id":"c","text":"ls","timeout_seconds":1,"valid_for_seconds":1}}"#)
+        let missing = try why(#"{"v":2,"t":"command","seq":1,"body":{"command_id":"c","text":"ls","timeout_seconds":1,"valid_for_seconds":1}}"#)
         #expect(missing.contains("bad 'command' body"))
         #expect(missing.contains("missing"))
         #expect(missing.contains("kind"))
 
-        let wrongType = try why(#"{"v":1,"t":"command_ack","seq":1,"body":{"command_id":5,"duplicate":false}}"#)
+        let wrongType = try why(#"{"v":2,"t":"command_ack","seq":1,"body":{"command_id":5,"duplicate":false}}"#)
         #expect(wrongType.contains("bad 'command_ack' body"))
         #expect(wrongType.contains("wrong type"))
         #expect(wrongType.contains("body.") )
 
-        let badEnum = try why(#"{"v":1,"t":"command","seq":1,"body":{"command_id":"c","kind":"powershell","text":"ls","timeout_seconds":1,"valid_for_seconds":1}}"#)
+        let badEnum = try why(#"{"v":2,"t":"command","seq":1,"body":{"command_id":"c","kind":"powershell","text":"ls","timeout_seconds":1,"valid_for_seconds":1}}"#)
         #expect(badEnum.contains("invalid value"))
         #expect(badEnum.contains("kind"))
 
-        let noBody = try why(#"{"v":1,"t":"heartbeat"}"#)
+        let noBody = try why(#"{"v":2,"t":"heartbeat"}"#)
         #expect(noBody.contains("bad 'heartbeat' body"))
         #expect(noBody.contains("missing 'body'"))
 
-        let badBase64 = try why(#"{"v":1,"t":"output","seq":1,"body":{"command_id":"c","stream":"stdout","offset":0,"data":"***"}}"#)
+        let badBase64 = try why(#"{"v":2,"t":"output","seq":1,"body":{"command_id":"c","stream":"stdout","offset":0,"data":"***"}}"#)
         #expect(badBase64.contains("bad 'output' body"))
 
-        let badState = try why(#"{"v":1,"t":"result","seq":1,"body":{"command_id":"c","status":"exploded","stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false,"finished_at":1}}"#)
+        let badState = try why(#"{"v":2,"t":"result","seq":1,"body":{"command_id":"c","status":"exploded","stdout":"","stderr":"","stdout_truncated":false,"stderr_truncated":false,"finished_at":1}}"#)
         #expect(badState.contains("status"))
 
         // The description is a single line, safe for a close reason.
@@ -278,7 +278,7 @@ struct WireCodecTests {
     @Test("a missing field is named as it appears on the wire (snake_case)")
     func missingFieldUsesWireName() throws {
         do {
-            _ = try codec.decode(Data(#"{"v":1,"t":"command","seq":1,"body":{"command_id":"c","kind":"shell","text":"ls","valid_for_seconds":1}}"#.utf8))
+            _ = try codec.decode(Data(#"{"v":2,"t":"command","seq":1,"body":{"command_id":"c","kind":"shell","text":"ls","valid_for_seconds":1}}"#.utf8))
             Issue.record("decoded")
         } catch {
             #expect(error == .malformed("bad 'command' body (missing 'body.timeout_seconds')"))
@@ -302,14 +302,14 @@ struct WireCodecTests {
             #expect(!error.description.contains("\n") && error.description.count < 200, "\(error.description)")
             #expect(error.description.contains(#"labels.line\nbreak"#))
         }
-        #expect(throws: WireDecodeError.unknownType(#"a\nb"#)) { try codec.decode(Data(#"{"v":1,"t":"a\nb"}"#.utf8)) }
+        #expect(throws: WireDecodeError.unknownType(#"a\nb"#)) { try codec.decode(Data(#"{"v":2,"t":"a\nb"}"#.utf8)) }
     }
 
     @Test("too large is tooLarge, before parsing")
     func tooLarge() {
         let data = Data(repeating: 0x20, count: 101)  // not even JSON: the size check comes first
         #expect(throws: WireDecodeError.tooLarge(101, limit: 100)) { try codec.decode(data, limit: 100) }
-        let exact = Data(#"{"v":1,"t":"heartbeat","body":{"id":1,"time":0}}"#.utf8)
+        let exact = Data(#"{"v":2,"t":"heartbeat","body":{"id":1,"time":0}}"#.utf8)
         #expect((try? codec.decode(exact, limit: exact.count)) != nil)
         #expect(throws: WireDecodeError.tooLarge(exact.count, limit: exact.count - 1)) { try codec.decode(exact, limit: exact.count - 1) }
         let huge = Data(count: WireLimits.maxMessageBytes + 1)
@@ -318,7 +318,7 @@ struct WireCodecTests {
 
     @Test("unknown extra fields are ignored (forward compatible)")
     func extraFieldsIgnored() throws {
-        let text = #"{"v":1,"t":"cancel","seq":2,"ack":1,"future":true,"body":{"command_id":"c","reason":"r","priority":9}}"#
+        let text = #"{"v":2,"t":"cancel","seq":2,"ack":1,"future":true,"body":{"command_id":"c","reason":"r","priority":9}}"#
         #expect(try codec.decode(Data(text.utf8)) == Envelope(.cancel(Cancel(commandId: "c", reason: "r")), seq: 2, ack: 1))
     }
 
@@ -326,7 +326,7 @@ struct WireCodecTests {
     func descriptions() {
         #expect(WireDecodeError.unknownType("x").description == "unknown message type 'x'")
         #expect(WireDecodeError.tooLarge(5, limit: 4).description.contains("5 bytes"))
-        #expect(WireDecodeError.unsupportedVersion(2).description.contains("speaks 1"))
+        #expect(WireDecodeError.unsupportedVersion(1).description.contains("speaks 2"))
         #expect(WireDecodeError.malformed("why").description == "malformed message: why")
     }
 }

@@ -107,12 +107,12 @@ struct FrameFilterTests {
     @Test("tamperCommands rewrites the marker in whole server command frames only, keeping their length", arguments: [nil, mask])
     func tamperCommands(frameMask: [UInt8]?) {
         let mode = FaultMode.tamperCommands(marker: "SAFE-", replacement: "EVIL-")
-        let command = WireFrame.text(#"{"body":{"text":"echo SAFE-1 SAFE-2"},"seq":4,"t":"command","v":1}"#, mask: frameMask)
+        let command = WireFrame.text(#"{"body":{"text":"echo SAFE-1 SAFE-2"},"seq":4,"t":"command","v":2}"#, mask: frameMask)
         var tampered = command
-        tampered.payload = Array(#"{"body":{"text":"echo EVIL-1 EVIL-2"},"seq":4,"t":"command","v":1}"#.utf8)
+        tampered.payload = Array(#"{"body":{"text":"echo EVIL-1 EVIL-2"},"seq":4,"t":"command","v":2}"#.utf8)
         // The marker elsewhere stays: another message type, a binary frame, a fragmented message, a ping.
         let untouched: [WireFrame] = [
-            .text(#"{"body":{"text":"SAFE-3"},"t":"heartbeat","v":1}"#, mask: frameMask),
+            .text(#"{"body":{"text":"SAFE-3"},"t":"heartbeat","v":2}"#, mask: frameMask),
             WireFrame(opcode: 0x2, payload: Array(#""t":"command" SAFE-"#.utf8), maskKey: frameMask),
             WireFrame(fin: false, opcode: 0x1, payload: Array(#"{"t":"command","x":"SAFE-"#.utf8), maskKey: frameMask),
             WireFrame(opcode: 0x0, payload: Array(#""}"#.utf8), maskKey: frameMask),
@@ -130,8 +130,8 @@ struct FrameFilterTests {
 
     @Test("replayCommands sends whole server command frames twice and everything else once", arguments: [nil, mask])
     func replayCommands(frameMask: [UInt8]?) {
-        let command = WireFrame.text(#"{"body":{"text":"true"},"seq":3,"t":"command","v":1}"#, mask: frameMask)
-        let heartbeat = WireFrame.text(#"{"body":{},"t":"heartbeat","v":1}"#, mask: frameMask)
+        let command = WireFrame.text(#"{"body":{"text":"true"},"seq":3,"t":"command","v":2}"#, mask: frameMask)
+        let heartbeat = WireFrame.text(#"{"body":{},"t":"heartbeat","v":2}"#, mask: frameMask)
         let ping = WireFrame.ping("p", mask: frameMask)
         let stream = upgradeResponse + [heartbeat, command, ping, command, heartbeat].flatMap(\.bytes)
         let expected = upgradeResponse + [heartbeat, command, command, ping, command, command, heartbeat].flatMap(\.bytes)
@@ -145,9 +145,9 @@ struct FrameFilterTests {
     @Test("forgeCommandsAhead follows each server command frame with a copy under another id and the given seq")
     func forgeCommandsAhead() {
         let mode = FaultMode.forgeCommandsAhead(seq: 1 << 52)
-        let command = WireFrame.text(#"{"body":{"command_id":"c_7","text":"echo \"seq\":1"},"seq":3,"t":"command","v":1}"#, mask: nil)
-        let forged = WireFrame.text(#"{"body":{"command_id":"f_7","text":"echo \"seq\":1"},"seq":4503599627370496,"t":"command","v":1}"#, mask: nil)
-        let heartbeat = WireFrame.text(#"{"body":{},"t":"heartbeat","v":1}"#, mask: nil)
+        let command = WireFrame.text(#"{"body":{"command_id":"c_7","text":"echo \"seq\":1"},"seq":3,"t":"command","v":2}"#, mask: nil)
+        let forged = WireFrame.text(#"{"body":{"command_id":"f_7","text":"echo \"seq\":1"},"seq":4503599627370496,"t":"command","v":2}"#, mask: nil)
+        let heartbeat = WireFrame.text(#"{"body":{},"t":"heartbeat","v":2}"#, mask: nil)
         let stream = upgradeResponse + [heartbeat, command, heartbeat].flatMap(\.bytes)
         expectEverySplit(stream, direction: .downlink, mode: mode, produce: upgradeResponse + [heartbeat, command, forged, heartbeat].flatMap(\.bytes))
         let counts = filter([ByteBuffer(bytes: stream)], direction: .downlink) { _ in mode }.counts

@@ -65,7 +65,7 @@ private struct ParsedStream {
 private func sampleFrames(masked: Bool) -> [WireFrame] {
     let mask: [UInt8]? = masked ? [0x37, 0xFA, 0x21, 0x3D] : nil
     return [
-        .text(#"{"v":1,"t":"heartbeat"}"#, mask: mask),
+        .text(#"{"v":2,"t":"heartbeat"}"#, mask: mask),
         WireFrame(opcode: 0x9, payload: [], maskKey: mask),  // empty ping
         .binary(count: 126, mask: mask),  // smallest 16-bit length
         .binary(count: 300, mask: mask),

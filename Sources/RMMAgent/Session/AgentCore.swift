@@ -66,7 +66,12 @@ public actor AgentCore {
         self.link = link
         timers = SessionTimers(connectedAt: now)
         inbox.peerStream(welcome.stream)
-        outbox.resume(peerSaw: welcome.received)
+        guard outbox.resume(peerSaw: welcome.received) else {
+            // Taking it would forget results the server never stored.
+            logger.error("the welcome claims seq \(welcome.received?.seq ?? 0) received, beyond the last message sent (\(outbox.lastSeq)); reconnecting")
+            link.close(.protocolError, reason: "welcome claims seq \(welcome.received?.seq ?? 0) received, beyond the last message sent (\(outbox.lastSeq))")
+            return
+        }
         markReported()
         lastServerHeartbeat = welcome.heartbeatId
         // Resend what the server has not acknowledged before anything new: the server takes seqs
@@ -86,7 +91,8 @@ public actor AgentCore {
 
     /// Handles one server message, in arrival order. A reliable message moves the receive position
     /// only once its effect is durable and its signature proved it genuine: a forged frame, whatever
-    /// `seq` it claims, leaves no trace but its refusal.
+    /// `seq` it claims, leaves no trace but its refusal (the envelope's `ack`, which is not signed,
+    /// is taken before: acks are not work).
     func handle(_ envelope: Envelope, from link: WebSocketLink) async {
         guard self.link === link else { return }
         if let ack = envelope.ack {
@@ -166,14 +172,15 @@ public actor AgentCore {
             reportRefusal(spec.commandId, "no pinned server key", now: now)
             return false
         }
-        if forgedIds.contains(spec.commandId) {
-            reportRefusal(spec.commandId, "an earlier frame with this command id failed the signature check", now: now)
-            return false
-        }
         switch verifier.refusal(spec, at: position, now: now) {
         case .forged(let why)?:
-            forgedIds.insert(spec.commandId)
-            reportRefusal(spec.commandId, why, now: now)
+            if await journal.entry(spec.commandId) != nil {
+                // A forged copy of work the agent already holds changes nothing about it.
+                logger.error("refused a forged copy of command \(LogSafe.text(spec.commandId)): \(why)")
+            } else {
+                forgedIds.insert(spec.commandId)
+                reportRefusal(spec.commandId, why, now: now)
+            }
             return false
         case .refused(let why)?:
             // Genuine, but it must not run: said once, and the position moves on.
@@ -185,6 +192,12 @@ public actor AgentCore {
             return true
         case nil:
             break
+        }
+        if forgedIds.contains(spec.commandId) {
+            // The server was told `rejected` for this id (a forged frame came first); running the
+            // genuine copy now would contradict what it recorded. Said again; the position moves on.
+            reportRefusal(spec.commandId, "an earlier frame with this command id failed the signature check", now: now)
+            return true
         }
         switch try await journal.admit(spec.commandId, forgetAfter: Double(spec.expiresAt) + WorkLimits.clockSkewSeconds) {
         case .duplicate:
@@ -212,7 +225,9 @@ public actor AgentCore {
             // Cancelled before it arrived: remember the id so a late copy is never run (for as
             // long as any copy could still be accepted).
             let now = Date().timeIntervalSince1970
-            let forgetAfter = now + WorkLimits.maxValiditySeconds + WorkLimits.clockSkewSeconds
+            // The command's deadline is unknown: it can be at most the maximum validity away, on a
+            // server clock up to the skew ahead of ours, and is accepted up to the skew after it.
+            let forgetAfter = now + WorkLimits.maxValiditySeconds + 2 * WorkLimits.clockSkewSeconds
             guard case .admitted = try await journal.admit(cancel.commandId, forgetAfter: forgetAfter) else {
                 logger.error("could not remember the cancel of \(LogSafe.text(cancel.commandId)): the journal is full")
                 return
@@ -297,6 +312,9 @@ public actor AgentCore {
     }
 
     private func enqueueResult(_ result: CommandResult) {
+        // A reason longer than the wire allows would be refused by the server on every resend.
+        var result = result
+        result.reason = result.reason.map { WireRange.clipped($0) }
         let seq = send(.result(result))
         resultSeqs[seq] = result.commandId
     }
