@@ -506,6 +506,9 @@ actor AgentSession {
         let now = Date()
         switch item {
         case .command(let pending):
+            if let problem = pending.spec.rangeProblem() {
+                return await refuseUnsendable(pending.id, problem: problem, epoch: epoch, now: now)
+            }
             // Stored as `sent` on this very connection when it was created: nothing to write.
             // (A cancel or expiry since then found it `sent` and took it out of the outbox.)
             if recordedSent.removeValue(forKey: pending.id) == epoch {
@@ -527,6 +530,24 @@ actor AgentSession {
             return .send(.cancel(signer.signed(cancel, for: agentId, at: position)))
         case .config(let config):
             return .send(.configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId, at: position))))
+        }
+    }
+
+    /// A command stored (by a release with looser ranges) with a value this protocol refuses: the
+    /// agent would close on its frame at every resend, so it ends `rejected` here, saying why.
+    private func refuseUnsendable(_ commandId: String, problem: String, epoch: Int, now: Date) async -> PumpStep {
+        do {
+            // `queued` cannot end `rejected`; `sent` (on this connection, never written) can.
+            _ = try await store.transition(commandId: commandId, to: .sent, reason: "epoch \(epoch)", now: now)
+            _ = try await store.transition(commandId: commandId, to: .rejected, reason: "the server cannot send it: \(problem)", now: now)
+            feed.bump()
+            logger.error("command \(commandId) cannot be sent (\(problem)); it ends rejected")
+            return .drop
+        } catch StoreError.notFound {
+            return .drop
+        } catch {
+            logger.error("could not mark \(commandId) rejected: \(error); will retry")
+            return .retryLater
         }
     }
 

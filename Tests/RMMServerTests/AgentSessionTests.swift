@@ -93,6 +93,19 @@ struct AgentSessionTests {
         #expect(after.lastCloseReason?.contains("connection lost") == true)
     }
 
+    @Test("a stored command the protocol cannot carry (a timeout an older release allowed) ends rejected with why, and is never written")
+    func unsendableCommandIsRejected() async throws {
+        let (base, _, agentId, session, link) = try await Fixture.faultySession()
+        var tiny = Fixture.command("c_tiny", agent: agentId)
+        tiny.timeoutSeconds = 0.0001
+        try await base.insertCommands([tiny])
+        await session.enqueue([tiny] + (try await Fixture.insert(["c_next"], agent: agentId, into: base)))
+        #expect(try await link.messages().commands.map(\.spec.commandId) == ["c_next"])
+        let record = try #require(try await base.command(id: "c_tiny"))
+        #expect(record.state == .rejected)
+        #expect(record.reason?.contains("timeout_seconds must be") == true, "\(record.reason ?? "")")
+    }
+
     @Test("a command is persisted `sent` before it is written: if that fails, nothing is written")
     func sentBeforeWrite() async throws {
         let (base, store, agentId, session, link) = try await Fixture.faultySession()
