@@ -11,7 +11,7 @@ public enum AgentName {
         if name.isEmpty { return "an agent name cannot be empty" }
         if name.count > maxLength { return "an agent name is at most \(maxLength) characters (this one has \(name.count))" }
         if name.unicodeScalars.contains(where: { $0.value == 0 }) { return "an agent name cannot contain a NUL character" }
-        if name.unicodeScalars.contains(where: isControl) { return "an agent name cannot contain control characters" }
+        if name.unicodeScalars.contains(where: isControl) { return "an agent name cannot contain control or invisible formatting characters" }
         if name != name.trimmingCharacters(in: .whitespacesAndNewlines) { return "an agent name cannot start or end with spaces" }
         // Targets are given as "id or name": a name that looks like an agent id could stand for two agents.
         if name.lowercased().hasPrefix("ag_") { return "an agent name cannot start with 'ag_' (agent ids do)" }
@@ -19,7 +19,9 @@ public enum AgentName {
     }
 
     /// The key two names are compared by: equal keys are the same name.
-    public static func key(_ name: String) -> String { name.lowercased() }
+    /// Canonical composition first, so "é" typed as one scalar or as "e" and a combining accent
+    /// is one name, then case folded.
+    public static func key(_ name: String) -> String { name.precomposedStringWithCanonicalMapping.lowercased() }
 
     /// A valid name from what an agent proposed (or its hostname if it proposed none): control
     /// characters dropped, spaces trimmed, cut to leave room for a suffix; "agent" if nothing is left.
@@ -68,7 +70,12 @@ public enum AgentName {
         String(String.UnicodeScalarView(text.unicodeScalars.filter { !isControl($0) })).prefix(limit).description
     }
 
+    /// Control characters, and the invisible ones that could make a name look like another in a
+    /// list or a log: format characters (bidi overrides, zero-width) and line or paragraph separators.
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.properties.generalCategory == .control
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
     }
 }

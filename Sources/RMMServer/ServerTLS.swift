@@ -42,9 +42,23 @@ struct ServerTLS: Sendable {
                 try SecretFile.write(certificate, to: certificatePath)
                 return try make(certificatePEM: certificate, keyPEM: key)
             }
-            let certificate = try read(certificatePath, what: "the server certificate")
+            let keyPEM = String(decoding: existingKey, as: UTF8.self)
+            let certificate: String
+            if let stored = try? PrivateStorage.readIfPresent(certificatePath) {
+                certificate = String(decoding: stored, as: UTF8.self)
+            } else if FileManager.default.fileExists(atPath: certificatePath) {
+                certificate = try read(certificatePath, what: "the server certificate")
+            } else {
+                // The key is there, its certificate not (a first start stopped between the two
+                // writes): a certificate is made again for the same key, so the pin is unchanged.
+                guard let key = try? P256.Signing.PrivateKey(pemRepresentation: keyPEM) else {
+                    throw StartupError("\(certificatePath) is missing and \(keyPath) is not a P-256 key to make it again from: restore them from a backup. \(keep)")
+                }
+                certificate = try selfSigned(key: key).certificate
+                try SecretFile.write(certificate, to: certificatePath)
+            }
             do {
-                return try make(certificatePEM: certificate, keyPEM: String(decoding: existingKey, as: UTF8.self))
+                return try make(certificatePEM: certificate, keyPEM: keyPEM)
             } catch {
                 throw StartupError("\(error) (\(certificatePath), \(keyPath)): restore them from a backup. \(keep)")
             }
@@ -77,8 +91,7 @@ struct ServerTLS: Sendable {
 
     /// A new P-256 key and a ten-year self-signed certificate for it, both PEM. Agents pin the key,
     /// so the names in it only matter to clients that check them (browsers, curl).
-    static func selfSigned(now: Date = Date()) throws -> (certificate: String, key: String) {
-        let key = P256.Signing.PrivateKey()
+    static func selfSigned(key: P256.Signing.PrivateKey = P256.Signing.PrivateKey(), now: Date = Date()) throws -> (certificate: String, key: String) {
         let host = ProcessInfo.processInfo.hostName
         let name = try DistinguishedName {
             OrganizationName("GuruRMM")

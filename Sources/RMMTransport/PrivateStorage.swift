@@ -62,8 +62,13 @@ public enum PrivateStorage {
     public static func readIfPresent(_ path: String) throws(PrivateStorageError) -> Data? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw PrivateStorageError("cannot read \(path): \(errnoText())")
+            let error = errno
+            var link = stat()
+            // A dangling symlink also gives ENOENT: a key moved to a volume that is not mounted must
+            // not count as absent, or a new one would be made and every pin broken.
+            if error == ENOENT, lstat(path, &link) != 0 { return nil }
+            let why = error == ENOENT ? "it is a symbolic link to a file that does not exist" : String(cString: strerror(error))
+            throw PrivateStorageError("cannot read \(path): \(why)")
         }
         defer { close(fd) }
         var info = stat()

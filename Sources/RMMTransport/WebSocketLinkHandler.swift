@@ -27,6 +27,8 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private var sideline: LinkSideline?
     /// False on the server until the handshake authenticated the agent: chunks are refused then.
     private var peerAuthenticated: Bool
+    /// Messages decoded while the peer had not authenticated (one is allowed).
+    private var messagesBeforeAuthentication = 0
 
     init(shared: LinkShared, inbox: LinkInbox, peerAuthenticated: Bool = true) {
         self.shared = shared
@@ -144,6 +146,8 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 echo.maskKey = shared.makeMaskKey()
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(echo)).whenComplete { _ in channel.close(promise: nil) }
+                // A peer that stops reading would hold the write, and the connection, open for ever.
+                context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
             }
         default:
             fail(context: context, code: .protocolError, reason: "unsupported frame opcode")
@@ -165,6 +169,16 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 bytes = unwrapped
             }
             var envelope = try codec.decode(bytes)
+            if !peerAuthenticated {
+                // A peer that has not authenticated says one thing, hello or enroll, and waits:
+                // more would let 64 KiB of tiny frames become thousands of held messages.
+                messagesBeforeAuthentication += 1
+                guard messagesBeforeAuthentication == 1 else {
+                    shared.update { $0.decodeErrors += 1 }
+                    fail(context: context, code: .protocolError, reason: "only one message (hello or enroll) is read before authentication")
+                    return
+                }
+            }
             if case .chunk(let chunk) = envelope.message {
                 guard peerAuthenticated else {
                     shared.update { $0.decodeErrors += 1 }
@@ -250,11 +264,17 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
         let channel = context.channel
         guard lingering else {
             context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+            // A peer that stops reading would hold the write, and the connection (and any slot
+            // it holds under the connection limits), open for ever.
+            context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
             return
         }
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(mode: .output, promise: nil) }
         context.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
+
+    /// How long a close frame may take to be written before the connection is dropped anyway.
+    static let closeGrace: TimeAmount = .seconds(2)
 
     /// Marks that the owner closed the link itself, so a later echo is not answered again.
     func markLocallyClosed(_ closure: LinkClosure) {

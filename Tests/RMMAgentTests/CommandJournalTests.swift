@@ -218,6 +218,16 @@ import Testing
         #expect(await later.entry("c") == .admitted)
     }
 
+    @Test func aJournalThatCannotBeReadIsLeftAsItIsAndStopsTheStart() throws {
+        let directory = temporaryTestDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Something at the journal's path that cannot be read as a file.
+        try FileManager.default.createDirectory(atPath: journalPath(directory), withIntermediateDirectories: true)
+        #expect(throws: JournalError.self) { _ = try CommandJournal(directory: directory) }
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: journalPath(directory), isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
     @Test func aRefusalThatWasNeverJournaledLeavesNoTrace() async throws {
         let directory = temporaryTestDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -30,6 +30,16 @@ struct ServerTLSTests {
         #expect(try ServerTLS.load(.plain, dataDirectory: data) == nil)
     }
 
+    @Test("a key whose certificate is missing (a first start stopped between the writes) gets its certificate again, with the same pin")
+    func certificateRemadeForTheSameKey() throws {
+        let data = try dataDirectory()
+        let first = try #require(try ServerTLS.load(.selfSigned, dataDirectory: data))
+        try FileManager.default.removeItem(atPath: data.path + "/tls.crt")
+        let again = try #require(try ServerTLS.load(.selfSigned, dataDirectory: data))
+        #expect(again.pin == first.pin)
+        #expect(FileManager.default.fileExists(atPath: data.path + "/tls.crt"))
+    }
+
     @Test("an operator's certificate files are served; unreadable ones fail with the path")
     func operatorFiles() throws {
         let data = try dataDirectory()

@@ -21,6 +21,13 @@ import Testing
         #expect(AgentName.problem("ag_0123")?.contains("ag_") == true)
     }
 
+    @Test func namesCompareAfterCanonicalCompositionAndRefuseInvisibleCharacters() {
+        #expect(AgentName.key("Caf\u{E9}") == AgentName.key("CAFE\u{301}"))
+        for invisible in ["web\u{202E}1", "web\u{200B}", "web\u{2028}x", "web\u{2029}x"] {
+            #expect(AgentName.problem(invisible) != nil, "\(invisible.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
+
     @Test func proposedNamesAreCleanedAndMadeUnique() {
         #expect(AgentName.sanitized(proposed: "web", hostname: "h") == "web")
         #expect(AgentName.sanitized(proposed: "", hostname: "db-7") == "db-7")

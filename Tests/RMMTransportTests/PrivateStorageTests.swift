@@ -83,3 +83,20 @@ struct PrivateStorageTests {
         }
     }
 }
+
+@Suite("Private storage: links")
+struct PrivateStorageLinkTests {
+    @Test("a symbolic link to a file that does not exist is not 'absent': reading it is an error naming the link")
+    func danglingLinkIsNotAbsent() throws {
+        let directory = try freeTemporaryDirectory(prefix: "gururmm-link")
+        let path = directory + "/signing.key"
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: directory + "/unmounted/signing.key")
+        #expect(throws: PrivateStorageError.self) { _ = try PrivateStorage.readIfPresent(path) }
+        do {
+            _ = try PrivateStorage.readIfPresent(path)
+        } catch {
+            #expect("\(error)".contains("symbolic link to a file that does not exist"))
+        }
+        #expect(try PrivateStorage.readIfPresent(directory + "/absent") == nil)
+    }
+}

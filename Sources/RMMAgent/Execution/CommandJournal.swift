@@ -40,7 +40,17 @@ public actor CommandJournal {
         // An existing directory keeps its mode otherwise; command ids and outputs are nobody else's business.
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
         let path = directory + "/" + Self.fileName
-        let existing = FileManager.default.contents(atPath: path) ?? Data()
+        var info = stat()
+        let existing: Data
+        if let data = FileManager.default.contents(atPath: path) {
+            existing = data
+        } else if lstat(path, &info) == 0 {
+            // There but unreadable: treating it as empty would compact the record of every command
+            // ever run into nothing, and let redelivered ones run again.
+            throw JournalError(description: "cannot read the journal \(path); it is left as it is (fix its permissions, or restore it)")
+        } else {
+            existing = Data()
+        }
         let loaded = JournalLoader.load(existing)
         let kept = JournalLoader.compacted(loaded.states, now: now)
         try JournalFile.replace(path: path, directory: directory, contents: JournalLoader.encode(kept))
