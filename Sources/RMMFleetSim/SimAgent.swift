@@ -221,7 +221,8 @@ final class SimAgent: Sendable {
             }
             return fleet.fork == nil ? nil : .cancel(commandId: cancel.commandId, reason: cancel.reason)
         case .configUpdate(let update):
-            applyConfig(&state, update.config, signature: update.signature, at: StreamPosition(stream: state.inbox.stream ?? "", seq: state.inbox.lastSeq), fleet: fleet)
+            // Its signature was checked before the position moved (`forgery`); the version still is.
+            applyConfig(&state, update.config, signature: nil, at: nil, fleet: fleet)
             return nil
         default:
             link.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
@@ -271,10 +272,17 @@ final class SimAgent: Sendable {
 
     /// Applies a config (with `verifySignatures`, only one the pinned server key signed for this
     /// agent and no older than the one in force) and confirms its version.
-    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, signature: String?, at position: StreamPosition, fleet: SimFleet) {
+    /// `position` is where a signature is still to be checked; nil when `forgery` checked it already.
+    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, signature: String?, at position: StreamPosition?, fleet: SimFleet) {
         if fleet.options.verifySignatures, let agentId = state.agentId, let serverKey = fleet.expectedServerKey {
-            let verifier = WorkVerifier(agentId: agentId, serverKey: serverKey)
-            if let refusal = verifier.refusal(config, signature: signature, at: position, appliedVersion: state.appliedConfigVersion) {
+            let refusal: WorkRefusal?
+            if let position {
+                refusal = WorkVerifier(agentId: agentId, serverKey: serverKey)
+                    .refusal(config, signature: signature, at: position, appliedVersion: state.appliedConfigVersion)
+            } else {
+                refusal = WorkVerifier.staleness(of: config, appliedVersion: state.appliedConfigVersion)
+            }
+            if let refusal {
                 fleet.logger.error("\(name) refused config version \(config.version): \(refusal)")
                 return
             }

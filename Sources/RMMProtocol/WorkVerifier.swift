@@ -44,10 +44,13 @@ public struct WorkVerifier: Sendable, Equatable {
         if let problem = WorkSigning.problem(signature: signature, payload: payload, publicKey: serverKey) {
             return .forged("config signature check failed: \(problem)")
         }
-        if let appliedVersion, config.version < appliedVersion {
-            return .refused("config version \(config.version) is older than version \(appliedVersion), which this agent already applied")
-        }
-        return nil
+        return Self.staleness(of: config, appliedVersion: appliedVersion)
+    }
+
+    /// Why a (genuine) config must not be applied: it is older than the one already applied.
+    public static func staleness(of config: AgentConfig, appliedVersion: Int?) -> WorkRefusal? {
+        guard let appliedVersion, config.version < appliedVersion else { return nil }
+        return .refused("config version \(config.version) is older than version \(appliedVersion), which this agent already applied")
     }
 
     /// The position a `welcome`'s config is signed at: `seq` 0 of the server's stream.

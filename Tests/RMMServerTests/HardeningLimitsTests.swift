@@ -50,16 +50,21 @@ struct HardeningLimitsTests {
 
     // MARK: output caps
 
-    @Test("a result's output over the config's cap is cut to the cap and marked truncated when stored")
-    func resultOutputIsCapped() async throws {
+    /// A session of an agent with this output cap, attached to a test link.
+    private func connectedSession(outputCap: Int) async throws -> (store: SQLiteStore, agentId: String, session: AgentSession, link: TestLink) {
         let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
         var config = AgentConfig.defaults
-        config.outputCapBytes = 1024
-        let session = AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: config,
+        config.outputCapBytes = outputCap
+        let session = AgentSession(agentId: agents[0].id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: config,
                                    signer: Fixture.signer, logger: Fixture.quietLogger)
         let link = try await TestLink.make()
         await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        return (store, agents[0].id, session, link)
+    }
+
+    @Test("a result's output over the config's cap is cut to the cap and marked truncated when stored")
+    func resultOutputIsCapped() async throws {
+        let (store, agentId, session, link) = try await connectedSession(outputCap: 1024)
         await session.enqueue(try await Fixture.insert(["big", "small"], agent: agentId, into: store))
         _ = try await link.drain()
 
@@ -87,14 +92,7 @@ struct HardeningLimitsTests {
 
     @Test("a result after streamed output: the stored whole is the cap, never more")
     func resultAfterStreamedOutput() async throws {
-        let (store, agents) = try await Fixture.store()
-        let agentId = agents[0].id
-        var config = AgentConfig.defaults
-        config.outputCapBytes = 1024
-        let session = AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: config,
-                                   signer: Fixture.signer, logger: Fixture.quietLogger)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        let (store, agentId, session, _) = try await connectedSession(outputCap: 1024)
         await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: store))
         let whole = Data((0..<3000).map { UInt8($0 % 251) })
         await session.handle(Envelope(.output(CommandOutput(commandId: "c1", stream: .stdout, offset: 0, data: whole.prefix(600))), seq: 1),
