@@ -1,0 +1,117 @@
+import Foundation
+import RMMProtocol
+import RMMStore
+import Testing
+@testable import RMMServer
+
+/// Pre-authentication evidence is tied to an agent only through the connection id the agent proves
+/// later over an authenticated connection; never by address; once; and what nobody claims stays
+/// per address.
+@Suite("Link verdicts: attribution and recording")
+struct VerdictAttributionTests {
+    static func attempt(_ id: String?, address: String = "198.51.100.9", closedAt: Double = 10) -> HandshakeFact {
+        HandshakeFact(connectionId: id, address: address, stage: id == nil ? .tls : .challenge, downlinkMode: .text, challengeWritten: id != nil,
+                      controlFramesIn: 1, dataFramesIn: 0, closeReason: "4005: no hello within 10 s",
+                      openedAt: Fixture.t0.timeIntervalSince1970, closedAt: Fixture.t0.timeIntervalSince1970 + closedAt)
+    }
+
+    static func report(_ findings: [LinkFinding]) -> LinkReport {
+        LinkReport(side: LinkSideReport(counters: LinkCounters(), tcp: nil, queuedBytes: nil, downlinkMode: .poll, time: Fixture.t0.timeIntervalSince1970),
+                   reconnects: [], agentFinding: nil, consumerStalledSeconds: 0, findings: findings)
+    }
+
+    static func challengeLost(_ id: String?, at seconds: Double = 11) -> LinkFinding {
+        LinkFinding(kind: .challengeLost, time: Fixture.t0.timeIntervalSince1970 + seconds, connectionId: id, downlinkMode: .text, detail: "no challenge")
+    }
+
+    /// Two agents' sessions sharing one handshake book, each attached on epoch 1.
+    static func sessions() async throws -> (store: SQLiteStore, book: HandshakeBook, sessions: [AgentSession], ids: [String]) {
+        let (store, agents) = try await Fixture.store(agents: ["a", "b"])
+        let book = HandshakeBook()
+        var sessions: [AgentSession] = []
+        for agent in agents {
+            let session = AgentSession(agentId: agent.id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
+                                       signer: Fixture.signer, logger: Fixture.quietLogger, handshakeBook: book)
+            let link = try await TestLink.make()
+            await session.attach(link: link.link, epoch: 1, agentStream: "s-\(agent.id)", peerSaw: nil, now: Fixture.t0)
+            sessions.append(session)
+        }
+        return (store, book, sessions, agents.map(\.id))
+    }
+
+    @Test("an id the book holds, named by an authenticated agent: one handshake verdict combining both, and the attempt leaves the address list")
+    func attributedById() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_one"))
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(20))
+        let history = try await store.verdicts(agentId: ids[0], limit: 10).filter { $0.verdict != .superseded }
+        #expect(history.map(\.verdict) == [.pathFiltersData])
+        #expect(history.first?.source == .handshake)
+        #expect(history.first?.stage == .challenge)
+        #expect(book.unattributed().isEmpty)
+        // The same report again (agents repeat their findings) changes nothing.
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(25))
+        #expect(try await store.verdicts(agentId: ids[0], limit: 10).first?.count == 1)
+    }
+
+    @Test("an id the book does not hold is the agent's own word only (agent report), never a handshake verdict")
+    func unknownId() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_real"))
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_guess")]))), epoch: 1, now: Fixture.at(20))
+        let history = try await store.verdicts(agentId: ids[0], limit: 10)
+        #expect(history.first?.source == .agentReport)
+        #expect(!history.contains { $0.source == .handshake })
+        #expect(book.unattributed().first?.facts.map(\.connectionId) == ["k_real"], "the real attempt stays unattributed")
+    }
+
+    @Test("an attempt is attributed once: a second agent naming the same id gets nothing from the book")
+    func claimedOnce() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_shared"))
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_shared")]))), epoch: 1, now: Fixture.at(20))
+        await sessions[1].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_shared")]))), epoch: 1, now: Fixture.at(21))
+        #expect(try await store.verdicts(agentId: ids[0], limit: 10).first?.source == .handshake)
+        let second = try await store.verdicts(agentId: ids[1], limit: 10)
+        #expect(!second.contains { $0.source == .handshake }, "\(second)")
+    }
+
+    @Test("an address is never enough: attempts from the agent's own address without its id stay unattributed, and so do TLS-stage ones")
+    func neverByAddress() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_x", address: "127.0.0.1"))
+        book.note(Self.attempt(nil, address: "127.0.0.1"))
+        // A finding without an id (answer-lost: there was no upgrade answer) claims nothing either.
+        let answerLost = LinkFinding(kind: .answerLost, time: Fixture.t0.timeIntervalSince1970 + 12, connectionId: nil, downlinkMode: .text, detail: "no answer")
+        await sessions[0].handle(Envelope(.linkReport(Self.report([answerLost]))), epoch: 1, now: Fixture.at(20))
+        let newest = try #require(try await store.verdicts(agentId: ids[0], limit: 10).first)
+        #expect(newest.verdict == .sizeBlackhole && newest.source == .agentReport && newest.stage == .tls, "\(newest)")
+        #expect(book.unattributed().first?.facts.count == 2)
+    }
+
+    @Test("the book is bounded in all and per address: one address cannot push out the others")
+    func bounded() {
+        let book = HandshakeBook(capacity: 10, perAddress: 3)
+        book.note(Self.attempt("k_victim", address: "203.0.113.1"))
+        for i in 0..<50 { book.note(Self.attempt("k_flood\(i)", address: "203.0.113.66")) }
+        #expect(book.count == 4)
+        #expect(book.unattributed().first { $0.address == "203.0.113.1" }?.facts.count == 1)
+        for i in 0..<20 { book.note(Self.attempt("k_many\(i)", address: "192.0.2.\(i)")) }
+        #expect(book.count == 10)
+        #expect(book.claim(connectionId: "k_many19") != nil)
+        #expect(book.claim(connectionId: "k_many19") == nil)
+    }
+
+    @Test("a new adverse verdict notes the delay on each command written and not yet acknowledged, once per entry")
+    func delayNoted() async throws {
+        let (store, agentId, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
+        let finding = LinkFinding(kind: .downlinkQuiet, time: Fixture.t0.timeIntervalSince1970 + 5, connectionId: nil, downlinkMode: .text, detail: "quiet")
+        await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(6))
+        var again = finding
+        again.time += 1
+        await session.handle(Envelope(.linkReport(Self.report([again]))), epoch: 1, now: Fixture.at(7))
+        let notes = try await store.events(commandId: "c_1").compactMap(\.reason).filter { $0.contains("delayed by link verdict path-filters-data") }
+        #expect(notes.count == 1, "\(notes)")
+        #expect(try await store.verdicts(agentId: agentId, limit: 10).first?.count == 2)
+    }
+}
