@@ -183,11 +183,12 @@ actor AgentSession {
         logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbox.unacknowledged.count)"])
         await pump()
         if let superseded {
-            // H6: the stale route is closed and its frames move on; recorded so an operator sees it happened.
+            // H6: the stale route is closed and its frames move on at once (so no command waits on it:
+            // no delay notes); recorded so an operator sees it happened.
             var evidence = LinkEvidence(source: .serverProbe, now: now.timeIntervalSince1970, downlinkMode: link.sendMode)
             evidence.superseded = superseded
             if let conclusion = LinkVerdict.decide(evidence).conclusion {
-                await recordVerdict(conclusion, source: .serverProbe, evidence: evidence, at: now)
+                await recordVerdict(conclusion, source: .serverProbe, evidence: evidence, at: now, notesDelays: false)
             }
         }
         feed.bump()
