@@ -136,6 +136,15 @@ extension EndToEnd {
                 #expect(view.stdout == "done\n")
                 #expect(try String(contentsOfFile: ledger, encoding: .utf8) == "once\n", "exactly once")
                 #expect(try lab.blackholedPackets() > 0, "the blackhole really dropped packets")
+                // What the operator sees: the verdict in the agent's history, from the agent's own
+                // finding before any TLS answer (TLS), or from the server's probes (plain).
+                let expected = tls ? "size-blackhole (agent-report, handshake: tls)" : "size-blackhole (server-probe, session)"
+                let (cliExe, cliArgs) = lab.command(inServer: true, binary, ["agents", "verdicts", "tunnel-site", "--data-dir", directory + "/data"])
+                try await waitUntil("gururmm agents verdicts shows \(expected)", timeout: .seconds(20), poll: .milliseconds(500)) {
+                    let cli = try ManagedProcess.start(cliExe, arguments: cliArgs, logPath: directory + "/cli-\(UUID().uuidString).log")
+                    _ = try await cli.waitForExit(timeout: .seconds(30))
+                    return cli.logContents().contains(expected)
+                }
             } catch {
                 Issue.record("\(error)\n---- server ----\n\(processes.first?.logContents().suffix(8000) ?? "")\n---- agent ----\n\(processes.last?.logContents().suffix(8000) ?? "")")
             }
