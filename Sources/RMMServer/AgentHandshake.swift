@@ -159,8 +159,8 @@ struct AgentHandshake: Sendable {
     }
 
     /// The first handler for a new agent-port connection (see `AgentConnectionGuard`).
-    func connectionGuard() -> AgentConnectionGuard {
-        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger)
+    func connectionGuard(behindTLS: Bool) -> AgentConnectionGuard {
+        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger, book: registry.handshakeBook, behindTLS: behindTLS)
     }
 
     private func lookup(_ agentId: String) async -> AgentRecord? {

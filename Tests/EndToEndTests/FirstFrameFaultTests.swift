@@ -11,7 +11,7 @@ extension EndToEnd {
     struct FirstFrameFaultTests {
         /// A server behind a fault proxy already in `mode`, and one agent enrolling through it.
         private func withFaultFromTheStart(
-            _ name: String, mode: FaultMode, _ body: (E2EServer, FaultProxy, E2EAgent, String) async throws -> Void
+            _ name: String, mode: FaultMode, waitOnline: Bool = true, _ body: (E2EServer, FaultProxy, E2EAgent, String) async throws -> Void
         ) async throws {
             let server = try await E2EServer.start(["--handshake-timeout", "5"])
             let proxy = try await FaultProxy.start(upstreamHost: "127.0.0.1", upstreamPort: server.agentPort)
@@ -23,7 +23,7 @@ extension EndToEnd {
                 let url = "ws://127.0.0.1:\(proxy.port)"
                 let started = try E2EAgent.start(name: name, server: url, enrollToken: token, environment: ["GURURMM_AGENT_HANDSHAKE_TIMEOUT": "3"])
                 agent = started
-                try await server.api.waitOnline(name, timeout: .seconds(40))
+                if waitOnline { try await server.api.waitOnline(name, timeout: .seconds(40)) }
                 try await body(server, proxy, started, url)
             } catch {
                 Issue.record("\(error)\n---- server ----\n\(server.process.logContents().suffix(8000))\n---- agent ----\n\(agent?.process.logContents().suffix(8000) ?? "")")
@@ -95,6 +95,72 @@ extension EndToEnd {
                 #expect(agents.output.contains("downlink: textless-start: binary: WebSocket data frames filtered on this path"), "\(agents.output)")
                 let diagnose = try await server.cli(["diagnose", "textless-start"])
                 #expect(diagnose.output.contains("history   healthy on the binary downlink; WebSocket data frames filtered on this path since "), "\(diagnose.output)")
+            }
+        }
+
+        /// Waits until `gururmm ARGS` prints `text`; returns the output.
+        @discardableResult
+        private func waitForCLI(_ server: E2EServer, _ arguments: [String], toPrint text: String, timeout: Duration = .seconds(30)) async throws -> String {
+            let data = server.dataDirectory
+            try await waitUntil("gururmm \(arguments.joined(separator: " ")) prints '\(text)'", timeout: timeout, poll: .milliseconds(500)) {
+                try await runCLI(dataDirectory: data, arguments).output.contains(text)
+            }
+            return try await server.cli(arguments).output
+        }
+
+        @Test("the proxy never reads from the server (no upgrade answer reaches the agent): the server's failed handshakes are listed per address, attributed to no agent")
+        func stopReadingFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("unread", mode: .stopReading(.downlink), waitOnline: false) { server, _, agent, _ in
+                let output = try await waitForCLI(server, ["diagnose", "--addresses"], toPrint: "handshake-incomplete (challenge)")
+                #expect(output.contains("address   127.0.0.1 (not attributed to any agent)"), "\(output)")
+                #expect(output.contains("no hello came"), "\(output)")
+                // The agent finds it by itself too (no answer to its upgrade), but no path works to say so.
+                let process = agent.process
+                try await waitUntil("the agent treats the lost answer as a blackhole", timeout: .seconds(20)) {
+                    process.logContents().contains("clamped TCP MSS")
+                }
+                #expect(try await server.api.agents().isEmpty, "never enrolled: nothing is pinned on any agent")
+            }
+        }
+
+        @Test("the path forwards nothing at all from the first byte (half-open): the server lists the silent TCP connections per address, at the TLS stage")
+        func halfOpenFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("silent", mode: .halfOpen, waitOnline: false) { server, _, _, _ in
+                let output = try await waitForCLI(server, ["diagnose", "--addresses"], toPrint: "handshake-incomplete (tls)")
+                #expect(output.contains("TCP accepted but TLS or the upgrade never completed"), "\(output)")
+                #expect(output.contains("not attributed to any agent"), "\(output)")
+            }
+        }
+
+        @Test("frames above 12 KB dropped from the first frame: the handshake passes, the first large command → size-blackhole (server probe), shown by the CLI")
+        func sizeLimitFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("narrow-start", mode: .dropFramesLargerThan(12_000)) { server, _, _, _ in
+                let script = ": '\(String(repeating: "x", count: 20_000))'\necho done\n"
+                let batch = try await server.api.runScript(["narrow-start"], script)
+                try await waitForCLI(server, ["agents", "verdicts", "narrow-start"], toPrint: "size-blackhole (server-probe, session)", timeout: .seconds(40))
+                let result = try #require(try await server.api.finish(batch, timeout: 60).first)
+                #expect(result.state == .succeeded, "\(result.reason ?? "")")
+                let show = try await server.cli(["commands", "show", result.id])
+                #expect(show.output.contains("size-blackhole"), "\(show.output)")
+            }
+        }
+
+        @Test("every connection's welcome corrupted from the first frame: the agent never gets a session, and agents shows protocol-desync (agent report)")
+        func corruptedFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("garbled-start", mode: .corruptDownlinkDataFrame(after: 1), waitOnline: false) { server, _, _, _ in
+                let output = try await waitForCLI(server, ["agents"], toPrint: "link: garbled-start: protocol-desync (agent-report, session)")
+                #expect(output.contains("garbled-start"), "\(output)")
+            }
+        }
+
+        @Test("a relay tampering with commands from the first frame: the agent refuses the work, reports it, and agents shows path-alters-data (agent report)")
+        func tamperedFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("relayed", mode: .tamperCommands(marker: "MARK-", replacement: "EVIL-")) { server, _, _, _ in
+                let batch = try await server.api.run(["relayed"], "echo MARK-1")
+                let result = try #require(try await server.api.finish(batch, timeout: 30).first)
+                #expect(result.state == .rejected, "the agent refuses tampered work: \(result.state)")
+                let output = try await waitForCLI(server, ["agents"], toPrint: "link: relayed: path-alters-data (agent-report, session)")
+                #expect(output.contains("path-alters-data"), "\(output)")
             }
         }
     }

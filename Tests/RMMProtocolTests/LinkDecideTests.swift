@@ -285,7 +285,7 @@ struct LinkDecideTests {
         c = try Self.conclusion(e)
         #expect(c.verdict == .handshakeIncomplete)
         #expect(c.stage == .tls)
-        #expect(c.summary.contains("TLS never completed"))
+        #expect(c.summary.contains("TLS or the upgrade never completed"))
     }
 
     static func finding(_ kind: LinkFinding.Kind, id: String? = "k_abc") -> LinkFinding {

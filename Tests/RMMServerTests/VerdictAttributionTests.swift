@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOEmbedded
 import RMMProtocol
 import RMMStore
 import Testing
@@ -113,5 +115,27 @@ struct VerdictAttributionTests {
         let notes = try await store.events(commandId: "c_1").compactMap(\.reason).filter { $0.contains("delayed by link verdict path-filters-data") }
         #expect(notes.count == 1, "\(notes)")
         #expect(try await store.verdicts(agentId: agentId, limit: 10).first?.count == 2)
+    }
+}
+
+/// A connection that never completes its request is kept as per-address evidence, with no id.
+@Suite("Link verdicts: connections that never complete a request")
+struct IncompleteRequestEvidenceTests {
+    @Test("the 408 deadline notes a TLS-stage attempt under the peer's address, which no agent can claim")
+    func requestDeadlineNotesAttempt() throws {
+        let book = HandshakeBook()
+        let limiter = AddressLimiter(maxUnauthenticated: 5, maxFailures: 5)
+        let channel = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 2, logger: Fixture.quietLogger, book: book, behindTLS: true))
+        try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.3", port: 40_000)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        let entry = try #require(book.unattributed().first)
+        #expect(entry.address == "127.0.0.3")
+        let fact = try #require(entry.facts.first)
+        #expect(fact.connectionId == nil)
+        #expect(fact.stage == .tls)
+        #expect(fact.closeReason.contains("no TLS handshake or upgrade request"))
+        var evidence = LinkEvidence(source: .handshake, now: fact.closedAt)
+        evidence.handshake = fact
+        #expect(LinkVerdict.decide(evidence).conclusion?.verdict == .handshakeIncomplete)
     }
 }

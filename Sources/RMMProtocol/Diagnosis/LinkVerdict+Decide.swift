@@ -47,7 +47,7 @@ extension LinkVerdict {
             break
         }
         if fact.stage == .tls {
-            return LinkConclusion(verdict: .handshakeIncomplete, stage: .tls, summary: "TCP accepted but TLS never completed (\(fact.closeReason))")
+            return LinkConclusion(verdict: .handshakeIncomplete, stage: .tls, summary: "TCP accepted but TLS or the upgrade never completed (\(fact.closeReason))")
         }
         return LinkConclusion(verdict: .handshakeIncomplete, stage: fact.stage, summary: "upgraded (\(fact.downlinkMode.rawValue) downlink): \(seen)")
     }
