@@ -139,3 +139,21 @@ struct IncompleteRequestEvidenceTests {
         #expect(LinkVerdict.decide(evidence).conclusion?.verdict == .handshakeIncomplete)
     }
 }
+
+/// H6: a new authenticated connection replacing one still held open is recorded, with its evidence.
+@Suite("Link verdicts: superseded connections")
+struct SupersededVerdictTests {
+    @Test("attaching epoch 2 while epoch 1 is still held records superseded (server probe) with the epochs and moved frames")
+    func supersededRecorded() async throws {
+        let (store, agentId, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
+        let second = try await TestLink.make()
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(5))
+        let entry = try #require(try await store.verdicts(agentId: agentId, limit: 10).first)
+        #expect(entry.verdict == .superseded)
+        #expect(entry.source == .serverProbe)
+        #expect(entry.summary.contains("epoch 2") && entry.summary.contains("epoch 1"))
+        #expect(entry.summary.contains("1 unacknowledged frame(s) moved"), "\(entry.summary)")
+        // No delay note: the frames moved to the new route at once.
+        #expect(try await store.events(commandId: "c_1").allSatisfy { $0.reason?.contains("delayed by") != true })
+    }
+}
