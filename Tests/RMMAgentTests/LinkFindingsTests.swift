@@ -28,6 +28,9 @@ struct LinkFindingsTests {
         #expect(findings.map(\.connectionId) == ["k_first", "k_second", "k_third", nil])
         #expect(findings.map(\.downlinkMode) == [.text, .binary, .binary, .binary])
         #expect(findings.allSatisfy { $0.rangeProblem() == nil })
+        // Delivered ones are forgotten, later ones kept.
+        policy.forgetFindings(through: t0.addingTimeInterval(9).timeIntervalSince1970)
+        #expect(policy.history.findings.map(\.kind) == [.answerLost])
     }
 
     @Test("at most 8 findings are kept, the newest; a new one makes a report due at once")

@@ -93,7 +93,14 @@ struct AgentConnection {
         }
         await core.attach(link, welcome: welcome, now: Date())
 
+        let reportedThrough = policy.newestFindingTime
+        let sessionStart = Date()
         let quiet = await runSession(link: link)
+        // A session that lasted has delivered its reports: what they said need not be said again
+        // (after a server restart it would read as new).
+        if let reportedThrough, Date().timeIntervalSince(sessionStart) >= LinkPolicy.findingsDeliveredAfter {
+            policy.forgetFindings(through: reportedThrough)
+        }
         await core.detach(link)
         return closed(link, welcomed: true, quiet: quiet)
     }

@@ -149,6 +149,14 @@ public final class LinkPolicy: Sendable {
         }
     }
 
+    /// Seconds a welcomed session must last for the findings it reported at its start to count as delivered.
+    public static let findingsDeliveredAfter = 10.0
+
+    /// Drops the findings up to `time` (they were delivered).
+    public func forgetFindings(through time: Double) {
+        state.withLockedValue { $0.findings.removeAll { $0.time <= time } }
+    }
+
     /// Time of the newest finding, if any.
     public var newestFindingTime: Double? { state.withLockedValue { $0.findings.last?.time } }
 
