@@ -22,6 +22,7 @@ extension AgentSession {
             return nil
         }
         latestVerdict = stored
+        latestVerdictLoaded = true
         if stored.count == 1 {
             logger.notice("link verdict (\(source.rawValue), \(conclusion.stage.rawValue)): \(conclusion.verdict.rawValue): \(LogSafe.text(conclusion.summary, limit: 400))")
         }
@@ -76,9 +77,13 @@ extension AgentSession {
 
     /// The newest recorded verdict (this run's, else the store's).
     func currentVerdict() async -> VerdictRecord? {
-        if let latestVerdict { return latestVerdict }
-        let stored = try? await store.verdicts(agentId: agentId, limit: 1).first
-        latestVerdict = stored
-        return stored
+        if latestVerdictLoaded { return latestVerdict }
+        guard let stored = try? await store.verdicts(agentId: agentId, limit: 1) else { return nil }
+        // A verdict recorded while this read was in flight is newer: it wins.
+        if !latestVerdictLoaded {
+            latestVerdict = stored.first
+            latestVerdictLoaded = true
+        }
+        return latestVerdict
     }
 }

@@ -101,6 +101,8 @@ actor AgentSession {
     var needsClampedMSS = false
     /// The newest entry of the agent's verdict history (see `recordVerdict`).
     @OutOfLine var latestVerdict: VerdictRecord?
+    /// Whether `latestVerdict` was looked up in the store (nil there means none yet).
+    var latestVerdictLoaded = false
     /// Keys of the agent findings already judged (bounded; see `absorbFindings`).
     @OutOfLine var judgedFindings: [String]?
     /// "entry id|command id" of the delays already noted on commands (bounded; see `noteDelay`).
