@@ -328,6 +328,19 @@ struct LinkDecideTests {
         #expect(c.action == .none)
     }
 
+    @Test("words from the network reach the summary with control characters escaped")
+    func hostileWordsEscaped() throws {
+        var e = LinkEvidence(source: .agentReport, now: Self.t0)
+        e.finding = LinkFinding(kind: .workRefused, time: Self.t0, connectionId: nil, downlinkMode: .text, detail: "bad\u{1B}[2Jframe\n")
+        let c = try Self.conclusion(e)
+        #expect(!c.summary.contains("\u{1B}") && !c.summary.contains("\n"), "\(c.summary)")
+        var h = LinkEvidence(source: .handshake, now: Self.t0)
+        var fact = Self.attempt()
+        fact.closeReason = "peer closed\u{07} with 1000"
+        h.handshake = fact
+        #expect(!(try Self.conclusion(h)).summary.contains("\u{07}"))
+    }
+
     @Test("every finding kind has a verdict, and every verdict but healthy and agent-offline is adverse")
     func coverage() {
         for kind in LinkFinding.Kind.allCases {

@@ -6,7 +6,7 @@ extension LinkVerdict {
         if let close = evidence.agentClose {
             return .verdict(LinkConclusion(
                 verdict: .protocolDesync, stage: .session,
-                summary: "the agent closed the connection because it could not decode a frame from the server: \(close.reason)",
+                summary: "the agent closed the connection because it could not decode a frame from the server: \(LogSafe.text(close.reason, limit: 200))",
                 firstBadMessage: close.reason
             ))
         }
@@ -26,7 +26,7 @@ extension LinkVerdict {
     /// A failed handshake: on its own it says only where it stopped; with the agent's finding about
     /// the same attempt (attributed through its connection id) it says why.
     private static func handshake(_ fact: HandshakeFact, finding: LinkFinding?) -> LinkConclusion {
-        let seen = "the server wrote the challenge and answered \(fact.controlFramesIn) control frame(s), but no hello came (\(fact.closeReason))"
+        let seen = "the server wrote the challenge and answered \(fact.controlFramesIn) control frame(s), but no hello came (\(LogSafe.text(fact.closeReason, limit: 200)))"
         switch finding?.kind {
         case .challengeLost?, .downlinkQuiet?:
             return LinkConclusion(
@@ -47,7 +47,8 @@ extension LinkVerdict {
             break
         }
         if fact.stage == .tls {
-            return LinkConclusion(verdict: .handshakeIncomplete, stage: .tls, summary: "TCP accepted but TLS or the upgrade never completed (\(fact.closeReason))")
+            return LinkConclusion(verdict: .handshakeIncomplete, stage: .tls,
+                                  summary: "TCP accepted but TLS or the upgrade never completed (\(LogSafe.text(fact.closeReason, limit: 200)))")
         }
         return LinkConclusion(verdict: .handshakeIncomplete, stage: fact.stage, summary: "upgraded (\(fact.downlinkMode.rawValue) downlink): \(seen)")
     }
@@ -55,6 +56,8 @@ extension LinkVerdict {
     /// What the agent concluded on its own, judged as a verdict.
     private static func agentFinding(_ finding: LinkFinding) -> LinkConclusion {
         let mode = finding.downlinkMode.rawValue
+        // The agent's words reach operators' terminals: control characters escaped.
+        let detail = LogSafe.text(finding.detail, limit: LinkFinding.maxDetailBytes)
         switch finding.kind {
         case .challengeLost:
             return LinkConclusion(verdict: .pathFiltersData, stage: .challenge,
@@ -70,10 +73,10 @@ extension LinkVerdict {
                                   summary: "TCP connected but no TLS or upgrade answer came back: the first large packets are lost on the path (MTU blackhole)")
         case .consumerStalled, .watchdog:
             return LinkConclusion(verdict: .agentStalled, stage: .session,
-                                  summary: "the agent's consumer held waiting messages without handling them (\(finding.detail))")
+                                  summary: "the agent's consumer held waiting messages without handling them (\(detail))")
         case .workRefused:
             return LinkConclusion(verdict: .pathAltersData, stage: .session,
-                                  summary: "the agent refused work from the server that did not verify (\(finding.detail)): something on the path alters, replays or forges it")
+                                  summary: "the agent refused work from the server that did not verify (\(detail)): something on the path alters, replays or forges it")
         }
     }
 }
