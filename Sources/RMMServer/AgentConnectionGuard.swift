@@ -68,6 +68,11 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Closed by the peer before its request was complete (under TLS, often before the TLS
+        // handshake: an agent whose answer was lost on the path gives up this way).
+        if deadline != nil, requestBytes != nil, !answered {
+            noteIncomplete(address: AddressLimiter.key(for: context.channel.remoteAddress), closedBeforeDeadline: true)
+        }
         deadline?.cancel()
         deadline = nil
         context.fireChannelInactive()
@@ -106,7 +111,7 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
         context.channel.closeFuture.whenComplete { _ in slot.release() }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(requestTimeout * 1000))) {
             self.deadline = nil
-            self.noteIncomplete(address: address, seconds: seconds)
+            self.noteIncomplete(address: address, closedBeforeDeadline: false)
             self.answer(context: context, status: "408 Request Timeout", retryAfter: nil, body:
                 "no complete HTTP request within \(seconds) s (gururmm server --handshake-timeout)")
         }
@@ -114,13 +119,17 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
 
     /// TCP was accepted but no complete request came (under TLS: not even the TLS handshake, when
     /// no byte was decrypted): per-address evidence only.
-    private func noteIncomplete(address: String, seconds: Int) {
+    private func noteIncomplete(address: String, closedBeforeDeadline: Bool) {
         guard let book else { return }
         let nothingRead = (requestBytes ?? 0) == 0
         let what = behindTLS && nothingRead ? "TLS handshake or upgrade request" : nothingRead ? "upgrade request" : "complete upgrade request"
+        let now = Date().timeIntervalSince1970
+        let how = closedBeforeDeadline
+            ? "TCP accepted; the peer closed after \(Int(max(0, now - opened))) s without a \(what)"
+            : "TCP accepted; no \(what) within \(max(1, Int(requestTimeout.rounded(.up)))) s (answered 408)"
         book.note(HandshakeFact(
             connectionId: nil, address: address, stage: .tls, downlinkMode: .text, challengeWritten: false, controlFramesIn: 0, dataFramesIn: 0,
-            closeReason: "TCP accepted; no \(what) within \(seconds) s (answered 408)", openedAt: opened, closedAt: Date().timeIntervalSince1970
+            closeReason: how, openedAt: opened, closedAt: now
         ))
     }
 

@@ -138,6 +138,26 @@ struct IncompleteRequestEvidenceTests {
         evidence.handshake = fact
         #expect(LinkVerdict.decide(evidence).conclusion?.verdict == .handshakeIncomplete)
     }
+
+    @Test("a peer that closes before completing its request is noted too; one that completed it is not")
+    func earlyCloseNoted() throws {
+        let book = HandshakeBook()
+        let limiter = AddressLimiter(maxUnauthenticated: 5, maxFailures: 5)
+        let early = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: Fixture.quietLogger, book: book, behindTLS: false))
+        try early.connect(to: try SocketAddress(ipAddress: "127.0.0.4", port: 40_001)).wait()
+        try early.writeInbound(ByteBuffer(string: "GET /age"))
+        _ = try early.readInbound(as: ByteBuffer.self)
+        _ = try early.close().wait()
+        let fact = try #require(book.unattributed().first { $0.address == "127.0.0.4" }?.facts.first)
+        #expect(fact.closeReason.contains("the peer closed") && fact.closeReason.contains("complete upgrade request"), "\(fact.closeReason)")
+
+        let complete = AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: Fixture.quietLogger, book: book, behindTLS: false)
+        let done = EmbeddedChannel(handler: complete)
+        try done.connect(to: try SocketAddress(ipAddress: "127.0.0.5", port: 40_002)).wait()
+        _ = try complete.requestComplete()
+        _ = try done.close().wait()
+        #expect(!book.unattributed().contains { $0.address == "127.0.0.5" })
+    }
 }
 
 /// H6: a new authenticated connection replacing one still held open is recorded, with its evidence.
