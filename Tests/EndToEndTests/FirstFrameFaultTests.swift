@@ -153,6 +153,29 @@ extension EndToEnd {
             }
         }
 
+        @Test("a relay forging commands far ahead from the first frame: real work runs, the forgeries are refused, and agents shows path-alters-data (agent report)")
+        func forgedFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("forged", mode: .forgeCommandsAhead(seq: 1 << 52)) { server, _, _, _ in
+                let batch = try await server.api.run(["forged"], "echo real")
+                let result = try #require(try await server.api.finish(batch, timeout: 30).first)
+                #expect(result.state == .succeeded, "\(result.state) \(result.reason ?? "")")
+                try await waitForCLI(server, ["agents"], toPrint: "link: forged: path-alters-data (agent-report, session)")
+            }
+        }
+
+        @Test("a relay replaying commands from the first frame: duplicates are dropped by sequence number, the work runs once, and no adverse verdict is shown")
+        func replayedFromTheFirstFrame() async throws {
+            try await withFaultFromTheStart("replayed", mode: .replayCommands) { server, _, _, _ in
+                let ledger = server.directory + "/ledger"
+                let batch = try await server.api.run(["replayed"], "echo once >> \(ledger)")
+                let result = try #require(try await server.api.finish(batch, timeout: 30).first)
+                #expect(result.state == .succeeded)
+                #expect(try String(contentsOfFile: ledger, encoding: .utf8) == "once\n")
+                let agents = try await server.cli(["agents"])
+                #expect(!agents.output.contains("link: replayed:"), "\(agents.output)")
+            }
+        }
+
         @Test("a relay tampering with commands from the first frame: the agent refuses the work, reports it, and agents shows path-alters-data (agent report)")
         func tamperedFromTheFirstFrame() async throws {
             try await withFaultFromTheStart("relayed", mode: .tamperCommands(marker: "MARK-", replacement: "EVIL-")) { server, _, _, _ in
