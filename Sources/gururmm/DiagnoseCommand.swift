@@ -65,7 +65,10 @@ struct DiagnoseCommand: AsyncParsableCommand {
     static func historyLine(fresh: LinkDiagnosis, mode: DownlinkMode?, history: [VerdictView]) -> String {
         let format = ISO8601DateFormatter()
         let now = fresh.verdict == .healthy ? "healthy" + (mode.map { " on the \($0.rawValue) downlink" } ?? "") : fresh.verdict.rawValue
-        guard let adverse = history.first(where: { $0.verdict.isAdverse && $0.lastAt < fresh.startedAt }) else {
+        // Skip the entry this diagnosis recorded itself (times travel in whole seconds, so an
+        // earlier verdict may share the diagnosis's second: compare what, not only when).
+        let own = { (v: VerdictView) in v.source == .serverProbe && v.verdict == fresh.verdict && v.lastAt >= fresh.startedAt }
+        guard let adverse = history.first(where: { $0.verdict.isAdverse && !own($0) }) else {
             return "\(now); no adverse verdict recorded before"
         }
         let stage = adverse.stage.isHandshake ? "handshake: \(adverse.stage.rawValue)" : "session"
