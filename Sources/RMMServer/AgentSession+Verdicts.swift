@@ -57,6 +57,15 @@ extension AgentSession {
         for finding in findings.sorted(by: { $0.time < $1.time }) {
             let key = "\(finding.kind.rawValue)|\(finding.time)|\(finding.connectionId ?? "")"
             if judged.contains(key) { continue }
+            // At most `maxPerReport` new findings per window of 10 s; more are dropped unjudged.
+            var window = findingWindow ?? (now, 0)
+            if now.timeIntervalSince(window.start) >= 10 || now < window.start { window = (now, 0) }
+            guard window.count < LinkFinding.maxPerReport else {
+                logger.notice("ignored agent findings beyond \(LinkFinding.maxPerReport) per 10 s")
+                break
+            }
+            window.count += 1
+            findingWindow = window
             judged.append(key)
             let at = Date(timeIntervalSince1970: min(finding.time, now.timeIntervalSince1970))
             var evidence = LinkEvidence(source: .agentReport, now: now.timeIntervalSince1970, downlinkMode: finding.downlinkMode)

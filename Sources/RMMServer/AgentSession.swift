@@ -105,6 +105,9 @@ actor AgentSession {
     var latestVerdictLoaded = false
     /// Keys of the agent findings already judged (bounded; see `absorbFindings`).
     @OutOfLine var judgedFindings: [String]?
+    /// New findings judged in the current window (see `absorbFindings`: a hostile agent cannot turn
+    /// its reports into a stream of store writes).
+    @OutOfLine var findingWindow: (start: Date, count: Int)?
     /// "entry id|command id" of the delays already noted on commands (bounded; see `noteDelay`).
     @OutOfLine var notedDelays: [String]?
     /// Pre-authentication evidence of failed attempts, claimed by connection id.

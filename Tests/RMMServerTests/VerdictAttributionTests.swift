@@ -104,6 +104,22 @@ struct VerdictAttributionTests {
         #expect(book.claim(connectionId: "k_many19") == nil)
     }
 
+    @Test("an agent flooding new findings gets at most 8 judged per 10 s; later ones are judged again after the window")
+    func findingFloodBounded() async throws {
+        let (store, agentId, session, _) = try await Fixture.attachedSession()
+        let kinds: [LinkFinding.Kind] = [.consumerStalled, .workRefused]
+        for i in 0..<20 {
+            let finding = LinkFinding(kind: kinds[i % 2], time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+            await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(1))
+        }
+        let judged = try await store.verdicts(agentId: agentId, limit: 100).filter { $0.verdict != .superseded }
+        #expect(judged.reduce(0) { $0 + $1.count } == 8)
+        let late = LinkFinding(kind: .watchdog, time: Fixture.t0.timeIntervalSince1970 + 30, connectionId: nil, downlinkMode: .text, detail: "late")
+        await session.handle(Envelope(.linkReport(Self.report([late]))), epoch: 1, now: Fixture.at(12))
+        #expect(try await store.verdicts(agentId: agentId, limit: 1).first?.verdict == .agentStalled)
+        #expect(try await store.verdicts(agentId: agentId, limit: 100).reduce(0) { $0 + $1.count } == 9)
+    }
+
     @Test("a new adverse verdict notes the delay on each command written and not yet acknowledged, once per entry")
     func delayNoted() async throws {
         let (store, agentId, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
