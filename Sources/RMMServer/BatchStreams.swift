@@ -17,7 +17,9 @@ enum BatchStreams {
     /// The response of `/batches/{id}/events`: every change after `after`, then, until the batch
     /// is done or `wait` seconds passed, each change as it is stored; the last line says up to
     /// which version the answer went and whether the batch is done.
-    static func events(_ core: ServerCore, batchId: String, after: Int, wait: Double, output: Bool) async throws -> Response {
+    /// With `terminalOnly`, only commands that have ended get a command line (the CLI needs no
+    /// intermediate states: a quarter of the lines of a fan-out).
+    static func events(_ core: ServerCore, batchId: String, after: Int, wait: Double, output: Bool, terminalOnly: Bool) async throws -> Response {
         guard try await core.store.batchTopVersion(batchId: batchId) != nil else { throw RequestError(404, "batch \(batchId) not found") }
         let body = ResponseBody { writer in
             var lines = NDJSONLines()
@@ -32,7 +34,8 @@ enum BatchStreams {
                 let top = try await core.store.batchTopVersion(batchId: batchId) ?? after
                 var count = 0
                 if top > after {
-                    count = try await changes(core, batchId: batchId, versions: OutputVersions(after: after, through: top), output: output, into: &lines, writer: &writer)
+                    count = try await changes(core, batchId: batchId, versions: OutputVersions(after: after, through: top), output: output,
+                                             terminalOnly: terminalOnly, into: &lines, writer: &writer)
                 }
                 written += count
                 after = max(after, top)
@@ -57,12 +60,15 @@ enum BatchStreams {
     /// stored in `versions`; returns how many commands it wrote. A command changed again while this
     /// runs moves to a later position and is written again; its newer output waits for the next round.
     private static func changes(
-        _ core: ServerCore, batchId: String, versions: OutputVersions, output: Bool, into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
+        _ core: ServerCore, batchId: String, versions: OutputVersions, output: Bool, terminalOnly: Bool,
+        into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
     ) async throws -> Int {
         var written = 0
         try await forEachChanged(core, batchId: batchId, after: versions.after) { item, name in
-            try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: name, textLimit: 200)))
-            written += 1
+            if !terminalOnly || item.record.state.isTerminal {
+                try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: name, textLimit: 200)))
+                written += 1
+            }
             if output {
                 try await forEachChunk(core, commandId: item.record.id, versions: versions) { chunk in
                     try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))

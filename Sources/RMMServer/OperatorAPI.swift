@@ -134,7 +134,8 @@ enum OperatorAPI {
             let after = try request.queryInteger("after", in: 0...WireRange.maxCount, fallback: 0)
             let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
             let output = try request.queryBool("output", fallback: true)
-            return try await BatchStreams.events(core, batchId: id, after: after, wait: wait, output: output)
+            let terminalOnly = try request.queryBool("terminal", fallback: false)
+            return try await BatchStreams.events(core, batchId: id, after: after, wait: wait, output: output, terminalOnly: terminalOnly)
         }
         api.get("/batches/:id/results") { request, context -> Response in
             let id = try context.parameters.require("id")

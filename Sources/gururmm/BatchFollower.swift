@@ -20,10 +20,10 @@ struct BatchFollower {
         while true {
             var end: BatchStreamEnd?
             try await client.streamLines(
-                "/api/v1/batches/\(pathEscape(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)",
+                "/api/v1/batches/\(pathEscape(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)&terminal=true",
                 as: BatchStreamLine.self, idleTimeout: Self.idle
             ) { line in
-                if let view = line.command, view.terminal { finals[view.id] = view }
+                if let view = line.command { finals[view.id] = view }
                 if let chunk = line.output { onOutput(chunk) }
                 if let last = line.end { end = last }
             }

@@ -188,8 +188,11 @@ extension FuzzRoute {
             let changes = try exchange.decode(BatchChangesView.self)
             try ensure(changes.commands.allSatisfy { $0.batchId == exchange.parameters[0] }, "changes of another batch")
         },
-        FuzzRoute("GET", "/api/v1/batches/{batch}/events", query: ["after", "wait", "output"]) { exchange, _ in
-            try checkBatchStream(exchange)
+        FuzzRoute("GET", "/api/v1/batches/{batch}/events", query: ["after", "wait", "output", "terminal"]) { exchange, _ in
+            let lines = try checkBatchStream(exchange)
+            if exchange.queryValue("terminal") == "true" {
+                try ensure(lines.allSatisfy { $0.command.map(\.terminal) ?? true }, "terminal=true listed a command that has not ended")
+            }
         },
         FuzzRoute("GET", "/api/v1/batches/{batch}/results", query: ["output"]) { exchange, _ in
             let lines = try checkBatchStream(exchange)
