@@ -14,7 +14,16 @@ struct BenchResults {
         var simulatorCPUPerCommand: Double?
     }
     /// One `run --all -- true` process beside the API-level fan-out to the same fleet.
-    struct Operator { var agents: Int; var apiSeconds: Double; var cliSeconds: Double; var cliStatus: Int32; var oldCliSeconds: Double?; var oldCliStatus: Int32? }
+    struct Operator {
+        var agents: Int
+        var apiSeconds: Double
+        var cliSeconds: Double
+        var cliStatus: Int32
+        /// The old CLI's extra requests alone: one GET per command, in sequence.
+        var perCommandSeconds: Double
+        var oldCliSeconds: Double?
+        var oldCliStatus: Int32?
+    }
     struct Storm { var agents: Int; var restartSeconds: Double; var backSeconds: Double; var doneSeconds: Double; var queued: Int; var succeeded: Int; var duplicateRuns: Int }
 
     var machine = ""
@@ -60,7 +69,8 @@ struct BenchResults {
         }
         for row in operatorPath {
             let added = row.cliSeconds - row.apiSeconds
-            var result = String(format: "CLI process %.2f s (exit %d), API fan-out %.2f s: the CLI adds %.2f s", row.cliSeconds, row.cliStatus, row.apiSeconds, added)
+            var result = String(format: "CLI process %.2f s (exit %d), API fan-out %.2f s: the CLI adds %.2f s; the old path's %d per-command GETs alone took %.2f s",
+                                row.cliSeconds, row.cliStatus, row.apiSeconds, added, row.agents, row.perCommandSeconds)
             if let old = row.oldCliSeconds {
                 result += String(format: "; compared CLI %.2f s (exit %d), %.1f× the CLI's time", old, row.oldCliStatus ?? -1, old / max(row.cliSeconds, 1e-9))
             }

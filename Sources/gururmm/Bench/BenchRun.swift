@@ -86,9 +86,9 @@ struct BenchRun {
                 results.command = try await BenchMeasurements.commandRoundTrips(server, agent: target.id, count: roundTrips)
             }
             note("fan-out to \(size)")
-            let (seconds, summary) = try await BenchMeasurements.fanOut(server)
+            let (seconds, summary, batch) = try await BenchMeasurements.fanOut(server)
             results.fanOut.append(.init(agents: size, requested: requested, seconds: seconds, succeeded: summary.states["succeeded"] ?? 0))
-            try await operatorPath(server, size: size, apiSeconds: seconds)
+            try await operatorPath(server, size: size, apiSeconds: seconds, batch: batch)
             if size == min(stormSize, limit), stormSize > 0 {
                 try await storm(server, size: size)
             }
@@ -118,12 +118,15 @@ struct BenchRun {
 
     /// The same fan-out as an operator runs it: a `gururmm run --all -- true` process (and the
     /// compared binary's, if any), each timed from spawn to exit.
-    private mutating func operatorPath(_ server: BenchServer, size: Int, apiSeconds: Double) async throws {
+    /// The old path's extra cost is measured too: the per-command GETs it made after the batch.
+    private mutating func operatorPath(_ server: BenchServer, size: Int, apiSeconds: Double, batch: RunResponse) async throws {
         note("operator path: run --all to \(size)")
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let cli = try await OperatorPath.timedRun(executable: own, api: server.api.base, token: server.api.token,
                                                   logPath: directory + "/run-all-\(size).log", timeout: 300)
-        var row = BenchResults.Operator(agents: size, apiSeconds: apiSeconds, cliSeconds: cli.seconds, cliStatus: cli.status)
+        note("operator path: \(batch.commands.count) per-command GETs")
+        let fetches = try await BenchMeasurements.perCommandFetches(server, batch)
+        var row = BenchResults.Operator(agents: size, apiSeconds: apiSeconds, cliSeconds: cli.seconds, cliStatus: cli.status, perCommandSeconds: fetches)
         if let compareCLI {
             note("operator path: \(compareCLI) run --all to \(size)")
             let old = try await OperatorPath.timedRun(executable: compareCLI, api: server.api.base, token: server.api.token,
