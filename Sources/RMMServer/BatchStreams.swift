@@ -13,6 +13,9 @@ enum BatchStreams {
     /// Output chunks per store page (a chunk is at most the agent's chunk size, 1 MiB at most,
     /// or one missing tail the result carried).
     static let chunkPage = 16
+    /// Unfinished commands from which an events stream waits 20 ms after a change before reading:
+    /// below it each change is sent at once.
+    static let coalesceFrom = 100
 
     /// The response of `/batches/{id}/events`: every change after `after`, then, until the batch
     /// is done or `wait` seconds passed, each change as it is stored; the last line says up to
@@ -30,7 +33,8 @@ enum BatchStreams {
                 let seen = core.feed.current
                 // Counted before the top version is read: when all is terminal now, everything up
                 // to `top` includes every last state and output, so `done` never comes ahead of them.
-                let done = try await core.store.batchPendingCount(batchId: batchId) == 0
+                let pending = try await core.store.batchPendingCount(batchId: batchId)
+                let done = pending == 0
                 let top = try await core.store.batchTopVersion(batchId: batchId) ?? after
                 var count = 0
                 if top > after {
@@ -48,8 +52,9 @@ enum BatchStreams {
                 // Sent before waiting: the client prints output as it arrives.
                 try await lines.flush(to: &writer)
                 await core.feed.wait(after: seen, timeout: remaining)
-                // A big fan-out bumps the feed once per result: take them in rounds, not one by one.
-                if count >= 100 { try? await Task.sleep(for: .milliseconds(20)) }
+                // A big fan-out bumps the feed once per report: take them in rounds of 20 ms, not one
+                // by one (each round counts the unfinished commands and reads what changed).
+                if pending >= Self.coalesceFrom { try? await Task.sleep(for: .milliseconds(20)) }
             }
             try await writer.finish(nil)
         }
@@ -64,12 +69,12 @@ enum BatchStreams {
         into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
     ) async throws -> Int {
         var written = 0
-        try await forEachChanged(core, batchId: batchId, after: versions.after) { item, name in
+        try await forEachChanged(core, batchId: batchId, after: versions.after, withOutput: output ? versions : nil) { item, name, hasOutput in
             if !terminalOnly || item.record.state.isTerminal {
                 try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: name, textLimit: 200)))
                 written += 1
             }
-            if output {
+            if hasOutput {
                 try await forEachChunk(core, commandId: item.record.id, versions: versions) { chunk in
                     try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
                     try await lines.flushIfFull(to: &writer)
@@ -80,15 +85,20 @@ enum BatchStreams {
         return written
     }
 
-    /// Each command of the batch changed after `after`, a store page at a time, with its agent's name.
+    /// Each command of the batch changed after `after`, a store page at a time, with its agent's
+    /// name and, when `withOutput` is given, whether it has output stored in those versions (one
+    /// query a page: most commands of a fan-out have none new, and a lookup each cost more than the
+    /// rest of the stream).
     private static func forEachChanged(
-        _ core: ServerCore, batchId: String, after: Int, _ body: (PositionedCommand, String?) async throws -> Void
+        _ core: ServerCore, batchId: String, after: Int, withOutput: OutputVersions? = nil,
+        _ body: (PositionedCommand, String?, Bool) async throws -> Void
     ) async throws {
         var position: BatchPosition?
         while true {
             let page = try await core.store.batchChangedCommands(batchId: batchId, after: after, from: position, limit: commandPage)
             let names = try await core.store.agentNames(ids: page.map(\.record.agentId))
-            for item in page { try await body(item, names[item.record.agentId]) }
+            let outputs = try await withOutput.asyncMap { try await core.store.commandsWithOutput(ids: page.map(\.record.id), versions: $0) } ?? []
+            for item in page { try await body(item, names[item.record.agentId], outputs.contains(item.record.id)) }
             guard page.count == commandPage, let last = page.last else { return }
             position = last.position
         }
@@ -116,7 +126,7 @@ enum BatchStreams {
             var text = JSONPieces()
             text.raw("{\"commands\":[")
             if through > after {
-                try await forEachChanged(core, batchId: batchId, after: after) { item, name in
+                try await forEachChanged(core, batchId: batchId, after: after) { item, name, _ in
                     try text.item(CommandView(item.record, agentName: name, textLimit: 200))
                     try await text.flushIfFull(to: &writer)
                 }
@@ -124,7 +134,8 @@ enum BatchStreams {
             text.raw("],\"done\":\(finished),\"output\":[")
             text.restartList()
             if through > after {
-                try await forEachChanged(core, batchId: batchId, after: after) { item, _ in
+                try await forEachChanged(core, batchId: batchId, after: after, withOutput: versions) { item, _, hasOutput in
+                    guard hasOutput else { return }
                     try await forEachChunk(core, commandId: item.record.id, versions: versions) { chunk in
                         try text.item(OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data))
                         try await text.flushIfFull(to: &writer)
@@ -151,11 +162,13 @@ enum BatchStreams {
             while true {
                 let page = try await core.store.batchCommands(batchId: batchId, afterRow: row, limit: commandPage)
                 let names = try await core.store.agentNames(ids: page.map(\.record.agentId))
+                let outputs = output ? try await core.store.commandsWithOutput(ids: page.map(\.record.id), versions: .all) : []
                 for item in page {
                     var view = CommandView(item.record, agentName: names[item.record.agentId])
                     if output {
-                        view.stdout = try await wholeOutput(core, commandId: item.record.id, stream: .stdout)
-                        view.stderr = try await wholeOutput(core, commandId: item.record.id, stream: .stderr)
+                        let has = outputs.contains(item.record.id)
+                        view.stdout = has ? try await wholeOutput(core, commandId: item.record.id, stream: .stdout) : ""
+                        view.stderr = has ? try await wholeOutput(core, commandId: item.record.id, stream: .stderr) : ""
                     }
                     try lines.append(BatchStreamLine(command: view))
                     written += 1

@@ -42,6 +42,21 @@ extension SQLiteStore {
         }
     }
 
+    public func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        // The ids travel as one JSON array (no limit on bound variables); each is a primary-key range.
+        let list = String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
+        return try await read { db in
+            Set(try String.fetchAll(
+                db.cachedStatement(sql: """
+                    SELECT DISTINCT command_id FROM command_output
+                    WHERE command_id IN (SELECT value FROM json_each(?)) AND version > ? AND version <= ?
+                    """),
+                arguments: [list, versions.after, versions.through]
+            ))
+        }
+    }
+
     static func positioned(_ db: Database, where condition: String, order: String, _ arguments: StatementArguments) throws -> [PositionedCommand] {
         let sql = "SELECT \(CommandRecord.columns), rowid AS batch_row FROM commands WHERE \(condition) ORDER BY \(order) LIMIT ?"
         return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { row in

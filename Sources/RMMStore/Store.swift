@@ -143,6 +143,8 @@ public protocol Store: Sendable {
     func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand]
     /// At most `limit` of a batch's commands in creation order, after row `row` (0 for the first page).
     func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand]
+    /// Which of these commands have output stored in `versions` (one query for a page of commands).
+    func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String>
     /// At most `limit` stored chunks of one stream from byte `offset` on, in order, of the given versions.
     func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk]
 

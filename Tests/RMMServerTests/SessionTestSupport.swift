@@ -214,6 +214,9 @@ final class FaultyStore: Store {
     func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand] {
         try await base.batchCommands(batchId: batchId, afterRow: row, limit: limit)
     }
+    func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
+        try await base.commandsWithOutput(ids: ids, versions: versions)
+    }
     func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
         try await base.outputChunks(commandId: commandId, stream: stream, fromOffset: offset, versions: versions, limit: limit)
     }

@@ -74,3 +74,20 @@ import Testing
         #expect(errors.map(\.data) == [Data("E".utf8)])
     }
 }
+
+extension BatchPageTests {
+    @Test func commandsWithOutputNamesOnlyThoseWithChunksInTheVersions() async throws {
+        let (store, ids) = try await batch(3)
+        for id in ids {
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+        }
+        #expect(try await store.appendOutput(commandId: "c01", stream: .stderr, offset: 0, data: Data("x".utf8), cap: 100))
+        let first = try #require(try await store.batchTopVersion(batchId: "b1"))
+        #expect(try await store.appendOutput(commandId: "c02", stream: .stdout, offset: 0, data: Data("y".utf8), cap: 100))
+        #expect(try await store.commandsWithOutput(ids: ids + ["nope"], versions: .all) == ["c01", "c02"])
+        #expect(try await store.commandsWithOutput(ids: ids, versions: OutputVersions(after: first, through: Int.max)) == ["c02"])
+        #expect(try await store.commandsWithOutput(ids: ids, versions: OutputVersions(after: 0, through: first)) == ["c01"])
+        #expect(try await store.commandsWithOutput(ids: [], versions: .all).isEmpty)
+    }
+}
