@@ -61,44 +61,39 @@ enum BatchStreams {
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
     }
 
-    /// Writes the commands changed in `versions.after...` (their state when read) and the output
-    /// stored in `versions`; returns how many commands it wrote. A command changed again while this
-    /// runs moves to a later position and is written again; its newer output waits for the next round.
+    /// Writes the commands changed in `versions` (their state when read) and the output stored in
+    /// `versions`, a page of commands and then their output at a time; returns how many command
+    /// lines it wrote. A command changed again after `versions.through` is left to the next round
+    /// (its output up to `through` is written now, the rest then), so none is written twice.
     private static func changes(
         _ core: ServerCore, batchId: String, versions: OutputVersions, output: Bool, terminalOnly: Bool,
         into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
     ) async throws -> Int {
         var written = 0
-        try await forEachChanged(core, batchId: batchId, after: versions.after, withOutput: output ? versions : nil) { item, name, hasOutput in
-            if !terminalOnly || item.record.state.isTerminal {
-                try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: name, textLimit: 200)))
+        try await forEachChangedPage(core, batchId: batchId, after: versions.after) { page, names in
+            for item in page where item.record.version <= versions.through && (!terminalOnly || item.record.state.isTerminal) {
+                try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: names[item.record.agentId], textLimit: 200)))
                 written += 1
+                try await lines.flushIfFull(to: &writer)
             }
-            if hasOutput {
-                try await forEachChunk(core, commandId: item.record.id, versions: versions) { chunk in
-                    try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
-                    try await lines.flushIfFull(to: &writer)
-                }
+            guard output else { return }
+            try await forEachChunk(core, commandIds: page.map(\.record.id), versions: versions) { chunk in
+                try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
+                try await lines.flushIfFull(to: &writer)
             }
-            try await lines.flushIfFull(to: &writer)
         }
         return written
     }
 
-    /// Each command of the batch changed after `after`, a store page at a time, with its agent's
-    /// name and, when `withOutput` is given, whether it has output stored in those versions (one
-    /// query a page: most commands of a fan-out have none new, and a lookup each cost more than the
-    /// rest of the stream).
-    private static func forEachChanged(
-        _ core: ServerCore, batchId: String, after: Int, withOutput: OutputVersions? = nil,
-        _ body: (PositionedCommand, String?, Bool) async throws -> Void
+    /// The batch's commands changed after `after` (any later change included: their output in a
+    /// window may belong to a command changed since), a store page at a time, with agent names.
+    private static func forEachChangedPage(
+        _ core: ServerCore, batchId: String, after: Int, _ body: ([PositionedCommand], [String: String]) async throws -> Void
     ) async throws {
         var position: BatchPosition?
         while true {
             let page = try await core.store.batchChangedCommands(batchId: batchId, after: after, from: position, limit: commandPage)
-            let names = try await core.store.agentNames(ids: page.map(\.record.agentId))
-            let outputs = try await withOutput.asyncMap { try await core.store.commandsWithOutput(ids: page.map(\.record.id), versions: $0) } ?? []
-            for item in page { try await body(item, names[item.record.agentId], outputs.contains(item.record.id)) }
+            try await body(page, try await core.store.agentNames(ids: page.map(\.record.agentId)))
             guard page.count == commandPage, let last = page.last else { return }
             position = last.position
         }
@@ -126,17 +121,18 @@ enum BatchStreams {
             var text = JSONPieces()
             text.raw("{\"commands\":[")
             if through > after {
-                try await forEachChanged(core, batchId: batchId, after: after) { item, name, _ in
-                    try text.item(CommandView(item.record, agentName: name, textLimit: 200))
-                    try await text.flushIfFull(to: &writer)
+                try await forEachChangedPage(core, batchId: batchId, after: after) { page, names in
+                    for item in page where item.record.version <= through {
+                        try text.item(CommandView(item.record, agentName: names[item.record.agentId], textLimit: 200))
+                        try await text.flushIfFull(to: &writer)
+                    }
                 }
             }
             text.raw("],\"done\":\(finished),\"output\":[")
             text.restartList()
             if through > after {
-                try await forEachChanged(core, batchId: batchId, after: after, withOutput: versions) { item, _, hasOutput in
-                    guard hasOutput else { return }
-                    try await forEachChunk(core, commandId: item.record.id, versions: versions) { chunk in
+                try await forEachChangedPage(core, batchId: batchId, after: after) { page, _ in
+                    try await forEachChunk(core, commandIds: page.map(\.record.id), versions: versions) { chunk in
                         try text.item(OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data))
                         try await text.flushIfFull(to: &writer)
                     }
@@ -166,9 +162,7 @@ enum BatchStreams {
                 for item in page {
                     var view = CommandView(item.record, agentName: names[item.record.agentId])
                     if output {
-                        let has = outputs.contains(item.record.id)
-                        view.stdout = has ? try await wholeOutput(core, commandId: item.record.id, stream: .stdout) : ""
-                        view.stderr = has ? try await wholeOutput(core, commandId: item.record.id, stream: .stderr) : ""
+                        (view.stdout, view.stderr) = outputs.contains(item.record.id) ? try await wholeOutput(core, commandId: item.record.id) : ("", "")
                     }
                     try lines.append(BatchStreamLine(command: view))
                     written += 1
@@ -184,32 +178,25 @@ enum BatchStreams {
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
     }
 
-    /// One stream of one command, read a page of chunks at a time (bounded by the output cap).
-    private static func wholeOutput(_ core: ServerCore, commandId: String, stream: StdStream) async throws -> String {
-        var whole = Data()
-        try await forEachChunk(core, commandId: commandId, stream: stream, versions: .all) { whole.append($0.data) }
-        return String(decoding: whole, as: UTF8.self)
+    /// Both streams of one command, read a page of chunks at a time (each at most the output cap).
+    private static func wholeOutput(_ core: ServerCore, commandId: String) async throws -> (String, String) {
+        var stdout = Data(), stderr = Data()
+        try await forEachChunk(core, commandIds: [commandId], versions: .all) { chunk in
+            if chunk.stream == .stdout { stdout.append(chunk.data) } else { stderr.append(chunk.data) }
+        }
+        return (String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
-    /// Both streams' chunks of one command in `versions`, stdout first, each in offset order.
+    /// The chunks of these commands stored in `versions`, a page at a time, each stream in offset order.
     private static func forEachChunk(
-        _ core: ServerCore, commandId: String, versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
+        _ core: ServerCore, commandIds: [String], versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
     ) async throws {
-        try await forEachChunk(core, commandId: commandId, stream: .stdout, versions: versions, body)
-        try await forEachChunk(core, commandId: commandId, stream: .stderr, versions: versions, body)
-    }
-
-    private static func forEachChunk(
-        _ core: ServerCore, commandId: String, stream: StdStream, versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
-    ) async throws {
-        var offset = 0
+        var cursor: OutputCursor?
         while true {
-            let chunks = try await core.store.outputChunks(commandId: commandId, stream: stream, fromOffset: offset, versions: versions, limit: chunkPage)
-            for chunk in chunks {
-                try await body(chunk)
-                offset = chunk.offset + chunk.data.count
-            }
-            if chunks.count < chunkPage { return }
+            let chunks = try await core.store.outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: chunkPage)
+            for chunk in chunks { try await body(chunk) }
+            guard chunks.count == chunkPage, let last = chunks.last else { return }
+            cursor = OutputCursor(after: last)
         }
     }
 }

@@ -253,3 +253,21 @@ public struct OutputVersions: Sendable, Equatable {
     /// Every stored chunk.
     public static let all = OutputVersions(after: -1, through: Int.max)
 }
+
+/// Where a page of output chunks ended: the next page starts after this chunk.
+public struct OutputCursor: Sendable, Equatable {
+    public var commandId: String
+    /// The stream's raw value (`stdout`, `stderr`).
+    public var stream: String
+    public var offset: Int
+    public init(commandId: String, stream: String, offset: Int) {
+        self.commandId = commandId
+        self.stream = stream
+        self.offset = offset
+    }
+
+    /// The position of `chunk`.
+    public init(after chunk: OutputChunk) {
+        self.init(commandId: chunk.commandId, stream: chunk.stream.rawValue, offset: chunk.offset)
+    }
+}

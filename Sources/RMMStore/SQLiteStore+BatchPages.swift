@@ -25,19 +25,24 @@ extension SQLiteStore {
         }
     }
 
-    public func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
-        try await read { db in
-            // The primary key (command_id, stream, byte_offset) gives this order without a sort.
+    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
+        guard !commandIds.isEmpty else { return [] }
+        let list = String(decoding: try JSONEncoder().encode(commandIds), as: UTF8.self)
+        let from = cursor ?? OutputCursor(commandId: "", stream: "", offset: -1)
+        return try await read { db in
+            // Each id is a range of the primary key (command_id, stream, byte_offset), visited in
+            // order: the ORDER BY needs no sort, and no chunk is read before its page.
             try Row.fetchAll(
                 db.cachedStatement(sql: """
-                    SELECT byte_offset, data, version FROM command_output
-                    WHERE command_id = ? AND stream = ? AND byte_offset >= ? AND version > ? AND version <= ?
-                    ORDER BY byte_offset LIMIT ?
+                    SELECT command_id, stream, byte_offset, data, version FROM command_output
+                    WHERE command_id IN (SELECT value FROM json_each(?)) AND version > ? AND version <= ?
+                        AND (command_id, stream, byte_offset) > (?, ?, ?)
+                    ORDER BY command_id, stream, byte_offset LIMIT ?
                     """),
-                arguments: [commandId, stream.rawValue, offset, versions.after, versions.through, max(0, limit)]
+                arguments: [list, versions.after, versions.through, from.commandId, from.stream, from.offset, max(0, limit)]
             ).map { row in
-                OutputChunk(commandId: commandId, stream: stream, offset: try row.value("byte_offset"),
-                            data: try row.value("data"), version: try row.value("version"))
+                OutputChunk(commandId: try row.value("command_id"), stream: try row.enumValue("stream", as: StdStream.self),
+                            offset: try row.value("byte_offset"), data: try row.value("data"), version: try row.value("version"))
             }
         }
     }

@@ -145,8 +145,9 @@ public protocol Store: Sendable {
     func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand]
     /// Which of these commands have output stored in `versions` (one query for a page of commands).
     func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String>
-    /// At most `limit` stored chunks of one stream from byte `offset` on, in order, of the given versions.
-    func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk]
+    /// At most `limit` stored chunks of these commands in `versions`, after `cursor` (nil: from the
+    /// start), ordered by command id, stream name and offset: one read for a page of commands.
+    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk]
 
     // MARK: operator tokens and config
 

@@ -217,8 +217,8 @@ final class FaultyStore: Store {
     func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
         try await base.commandsWithOutput(ids: ids, versions: versions)
     }
-    func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
-        try await base.outputChunks(commandId: commandId, stream: stream, fromOffset: offset, versions: versions, limit: limit)
+    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
+        try await base.outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: limit)
     }
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)

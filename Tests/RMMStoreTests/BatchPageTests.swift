@@ -53,25 +53,36 @@ import Testing
         #expect(later.allSatisfy { $0.record.state == .sent })
     }
 
-    @Test func outputPagesFollowOffsetsWithinTheVersionsAsked() async throws {
-        let (store, _) = try await batch(1)
-        _ = try await store.transition(commandId: "c00", to: .sent, reason: nil, now: Fixture.at(1))
-        _ = try await store.transition(commandId: "c00", to: .running, reason: nil, now: Fixture.at(2))
+    @Test func outputPagesFollowCommandsStreamsAndOffsetsWithinTheVersionsAsked() async throws {
+        let (store, _) = try await batch(2)
+        for id in ["c00", "c01"] {
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+        }
         for (index, piece) in ["ab", "cd", "ef"].enumerated() {
             #expect(try await store.appendOutput(commandId: "c00", stream: .stdout, offset: index * 2, data: Data(piece.utf8), cap: 100))
         }
         #expect(try await store.appendOutput(commandId: "c00", stream: .stderr, offset: 0, data: Data("E".utf8), cap: 100))
-        let all = try await store.outputChunks(commandId: "c00", stream: .stdout, fromOffset: 0, versions: .all, limit: 10)
-        #expect(all.map { String(decoding: $0.data, as: UTF8.self) } == ["ab", "cd", "ef"])
-        #expect(all.map(\.offset) == [0, 2, 4])
-        let paged = try await store.outputChunks(commandId: "c00", stream: .stdout, fromOffset: 2, versions: .all, limit: 1)
-        #expect(paged.map(\.offset) == [2])
-        // Only the chunks stored after the first one's version, up to the second's.
-        let window = try await store.outputChunks(commandId: "c00", stream: .stdout, fromOffset: 0,
-                                                  versions: OutputVersions(after: all[0].version, through: all[1].version), limit: 10)
-        #expect(window.map(\.offset) == [2])
-        let errors = try await store.outputChunks(commandId: "c00", stream: .stderr, fromOffset: 0, versions: .all, limit: 10)
-        #expect(errors.map(\.data) == [Data("E".utf8)])
+        #expect(try await store.appendOutput(commandId: "c01", stream: .stdout, offset: 0, data: Data("Z".utf8), cap: 100))
+        let ids = ["c01", "c00", "nope"]
+        let all = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 10)
+        // Command id, then stream name (stderr before stdout), then offset.
+        #expect(all.map { "\($0.commandId)/\($0.stream.rawValue)/\($0.offset)" } == ["c00/stderr/0", "c00/stdout/0", "c00/stdout/2", "c00/stdout/4", "c01/stdout/0"])
+        // Paged two at a time from a cursor: the same chunks, each once.
+        var paged: [OutputChunk] = []
+        var cursor: OutputCursor?
+        while true {
+            let page = try await store.outputChunks(commandIds: ids, after: cursor, versions: .all, limit: 2)
+            paged += page
+            guard page.count == 2, let last = page.last else { break }
+            cursor = OutputCursor(after: last)
+        }
+        #expect(paged == all)
+        // Only what was stored after the first stdout chunk, up to the second.
+        let first = all[1].version, second = all[2].version
+        let window = try await store.outputChunks(commandIds: ids, after: nil, versions: OutputVersions(after: first, through: second), limit: 10)
+        #expect(window.map(\.offset) == [2] && window.map(\.data) == [Data("cd".utf8)])
+        #expect(try await store.outputChunks(commandIds: [], after: nil, versions: .all, limit: 10).isEmpty)
     }
 }
 
