@@ -207,6 +207,19 @@ final class FaultyStore: Store {
     func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int] { try await base.batchStateCounts(batchId: batchId) }
     func batchPendingCount(batchId: String) async throws -> Int { try await base.batchPendingCount(batchId: batchId) }
+    func batchTopVersion(batchId: String) async throws -> Int? { try await base.batchTopVersion(batchId: batchId) }
+    func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand] {
+        try await base.batchChangedCommands(batchId: batchId, after: version, from: position, limit: limit)
+    }
+    func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand] {
+        try await base.batchCommands(batchId: batchId, afterRow: row, limit: limit)
+    }
+    func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
+        try await base.commandsWithOutput(ids: ids, versions: versions)
+    }
+    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
+        try await base.outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: limit)
+    }
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)
     }

@@ -1,0 +1,202 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import RMMProtocol
+import RMMStore
+
+/// The streamed batch answers: a batch's changes (`/batches/{id}/events`) and its results
+/// (`/batches/{id}/results`), written as NDJSON page by page from the store. A request holds one
+/// page (and one command's output at most), never the batch, however many agents or bytes it has.
+enum BatchStreams {
+    /// Commands per store page.
+    static let commandPage = 500
+    /// Output chunks per store page (a chunk is at most the agent's chunk size, 1 MiB at most,
+    /// or one missing tail the result carried).
+    static let chunkPage = 16
+    /// Unfinished commands from which an events stream waits 20 ms after a change before reading:
+    /// below it each change is sent at once.
+    static let coalesceFrom = 100
+
+    /// The response of `/batches/{id}/events`: every change after `after`, then, until the batch
+    /// is done or `wait` seconds passed, each change as it is stored; the last line says up to
+    /// which version the answer went and whether the batch is done.
+    /// With `terminalOnly`, only commands that have ended get a command line (the CLI needs no
+    /// intermediate states: a quarter of the lines of a fan-out).
+    static func events(_ core: ServerCore, batchId: String, after: Int, wait: Double, output: Bool, terminalOnly: Bool) async throws -> Response {
+        guard try await core.store.batchTopVersion(batchId: batchId) != nil else { throw RequestError(404, "batch \(batchId) not found") }
+        let body = ResponseBody { writer in
+            var lines = NDJSONLines()
+            let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+            var after = after
+            var written = 0
+            while true {
+                let seen = core.feed.current
+                // Counted before the top version is read: when all is terminal now, everything up
+                // to `top` includes every last state and output, so `done` never comes ahead of them.
+                let pending = try await core.store.batchPendingCount(batchId: batchId)
+                let done = pending == 0
+                let top = try await core.store.batchTopVersion(batchId: batchId) ?? after
+                var count = 0
+                if top > after {
+                    count = try await changes(core, batchId: batchId, versions: OutputVersions(after: after, through: top), output: output,
+                                             terminalOnly: terminalOnly, into: &lines, writer: &writer)
+                }
+                written += count
+                after = max(after, top)
+                let remaining = deadline - ContinuousClock.now
+                if done || remaining <= .zero {
+                    try lines.append(BatchStreamLine(end: BatchStreamEnd(version: after, done: done, commands: written)))
+                    try await lines.flush(to: &writer)
+                    break
+                }
+                // Sent before waiting: the client prints output as it arrives.
+                try await lines.flush(to: &writer)
+                await core.feed.wait(after: seen, timeout: remaining)
+                // A big fan-out bumps the feed once per report: take them in rounds of 20 ms, not one
+                // by one (each round counts the unfinished commands and reads what changed).
+                if pending >= Self.coalesceFrom { try? await Task.sleep(for: .milliseconds(20)) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
+    }
+
+    /// Writes the commands changed in `versions` (their state when read) and the output stored in
+    /// `versions`, a page of commands and then their output at a time; returns how many command
+    /// lines it wrote. A command changed again after `versions.through` is left to the next round
+    /// (its output up to `through` is written now, the rest then), so none is written twice.
+    private static func changes(
+        _ core: ServerCore, batchId: String, versions: OutputVersions, output: Bool, terminalOnly: Bool,
+        into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
+    ) async throws -> Int {
+        var written = 0
+        try await forEachChangedPage(core, batchId: batchId, after: versions.after) { page, names in
+            for item in page where item.record.version <= versions.through && (!terminalOnly || item.record.state.isTerminal) {
+                try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: names[item.record.agentId], textLimit: 200)))
+                written += 1
+                try await lines.flushIfFull(to: &writer)
+            }
+            guard output else { return }
+            try await forEachChunk(core, commandIds: page.map(\.record.id), versions: versions) { chunk in
+                try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
+                try await lines.flushIfFull(to: &writer)
+            }
+        }
+        return written
+    }
+
+    /// The batch's commands changed after `after` (any later change included: their output in a
+    /// window may belong to a command changed since), a store page at a time, with agent names.
+    private static func forEachChangedPage(
+        _ core: ServerCore, batchId: String, after: Int, _ body: ([PositionedCommand], [String: String]) async throws -> Void
+    ) async throws {
+        var position: BatchPosition?
+        while true {
+            let page = try await core.store.batchChangedCommands(batchId: batchId, after: after, from: position, limit: commandPage)
+            try await body(page, try await core.store.agentNames(ids: page.map(\.record.agentId)))
+            guard page.count == commandPage, let last = page.last else { return }
+            position = last.position
+        }
+    }
+
+    /// The answer of `/batches/{id}/changes` (one JSON object, `BatchChangesView`), written a page
+    /// at a time: once something changed after `after`, the batch is done, or `wait` passed.
+    static func changesObject(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> Response {
+        guard try await core.store.batchTopVersion(batchId: batchId) != nil else { throw RequestError(404, "batch \(batchId) not found") }
+        let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+        var done = false
+        var top = after
+        while true {
+            let seen = core.feed.current
+            // Counted before the top version is read, so `done` never comes ahead of the last changes.
+            done = try await core.store.batchPendingCount(batchId: batchId) == 0
+            top = max(after, try await core.store.batchTopVersion(batchId: batchId) ?? after)
+            let remaining = deadline - ContinuousClock.now
+            if top > after || done || remaining <= .zero { break }
+            await core.feed.wait(after: seen, timeout: remaining)
+        }
+        let versions = OutputVersions(after: after, through: top)
+        let finished = done, through = top
+        let body = ResponseBody { writer in
+            var text = JSONPieces()
+            text.raw("{\"commands\":[")
+            if through > after {
+                try await forEachChangedPage(core, batchId: batchId, after: after) { page, names in
+                    for item in page where item.record.version <= through {
+                        try text.item(CommandView(item.record, agentName: names[item.record.agentId], textLimit: 200))
+                        try await text.flushIfFull(to: &writer)
+                    }
+                }
+            }
+            text.raw("],\"done\":\(finished),\"output\":[")
+            text.restartList()
+            if through > after {
+                try await forEachChangedPage(core, batchId: batchId, after: after) { page, _ in
+                    try await forEachChunk(core, commandIds: page.map(\.record.id), versions: versions) { chunk in
+                        try text.item(OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data))
+                        try await text.flushIfFull(to: &writer)
+                    }
+                }
+            }
+            text.raw("],\"version\":\(through)}")
+            try await text.flush(to: &writer)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
+    }
+
+    /// The response of `/batches/{id}/results`: every command of the batch in creation order (the
+    /// order `POST /commands` listed them), each with its whole output so far, then the end line.
+    static func results(_ core: ServerCore, batchId: String, output: Bool) async throws -> Response {
+        guard try await core.store.batchTopVersion(batchId: batchId) != nil else { throw RequestError(404, "batch \(batchId) not found") }
+        let body = ResponseBody { writer in
+            var lines = NDJSONLines()
+            let done = try await core.store.batchPendingCount(batchId: batchId) == 0
+            let top = try await core.store.batchTopVersion(batchId: batchId) ?? 0
+            var row: Int64 = 0
+            var written = 0
+            while true {
+                let page = try await core.store.batchCommands(batchId: batchId, afterRow: row, limit: commandPage)
+                let names = try await core.store.agentNames(ids: page.map(\.record.agentId))
+                let outputs = output ? try await core.store.commandsWithOutput(ids: page.map(\.record.id), versions: .all) : []
+                for item in page {
+                    var view = CommandView(item.record, agentName: names[item.record.agentId])
+                    if output {
+                        (view.stdout, view.stderr) = outputs.contains(item.record.id) ? try await wholeOutput(core, commandId: item.record.id) : ("", "")
+                    }
+                    try lines.append(BatchStreamLine(command: view))
+                    written += 1
+                    try await lines.flushIfFull(to: &writer)
+                }
+                guard page.count == commandPage, let last = page.last else { break }
+                row = last.position.row
+            }
+            try lines.append(BatchStreamLine(end: BatchStreamEnd(version: top, done: done, commands: written)))
+            try await lines.flush(to: &writer)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
+    }
+
+    /// Both streams of one command, read a page of chunks at a time (each at most the output cap).
+    private static func wholeOutput(_ core: ServerCore, commandId: String) async throws -> (String, String) {
+        var stdout = Data(), stderr = Data()
+        try await forEachChunk(core, commandIds: [commandId], versions: .all) { chunk in
+            if chunk.stream == .stdout { stdout.append(chunk.data) } else { stderr.append(chunk.data) }
+        }
+        return (String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// The chunks of these commands stored in `versions`, a page at a time, each stream in offset order.
+    private static func forEachChunk(
+        _ core: ServerCore, commandIds: [String], versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
+    ) async throws {
+        var cursor: OutputCursor?
+        while true {
+            let chunks = try await core.store.outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: chunkPage)
+            for chunk in chunks { try await body(chunk) }
+            guard chunks.count == chunkPage, let last = chunks.last else { return }
+            cursor = OutputCursor(after: last)
+        }
+    }
+}

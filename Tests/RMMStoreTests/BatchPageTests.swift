@@ -1,0 +1,104 @@
+import Foundation
+import RMMProtocol
+import RMMStore
+import Testing
+
+/// The bounded pages the API streams a batch from: every command and chunk once, in order.
+@Suite struct BatchPageTests {
+    private func batch(_ count: Int) async throws -> (SQLiteStore, [String]) {
+        let (store, agent) = try await Fixture.storeWithAgent()
+        let ids = (0..<count).map { String(format: "c%02d", $0) }
+        try await store.insertCommands(ids.map { Fixture.command($0, agent: agent.id) } + [Fixture.command("x1", agent: agent.id, batch: "other")])
+        return (store, ids)
+    }
+
+    @Test func creationOrderPagesListEveryCommandOnce() async throws {
+        let (store, ids) = try await batch(7)
+        var seen: [String] = []
+        var row: Int64 = 0
+        while true {
+            let page = try await store.batchCommands(batchId: "b1", afterRow: row, limit: 3)
+            seen += page.map(\.record.id)
+            guard page.count == 3, let last = page.last else { break }
+            row = last.position.row
+        }
+        #expect(seen == ids)
+        #expect(try await store.batchCommands(batchId: "nope", afterRow: 0, limit: 3).isEmpty)
+    }
+
+    @Test func changePagesListEveryChangedCommandOnceInVersionOrder() async throws {
+        let (store, ids) = try await batch(7)
+        func changed(after version: Int) async throws -> [PositionedCommand] {
+            var seen: [PositionedCommand] = []
+            var position: BatchPosition?
+            while true {
+                let page = try await store.batchChangedCommands(batchId: "b1", after: version, from: position, limit: 2)
+                seen += page
+                guard page.count == 2, let last = page.last else { return seen }
+                position = last.position
+            }
+        }
+        // Inserted in one transaction, the commands share a version: the row breaks the tie.
+        let all = try await changed(after: 0)
+        #expect(all.map(\.record.id) == ids)
+        let top = try #require(try await store.batchTopVersion(batchId: "b1"))
+        #expect(top == all.map(\.record.version).max())
+        #expect(try await store.batchTopVersion(batchId: "nope") == nil)
+        #expect(try await changed(after: top).isEmpty)
+
+        _ = try await store.transition(commandId: "c05", to: .sent, reason: nil, now: Fixture.at(1))
+        _ = try await store.transition(commandId: "c02", to: .sent, reason: nil, now: Fixture.at(2))
+        let later = try await changed(after: top)
+        #expect(later.map(\.record.id) == ["c05", "c02"])
+        #expect(later.allSatisfy { $0.record.state == .sent })
+    }
+
+    @Test func outputPagesFollowCommandsStreamsAndOffsetsWithinTheVersionsAsked() async throws {
+        let (store, _) = try await batch(2)
+        for id in ["c00", "c01"] {
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+        }
+        for (index, piece) in ["ab", "cd", "ef"].enumerated() {
+            #expect(try await store.appendOutput(commandId: "c00", stream: .stdout, offset: index * 2, data: Data(piece.utf8), cap: 100))
+        }
+        #expect(try await store.appendOutput(commandId: "c00", stream: .stderr, offset: 0, data: Data("E".utf8), cap: 100))
+        #expect(try await store.appendOutput(commandId: "c01", stream: .stdout, offset: 0, data: Data("Z".utf8), cap: 100))
+        let ids = ["c01", "c00", "nope"]
+        let all = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 10)
+        // Command id, then stream name (stderr before stdout), then offset.
+        #expect(all.map { "\($0.commandId)/\($0.stream.rawValue)/\($0.offset)" } == ["c00/stderr/0", "c00/stdout/0", "c00/stdout/2", "c00/stdout/4", "c01/stdout/0"])
+        // Paged two at a time from a cursor: the same chunks, each once.
+        var paged: [OutputChunk] = []
+        var cursor: OutputCursor?
+        while true {
+            let page = try await store.outputChunks(commandIds: ids, after: cursor, versions: .all, limit: 2)
+            paged += page
+            guard page.count == 2, let last = page.last else { break }
+            cursor = OutputCursor(after: last)
+        }
+        #expect(paged == all)
+        // Only what was stored after the first stdout chunk, up to the second.
+        let first = all[1].version, second = all[2].version
+        let window = try await store.outputChunks(commandIds: ids, after: nil, versions: OutputVersions(after: first, through: second), limit: 10)
+        #expect(window.map(\.offset) == [2] && window.map(\.data) == [Data("cd".utf8)])
+        #expect(try await store.outputChunks(commandIds: [], after: nil, versions: .all, limit: 10).isEmpty)
+    }
+}
+
+extension BatchPageTests {
+    @Test func commandsWithOutputNamesOnlyThoseWithChunksInTheVersions() async throws {
+        let (store, ids) = try await batch(3)
+        for id in ids {
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+        }
+        #expect(try await store.appendOutput(commandId: "c01", stream: .stderr, offset: 0, data: Data("x".utf8), cap: 100))
+        let first = try #require(try await store.batchTopVersion(batchId: "b1"))
+        #expect(try await store.appendOutput(commandId: "c02", stream: .stdout, offset: 0, data: Data("y".utf8), cap: 100))
+        #expect(try await store.commandsWithOutput(ids: ids + ["nope"], versions: .all) == ["c01", "c02"])
+        #expect(try await store.commandsWithOutput(ids: ids, versions: OutputVersions(after: first, through: Int.max)) == ["c02"])
+        #expect(try await store.commandsWithOutput(ids: ids, versions: OutputVersions(after: 0, through: first)) == ["c01"])
+        #expect(try await store.commandsWithOutput(ids: [], versions: .all).isEmpty)
+    }
+}
