@@ -233,3 +233,33 @@ public struct BatchSummaryView: Codable, Sendable {
     /// Commands per state name.
     public var states: [String: Int]
 }
+
+/// One line of a streamed batch answer (`GET /api/v1/batches/{id}/events` and `…/results`, NDJSON):
+/// exactly one of the fields is set, and `end` only on the last line.
+public struct BatchStreamLine: Codable, Sendable {
+    public var command: CommandView?
+    public var output: OutputView?
+    public var end: BatchStreamEnd?
+
+    public init(command: CommandView? = nil, output: OutputView? = nil, end: BatchStreamEnd? = nil) {
+        self.command = command
+        self.output = output
+        self.end = end
+    }
+}
+
+/// The last line of a streamed batch answer; a stream without it was cut short.
+public struct BatchStreamEnd: Codable, Sendable {
+    /// Every change up to this version was in the answer: the `after` of the next events request.
+    public var version: Int
+    /// Every command of the batch had finished when the answer was read.
+    public var done: Bool
+    /// How many `command` lines the answer had.
+    public var commands: Int
+
+    public init(version: Int, done: Bool, commands: Int) {
+        self.version = version
+        self.done = done
+        self.commands = commands
+    }
+}

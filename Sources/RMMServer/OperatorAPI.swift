@@ -126,11 +126,24 @@ enum OperatorAPI {
             let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
             return try await batchSummary(core, batchId: id, wait: wait)
         }
-        api.get("/batches/:id/changes") { request, context -> BatchChangesView in
+        api.get("/batches/:id/changes") { request, context -> Response in
             let id = try context.parameters.require("id")
             let after = try request.queryInteger("after", in: 0...WireRange.maxCount, fallback: 0)
             let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
-            return try await batchChanges(core, batchId: id, after: after, wait: wait)
+            return try await BatchStreams.changesObject(core, batchId: id, after: after, wait: wait)
+        }
+        api.get("/batches/:id/events") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let after = try request.queryInteger("after", in: 0...WireRange.maxCount, fallback: 0)
+            let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
+            let output = try request.queryBool("output", fallback: true)
+            let terminalOnly = try request.queryBool("terminal", fallback: false)
+            return try await BatchStreams.events(core, batchId: id, after: after, wait: wait, output: output, terminalOnly: terminalOnly)
+        }
+        api.get("/batches/:id/results") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            let output = try request.queryBool("output", fallback: true)
+            return try await BatchStreams.results(core, batchId: id, output: output)
         }
     }
 
@@ -293,31 +306,6 @@ enum OperatorAPI {
         return BatchSummaryView(batchId: batchId, total: total, terminal: terminal, done: terminal == total,
                                 states: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
     }
-
-    private static func batchChanges(_ core: ServerCore, batchId: String, after: Int, wait: Double) async throws -> BatchChangesView {
-        if try await core.store.batchStateCounts(batchId: batchId).isEmpty { throw RequestError(404, "batch \(batchId) not found") }
-        let deadline = Date().addingTimeInterval(wait)
-        while true {
-            let seen = core.feed.current
-            // Count the batch before reading the changes: if it is all terminal now, the changes
-            // read next include every last state and output, so `done` never arrives ahead of them.
-            let done = try await core.store.batchPendingCount(batchId: batchId) == 0
-            let changes = try await core.store.batchChanges(batchId: batchId, after: after)
-            let remaining = deadline.timeIntervalSinceNow
-            // `done` alone also answers: the last change may have been returned by the previous
-            // poll (read just after an older count), and no later change would ever wake this one.
-            if !changes.commands.isEmpty || !changes.output.isEmpty || done || remaining <= 0 {
-                let names = try await core.store.agentNames(ids: changes.commands.map(\.agentId))
-                return BatchChangesView(
-                    version: changes.version,
-                    done: done,
-                    commands: changes.commands.map { CommandView($0, agentName: names[$0.agentId], textLimit: 200) },
-                    output: changes.output.map { OutputView(commandId: $0.commandId, stream: $0.stream, offset: $0.offset, data: $0.data) }
-                )
-            }
-            await core.feed.wait(after: seen, timeout: .milliseconds(Int(remaining * 1000)))
-        }
-    }
 }
 
 extension Request {
@@ -338,6 +326,16 @@ extension Request {
             return try QueryNumber.integer(uri.queryParameters.get(name), name: name, in: range, fallback: fallback)
         } catch {
             throw RequestError(400, error.description)
+        }
+    }
+
+    /// A query parameter that is `true` or `false` (`fallback` when absent); anything else is 400.
+    func queryBool(_ name: String, fallback: Bool) throws -> Bool {
+        guard let text = uri.queryParameters.get(name) else { return fallback }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default: throw RequestError(400, "\(name) must be true or false")
         }
     }
 

@@ -21,6 +21,8 @@ struct RouteTable: Sendable {
         "/api/v1/commands/:id/cancel": [.post],
         "/api/v1/batches/:id": [.get],
         "/api/v1/batches/:id/changes": [.get],
+        "/api/v1/batches/:id/events": [.get],
+        "/api/v1/batches/:id/results": [.get],
         "/api/v1/enrollment-tokens": [.get, .post],
         "/api/v1/enrollment-tokens/:id": [.delete],
         "/api/v1/config": [.get, .put],

@@ -224,3 +224,32 @@ public struct EnrollmentTokenRecord: Sendable, Equatable, Codable {
         self.revokedAt = revokedAt
     }
 }
+
+/// Where a command stands in a batch's pages: its change version and its row (creation order).
+public struct BatchPosition: Sendable, Equatable {
+    public var version: Int
+    public var row: Int64
+    public init(version: Int, row: Int64) {
+        self.version = version
+        self.row = row
+    }
+}
+
+/// A command read from a batch page, with the position to continue after it.
+public struct PositionedCommand: Sendable, Equatable {
+    public var position: BatchPosition
+    public var record: CommandRecord
+}
+
+/// The change versions of output to read: after `after`, up to and including `through`.
+public struct OutputVersions: Sendable, Equatable {
+    public var after: Int
+    public var through: Int
+    public init(after: Int, through: Int) {
+        self.after = after
+        self.through = through
+    }
+
+    /// Every stored chunk.
+    public static let all = OutputVersions(after: -1, through: Int.max)
+}

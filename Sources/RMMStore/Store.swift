@@ -136,6 +136,15 @@ public protocol Store: Sendable {
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int]
     /// How many of a batch's commands are not finished (reads only those: cheap to ask often).
     func batchPendingCount(batchId: String) async throws -> Int
+    /// The highest change version among a batch's commands (a command's covers its output); nil for an unknown batch.
+    func batchTopVersion(batchId: String) async throws -> Int?
+    /// At most `limit` of a batch's commands changed after `version`, in change order, starting
+    /// past `position` (the last one of the previous page; nil for the first page).
+    func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand]
+    /// At most `limit` of a batch's commands in creation order, after row `row` (0 for the first page).
+    func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand]
+    /// At most `limit` stored chunks of one stream from byte `offset` on, in order, of the given versions.
+    func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk]
 
     // MARK: operator tokens and config
 

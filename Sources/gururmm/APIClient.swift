@@ -39,6 +39,44 @@ struct APIClient: Sendable {
         try await request("PUT", path, body: try APICoding.encoder().encode(body), timeout: 60)
     }
 
+    /// A streamed NDJSON answer: each line is decoded and handed to `line` as it arrives, so the
+    /// whole answer is never held. Fails when nothing arrives for `idleTimeout` seconds.
+    func streamLines<T: Decodable>(_ path: String, as type: T.Type = T.self, idleTimeout: Double, _ line: (T) async throws -> Void) async throws {
+        guard let host = base.host, !host.isEmpty else { throw APIError(status: 0, message: "bad API URL \(base.absoluteString)") }
+        let secure = base.scheme == "https"
+        let headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson"), ("User-Agent", "gururmm-cli")]
+        let decoder = APICoding.decoder()
+        let reply: HTTPReply
+        do {
+            reply = try await StreamedHTTP.lines(
+                .GET, host: host, port: base.port ?? (secure ? 443 : 80), path: path, tls: secure ? (tls ?? .system) : nil,
+                headers: headers, idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), maxLine: Self.maxStreamLine
+            ) { data in
+                let value: T
+                do {
+                    value = try decoder.decode(T.self, from: data)
+                } catch {
+                    throw APIError(status: 200, message: "unexpected line from the API: \(error)")
+                }
+                try await line(value)
+            }
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(status: 0, message: "lost the GuruRMM API at \(base.absoluteString) during \(path): \(error)")
+        }
+        guard (200..<300).contains(reply.status) else { throw Self.refusal(reply) }
+    }
+
+    /// Longest NDJSON line accepted: a command with both streams at the largest output cap
+    /// (8 MiB each), every byte escaped.
+    static let maxStreamLine = 128 << 20
+
+    private static func refusal(_ reply: HTTPReply) -> APIError {
+        let message = (try? JSONDecoder().decode(ErrorBody.self, from: reply.body).error.message) ?? String(decoding: reply.body.prefix(500), as: UTF8.self)
+        return APIError(status: reply.status, message: message.isEmpty ? "request failed" : message)
+    }
+
     private func request<T: Decodable>(_ method: String, _ path: String, body: Data?, timeout: Double) async throws -> T {
         guard let host = base.host, !host.isEmpty else { throw APIError(status: 0, message: "bad API URL \(base.absoluteString)") }
         let secure = base.scheme == "https"
@@ -54,10 +92,7 @@ struct APIClient: Sendable {
             throw APIError(status: 0, message: "cannot reach the GuruRMM API at \(base.absoluteString): \(error). Is `gururmm server` running? (--api)")
         }
         let status = reply.status
-        guard (200..<300).contains(status) else {
-            let message = (try? JSONDecoder().decode(ErrorBody.self, from: reply.body).error.message) ?? String(decoding: reply.body.prefix(500), as: UTF8.self)
-            throw APIError(status: status, message: message.isEmpty ? "request failed" : message)
-        }
+        guard (200..<300).contains(status) else { throw Self.refusal(reply) }
         do {
             return try APICoding.decoder().decode(T.self, from: reply.body)
         } catch {

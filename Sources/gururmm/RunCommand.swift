@@ -59,28 +59,39 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let names = Dictionary(created.commands.map { ($0.agentId, $0.agent) }, uniquingKeysWith: { a, _ in a })
-        let commandAgents = Dictionary(created.commands.map { ($0.commandId, $0.agent) }, uniquingKeysWith: { a, _ in a })
-        let printer = LivePrinter(enabled: !json, prefixes: commandAgents)
-        var after = 0
-        var finals: [String: CommandView] = [:]
-        while true {
-            let changes: BatchChangesView = try await client.get("/api/v1/batches/\(created.batchId)/changes?after=\(after)&wait=25", timeout: 60)
-            after = changes.version
-            for chunk in changes.output { printer.print(chunk) }
-            for view in changes.commands where view.terminal { finals[view.id] = view }
-            if changes.done { break }
-        }
-        printer.flushAll()
-        var results: [CommandView] = []
-        for target in created.commands {
-            results.append(try await client.get("/api/v1/commands/\(target.commandId)"))
-        }
+        let follower = BatchFollower(client: client, batchId: created.batchId)
+        let states: [CommandState]
         if json {
-            try printJSON(RunResults(results: results.map { RunResults.Item($0, agentName: names[$0.agentId] ?? $0.agentId) }))
+            // Wait without the output, then read every result with its output in one streamed
+            // answer, printing each as it arrives.
+            _ = try await follower.follow(output: false) { _ in }
+            let printer = ResultsPrinter()
+            var seen: [CommandState] = []
+            try await follower.results { view in
+                seen.append(view.state)
+                try printer.item(RunResults.Item(view, agentName: names[view.agentId] ?? view.agent ?? view.agentId))
+            }
+            printer.finish()
+            guard seen.count == created.commands.count else {
+                throw APIError(status: 0, message: "the API listed \(seen.count) results for \(created.commands.count) commands of batch \(created.batchId)")
+            }
+            states = seen
         } else {
+            let commandAgents = Dictionary(created.commands.map { ($0.commandId, $0.agent) }, uniquingKeysWith: { a, _ in a })
+            let printer = LivePrinter(enabled: true, prefixes: commandAgents)
+            let finals = try await follower.follow(output: true) { printer.print($0) }
+            printer.flushAll()
+            var results: [CommandView] = []
+            for target in created.commands {
+                guard let view = finals[target.commandId] else {
+                    throw APIError(status: 0, message: "the API said batch \(created.batchId) is done without the end of command \(target.commandId)")
+                }
+                results.append(view)
+            }
             printSummary(results, names: names)
+            states = results.map(\.state)
         }
-        throw ExitCode(Self.exitStatus(results.map(\.state)))
+        throw ExitCode(Self.exitStatus(states))
     }
 
     static func exitStatus(_ states: [CommandState]) -> Int32 {
@@ -108,7 +119,7 @@ struct RunResults: Encodable {
         var agent: String
         var agentId: String
         var commandId: String
-        var status: CommandState
+        var state: CommandState
         var exitCode: Int32?
         var stdout: String
         var stderr: String
@@ -118,7 +129,7 @@ struct RunResults: Encodable {
             agent = agentName
             agentId = v.agentId
             commandId = v.id
-            status = v.state
+            state = v.state
             exitCode = v.exitCode
             stdout = v.stdout ?? ""
             stderr = v.stderr ?? ""

@@ -188,6 +188,16 @@ extension FuzzRoute {
             let changes = try exchange.decode(BatchChangesView.self)
             try ensure(changes.commands.allSatisfy { $0.batchId == exchange.parameters[0] }, "changes of another batch")
         },
+        FuzzRoute("GET", "/api/v1/batches/{batch}/events", query: ["after", "wait", "output", "terminal"]) { exchange, _ in
+            let lines = try checkBatchStream(exchange)
+            if exchange.queryValue("terminal") == "true" {
+                try ensure(lines.allSatisfy { $0.command.map(\.terminal) ?? true }, "terminal=true listed a command that has not ended")
+            }
+        },
+        FuzzRoute("GET", "/api/v1/batches/{batch}/results", query: ["output"]) { exchange, _ in
+            let lines = try checkBatchStream(exchange)
+            try ensure(lines.last?.end?.commands == lines.count - 1, "the end line does not count the command lines")
+        },
         FuzzRoute("POST", "/api/v1/enrollment-tokens", body: .enrollmentToken) { exchange, world in
             let view = try exchange.decode(EnrollmentTokenView.self)
             let (secret, key) = WorkSigning.splitEnrollmentToken(view.token ?? "")
@@ -269,4 +279,25 @@ extension FuzzRoute {
         }
         world.batches.append(answer.batchId)
     }
+}
+
+/// Checks a streamed batch answer (NDJSON): every line a `BatchStreamLine` with one field, commands
+/// of the asked batch only, and an `end` line last and only there; returns the lines.
+@discardableResult
+private func checkBatchStream(_ exchange: Exchange) throws -> [BatchStreamLine] {
+    let text = exchange.response.split(separator: UInt8(ascii: "\n"))
+    let lines = try text.map { line -> BatchStreamLine in
+        do {
+            return try APICoding.decoder().decode(BatchStreamLine.self, from: Data(line))
+        } catch {
+            throw FuzzViolation("a line of the streamed answer is not a BatchStreamLine: \(error)")
+        }
+    }
+    try ensure(lines.last?.end != nil && lines.dropLast().allSatisfy { $0.end == nil }, "the end line is missing or not last")
+    for line in lines {
+        let fields = [line.command != nil, line.output != nil, line.end != nil].filter { $0 }.count
+        try ensure(fields == 1, "a line with \(fields) fields")
+        try ensure(line.command.map { exchange.parameters.first == nil || $0.batchId == exchange.parameters.first } ?? true, "a command of another batch")
+    }
+    return lines
 }

@@ -13,14 +13,15 @@ extension EndToEnd {
             let table = directory + "/table.md"
             let bench = try ManagedProcess.start(try gururmmBinary(), arguments: [
                 "bench", "--sizes", "20,40", "--round-trips", "20", "--throughput-seconds", "2", "--idle-seconds", "1",
-                "--storm-size", "40", "--work-dir", directory + "/work", "--out", table,
+                "--storm-size", "40", "--work-dir", directory + "/work", "--out", table, "--compare-cli", try gururmmBinary(),
             ], logPath: directory + "/bench.log")
             let code = try await bench.waitForExit(timeout: .seconds(240))
             let log = bench.logContents()
             try #require(code == 0, "bench failed:\n\(log.suffix(4000))")
             let text = try String(contentsOfFile: table, encoding: .utf8)
             for row in ["command round trip", "bare WebSocket text echo", "fdatasync", "fan-out to 20 agents", "fan-out to 40 agents",
-                        "sustained throughput", "server memory per agent", "server CPU", "reconnect storm"] {
+                        "sustained throughput", "server memory per agent", "server CPU", "reconnect storm",
+                        "operator path: a `gururmm run --all -- true` process, 20 agents", "operator path: a `gururmm run --all -- true` process, 40 agents"] {
                 #expect(text.contains(row), "the table has a '\(row)' row:\n\(text)")
             }
             #expect(text.contains("20/20 succeeded") && text.contains("40/40 succeeded"), "every fan-out command succeeded:\n\(text)")
@@ -32,6 +33,10 @@ extension EndToEnd {
             for row in text.split(separator: "\n") where row.hasPrefix("| ") && !row.hasPrefix("| #") {
                 let verdict = row.split(separator: "|").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
                 #expect(verdict.wholeMatch(of: verdictShape) != nil, "verdict '\(verdict)' in: \(row)")
+            }
+            // The operator's path: both CLIs ran to the end (exit 0) beside the API-level fan-out.
+            for row in text.split(separator: "\n") where row.contains("operator path:") {
+                #expect(row.contains("(exit 0), API fan-out ") && row.contains("the CLI adds ") && row.contains("compared CLI ") && !row.contains("(exit -1)"), "\(row)")
             }
             let larger = text.split(separator: "\n").first { $0.contains("fan-out to 40 agents") }.map(String.init) ?? ""
             #expect(larger.contains("linear: ") && larger.contains("× the 20-agent fan-out's)"), "\(larger)")

@@ -207,6 +207,16 @@ final class FaultyStore: Store {
     func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int] { try await base.batchStateCounts(batchId: batchId) }
     func batchPendingCount(batchId: String) async throws -> Int { try await base.batchPendingCount(batchId: batchId) }
+    func batchTopVersion(batchId: String) async throws -> Int? { try await base.batchTopVersion(batchId: batchId) }
+    func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand] {
+        try await base.batchChangedCommands(batchId: batchId, after: version, from: position, limit: limit)
+    }
+    func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand] {
+        try await base.batchCommands(batchId: batchId, afterRow: row, limit: limit)
+    }
+    func outputChunks(commandId: String, stream: StdStream, fromOffset offset: Int, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
+        try await base.outputChunks(commandId: commandId, stream: stream, fromOffset: offset, versions: versions, limit: limit)
+    }
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)
     }

@@ -34,6 +34,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("out"), help: "Also write the table (Markdown) to this file.")
     var out: String?
 
+    @Option(name: .customLong("compare-cli"),
+            help: "Another gururmm binary (e.g. an older build) whose `run --all -- true` is timed beside this one's at each size.")
+    var compareCLI: String?
+
     @Option(name: .customLong("unauthenticated"),
             help: "Instead of the fleet measurements: the server's memory with this many idle unauthenticated sockets (TCP only, and upgraded but silent WebSockets), with the global cap raised and at its default.")
     var unauthenticated: Int?
@@ -73,7 +77,8 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
-                           throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize)
+                           throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize,
+                           compareCLI: compareCLI)
         let report = try await run.execute()
         print(report)
         if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }

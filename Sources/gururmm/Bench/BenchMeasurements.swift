@@ -71,12 +71,23 @@ enum BenchMeasurements {
     }
 
     /// One command to every agent; seconds until every result is persisted, and how they ended.
-    static func fanOut(_ server: BenchServer) async throws -> (seconds: Double, summary: BatchSummaryView) {
+    static func fanOut(_ server: BenchServer) async throws -> (seconds: Double, summary: BatchSummaryView, batch: RunResponse) {
         let clock = ContinuousClock()
         let started = clock.now
         let batch = try await run(server.api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
         let summary = try await awaitBatch(server.api, batch.batchId, timeout: 300)
-        return ((clock.now - started).seconds, summary)
+        return ((clock.now - started).seconds, summary, batch)
+    }
+
+    /// What the CLI used to do after a batch ended: one `GET /api/v1/commands/{id}` per command,
+    /// one after another, each on its own connection; seconds for all of them.
+    static func perCommandFetches(_ server: BenchServer, _ batch: RunResponse) async throws -> Double {
+        let clock = ContinuousClock()
+        let started = clock.now
+        for target in batch.commands {
+            let _: CommandView = try await server.api.get("/api/v1/commands/\(target.commandId)")
+        }
+        return (clock.now - started).seconds
     }
 
     /// Fan-outs to the whole fleet back to back, `inFlight` at a time, for about `seconds`:

@@ -13,6 +13,17 @@ struct BenchResults {
         var serverCPUPerCommand: Double?
         var simulatorCPUPerCommand: Double?
     }
+    /// One `run --all -- true` process beside the API-level fan-out to the same fleet.
+    struct Operator {
+        var agents: Int
+        var apiSeconds: Double
+        var cliSeconds: Double
+        var cliStatus: Int32
+        /// The old CLI's extra requests alone: one GET per command, in sequence.
+        var perCommandSeconds: Double
+        var oldCliSeconds: Double?
+        var oldCliStatus: Int32?
+    }
     struct Storm { var agents: Int; var restartSeconds: Double; var backSeconds: Double; var doneSeconds: Double; var queued: Int; var succeeded: Int; var duplicateRuns: Int }
 
     var machine = ""
@@ -23,6 +34,7 @@ struct BenchResults {
     var baselineBytes: Int?
     var onlineSeconds: [Int: Double] = [:]
     var fanOut: [FanOut] = []
+    var operatorPath: [Operator] = []
     var idle: Idle?
     var throughput: Throughput?
     var storm: Storm?
@@ -54,6 +66,15 @@ struct BenchResults {
                 ? below(row.seconds, 1) + (linear.map { "; \($0)" } ?? "")
                 : linear ?? "—"
             lines.append("| 2 | fan-out to \(row.agents) agents\(row.requested != row.agents ? " (asked \(row.requested))" : "") | \(String(format: "%.2f s", row.seconds)) (\(String(format: "%.3f", perThousand)) s per 1k), \(row.succeeded)/\(row.agents) succeeded\(online) | \(target) | \(pass) |")
+        }
+        for row in operatorPath {
+            let added = row.cliSeconds - row.apiSeconds
+            var result = String(format: "CLI process %.2f s (exit %d), API fan-out %.2f s: the CLI adds %.2f s; the old path's %d per-command GETs alone took %.2f s",
+                                row.cliSeconds, row.cliStatus, row.apiSeconds, added, row.agents, row.perCommandSeconds)
+            if let old = row.oldCliSeconds {
+                result += String(format: "; compared CLI %.2f s (exit %d), %.1f× the CLI's time", old, row.oldCliStatus ?? -1, old / max(row.cliSeconds, 1e-9))
+            }
+            lines.append("| 6 | operator path: a `gururmm run --all -- true` process, \(row.agents) agents | \(result) | CLI adds ≤ 0.2 s | \(atMost(added, 0.2)) |")
         }
         if let throughput {
             var cpu = ""

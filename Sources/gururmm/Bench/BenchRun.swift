@@ -11,8 +11,12 @@ struct BenchRun {
     let throughputSeconds: Double
     let idleSeconds: Double
     let stormSize: Int
+    /// Another gururmm binary whose `run --all` is timed beside this one's (e.g. an older build).
+    let compareCLI: String?
 
-    init(directory: String, sizes: [Int], perSimulator: Int, roundTrips: Int, throughputSeconds: Double, idleSeconds: Double, stormSize: Int) {
+    init(directory: String, sizes: [Int], perSimulator: Int, roundTrips: Int, throughputSeconds: Double, idleSeconds: Double, stormSize: Int,
+         compareCLI: String? = nil) {
+        self.compareCLI = compareCLI
         self.directory = directory
         self.sizes = sizes
         self.perSimulator = perSimulator
@@ -82,8 +86,9 @@ struct BenchRun {
                 results.command = try await BenchMeasurements.commandRoundTrips(server, agent: target.id, count: roundTrips)
             }
             note("fan-out to \(size)")
-            let (seconds, summary) = try await BenchMeasurements.fanOut(server)
+            let (seconds, summary, batch) = try await BenchMeasurements.fanOut(server)
             results.fanOut.append(.init(agents: size, requested: requested, seconds: seconds, succeeded: summary.states["succeeded"] ?? 0))
+            try await operatorPath(server, size: size, apiSeconds: seconds, batch: batch)
             if size == min(stormSize, limit), stormSize > 0 {
                 try await storm(server, size: size)
             }
@@ -109,6 +114,27 @@ struct BenchRun {
         results.throughput = .init(perSecond: throughput.perSecond, commands: throughput.commands, failed: throughput.failed, agents: fleet,
                                    serverCPUPerCommand: perCommand(serverBefore, serverAfter),
                                    simulatorCPUPerCommand: perCommand(simulatorsBefore, simulatorsAfter))
+    }
+
+    /// The same fan-out as an operator runs it: a `gururmm run --all -- true` process (and the
+    /// compared binary's, if any), each timed from spawn to exit.
+    /// The old path's extra cost is measured too: the per-command GETs it made after the batch.
+    private mutating func operatorPath(_ server: BenchServer, size: Int, apiSeconds: Double, batch: RunResponse) async throws {
+        note("operator path: run --all to \(size)")
+        let own = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let cli = try await OperatorPath.timedRun(executable: own, api: server.api.base, token: server.api.token,
+                                                  logPath: directory + "/run-all-\(size).log", timeout: 300)
+        note("operator path: \(batch.commands.count) per-command GETs")
+        let fetches = try await BenchMeasurements.perCommandFetches(server, batch)
+        var row = BenchResults.Operator(agents: size, apiSeconds: apiSeconds, cliSeconds: cli.seconds, cliStatus: cli.status, perCommandSeconds: fetches)
+        if let compareCLI {
+            note("operator path: \(compareCLI) run --all to \(size)")
+            let old = try await OperatorPath.timedRun(executable: compareCLI, api: server.api.base, token: server.api.token,
+                                                      logPath: directory + "/run-all-compared-\(size).log", timeout: 300)
+            row.oldCliSeconds = old.seconds
+            row.oldCliStatus = old.status
+        }
+        results.operatorPath.append(row)
     }
 
     /// CPU seconds used so far by every simulator process, or nil if one cannot be read.
