@@ -33,6 +33,35 @@ public enum LinkVerdict: String, Codable, Sendable, CaseIterable {
     case writeBlocked = "write-blocked"
     /// H7: nothing comes back at all, not even pongs.
     case halfOpen = "half-open"
+    /// H6: a new authenticated connection replaced one the server still held open (the stale route
+    /// is closed; its unacknowledged frames move to the new one).
+    case superseded
+    /// A connection attempt stopped before authentication, and nothing yet says why (the stage
+    /// names where: TLS, or upgraded with the challenge written but no hello).
+    case handshakeIncomplete = "handshake-incomplete"
+    /// The agent refused work whose signature or stream position did not verify: something on the
+    /// path alters, replays or forges what the server sends.
+    case pathAltersData = "path-alters-data"
+
+    /// Whether this verdict names a problem (everything but `healthy` and `agent-offline`).
+    public var isAdverse: Bool { self != .healthy && self != .agentOffline }
+
+    /// A few words saying what the verdict means, for one-line displays.
+    public var headline: String {
+        switch self {
+        case .healthy: return "control and data frames pass"
+        case .agentOffline: return "no connection to this server"
+        case .agentStalled: return "the agent's consumer is stuck"
+        case .pathFiltersData: return "WebSocket data frames filtered on this path"
+        case .sizeBlackhole: return "large packets lost on this path (MTU blackhole)"
+        case .protocolDesync: return "the agent could not decode a server frame"
+        case .writeBlocked: return "the server cannot write to the connection"
+        case .halfOpen: return "the connection is open but dead"
+        case .superseded: return "a new connection replaced one the server still held open"
+        case .handshakeIncomplete: return "a connection attempt stopped before authentication"
+        case .pathAltersData: return "something on the path alters, replays or forges server data"
+        }
+    }
 }
 
 /// TCP_INFO of one socket, as far as the platform gives it.
@@ -98,16 +127,20 @@ public struct LinkReport: Codable, Sendable, Equatable {
     public var reconnects: [ReconnectRecord]
     /// What the agent concluded about its own side, if anything ("downlink-quiet", "consumer-stalled", ...).
     public var agentFinding: String?
+    /// The same as data: the agent's newest findings (at most `LinkFinding.maxPerReport`), each
+    /// with the connection id of the attempt it was about. Absent from agents that predate it.
+    public var findings: [LinkFinding]?
     /// Seconds since the consumer last handled a message while messages were waiting (0 when idle).
     public var consumerStalledSeconds: Double
 
     /// How many reconnect records a report carries at most.
     public static let maxReconnects = 20
 
-    public init(side: LinkSideReport, reconnects: [ReconnectRecord], agentFinding: String?, consumerStalledSeconds: Double) {
+    public init(side: LinkSideReport, reconnects: [ReconnectRecord], agentFinding: String?, consumerStalledSeconds: Double, findings: [LinkFinding]? = nil) {
         self.side = side
         self.reconnects = reconnects
         self.agentFinding = agentFinding
+        self.findings = findings
         self.consumerStalledSeconds = consumerStalledSeconds
     }
 }

@@ -294,6 +294,8 @@ extension LinkReport: WireChecked {
             reconnects.count <= LinkReport.maxReconnects ? nil : "reconnects must hold at most \(LinkReport.maxReconnects) records",
             reconnects.lazy.compactMap { $0.rangeProblem() }.first.map { "reconnects: \($0)" },
             agentFinding.flatMap { WireRange.text("agent_finding", $0) },
+            (findings?.count ?? 0) <= LinkFinding.maxPerReport ? nil : "findings must hold at most \(LinkFinding.maxPerReport) records",
+            findings?.lazy.compactMap { $0.rangeProblem() }.first.map { "findings: \($0)" },
             WireRange.real("consumer_stalled_seconds", consumerStalledSeconds, in: 0...WireRange.maxSeconds)
         )
     }

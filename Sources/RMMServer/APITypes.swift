@@ -30,6 +30,11 @@ public struct AgentView: Codable, Sendable {
     public var linkVerdict: LinkVerdict?
     /// How the server currently sends data frames to this agent.
     public var downlinkMode: DownlinkMode?
+    /// The newest entry of the agent's link verdict history (any source), without its evidence.
+    public var verdict: VerdictView?
+    /// Why the agent uses its downlink mode ("poll: WebSocket data frames filtered on this path
+    /// (handshake: challenge, handshake, agent report) since T"); nil when not connected.
+    public var downlinkReason: String?
 }
 
 /// One step of a command's history.

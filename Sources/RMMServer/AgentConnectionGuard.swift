@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import RMMProtocol
@@ -20,6 +21,12 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     private let limiter: AddressLimiter
     private let requestTimeout: Double
     private let logger: Logger
+    /// Where a connection that never completed its request is kept as per-address evidence
+    /// (`HandshakeBook`; it has no connection id, so no agent can ever claim it). Nil in tests.
+    private let book: HandshakeBook?
+    /// Whether TLS sits in front of this handler (the 408 then means TLS or the request never completed).
+    private let behindTLS: Bool
+    private var opened = 0.0
     private var slot: ConnectionSlot?
     private var deadline: Scheduled<Void>?
     /// Set once this handler answered on its own (429, 503, 408, 431): later bytes are dropped unread.
@@ -27,10 +34,12 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     /// Bytes of the HTTP request read so far; nil once the request is complete.
     private var requestBytes: Int? = 0
 
-    init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger) {
+    init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger, book: HandshakeBook? = nil, behindTLS: Bool = false) {
         self.limiter = limiter
         self.requestTimeout = requestTimeout
         self.logger = logger
+        self.book = book
+        self.behindTLS = behindTLS
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -59,6 +68,11 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // Closed by the peer before its request was complete (under TLS, often before the TLS
+        // handshake: an agent whose answer was lost on the path gives up this way).
+        if deadline != nil, requestBytes != nil, !answered {
+            noteIncomplete(address: AddressLimiter.key(for: context.channel.remoteAddress), closedBeforeDeadline: true)
+        }
         deadline?.cancel()
         deadline = nil
         context.fireChannelInactive()
@@ -93,12 +107,30 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         self.slot = slot
+        opened = Date().timeIntervalSince1970
         context.channel.closeFuture.whenComplete { _ in slot.release() }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(requestTimeout * 1000))) {
             self.deadline = nil
+            self.noteIncomplete(address: address, closedBeforeDeadline: false)
             self.answer(context: context, status: "408 Request Timeout", retryAfter: nil, body:
                 "no complete HTTP request within \(seconds) s (gururmm server --handshake-timeout)")
         }
+    }
+
+    /// TCP was accepted but no complete request came (under TLS: not even the TLS handshake, when
+    /// no byte was decrypted): per-address evidence only.
+    private func noteIncomplete(address: String, closedBeforeDeadline: Bool) {
+        guard let book else { return }
+        let nothingRead = (requestBytes ?? 0) == 0
+        let what = behindTLS && nothingRead ? "TLS handshake or upgrade request" : nothingRead ? "upgrade request" : "complete upgrade request"
+        let now = Date().timeIntervalSince1970
+        let how = closedBeforeDeadline
+            ? "TCP accepted; the peer closed after \(Int(max(0, now - opened))) s without a \(what)"
+            : "TCP accepted; no \(what) within \(max(1, Int(requestTimeout.rounded(.up)))) s (answered 408)"
+        book.note(HandshakeFact(
+            connectionId: nil, address: address, stage: .tls, downlinkMode: .text, challengeWritten: false, controlFramesIn: 0, dataFramesIn: 0,
+            closeReason: how, openedAt: opened, closedAt: now
+        ))
     }
 
     /// Writes a whole HTTP/1.1 response as raw bytes (no HTTP handler has answered yet), then closes.

@@ -55,7 +55,7 @@ final class AgentGateway: Sendable {
                     // Per-address limit on unauthenticated connections, and the request deadline.
                     // Behind TLS, so its 429/408 answers reach TLS clients readable (a refused
                     // handshake costs about a tenth of a millisecond of CPU).
-                    try channel.pipeline.syncOperations.addHandler(self.handshake.connectionGuard())
+                    try channel.pipeline.syncOperations.addHandler(self.handshake.connectionGuard(behindTLS: self.tls != nil))
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         // The link answers framing errors itself (1009 or 1002 with a reason), so the

@@ -26,6 +26,7 @@ struct AgentHandshake: Sendable {
             return
         }
         let nonce = AgentProof.makeNonce()
+        let opened = Date()
         link.send(Envelope(.challenge(Challenge(nonce: nonce, serverVersion: serverVersion))))
         // The handshake deadline: an agent that does not authenticate in time is closed.
         let timer = Task {
@@ -34,12 +35,18 @@ struct AgentHandshake: Sendable {
         }
         defer { timer.cancel() }
         var events = link.events.makeAsyncIterator()
-        guard let first = await events.next() else { return }
+        guard let first = await events.next() else {
+            noteIncomplete(link, request: request, address: slot.address, opened: opened, reason: "connection ended")
+            return
+        }
         guard case .message(let envelope) = first else {
             // Input the link could not decode (1002, 1007, 1009, …) counts as a failed attempt.
             if case .closed(let closure) = first, !closure.byPeer, let code = closure.code.flatMap(CloseCode.init(rawValue:)),
                Self.countsAsFailure(code) {
                 noteFailure(from: slot.address)
+            }
+            if case .closed(let closure) = first {
+                noteIncomplete(link, request: request, address: slot.address, opened: opened, reason: closure.description)
             }
             return
         }
@@ -136,9 +143,24 @@ struct AgentHandshake: Sendable {
         }
     }
 
+    /// Keeps what an attempt that ended before any hello showed, for its agent to claim later by
+    /// the connection id only it was sent (see `HandshakeBook`).
+    private func noteIncomplete(_ link: WebSocketLink, request: AgentUpgradeRequest, address: String, opened: Date, reason: String) {
+        let counters = link.counters
+        let fact = HandshakeFact(
+            connectionId: link.connectionId.flatMap { $0.isEmpty ? nil : $0 }, address: address, stage: .challenge, downlinkMode: request.downlink,
+            challengeWritten: true, controlFramesIn: counters.controlFramesIn, dataFramesIn: counters.dataFramesIn,
+            closeReason: String(reason.prefix(200)), openedAt: opened.timeIntervalSince1970, closedAt: Date().timeIntervalSince1970
+        )
+        registry.handshakeBook.note(fact)
+        logger.debug("agent connection from \(address) ended before a hello", metadata: [
+            "connection": "\(fact.connectionId ?? "-")", "control_frames_in": "\(fact.controlFramesIn)", "why": "\(LogSafe.text(reason, limit: 200))",
+        ])
+    }
+
     /// The first handler for a new agent-port connection (see `AgentConnectionGuard`).
-    func connectionGuard() -> AgentConnectionGuard {
-        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger)
+    func connectionGuard(behindTLS: Bool) -> AgentConnectionGuard {
+        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger, book: registry.handshakeBook, behindTLS: behindTLS)
     }
 
     private func lookup(_ agentId: String) async -> AgentRecord? {

@@ -90,12 +90,12 @@ extension AgentSession {
     }
 
     /// Records a finished diagnosis: on the agent, in the history of every undelivered command
-    /// sent on this link, and in the store; then applies the healing response.
-    func finishDiagnosis(_ diagnosis: LinkDiagnosis, epoch: Int?) async -> LinkDiagnosis {
+    /// sent on this link, in its verdict history, and in the store; then applies the healing response.
+    func finishDiagnosis(_ diagnosis: LinkDiagnosis, conclusion: LinkConclusion, evidence: LinkEvidence, epoch: Int?) async -> LinkDiagnosis {
         var result = diagnosis
         // Heal only the connection that was examined: a newer one must not pay for the old one's faults.
-        if result.verdict == .sizeBlackhole { clampForSizeBlackhole(result) }
-        result.actions = epoch != nil && connection?.epoch == epoch ? heal(result) : []
+        if conclusion.action == .shrinkPackets { clampForSizeBlackhole(largestPassed: conclusion.largestPassedBytes) }
+        result.actions = epoch != nil && connection?.epoch == epoch ? heal(conclusion.action) : []
         if epoch != nil && connection?.epoch != epoch { result.actions.append("the agent had already reconnected; the new connection was left alone") }
         result.finishedAt = Date()
         lastDiagnosis = result
@@ -110,37 +110,38 @@ extension AgentSession {
         if let json = try? APICoding.encoder().encode(result) {
             try? await store.saveLinkDiagnosis(agentId: agentId, json)
         }
+        await recordVerdict(conclusion, source: .serverProbe, evidence: evidence, at: result.finishedAt, notesDelays: false)
         feed.bump()
         return result
     }
 
-    /// The response DESIGN.md assigns to each verdict. Returns what was done, in words.
-    private func heal(_ diagnosis: LinkDiagnosis) -> [String] {
+    /// The response DESIGN.md assigns to each verdict, on the current connection. Returns what was done, in words.
+    private func heal(_ action: LinkAction) -> [String] {
         guard let link = connection?.link else { return [] }
-        switch diagnosis.verdict {
-        case .healthy, .agentOffline:
+        switch action {
+        case .none:
             return []
-        case .pathFiltersData:
-            let passedBinary = diagnosis.probes.contains { $0.encoding == "binary" && $0.passed }
-            let next: DownlinkMode? = link.sendMode == .text && passedBinary ? .binary : (link.sendMode == .poll ? nil : .poll)
-            guard let next else { return ["already on the long-poll downlink; no further fallback"] }
+        case .switchToBinary, .switchToPoll:
+            let next: DownlinkMode = action == .switchToBinary ? .binary : .poll
             link.close(.switchDownlink, reason: "downlink=\(next.rawValue)")
             return ["asked the agent to reconnect with the \(next.rawValue) downlink"]
-        case .sizeBlackhole:
+        case .noFallbackLeft:
+            return ["already on the long-poll downlink; no further fallback"]
+        case .shrinkPackets:
             let cap = messageCapOverride ?? 1024
             link.setMaxMessageBytes(cap)
             link.close(.shrinkPackets, reason: "mss=\(ProbeFrames.clampedMSS) cap=\(cap)")
             return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(ProbeFrames.clampedMSS) (and will ask again at its next connect if it does not)"]
-        case .agentStalled:
+        case .rebuildSession:
             link.close(.agentStalled, reason: "agent consumer stalled; rebuild the session")
             return ["closed the session so the agent rebuilds it"]
-        case .protocolDesync:
+        case .resetCodec:
             link.close(.protocolDesync, reason: "decode errors; reconnect with fresh codec state")
             return ["closed the session so both sides start with fresh codec state"]
-        case .writeBlocked:
+        case .closeBlocked:
             link.close(.writeBlocked, reason: "server cannot write to this connection")
             return ["closed the blocked connection; the agent reconnects"]
-        case .halfOpen:
+        case .dropConnection:
             link.abort()
             return ["dropped the half-open connection"]
         }
@@ -148,21 +149,26 @@ extension AgentSession {
 
     /// The agent closed because it could not decode what we sent (H4): that is evidence enough.
     func recordAgentReportedDesync(_ closure: LinkClosure, epoch: Int, now: Date) async {
+        var evidence = LinkEvidence(source: .agentReport, now: now.timeIntervalSince1970)
+        evidence.agentClose = AgentCloseFact(epoch: epoch, code: Int(closure.code ?? 0), reason: closure.reason)
+        evidence.agent = agentReport?.report
+        evidence.agentReportAt = agentReport?.at.timeIntervalSince1970
+        guard let conclusion = LinkVerdict.decide(evidence).conclusion else { return }
         let diagnosis = LinkDiagnosis(
-            agentId: agentId, verdict: .protocolDesync,
-            summary: "the agent closed the connection because it could not decode a frame from the server: \(closure.reason)",
+            agentId: agentId, verdict: conclusion.verdict, summary: conclusion.summary,
             trigger: "agent closed epoch \(epoch) with \(closure.code ?? 0)", startedAt: now, finishedAt: now, largestPassedBytes: nil,
-            firstBadMessage: closure.reason, pongRttMs: nil, probes: [], server: nil, agent: agentReport?.report, agentReportAt: agentReport?.at,
+            firstBadMessage: conclusion.firstBadMessage, pongRttMs: nil, probes: [], server: nil, agent: agentReport?.report, agentReportAt: agentReport?.at,
             pongRtt: nil, actions: ["the agent reconnects with fresh codec state; everything unacknowledged is resent"]
         )
         lastDiagnosis = diagnosis
         logger.notice("link diagnosis: protocol-desync: \(LogSafe.text(closure.reason))")
         if let json = try? APICoding.encoder().encode(diagnosis) { try? await store.saveLinkDiagnosis(agentId: agentId, json) }
+        await recordVerdict(conclusion, source: .agentReport, evidence: evidence, at: now)
     }
 
     /// After a size blackhole, every later connection of this agent must use small packets.
-    private func clampForSizeBlackhole(_ diagnosis: LinkDiagnosis) {
-        let largest = diagnosis.largestPassedBytes ?? 2048
+    private func clampForSizeBlackhole(largestPassed: Int?) {
+        let largest = largestPassed ?? 2048
         messageCapOverride = max(1024, min(largest, WireLimits.maxFrameBytes / 2) / 2)
         needsClampedMSS = true
     }

@@ -99,14 +99,25 @@ actor AgentSession {
     var messageCapOverride: Int?
     /// A size-blackhole verdict: the agent must connect with a clamped TCP MSS.
     var needsClampedMSS = false
+    /// The newest entry of the agent's verdict history (see `recordVerdict`).
+    @OutOfLine var latestVerdict: VerdictRecord?
+    /// Whether `latestVerdict` was looked up in the store (nil there means none yet).
+    var latestVerdictLoaded = false
+    /// Keys of the agent findings already judged (bounded; see `absorbFindings`).
+    @OutOfLine var judgedFindings: [String]?
+    /// "entry id|command id" of the delays already noted on commands (bounded; see `noteDelay`).
+    @OutOfLine var notedDelays: [String]?
+    /// Pre-authentication evidence of failed attempts, claimed by connection id.
+    let handshakeBook: HandshakeBook?
 
     let signer: WorkSigner
     /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
     let clock: SessionClock?
 
     init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
-         clock: SessionClock? = nil) {
+         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil) {
         self.agentId = agentId
+        self.handshakeBook = handshakeBook
         self.clock = clock
         self.signer = signer
         self.store = store
@@ -139,10 +150,13 @@ actor AgentSession {
             link.close(.protocolError, reason: "hello claims seq \(claimed) received, beyond the last message sent (\(outbox.lastSeq))")
             return nil
         }
+        var superseded: SupersededFact?
         if let old = connection {
             logger.info("connection of epoch \(old.epoch) superseded by epoch \(epoch)")
             absorbHeartbeats()
             old.link.close(.superseded, reason: "superseded by a newer connection (epoch \(epoch))")
+            let lastData = old.link.counters.lastDataIn.map { max(0, now.timeIntervalSince1970 - $0) }
+            superseded = SupersededFact(oldEpoch: old.epoch, newEpoch: epoch, secondsSinceData: lastData, unacknowledgedMoved: outbox.unacknowledged.count)
         }
         inbox.peerStream(agentStream)
         heartbeatCounter += 1
@@ -170,6 +184,15 @@ actor AgentSession {
         scheduleWake(now: now)
         logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbox.unacknowledged.count)"])
         await pump()
+        if let superseded {
+            // H6: the stale route is closed and its frames move on at once (so no command waits on it:
+            // no delay notes); recorded so an operator sees it happened.
+            var evidence = LinkEvidence(source: .serverProbe, now: now.timeIntervalSince1970, downlinkMode: link.sendMode)
+            evidence.superseded = superseded
+            if let conclusion = LinkVerdict.decide(evidence).conclusion {
+                await recordVerdict(conclusion, source: .serverProbe, evidence: evidence, at: now, notesDelays: false)
+            }
+        }
         feed.bump()
         return mailbox
     }
@@ -259,6 +282,7 @@ actor AgentSession {
         guard let current = connection, current.epoch == epoch else { return }
         live.lastSeenAt = max(live.lastSeenAt ?? now, now)
         var reliable: [(seq: Int, message: Message)] = []
+        var reports: [LinkReport] = []
         var newest = inbox.lastSeq
         for envelope in envelopes {
             if let ack = envelope.ack, !noteAcknowledged(through: ack, now: now) {
@@ -277,9 +301,13 @@ actor AgentSession {
                 newest = seq
                 reliable.append((seq, message))
             } else {
+                if case .linkReport(let report) = message, report.findings?.isEmpty == false { reports.append(report) }
                 handleUnreliable(message, current: current, now: now)
             }
         }
+        // Judged before the reports that follow them: a verdict found before a command's ack
+        // notes the delay on it while it still waits.
+        for report in reports { await absorbFindings(of: report, now: now) }
         if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
         // From now on the link may take heartbeats that acknowledge nothing newer than this.
         if let current = connection, current.epoch == epoch {

@@ -1,17 +1,6 @@
 import Foundation
 import RMMProtocol
 
-/// One data-frame echo the diagnosis sent, and what came of it.
-public struct ProbeResult: Codable, Sendable, Equatable {
-    /// Frame size in bytes.
-    public var size: Int
-    /// `text`, `binary` or `poll`: how the frame travelled.
-    public var encoding: String
-    public var shape: Probe.Shape
-    public var passed: Bool
-    public var rttMs: Double?
-}
-
 /// The result of diagnosing one agent's link: the verdict, the evidence behind it, and what was done.
 /// Served at `GET /api/v1/agents/{id}/link` and printed by `gururmm diagnose`.
 public struct LinkDiagnosis: Codable, Sendable, Equatable {

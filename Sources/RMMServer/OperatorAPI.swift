@@ -39,6 +39,14 @@ enum OperatorAPI {
             }
             return diagnosis
         }
+        api.get("/agents/:agent/verdicts") { request, context -> JSONBody<[VerdictView]> in
+            let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            let limit = try request.queryInteger("limit", in: 1...VerdictRecord.keptPerAgent, fallback: VerdictRecord.keptPerAgent)
+            return JSONBody(try await core.store.verdicts(agentId: agent.id, limit: limit).map { VerdictView($0, withEvidence: true) })
+        }
+        api.get("/link/addresses") { _, _ -> JSONBody<[AddressEvidenceView]> in
+            JSONBody(core.unattributedEvidence())
+        }
         api.post("/agents/:agent/diagnose") { request, context -> LinkDiagnosis in
             try context.require(.operator)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))

@@ -4,10 +4,10 @@ import RMMProtocol
 /// Builds probe frames of an exact size for the link diagnosis.
 enum ProbeFrames {
     /// Probe sizes, smallest first (bytes per frame).
-    static let sizes = [64, 1024, 4096, 16_384, 65_536]
+    static let sizes = LinkProbePlan.sizes
     /// The TCP MSS an agent is asked to use after a size blackhole: fits a 1280-byte path MTU
     /// (the IPv6 minimum) with room for IP and TCP options.
-    static let clampedMSS = 1200
+    static let clampedMSS = LinkProbePlan.clampedMSS
 
     /// The encoded envelope of a probe whose frame is exactly `size` bytes (the smallest possible
     /// probe when `size` is below it).

@@ -12,6 +12,8 @@ struct RouteTable: Sendable {
         "/api/v1/agents": [.get],
         "/api/v1/agents/:agent": [.get],
         "/api/v1/agents/:agent/link": [.get],
+        "/api/v1/agents/:agent/verdicts": [.get],
+        "/api/v1/link/addresses": [.get],
         "/api/v1/agents/:agent/diagnose": [.post],
         "/api/v1/agents/:agent/evict": [.post],
         "/api/v1/agents/:agent/rename": [.post],

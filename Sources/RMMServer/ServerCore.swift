@@ -19,7 +19,14 @@ struct ServerCore: Sendable {
     /// An agent merged with its live session for display.
     func view(of agent: AgentRecord, now: Date) async -> AgentView {
         let config = await registry.currentConfig
-        let snapshot = await registry.existingSession(for: agent.id)?.snapshot()
+        let session = await registry.existingSession(for: agent.id)
+        let snapshot = await session?.snapshot()
+        let current: VerdictRecord? = if let session { await session.currentVerdict() } else { try? await store.verdicts(agentId: agent.id, limit: 1).first }
+        var reason: String?
+        if let mode = snapshot?.downlinkMode {
+            let history = mode == .text ? [] : ((try? await store.verdicts(agentId: agent.id, limit: VerdictRecord.keptPerAgent)) ?? [])
+            reason = DownlinkReason.explain(mode: mode, history: history)
+        }
         var status = snapshot?.status(now: now, deadline: config.heartbeatDeadline) ?? .offline
         if agent.revokedAt != nil { status = .revoked }
         return AgentView(
@@ -37,7 +44,9 @@ struct ServerCore: Sendable {
             remoteAddress: snapshot?.remoteAddress,
             lastCloseReason: snapshot?.lastCloseReason,
             linkVerdict: try? await latestDiagnosis(agentId: agent.id)?.verdict,
-            downlinkMode: snapshot?.downlinkMode
+            downlinkMode: snapshot?.downlinkMode,
+            verdict: current.map { VerdictView($0, withEvidence: false) },
+            downlinkReason: reason
         )
     }
 
@@ -79,6 +88,19 @@ struct ServerCore: Sendable {
         if let live = await registry.existingSession(for: agentId)?.lastDiagnosis { return live }
         guard let json = try await store.linkDiagnosis(agentId: agentId) else { return nil }
         return try? APICoding.decoder().decode(LinkDiagnosis.self, from: json)
+    }
+
+    /// Failed attempts no agent has claimed, per address, each judged alone.
+    func unattributedEvidence() -> [AddressEvidenceView] {
+        registry.handshakeBook.unattributed().map { address, facts in
+            AddressEvidenceView(address: address, attributed: false, attempts: facts.map { fact in
+                var evidence = LinkEvidence(source: .handshake, now: fact.closedAt, downlinkMode: fact.downlinkMode)
+                evidence.handshake = fact
+                let conclusion = LinkVerdict.decide(evidence).conclusion
+                return AttemptView(verdict: conclusion?.verdict ?? .handshakeIncomplete, stage: conclusion?.stage ?? fact.stage,
+                                   summary: conclusion?.summary ?? "", fact: fact)
+            })
+        }
     }
 
     /// Resolves an id or name to an agent, as an API error when it cannot.

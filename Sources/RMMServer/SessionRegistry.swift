@@ -15,6 +15,8 @@ actor SessionRegistry {
     let signer: WorkSigner
     /// The clock every session files itself in; nil where tests drive sessions by hand.
     private let clock: SessionClock?
+    /// What failed attempts showed before authentication (see `HandshakeBook`).
+    nonisolated let handshakeBook = HandshakeBook()
 
     init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
          clock: SessionClock? = nil) {
@@ -31,7 +33,7 @@ actor SessionRegistry {
     func session(for agentId: String) -> AgentSession {
         if let existing = sessions[agentId] { return existing }
         let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
-                                   clock: clock)
+                                   clock: clock, handshakeBook: handshakeBook)
         sessions[agentId] = session
         return session
     }

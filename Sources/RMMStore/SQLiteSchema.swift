@@ -85,6 +85,24 @@ extension SQLiteStore {
                 ALTER TABLE audit_log ADD COLUMN token_id TEXT;
                 """)
         }
+        migrator.registerMigration("v8-link-verdicts") { db in
+            // Every link verdict an agent got, from any source, bounded per agent (see `recordVerdict`).
+            try db.execute(sql: """
+                CREATE TABLE link_verdicts (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+                    verdict TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    stage TEXT NOT NULL,
+                    summary TEXT NOT NULL,
+                    evidence BLOB NOT NULL,
+                    first_at REAL NOT NULL,
+                    last_at REAL NOT NULL,
+                    count INTEGER NOT NULL
+                );
+                CREATE INDEX link_verdicts_by_agent ON link_verdicts(agent_id, id);
+                """)
+        }
         return migrator
     }
 

@@ -84,6 +84,12 @@ public protocol Store: Sendable {
     /// Keeps the latest link diagnosis of an agent (JSON the store does not interpret).
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
     func linkDiagnosis(agentId: String) async throws -> Data?
+    /// Records a link verdict: a repeat of the agent's newest entry (same verdict, source and
+    /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept.
+    /// Returns the stored entry (`count` 1 when new).
+    func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord
+    /// The agent's verdict history, newest first.
+    func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord]
 
     // MARK: commands
 

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import RMMProtocol
 import RMMServer
 
 /// `gururmm agents`: list agents; evict, rename or revoke one.
 struct AgentsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agents", abstract: "List and manage agents.",
-        subcommands: [List.self, Evict.self, Rename.self, Revoke.self], defaultSubcommand: List.self
+        subcommands: [List.self, Evict.self, Rename.self, Revoke.self, Verdicts.self], defaultSubcommand: List.self
     )
 
     struct List: AsyncParsableCommand {
@@ -31,7 +32,7 @@ struct AgentsCommand: AsyncParsableCommand {
                 let m = a.metrics
                 rows.append([
                     a.id, a.name, a.status.rawValue, ago(a.lastSeenAt, now), ago(a.connectedSince, now), ago(a.lastDownlinkAt, now),
-                    (a.linkVerdict?.rawValue ?? "-") + (a.downlinkMode.map { $0 == .text ? "" : " (\($0.rawValue))" } ?? ""),
+                    (a.verdict?.verdict.rawValue ?? a.linkVerdict?.rawValue ?? "-") + (a.downlinkMode.map { $0 == .text ? "" : " (\($0.rawValue))" } ?? ""),
                     a.version, a.os, "\(a.configVersionApplied.map(String.init) ?? "-")/\(a.configVersion)",
                     a.lastPongRttMs.map { String(format: "%.1fms", $0) } ?? "-",
                     m?.cpuPercent.map { String(format: "%.0f%%", $0) } ?? "-",
@@ -40,6 +41,14 @@ struct AgentsCommand: AsyncParsableCommand {
                 ])
             }
             printTable(rows)
+            let format = ISO8601DateFormatter()
+            for a in agents {
+                if let v = a.verdict, v.verdict.isAdverse {
+                    let stage = v.stage.isHandshake ? "handshake: \(v.stage.rawValue)" : "session"
+                    print("link: \(a.name): \(v.verdict.rawValue) (\(v.source.rawValue), \(stage)) since \(format.string(from: v.firstAt)): \(v.summary)")
+                }
+                if let reason = a.downlinkReason, a.downlinkMode != .text { print("downlink: \(a.name): \(reason)") }
+            }
             for a in agents where a.status == .degraded {
                 print("note: \(a.name) is degraded: heard from, but it has not acknowledged a server frame since \(a.lastDownlinkAt.map { ago($0, now) + " ago" } ?? "it connected").")
             }
@@ -69,6 +78,35 @@ extension AgentsCommand {
         func run() async throws {
             let view: AgentView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/rename", body: RenameRequest(name: name))
             say("agent \(view.id) is now named '\(view.name)'")
+        }
+    }
+
+    struct Verdicts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "An agent's link verdict history, newest first (server probes, agent reports, handshakes).")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Agent id or name.") var agent: String
+        @Option(name: .customLong("limit"), help: "Entries to show (1...100).") var limit = 20
+        @Flag(name: .customLong("json"), help: "Print JSON, with each entry's evidence.") var json = false
+
+        func validate() throws {
+            guard (1...100).contains(limit) else { throw ValidationError("--limit must be 1...100") }
+        }
+
+        func run() async throws {
+            let history: [VerdictView] = try await api.client().get("/api/v1/agents/\(pathEscape(agent))/verdicts?limit=\(limit)")
+            if json {
+                try printJSON(history)
+                return
+            }
+            if history.isEmpty {
+                say("no link verdict recorded for \(agent)")
+                return
+            }
+            let format = ISO8601DateFormatter()
+            for v in history {
+                let stage = v.stage.isHandshake ? "handshake: \(v.stage.rawValue)" : "session"
+                say("\(format.string(from: v.firstAt))  \(v.verdict.rawValue) (\(v.source.rawValue), \(stage)) \(v.count)x, last \(format.string(from: v.lastAt)): \(v.summary)")
+            }
         }
     }
 

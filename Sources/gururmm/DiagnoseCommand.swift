@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RMMProtocol
 import RMMServer
 
 /// `gururmm diagnose AGENT`: probes the agent's link now and prints the verdict, evidence and action.
@@ -7,15 +8,26 @@ struct DiagnoseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diagnose",
         abstract: "Probe an agent's link now: verdict, evidence, and what was done about it.",
-        discussion: "Verdicts: healthy, agent-offline, agent-stalled, path-filters-data, size-blackhole, protocol-desync, write-blocked, half-open. See docs/diagnosis.md."
+        discussion: "Verdicts: healthy, agent-offline, agent-stalled, path-filters-data, size-blackhole, protocol-desync, write-blocked, half-open, superseded, handshake-incomplete, path-alters-data. Besides the fresh probes it prints the agent's last adverse verdict from its history. With --addresses: failed connection attempts no agent has claimed, per address. See docs/diagnosis.md."
     )
 
     @OptionGroup var api: APIOptions
-    @Argument(help: "Agent id or name.") var agent: String
+    @Argument(help: "Agent id or name.") var agent: String?
     @Flag(name: .customLong("json"), help: "Print the whole diagnosis as JSON.") var json = false
+    @Flag(name: .customLong("addresses"), help: "List failed connection attempts attributed to no agent, per address (no probes).") var addresses = false
+
+    func validate() throws {
+        if addresses == (agent != nil) { throw ValidationError("give an agent, or --addresses (not both)") }
+    }
 
     func run() async throws {
-        let diagnosis: LinkDiagnosis = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/diagnose", body: ReasonRequest(reason: nil))
+        if addresses {
+            try await printAddresses()
+            return
+        }
+        let agent = agent ?? ""
+        let client = try api.client()
+        let diagnosis: LinkDiagnosis = try await client.post("/api/v1/agents/\(pathEscape(agent))/diagnose", body: ReasonRequest(reason: nil))
         if json {
             try printJSON(diagnosis)
             return
@@ -43,5 +55,43 @@ struct DiagnoseCommand: AsyncParsableCommand {
             }
         }
         say(diagnosis.actions.isEmpty ? "action    none" : "action    " + diagnosis.actions.joined(separator: "; "))
+        let history: [VerdictView] = try await client.get("/api/v1/agents/\(pathEscape(agent))/verdicts?limit=100")
+        let mode = diagnosis.server?.downlinkMode
+        say("history   " + Self.historyLine(fresh: diagnosis, mode: mode, history: history))
+    }
+
+    /// The fresh verdict with the last adverse one before it: a link healthy now on a fallback
+    /// downlink still says why it is there.
+    static func historyLine(fresh: LinkDiagnosis, mode: DownlinkMode?, history: [VerdictView]) -> String {
+        let format = ISO8601DateFormatter()
+        let now = fresh.verdict == .healthy ? "healthy" + (mode.map { " on the \($0.rawValue) downlink" } ?? "") : fresh.verdict.rawValue
+        // Skip the entry this diagnosis recorded itself (times travel in whole seconds, so an
+        // earlier verdict may share the diagnosis's second: compare what, not only when).
+        let own = { (v: VerdictView) in v.source == .serverProbe && v.verdict == fresh.verdict && v.lastAt >= fresh.startedAt }
+        guard let adverse = history.first(where: { $0.verdict.isAdverse && !own($0) }) else {
+            return "\(now); no adverse verdict recorded before"
+        }
+        let stage = adverse.stage.isHandshake ? "handshake: \(adverse.stage.rawValue)" : "session"
+        return "\(now); \(adverse.headline) since \(format.string(from: adverse.firstAt)) (\(adverse.verdict.rawValue), \(adverse.source.rawValue), \(stage); \(adverse.count)x, last \(format.string(from: adverse.lastAt))), evidence: \(adverse.summary)"
+    }
+
+    private func printAddresses() async throws {
+        let found: [AddressEvidenceView] = try await api.client().get("/api/v1/link/addresses")
+        if json {
+            try printJSON(found)
+            return
+        }
+        if found.isEmpty {
+            say("no failed connection attempts attributed to no agent")
+            return
+        }
+        let format = ISO8601DateFormatter()
+        for entry in found {
+            say("address   \(entry.address) (not attributed to any agent): \(entry.attempts.count) attempt(s)")
+            for attempt in entry.attempts {
+                let when = format.string(from: Date(timeIntervalSince1970: attempt.fact.closedAt))
+                say("attempt   \(when) \(attempt.fact.connectionId ?? "-") \(attempt.verdict.rawValue) (\(attempt.stage.rawValue)): \(attempt.summary)")
+            }
+        }
     }
 }

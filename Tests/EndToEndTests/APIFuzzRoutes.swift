@@ -130,6 +130,14 @@ extension FuzzRoute {
             let diagnosis = try exchange.decode(LinkDiagnosis.self)
             try ensure(diagnosis.agentId == world.agentId(for: exchange.parameters[0]), "a diagnosis of agent \(diagnosis.agentId)")
         },
+        FuzzRoute("GET", "/api/v1/agents/{agent}/verdicts") { exchange, _ in
+            let history = try exchange.decode([VerdictView].self)
+            try ensure(history.count <= 100, "more than 100 verdicts")
+        },
+        FuzzRoute("GET", "/api/v1/link/addresses") { exchange, _ in
+            let addresses = try exchange.decode([AddressEvidenceView].self)
+            try ensure(addresses.allSatisfy { !$0.attributed }, "per-address evidence claims an agent")
+        },
         FuzzRoute("POST", "/api/v1/agents/{agent}/diagnose", body: .ignored) { exchange, world in
             let diagnosis = try exchange.decode(LinkDiagnosis.self)
             try ensure(diagnosis.agentId == world.agentId(for: exchange.parameters[0]), "diagnosed agent \(diagnosis.agentId)")

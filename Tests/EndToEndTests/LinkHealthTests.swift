@@ -44,6 +44,20 @@ extension EndToEnd {
             return try #require(try await api.link(agent))
         }
 
+        /// What the operator sees: `gururmm agents verdicts` lists the verdict from the server's
+        /// probes, and `gururmm agents` names the agent's current verdict.
+        private func expectCLIShows(_ server: E2EServer, _ agent: String, _ verdict: LinkVerdict) async throws {
+            // The diagnosis is visible a moment before its verdict is stored.
+            let data = server.dataDirectory
+            try await waitUntil("gururmm agents verdicts \(agent) lists \(verdict.rawValue)", timeout: .seconds(10), poll: .milliseconds(300)) {
+                let history = try await runCLI(dataDirectory: data, ["agents", "verdicts", agent])
+                return history.code == 0 && history.output.contains("\(verdict.rawValue) (server-probe, session)")
+            }
+            let list = try await server.cli(["agents"])
+            #expect(list.code == 0)
+            #expect(list.output.split(separator: "\n").contains { $0.hasPrefix(agent + " ") || $0.contains(" \(agent) ") }, "\(list.output)")
+        }
+
         private func ledgerLines(_ path: String) throws -> [String] {
             (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
         }
@@ -58,6 +72,7 @@ extension EndToEnd {
                 proxy.setMode(.dropDownlinkData)
                 let batch = try await server.api.run(["dossier"], "echo ran >> \(ledger); echo ok", expires: 120)
                 let diagnosis = try await waitVerdict(server.api, "dossier", .pathFiltersData)
+                try await expectCLIShows(server, "dossier", .pathFiltersData)
                 #expect(diagnosis.pongRttMs != nil, "control frames pass")
                 #expect(diagnosis.probes.allSatisfy { !$0.passed }, "no data echo passes: \(diagnosis.probes)")
                 // The uplink still carries the agent's frames, with or without a fresh agent report.
@@ -101,6 +116,7 @@ extension EndToEnd {
                 proxy.setMode(.dropDownlinkText)
                 let batch = try await server.api.run(["textless"], "echo via-binary", expires: 120)
                 let diagnosis = try await waitVerdict(server.api, "textless", .pathFiltersData)
+                try await expectCLIShows(server, "textless", .pathFiltersData)
                 #expect(diagnosis.probes.contains { $0.encoding == "binary" && $0.passed })
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
                 #expect(result.state == .succeeded)
@@ -118,6 +134,7 @@ extension EndToEnd {
                 let script = "echo big >> \(ledger)\n: '\(filler)'\necho done\n"
                 let batch = try await server.api.runScript(["narrow"], script)
                 let diagnosis = try await waitVerdict(server.api, "narrow", .sizeBlackhole)
+                try await expectCLIShows(server, "narrow", .sizeBlackhole)
                 #expect(diagnosis.largestPassedBytes == 4096, "64 B, 1 KiB and 4 KiB pass, 16 KiB does not")
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
                 #expect(result.state == .succeeded, "\(result.reason ?? "")")
@@ -131,6 +148,7 @@ extension EndToEnd {
                 let ledger = server.directory + "/ledger"
                 let batch = try await server.api.run(["stuck"], "echo once >> \(ledger)", expires: 120)
                 let diagnosis = try await waitVerdict(server.api, "stuck", .agentStalled)
+                try await expectCLIShows(server, "stuck", .agentStalled)
                 #expect(diagnosis.pongRttMs != nil, "the agent's transport still answers pings")
                 #expect((diagnosis.agent?.consumerStalledSeconds ?? 0) > 0)
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
@@ -146,6 +164,10 @@ extension EndToEnd {
                 proxy.setModeOfExistingConnections(.corruptDownlinkDataFrame(after: 0))
                 let batch = try await server.api.run(["garbled"], "echo once >> \(ledger)", expires: 120)
                 let diagnosis = try await waitVerdict(server.api, "garbled", .protocolDesync)
+                let data = server.dataDirectory
+                try await waitUntil("gururmm agents verdicts lists the agent's protocol-desync", timeout: .seconds(10), poll: .milliseconds(300)) {
+                    try await runCLI(dataDirectory: data, ["agents", "verdicts", "garbled"]).output.contains("protocol-desync (agent-report, session)")
+                }
                 #expect(diagnosis.firstBadMessage?.contains("malformed") == true, "\(diagnosis.firstBadMessage ?? "nil")")
                 #expect(proxy.corruptedFrames == 1)
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
@@ -161,6 +183,7 @@ extension EndToEnd {
                 proxy.setModeOfExistingConnections(.halfOpen)
                 let batch = try await server.api.run(["limbo"], "echo once >> \(ledger)", expires: 120)
                 let diagnosis = try await waitVerdict(server.api, "limbo", .halfOpen)
+                try await expectCLIShows(server, "limbo", .halfOpen)
                 #expect(diagnosis.pongRttMs == nil)
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
                 #expect(result.state == .succeeded)
@@ -177,6 +200,7 @@ extension EndToEnd {
                 let filler = String(repeating: "y", count: 7 << 20)
                 let batch = try await server.api.runScript(["clogged"], "echo once >> \(ledger)\n: '\(filler)'\n")
                 let diagnosis = try await waitVerdict(server.api, "clogged", .writeBlocked)
+                try await expectCLIShows(server, "clogged", .writeBlocked)
                 #expect((diagnosis.server?.queuedBytes ?? 0) > 0)
                 let result = try #require(try await server.api.finish(batch, timeout: 90).first)
                 #expect(result.state == .succeeded, "\(result.reason ?? "")")

@@ -136,6 +136,27 @@ extension EndToEnd {
                 #expect(view.stdout == "done\n")
                 #expect(try String(contentsOfFile: ledger, encoding: .utf8) == "once\n", "exactly once")
                 #expect(try lab.blackholedPackets() > 0, "the blackhole really dropped packets")
+                // What the operator sees: the verdict in the agent's history, from the agent's own
+                // finding before any TLS answer (TLS), or from the server's probes (plain).
+                let expected = tls ? "size-blackhole (agent-report, handshake: tls)" : "size-blackhole (server-probe, session)"
+                let (cliExe, cliArgs) = lab.command(inServer: true, binary, ["agents", "verdicts", "tunnel-site", "--data-dir", directory + "/data"])
+                try await waitUntil("gururmm agents verdicts shows \(expected)", timeout: .seconds(20), poll: .milliseconds(500)) {
+                    let cli = try ManagedProcess.start(cliExe, arguments: cliArgs, logPath: directory + "/cli-\(UUID().uuidString).log")
+                    _ = try await cli.waitForExit(timeout: .seconds(30))
+                    return cli.logContents().contains(expected)
+                }
+                if tls {
+                    // The server saw the blackholed attempts too, as TCP without a TLS handshake:
+                    // per address only (they carry no connection id an agent could prove).
+                    let (listExe, listArgs) = lab.command(inServer: true, binary, ["diagnose", "--addresses", "--data-dir", directory + "/data"])
+                    try await waitUntil("gururmm diagnose --addresses lists the blackholed TLS attempt", timeout: .seconds(30), poll: .seconds(1)) {
+                        let list = try ManagedProcess.start(listExe, arguments: listArgs, logPath: directory + "/cli-\(UUID().uuidString).log")
+                        _ = try await list.waitForExit(timeout: .seconds(30))
+                        let output = list.logContents()
+                        return output.contains("not attributed to any agent") && output.contains("handshake-incomplete (tls)")
+                            && output.contains("TLS handshake or upgrade request")
+                    }
+                }
             } catch {
                 Issue.record("\(error)\n---- server ----\n\(processes.first?.logContents().suffix(8000) ?? "")\n---- agent ----\n\(processes.last?.logContents().suffix(8000) ?? "")")
             }

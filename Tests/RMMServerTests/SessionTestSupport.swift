@@ -225,6 +225,8 @@ final class FaultyStore: Store {
     func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAgent(id: id, now: now, audit: audit) }
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
+    func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord { try await base.recordVerdict(record, keep: keep) }
+    func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
     func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
     func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {

@@ -21,7 +21,10 @@ struct AgentConnection {
             to: options.endpoint, tls: tls, downlink: settings.mode, maxSegmentSize: settings.mss,
             answerTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000))
         )
+        policy.noteConnected(connectionId: link.connectionId, mode: settings.mode)
         await core.setMessageCapOverride(settings.cap)
+        let policy = self.policy
+        await core.observeForgeries { why in policy.find(.workRefused, detail: why, now: Date()) }
         if settings.mode != .text || settings.mss != nil {
             logger.notice("connected with downlink \(settings.mode.rawValue)\(settings.mss.map { ", mss \($0)" } ?? "")\(settings.cap.map { ", cap \($0)" } ?? "")")
         }
@@ -83,9 +86,21 @@ struct AgentConnection {
             if renamed { logger.notice("the server names this agent '\(givenName)'\(givenName == facts.name ? "" : " (it proposed '\(facts.name)')")") }
         }
         if let key = identity.serverKey { await core.trust(WorkVerifier(agentId: welcome.agentId, serverKey: key)) }
+        // The first working path: what the agent found on its own goes out at once, ahead of any
+        // ack, so the server can note the delay on the commands it is about to deliver.
+        if policy.history.findings.isEmpty == false {
+            link.send(Envelope(.linkReport(await LinkReport.current(of: link, policy: policy, consumerStalledSeconds: 0))))
+        }
         await core.attach(link, welcome: welcome, now: Date())
 
+        let reportedThrough = policy.newestFindingTime
+        let sessionStart = Date()
         let quiet = await runSession(link: link)
+        // A session that lasted has delivered its reports: what they said need not be said again
+        // (after a server restart it would read as new).
+        if let reportedThrough, Date().timeIntervalSince(sessionStart) >= LinkPolicy.findingsDeliveredAfter {
+            policy.forgetFindings(through: reportedThrough)
+        }
         await core.detach(link)
         return closed(link, welcomed: true, quiet: quiet)
     }

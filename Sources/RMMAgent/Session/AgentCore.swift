@@ -159,6 +159,15 @@ public actor AgentCore {
         return false
     }
 
+    /// Told of every frame refused as forged (its reason), so the link reports can say the path
+    /// alters what the server sends. Nil until a connection sets it.
+    private var forgeryObserver: (@Sendable (String) -> Void)?
+
+    /// Sets who hears of refused forgeries (see `forgeryObserver`).
+    func observeForgeries(_ observer: @escaping @Sendable (String) -> Void) {
+        forgeryObserver = observer
+    }
+
     /// Ids whose frames failed the signature check, so a later copy is refused alike: the server
     /// was told `rejected`, and must not then see the command run. Memory only, bounded.
     private var forgedIds = RecentIds(capacity: 1024)
@@ -174,6 +183,7 @@ public actor AgentCore {
         }
         switch verifier.refusal(spec, at: position, now: now) {
         case .forged(let why)?:
+            forgeryObserver?("command \(spec.commandId): \(why)")
             if await journal.entry(spec.commandId) != nil {
                 // A forged copy of work the agent already holds changes nothing about it.
                 logger.error("refused a forged copy of command \(LogSafe.text(spec.commandId)): \(why)")
@@ -256,6 +266,7 @@ public actor AgentCore {
         guard let verifier else { return refuseUnverifiable("config version \(newConfig.version)") }
         switch verifier.refusal(newConfig, signature: signature, at: position, appliedVersion: appliedConfigVersion.value) {
         case .forged(let why)?:
+            forgeryObserver?("config version \(newConfig.version): \(why)")
             logger.error("refused config version \(newConfig.version): \(why); keeping version \(config.version)")
             return false
         case .refused(let why)?:

@@ -15,6 +15,11 @@ public final class LinkPolicy: Sendable {
         var messageCap: Int?
         var reconnects: [ReconnectRecord] = []
         var finding: String?
+        /// The agent's own findings as data, newest last (bounded by `LinkFinding.maxPerReport`).
+        var findings: [LinkFinding] = []
+        /// The connection id and mode of the latest attempt that got an upgrade answer.
+        var connectionId: String?
+        var connectionMode: DownlinkMode = .text
     }
 
     private let state = NIOLockedValueBox(State())
@@ -49,6 +54,11 @@ public final class LinkPolicy: Sendable {
         recordReconnect(reason: closure.description, now: now)
         apply(close: closure, now: now)
         if downlinkQuiet {
+            // Quiet before any welcome: the pong came, the challenge never did.
+            find(welcomed ? .downlinkQuiet : .challengeLost, detail: closure.description, now: now)
+        }
+        if welcomeLost { find(.welcomeLost, detail: closure.description, now: now) }
+        if downlinkQuiet {
             escalate(reason: "downlink-quiet: data frames stopped while control frames arrived", now: now)
         }
         if welcomeLost {
@@ -62,6 +72,9 @@ public final class LinkPolicy: Sendable {
     /// welcome one step earlier (the certificate flight is the first large packet).
     public func learnAnswerLost(now: Date) {
         recordReconnect(reason: "answer-lost", now: now)
+        // No upgrade answer, so no connection id: the server could not have told this attempt apart.
+        state.withLockedValue { $0.connectionId = nil }
+        find(.answerLost, detail: "TCP connected; no TLS/upgrade answer", now: now)
         shrinkPackets(reason: "answer-lost: TCP connected but the server's TLS/upgrade answer never arrived", now: now)
     }
 
@@ -122,7 +135,36 @@ public final class LinkPolicy: Sendable {
         state.withLockedValue { $0.finding = finding }
     }
 
-    var history: (reconnects: [ReconnectRecord], finding: String?) {
-        state.withLockedValue { ($0.reconnects, $0.finding) }
+    var history: (reconnects: [ReconnectRecord], finding: String?, findings: [LinkFinding]) {
+        state.withLockedValue { ($0.reconnects, $0.finding, $0.findings) }
+    }
+
+    /// A new attempt got the server's upgrade answer: its connection id (from the 101 header,
+    /// which only this TCP peer saw) ties the agent's later findings about it to the server's
+    /// evidence of the same attempt.
+    public func noteConnected(connectionId: String?, mode: DownlinkMode) {
+        state.withLockedValue { s in
+            s.connectionId = connectionId
+            s.connectionMode = mode
+        }
+    }
+
+    /// Seconds a welcomed session must last for the findings it reported at its start to count as delivered.
+    public static let findingsDeliveredAfter = 10.0
+
+    /// Drops the findings up to `time` (they were delivered).
+    public func forgetFindings(through time: Double) {
+        state.withLockedValue { $0.findings.removeAll { $0.time <= time } }
+    }
+
+    /// Time of the newest finding, if any.
+    public var newestFindingTime: Double? { state.withLockedValue { $0.findings.last?.time } }
+
+    /// Records a finding about the latest attempt, as data for the link reports.
+    public func find(_ kind: LinkFinding.Kind, detail: String, now: Date) {
+        state.withLockedValue { s in
+            s.findings.append(LinkFinding(kind: kind, time: now.timeIntervalSince1970, connectionId: s.connectionId, downlinkMode: s.connectionMode, detail: detail))
+            if s.findings.count > LinkFinding.maxPerReport { s.findings.removeFirst(s.findings.count - LinkFinding.maxPerReport) }
+        }
     }
 }

@@ -16,6 +16,8 @@ public struct LinkReportRhythm: Sendable {
     private var nextRoutine: Date
     private var reportedDecodeErrors = 0
     private var reportedQuiet = false
+    /// Time of the newest agent finding already reported.
+    private var reportedFindingTime = 0.0
 
     /// The first report is due at once.
     public init(now: Date) {
@@ -44,10 +46,16 @@ public struct LinkReportRhythm: Sendable {
                 // Said at once, over the uplink, before the deadline makes the agent reconnect.
                 reportedQuiet = true
                 policy.note("downlink-quiet: no data frame for \(Int(dataAge)) s while control frames arrive")
+                policy.find(.downlinkQuiet, detail: "no data frame for \(Int(dataAge)) s while control frames arrive", now: now)
                 due = true
             }
         } else {
             reportedQuiet = false
+        }
+        // A new finding (a refused forgery, say) goes out at once too.
+        if let newest = policy.newestFindingTime, newest > reportedFindingTime {
+            reportedFindingTime = newest
+            due = true
         }
         return due
     }

@@ -32,6 +32,7 @@ struct LinkReporter: Sendable {
             let stalled = stalledFor >= 2
             if stalled && !reportedStall {
                 policy.note("consumer-stalled")
+                policy.find(.consumerStalled, detail: "\(counters.messagesReceived - counters.messagesHandled) message(s) waiting for \(Int(stalledFor)) s", now: now)
             }
             if rhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy) || (stalled && !reportedStall) {
                 await send(stalledFor: stalledFor)
@@ -40,6 +41,7 @@ struct LinkReporter: Sendable {
             }
             if stalledFor >= watchdogSeconds {
                 policy.note("watchdog: consumer stuck for \(Int(stalledFor)) s; session rebuilt")
+                policy.find(.watchdog, detail: "consumer stuck for \(Int(stalledFor)) s; session rebuilt", now: now)
                 await send(stalledFor: stalledFor)
                 // Returning ends the connection's task group, which cancels the stuck consumer.
                 link.close(.agentStalled, reason: "agent watchdog: consumer stuck for \(Int(stalledFor)) s")
@@ -65,6 +67,7 @@ extension LinkReport {
         let side = LinkSideReport(counters: counters, tcp: tcp, queuedBytes: queued, downlinkMode: policy.mode, time: Date().timeIntervalSince1970)
         let history = policy.history
         let reconnects = history.reconnects.suffix(3).map { ReconnectRecord(time: $0.time, reason: String($0.reason.prefix(80))) }
-        return LinkReport(side: side, reconnects: reconnects, agentFinding: history.finding.map { String($0.prefix(120)) }, consumerStalledSeconds: consumerStalledSeconds)
+        return LinkReport(side: side, reconnects: reconnects, agentFinding: history.finding.map { String($0.prefix(120)) }, consumerStalledSeconds: consumerStalledSeconds,
+                          findings: history.findings.isEmpty ? nil : history.findings)
     }
 }

@@ -47,7 +47,8 @@ public enum WireSamples {
                                   lostSegments: 0, pathMtu: 1500, sendMss: 1448)
         let side = LinkSideReport(counters: counters, tcp: tcp, queuedBytes: 64, downlinkMode: .binary, time: 1_750_000_002)
         return LinkReport(side: side, reconnects: [ReconnectRecord(time: 1_749_999_990, reason: "deadline")],
-                          agentFinding: "downlink-quiet", consumerStalledSeconds: 1.5)
+                          agentFinding: "downlink-quiet", consumerStalledSeconds: 1.5,
+                          findings: [LinkFinding(kind: .challengeLost, time: 1_749_999_980, connectionId: "k_1", downlinkMode: .text, detail: "no challenge")])
     }()
 
     public static let result = CommandResult(

@@ -1,0 +1,57 @@
+import Foundation
+import GRDB
+import RMMProtocol
+
+extension SQLiteStore {
+    public func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord {
+        let keep = max(1, keep)
+        return try await write { db in
+            if let latestRow = try Row.fetchOne(db, sql: "SELECT * FROM link_verdicts WHERE agent_id = ? ORDER BY id DESC LIMIT 1", arguments: [record.agentId]) {
+                var latest = try Self.verdict(latestRow)
+                if record.isRepeat(of: latest) {
+                    latest.lastAt = max(latest.lastAt, record.lastAt)
+                    latest.count += 1
+                    latest.summary = record.summary
+                    latest.evidence = record.evidence
+                    try db.execute(
+                        sql: "UPDATE link_verdicts SET last_at = ?, count = ?, summary = ?, evidence = ? WHERE id = ?",
+                        arguments: [latest.lastAt.dbSeconds, latest.count, latest.summary, latest.evidence, latest.id]
+                    )
+                    return latest
+                }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO link_verdicts (agent_id, verdict, source, stage, summary, evidence, first_at, last_at, count)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
+                    """,
+                arguments: [record.agentId, record.verdict.rawValue, record.source.rawValue, record.stage.rawValue, record.summary, record.evidence,
+                            record.firstAt.dbSeconds, record.lastAt.dbSeconds]
+            )
+            var stored = record
+            stored.id = db.lastInsertedRowID
+            stored.count = 1
+            try db.execute(
+                sql: "DELETE FROM link_verdicts WHERE agent_id = ? AND id NOT IN (SELECT id FROM link_verdicts WHERE agent_id = ? ORDER BY id DESC LIMIT ?)",
+                arguments: [record.agentId, record.agentId, keep]
+            )
+            return stored
+        }
+    }
+
+    public func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] {
+        let limit = max(0, limit)
+        return try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM link_verdicts WHERE agent_id = ? ORDER BY id DESC LIMIT ?", arguments: [agentId, limit]).map(Self.verdict)
+        }
+    }
+
+    static func verdict(_ row: Row) throws -> VerdictRecord {
+        VerdictRecord(
+            id: try row.value("id", as: Int64.self), agentId: try row.value("agent_id"),
+            verdict: try row.enumValue("verdict", as: LinkVerdict.self), source: try row.enumValue("source", as: LinkVerdictSource.self),
+            stage: try row.enumValue("stage", as: LinkStage.self), summary: try row.value("summary"), evidence: try row.value("evidence"),
+            firstAt: try row.date("first_at"), lastAt: try row.date("last_at"), count: try row.value("count")
+        )
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import RMMProtocol
+
+/// One entry of an agent's link verdict history: a verdict from one source at one stage, with the
+/// evidence of its latest occurrence. A repeat (same verdict, source and stage as the agent's
+/// newest entry) extends it: `lastAt` and `count` move, `firstAt` stays.
+public struct VerdictRecord: Sendable, Equatable, Codable {
+    /// Row id (newest is largest); nil before it is stored.
+    public var id: Int64?
+    public var agentId: String
+    public var verdict: LinkVerdict
+    public var source: LinkVerdictSource
+    public var stage: LinkStage
+    public var summary: String
+    /// The evidence as JSON (at most `maxEvidenceBytes`; larger evidence is replaced by a note).
+    public var evidence: Data
+    public var firstAt: Date
+    public var lastAt: Date
+    public var count: Int
+
+    /// Largest evidence stored with one entry.
+    public static let maxEvidenceBytes = 16_384
+    /// Entries kept per agent (the newest).
+    public static let keptPerAgent = 100
+
+    public init(id: Int64? = nil, agentId: String, verdict: LinkVerdict, source: LinkVerdictSource, stage: LinkStage, summary: String,
+                evidence: Data, firstAt: Date, lastAt: Date? = nil, count: Int = 1) {
+        self.id = id
+        self.agentId = agentId
+        self.verdict = verdict
+        self.source = source
+        self.stage = stage
+        self.summary = WireRange.clipped(summary, limit: 2048)
+        self.evidence = evidence.count <= Self.maxEvidenceBytes
+            ? evidence : Data(#"{"omitted":"evidence larger than 16384 bytes"}"#.utf8)
+        self.firstAt = firstAt
+        self.lastAt = lastAt ?? firstAt
+        self.count = count
+    }
+
+    /// Whether `other` is a repeat of this entry (it then extends it).
+    public func isRepeat(of other: VerdictRecord) -> Bool {
+        agentId == other.agentId && verdict == other.verdict && source == other.source && stage == other.stage
+    }
+}

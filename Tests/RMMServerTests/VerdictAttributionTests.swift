@@ -1,0 +1,179 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import RMMProtocol
+import RMMStore
+import Testing
+@testable import RMMServer
+
+/// Pre-authentication evidence is tied to an agent only through the connection id the agent proves
+/// later over an authenticated connection; never by address; once; and what nobody claims stays
+/// per address.
+@Suite("Link verdicts: attribution and recording")
+struct VerdictAttributionTests {
+    static func attempt(_ id: String?, address: String = "198.51.100.9", closedAt: Double = 10) -> HandshakeFact {
+        HandshakeFact(connectionId: id, address: address, stage: id == nil ? .tls : .challenge, downlinkMode: .text, challengeWritten: id != nil,
+                      controlFramesIn: 1, dataFramesIn: 0, closeReason: "4005: no hello within 10 s",
+                      openedAt: Fixture.t0.timeIntervalSince1970, closedAt: Fixture.t0.timeIntervalSince1970 + closedAt)
+    }
+
+    static func report(_ findings: [LinkFinding]) -> LinkReport {
+        LinkReport(side: LinkSideReport(counters: LinkCounters(), tcp: nil, queuedBytes: nil, downlinkMode: .poll, time: Fixture.t0.timeIntervalSince1970),
+                   reconnects: [], agentFinding: nil, consumerStalledSeconds: 0, findings: findings)
+    }
+
+    static func challengeLost(_ id: String?, at seconds: Double = 11) -> LinkFinding {
+        LinkFinding(kind: .challengeLost, time: Fixture.t0.timeIntervalSince1970 + seconds, connectionId: id, downlinkMode: .text, detail: "no challenge")
+    }
+
+    /// Two agents' sessions sharing one handshake book, each attached on epoch 1.
+    static func sessions() async throws -> (store: SQLiteStore, book: HandshakeBook, sessions: [AgentSession], ids: [String]) {
+        let (store, agents) = try await Fixture.store(agents: ["a", "b"])
+        let book = HandshakeBook()
+        var sessions: [AgentSession] = []
+        for agent in agents {
+            let session = AgentSession(agentId: agent.id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
+                                       signer: Fixture.signer, logger: Fixture.quietLogger, handshakeBook: book)
+            let link = try await TestLink.make()
+            await session.attach(link: link.link, epoch: 1, agentStream: "s-\(agent.id)", peerSaw: nil, now: Fixture.t0)
+            sessions.append(session)
+        }
+        return (store, book, sessions, agents.map(\.id))
+    }
+
+    @Test("an id the book holds, named by an authenticated agent: one handshake verdict combining both, and the attempt leaves the address list")
+    func attributedById() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_one"))
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(20))
+        let history = try await store.verdicts(agentId: ids[0], limit: 10).filter { $0.verdict != .superseded }
+        #expect(history.map(\.verdict) == [.pathFiltersData])
+        #expect(history.first?.source == .handshake)
+        #expect(history.first?.stage == .challenge)
+        #expect(book.unattributed().isEmpty)
+        // The same report again (agents repeat their findings) changes nothing.
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(25))
+        #expect(try await store.verdicts(agentId: ids[0], limit: 10).first?.count == 1)
+    }
+
+    @Test("an id the book does not hold is the agent's own word only (agent report), never a handshake verdict")
+    func unknownId() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_real"))
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_guess")]))), epoch: 1, now: Fixture.at(20))
+        let history = try await store.verdicts(agentId: ids[0], limit: 10)
+        #expect(history.first?.source == .agentReport)
+        #expect(!history.contains { $0.source == .handshake })
+        #expect(book.unattributed().first?.facts.map(\.connectionId) == ["k_real"], "the real attempt stays unattributed")
+    }
+
+    @Test("an attempt is attributed once: a second agent naming the same id gets nothing from the book")
+    func claimedOnce() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_shared"))
+        await sessions[0].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_shared")]))), epoch: 1, now: Fixture.at(20))
+        await sessions[1].handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_shared")]))), epoch: 1, now: Fixture.at(21))
+        #expect(try await store.verdicts(agentId: ids[0], limit: 10).first?.source == .handshake)
+        let second = try await store.verdicts(agentId: ids[1], limit: 10)
+        #expect(!second.contains { $0.source == .handshake }, "\(second)")
+    }
+
+    @Test("an address is never enough: attempts from the agent's own address without its id stay unattributed, and so do TLS-stage ones")
+    func neverByAddress() async throws {
+        let (store, book, sessions, ids) = try await Self.sessions()
+        book.note(Self.attempt("k_x", address: "127.0.0.1"))
+        book.note(Self.attempt(nil, address: "127.0.0.1"))
+        // A finding without an id (answer-lost: there was no upgrade answer) claims nothing either.
+        let answerLost = LinkFinding(kind: .answerLost, time: Fixture.t0.timeIntervalSince1970 + 12, connectionId: nil, downlinkMode: .text, detail: "no answer")
+        await sessions[0].handle(Envelope(.linkReport(Self.report([answerLost]))), epoch: 1, now: Fixture.at(20))
+        let newest = try #require(try await store.verdicts(agentId: ids[0], limit: 10).first)
+        #expect(newest.verdict == .sizeBlackhole && newest.source == .agentReport && newest.stage == .tls, "\(newest)")
+        #expect(book.unattributed().first?.facts.count == 2)
+    }
+
+    @Test("the book is bounded in all and per address: one address cannot push out the others")
+    func bounded() {
+        let book = HandshakeBook(capacity: 10, perAddress: 3)
+        book.note(Self.attempt("k_victim", address: "203.0.113.1"))
+        for i in 0..<50 { book.note(Self.attempt("k_flood\(i)", address: "203.0.113.66")) }
+        #expect(book.count == 4)
+        #expect(book.unattributed().first { $0.address == "203.0.113.1" }?.facts.count == 1)
+        for i in 0..<20 { book.note(Self.attempt("k_many\(i)", address: "192.0.2.\(i)")) }
+        #expect(book.count == 10)
+        #expect(book.claim(connectionId: "k_many19") != nil)
+        #expect(book.claim(connectionId: "k_many19") == nil)
+    }
+
+    @Test("a new adverse verdict notes the delay on each command written and not yet acknowledged, once per entry")
+    func delayNoted() async throws {
+        let (store, agentId, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
+        let finding = LinkFinding(kind: .downlinkQuiet, time: Fixture.t0.timeIntervalSince1970 + 5, connectionId: nil, downlinkMode: .text, detail: "quiet")
+        await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(6))
+        var again = finding
+        again.time += 1
+        await session.handle(Envelope(.linkReport(Self.report([again]))), epoch: 1, now: Fixture.at(7))
+        let notes = try await store.events(commandId: "c_1").compactMap(\.reason).filter { $0.contains("delayed by link verdict path-filters-data") }
+        #expect(notes.count == 1, "\(notes)")
+        #expect(try await store.verdicts(agentId: agentId, limit: 10).first?.count == 2)
+    }
+}
+
+/// A connection that never completes its request is kept as per-address evidence, with no id.
+@Suite("Link verdicts: connections that never complete a request")
+struct IncompleteRequestEvidenceTests {
+    @Test("the 408 deadline notes a TLS-stage attempt under the peer's address, which no agent can claim")
+    func requestDeadlineNotesAttempt() throws {
+        let book = HandshakeBook()
+        let limiter = AddressLimiter(maxUnauthenticated: 5, maxFailures: 5)
+        let channel = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 2, logger: Fixture.quietLogger, book: book, behindTLS: true))
+        try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.3", port: 40_000)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(3))
+        let entry = try #require(book.unattributed().first)
+        #expect(entry.address == "127.0.0.3")
+        let fact = try #require(entry.facts.first)
+        #expect(fact.connectionId == nil)
+        #expect(fact.stage == .tls)
+        #expect(fact.closeReason.contains("no TLS handshake or upgrade request"))
+        var evidence = LinkEvidence(source: .handshake, now: fact.closedAt)
+        evidence.handshake = fact
+        #expect(LinkVerdict.decide(evidence).conclusion?.verdict == .handshakeIncomplete)
+    }
+
+    @Test("a peer that closes before completing its request is noted too; one that completed it is not")
+    func earlyCloseNoted() throws {
+        let book = HandshakeBook()
+        let limiter = AddressLimiter(maxUnauthenticated: 5, maxFailures: 5)
+        let early = EmbeddedChannel(handler: AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: Fixture.quietLogger, book: book, behindTLS: false))
+        try early.connect(to: try SocketAddress(ipAddress: "127.0.0.4", port: 40_001)).wait()
+        try early.writeInbound(ByteBuffer(string: "GET /age"))
+        _ = try early.readInbound(as: ByteBuffer.self)
+        _ = try early.close().wait()
+        let fact = try #require(book.unattributed().first { $0.address == "127.0.0.4" }?.facts.first)
+        #expect(fact.closeReason.contains("the peer closed") && fact.closeReason.contains("complete upgrade request"), "\(fact.closeReason)")
+
+        let complete = AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: Fixture.quietLogger, book: book, behindTLS: false)
+        let done = EmbeddedChannel(handler: complete)
+        try done.connect(to: try SocketAddress(ipAddress: "127.0.0.5", port: 40_002)).wait()
+        _ = try complete.requestComplete()
+        _ = try done.close().wait()
+        #expect(!book.unattributed().contains { $0.address == "127.0.0.5" })
+    }
+}
+
+/// H6: a new authenticated connection replacing one still held open is recorded, with its evidence.
+@Suite("Link verdicts: superseded connections")
+struct SupersededVerdictTests {
+    @Test("attaching epoch 2 while epoch 1 is still held records superseded (server probe) with the epochs and moved frames")
+    func supersededRecorded() async throws {
+        let (store, agentId, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
+        let second = try await TestLink.make()
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(5))
+        let entry = try #require(try await store.verdicts(agentId: agentId, limit: 10).first)
+        #expect(entry.verdict == .superseded)
+        #expect(entry.source == .serverProbe)
+        #expect(entry.summary.contains("epoch 2") && entry.summary.contains("epoch 1"))
+        #expect(entry.summary.contains("1 unacknowledged frame(s) moved"), "\(entry.summary)")
+        // No delay note: the frames moved to the new route at once.
+        #expect(try await store.events(commandId: "c_1").allSatisfy { $0.reason?.contains("delayed by") != true })
+    }
+}
