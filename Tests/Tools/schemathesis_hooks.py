@@ -1,6 +1,6 @@
 """Schemathesis hooks for the GuruRMM contract test (Tests/EndToEndTests/SchemathesisTests.swift).
 
-Two things the fuzzer cannot know by itself:
+Three things the fuzzer cannot know by itself:
 
 * Real ids. Path parameters are generated as usual, and in the fuzzing phase a real id of the
   right kind is drawn instead some of the time (from GURURMM_FUZZ_* variables the test sets), so
@@ -30,7 +30,7 @@ def _ids(name):
 
 
 def _real_ids(method, path):
-    """The real ids that may stand in for the path's one parameter, or [] to leave it generated."""
+    """The path parameter's name and the real ids that may stand in for it; no ids: left generated."""
     if path.endswith("/revoke") and path.startswith("/api/v1/agents/"):
         return "agent", _ids("GURURMM_FUZZ_REVOCABLE_AGENT")
     if path.startswith("/api/v1/agents/"):
