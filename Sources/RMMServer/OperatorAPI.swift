@@ -10,6 +10,7 @@ enum OperatorAPI {
         let router = Router(context: OperatorContext.self)
         router.add(middleware: ErrorMappingMiddleware())
         router.add(middleware: NULRefusingMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware(table: .operatorAPI))
         router.get("/api/v1/health") { _, _ in OKView(ok: true, message: "gururmm server is running") }
         let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(core: core, limiter: AddressLimiter(settings: core.settings)))
         addAgentRoutes(api, core: core)
@@ -46,9 +47,11 @@ enum OperatorAPI {
         api.get("/link/addresses") { _, _ -> JSONBody<[AddressEvidenceView]> in
             JSONBody(core.unattributedEvidence())
         }
-        api.post("/agents/:agent/diagnose") { _, context -> LinkDiagnosis in
+        api.post("/agents/:agent/diagnose") { request, context -> LinkDiagnosis in
             try context.require(.operator)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
+            // The body is optional, but one that is not a `ReasonRequest` is refused, never ignored.
+            _ = try await optionalReason(request, context)
             try await core.audit(context, "agents.diagnose", targets: [agent.id], detail: "link diagnosis of \(agent.name)")
             let session = await core.registry.session(for: agent.id)
             return await LinkDiagnoser(session: session).run(trigger: "operator \(context.operatorName ?? "")")
@@ -185,6 +188,10 @@ enum OperatorAPI {
         api.put("/config") { request, context -> JSONBody<AgentConfig> in
             try context.require(.admin)
             var config = try await request.decode(as: AgentConfig.self, context: context)
+            // The version sent is replaced, but it must still be one a config can have.
+            guard (1...WireRange.maxCount).contains(config.version) else {
+                throw RequestError(400, "version must be 1...\(WireRange.maxCount) (it is then replaced by the next version)")
+            }
             let current = await core.registry.currentConfig
             // After restoring an older database agents refuse its configs as older than the one
             // they applied: `min_version` moves the saved version past theirs.
@@ -209,7 +216,8 @@ enum OperatorAPI {
             let body = try await request.decode(as: APITokenRequest.self, context: context)
             let name = body.name.trimmingCharacters(in: .whitespaces)
             try RequestError.refuseNUL(name, in: "name")
-            guard !name.isEmpty, name.count <= 64 else { throw RequestError(400, "name must be 1...64 characters") }
+            // Counted in Unicode scalars, as openapi.yaml's maxLength counts.
+            guard !name.isEmpty, name.unicodeScalars.count <= 64 else { throw RequestError(400, "name must be 1...64 characters") }
             guard let role = OperatorRole(rawValue: body.role) else {
                 throw RequestError(400, "role must be one of \(OperatorRole.allCases.map(\.rawValue).joined(separator: ", "))")
             }

@@ -11,14 +11,13 @@ import Testing
 /// 2xx answer must have done.
 struct FuzzRoute: Sendable, CustomStringConvertible {
     /// The request bodies the API takes, each with a plausible valid body that the fuzzer starts from.
-    /// `ignored` is a body the route accepts and never reads.
     enum Body: Sendable {
-        case reason, run, enrollmentToken, config, apiToken, rename, ignored
+        case reason, run, enrollmentToken, config, apiToken, rename
 
         func valid(_ world: APIFuzzWorld, _ rng: inout Xoshiro) -> FuzzJSON {
             func number(_ range: ClosedRange<Int>) -> FuzzJSON { .number(rng.chance(4) ? rng.numberText() : String(rng.int(range))) }
             switch self {
-            case .reason, .ignored:
+            case .reason:
                 return .object(rng.chance(3) ? [] : [("reason", .string(rng.text()))])
             case .run:
                 var pairs: [(String, FuzzJSON)] = []
@@ -138,7 +137,7 @@ extension FuzzRoute {
             let addresses = try exchange.decode([AddressEvidenceView].self)
             try ensure(addresses.allSatisfy { !$0.attributed }, "per-address evidence claims an agent")
         },
-        FuzzRoute("POST", "/api/v1/agents/{agent}/diagnose", body: .ignored) { exchange, world in
+        FuzzRoute("POST", "/api/v1/agents/{agent}/diagnose", body: .reason) { exchange, world in
             let diagnosis = try exchange.decode(LinkDiagnosis.self)
             try ensure(diagnosis.agentId == world.agentId(for: exchange.parameters[0]), "diagnosed agent \(diagnosis.agentId)")
             try ensure(diagnosis.verdict == .agentOffline, "an agent without a connection diagnosed \(diagnosis.verdict)")
