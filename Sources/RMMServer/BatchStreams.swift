@@ -70,6 +70,9 @@ enum BatchStreams {
         into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
     ) async throws -> Int {
         var written = 0
+        // A command whose output is stored while the round pages moves to a later version and
+        // comes round again on a later page: its output in the window is written once.
+        var outputTaken = Set<String>()
         try await forEachChangedPage(core, batchId: batchId, after: versions.after) { page, names in
             for item in page where item.record.version <= versions.through && (!terminalOnly || item.record.state.isTerminal) {
                 try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: names[item.record.agentId], textLimit: 200)))
@@ -77,7 +80,9 @@ enum BatchStreams {
                 try await lines.flushIfFull(to: &writer)
             }
             guard output else { return }
-            try await forEachChunk(core, commandIds: page.map(\.record.id), versions: versions) { chunk in
+            let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
+            guard !fresh.isEmpty else { return }
+            try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
                 try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
                 try await lines.flushIfFull(to: &writer)
             }
@@ -131,8 +136,12 @@ enum BatchStreams {
             text.raw("],\"done\":\(finished),\"output\":[")
             text.restartList()
             if through > after {
+                // As in `changes`: a command met again on a later page has had its output written.
+                var outputTaken = Set<String>()
                 try await forEachChangedPage(core, batchId: batchId, after: after) { page, _ in
-                    try await forEachChunk(core, commandIds: page.map(\.record.id), versions: versions) { chunk in
+                    let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
+                    guard !fresh.isEmpty else { return }
+                    try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
                         try text.item(OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data))
                         try await text.flushIfFull(to: &writer)
                     }

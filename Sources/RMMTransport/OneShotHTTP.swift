@@ -51,8 +51,15 @@ public enum OneShotHTTP {
         headers.add(name: "Content-Length", value: String(body?.count ?? 0))
         for (name, value) in extra { headers.add(name: name, value: value) }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
             var responses = inbound.makeAsyncIterator()
+            do {
+                try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
+            } catch {
+                // A failed TLS handshake (a wrong pin, say) closes the channel, and a write racing it
+                // fails only with "I/O on closed channel": the reason is on the inbound side.
+                _ = try await responses.next()
+                throw error
+            }
             if let reply = try await HTTPExchange.readReply(from: &responses, maxBody: maxBody, origin: "\(host):\(port)") { return reply }
             throw HTTPFetchError("\(host):\(port) closed the connection before a full response (timeout \(timeout.nanoseconds / 1_000_000_000) s?)")
         }

@@ -64,7 +64,14 @@ public enum StreamedHTTP {
         let origin = "\(host):\(port)"
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
+                do {
+                    try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
+                } catch {
+                    // As in OneShotHTTP: a failed TLS handshake says why on the inbound side.
+                    var reason = inbound.makeAsyncIterator()
+                    _ = try await reason.next()
+                    throw error
+                }
                 var status = 0
                 var refusal = ByteBuffer()
                 for try await part in inbound {

@@ -2,15 +2,17 @@ import Foundation
 import RMMServer
 
 /// Follows one batch over the streamed batch routes: a bounded number of requests whatever the
-/// batch's size (one per minute of waiting, plus one for the results).
+/// batch's size (one per 25 s of waiting, plus one for the results).
 struct BatchFollower {
     let client: APIClient
     let batchId: String
-    /// Seconds each events request may wait for changes.
-    static let wait = 60
+    /// Seconds each events request may wait for changes: a stream stays silent at most this long,
+    /// well under the idle read timeouts of the proxies operators put in front of the API
+    /// (nginx's `proxy_read_timeout` defaults to 60 s, Cloudflare's to 100 s).
+    static let wait = 25
     /// Seconds without a byte before a streamed answer counts as lost: the server writes the
     /// end line when its wait is over.
-    static let idle = 90.0
+    static let idle = 55.0
 
     /// Streams the batch's changes until it is done; `onOutput` gets each piece of output (with
     /// `output`) as it is stored. Returns the last view of every command that ended.

@@ -140,10 +140,19 @@ struct RunResults: Encodable {
 }
 
 /// Prints streamed output line by line, each prefixed with its agent's name.
+///
+/// Chunks are placed by their offset: bytes already printed are never printed again (a stream
+/// may repeat a chunk), and a gap is said as such. An unfinished line is held up to
+/// `maxPartialBytes`, then printed as it is, so output without newlines from 10,000 agents cannot
+/// make the CLI hold each agent's whole output.
 final class LivePrinter {
+    /// Longest unfinished line held per command and stream before it is printed anyway.
+    static let maxPartialBytes = 4096
     private let enabled: Bool
     private let prefixes: [String: String]
     private var partial: [String: Data] = [:]
+    /// Per command and stream: the offset of the next byte not yet taken.
+    private var nextOffset: [String: Int] = [:]
 
     init(enabled: Bool, prefixes: [String: String]) {
         self.enabled = enabled
@@ -151,14 +160,33 @@ final class LivePrinter {
     }
 
     func print(_ chunk: OutputView) {
-        guard enabled else { return }
+        guard enabled, chunk.offset >= 0 else { return }
         let key = chunk.commandId + "/" + chunk.stream.rawValue
-        var buffer = partial[key, default: Data()] + chunk.data
+        let expected = nextOffset[key, default: 0]
+        let end = chunk.offset.addingReportingOverflow(chunk.data.count)
+        guard !end.overflow, end.partialValue > expected else { return }
+        var fresh = chunk.data
+        if chunk.offset < expected {
+            fresh = chunk.data.suffix(end.partialValue - expected)
+        } else if chunk.offset > expected {
+            flush(key: key, commandId: chunk.commandId, stream: chunk.stream)
+            emit(Data("… \(chunk.offset - expected) bytes of output not received …".utf8)[...], commandId: chunk.commandId, stream: chunk.stream)
+        }
+        nextOffset[key] = end.partialValue
+        var buffer = partial[key, default: Data()] + fresh
         while let newline = buffer.firstIndex(of: 0x0A) {
             emit(buffer[buffer.startIndex..<newline], commandId: chunk.commandId, stream: chunk.stream)
             buffer = Data(buffer[buffer.index(after: newline)...])
         }
+        if buffer.count > Self.maxPartialBytes {
+            emit(buffer[...], commandId: chunk.commandId, stream: chunk.stream)
+            buffer = Data()
+        }
         partial[key] = buffer
+    }
+
+    private func flush(key: String, commandId: String, stream: StdStream) {
+        if let data = partial.removeValue(forKey: key), !data.isEmpty { emit(data[...], commandId: commandId, stream: stream) }
     }
 
     func flushAll() {

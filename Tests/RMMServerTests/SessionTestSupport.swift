@@ -184,6 +184,10 @@ final class FaultyStore: Store {
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
 
+    /// Output stored right after the first page of a batch's changes is read (once): a command
+    /// changing while a stream pages through its batch.
+    let outputAfterFirstChangedPage = Mutex<(commandId: String, offset: Int, data: Data)?>(nil)
+
     init(base: SQLiteStore) { self.base = base }
 
     func createEnrollmentToken(
@@ -209,7 +213,11 @@ final class FaultyStore: Store {
     func batchPendingCount(batchId: String) async throws -> Int { try await base.batchPendingCount(batchId: batchId) }
     func batchTopVersion(batchId: String) async throws -> Int? { try await base.batchTopVersion(batchId: batchId) }
     func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand] {
-        try await base.batchChangedCommands(batchId: batchId, after: version, from: position, limit: limit)
+        let page = try await base.batchChangedCommands(batchId: batchId, after: version, from: position, limit: limit)
+        if position == nil, let append = outputAfterFirstChangedPage.withLock({ value in defer { value = nil }; return value }) {
+            _ = try await base.appendOutput(commandId: append.commandId, stream: .stdout, offset: append.offset, data: append.data, cap: 1 << 20)
+        }
+        return page
     }
     func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand] {
         try await base.batchCommands(batchId: batchId, afterRow: row, limit: limit)

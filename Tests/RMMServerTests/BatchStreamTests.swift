@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import RMMProtocol
+import RMMStore
+import Synchronization
+import Testing
+@testable import RMMServer
+
+/// The streamed batch answers, read straight from `BatchStreams` over a real store.
+@Suite struct BatchStreamTests {
+    /// Collects a streamed response body.
+    private final class Collected: Sendable {
+        let bytes = Mutex(Data())
+    }
+
+    private struct Collector: ResponseBodyWriter {
+        let into: Collected
+        mutating func write(_ buffer: ByteBuffer) async throws {
+            into.bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+        }
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+
+    private func core(_ store: any Store) -> ServerCore {
+        let feed = ChangeFeed()
+        let settings = ServerSettings()
+        let registry = SessionRegistry(store: store, feed: feed, settings: settings, config: .defaults, signer: Fixture.signer, logger: Fixture.quietLogger)
+        let commands = CommandService(store: store, registry: registry, feed: feed, settings: settings, logger: Fixture.quietLogger)
+        return ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: settings, enrollTrust: nil, logger: Fixture.quietLogger)
+    }
+
+    private func lines(of response: Response) async throws -> [BatchStreamLine] {
+        let collected = Collected()
+        try await response.body.write(Collector(into: collected))
+        let body = collected.bytes.withLock { $0 }
+        return try body.split(separator: 0x0A).map { try APICoding.decoder().decode(BatchStreamLine.self, from: Data($0)) }
+    }
+
+    @Test("a command whose output is stored while a round pages through the batch comes round again on a later page, and its output is written once")
+    func outputWrittenOnceWhenACommandChangesMidRound() async throws {
+        let (base, agents) = try await Fixture.store()
+        let store = FaultyStore(base: base)
+        // More than one page, every command running with one line of output.
+        let ids = (0..<(BatchStreams.commandPage + 40)).map { String(format: "c%04d", $0) }
+        try await Fixture.insert(ids, agent: agents[0].id, into: base)
+        for id in ids {
+            _ = try await base.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await base.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+            #expect(try await base.appendOutput(commandId: id, stream: .stdout, offset: 0, data: Data("\(id)\n".utf8), cap: 1 << 20))
+        }
+        // The first command (on the first page) writes more while the stream reads that page:
+        // its version moves past the round's, so the next pages meet it again.
+        store.outputAfterFirstChangedPage.withLock { $0 = (ids[0], 6, Data("more\n".utf8)) }
+
+        let response = try await BatchStreams.events(core(store), batchId: "b1", after: 0, wait: 0, output: true, terminalOnly: false)
+        let read = try await lines(of: response)
+        let chunks = read.compactMap(\.output).map { "\($0.commandId)/\($0.stream.rawValue)@\($0.offset)" }
+        #expect(chunks.count == ids.count, "every first line once")
+        #expect(Set(chunks).count == chunks.count, "no chunk twice: \(Dictionary(grouping: chunks, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())")
+        #expect(read.last?.end != nil)
+
+        // The next round, from the version the first one ended at, brings the new output once.
+        let next = try #require(read.last?.end?.version)
+        let later = try await lines(of: try await BatchStreams.events(core(store), batchId: "b1", after: next, wait: 0, output: true, terminalOnly: false))
+        #expect(later.compactMap(\.output).map { "\($0.commandId)@\($0.offset)" } == ["\(ids[0])@6"])
+    }
+}
