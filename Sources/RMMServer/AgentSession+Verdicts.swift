@@ -7,7 +7,7 @@ import RMMStore
 extension AgentSession {
 
     /// Records a verdict with its evidence. An adverse one is noted on every command written and not
-    /// yet acknowledged, once per entry and command (`notesDelays` false: the caller notes them, as
+    /// yet acknowledged, once per verdict kind, source and command (`notesDelays` false: the caller notes them, as
     /// a diagnosis does). Returns the stored entry, nil if the store failed.
     @discardableResult
     func recordVerdict(_ conclusion: LinkConclusion, source: LinkVerdictSource, evidence: LinkEvidence, at: Date, notesDelays: Bool = true) async -> VerdictRecord? {
@@ -32,19 +32,21 @@ extension AgentSession {
     }
 
     /// A history line on each command written and not yet acknowledged: the verdict delays it.
+    /// At most one per command, verdict kind and source (a bounded number: the server's own
+    /// evidence still gets its line after the agent's; kept in the store, so it holds however many
+    /// commands wait), and only on commands still `sent` when the note is written: the check and
+    /// the write are one transaction, and the command's state, reason and version stay.
     private func noteDelay(by entry: VerdictRecord) async {
+        let ids = outbox.unacknowledged.compactMap { $0.item.commandId }
+        guard !ids.isEmpty else { return }
         let since = ISO8601DateFormatter().string(from: entry.firstAt)
-        let note = "delayed by link verdict \(entry.verdict.rawValue) (\(entry.source.rawValue), \(entry.stage.rawValue)) since \(since): \(entry.summary)"
-        var noted = notedDelays ?? []
-        for item in outbox.unacknowledged {
-            // A queued command was never written; its state stays (notes go on `sent` ones only).
-            guard let id = item.item.commandId else { continue }
-            let key = "\(entry.id ?? 0)|\(id)"
-            guard !noted.contains(key), (try? await store.command(id: id))?.state == .sent else { continue }
-            noted.append(key)
-            _ = try? await store.transition(commandId: id, to: .sent, reason: note, now: Date())
+        let once = "delayed by link verdict \(entry.verdict.rawValue) (\(entry.source.rawValue), "
+        let note = "\(once)\(entry.stage.rawValue)) since \(since): \(entry.summary)"
+        do {
+            _ = try await store.noteDelay(commandIds: ids, note: note, once: once, now: Date())
+        } catch {
+            logger.warning("could not note link verdict \(entry.verdict.rawValue) on waiting commands: \(error)")
         }
-        notedDelays = Array(noted.suffix(256))
     }
 
     /// Judges the findings of an agent's link report that were not judged before: each one the

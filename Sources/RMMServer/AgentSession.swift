@@ -108,8 +108,6 @@ actor AgentSession {
     /// New findings judged in the current window (see `absorbFindings`: a hostile agent cannot turn
     /// its reports into a stream of store writes).
     @OutOfLine var findingWindow: (start: Date, count: Int)?
-    /// "entry id|command id" of the delays already noted on commands (bounded; see `noteDelay`).
-    @OutOfLine var notedDelays: [String]?
     /// Pre-authentication evidence of failed attempts, claimed by connection id.
     let handshakeBook: HandshakeBook?
 

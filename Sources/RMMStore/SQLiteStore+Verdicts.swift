@@ -46,6 +46,24 @@ extension SQLiteStore {
         }
     }
 
+    public func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {
+        guard !commandIds.isEmpty, note.hasPrefix(once) else { return [] }
+        return try await write { db in
+            var noted: [String] = []
+            for id in commandIds {
+                guard try String.fetchOne(db, sql: "SELECT state FROM commands WHERE id = ?", arguments: [id]) == CommandState.sent.rawValue else { continue }
+                let already = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM command_events WHERE command_id = ? AND substr(reason, 1, length(?)) = ?)",
+                    arguments: [id, once, once]) ?? false
+                if already { continue }
+                try db.execute(sql: "INSERT INTO command_events (command_id, state, occurred_at, reason) VALUES (?, ?, ?, ?)",
+                               arguments: [id, CommandState.sent.rawValue, now.dbSeconds, note])
+                noted.append(id)
+            }
+            return noted
+        }
+    }
+
     static func verdict(_ row: Row) throws -> VerdictRecord {
         VerdictRecord(
             id: try row.value("id", as: Int64.self), agentId: try row.value("agent_id"),

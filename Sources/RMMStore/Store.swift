@@ -90,6 +90,11 @@ public protocol Store: Sendable {
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord
     /// The agent's verdict history, newest first.
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord]
+    /// Appends `note` to the history of each command in `commandIds` that is still `sent` and has
+    /// no earlier history note starting with `once` — in one transaction, so a command requeued or
+    /// ended meanwhile gets nothing. The command itself (state, reason, version) is not changed.
+    /// Returns the ids noted.
+    func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String]
 
     // MARK: commands
 

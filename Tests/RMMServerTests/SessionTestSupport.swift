@@ -230,6 +230,9 @@ final class FaultyStore: Store {
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord { try await base.recordVerdict(record, keep: keep) }
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
+    func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {
+        try await base.noteDelay(commandIds: commandIds, note: note, once: once, now: now)
+    }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
     func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
     func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {

@@ -132,6 +132,33 @@ struct VerdictAttributionTests {
         #expect(notes.count == 1, "\(notes)")
         #expect(try await store.verdicts(agentId: agentId, limit: 10).first?.count == 2)
     }
+
+    @Test("alternating verdict kinds note each kind once per waiting command, as history only: state, reason and version stay")
+    func delayNotesBounded() async throws {
+        let (store, _, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
+        let before = try #require(try await store.command(id: "c_1"))
+        #expect(before.state == .sent)
+        let kinds: [LinkFinding.Kind] = [.downlinkQuiet, .consumerStalled]
+        for i in 0..<6 {
+            let finding = LinkFinding(kind: kinds[i % 2], time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+            await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(Double(i)))
+        }
+        let notes = try await store.events(commandId: "c_1").compactMap(\.reason).filter { $0.hasPrefix("delayed by link verdict") }
+        #expect(notes.count == 2, "\(notes)")
+        let after = try #require(try await store.command(id: "c_1"))
+        #expect(after.state == .sent && after.reason == before.reason && after.version == before.version)
+    }
+
+    @Test("a delay note goes only on commands still sent at the write: a requeued or ended one gets none")
+    func delayNoteChecksStateInTheWrite() async throws {
+        let (store, agents) = try await Fixture.store()
+        try await Fixture.insert(["c_q", "c_s"], agent: agents[0].id, into: store)
+        _ = try await store.transition(commandId: "c_s", to: .sent, reason: nil, now: Fixture.at(1))
+        let noted = try await store.noteDelay(commandIds: ["c_q", "c_s", "c_s", "c_missing"], note: "delayed by link verdict x (a, b) since T: y",
+                                              once: "delayed by link verdict x (", now: Fixture.at(2))
+        #expect(noted == ["c_s"])
+        #expect(try await store.events(commandId: "c_q").allSatisfy { $0.reason?.hasPrefix("delayed") != true })
+    }
 }
 
 /// A connection that never completes its request is kept as per-address evidence, with no id.
