@@ -53,12 +53,15 @@ extension AgentSession {
     /// server's handshake book holds evidence for (by the connection id the agent names, proven
     /// now over this authenticated connection) becomes a handshake verdict combining both; the
     /// others become agent-report verdicts.
-    func absorbFindings(of report: LinkReport, now: Date) async {
+    /// Each finding's key joins the judged set before any await, so a report repeated on a new
+    /// connection while this one waits on the store is not judged twice; and judging stops once
+    /// the connection of `epoch` is no longer current (the new one carries the report again).
+    func absorbFindings(of report: LinkReport, epoch: Int, now: Date) async {
         guard let findings = report.findings, !findings.isEmpty else { return }
-        var judged = judgedFindings ?? []
         for finding in findings.sorted(by: { $0.time < $1.time }) {
+            guard connection?.epoch == epoch else { return }
             let key = "\(finding.kind.rawValue)|\(finding.time)|\(finding.connectionId ?? "")"
-            if judged.contains(key) { continue }
+            if judgedFindings?.contains(key) == true { continue }
             // At most `maxPerReport` new findings per window of 10 s; more are dropped unjudged.
             var window = findingWindow ?? (now, 0)
             if now.timeIntervalSince(window.start) >= 10 || now < window.start { window = (now, 0) }
@@ -68,7 +71,8 @@ extension AgentSession {
             }
             window.count += 1
             findingWindow = window
-            judged.append(key)
+            // Bounded: the agent sends at most `LinkFinding.maxPerReport` at a time.
+            judgedFindings = Array(((judgedFindings ?? []) + [key]).suffix(4 * LinkFinding.maxPerReport))
             let at = Date(timeIntervalSince1970: min(finding.time, now.timeIntervalSince1970))
             var evidence = LinkEvidence(source: .agentReport, now: now.timeIntervalSince1970, downlinkMode: finding.downlinkMode)
             evidence.finding = finding
@@ -82,8 +86,6 @@ extension AgentSession {
             guard let conclusion = LinkVerdict.decide(evidence).conclusion else { continue }
             await recordVerdict(conclusion, source: evidence.source, evidence: evidence, at: at)
         }
-        // Bounded: the agent sends at most `LinkFinding.maxPerReport` at a time.
-        judgedFindings = Array(judged.suffix(4 * LinkFinding.maxPerReport))
     }
 
     /// The newest recorded verdict (this run's, else the store's).

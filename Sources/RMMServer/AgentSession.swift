@@ -308,7 +308,7 @@ actor AgentSession {
         }
         // Judged before the reports that follow them: a verdict found before a command's ack
         // notes the delay on it while it still waits.
-        for report in reports { await absorbFindings(of: report, now: now) }
+        for report in reports { await absorbFindings(of: report, epoch: epoch, now: now) }
         if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
         // From now on the link may take heartbeats that acknowledge nothing newer than this.
         if let current = connection, current.epoch == epoch {

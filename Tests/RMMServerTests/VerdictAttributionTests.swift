@@ -3,6 +3,8 @@ import NIOCore
 import NIOEmbedded
 import RMMProtocol
 import RMMStore
+import RMMTestSupport
+import Synchronization
 import Testing
 @testable import RMMServer
 
@@ -158,6 +160,27 @@ struct VerdictAttributionTests {
                                               once: "delayed by link verdict x (", now: Fixture.at(2))
         #expect(noted == ["c_s"])
         #expect(try await store.events(commandId: "c_q").allSatisfy { $0.reason?.hasPrefix("delayed") != true })
+    }
+
+    @Test("a report repeated on a new connection while the old one's judging waits on the store is judged once")
+    func reconnectDuringJudgingJudgesOnce() async throws {
+        let (_, store, agentId, session, _) = try await Fixture.faultySession()
+        let findings = [LinkFinding.Kind.downlinkQuiet, .consumerStalled].enumerated().map { i, kind in
+            LinkFinding(kind: kind, time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+        }
+        store.holdVerdicts.withLock { $0 = 1 }
+        let first = Task { await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 1, now: Fixture.at(5)) }
+        try await waitUntil("the first verdict write is held") { store.heldVerdicts.withLock { $0.count } == 1 }
+        let second = try await TestLink.make()
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(6))
+        await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 2, now: Fixture.at(6))
+        store.releaseVerdicts()
+        await first.value
+        let history = try await store.verdicts(agentId: agentId, limit: 10).filter { $0.verdict != .superseded }
+        #expect(history.map(\.count) == [1, 1], "\(history)")
+        // And the set was not clobbered: the report once more changes nothing.
+        await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 2, now: Fixture.at(7))
+        #expect(try await store.verdicts(agentId: agentId, limit: 10).filter { $0.verdict != .superseded }.map(\.count) == [1, 1])
     }
 }
 
