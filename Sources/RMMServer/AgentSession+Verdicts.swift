@@ -21,7 +21,8 @@ extension AgentSession {
             logger.warning("could not record link verdict \(conclusion.verdict.rawValue): \(error)")
             return nil
         }
-        latestVerdict = stored
+        // Concurrent calls resume in any order: an older entry never replaces a newer one.
+        if VerdictRecord.isNewer(stored, than: latestVerdict) { latestVerdict = stored }
         latestVerdictLoaded = true
         if stored.count == 1 {
             logger.notice("link verdict (\(source.rawValue), \(conclusion.stage.rawValue)): \(conclusion.verdict.rawValue): \(LogSafe.text(conclusion.summary, limit: 400))")

@@ -38,6 +38,14 @@ public struct VerdictRecord: Sendable, Equatable, Codable {
         self.count = count
     }
 
+    /// Whether `candidate` may replace `current` as an agent's newest entry: a larger or equal id
+    /// (an extended entry keeps its id), or anything when there is no current one.
+    public static func isNewer(_ candidate: VerdictRecord, than current: VerdictRecord?) -> Bool {
+        guard let current, let currentId = current.id else { return true }
+        guard let id = candidate.id else { return false }
+        return id >= currentId
+    }
+
     /// Whether `other` is a repeat of this entry (it then extends it).
     public func isRepeat(of other: VerdictRecord) -> Bool {
         agentId == other.agentId && verdict == other.verdict && source == other.source && stage == other.stage

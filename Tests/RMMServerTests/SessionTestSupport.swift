@@ -183,7 +183,7 @@ final class FaultyStore: Store {
     let failReportWrites = Mutex(0)
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
-    /// Number of upcoming `recordVerdict` calls held until `releaseVerdicts` (a slow store write).
+    /// Number of upcoming `recordVerdict` calls held (once written) until `releaseVerdicts`.
     let holdVerdicts = Mutex(0)
     /// The `recordVerdict` calls held now.
     let heldVerdicts = Mutex<[CheckedContinuation<Void, Never>]>([])
@@ -242,8 +242,10 @@ final class FaultyStore: Store {
             if n > 0 { n -= 1; return true }
             return false
         }
+        let stored = try await base.recordVerdict(record, keep: keep)
+        // Held after the write: the caller resumes late, after later writes (as under load).
         if hold { await withCheckedContinuation { held in heldVerdicts.withLock { $0.append(held) } } }
-        return try await base.recordVerdict(record, keep: keep)
+        return stored
     }
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
     func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {

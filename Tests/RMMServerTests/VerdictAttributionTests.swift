@@ -182,6 +182,24 @@ struct VerdictAttributionTests {
         await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 2, now: Fixture.at(7))
         #expect(try await store.verdicts(agentId: agentId, limit: 10).filter { $0.verdict != .superseded }.map(\.count) == [1, 1])
     }
+
+    @Test("verdict writes that resume out of order leave the newest entry current")
+    func latestVerdictNeverGoesBack() async throws {
+        let (_, store, _, session, _) = try await Fixture.faultySession()
+        store.holdVerdicts.withLock { $0 = 1 }
+        let evidence = LinkEvidence(source: .serverProbe, now: Fixture.t0.timeIntervalSince1970)
+        let older = Task {
+            await session.recordVerdict(LinkConclusion(verdict: .halfOpen, stage: .session, summary: "older"), source: .serverProbe,
+                                        evidence: evidence, at: Fixture.at(1), notesDelays: false)
+        }
+        try await waitUntil("the older write is held") { store.heldVerdicts.withLock { $0.count } == 1 }
+        let newer = await session.recordVerdict(LinkConclusion(verdict: .healthy, stage: .session, summary: "newer"), source: .serverProbe,
+                                                evidence: evidence, at: Fixture.at(2), notesDelays: false)
+        store.releaseVerdicts()
+        _ = await older.value
+        #expect(await session.currentVerdict()?.id == newer?.id)
+        #expect(await session.currentVerdict()?.verdict == .healthy)
+    }
 }
 
 /// A connection that never completes its request is kept as per-address evidence, with no id.
