@@ -51,11 +51,14 @@ public struct AttemptView: Codable, Sendable, Equatable {
 
 /// Why an agent's downlink is in its mode, in words (for `AgentView.downlinkReason`).
 enum DownlinkReason {
-    /// `mode` explained from the verdict history, newest first.
+    /// `mode` explained from the verdict history, newest first: by the newest data-filtering
+    /// verdict the server has evidence of, else the agent's newest report of one.
     static func explain(mode: DownlinkMode, history: [VerdictRecord]) -> String {
         guard mode != .text else { return "text: the default" }
         let format = ISO8601DateFormatter()
-        if let cause = history.first(where: { $0.verdict == .pathFiltersData }) {
+        // The server's own evidence (a probe, a handshake it saw) first; the agent's word alone last.
+        let filtered = history.filter { $0.verdict == .pathFiltersData }
+        if let cause = filtered.first(where: { $0.source != .agentReport }) ?? filtered.first {
             return "\(mode.rawValue): \(cause.verdict.headline) (\(describe(cause.stage)), \(describe(cause.source))) since \(format.string(from: cause.firstAt))"
         }
         return "\(mode.rawValue): chosen by the agent when it connected; no verdict recorded (an operator may have started it with --downlink \(mode.rawValue))"

@@ -31,6 +31,18 @@ extension SQLiteStore {
             var stored = record
             stored.id = db.lastInsertedRowID
             stored.count = 1
+            // The agent's own reports have a share of their own, so that it cannot push the
+            // server's evidence (probes, handshakes) out of the history by reporting often.
+            if record.source == .agentReport {
+                let agentReport = LinkVerdictSource.agentReport.rawValue
+                try db.execute(
+                    sql: """
+                        DELETE FROM link_verdicts WHERE agent_id = ? AND source = ? AND id NOT IN
+                          (SELECT id FROM link_verdicts WHERE agent_id = ? AND source = ? ORDER BY id DESC LIMIT ?)
+                        """,
+                    arguments: [record.agentId, agentReport, record.agentId, agentReport, VerdictRecord.agentReportsKept(of: keep)]
+                )
+            }
             try db.execute(
                 sql: "DELETE FROM link_verdicts WHERE agent_id = ? AND id NOT IN (SELECT id FROM link_verdicts WHERE agent_id = ? ORDER BY id DESC LIMIT ?)",
                 arguments: [record.agentId, record.agentId, keep]

@@ -85,7 +85,8 @@ public protocol Store: Sendable {
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
     func linkDiagnosis(agentId: String) async throws -> Data?
     /// Records a link verdict: a repeat of the agent's newest entry (same verdict, source and
-    /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept.
+    /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept, of
+    /// which at most `VerdictRecord.agentReportsKept(of: keep)` agent reports.
     /// Returns the stored entry (`count` 1 when new).
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord
     /// The agent's verdict history, newest first.

@@ -200,6 +200,18 @@ struct VerdictAttributionTests {
         #expect(await session.currentVerdict()?.id == newer?.id)
         #expect(await session.currentVerdict()?.verdict == .healthy)
     }
+
+    @Test("the downlink reason names the server's evidence before a newer agent report of the same verdict")
+    func downlinkReasonPrefersServerEvidence() {
+        func entry(_ source: LinkVerdictSource, _ stage: LinkStage, at seconds: Double) -> VerdictRecord {
+            VerdictRecord(id: Int64(seconds), agentId: "a", verdict: .pathFiltersData, source: source, stage: stage, summary: "s",
+                          evidence: Data("{}".utf8), firstAt: Fixture.at(seconds))
+        }
+        let history = [entry(.agentReport, .session, at: 9), entry(.handshake, .challenge, at: 5)]
+        let reason = DownlinkReason.explain(mode: .poll, history: history)
+        #expect(reason.contains("handshake: challenge"), "\(reason)")
+        #expect(DownlinkReason.explain(mode: .poll, history: [history[0]]).contains("agent report"))
+    }
 }
 
 /// A connection that never completes its request is kept as per-address evidence, with no id.
