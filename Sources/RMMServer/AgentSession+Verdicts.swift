@@ -59,15 +59,28 @@ extension AgentSession {
     /// the connection of `epoch` is no longer current (the new one carries the report again).
     func absorbFindings(of report: LinkReport, epoch: Int, now: Date) async {
         guard let findings = report.findings, !findings.isEmpty else { return }
-        for finding in findings.sorted(by: { $0.time < $1.time }) {
+        let sorted = findings.sorted(by: { $0.time < $1.time })
+        for (index, finding) in sorted.enumerated() {
             guard connection?.epoch == epoch else { return }
-            let key = "\(finding.kind.rawValue)|\(finding.time)|\(finding.connectionId ?? "")"
+            let key = Self.judgedKey(finding)
             if judgedFindings?.contains(key) == true { continue }
             // At most `maxPerReport` new findings per window of 10 s; more are dropped unjudged.
-            var window = findingWindow ?? (now, 0)
-            if now.timeIntervalSince(window.start) >= 10 || now < window.start { window = (now, 0) }
+            var window = findingWindow ?? FindingWindow(start: now)
+            if now.timeIntervalSince(window.start) >= 10 || now < window.start {
+                logDropped(window)
+                window = FindingWindow(start: now)
+            }
             guard window.count < LinkFinding.maxPerReport else {
-                logger.notice("ignored agent findings beyond \(LinkFinding.maxPerReport) per 10 s")
+                // One log line per window at most (reports have no rate limit): the first drop
+                // says so; later ones are counted and logged when the window ends.
+                let dropped = sorted[index...].filter { judgedFindings?.contains(Self.judgedKey($0)) != true }.count
+                if window.droppedLogged == 0 {
+                    logger.notice("ignored \(dropped) agent findings beyond \(LinkFinding.maxPerReport) per 10 s")
+                    window.droppedLogged = dropped
+                } else {
+                    window.dropped += dropped
+                }
+                findingWindow = window
                 break
             }
             window.count += 1
@@ -87,6 +100,17 @@ extension AgentSession {
             guard let conclusion = LinkVerdict.decide(evidence).conclusion else { continue }
             await recordVerdict(conclusion, source: evidence.source, evidence: evidence, at: at)
         }
+    }
+
+    /// The key a finding is judged once under.
+    private static func judgedKey(_ finding: LinkFinding) -> String {
+        "\(finding.kind.rawValue)|\(finding.time)|\(finding.connectionId ?? "")"
+    }
+
+    /// Logs the findings dropped in `window` after its first log line, if any.
+    private func logDropped(_ window: FindingWindow) {
+        guard window.dropped > 0 else { return }
+        logger.notice("ignored \(window.dropped) more agent findings beyond \(LinkFinding.maxPerReport) in the 10 s after \(ISO8601DateFormatter().string(from: window.start))")
     }
 
     /// The newest recorded verdict (this run's, else the store's).

@@ -107,7 +107,7 @@ actor AgentSession {
     @OutOfLine var judgedFindings: [String]?
     /// New findings judged in the current window (see `absorbFindings`: a hostile agent cannot turn
     /// its reports into a stream of store writes).
-    @OutOfLine var findingWindow: (start: Date, count: Int)?
+    @OutOfLine var findingWindow: FindingWindow?
     /// Pre-authentication evidence of failed attempts, claimed by connection id.
     let handshakeBook: HandshakeBook?
 

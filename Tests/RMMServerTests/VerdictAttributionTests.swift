@@ -212,6 +212,26 @@ struct VerdictAttributionTests {
         #expect(reason.contains("handshake: challenge"), "\(reason)")
         #expect(DownlinkReason.explain(mode: .poll, history: [history[0]]).contains("agent report"))
     }
+
+    @Test("a finding flood logs once per window, with the count of dropped findings")
+    func findingFloodLogsOncePerWindow() async throws {
+        let (store, agents) = try await Fixture.store()
+        let log = CapturedLog()
+        let session = AgentSession(agentId: agents[0].id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
+                                   signer: Fixture.signer, logger: log.logger())
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Fixture.t0)
+        let kinds: [LinkFinding.Kind] = [.consumerStalled, .workRefused]
+        for i in 0..<20 {
+            let finding = LinkFinding(kind: kinds[i % 2], time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+            await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(1))
+        }
+        #expect(log.all.filter { $0.contains("agent findings beyond") }.count == 1, "\(log.all)")
+        let late = LinkFinding(kind: .watchdog, time: Fixture.t0.timeIntervalSince1970 + 30, connectionId: nil, downlinkMode: .text, detail: "late")
+        await session.handle(Envelope(.linkReport(Self.report([late]))), epoch: 1, now: Fixture.at(12))
+        let lines = log.all.filter { $0.contains("agent findings beyond") }
+        #expect(lines.count == 2 && lines[1].contains("ignored 11 more"), "\(lines)")
+    }
 }
 
 /// A connection that never completes its request is kept as per-address evidence, with no id.
