@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RMMProtocol
 import RMMStore
@@ -41,12 +42,32 @@ public struct AddressEvidenceView: Codable, Sendable, Equatable {
     public var attempts: [AttemptView]
 }
 
-/// One unattributed attempt, with what `decide` makes of it alone.
+/// One unattributed attempt, with what `decide` makes of it alone. The connection id stays on the
+/// server: whoever names it in a link report claims the attempt, so the API shows only a tag.
 public struct AttemptView: Codable, Sendable, Equatable {
     public var verdict: LinkVerdict
     public var stage: LinkStage
     public var summary: String
+    /// `connectionTag(_:)` of the attempt's connection id (nil at the TLS stage): tells attempts
+    /// apart and matches an agent's own log, but cannot be turned back into the id.
+    public var connectionTag: String?
+    /// The attempt's fact, without its connection id.
     public var fact: HandshakeFact
+
+    init(verdict: LinkVerdict, stage: LinkStage, summary: String, fact: HandshakeFact) {
+        self.verdict = verdict
+        self.stage = stage
+        self.summary = summary
+        connectionTag = fact.connectionId.map(Self.connectionTag)
+        var shown = fact
+        shown.connectionId = nil
+        self.fact = shown
+    }
+
+    /// The first 8 hex digits of the SHA-256 of a connection id.
+    static func connectionTag(_ id: String) -> String {
+        SHA256.hash(data: Data(id.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+    }
 }
 
 /// Why an agent's downlink is in its mode, in words (for `AgentView.downlinkReason`).

@@ -90,7 +90,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
             say("address   \(entry.address) (not attributed to any agent): \(entry.attempts.count) attempt(s)")
             for attempt in entry.attempts {
                 let when = format.string(from: Date(timeIntervalSince1970: attempt.fact.closedAt))
-                say("attempt   \(when) \(attempt.fact.connectionId ?? "-") \(attempt.verdict.rawValue) (\(attempt.stage.rawValue)): \(attempt.summary)")
+                say("attempt   \(when) \(attempt.connectionTag ?? "-") \(attempt.verdict.rawValue) (\(attempt.stage.rawValue)): \(attempt.summary)")
             }
         }
     }

@@ -136,6 +136,7 @@ extension FuzzRoute {
         FuzzRoute("GET", "/api/v1/link/addresses") { exchange, _ in
             let addresses = try exchange.decode([AddressEvidenceView].self)
             try ensure(addresses.allSatisfy { !$0.attributed }, "per-address evidence claims an agent")
+            try ensure(addresses.allSatisfy { $0.attempts.allSatisfy { $0.fact.connectionId == nil } }, "a claimable connection id is shown")
         },
         FuzzRoute("POST", "/api/v1/agents/{agent}/diagnose", body: .reason) { exchange, world in
             let diagnosis = try exchange.decode(LinkDiagnosis.self)

@@ -114,6 +114,7 @@ extension EndToEnd {
                 let output = try await waitForCLI(server, ["diagnose", "--addresses"], toPrint: "handshake-incomplete (challenge)")
                 #expect(output.contains("address   127.0.0.1 (not attributed to any agent)"), "\(output)")
                 #expect(output.contains("no hello came"), "\(output)")
+                #expect(!output.contains("k_"), "connection ids stay on the server: \(output)")
                 // The agent finds it by itself too (no answer to its upgrade), but no path works to say so.
                 let process = agent.process
                 try await waitUntil("the agent treats the lost answer as a blackhole", timeout: .seconds(20)) {

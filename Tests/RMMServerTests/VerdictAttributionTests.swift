@@ -232,6 +232,18 @@ struct VerdictAttributionTests {
         let lines = log.all.filter { $0.contains("agent findings beyond") }
         #expect(lines.count == 2 && lines[1].contains("ignored 11 more"), "\(lines)")
     }
+
+    @Test("the per-address view shows a short tag of the connection id, never the id that would claim the attempt")
+    func addressViewHidesConnectionIds() throws {
+        let fact = Self.attempt("k_0123456789abcdef0123456789abcdef")
+        let view = AttemptView(verdict: .handshakeIncomplete, stage: .challenge, summary: "s", fact: fact)
+        let json = String(decoding: try APICoding.encoder().encode(view), as: UTF8.self)
+        #expect(!json.contains("k_0123"), "\(json)")
+        #expect(view.fact.connectionId == nil)
+        let tag = try #require(view.connectionTag)
+        #expect(tag.count == 8 && tag.allSatisfy(\.isHexDigit) && tag == AttemptView.connectionTag(fact.connectionId ?? ""))
+        #expect(AttemptView(verdict: .handshakeIncomplete, stage: .tls, summary: "s", fact: Self.attempt(nil)).connectionTag == nil)
+    }
 }
 
 /// A connection that never completes its request is kept as per-address evidence, with no id.
