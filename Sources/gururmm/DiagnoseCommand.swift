@@ -55,7 +55,8 @@ struct DiagnoseCommand: AsyncParsableCommand {
             }
         }
         say(diagnosis.actions.isEmpty ? "action    none" : "action    " + diagnosis.actions.joined(separator: "; "))
-        let history: [VerdictView] = try await client.get("/api/v1/agents/\(pathEscape(agent))/verdicts?limit=100")
+        // The newest two adverse entries are enough: this diagnosis's own, and the one before it.
+        let history: [VerdictView] = try await client.get("/api/v1/agents/\(pathEscape(agent))/verdicts?adverse=true&evidence=false&limit=2")
         let mode = diagnosis.server?.downlinkMode
         say("history   " + Self.historyLine(fresh: diagnosis, mode: mode, history: history))
     }

@@ -95,6 +95,9 @@ extension EndToEnd {
                 #expect(agents.output.contains("downlink: textless-start: binary: WebSocket data frames filtered on this path"), "\(agents.output)")
                 let diagnose = try await server.cli(["diagnose", "textless-start"])
                 #expect(diagnose.output.contains("history   healthy on the binary downlink; WebSocket data frames filtered on this path since "), "\(diagnose.output)")
+                // What diagnose asks for: adverse entries only, without evidence, at most two.
+                let lean: [VerdictView] = try await server.api.call("GET", "/api/v1/agents/\(view.id)/verdicts?adverse=true&evidence=false&limit=2")
+                #expect(!lean.isEmpty && lean.count <= 2 && lean.allSatisfy { $0.verdict.isAdverse && $0.evidence == nil }, "\(lean)")
             }
         }
 
