@@ -67,8 +67,9 @@ struct DiagnoseCommand: AsyncParsableCommand {
         let format = ISO8601DateFormatter()
         let now = fresh.verdict == .healthy ? "healthy" + (mode.map { " on the \($0.rawValue) downlink" } ?? "") : fresh.verdict.rawValue
         // Skip the entry this diagnosis recorded itself (times travel in whole seconds, so an
-        // earlier verdict may share the diagnosis's second: compare what, not only when).
-        let own = { (v: VerdictView) in v.source == .serverProbe && v.verdict == fresh.verdict && v.lastAt >= fresh.startedAt }
+        // earlier verdict may share the diagnosis's second: compare what, not only when). An
+        // entry it only extended (count 2 or more) began earlier: that is history, shown.
+        let own = { (v: VerdictView) in v.source == .serverProbe && v.verdict == fresh.verdict && v.lastAt >= fresh.startedAt && v.count == 1 }
         guard let adverse = history.first(where: { $0.verdict.isAdverse && !own($0) }) else {
             return "\(now); no adverse verdict recorded before"
         }
