@@ -106,6 +106,37 @@ struct VerdictAttributionTests {
         #expect(book.claim(connectionId: "k_many19") == nil)
     }
 
+    @Test("attempts without an id have their own budget: a flood of them from many addresses leaves every claimable attempt")
+    func anonymousFloodKeepsClaimable() {
+        let book = HandshakeBook(capacity: 10, perAddress: 3, anonymousCapacity: 5)
+        for i in 0..<5 { book.note(Self.attempt("k_victim\(i)", address: "203.0.113.\(i)")) }
+        for i in 0..<200 { book.note(Self.attempt(nil, address: "198.51.\(i / 200).\(i % 200)")) }
+        #expect(book.count == 10)
+        for i in 0..<5 { #expect(book.claim(connectionId: "k_victim\(i)") != nil) }
+        // And claimable ones never push the anonymous ones out either.
+        for i in 0..<30 { book.note(Self.attempt("k_more\(i)", address: "192.0.2.\(i)")) }
+        #expect(book.unattributed().flatMap(\.facts).filter { $0.connectionId == nil }.count == 5)
+    }
+
+    @Test("the book stays exact through many notes, claims and evictions (lazy order queues)")
+    func bookStaysExact() {
+        let book = HandshakeBook(capacity: 8, perAddress: 3, anonymousCapacity: 4)
+        var kept: [String] = []
+        for i in 0..<500 {
+            let id = "k_\(i)"
+            book.note(Self.attempt(id, address: "192.0.2.\(i % 5)"))
+            kept.append(id)
+            if i % 3 == 0 { #expect(book.claim(connectionId: id) != nil); kept.removeLast() }
+            book.note(Self.attempt(nil, address: "192.0.2.\(i % 7)"))
+        }
+        #expect(book.count == 8 + 4)
+        let listed = book.unattributed()
+        #expect(listed.allSatisfy { entry in entry.facts.filter { $0.connectionId != nil }.count <= 3 })
+        // The newest claimable ones are the ones kept.
+        let held = Set(listed.flatMap(\.facts).compactMap(\.connectionId))
+        #expect(held == Set(kept.suffix(8)), "\(held)")
+    }
+
     @Test("an agent flooding new findings gets at most 8 judged per 10 s; later ones are judged again after the window")
     func findingFloodBounded() async throws {
         let (store, agentId, session, _) = try await Fixture.attachedSession()
