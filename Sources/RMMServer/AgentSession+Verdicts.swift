@@ -11,7 +11,7 @@ extension AgentSession {
     /// a diagnosis does). Returns the stored entry, nil if the store failed.
     @discardableResult
     func recordVerdict(_ conclusion: LinkConclusion, source: LinkVerdictSource, evidence: LinkEvidence, at: Date, notesDelays: Bool = true) async -> VerdictRecord? {
-        let json = (try? APICoding.encoder().encode(evidence)) ?? Data("{}".utf8)
+        let json = EvidenceFit.json(evidence)
         let record = VerdictRecord(agentId: agentId, verdict: conclusion.verdict, source: source, stage: conclusion.stage,
                                    summary: conclusion.summary, evidence: json, firstAt: at)
         let stored: VerdictRecord
@@ -97,8 +97,16 @@ extension AgentSession {
                 evidence.handshake = fact
                 evidence.downlinkMode = fact.downlinkMode
             }
-            guard let conclusion = LinkVerdict.decide(evidence).conclusion else { continue }
-            await recordVerdict(conclusion, source: evidence.source, evidence: evidence, at: at)
+            guard let conclusion = LinkVerdict.decide(evidence).conclusion else {
+                if let fact = evidence.handshake { handshakeBook?.restore(fact) }
+                continue
+            }
+            if await recordVerdict(conclusion, source: evidence.source, evidence: evidence, at: at) == nil {
+                // Not recorded: the claimed attempt goes back to the book, and the finding may be
+                // judged again when the agent repeats it.
+                if let fact = evidence.handshake { handshakeBook?.restore(fact) }
+                judgedFindings?.removeAll { $0 == key }
+            }
         }
     }
 

@@ -43,6 +43,13 @@ final class HandshakeBook: Sendable {
         state.withLockedValue { s in s.claimable.take(connectionId) }
     }
 
+    /// Puts back an attempt claimed by a caller that could not record it (no verdict, a failed
+    /// store write), so the evidence is not lost; it goes in as the newest.
+    func restore(_ fact: HandshakeFact) {
+        guard fact.connectionId != nil else { return }
+        note(fact)
+    }
+
     /// Attempts no agent has claimed, by address, each address's newest first.
     func unattributed() -> [(address: String, facts: [HandshakeFact])] {
         state.withLockedValue { s in

@@ -183,6 +183,8 @@ final class FaultyStore: Store {
     let failReportWrites = Mutex(0)
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
+    /// Number of upcoming `recordVerdict` calls that fail.
+    let failVerdictWrites = Mutex(0)
     /// Number of upcoming `recordVerdict` calls held (once written) until `releaseVerdicts`.
     let holdVerdicts = Mutex(0)
     /// The `recordVerdict` calls held now.
@@ -242,6 +244,11 @@ final class FaultyStore: Store {
             if n > 0 { n -= 1; return true }
             return false
         }
+        let fail = failVerdictWrites.withLock { n -> Bool in
+            if n > 0 { n -= 1; return true }
+            return false
+        }
+        if fail { throw Injected() }
         let stored = try await base.recordVerdict(record, keep: keep)
         // Held after the write: the caller resumes late, after later writes (as under load).
         if hold { await withCheckedContinuation { held in heldVerdicts.withLock { $0.append(held) } } }

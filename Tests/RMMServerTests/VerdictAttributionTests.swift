@@ -275,6 +275,41 @@ struct VerdictAttributionTests {
         #expect(tag.count == 8 && tag.allSatisfy(\.isHexDigit) && tag == AttemptView.connectionTag(fact.connectionId ?? ""))
         #expect(AttemptView(verdict: .handshakeIncomplete, stage: .tls, summary: "s", fact: Self.attempt(nil)).connectionTag == nil)
     }
+
+    @Test("a claimed attempt whose verdict could not be stored goes back to the book, and the repeated finding is judged then")
+    func failedWriteKeepsTheEvidence() async throws {
+        let (base, agents) = try await Fixture.store()
+        let store = FaultyStore(base: base)
+        let book = HandshakeBook()
+        let session = AgentSession(agentId: agents[0].id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
+                                   signer: Fixture.signer, logger: Fixture.quietLogger, handshakeBook: book)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Fixture.t0)
+        book.note(Self.attempt("k_one"))
+        store.failVerdictWrites.withLock { $0 = 1 }
+        await session.handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(20))
+        #expect(book.unattributed().first?.facts.map(\.connectionId) == ["k_one"], "the attempt is back in the book")
+        await session.handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(25))
+        let history = try await base.verdicts(agentId: agents[0].id, limit: 10).filter { $0.verdict != .superseded }
+        #expect(history.first?.source == .handshake, "\(history)")
+        #expect(book.unattributed().isEmpty)
+    }
+
+    @Test("an agent padding its report cannot erase the server's handshake fact from the stored evidence")
+    func paddedReportKeepsServerEvidence() throws {
+        var evidence = LinkEvidence(source: .handshake, now: Fixture.t0.timeIntervalSince1970)
+        evidence.handshake = Self.attempt("k_one")
+        var report = Self.report([Self.challengeLost("k_one")])
+        report.reconnects = (0..<400).map { ReconnectRecord(time: Double($0), reason: String(repeating: "x", count: 200)) }
+        evidence.agent = report
+        let json = EvidenceFit.json(evidence)
+        #expect(json.count <= VerdictRecord.maxEvidenceBytes)
+        let stored = try APICoding.decoder().decode(LinkEvidence.self, from: json)
+        #expect(stored.handshake == evidence.handshake)
+        // Small evidence is kept whole.
+        evidence.agent = Self.report([])
+        #expect(try APICoding.decoder().decode(LinkEvidence.self, from: EvidenceFit.json(evidence)) == evidence)
+    }
 }
 
 /// A connection that never completes its request is kept as per-address evidence, with no id.
