@@ -107,9 +107,7 @@ actor AgentSession {
     @OutOfLine var judgedFindings: [String]?
     /// New findings judged in the current window (see `absorbFindings`: a hostile agent cannot turn
     /// its reports into a stream of store writes).
-    @OutOfLine var findingWindow: (start: Date, count: Int)?
-    /// "entry id|command id" of the delays already noted on commands (bounded; see `noteDelay`).
-    @OutOfLine var notedDelays: [String]?
+    @OutOfLine var findingWindow: FindingWindow?
     /// Pre-authentication evidence of failed attempts, claimed by connection id.
     let handshakeBook: HandshakeBook?
 
@@ -310,7 +308,7 @@ actor AgentSession {
         }
         // Judged before the reports that follow them: a verdict found before a command's ack
         // notes the delay on it while it still waits.
-        for report in reports { await absorbFindings(of: report, now: now) }
+        for report in reports { await absorbFindings(of: report, epoch: epoch, now: now) }
         if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
         // From now on the link may take heartbeats that acknowledge nothing newer than this.
         if let current = connection, current.epoch == epoch {

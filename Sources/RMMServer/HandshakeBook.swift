@@ -9,69 +9,56 @@ import RMMProtocol
 /// sent before authentication prove nothing and are never used to attribute.
 final class HandshakeBook: Sendable {
     private struct State {
-        /// Facts by key: the connection id, or a local key for attempts that never got one (TLS).
-        var facts: [String: HandshakeFact] = [:]
-        /// Keys oldest first (each written once, so this is also least recently used).
-        var order: [String] = []
-        /// Keys per address, oldest first.
-        var byAddress: [String: [String]] = [:]
-        var nextLocalKey = 0
+        /// Attempts that got a connection id: the only ones an agent can claim.
+        var claimable: HandshakeShelf
+        /// Attempts without one (TLS stage, 408): cheap to cause (a TCP open and close), so they
+        /// have a budget of their own and can never push claimable evidence out.
+        var anonymous: HandshakeShelf
+        /// Increases with every note: the order across both shelves.
+        var seq = 0
     }
 
-    private let state = NIOLockedValueBox(State())
-    /// Attempts kept in all.
-    let capacity: Int
-    /// Attempts kept per address: one address cannot push everybody else's evidence out.
-    let perAddress: Int
+    private let state: NIOLockedValueBox<State>
 
-    init(capacity: Int = 4096, perAddress: Int = 32) {
-        self.capacity = max(1, capacity)
-        self.perAddress = max(1, perAddress)
+    init(capacity: Int = 4096, perAddress: Int = 32, anonymousCapacity: Int = 1024) {
+        state = NIOLockedValueBox(State(claimable: HandshakeShelf(capacity: capacity, perAddress: perAddress),
+                                        anonymous: HandshakeShelf(capacity: anonymousCapacity, perAddress: perAddress)))
     }
 
-    /// Keeps what a failed attempt showed.
+    /// Keeps what a failed attempt showed (O(1) amortized: this runs on an event loop).
     func note(_ fact: HandshakeFact) {
         state.withLockedValue { s in
-            let key: String
+            s.seq += 1
             if let id = fact.connectionId {
-                key = id
+                s.claimable.note(fact, key: id, seq: s.seq)
             } else {
-                s.nextLocalKey += 1
-                key = "local-\(s.nextLocalKey)"
+                s.anonymous.note(fact, key: "local-\(s.seq)", seq: s.seq)
             }
-            if s.facts[key] != nil { return }
-            s.facts[key] = fact
-            s.order.append(key)
-            s.byAddress[fact.address, default: []].append(key)
-            if let keys = s.byAddress[fact.address], keys.count > perAddress, let oldest = keys.first { Self.remove(oldest, &s) }
-            while s.order.count > capacity, let oldest = s.order.first { Self.remove(oldest, &s) }
         }
     }
 
     /// The attempt with this connection id, taken out of the book (so it is attributed once, to
     /// the first authenticated agent that names it); nil when the book does not hold it.
     func claim(connectionId: String) -> HandshakeFact? {
-        state.withLockedValue { s in
-            guard let fact = s.facts[connectionId], fact.connectionId == connectionId else { return nil }
-            Self.remove(connectionId, &s)
-            return fact
-        }
+        state.withLockedValue { s in s.claimable.take(connectionId) }
+    }
+
+    /// Puts back an attempt claimed by a caller that could not record it (no verdict, a failed
+    /// store write), so the evidence is not lost; it goes in as the newest.
+    func restore(_ fact: HandshakeFact) {
+        guard fact.connectionId != nil else { return }
+        note(fact)
     }
 
     /// Attempts no agent has claimed, by address, each address's newest first.
     func unattributed() -> [(address: String, facts: [HandshakeFact])] {
         state.withLockedValue { s in
-            s.byAddress.map { address, keys in (address, keys.reversed().compactMap { s.facts[$0] }) }
+            var merged = s.claimable.byAddressWithSeq()
+            for (address, held) in s.anonymous.byAddressWithSeq() { merged[address, default: []].append(contentsOf: held) }
+            return merged.map { address, held in (address, held.sorted { $0.seq > $1.seq }.map(\.fact)) }
                 .sorted { ($0.facts.first?.closedAt ?? 0) > ($1.facts.first?.closedAt ?? 0) }
         }
     }
 
-    var count: Int { state.withLockedValue { $0.facts.count } }
-
-    private static func remove(_ key: String, _ s: inout State) {
-        guard let fact = s.facts.removeValue(forKey: key) else { return }
-        s.order.removeAll { $0 == key }
-        s.byAddress[fact.address]?.removeAll { $0 == key }
-        if s.byAddress[fact.address]?.isEmpty == true { s.byAddress[fact.address] = nil }
-    }
+    var count: Int { state.withLockedValue { $0.claimable.count + $0.anonymous.count } }
 }

@@ -42,7 +42,11 @@ enum OperatorAPI {
         api.get("/agents/:agent/verdicts") { request, context -> JSONBody<[VerdictView]> in
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let limit = try request.queryInteger("limit", in: 1...VerdictRecord.keptPerAgent, fallback: VerdictRecord.keptPerAgent)
-            return JSONBody(try await core.store.verdicts(agentId: agent.id, limit: limit).map { VerdictView($0, withEvidence: true) })
+            let withEvidence = try request.queryBool("evidence", fallback: true)
+            let adverseOnly = try request.queryBool("adverse", fallback: false)
+            // The adverse filter applies before the limit: `adverse=true&limit=2` is the newest two adverse entries.
+            let history = try await core.store.verdicts(agentId: agent.id, limit: adverseOnly ? VerdictRecord.keptPerAgent : limit)
+            return JSONBody(history.filter { !adverseOnly || $0.verdict.isAdverse }.prefix(limit).map { VerdictView($0, withEvidence: withEvidence) })
         }
         api.get("/link/addresses") { _, _ -> JSONBody<[AddressEvidenceView]> in
             JSONBody(core.unattributedEvidence())

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import RMMProtocol
 import RMMStore
@@ -41,21 +42,44 @@ public struct AddressEvidenceView: Codable, Sendable, Equatable {
     public var attempts: [AttemptView]
 }
 
-/// One unattributed attempt, with what `decide` makes of it alone.
+/// One unattributed attempt, with what `decide` makes of it alone. The connection id stays on the
+/// server: whoever names it in a link report claims the attempt, so the API shows only a tag.
 public struct AttemptView: Codable, Sendable, Equatable {
     public var verdict: LinkVerdict
     public var stage: LinkStage
     public var summary: String
+    /// `connectionTag(_:)` of the attempt's connection id (nil at the TLS stage): tells attempts
+    /// apart and matches an agent's own log, but cannot be turned back into the id.
+    public var connectionTag: String?
+    /// The attempt's fact, without its connection id.
     public var fact: HandshakeFact
+
+    init(verdict: LinkVerdict, stage: LinkStage, summary: String, fact: HandshakeFact) {
+        self.verdict = verdict
+        self.stage = stage
+        self.summary = summary
+        connectionTag = fact.connectionId.map(Self.connectionTag)
+        var shown = fact
+        shown.connectionId = nil
+        self.fact = shown
+    }
+
+    /// The first 8 hex digits of the SHA-256 of a connection id.
+    static func connectionTag(_ id: String) -> String {
+        SHA256.hash(data: Data(id.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+    }
 }
 
 /// Why an agent's downlink is in its mode, in words (for `AgentView.downlinkReason`).
 enum DownlinkReason {
-    /// `mode` explained from the verdict history, newest first.
+    /// `mode` explained from the verdict history, newest first: by the newest data-filtering
+    /// verdict the server has evidence of, else the agent's newest report of one.
     static func explain(mode: DownlinkMode, history: [VerdictRecord]) -> String {
         guard mode != .text else { return "text: the default" }
         let format = ISO8601DateFormatter()
-        if let cause = history.first(where: { $0.verdict == .pathFiltersData }) {
+        // The server's own evidence (a probe, a handshake it saw) first; the agent's word alone last.
+        let filtered = history.filter { $0.verdict == .pathFiltersData }
+        if let cause = filtered.first(where: { $0.source != .agentReport }) ?? filtered.first {
             return "\(mode.rawValue): \(cause.verdict.headline) (\(describe(cause.stage)), \(describe(cause.source))) since \(format.string(from: cause.firstAt))"
         }
         return "\(mode.rawValue): chosen by the agent when it connected; no verdict recorded (an operator may have started it with --downlink \(mode.rawValue))"

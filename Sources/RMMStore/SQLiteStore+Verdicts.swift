@@ -31,6 +31,18 @@ extension SQLiteStore {
             var stored = record
             stored.id = db.lastInsertedRowID
             stored.count = 1
+            // The agent's own reports have a share of their own, so that it cannot push the
+            // server's evidence (probes, handshakes) out of the history by reporting often.
+            if record.source == .agentReport {
+                let agentReport = LinkVerdictSource.agentReport.rawValue
+                try db.execute(
+                    sql: """
+                        DELETE FROM link_verdicts WHERE agent_id = ? AND source = ? AND id NOT IN
+                          (SELECT id FROM link_verdicts WHERE agent_id = ? AND source = ? ORDER BY id DESC LIMIT ?)
+                        """,
+                    arguments: [record.agentId, agentReport, record.agentId, agentReport, VerdictRecord.agentReportsKept(of: keep)]
+                )
+            }
             try db.execute(
                 sql: "DELETE FROM link_verdicts WHERE agent_id = ? AND id NOT IN (SELECT id FROM link_verdicts WHERE agent_id = ? ORDER BY id DESC LIMIT ?)",
                 arguments: [record.agentId, record.agentId, keep]
@@ -43,6 +55,24 @@ extension SQLiteStore {
         let limit = max(0, limit)
         return try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM link_verdicts WHERE agent_id = ? ORDER BY id DESC LIMIT ?", arguments: [agentId, limit]).map(Self.verdict)
+        }
+    }
+
+    public func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {
+        guard !commandIds.isEmpty, note.hasPrefix(once) else { return [] }
+        return try await write { db in
+            var noted: [String] = []
+            for id in commandIds {
+                guard try String.fetchOne(db, sql: "SELECT state FROM commands WHERE id = ?", arguments: [id]) == CommandState.sent.rawValue else { continue }
+                let already = try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM command_events WHERE command_id = ? AND substr(reason, 1, length(?)) = ?)",
+                    arguments: [id, once, once]) ?? false
+                if already { continue }
+                try db.execute(sql: "INSERT INTO command_events (command_id, state, occurred_at, reason) VALUES (?, ?, ?, ?)",
+                               arguments: [id, CommandState.sent.rawValue, now.dbSeconds, note])
+                noted.append(id)
+            }
+            return noted
         }
     }
 

@@ -85,11 +85,17 @@ public protocol Store: Sendable {
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
     func linkDiagnosis(agentId: String) async throws -> Data?
     /// Records a link verdict: a repeat of the agent's newest entry (same verdict, source and
-    /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept.
+    /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept, of
+    /// which at most `VerdictRecord.agentReportsKept(of: keep)` agent reports.
     /// Returns the stored entry (`count` 1 when new).
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord
     /// The agent's verdict history, newest first.
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord]
+    /// Appends `note` to the history of each command in `commandIds` that is still `sent` and has
+    /// no earlier history note starting with `once` — in one transaction, so a command requeued or
+    /// ended meanwhile gets nothing. The command itself (state, reason, version) is not changed.
+    /// Returns the ids noted.
+    func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String]
 
     // MARK: commands
 

@@ -23,6 +23,10 @@ public struct VerdictRecord: Sendable, Equatable, Codable {
     /// Entries kept per agent (the newest).
     public static let keptPerAgent = 100
 
+    /// Of `keep` entries, how many may be agent reports (the newest of them): 30 of 100. The rest
+    /// stays for the server's own evidence, however often the agent reports.
+    public static func agentReportsKept(of keep: Int) -> Int { max(1, keep * 3 / 10) }
+
     public init(id: Int64? = nil, agentId: String, verdict: LinkVerdict, source: LinkVerdictSource, stage: LinkStage, summary: String,
                 evidence: Data, firstAt: Date, lastAt: Date? = nil, count: Int = 1) {
         self.id = id
@@ -36,6 +40,14 @@ public struct VerdictRecord: Sendable, Equatable, Codable {
         self.firstAt = firstAt
         self.lastAt = lastAt ?? firstAt
         self.count = count
+    }
+
+    /// Whether `candidate` may replace `current` as an agent's newest entry: a larger or equal id
+    /// (an extended entry keeps its id), or anything when there is no current one.
+    public static func isNewer(_ candidate: VerdictRecord, than current: VerdictRecord?) -> Bool {
+        guard let current, let currentId = current.id else { return true }
+        guard let id = candidate.id else { return false }
+        return id >= currentId
     }
 
     /// Whether `other` is a repeat of this entry (it then extends it).

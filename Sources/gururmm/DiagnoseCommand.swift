@@ -55,7 +55,8 @@ struct DiagnoseCommand: AsyncParsableCommand {
             }
         }
         say(diagnosis.actions.isEmpty ? "action    none" : "action    " + diagnosis.actions.joined(separator: "; "))
-        let history: [VerdictView] = try await client.get("/api/v1/agents/\(pathEscape(agent))/verdicts?limit=100")
+        // The newest two adverse entries are enough: this diagnosis's own, and the one before it.
+        let history: [VerdictView] = try await client.get("/api/v1/agents/\(pathEscape(agent))/verdicts?adverse=true&evidence=false&limit=2")
         let mode = diagnosis.server?.downlinkMode
         say("history   " + Self.historyLine(fresh: diagnosis, mode: mode, history: history))
     }
@@ -66,8 +67,9 @@ struct DiagnoseCommand: AsyncParsableCommand {
         let format = ISO8601DateFormatter()
         let now = fresh.verdict == .healthy ? "healthy" + (mode.map { " on the \($0.rawValue) downlink" } ?? "") : fresh.verdict.rawValue
         // Skip the entry this diagnosis recorded itself (times travel in whole seconds, so an
-        // earlier verdict may share the diagnosis's second: compare what, not only when).
-        let own = { (v: VerdictView) in v.source == .serverProbe && v.verdict == fresh.verdict && v.lastAt >= fresh.startedAt }
+        // earlier verdict may share the diagnosis's second: compare what, not only when). An
+        // entry it only extended (count 2 or more) began earlier: that is history, shown.
+        let own = { (v: VerdictView) in v.source == .serverProbe && v.verdict == fresh.verdict && v.lastAt >= fresh.startedAt && v.count == 1 }
         guard let adverse = history.first(where: { $0.verdict.isAdverse && !own($0) }) else {
             return "\(now); no adverse verdict recorded before"
         }
@@ -90,7 +92,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
             say("address   \(entry.address) (not attributed to any agent): \(entry.attempts.count) attempt(s)")
             for attempt in entry.attempts {
                 let when = format.string(from: Date(timeIntervalSince1970: attempt.fact.closedAt))
-                say("attempt   \(when) \(attempt.fact.connectionId ?? "-") \(attempt.verdict.rawValue) (\(attempt.stage.rawValue)): \(attempt.summary)")
+                say("attempt   \(when) \(attempt.connectionTag ?? "-") \(attempt.verdict.rawValue) (\(attempt.stage.rawValue)): \(attempt.summary)")
             }
         }
     }

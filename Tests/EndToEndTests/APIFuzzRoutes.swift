@@ -132,10 +132,13 @@ extension FuzzRoute {
         FuzzRoute("GET", "/api/v1/agents/{agent}/verdicts") { exchange, _ in
             let history = try exchange.decode([VerdictView].self)
             try ensure(history.count <= 100, "more than 100 verdicts")
+            if exchange.queryValue("evidence") == "false" { try ensure(history.allSatisfy { $0.evidence == nil }, "evidence=false returned evidence") }
+            if exchange.queryValue("adverse") == "true" { try ensure(history.allSatisfy { $0.verdict.isAdverse }, "adverse=true returned \(history.map(\.verdict))") }
         },
         FuzzRoute("GET", "/api/v1/link/addresses") { exchange, _ in
             let addresses = try exchange.decode([AddressEvidenceView].self)
             try ensure(addresses.allSatisfy { !$0.attributed }, "per-address evidence claims an agent")
+            try ensure(addresses.allSatisfy { $0.attempts.allSatisfy { $0.fact.connectionId == nil } }, "a claimable connection id is shown")
         },
         FuzzRoute("POST", "/api/v1/agents/{agent}/diagnose", body: .reason) { exchange, world in
             let diagnosis = try exchange.decode(LinkDiagnosis.self)

@@ -95,6 +95,9 @@ extension EndToEnd {
                 #expect(agents.output.contains("downlink: textless-start: binary: WebSocket data frames filtered on this path"), "\(agents.output)")
                 let diagnose = try await server.cli(["diagnose", "textless-start"])
                 #expect(diagnose.output.contains("history   healthy on the binary downlink; WebSocket data frames filtered on this path since "), "\(diagnose.output)")
+                // What diagnose asks for: adverse entries only, without evidence, at most two.
+                let lean: [VerdictView] = try await server.api.call("GET", "/api/v1/agents/\(view.id)/verdicts?adverse=true&evidence=false&limit=2")
+                #expect(!lean.isEmpty && lean.count <= 2 && lean.allSatisfy { $0.verdict.isAdverse && $0.evidence == nil }, "\(lean)")
             }
         }
 
@@ -114,6 +117,7 @@ extension EndToEnd {
                 let output = try await waitForCLI(server, ["diagnose", "--addresses"], toPrint: "handshake-incomplete (challenge)")
                 #expect(output.contains("address   127.0.0.1 (not attributed to any agent)"), "\(output)")
                 #expect(output.contains("no hello came"), "\(output)")
+                #expect(!output.contains("k_"), "connection ids stay on the server: \(output)")
                 // The agent finds it by itself too (no answer to its upgrade), but no path works to say so.
                 let process = agent.process
                 try await waitUntil("the agent treats the lost answer as a blackhole", timeout: .seconds(20)) {

@@ -184,6 +184,8 @@ struct ContractFixture {
             "GURURMM_FUZZ_AGENTS": agents.prefix(2).map(\.id).joined(separator: ","),
             "GURURMM_FUZZ_PROTECTED_AGENTS": agents.prefix(2).flatMap { [$0.id, $0.name] }.joined(separator: ","),
             "GURURMM_FUZZ_REVOCABLE_AGENT": agents[2].id,
+            // The simulator answers no link probe: a diagnosis of one of its agents waits ~30 s.
+            "GURURMM_FUZZ_SIM_AGENTS": agents.flatMap { [$0.id, $0.name] }.joined(separator: ","),
             "GURURMM_FUZZ_COMMANDS": run.commands.map(\.commandId).joined(separator: ","),
             "GURURMM_FUZZ_BATCHES": run.batchId,
             "GURURMM_FUZZ_SPARE_TOKEN": spare.id,

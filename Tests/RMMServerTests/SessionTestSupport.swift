@@ -183,6 +183,17 @@ final class FaultyStore: Store {
     let failReportWrites = Mutex(0)
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
+    /// Number of upcoming `recordVerdict` calls that fail.
+    let failVerdictWrites = Mutex(0)
+    /// Number of upcoming `recordVerdict` calls held (once written) until `releaseVerdicts`.
+    let holdVerdicts = Mutex(0)
+    /// The `recordVerdict` calls held now.
+    let heldVerdicts = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+    /// Lets every held `recordVerdict` call go on.
+    func releaseVerdicts() {
+        for held in heldVerdicts.withLock({ held in defer { held = [] }; return held }) { held.resume() }
+    }
 
     /// Output stored right after the first page of a batch's changes is read (once): a command
     /// changing while a stream pages through its batch.
@@ -236,8 +247,25 @@ final class FaultyStore: Store {
     func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAgent(id: id, now: now, audit: audit) }
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
-    func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord { try await base.recordVerdict(record, keep: keep) }
+    func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord {
+        let hold = holdVerdicts.withLock { n -> Bool in
+            if n > 0 { n -= 1; return true }
+            return false
+        }
+        let fail = failVerdictWrites.withLock { n -> Bool in
+            if n > 0 { n -= 1; return true }
+            return false
+        }
+        if fail { throw Injected() }
+        let stored = try await base.recordVerdict(record, keep: keep)
+        // Held after the write: the caller resumes late, after later writes (as under load).
+        if hold { await withCheckedContinuation { held in heldVerdicts.withLock { $0.append(held) } } }
+        return stored
+    }
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
+    func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {
+        try await base.noteDelay(commandIds: commandIds, note: note, once: once, now: now)
+    }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
     func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
     func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {

@@ -3,6 +3,8 @@ import NIOCore
 import NIOEmbedded
 import RMMProtocol
 import RMMStore
+import RMMTestSupport
+import Synchronization
 import Testing
 @testable import RMMServer
 
@@ -104,6 +106,37 @@ struct VerdictAttributionTests {
         #expect(book.claim(connectionId: "k_many19") == nil)
     }
 
+    @Test("attempts without an id have their own budget: a flood of them from many addresses leaves every claimable attempt")
+    func anonymousFloodKeepsClaimable() {
+        let book = HandshakeBook(capacity: 10, perAddress: 3, anonymousCapacity: 5)
+        for i in 0..<5 { book.note(Self.attempt("k_victim\(i)", address: "203.0.113.\(i)")) }
+        for i in 0..<200 { book.note(Self.attempt(nil, address: "198.51.\(i / 200).\(i % 200)")) }
+        #expect(book.count == 10)
+        for i in 0..<5 { #expect(book.claim(connectionId: "k_victim\(i)") != nil) }
+        // And claimable ones never push the anonymous ones out either.
+        for i in 0..<30 { book.note(Self.attempt("k_more\(i)", address: "192.0.2.\(i)")) }
+        #expect(book.unattributed().flatMap(\.facts).filter { $0.connectionId == nil }.count == 5)
+    }
+
+    @Test("the book stays exact through many notes, claims and evictions (lazy order queues)")
+    func bookStaysExact() {
+        let book = HandshakeBook(capacity: 8, perAddress: 3, anonymousCapacity: 4)
+        var kept: [String] = []
+        for i in 0..<500 {
+            let id = "k_\(i)"
+            book.note(Self.attempt(id, address: "192.0.2.\(i % 5)"))
+            kept.append(id)
+            if i % 3 == 0 { #expect(book.claim(connectionId: id) != nil); kept.removeLast() }
+            book.note(Self.attempt(nil, address: "192.0.2.\(i % 7)"))
+        }
+        #expect(book.count == 8 + 4)
+        let listed = book.unattributed()
+        #expect(listed.allSatisfy { entry in entry.facts.filter { $0.connectionId != nil }.count <= 3 })
+        // The newest claimable ones are the ones kept.
+        let held = Set(listed.flatMap(\.facts).compactMap(\.connectionId))
+        #expect(held == Set(kept.suffix(8)), "\(held)")
+    }
+
     @Test("an agent flooding new findings gets at most 8 judged per 10 s; later ones are judged again after the window")
     func findingFloodBounded() async throws {
         let (store, agentId, session, _) = try await Fixture.attachedSession()
@@ -131,6 +164,151 @@ struct VerdictAttributionTests {
         let notes = try await store.events(commandId: "c_1").compactMap(\.reason).filter { $0.contains("delayed by link verdict path-filters-data") }
         #expect(notes.count == 1, "\(notes)")
         #expect(try await store.verdicts(agentId: agentId, limit: 10).first?.count == 2)
+    }
+
+    @Test("alternating verdict kinds note each kind once per waiting command, as history only: state, reason and version stay")
+    func delayNotesBounded() async throws {
+        let (store, _, session, _) = try await Fixture.attachedSession(commands: ["c_1"])
+        let before = try #require(try await store.command(id: "c_1"))
+        #expect(before.state == .sent)
+        let kinds: [LinkFinding.Kind] = [.downlinkQuiet, .consumerStalled]
+        for i in 0..<6 {
+            let finding = LinkFinding(kind: kinds[i % 2], time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+            await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(Double(i)))
+        }
+        let notes = try await store.events(commandId: "c_1").compactMap(\.reason).filter { $0.hasPrefix("delayed by link verdict") }
+        #expect(notes.count == 2, "\(notes)")
+        let after = try #require(try await store.command(id: "c_1"))
+        #expect(after.state == .sent && after.reason == before.reason && after.version == before.version)
+    }
+
+    @Test("a delay note goes only on commands still sent at the write: a requeued or ended one gets none")
+    func delayNoteChecksStateInTheWrite() async throws {
+        let (store, agents) = try await Fixture.store()
+        try await Fixture.insert(["c_q", "c_s"], agent: agents[0].id, into: store)
+        _ = try await store.transition(commandId: "c_s", to: .sent, reason: nil, now: Fixture.at(1))
+        let noted = try await store.noteDelay(commandIds: ["c_q", "c_s", "c_s", "c_missing"], note: "delayed by link verdict x (a, b) since T: y",
+                                              once: "delayed by link verdict x (", now: Fixture.at(2))
+        #expect(noted == ["c_s"])
+        #expect(try await store.events(commandId: "c_q").allSatisfy { $0.reason?.hasPrefix("delayed") != true })
+    }
+
+    @Test("a report repeated on a new connection while the old one's judging waits on the store is judged once")
+    func reconnectDuringJudgingJudgesOnce() async throws {
+        let (_, store, agentId, session, _) = try await Fixture.faultySession()
+        let findings = [LinkFinding.Kind.downlinkQuiet, .consumerStalled].enumerated().map { i, kind in
+            LinkFinding(kind: kind, time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+        }
+        store.holdVerdicts.withLock { $0 = 1 }
+        let first = Task { await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 1, now: Fixture.at(5)) }
+        try await waitUntil("the first verdict write is held") { store.heldVerdicts.withLock { $0.count } == 1 }
+        let second = try await TestLink.make()
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(6))
+        await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 2, now: Fixture.at(6))
+        store.releaseVerdicts()
+        await first.value
+        let history = try await store.verdicts(agentId: agentId, limit: 10).filter { $0.verdict != .superseded }
+        #expect(history.map(\.count) == [1, 1], "\(history)")
+        // And the set was not clobbered: the report once more changes nothing.
+        await session.handle(Envelope(.linkReport(Self.report(findings))), epoch: 2, now: Fixture.at(7))
+        #expect(try await store.verdicts(agentId: agentId, limit: 10).filter { $0.verdict != .superseded }.map(\.count) == [1, 1])
+    }
+
+    @Test("verdict writes that resume out of order leave the newest entry current")
+    func latestVerdictNeverGoesBack() async throws {
+        let (_, store, _, session, _) = try await Fixture.faultySession()
+        store.holdVerdicts.withLock { $0 = 1 }
+        let evidence = LinkEvidence(source: .serverProbe, now: Fixture.t0.timeIntervalSince1970)
+        let older = Task {
+            await session.recordVerdict(LinkConclusion(verdict: .halfOpen, stage: .session, summary: "older"), source: .serverProbe,
+                                        evidence: evidence, at: Fixture.at(1), notesDelays: false)
+        }
+        try await waitUntil("the older write is held") { store.heldVerdicts.withLock { $0.count } == 1 }
+        let newer = await session.recordVerdict(LinkConclusion(verdict: .healthy, stage: .session, summary: "newer"), source: .serverProbe,
+                                                evidence: evidence, at: Fixture.at(2), notesDelays: false)
+        store.releaseVerdicts()
+        _ = await older.value
+        #expect(await session.currentVerdict()?.id == newer?.id)
+        #expect(await session.currentVerdict()?.verdict == .healthy)
+    }
+
+    @Test("the downlink reason names the server's evidence before a newer agent report of the same verdict")
+    func downlinkReasonPrefersServerEvidence() {
+        func entry(_ source: LinkVerdictSource, _ stage: LinkStage, at seconds: Double) -> VerdictRecord {
+            VerdictRecord(id: Int64(seconds), agentId: "a", verdict: .pathFiltersData, source: source, stage: stage, summary: "s",
+                          evidence: Data("{}".utf8), firstAt: Fixture.at(seconds))
+        }
+        let history = [entry(.agentReport, .session, at: 9), entry(.handshake, .challenge, at: 5)]
+        let reason = DownlinkReason.explain(mode: .poll, history: history)
+        #expect(reason.contains("handshake: challenge"), "\(reason)")
+        #expect(DownlinkReason.explain(mode: .poll, history: [history[0]]).contains("agent report"))
+    }
+
+    @Test("a finding flood logs once per window, with the count of dropped findings")
+    func findingFloodLogsOncePerWindow() async throws {
+        let (store, agents) = try await Fixture.store()
+        let log = CapturedLog()
+        let session = AgentSession(agentId: agents[0].id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
+                                   signer: Fixture.signer, logger: log.logger())
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Fixture.t0)
+        let kinds: [LinkFinding.Kind] = [.consumerStalled, .workRefused]
+        for i in 0..<20 {
+            let finding = LinkFinding(kind: kinds[i % 2], time: Fixture.t0.timeIntervalSince1970 + Double(i), connectionId: nil, downlinkMode: .text, detail: "\(i)")
+            await session.handle(Envelope(.linkReport(Self.report([finding]))), epoch: 1, now: Fixture.at(1))
+        }
+        #expect(log.all.filter { $0.contains("agent findings beyond") }.count == 1, "\(log.all)")
+        let late = LinkFinding(kind: .watchdog, time: Fixture.t0.timeIntervalSince1970 + 30, connectionId: nil, downlinkMode: .text, detail: "late")
+        await session.handle(Envelope(.linkReport(Self.report([late]))), epoch: 1, now: Fixture.at(12))
+        let lines = log.all.filter { $0.contains("agent findings beyond") }
+        #expect(lines.count == 2 && lines[1].contains("ignored 11 more"), "\(lines)")
+    }
+
+    @Test("the per-address view shows a short tag of the connection id, never the id that would claim the attempt")
+    func addressViewHidesConnectionIds() throws {
+        let fact = Self.attempt("k_0123456789abcdef0123456789abcdef")
+        let view = AttemptView(verdict: .handshakeIncomplete, stage: .challenge, summary: "s", fact: fact)
+        let json = String(decoding: try APICoding.encoder().encode(view), as: UTF8.self)
+        #expect(!json.contains("k_0123"), "\(json)")
+        #expect(view.fact.connectionId == nil)
+        let tag = try #require(view.connectionTag)
+        #expect(tag.count == 8 && tag.allSatisfy(\.isHexDigit) && tag == AttemptView.connectionTag(fact.connectionId ?? ""))
+        #expect(AttemptView(verdict: .handshakeIncomplete, stage: .tls, summary: "s", fact: Self.attempt(nil)).connectionTag == nil)
+    }
+
+    @Test("a claimed attempt whose verdict could not be stored goes back to the book, and the repeated finding is judged then")
+    func failedWriteKeepsTheEvidence() async throws {
+        let (base, agents) = try await Fixture.store()
+        let store = FaultyStore(base: base)
+        let book = HandshakeBook()
+        let session = AgentSession(agentId: agents[0].id, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
+                                   signer: Fixture.signer, logger: Fixture.quietLogger, handshakeBook: book)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Fixture.t0)
+        book.note(Self.attempt("k_one"))
+        store.failVerdictWrites.withLock { $0 = 1 }
+        await session.handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(20))
+        #expect(book.unattributed().first?.facts.map(\.connectionId) == ["k_one"], "the attempt is back in the book")
+        await session.handle(Envelope(.linkReport(Self.report([Self.challengeLost("k_one")]))), epoch: 1, now: Fixture.at(25))
+        let history = try await base.verdicts(agentId: agents[0].id, limit: 10).filter { $0.verdict != .superseded }
+        #expect(history.first?.source == .handshake, "\(history)")
+        #expect(book.unattributed().isEmpty)
+    }
+
+    @Test("an agent padding its report cannot erase the server's handshake fact from the stored evidence")
+    func paddedReportKeepsServerEvidence() throws {
+        var evidence = LinkEvidence(source: .handshake, now: Fixture.t0.timeIntervalSince1970)
+        evidence.handshake = Self.attempt("k_one")
+        var report = Self.report([Self.challengeLost("k_one")])
+        report.reconnects = (0..<400).map { ReconnectRecord(time: Double($0), reason: String(repeating: "x", count: 200)) }
+        evidence.agent = report
+        let json = EvidenceFit.json(evidence)
+        #expect(json.count <= VerdictRecord.maxEvidenceBytes)
+        let stored = try APICoding.decoder().decode(LinkEvidence.self, from: json)
+        #expect(stored.handshake == evidence.handshake)
+        // Small evidence is kept whole.
+        evidence.agent = Self.report([])
+        #expect(try APICoding.decoder().decode(LinkEvidence.self, from: EvidenceFit.json(evidence)) == evidence)
     }
 }
 

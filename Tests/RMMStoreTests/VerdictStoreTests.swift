@@ -57,6 +57,21 @@ import Testing
         #expect(try await store.verdicts(agentId: agents[0].id, limit: 2).count == 2)
     }
 
+    @Test func agentReportsCannotPushTheServersEvidenceOut() async throws {
+        let store = try SQLiteStore.inMemory()
+        let agent = try await Self.enrolled(store, ["a"])[0].id
+        _ = try await store.recordVerdict(Self.entry(agent, .pathFiltersData, .handshake, .challenge, at: 0), keep: 10)
+        _ = try await store.recordVerdict(Self.entry(agent, .halfOpen, .serverProbe, .session, at: 1), keep: 10)
+        let kinds: [LinkVerdict] = [.agentStalled, .pathFiltersData]
+        for i in 0..<50 {
+            _ = try await store.recordVerdict(Self.entry(agent, kinds[i % 2], .agentReport, .session, at: Double(2 + i)), keep: 10)
+        }
+        let history = try await store.verdicts(agentId: agent, limit: 100)
+        #expect(history.filter { $0.source == .agentReport }.count == VerdictRecord.agentReportsKept(of: 10))
+        #expect(history.filter { $0.source != .agentReport }.map(\.verdict) == [.halfOpen, .pathFiltersData])
+        #expect(history.first?.lastAt == Fixture.at(51), "the newest agent report stays")
+    }
+
     @Test func oversizedEvidenceIsReplacedByANote() async throws {
         let store = try SQLiteStore.inMemory()
         let agent = try await Self.enrolled(store, ["a"])[0].id

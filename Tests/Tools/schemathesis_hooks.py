@@ -1,6 +1,6 @@
 """Schemathesis hooks for the GuruRMM contract test (Tests/EndToEndTests/SchemathesisTests.swift).
 
-Three things the fuzzer cannot know by itself:
+Four things the fuzzer cannot know by itself:
 
 * Real ids. Path parameters are generated as usual, and in the fuzzing phase a real id of the
   right kind is drawn instead some of the time (from GURURMM_FUZZ_* variables the test sets), so
@@ -11,6 +11,12 @@ Three things the fuzzer cannot know by itself:
 * What the run needs. A stateful step may feed `DELETE /api/v1/tokens/{id}` an id from the token
   list, or revoke an agent from the agent list; ids in GURURMM_FUZZ_PROTECTED_TOKENS and
   GURURMM_FUZZ_PROTECTED_AGENTS are swapped for the sacrificial ones just before the request.
+* No diagnosis of a simulated agent. The fleet simulator does not answer link probes, so
+  `POST /api/v1/agents/{agent}/diagnose` on one waits out every probe (~30 s): it says nothing
+  about the contract and, on a loaded machine, nears the request timeout. Such a case (a real id
+  drawn here, or an id or name a stateful step took from the agent list; all listed in
+  GURURMM_FUZZ_SIM_AGENTS) names an agent that is not enrolled instead, and gets its 404 at once.
+  Diagnosis of real agents is tested end to end (LinkHealthTests).
 * Short long-polls. `wait` may be up to 60 s; a valid `wait` is cut to at most 0.2 s so a run
   takes minutes, not hours. An invalid one (negative, over 60, not a number) is left as
   generated: the server must still refuse it.
@@ -29,8 +35,13 @@ def _ids(name):
     return [value for value in os.environ.get(name, "").split(",") if value]
 
 
+UNENROLLED_AGENT = "a_not_enrolled"
+
+
 def _real_ids(method, path):
     """The path parameter's name and the real ids that may stand in for it; no ids: left generated."""
+    if path.endswith("/diagnose"):
+        return "agent", []
     if path.endswith("/revoke") and path.startswith("/api/v1/agents/"):
         return "agent", _ids("GURURMM_FUZZ_REVOCABLE_AGENT")
     if path.startswith("/api/v1/agents/"):
@@ -73,7 +84,8 @@ def _short_wait(value):
 
 def _protect(case):
     """Points a revocation at its sacrificial id when the case (often a stateful link fed by a list)
-    names something the run still needs: its own tokens, or the agents the other operations use."""
+    names something the run still needs: its own tokens, or the agents the other operations use;
+    and a diagnosis of a simulated agent at an agent that is not enrolled."""
     path = case.operation.path
     method = case.operation.method.upper()
     params = case.path_parameters or {}
@@ -81,6 +93,9 @@ def _protect(case):
         spare = _ids("GURURMM_FUZZ_SPARE_TOKEN")
         if spare and params.get("id") in _ids("GURURMM_FUZZ_PROTECTED_TOKENS"):
             params["id"] = spare[0]
+    if method == "POST" and path == "/api/v1/agents/{agent}/diagnose":
+        if params.get("agent") in _ids("GURURMM_FUZZ_SIM_AGENTS"):
+            params["agent"] = UNENROLLED_AGENT
     if method == "POST" and path == "/api/v1/agents/{agent}/revoke":
         spare = _ids("GURURMM_FUZZ_REVOCABLE_AGENT")
         if spare and params.get("agent") in _ids("GURURMM_FUZZ_PROTECTED_AGENTS"):
