@@ -33,7 +33,7 @@ public struct AgentView: Codable, Sendable {
     /// The newest entry of the agent's link verdict history (any source), without its evidence.
     public var verdict: VerdictView?
     /// Why the agent uses its downlink mode ("poll: WebSocket data frames filtered on this path
-    /// (handshake: challenge, handshake, agent report) since T"); nil when not connected.
+    /// since T (at the challenge, from the handshake (claimed by the agent))"); nil when not connected.
     public var downlinkReason: String?
 }
 

@@ -80,20 +80,9 @@ enum DownlinkReason {
         // The server's own evidence (a probe, a handshake it saw) first; the agent's word alone last.
         let filtered = history.filter { $0.verdict == .pathFiltersData }
         if let cause = filtered.first(where: { $0.source != .agentReport }) ?? filtered.first {
-            return "\(mode.rawValue): \(cause.verdict.headline) (\(describe(cause.stage)), \(describe(cause.source))) since \(format.string(from: cause.firstAt))"
+            return "\(mode.rawValue): \(cause.verdict.headline) since \(format.string(from: cause.firstAt)) (\(LinkProvenance.words(stage: cause.stage, source: cause.source)))"
         }
         return "\(mode.rawValue): chosen by the agent when it connected; no verdict recorded (an operator may have started it with --downlink \(mode.rawValue))"
     }
 
-    static func describe(_ source: LinkVerdictSource) -> String {
-        switch source {
-        case .serverProbe: return "server probe"
-        case .agentReport: return "agent report"
-        case .handshake: return "handshake, agent report"
-        }
-    }
-
-    static func describe(_ stage: LinkStage) -> String {
-        stage.isHandshake ? "handshake: \(stage.rawValue)" : "session"
-    }
 }

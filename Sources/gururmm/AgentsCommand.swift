@@ -44,8 +44,8 @@ struct AgentsCommand: AsyncParsableCommand {
             let format = ISO8601DateFormatter()
             for a in agents {
                 if let v = a.verdict, v.verdict.isAdverse {
-                    let stage = v.stage.isHandshake ? "handshake: \(v.stage.rawValue)" : "session"
-                    print("link: \(a.name): \(v.verdict.rawValue) (\(v.source.rawValue), \(stage)) since \(format.string(from: v.firstAt)): \(v.summary)")
+                    let origin = LinkProvenance.words(stage: v.stage, source: v.source)
+                    print("link: \(a.name): \(v.verdict.rawValue) since \(format.string(from: v.firstAt)) (\(origin)): \(v.summary)")
                 }
                 if let reason = a.downlinkReason, a.downlinkMode != .text { print("downlink: \(a.name): \(reason)") }
             }
@@ -104,8 +104,8 @@ extension AgentsCommand {
             }
             let format = ISO8601DateFormatter()
             for v in history {
-                let stage = v.stage.isHandshake ? "handshake: \(v.stage.rawValue)" : "session"
-                say("\(format.string(from: v.firstAt))  \(v.verdict.rawValue) (\(v.source.rawValue), \(stage)) \(v.count)x, last \(format.string(from: v.lastAt)): \(v.summary)")
+                let origin = LinkProvenance.words(stage: v.stage, source: v.source)
+                say("\(format.string(from: v.firstAt))  \(v.verdict.rawValue) (\(origin)) \(v.count)x, last \(format.string(from: v.lastAt)): \(v.summary)")
             }
         }
     }

@@ -73,8 +73,8 @@ struct DiagnoseCommand: AsyncParsableCommand {
         guard let adverse = history.first(where: { $0.verdict.isAdverse && !own($0) }) else {
             return "\(now); no adverse verdict recorded before"
         }
-        let stage = adverse.stage.isHandshake ? "handshake: \(adverse.stage.rawValue)" : "session"
-        return "\(now); \(adverse.headline) since \(format.string(from: adverse.firstAt)) (\(adverse.verdict.rawValue), \(adverse.source.rawValue), \(stage); \(adverse.count)x, last \(format.string(from: adverse.lastAt))), evidence: \(adverse.summary)"
+        let origin = LinkProvenance.words(stage: adverse.stage, source: adverse.source)
+        return "\(now); \(adverse.headline) since \(format.string(from: adverse.firstAt)) (\(adverse.verdict.rawValue), \(origin); \(adverse.count)x, last \(format.string(from: adverse.lastAt))), evidence: \(adverse.summary)"
     }
 
     private func printAddresses() async throws {

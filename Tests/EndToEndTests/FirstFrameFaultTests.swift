@@ -47,13 +47,14 @@ extension EndToEnd {
                 let view = try await waitVerdict(server.api, "waf", .pathFiltersData, source: .handshake)
                 #expect(view.downlinkMode == .poll)
                 #expect(view.verdict?.stage == .challenge)
-                #expect(view.downlinkReason?.hasPrefix("poll: WebSocket data frames filtered on this path (handshake: challenge, handshake, agent report) since ") == true,
+                #expect(view.downlinkReason?.hasPrefix("poll: WebSocket data frames filtered on this path since ") == true,
                         "\(view.downlinkReason ?? "nil")")
 
                 let agents = try await server.cli(["agents"])
                 #expect(agents.code == 0)
                 #expect(agents.output.contains("path-filters-data (poll)"), "\(agents.output)")
-                #expect(agents.output.contains("link: waf: path-filters-data (handshake, handshake: challenge) since "), "\(agents.output)")
+                #expect(agents.output.contains("link: waf: path-filters-data since "), "\(agents.output)")
+                #expect(agents.output.contains(" (at the challenge, from the handshake (claimed by the agent)): "), "\(agents.output)")
                 #expect(agents.output.contains("downlink: waf: poll: WebSocket data frames filtered on this path"), "\(agents.output)")
                 let json = try await server.cli(["agents", "--json"])
                 #expect(json.output.contains("\"downlink_reason\""), "\(json.output)")
@@ -66,7 +67,7 @@ extension EndToEnd {
                 #expect(diagnose.code == 0)
                 #expect(diagnose.output.contains("verdict   healthy"), "\(diagnose.output)")
                 #expect(diagnose.output.contains("history   healthy on the poll downlink; WebSocket data frames filtered on this path since "), "\(diagnose.output)")
-                #expect(diagnose.output.contains("(path-filters-data, handshake, handshake: challenge;"), "\(diagnose.output)")
+                #expect(diagnose.output.contains("(path-filters-data, at the challenge, from the handshake (claimed by the agent);"), "\(diagnose.output)")
 
                 // A command queued while the agent is away waits through its fallback again: its
                 // history says what delayed it.
@@ -141,7 +142,7 @@ extension EndToEnd {
             try await withFaultFromTheStart("narrow-start", mode: .dropFramesLargerThan(12_000)) { server, _, _, _ in
                 let script = ": '\(String(repeating: "x", count: 20_000))'\necho done\n"
                 let batch = try await server.api.runScript(["narrow-start"], script)
-                try await waitForCLI(server, ["agents", "verdicts", "narrow-start"], toPrint: "size-blackhole (server-probe, session)", timeout: .seconds(40))
+                try await waitForCLI(server, ["agents", "verdicts", "narrow-start"], toPrint: "size-blackhole (in session, from a server probe)", timeout: .seconds(40))
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
                 #expect(result.state == .succeeded, "\(result.reason ?? "")")
                 let show = try await server.cli(["commands", "show", result.id])
@@ -152,8 +153,8 @@ extension EndToEnd {
         @Test("every connection's welcome corrupted from the first frame: the agent never gets a session, and agents shows protocol-desync (agent report)")
         func corruptedFromTheFirstFrame() async throws {
             try await withFaultFromTheStart("garbled-start", mode: .corruptDownlinkDataFrame(after: 1), waitOnline: false) { server, _, _, _ in
-                let output = try await waitForCLI(server, ["agents"], toPrint: "link: garbled-start: protocol-desync (agent-report, session)")
-                #expect(output.contains("garbled-start"), "\(output)")
+                let output = try await waitForCLI(server, ["agents"], toPrint: "link: garbled-start: protocol-desync since ")
+                #expect(output.contains("protocol-desync since ") && output.contains("(in session, from the agent's report)"), "\(output)")
             }
         }
 
@@ -163,7 +164,7 @@ extension EndToEnd {
                 let batch = try await server.api.run(["forged"], "echo real")
                 let result = try #require(try await server.api.finish(batch, timeout: 30).first)
                 #expect(result.state == .succeeded, "\(result.state) \(result.reason ?? "")")
-                try await waitForCLI(server, ["agents"], toPrint: "link: forged: path-alters-data (agent-report, session)")
+                try await waitForCLI(server, ["agents"], toPrint: "link: forged: path-alters-data since ")
             }
         }
 
@@ -186,8 +187,8 @@ extension EndToEnd {
                 let batch = try await server.api.run(["relayed"], "echo MARK-1")
                 let result = try #require(try await server.api.finish(batch, timeout: 30).first)
                 #expect(result.state == .rejected, "the agent refuses tampered work: \(result.state)")
-                let output = try await waitForCLI(server, ["agents"], toPrint: "link: relayed: path-alters-data (agent-report, session)")
-                #expect(output.contains("path-alters-data"), "\(output)")
+                let output = try await waitForCLI(server, ["agents"], toPrint: "link: relayed: path-alters-data since ")
+                #expect(output.contains("(in session, from the agent's report)"), "\(output)")
             }
         }
     }

@@ -51,7 +51,7 @@ extension EndToEnd {
             let data = server.dataDirectory
             try await waitUntil("gururmm agents verdicts \(agent) lists \(verdict.rawValue)", timeout: .seconds(10), poll: .milliseconds(300)) {
                 let history = try await runCLI(dataDirectory: data, ["agents", "verdicts", agent])
-                return history.code == 0 && history.output.contains("\(verdict.rawValue) (server-probe, session)")
+                return history.code == 0 && history.output.contains("\(verdict.rawValue) (in session, from a server probe)")
             }
             let list = try await server.cli(["agents"])
             #expect(list.code == 0)
@@ -166,7 +166,7 @@ extension EndToEnd {
                 let diagnosis = try await waitVerdict(server.api, "garbled", .protocolDesync)
                 let data = server.dataDirectory
                 try await waitUntil("gururmm agents verdicts lists the agent's protocol-desync", timeout: .seconds(10), poll: .milliseconds(300)) {
-                    try await runCLI(dataDirectory: data, ["agents", "verdicts", "garbled"]).output.contains("protocol-desync (agent-report, session)")
+                    try await runCLI(dataDirectory: data, ["agents", "verdicts", "garbled"]).output.contains("protocol-desync (in session, from the agent's report)")
                 }
                 #expect(diagnosis.firstBadMessage?.contains("malformed") == true, "\(diagnosis.firstBadMessage ?? "nil")")
                 #expect(proxy.corruptedFrames == 1)

@@ -138,7 +138,7 @@ extension EndToEnd {
                 #expect(try lab.blackholedPackets() > 0, "the blackhole really dropped packets")
                 // What the operator sees: the verdict in the agent's history, from the agent's own
                 // finding before any TLS answer (TLS), or from the server's probes (plain).
-                let expected = tls ? "size-blackhole (agent-report, handshake: tls)" : "size-blackhole (server-probe, session)"
+                let expected = tls ? "size-blackhole (at TLS, from the agent's report)" : "size-blackhole (in session, from a server probe)"
                 let (cliExe, cliArgs) = lab.command(inServer: true, binary, ["agents", "verdicts", "tunnel-site", "--data-dir", directory + "/data"])
                 try await waitUntil("gururmm agents verdicts shows \(expected)", timeout: .seconds(20), poll: .milliseconds(500)) {
                     let cli = try ManagedProcess.start(cliExe, arguments: cliArgs, logPath: directory + "/cli-\(UUID().uuidString).log")

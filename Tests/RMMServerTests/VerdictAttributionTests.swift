@@ -240,8 +240,8 @@ struct VerdictAttributionTests {
         }
         let history = [entry(.agentReport, .session, at: 9), entry(.handshake, .challenge, at: 5)]
         let reason = DownlinkReason.explain(mode: .poll, history: history)
-        #expect(reason.contains("handshake: challenge"), "\(reason)")
-        #expect(DownlinkReason.explain(mode: .poll, history: [history[0]]).contains("agent report"))
+        #expect(reason.contains("at the challenge, from the handshake (claimed by the agent)"), "\(reason)")
+        #expect(DownlinkReason.explain(mode: .poll, history: [history[0]]).contains("from the agent's report"))
     }
 
     @Test("a finding flood logs once per window, with the count of dropped findings")
