@@ -84,6 +84,12 @@ extension AgentSession {
         judgedFindings = Array(judged.suffix(4 * LinkFinding.maxPerReport))
     }
 
+    /// The newest recorded verdict: this run's, else `storedLatest` (the store's newest, read by
+    /// the caller with its neighbours' in one query).
+    func currentVerdict(storedLatest: VerdictRecord?) -> VerdictRecord? {
+        latestVerdictLoaded ? latestVerdict : storedLatest
+    }
+
     /// The newest recorded verdict (this run's, else the store's).
     func currentVerdict() async -> VerdictRecord? {
         if latestVerdictLoaded { return latestVerdict }

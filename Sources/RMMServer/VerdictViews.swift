@@ -53,9 +53,14 @@ public struct AttemptView: Codable, Sendable, Equatable {
 enum DownlinkReason {
     /// `mode` explained from the verdict history, newest first.
     static func explain(mode: DownlinkMode, history: [VerdictRecord]) -> String {
+        explain(mode: mode, cause: history.first(where: { $0.verdict == .pathFiltersData }))
+    }
+
+    /// `mode` explained from the newest `pathFiltersData` verdict, if there is one.
+    static func explain(mode: DownlinkMode, cause: VerdictRecord?) -> String {
         guard mode != .text else { return "text: the default" }
         let format = ISO8601DateFormatter()
-        if let cause = history.first(where: { $0.verdict == .pathFiltersData }) {
+        if let cause, cause.verdict == .pathFiltersData {
             return "\(mode.rawValue): \(cause.verdict.headline) (\(describe(cause.stage)), \(describe(cause.source))) since \(format.string(from: cause.firstAt))"
         }
         return "\(mode.rawValue): chosen by the agent when it connected; no verdict recorded (an operator may have started it with --downlink \(mode.rawValue))"

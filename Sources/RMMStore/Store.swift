@@ -63,6 +63,9 @@ public protocol Store: Sendable {
     /// if the text could mean more than one agent.
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
     func agents() async throws -> [AgentRecord]
+    /// At most `limit` agents in the order of `agents()`, those after `after` (keyset paging: a
+    /// page costs the same however deep it is).
+    func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord]
     /// How many agents are enrolled, and how many of them are revoked (one query).
     func agentCounts() async throws -> (enrolled: Int, revoked: Int)
     /// Names of the given agents, by id (unknown ids are left out).
@@ -84,12 +87,17 @@ public protocol Store: Sendable {
     /// Keeps the latest link diagnosis of an agent (JSON the store does not interpret).
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
     func linkDiagnosis(agentId: String) async throws -> Data?
+    /// The stored link diagnoses of the given agents, by id, in one query (agents without one are left out).
+    func linkDiagnoses(agentIds: [String]) async throws -> [String: Data]
     /// Records a link verdict: a repeat of the agent's newest entry (same verdict, source and
     /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept.
     /// Returns the stored entry (`count` 1 when new).
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord
     /// The agent's verdict history, newest first.
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord]
+    /// Each given agent's newest verdict (of kind `only`, when given), by agent id, in one query;
+    /// agents without one are left out.
+    func latestVerdicts(agentIds: [String], only: LinkVerdict?) async throws -> [String: VerdictRecord]
 
     // MARK: commands
 

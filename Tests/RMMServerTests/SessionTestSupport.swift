@@ -202,6 +202,7 @@ final class FaultyStore: Store {
     func agent(id: String) async throws -> AgentRecord? { try await base.agent(id: id) }
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
     func agents() async throws -> [AgentRecord] { try await base.agents() }
+    func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord] { try await base.agentPage(after: after, limit: limit) }
     func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
     func liveAgentNames() async throws -> [(id: String, name: String)] { try await base.liveAgentNames() }
     func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
@@ -228,6 +229,10 @@ final class FaultyStore: Store {
     func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAgent(id: id, now: now, audit: audit) }
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
+    func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] { try await base.linkDiagnoses(agentIds: agentIds) }
+    func latestVerdicts(agentIds: [String], only: LinkVerdict?) async throws -> [String: VerdictRecord] {
+        try await base.latestVerdicts(agentIds: agentIds, only: only)
+    }
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord { try await base.recordVerdict(record, keep: keep) }
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
     func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
