@@ -55,5 +55,41 @@ extension EndToEnd {
             }
             await server.stop()
         }
+
+        @Test("24,000 agents (about 20 MiB of JSON) are listed with the server's peak memory bounded by a page, not the list")
+        func listStreamsInBoundedMemory() async throws {
+            // Long host names make each view about 850 bytes, as a real agent's metrics would.
+            let count = 24_000
+            let padding = String(repeating: "h", count: 420), os = String(repeating: "o", count: 200)
+            let server = try await E2EServer.start()
+            do {
+                await server.stop()
+                let store = try SQLiteStore(path: server.dataDirectory + "/gururmm.sqlite")
+                _ = try await store.createEnrollmentToken(hash: "bulk", expiresAt: nil, uses: count, now: Date())
+                for index in 0..<count {
+                    let name = String(format: "many-%05d", index)
+                    _ = try await store.enrollAgent(tokenHash: "bulk", publicKey: "key-\(index)",
+                                                    facts: AgentFacts(name: name, hostname: name + padding, os: os, version: "1"), now: Date())
+                }
+                try await server.restartOnSamePorts()
+                let measure = OperatorPathTests()
+                let pid = server.process.pid
+                // A first answer warms the store's page cache and the allocator; the second is measured.
+                _ = try await measure.countBody(port: server.apiPort, path: "/api/v1/agents", token: server.token)
+                try measure.resetPeak(pid)
+                let before = try #require(measure.memory(pid))
+                let (status, bytes) = try await measure.countBody(port: server.apiPort, path: "/api/v1/agents", token: server.token)
+                let after = try #require(measure.memory(pid))
+                let grown = after.peak - before.resident
+                #expect(status == 200)
+                #expect(bytes > 16 << 20, "\(bytes) bytes for \(count) agents")
+                // Gathering the list would hold every view and its whole encoding (well over 16 MiB).
+                #expect(grown < 16 << 20, "peak RSS grew \(grown >> 20) MiB serving \(bytes >> 20) MiB")
+                print("agent list: peak RSS grew \(grown >> 20) MiB serving \(bytes >> 20) MiB for \(count) agents (RSS before \(before.resident >> 20) MiB)")
+            } catch {
+                Issue.record("\(error)")
+            }
+            await server.stop()
+        }
     }
 }
