@@ -121,6 +121,12 @@ extension AgentSession {
         logger.notice("ignored \(window.dropped) more agent findings beyond \(LinkFinding.maxPerReport) in the 10 s after \(ISO8601DateFormatter().string(from: window.start))")
     }
 
+    /// The newest recorded verdict: this run's, else `storedLatest` (the store's newest, read by
+    /// the caller with its neighbours' in one query).
+    func currentVerdict(storedLatest: VerdictRecord?) -> VerdictRecord? {
+        latestVerdictLoaded ? latestVerdict : storedLatest
+    }
+
     /// The newest recorded verdict (this run's, else the store's).
     func currentVerdict() async -> VerdictRecord? {
         if latestVerdictLoaded { return latestVerdict }

@@ -22,12 +22,7 @@ enum OperatorAPI {
 
     private static func addAgentRoutes(_ api: RouterGroup<OperatorContext>, core: ServerCore) {
         api.get("/fleet") { _, _ -> FleetSummaryView in try await core.fleetSummary(now: Date()) }
-        api.get("/agents") { _, _ -> [AgentView] in
-            let now = Date()
-            var views: [AgentView] = []
-            for agent in try await core.store.agents() { views.append(await core.view(of: agent, now: now)) }
-            return views
-        }
+        api.get("/agents") { _, _ -> Response in try await AgentViews.list(core) }
         api.get("/agents/:agent") { _, context -> AgentView in
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             return await core.view(of: agent, now: Date())

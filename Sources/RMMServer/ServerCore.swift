@@ -18,36 +18,9 @@ struct ServerCore: Sendable {
 
     /// An agent merged with its live session for display.
     func view(of agent: AgentRecord, now: Date) async -> AgentView {
+        if let view = await AgentViews.views(of: [agent], core: self, now: now).first { return view }
         let config = await registry.currentConfig
-        let session = await registry.existingSession(for: agent.id)
-        let snapshot = await session?.snapshot()
-        let current: VerdictRecord? = if let session { await session.currentVerdict() } else { try? await store.verdicts(agentId: agent.id, limit: 1).first }
-        var reason: String?
-        if let mode = snapshot?.downlinkMode {
-            let history = mode == .text ? [] : ((try? await store.verdicts(agentId: agent.id, limit: VerdictRecord.keptPerAgent)) ?? [])
-            reason = DownlinkReason.explain(mode: mode, history: history)
-        }
-        var status = snapshot?.status(now: now, deadline: config.heartbeatDeadline) ?? .offline
-        if agent.revokedAt != nil { status = .revoked }
-        return AgentView(
-            id: agent.id, name: agent.name, status: status, hostname: agent.hostname, os: agent.os, version: agent.version,
-            enrolledAt: agent.enrolledAt, epoch: agent.epoch,
-            connectedSince: snapshot?.connectedSince,
-            lastSeenAt: snapshot?.lastSeenAt ?? agent.lastSeenAt,
-            lastDownlinkAt: snapshot?.lastDownlinkAt ?? agent.lastDownlinkAt,
-            disconnectedAt: snapshot?.disconnectedAt ?? agent.disconnectedAt,
-            configVersion: config.version,
-            configVersionApplied: snapshot?.configVersionApplied ?? agent.configVersionApplied,
-            lastPongRttMs: snapshot?.lastPongRttMs ?? agent.lastPongRttMs,
-            metrics: snapshot?.metrics ?? agent.metrics,
-            pendingOutbound: snapshot?.pendingOutbound ?? 0,
-            remoteAddress: snapshot?.remoteAddress,
-            lastCloseReason: snapshot?.lastCloseReason,
-            linkVerdict: try? await latestDiagnosis(agentId: agent.id)?.verdict,
-            downlinkMode: snapshot?.downlinkMode,
-            verdict: current.map { VerdictView($0, withEvidence: false) },
-            downlinkReason: reason
-        )
+        return AgentViews.view(of: agent, live: nil, stored: AgentViews.Stored(), config: config, now: now)
     }
 
     /// Counts by status without reading any agent row: live sessions say who is online or degraded.

@@ -73,13 +73,18 @@ public struct AttemptView: Codable, Sendable, Equatable {
 /// Why an agent's downlink is in its mode, in words (for `AgentView.downlinkReason`).
 enum DownlinkReason {
     /// `mode` explained from the verdict history, newest first: by the newest data-filtering
-    /// verdict the server has evidence of, else the agent's newest report of one.
+    /// verdict the server has evidence of, else the agent's newest report of one (the same choice
+    /// `Store.latestVerdicts(agentIds:only:)` makes in SQL for a page of agents).
     static func explain(mode: DownlinkMode, history: [VerdictRecord]) -> String {
+        let filtered = history.filter { $0.verdict == .pathFiltersData }
+        return explain(mode: mode, cause: filtered.first(where: { $0.source != .agentReport }) ?? filtered.first)
+    }
+
+    /// `mode` explained from the newest `pathFiltersData` verdict, if there is one.
+    static func explain(mode: DownlinkMode, cause: VerdictRecord?) -> String {
         guard mode != .text else { return "text: the default" }
         let format = ISO8601DateFormatter()
-        // The server's own evidence (a probe, a handshake it saw) first; the agent's word alone last.
-        let filtered = history.filter { $0.verdict == .pathFiltersData }
-        if let cause = filtered.first(where: { $0.source != .agentReport }) ?? filtered.first {
+        if let cause, cause.verdict == .pathFiltersData {
             return "\(mode.rawValue): \(cause.verdict.headline) since \(format.string(from: cause.firstAt)) (\(LinkProvenance.words(stage: cause.stage, source: cause.source)))"
         }
         return "\(mode.rawValue): chosen by the agent when it connected; no verdict recorded (an operator may have started it with --downlink \(mode.rawValue))"

@@ -271,3 +271,18 @@ public struct OutputCursor: Sendable, Equatable {
         self.init(commandId: chunk.commandId, stream: chunk.stream.rawValue, offset: chunk.offset)
     }
 }
+
+/// Where a page of agents resumes: the name and id of the last agent of the previous page.
+public struct AgentPageCursor: Sendable, Equatable {
+    public var name: String
+    public var id: String
+
+    public init(name: String, id: String) {
+        self.name = name
+        self.id = id
+    }
+
+    public init(after agent: AgentRecord) {
+        self.init(name: agent.name, id: agent.id)
+    }
+}

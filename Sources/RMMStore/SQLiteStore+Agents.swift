@@ -155,6 +155,33 @@ extension SQLiteStore {
         }
     }
 
+    public func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord] {
+        let limit = max(0, limit)
+        return try await read { db in
+            if let after {
+                return try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE (name, id) > (?, ?) ORDER BY name, id LIMIT ?"),
+                    arguments: [after.name, after.id, limit]
+                ).map(AgentRecord.init(row:))
+            }
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents ORDER BY name, id LIMIT ?"), arguments: [limit])
+                .map(AgentRecord.init(row:))
+        }
+    }
+
+    public func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] {
+        guard !agentIds.isEmpty else { return [:] }
+        let json = String(decoding: try JSONEncoder().encode(Array(Set(agentIds))), as: UTF8.self)
+        return try await read { db in
+            var diagnoses: [String: Data] = [:]
+            let sql = "SELECT id, link_diagnosis FROM agents WHERE id IN (SELECT value FROM json_each(?)) AND link_diagnosis IS NOT NULL"
+            for row in try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [json]) {
+                diagnoses[try row.value(at: 0, "id")] = try row.value(at: 1, "link_diagnosis")
+            }
+            return diagnoses
+        }
+    }
+
     public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await write { db in
             guard var agent = try Self.agent(id: agentId, db) else { throw StoreError.notFound("agent '\(agentId)'") }

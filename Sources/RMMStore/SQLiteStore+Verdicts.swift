@@ -85,3 +85,27 @@ extension SQLiteStore {
         )
     }
 }
+
+extension SQLiteStore {
+    public func latestVerdicts(agentIds: [String], only kind: LinkVerdict?) async throws -> [String: VerdictRecord] {
+        guard !agentIds.isEmpty else { return [:] }
+        let json = String(decoding: try JSONEncoder().encode(Array(Set(agentIds))), as: UTF8.self)
+        let kindCondition = kind == nil ? "" : "AND verdict = ?"
+        let arguments: StatementArguments = kind.map { [json, $0.rawValue] } ?? [json]
+        // The newest id per agent through the (agent_id, id) index, then those rows. Of one kind,
+        // the server's own evidence (a probe, a handshake) before an agent's report alone.
+        let pick = kind == nil ? "MAX(id)" : "COALESCE(MAX(CASE WHEN source != 'agent-report' THEN id END), MAX(id))"
+        let sql = """
+            SELECT * FROM link_verdicts WHERE id IN (
+                SELECT \(pick) FROM link_verdicts WHERE agent_id IN (SELECT value FROM json_each(?)) \(kindCondition) GROUP BY agent_id)
+            """
+        return try await read { db in
+            var latest: [String: VerdictRecord] = [:]
+            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+                let record = try Self.verdict(row)
+                latest[record.agentId] = record
+            }
+            return latest
+        }
+    }
+}

@@ -63,6 +63,9 @@ public protocol Store: Sendable {
     /// if the text could mean more than one agent.
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
     func agents() async throws -> [AgentRecord]
+    /// At most `limit` agents in the order of `agents()`, those after `after` (keyset paging: a
+    /// page costs the same however deep it is).
+    func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord]
     /// How many agents are enrolled, and how many of them are revoked (one query).
     func agentCounts() async throws -> (enrolled: Int, revoked: Int)
     /// Names of the given agents, by id (unknown ids are left out).
@@ -84,6 +87,8 @@ public protocol Store: Sendable {
     /// Keeps the latest link diagnosis of an agent (JSON the store does not interpret).
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws
     func linkDiagnosis(agentId: String) async throws -> Data?
+    /// The stored link diagnoses of the given agents, by id, in one query (agents without one are left out).
+    func linkDiagnoses(agentIds: [String]) async throws -> [String: Data]
     /// Records a link verdict: a repeat of the agent's newest entry (same verdict, source and
     /// stage) extends it; anything else is a new entry, and only the newest `keep` are kept, of
     /// which at most `VerdictRecord.agentReportsKept(of: keep)` agent reports.
@@ -96,6 +101,10 @@ public protocol Store: Sendable {
     /// ended meanwhile gets nothing. The command itself (state, reason, version) is not changed.
     /// Returns the ids noted.
     func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String]
+    /// Each given agent's newest verdict, by agent id, in one query; agents without one are left
+    /// out. With `only`, the newest of that kind the server has its own evidence of (a probe or a
+    /// handshake), else the newest of that kind (an agent's report alone).
+    func latestVerdicts(agentIds: [String], only: LinkVerdict?) async throws -> [String: VerdictRecord]
 
     // MARK: commands
 

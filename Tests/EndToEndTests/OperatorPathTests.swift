@@ -148,7 +148,7 @@ extension EndToEnd {
 
         /// Resets the process's peak RSS (VmHWM) to its current RSS; false (saying why) when this
         /// kernel or sandbox refuses, and the peak-memory measurement is then skipped.
-        private func resetPeak(_ pid: pid_t) -> Bool {
+        func resetPeak(_ pid: pid_t) -> Bool {
             do {
                 try "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
                 return true
@@ -159,7 +159,7 @@ extension EndToEnd {
         }
 
         /// The process's resident and peak resident bytes.
-        private func memory(_ pid: pid_t) -> (resident: Int, peak: Int)? {
+        func memory(_ pid: pid_t) -> (resident: Int, peak: Int)? {
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
             func kib(_ key: String) -> Int? {
                 status.split(separator: "\n").first { $0.hasPrefix(key + ":") }?
@@ -170,7 +170,7 @@ extension EndToEnd {
         }
 
         /// Reads a whole answer, counting its bytes without keeping them (the body is one long line).
-        private func countBody(port: Int, path: String, token: String) async throws -> (Int, Int) {
+        func countBody(port: Int, path: String, token: String) async throws -> (Int, Int) {
             var total = 0
             let reply = try await StreamedHTTP.chunks(
                 .GET, host: "127.0.0.1", port: port, path: path, tls: nil, headers: [("Authorization", "Bearer \(token)")],

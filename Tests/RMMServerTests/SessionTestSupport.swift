@@ -217,6 +217,7 @@ final class FaultyStore: Store {
     func agent(id: String) async throws -> AgentRecord? { try await base.agent(id: id) }
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
     func agents() async throws -> [AgentRecord] { try await base.agents() }
+    func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord] { try await base.agentPage(after: after, limit: limit) }
     func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
     func liveAgentNames() async throws -> [(id: String, name: String)] { try await base.liveAgentNames() }
     func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
@@ -261,6 +262,10 @@ final class FaultyStore: Store {
         // Held after the write: the caller resumes late, after later writes (as under load).
         if hold { await withCheckedContinuation { held in heldVerdicts.withLock { $0.append(held) } } }
         return stored
+    }
+    func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] { try await base.linkDiagnoses(agentIds: agentIds) }
+    func latestVerdicts(agentIds: [String], only: LinkVerdict?) async throws -> [String: VerdictRecord] {
+        try await base.latestVerdicts(agentIds: agentIds, only: only)
     }
     func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
     func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {

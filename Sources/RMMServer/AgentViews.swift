@@ -1,0 +1,100 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import RMMProtocol
+import RMMStore
+
+/// Agents merged with their live sessions for display, a page at a time: each page costs a fixed
+/// number of store queries whatever its size, and `GET /agents` holds one page, never the fleet.
+enum AgentViews {
+    /// Agents per store page of the list.
+    static let page = 500
+
+    /// What the store holds about an agent beside its row.
+    struct Stored: Sendable {
+        /// The newest verdict.
+        var verdict: VerdictRecord?
+        /// The newest `pathFiltersData` verdict (read only for an agent whose downlink is in a fallback mode).
+        var filtersCause: VerdictRecord?
+        /// The stored link diagnosis, JSON (read only for an agent whose session has none this run).
+        var diagnosis: Data?
+    }
+
+    /// The views of `agents`, in their order: at most three store queries for the whole list.
+    static func views(of agents: [AgentRecord], core: ServerCore, now: Date) async -> [AgentView] {
+        guard !agents.isEmpty else { return [] }
+        let config = await core.registry.currentConfig
+        let sessions = await core.registry.existingSessions(for: agents.map(\.id))
+        var live: [String: (snapshot: SessionSnapshot, diagnosis: LinkDiagnosis?)] = [:]
+        for (id, session) in sessions { live[id] = (await session.snapshot(), await session.lastDiagnosis) }
+        let ids = agents.map(\.id)
+        let latest = (try? await core.store.latestVerdicts(agentIds: ids, only: nil)) ?? [:]
+        let fallback = agents.compactMap { agent in live[agent.id]?.snapshot.downlinkMode.flatMap { $0 == .text ? nil : agent.id } }
+        let causes = fallback.isEmpty ? [:] : ((try? await core.store.latestVerdicts(agentIds: fallback, only: .pathFiltersData)) ?? [:])
+        let undiagnosed = ids.filter { live[$0]?.diagnosis == nil }
+        let diagnoses = undiagnosed.isEmpty ? [:] : ((try? await core.store.linkDiagnoses(agentIds: undiagnosed)) ?? [:])
+        var views: [AgentView] = []
+        views.reserveCapacity(agents.count)
+        for agent in agents {
+            var stored = Stored(verdict: latest[agent.id], filtersCause: causes[agent.id], diagnosis: diagnoses[agent.id])
+            if let session = sessions[agent.id] { stored.verdict = await session.currentVerdict(storedLatest: stored.verdict) }
+            views.append(view(of: agent, live: live[agent.id], stored: stored, config: config, now: now))
+        }
+        return views
+    }
+
+    /// One agent's view from what was read about it.
+    static func view(
+        of agent: AgentRecord, live: (snapshot: SessionSnapshot, diagnosis: LinkDiagnosis?)?, stored: Stored, config: AgentConfig, now: Date
+    ) -> AgentView {
+        let snapshot = live?.snapshot
+        let reason = snapshot?.downlinkMode.map { DownlinkReason.explain(mode: $0, cause: stored.filtersCause) }
+        var status = snapshot?.status(now: now, deadline: config.heartbeatDeadline) ?? .offline
+        if agent.revokedAt != nil { status = .revoked }
+        let diagnosis = live?.diagnosis ?? stored.diagnosis.flatMap { try? APICoding.decoder().decode(LinkDiagnosis.self, from: $0) }
+        return AgentView(
+            id: agent.id, name: agent.name, status: status, hostname: agent.hostname, os: agent.os, version: agent.version,
+            enrolledAt: agent.enrolledAt, epoch: agent.epoch,
+            connectedSince: snapshot?.connectedSince,
+            lastSeenAt: snapshot?.lastSeenAt ?? agent.lastSeenAt,
+            lastDownlinkAt: snapshot?.lastDownlinkAt ?? agent.lastDownlinkAt,
+            disconnectedAt: snapshot?.disconnectedAt ?? agent.disconnectedAt,
+            configVersion: config.version,
+            configVersionApplied: snapshot?.configVersionApplied ?? agent.configVersionApplied,
+            lastPongRttMs: snapshot?.lastPongRttMs ?? agent.lastPongRttMs,
+            metrics: snapshot?.metrics ?? agent.metrics,
+            pendingOutbound: snapshot?.pendingOutbound ?? 0,
+            remoteAddress: snapshot?.remoteAddress,
+            lastCloseReason: snapshot?.lastCloseReason,
+            linkVerdict: diagnosis?.verdict,
+            downlinkMode: snapshot?.downlinkMode,
+            verdict: stored.verdict.map { VerdictView($0, withEvidence: false) },
+            downlinkReason: reason
+        )
+    }
+
+    /// The response of `GET /agents`: a JSON array of every agent's view, written a page at a
+    /// time. The first page is read before the status line, so a store failure is still an error
+    /// response; a later one ends the body early (the client sees a truncated array).
+    static func list(_ core: ServerCore, pageSize: Int = page) async throws -> Response {
+        let first = try await core.store.agentPage(after: nil, limit: pageSize)
+        let body = ResponseBody { writer in
+            var pieces = JSONPieces()
+            pieces.raw("[")
+            var agents = first
+            let now = Date()
+            while !agents.isEmpty {
+                for view in await views(of: agents, core: core, now: now) {
+                    try pieces.item(view)
+                    try await pieces.flushIfFull(to: &writer)
+                }
+                guard agents.count == pageSize, let last = agents.last else { break }
+                agents = try await core.store.agentPage(after: AgentPageCursor(after: last), limit: pageSize)
+            }
+            pieces.raw("]")
+            try await pieces.flush(to: &writer)
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: body)
+    }
+}
