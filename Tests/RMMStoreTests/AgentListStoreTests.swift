@@ -48,6 +48,20 @@ import Testing
         #expect(try await store.latestVerdicts(agentIds: [], only: nil).isEmpty)
     }
 
+    @Test("of one kind, the server's own evidence comes before a newer agent report alone; the report when there is nothing else")
+    func latestOfAKindPrefersTheServersEvidence() async throws {
+        let store = try SQLiteStore.inMemory()
+        let agents = try await VerdictStoreTests.enrolled(store, ["a", "b"])
+        let (a, b) = (agents[0].id, agents[1].id)
+        _ = try await store.recordVerdict(VerdictStoreTests.entry(a, .pathFiltersData, .handshake, .challenge, at: 1), keep: 100)
+        _ = try await store.recordVerdict(VerdictStoreTests.entry(a, .pathFiltersData, .agentReport, .session, at: 2), keep: 100)
+        _ = try await store.recordVerdict(VerdictStoreTests.entry(b, .pathFiltersData, .agentReport, .session, at: 3), keep: 100)
+        let causes = try await store.latestVerdicts(agentIds: [a, b], only: .pathFiltersData)
+        #expect(causes[a]?.source == .handshake)
+        #expect(causes[b]?.source == .agentReport)
+        #expect(try await store.latestVerdicts(agentIds: [a], only: nil)[a]?.source == .agentReport, "the current verdict is the newest, whoever found it")
+    }
+
     @Test func linkDiagnosesReadsThePagesStoredDiagnoses() async throws {
         let store = try SQLiteStore.inMemory()
         let agents = try await VerdictStoreTests.enrolled(store, ["a", "b", "c"])
