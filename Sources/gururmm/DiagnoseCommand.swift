@@ -84,7 +84,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
             return
         }
         if found.isEmpty {
-            say("no failed connection attempts attributed to no agent")
+            say("no unclaimed failed connection attempts: every one seen was attributed to its agent, or there were none")
             return
         }
         let format = ISO8601DateFormatter()
