@@ -49,7 +49,7 @@ public struct AttemptView: Codable, Sendable, Equatable {
     public var stage: LinkStage
     public var summary: String
     /// `connectionTag(_:)` of the attempt's connection id (nil at the TLS stage): tells attempts
-    /// apart and matches an agent's own log, but cannot be turned back into the id.
+    /// apart, but cannot be turned back into the id.
     public var connectionTag: String?
     /// The attempt's fact, without its connection id.
     public var fact: HandshakeFact

@@ -103,6 +103,11 @@ extension SQLiteStore {
                 CREATE INDEX link_verdicts_by_agent ON link_verdicts(agent_id, id);
                 """)
         }
+        migrator.registerMigration("v9-agents-by-name-id") { db in
+            // The agent list pages by (name, id): without this index each page scans and sorts
+            // every agent (v7 replaced the old index on name with the unique one on name_key).
+            try db.execute(sql: "CREATE INDEX agents_by_name_id ON agents(name, id)")
+        }
         return migrator
     }
 

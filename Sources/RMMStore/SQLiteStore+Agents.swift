@@ -159,15 +159,18 @@ extension SQLiteStore {
         let limit = max(0, limit)
         return try await read { db in
             if let after {
-                return try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE (name, id) > (?, ?) ORDER BY name, id LIMIT ?"),
-                    arguments: [after.name, after.id, limit]
-                ).map(AgentRecord.init(row:))
+                return try Row.fetchAll(db.cachedStatement(sql: Self.agentPageAfterQuery), arguments: [after.name, after.id, limit])
+                    .map(AgentRecord.init(row:))
             }
-            return try Row.fetchAll(db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents ORDER BY name, id LIMIT ?"), arguments: [limit])
+            return try Row.fetchAll(db.cachedStatement(sql: Self.agentFirstPageQuery), arguments: [limit])
                 .map(AgentRecord.init(row:))
         }
     }
+
+    /// A page of agents after a (name, id) position, through `agents_by_name_id`.
+    static let agentPageAfterQuery = "SELECT \(AgentRecord.columns) FROM agents WHERE (name, id) > (?, ?) ORDER BY name, id LIMIT ?"
+    /// The first page of agents, through `agents_by_name_id`.
+    static let agentFirstPageQuery = "SELECT \(AgentRecord.columns) FROM agents ORDER BY name, id LIMIT ?"
 
     public func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] {
         guard !agentIds.isEmpty else { return [:] }

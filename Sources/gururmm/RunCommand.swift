@@ -148,6 +148,8 @@ struct RunResults: Encodable {
 final class LivePrinter {
     /// Longest unfinished line held per command and stream before it is printed anyway.
     static let maxPartialBytes = 4096
+    /// The largest output cap a config may set (`AgentConfig.problems`): no stream is longer.
+    static let largestOutputCap = 8 << 20
     private let enabled: Bool
     private let prefixes: [String: String]
     private var partial: [String: Data] = [:]
@@ -168,16 +170,22 @@ final class LivePrinter {
         var fresh = chunk.data
         if chunk.offset < expected {
             fresh = chunk.data.suffix(end.partialValue - expected)
+        } else if chunk.offset - expected > Self.largestOutputCap {
+            // No stream holds more than the largest output cap: this offset is not output.
+            return
         } else if chunk.offset > expected {
             flush(key: key, commandId: chunk.commandId, stream: chunk.stream)
             emit(Data("… \(chunk.offset - expected) bytes of output not received …".utf8)[...], commandId: chunk.commandId, stream: chunk.stream)
         }
         nextOffset[key] = end.partialValue
-        var buffer = partial[key, default: Data()] + fresh
-        while let newline = buffer.firstIndex(of: 0x0A) {
-            emit(buffer[buffer.startIndex..<newline], commandId: chunk.commandId, stream: chunk.stream)
-            buffer = Data(buffer[buffer.index(after: newline)...])
+        let joined = partial[key, default: Data()] + fresh
+        // Walk the lines in place; only the unfinished tail is copied, once.
+        var start = joined.startIndex
+        while let newline = joined[start...].firstIndex(of: 0x0A) {
+            emit(joined[start..<newline], commandId: chunk.commandId, stream: chunk.stream)
+            start = joined.index(after: newline)
         }
+        var buffer = Data(joined[start...])
         if buffer.count > Self.maxPartialBytes {
             emit(buffer[...], commandId: chunk.commandId, stream: chunk.stream)
             buffer = Data()

@@ -305,10 +305,22 @@ struct VerdictAttributionTests {
         let json = EvidenceFit.json(evidence)
         #expect(json.count <= VerdictRecord.maxEvidenceBytes)
         let stored = try APICoding.decoder().decode(LinkEvidence.self, from: json)
-        #expect(stored.handshake == evidence.handshake)
-        // Small evidence is kept whole.
+        #expect(stored.handshake == EvidenceFit.withoutConnectionIds(evidence).handshake)
+        #expect(stored.handshake?.address == evidence.handshake?.address)
+        // Small evidence is kept whole (its connection ids as tags).
         evidence.agent = Self.report([])
-        #expect(try APICoding.decoder().decode(LinkEvidence.self, from: EvidenceFit.json(evidence)) == evidence)
+        #expect(try APICoding.decoder().decode(LinkEvidence.self, from: EvidenceFit.json(evidence)) == EvidenceFit.withoutConnectionIds(evidence))
+    }
+
+    @Test("stored evidence (served to every API role) carries connection ids only as tags: an unclaimed id in an agent's report cannot be read and claimed by another")
+    func storedEvidenceHidesConnectionIds() throws {
+        var evidence = LinkEvidence(source: .handshake, now: Fixture.t0.timeIntervalSince1970)
+        evidence.handshake = Self.attempt("k_claimed")
+        evidence.finding = Self.challengeLost("k_claimed")
+        evidence.agent = Self.report([Self.challengeLost("k_claimed"), Self.challengeLost("k_still_unclaimed")])
+        let json = String(decoding: EvidenceFit.json(evidence), as: UTF8.self)
+        #expect(!json.contains("k_claimed") && !json.contains("k_still_unclaimed"), "\(json)")
+        #expect(json.contains(AttemptView.connectionTag("k_still_unclaimed")), "\(json)")
     }
 }
 

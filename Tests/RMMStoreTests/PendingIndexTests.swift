@@ -17,6 +17,16 @@ import Testing
         }
     }
 
+    @Test("the agent list's pages walk the (name, id) index: no scan and sort of every agent per page")
+    func agentPagesUseTheNameIndex() async throws {
+        let pages: [(String, StatementArguments)] = [(SQLiteStore.agentFirstPageQuery, [500]), (SQLiteStore.agentPageAfterQuery, ["web", "ag_1", 500])]
+        for (sql, arguments) in pages {
+            let detail = try await plan(sql, arguments)
+            #expect(detail.contains("agents_by_name_id"), "\(detail)")
+            #expect(!detail.contains("TEMP B-TREE"), "\(detail)")
+        }
+    }
+
     @Test func pendingCountsUseThePendingIndexOnly() async throws {
         let detail = try await plan(SQLiteStore.pendingCountsQuery, ["[\"ag_1\"]"])
         #expect(detail.contains("commands_pending_by_agent"), "\(detail)")
