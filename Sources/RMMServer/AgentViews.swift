@@ -21,18 +21,18 @@ enum AgentViews {
     }
 
     /// The views of `agents`, in their order: at most three store queries for the whole list.
-    static func views(of agents: [AgentRecord], core: ServerCore, now: Date) async -> [AgentView] {
+    static func views(of agents: [AgentRecord], core: ServerCore, now: Date) async throws -> [AgentView] {
         guard !agents.isEmpty else { return [] }
         let config = await core.registry.currentConfig
         let sessions = await core.registry.existingSessions(for: agents.map(\.id))
         var live: [String: (snapshot: SessionSnapshot, diagnosis: LinkDiagnosis?)] = [:]
         for (id, session) in sessions { live[id] = (await session.snapshot(), await session.lastDiagnosis) }
         let ids = agents.map(\.id)
-        let latest = (try? await core.store.latestVerdicts(agentIds: ids, only: nil)) ?? [:]
+        let latest = try await core.store.latestVerdicts(agentIds: ids, only: nil)
         let fallback = agents.compactMap { agent in live[agent.id]?.snapshot.downlinkMode.flatMap { $0 == .text ? nil : agent.id } }
-        let causes = fallback.isEmpty ? [:] : ((try? await core.store.latestVerdicts(agentIds: fallback, only: .pathFiltersData)) ?? [:])
+        let causes = fallback.isEmpty ? [:] : try await core.store.latestVerdicts(agentIds: fallback, only: .pathFiltersData)
         let undiagnosed = ids.filter { live[$0]?.diagnosis == nil }
-        let diagnoses = undiagnosed.isEmpty ? [:] : ((try? await core.store.linkDiagnoses(agentIds: undiagnosed)) ?? [:])
+        let diagnoses = undiagnosed.isEmpty ? [:] : try await core.store.linkDiagnoses(agentIds: undiagnosed)
         var views: [AgentView] = []
         views.reserveCapacity(agents.count)
         for agent in agents {
@@ -75,16 +75,17 @@ enum AgentViews {
 
     /// The response of `GET /agents`: a JSON array of every agent's view, written a page at a
     /// time. The first page is read before the status line, so a store failure is still an error
-    /// response; a later one ends the body early (the client sees a truncated array).
+    /// response; a later one ends the chunked body without its last chunk (the client sees an
+    /// incomplete response, never a short list that looks whole).
     static func list(_ core: ServerCore, pageSize: Int = page) async throws -> Response {
         let first = try await core.store.agentPage(after: nil, limit: pageSize)
         let body = ResponseBody { writer in
             var pieces = JSONPieces()
             pieces.raw("[")
             var agents = first
-            let now = Date()
             while !agents.isEmpty {
-                for view in await views(of: agents, core: core, now: now) {
+                // Each page's status against the time it is read.
+                for view in try await views(of: agents, core: core, now: Date()) {
                     try pieces.item(view)
                     try await pieces.flushIfFull(to: &writer)
                 }

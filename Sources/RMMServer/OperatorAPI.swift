@@ -25,7 +25,7 @@ enum OperatorAPI {
         api.get("/agents") { _, _ -> Response in try await AgentViews.list(core) }
         api.get("/agents/:agent") { _, context -> AgentView in
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
-            return await core.view(of: agent, now: Date())
+            return try await core.view(of: agent, now: Date())
         }
         api.get("/agents/:agent/link") { _, context -> LinkDiagnosis in
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
@@ -84,7 +84,7 @@ enum OperatorAPI {
             } catch StoreError.notFound {
                 throw RequestError(404, "no agent with id '\(agent.id)'")
             }
-            return await core.view(of: renamed, now: Date())
+            return try await core.view(of: renamed, now: Date())
         }
     }
 

@@ -17,8 +17,8 @@ struct ServerCore: Sendable {
     let tokens = APITokenCache()
 
     /// An agent merged with its live session for display.
-    func view(of agent: AgentRecord, now: Date) async -> AgentView {
-        if let view = await AgentViews.views(of: [agent], core: self, now: now).first { return view }
+    func view(of agent: AgentRecord, now: Date) async throws -> AgentView {
+        if let view = try await AgentViews.views(of: [agent], core: self, now: now).first { return view }
         let config = await registry.currentConfig
         return AgentViews.view(of: agent, live: nil, stored: AgentViews.Stored(), config: config, now: now)
     }
