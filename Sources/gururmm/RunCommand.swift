@@ -187,10 +187,26 @@ final class LivePrinter {
         }
         var buffer = Data(joined[start...])
         if buffer.count > Self.maxPartialBytes {
-            emit(buffer[...], commandId: chunk.commandId, stream: chunk.stream)
-            buffer = Data()
+            // Cut where no UTF-8 character is split; the rest waits for the next chunk.
+            let cut = Self.completeUTF8Prefix(buffer)
+            emit(buffer[..<cut], commandId: chunk.commandId, stream: chunk.stream)
+            buffer = Data(buffer[cut...])
         }
         partial[key] = buffer
+    }
+
+    /// The end of the longest prefix of `data` that splits no UTF-8 sequence.
+    static func completeUTF8Prefix(_ data: Data) -> Data.Index {
+        var lead = data.endIndex
+        // The last byte that starts a character, among the last four.
+        while lead > data.startIndex, data.endIndex - lead < 4 {
+            lead -= 1
+            if data[lead] & 0xC0 != 0x80 { break }
+        }
+        guard lead < data.endIndex else { return data.endIndex }
+        let first = data[lead]
+        let length = first < 0x80 ? 1 : first >= 0xF0 ? 4 : first >= 0xE0 ? 3 : first >= 0xC0 ? 2 : 1
+        return data.endIndex - lead >= length ? data.endIndex : lead
     }
 
     private func flush(key: String, commandId: String, stream: StdStream) {
