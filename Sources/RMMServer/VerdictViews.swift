@@ -72,15 +72,8 @@ public struct AttemptView: Codable, Sendable, Equatable {
 
 /// Why an agent's downlink is in its mode, in words (for `AgentView.downlinkReason`).
 enum DownlinkReason {
-    /// `mode` explained from the verdict history, newest first: by the newest data-filtering
-    /// verdict the server has evidence of, else the agent's newest report of one (the same choice
-    /// `Store.latestVerdicts(agentIds:only:)` makes in SQL for a page of agents).
-    static func explain(mode: DownlinkMode, history: [VerdictRecord]) -> String {
-        let filtered = history.filter { $0.verdict == .pathFiltersData }
-        return explain(mode: mode, cause: filtered.first(where: { $0.source != .agentReport }) ?? filtered.first)
-    }
-
-    /// `mode` explained from the newest `pathFiltersData` verdict, if there is one.
+    /// `mode` explained by its cause: the `pathFiltersData` verdict `Store.latestVerdicts(agentIds:
+    /// only:)` chooses (the newest the server has its own evidence of, else the agent's report).
     static func explain(mode: DownlinkMode, cause: VerdictRecord?) -> String {
         guard mode != .text else { return "text: the default" }
         let format = ISO8601DateFormatter()

@@ -33,33 +33,13 @@ public enum OneShotHTTP {
         _ method: HTTPMethod, host: String, port: Int, path: String, tls: TLSTrust?,
         headers extra: [(String, String)], body: Data?, timeout: TimeAmount, maxBody: Int, group: any EventLoopGroup
     ) async throws -> HTTPReply {
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(min(timeout, .seconds(10)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler(host: host)) }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                }
-            }
+        let channel = try await HTTPExchange.connect(host: host, port: port, tls: tls, connectTimeout: timeout, group: group)
         let deadline = channel.channel.eventLoop.scheduleTask(in: timeout) { channel.channel.close(promise: nil) }
         defer { deadline.cancel() }
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: "\(host):\(port)")
-        headers.add(name: "Connection", value: "close")
-        headers.add(name: "Content-Length", value: String(body?.count ?? 0))
-        for (name, value) in extra { headers.add(name: name, value: value) }
+        let headers = HTTPExchange.singleRequestHeaders(host: host, port: port, bodyCount: body?.count ?? 0, extra: extra)
         return try await channel.executeThenClose { inbound, outbound in
             var responses = inbound.makeAsyncIterator()
-            do {
-                try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
-            } catch {
-                // A failed TLS handshake (a wrong pin, say) closes the channel, and a write racing it
-                // fails only with "I/O on closed channel": the reason is on the inbound side.
-                _ = try await responses.next()
-                throw error
-            }
+            try await HTTPExchange.write(HTTPExchange.requestParts(method, path: path, headers: headers, body: body), to: outbound, reasonFrom: &responses)
             if let reply = try await HTTPExchange.readReply(from: &responses, maxBody: maxBody, origin: "\(host):\(port)") { return reply }
             throw HTTPFetchError("\(host):\(port) closed the connection before a full response (timeout \(timeout.nanoseconds / 1_000_000_000) s?)")
         }

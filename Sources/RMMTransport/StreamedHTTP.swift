@@ -39,16 +39,7 @@ public enum StreamedHTTP {
     ) async throws -> HTTPReply {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(min(idleTimeout, .seconds(10)))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler(host: host)) }
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
+            channel = try await HTTPExchange.connect(host: host, port: port, tls: tls, connectTimeout: idleTimeout, group: group)
         } catch {
             throw HTTPFetchError("\(host):\(port): " + TLSFailure.explain(error, trust: tls))
         }
@@ -56,25 +47,15 @@ public enum StreamedHTTP {
         let raw = channel.channel
         var idle = eventLoop.scheduleTask(in: idleTimeout) { raw.close(promise: nil) }
         defer { idle.cancel() }
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: "\(host):\(port)")
-        headers.add(name: "Connection", value: "close")
-        headers.add(name: "Content-Length", value: String(body?.count ?? 0))
-        for (name, value) in extra { headers.add(name: name, value: value) }
+        let headers = HTTPExchange.singleRequestHeaders(host: host, port: port, bodyCount: body?.count ?? 0, extra: extra)
         let origin = "\(host):\(port)"
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                do {
-                    try await outbound.write(contentsOf: HTTPExchange.requestParts(method, path: path, headers: headers, body: body))
-                } catch {
-                    // As in OneShotHTTP: a failed TLS handshake says why on the inbound side.
-                    var reason = inbound.makeAsyncIterator()
-                    _ = try await reason.next()
-                    throw error
-                }
+                var responses = inbound.makeAsyncIterator()
+                try await HTTPExchange.write(HTTPExchange.requestParts(method, path: path, headers: headers, body: body), to: outbound, reasonFrom: &responses)
                 var status = 0
                 var refusal = ByteBuffer()
-                for try await part in inbound {
+                while let part = try await responses.next() {
                     idle.cancel()
                     idle = eventLoop.scheduleTask(in: idleTimeout) { raw.close(promise: nil) }
                     switch part {

@@ -233,15 +233,19 @@ struct VerdictAttributionTests {
     }
 
     @Test("the downlink reason names the server's evidence before a newer agent report of the same verdict")
-    func downlinkReasonPrefersServerEvidence() {
-        func entry(_ source: LinkVerdictSource, _ stage: LinkStage, at seconds: Double) -> VerdictRecord {
-            VerdictRecord(id: Int64(seconds), agentId: "a", verdict: .pathFiltersData, source: source, stage: stage, summary: "s",
-                          evidence: Data("{}".utf8), firstAt: Fixture.at(seconds))
+    func downlinkReasonPrefersServerEvidence() async throws {
+        let (store, agents) = try await Fixture.store(agents: ["both", "reported"])
+        func record(_ agent: AgentRecord, _ source: LinkVerdictSource, _ stage: LinkStage, at seconds: Double) async throws {
+            _ = try await store.recordVerdict(VerdictRecord(agentId: agent.id, verdict: .pathFiltersData, source: source, stage: stage, summary: "s",
+                                                            evidence: Data("{}".utf8), firstAt: Fixture.at(seconds)), keep: 100)
         }
-        let history = [entry(.agentReport, .session, at: 9), entry(.handshake, .challenge, at: 5)]
-        let reason = DownlinkReason.explain(mode: .poll, history: history)
+        try await record(agents[0], .handshake, .challenge, at: 5)
+        try await record(agents[0], .agentReport, .session, at: 9)
+        try await record(agents[1], .agentReport, .session, at: 9)
+        let causes = try await store.latestVerdicts(agentIds: agents.map(\.id), only: .pathFiltersData)
+        let reason = DownlinkReason.explain(mode: .poll, cause: causes[agents[0].id])
         #expect(reason.contains("at the challenge, from the handshake (claimed by the agent)"), "\(reason)")
-        #expect(DownlinkReason.explain(mode: .poll, history: [history[0]]).contains("from the agent's report"))
+        #expect(DownlinkReason.explain(mode: .poll, cause: causes[agents[1].id]).contains("from the agent's report"))
     }
 
     @Test("a finding flood logs once per window, with the count of dropped findings")
