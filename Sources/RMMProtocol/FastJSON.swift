@@ -1,19 +1,20 @@
 import Foundation
 
-/// A cursor over one frame's bytes for the wire fast paths (`HeartbeatWire`, `CommandWire`). It
-/// reads only the plain JSON this codebase writes — no whitespace, no escapes, no exponents — and
-/// any surprise sets `failed`, so the caller declines and leaves the frame to Foundation's decoder.
-struct FastJSONReader {
-    let bytes: UnsafeRawBufferPointer
-    var at = 0
-    var failed = false
+/// A cursor over one frame's bytes for the JSON fast paths (`HeartbeatWire`, `CommandWire`, the
+/// API's batch lines). It reads only the plain JSON this codebase writes — no whitespace, no
+/// escapes, no exponents — and any surprise sets `failed`, so the caller declines and leaves the
+/// frame to Foundation's decoder.
+package struct FastJSONReader {
+    package let bytes: UnsafeRawBufferPointer
+    package var at = 0
+    package var failed = false
 
-    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    package init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    var atEnd: Bool { at == bytes.count }
+    package var atEnd: Bool { at == bytes.count }
 
     /// Consumes `text` if the bytes continue with exactly it.
-    mutating func take(_ text: StaticString) -> Bool {
+    package mutating func take(_ text: StaticString) -> Bool {
         let count = text.utf8CodeUnitCount
         guard bytes.count - at >= count else { return false }
         let matches = text.withUTF8Buffer { expected in
@@ -24,7 +25,7 @@ struct FastJSONReader {
     }
 
     /// A key of lowercase letters and underscores, at most `limit` long, and its colon.
-    mutating func key(limit: Int) -> String? {
+    package mutating func key(limit: Int) -> String? {
         guard take("\"") else { return nil }
         let start = at
         while at < bytes.count, bytes[at] == UInt8(ascii: "_") || (bytes[at] >= UInt8(ascii: "a") && bytes[at] <= UInt8(ascii: "z")) {
@@ -37,7 +38,7 @@ struct FastJSONReader {
     }
 
     /// A string without escapes or control characters, in valid UTF-8.
-    mutating func string() -> String? {
+    package mutating func string() -> String? {
         guard take("\"") else {
             failed = true
             return nil
@@ -54,7 +55,7 @@ struct FastJSONReader {
     }
 
     /// `true` or `false`.
-    mutating func bool() -> Bool? {
+    package mutating func bool() -> Bool? {
         if take("true") { return true }
         if take("false") { return false }
         failed = true
@@ -62,7 +63,7 @@ struct FastJSONReader {
     }
 
     /// A JSON integer in `Int`'s range, no leading zeros.
-    mutating func integer() -> Int? {
+    package mutating func integer() -> Int? {
         let negative = take("-")
         let start = at
         var magnitude: UInt64 = 0
@@ -84,7 +85,7 @@ struct FastJSONReader {
     }
 
     /// A JSON integer in `Int32`'s range.
-    mutating func int32() -> Int32? {
+    package mutating func int32() -> Int32? {
         guard let value = integer(), let narrow = Int32(exactly: value) else {
             failed = true
             return nil
@@ -94,7 +95,7 @@ struct FastJSONReader {
 
     /// A number in JSON's grammar without an exponent (near the ends of `Double`'s range the
     /// decoders' judgements differ), read correctly rounded.
-    mutating func number() -> Double? {
+    package mutating func number() -> Double? {
         let start = at
         _ = take("-")
         func digits() -> Int {
@@ -137,30 +138,30 @@ func fastEnvelopeFrame(type: String, seq: Int?, ack: Int?, version: Int, capacit
 /// The writing half of the fast paths: the JSON `WireCodec`'s Foundation encoder would write for
 /// the same values (keys in sorted order, nil fields left out), appended to a byte buffer.
 extension [UInt8] {
-    mutating func append(ascii text: String) {
+    package mutating func append(ascii text: String) {
         append(contentsOf: text.utf8)
     }
 
-    mutating func append(integer value: Int) {
+    package mutating func append(integer value: Int) {
         append(contentsOf: String(value).utf8)
     }
 
     /// A finite number in Swift's shortest round-trip form, a whole one without its `.0` (as
     /// Foundation writes it).
-    mutating func append(double value: Double) {
+    package mutating func append(double value: Double) {
         let text = value.description
         append(ascii: text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
     }
 
     /// `"key":value,` (a field that another one follows).
-    mutating func append(key: String, integer value: Int) {
+    package mutating func append(key: String, integer value: Int) {
         append(ascii: "\"\(key)\":")
         append(integer: value)
         append(ascii: ",")
     }
 
     /// A string as JSON, escaped as Foundation escapes it (no escaping of `/` or of non-ASCII).
-    mutating func append(json text: String) {
+    package mutating func append(json text: String) {
         append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {

@@ -69,6 +69,36 @@ public struct CommandView: Codable, Sendable {
     public var stderr: String?
     public var events: [CommandEventView]?
 
+    package init(
+        id: String, agentId: String, agent: String?, batchId: String, kind: CommandSpec.Kind, text: String, interpreter: String?,
+        state: CommandState, terminal: Bool, reason: String?, exitCode: Int32?, signal: Int32?, createdAt: Date, updatedAt: Date,
+        expiresAt: Date, timeoutSeconds: Double, createdBy: String, stdoutTruncated: Bool, stderrTruncated: Bool,
+        stdout: String?, stderr: String?, events: [CommandEventView]? = nil
+    ) {
+        self.id = id
+        self.agentId = agentId
+        self.agent = agent
+        self.batchId = batchId
+        self.kind = kind
+        self.text = text
+        self.interpreter = interpreter
+        self.state = state
+        self.terminal = terminal
+        self.reason = reason
+        self.exitCode = exitCode
+        self.signal = signal
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.expiresAt = expiresAt
+        self.timeoutSeconds = timeoutSeconds
+        self.createdBy = createdBy
+        self.stdoutTruncated = stdoutTruncated
+        self.stderrTruncated = stderrTruncated
+        self.stdout = stdout
+        self.stderr = stderr
+        self.events = events
+    }
+
     init(_ r: CommandRecord, agentName: String?, textLimit: Int = Int.max) {
         id = r.id
         agentId = r.agentId
@@ -109,6 +139,13 @@ public struct OutputView: Codable, Sendable {
     public var stream: StdStream
     public var offset: Int
     public var data: Data
+
+    package init(commandId: String, stream: StdStream, offset: Int, data: Data) {
+        self.commandId = commandId
+        self.stream = stream
+        self.offset = offset
+        self.data = data
+    }
 }
 
 /// What changed in a batch since a version (long-poll answer).

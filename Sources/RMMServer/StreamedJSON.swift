@@ -42,6 +42,12 @@ struct NDJSONLines {
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 
+    /// A batch line, written by `BatchLineCodec` when it can (the same bytes as the encoder's).
+    mutating func append(_ line: BatchStreamLine) throws {
+        buffer.writeBytes(try BatchLineCodec.encode(line) ?? Array(encoder.encode(line)))
+        buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
     mutating func flushIfFull(to writer: inout any ResponseBodyWriter) async throws {
         if buffer.readableBytes >= Self.flushBytes { try await flush(to: &writer) }
     }

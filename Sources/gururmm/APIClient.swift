@@ -41,7 +41,9 @@ struct APIClient: Sendable {
 
     /// A streamed NDJSON answer: each line is decoded and handed to `line` as it arrives, so the
     /// whole answer is never held. Fails when nothing arrives for `idleTimeout` seconds.
-    func streamLines<T: Decodable>(_ path: String, as type: T.Type = T.self, idleTimeout: Double, _ line: (T) async throws -> Void) async throws {
+    func streamLines<T: Decodable>(
+        _ path: String, as type: T.Type = T.self, idleTimeout: Double, fastDecode: (Data) -> T? = { _ in nil }, _ line: (T) async throws -> Void
+    ) async throws {
         guard let host = base.host, !host.isEmpty else { throw APIError(status: 0, message: "bad API URL \(base.absoluteString)") }
         let secure = base.scheme == "https"
         let headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson"), ("User-Agent", "gururmm-cli")]
@@ -54,7 +56,7 @@ struct APIClient: Sendable {
             ) { data in
                 let value: T
                 do {
-                    value = try decoder.decode(T.self, from: data)
+                    value = try fastDecode(data) ?? decoder.decode(T.self, from: data)
                 } catch {
                     throw APIError(status: 200, message: "unexpected line from the API: \(error)")
                 }

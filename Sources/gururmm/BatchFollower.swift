@@ -23,7 +23,7 @@ struct BatchFollower {
             var end: BatchStreamEnd?
             try await client.streamLines(
                 "/api/v1/batches/\(pathEscape(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)&terminal=true",
-                as: BatchStreamLine.self, idleTimeout: Self.idle
+                as: BatchStreamLine.self, idleTimeout: Self.idle, fastDecode: BatchLineCodec.decode
             ) { line in
                 if let view = line.command { finals[view.id] = view }
                 if let chunk = line.output { onOutput(chunk) }
@@ -38,7 +38,9 @@ struct BatchFollower {
     /// Streams every command of the batch in creation order with its whole output.
     func results(_ each: (CommandView) throws -> Void) async throws {
         var ended = false
-        try await client.streamLines("/api/v1/batches/\(pathEscape(batchId))/results", as: BatchStreamLine.self, idleTimeout: Self.idle) { line in
+        try await client.streamLines(
+            "/api/v1/batches/\(pathEscape(batchId))/results", as: BatchStreamLine.self, idleTimeout: Self.idle, fastDecode: BatchLineCodec.decode
+        ) { line in
             if let view = line.command { try each(view) }
             if line.end != nil { ended = true }
         }

@@ -35,6 +35,7 @@ struct BenchResults {
     var onlineSeconds: [Int: Double] = [:]
     var fanOut: [FanOut] = []
     var operatorPath: [Operator] = []
+    var lineCodec: LineCodecCost.Result?
     var idle: Idle?
     var throughput: Throughput?
     var storm: Storm?
@@ -75,6 +76,13 @@ struct BenchResults {
                 result += String(format: "; compared CLI %.2f s (exit %d), %.1f× the CLI's time", old, row.oldCliStatus ?? -1, old / max(row.cliSeconds, 1e-9))
             }
             lines.append("| 6 | operator path: a `gururmm run --all -- true` process, \(row.agents) agents | \(result) | CLI adds ≤ 0.2 s | \(atMost(added, 0.2)) |")
+        }
+        if let codec = lineCodec {
+            let foundation = codec.foundationEncode + codec.foundationDecode, fast = codec.fastEncode + codec.fastDecode
+            let result = String(format: "Foundation %.1f µs write + %.1f µs read; fast path %.1f + %.1f µs: %.1f× less per line (%.2f s → %.2f s for all)",
+                                codec.foundationEncode * 1e6, codec.foundationDecode * 1e6, codec.fastEncode * 1e6, codec.fastDecode * 1e6,
+                                foundation / max(fast, 1e-12), foundation * Double(codec.lines), fast * Double(codec.lines))
+            lines.append("| 6 | one streamed batch line, written (server) and read (CLI): \(codec.lines) lines as for 10,000 agents, same process | \(result) | — | — |")
         }
         if let throughput {
             var cpu = ""

@@ -43,6 +43,8 @@ struct BenchRun {
         results.echo = try await BenchMeasurements.echoRoundTrips(count: roundTrips)
         note("disk sync latency")
         results.sync = try BenchMeasurements.syncLatency(directory: directory, count: roundTrips)
+        note("batch stream lines: Foundation and the fast path")
+        results.lineCodec = try LineCodecCost.measure(agents: 10_000)
         let server = try await BenchServer(directory: directory)
         do {
             try await measure(server)
