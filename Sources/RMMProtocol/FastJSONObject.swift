@@ -96,13 +96,60 @@ package struct FastJSONFields {
     package mutating func int32(_ key: String, required: Bool = true) -> Int32? { value(key, required: required) { $0.int32() } }
     package mutating func double(_ key: String, required: Bool = true) -> Double? { value(key, required: required) { $0.number() } }
     package mutating func bool(_ key: String) -> Bool? { value(key, required: true) { $0.bool() } }
-    package mutating func data(_ key: String) -> Data? { value(key, required: true) { $0.string().flatMap { Data(base64Encoded: $0) } } }
-    package mutating func date(_ key: String) -> Date? {
-        value(key, required: true) { reader in reader.string().flatMap { InternetDate.date(Array($0.utf8)) } }
+    package mutating func data(_ key: String) -> Data? { value(key, required: true) { $0.base64() } }
+}
+
+/// A flat object read key by key in the sorted order `FastJSONObjectWriter` writes: no dictionary,
+/// no hashing. A key out of that order, unknown or repeated, sets `failed` (the caller declines
+/// and leaves the object to Foundation, which takes keys in any order).
+package struct FastJSONOrderedFields {
+    package var reader: FastJSONReader
+    private var first = true
+
+    /// Reads from `reader`'s position, just after the object's `{`.
+    package init(_ reader: FastJSONReader) { self.reader = reader }
+
+    /// Consumes `"name":` (after its comma) if the next key is exactly `name`.
+    private mutating func next(_ name: StaticString) -> Bool {
+        let start = reader.at
+        guard first || reader.take(","), reader.take("\""), reader.take(name), reader.take("\":") else {
+            reader.at = start
+            return false
+        }
+        first = false
+        return true
     }
+
+    /// The value of `name`, which must come next.
+    package mutating func required<T>(_ name: StaticString, _ read: (inout FastJSONReader) -> T?) -> T? {
+        guard !reader.failed, next(name), let value = read(&reader) else {
+            reader.failed = true
+            return nil
+        }
+        return value
+    }
+
+    /// The value of `name` if it comes next, else nil.
+    package mutating func optional<T>(_ name: StaticString, _ read: (inout FastJSONReader) -> T?) -> T? {
+        guard !reader.failed, next(name) else { return nil }
+        guard let value = read(&reader) else {
+            reader.failed = true
+            return nil
+        }
+        return value
+    }
+
+    /// The object's `}` after its last field; false if anything else comes first.
+    package mutating func end() -> Bool { !reader.failed && reader.take("}") }
 }
 
 extension FastJSONReader {
+    /// A date as `InternetDate` reads it.
+    package mutating func internetDate() -> Date? { string().flatMap { InternetDate.date(Array($0.utf8)) } }
+
+    /// Base64 data, as Foundation's default data strategy reads it.
+    package mutating func base64() -> Data? { string().flatMap { Data(base64Encoded: $0) } }
+
     /// An object of scalar values (a string without escapes, a number, a boolean) and the byte
     /// range of each value by key; nil for anything nested, a null, or a repeated key.
     package mutating func flatObject() -> [String: Range<Int>]? {

@@ -69,50 +69,52 @@ package enum BatchLineCodec {
         object.date("updated_at", view.updatedAt)
     }
 
-    /// The line, if `data` is one in the plain shape `encode` writes and Foundation's decoder
-    /// would read it as it is; nil otherwise (decode it the general way).
+    /// The line, if `data` is one in the plain shape `encode` writes (keys in its order) and
+    /// Foundation's decoder would read it as it is; nil otherwise (decode it the general way).
     package static func decode(_ data: Data) -> BatchStreamLine? {
         data.withUnsafeBytes { bytes in
             var reader = FastJSONReader(bytes: bytes)
-            let kind: Kind
-            if reader.take("{\"command\":") {
-                kind = .command
-            } else if reader.take("{\"output\":") {
-                kind = .output
-            } else if reader.take("{\"end\":") {
-                kind = .end
+            let line: BatchStreamLine?
+            if reader.take("{\"command\":{") {
+                var fields = FastJSONOrderedFields(reader)
+                line = fields.commandView().map { BatchStreamLine(command: $0) }
+                guard fields.end() else { return nil }
+                reader = fields.reader
+            } else if reader.take("{\"output\":{") {
+                var fields = FastJSONOrderedFields(reader)
+                line = fields.outputView().map { BatchStreamLine(output: $0) }
+                guard fields.end() else { return nil }
+                reader = fields.reader
+            } else if reader.take("{\"end\":{") {
+                var fields = FastJSONOrderedFields(reader)
+                line = fields.streamEnd().map { BatchStreamLine(end: $0) }
+                guard fields.end() else { return nil }
+                reader = fields.reader
             } else {
                 return nil
             }
-            guard let ranges = reader.flatObject(), !reader.failed, reader.take("}"), reader.atEnd else { return nil }
-            var fields = FastJSONFields(bytes: bytes, ranges: ranges)
-            let line: BatchStreamLine?
-            switch kind {
-            case .command: line = fields.commandView().map { BatchStreamLine(command: $0) }
-            case .output: line = fields.outputView().map { BatchStreamLine(output: $0) }
-            case .end: line = fields.streamEnd().map { BatchStreamLine(end: $0) }
-            }
-            guard let line, fields.allRead else { return nil }
+            guard let line, reader.take("}"), reader.atEnd else { return nil }
             return line
         }
     }
-
-    private enum Kind { case command, output, end }
 }
 
-/// The values of a batch line's object.
-private extension FastJSONFields {
+/// The values of a batch line's object, in `encode`'s key order.
+private extension FastJSONOrderedFields {
     mutating func commandView() -> CommandView? {
-        let agent = string("agent", required: false), agentId = string("agent_id"), batchId = string("batch_id")
-        let createdAt = date("created_at"), createdBy = string("created_by"), exitCode = int32("exit_code", required: false)
-        let expiresAt = date("expires_at"), id = string("id"), interpreter = string("interpreter", required: false)
-        let kind = string("kind").flatMap(CommandSpec.Kind.init(rawValue:)), reason = string("reason", required: false)
-        let signal = int32("signal", required: false), state = string("state").flatMap(CommandState.init(rawValue:))
-        let stderr = string("stderr", required: false), stderrTruncated = bool("stderr_truncated")
-        let stdout = string("stdout", required: false), stdoutTruncated = bool("stdout_truncated")
-        let terminal = bool("terminal"), text = string("text"), timeoutSeconds = double("timeout_seconds")
-        let updatedAt = date("updated_at")
-        guard !failed, let agentId, let batchId, let createdAt, let createdBy, let expiresAt, let id, let kind, let state,
+        let agent = optional("agent") { $0.string() }, agentId = required("agent_id") { $0.string() }
+        let batchId = required("batch_id") { $0.string() }, createdAt = required("created_at") { $0.internetDate() }
+        let createdBy = required("created_by") { $0.string() }, exitCode = optional("exit_code") { $0.int32() }
+        let expiresAt = required("expires_at") { $0.internetDate() }, id = required("id") { $0.string() }
+        let interpreter = optional("interpreter") { $0.string() }
+        let kind = required("kind") { $0.string().flatMap(CommandSpec.Kind.init(rawValue:)) }
+        let reason = optional("reason") { $0.string() }, signal = optional("signal") { $0.int32() }
+        let state = required("state") { $0.string().flatMap(CommandState.init(rawValue:)) }
+        let stderr = optional("stderr") { $0.string() }, stderrTruncated = required("stderr_truncated") { $0.bool() }
+        let stdout = optional("stdout") { $0.string() }, stdoutTruncated = required("stdout_truncated") { $0.bool() }
+        let terminal = required("terminal") { $0.bool() }, text = required("text") { $0.string() }
+        let timeoutSeconds = required("timeout_seconds") { $0.number() }, updatedAt = required("updated_at") { $0.internetDate() }
+        guard let agentId, let batchId, let createdAt, let createdBy, let expiresAt, let id, let kind, let state,
               let stderrTruncated, let stdoutTruncated, let terminal, let text, let timeoutSeconds, let updatedAt else { return nil }
         return CommandView(
             id: id, agentId: agentId, agent: agent, batchId: batchId, kind: kind, text: text, interpreter: interpreter, state: state,
@@ -123,15 +125,16 @@ private extension FastJSONFields {
     }
 
     mutating func outputView() -> OutputView? {
-        let commandId = string("command_id"), data = data("data"), offset = integer("offset")
-        let stream = string("stream").flatMap(StdStream.init(rawValue:))
-        guard !failed, let commandId, let data, let offset, let stream else { return nil }
+        let commandId = required("command_id") { $0.string() }, data = required("data") { $0.base64() }
+        let offset = required("offset") { $0.integer() }, stream = required("stream") { $0.string().flatMap(StdStream.init(rawValue:)) }
+        guard let commandId, let data, let offset, let stream else { return nil }
         return OutputView(commandId: commandId, stream: stream, offset: offset, data: data)
     }
 
     mutating func streamEnd() -> BatchStreamEnd? {
-        let commands = integer("commands"), done = bool("done"), version = integer("version")
-        guard !failed, let commands, let done, let version else { return nil }
+        let commands = required("commands") { $0.integer() }, done = required("done") { $0.bool() }
+        let version = required("version") { $0.integer() }
+        guard let commands, let done, let version else { return nil }
         return BatchStreamEnd(version: version, done: done, commands: commands)
     }
 }

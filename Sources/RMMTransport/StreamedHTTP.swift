@@ -13,10 +13,13 @@ public enum StreamedHTTP {
     /// newline; at most `maxLine` bytes, else the request fails) as it arrives, and the reply's
     /// body is empty; another status's body (its first 64 KiB) comes back in the reply. The
     /// connection is closed, failing the request, when nothing arrives for `idleTimeout`.
+    /// `drained` is called when the lines of what has arrived so far are all handed over (a
+    /// caller that buffers what it makes of them flushes then).
     public static func lines(
         _ method: HTTPMethod, host: String, port: Int, path: String, tls: TLSTrust?,
         headers extra: [(String, String)] = [], body: Data? = nil, idleTimeout: TimeAmount, maxLine: Int,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        drained: () -> Void = {},
         line: (Data) async throws -> Void
     ) async throws -> HTTPReply {
         var splitter = LineSplitter(maxLine: maxLine)
@@ -25,6 +28,7 @@ public enum StreamedHTTP {
             var chunk = chunk
             splitter.append(&chunk)
             while let next = try splitter.next(origin: origin) { try await line(next) }
+            drained()
         }
         if (200..<300).contains(reply.status), let rest = splitter.rest() { try await line(rest) }
         return reply

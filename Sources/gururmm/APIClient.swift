@@ -42,7 +42,8 @@ struct APIClient: Sendable {
     /// A streamed NDJSON answer: each line is decoded and handed to `line` as it arrives, so the
     /// whole answer is never held. Fails when nothing arrives for `idleTimeout` seconds.
     func streamLines<T: Decodable>(
-        _ path: String, as type: T.Type = T.self, idleTimeout: Double, fastDecode: (Data) -> T? = { _ in nil }, _ line: (T) async throws -> Void
+        _ path: String, as type: T.Type = T.self, idleTimeout: Double, fastDecode: (Data) -> T? = { _ in nil }, drained: () -> Void = {},
+        _ line: (T) async throws -> Void
     ) async throws {
         guard let host = base.host, !host.isEmpty else { throw APIError(status: 0, message: "bad API URL \(base.absoluteString)") }
         let secure = base.scheme == "https"
@@ -52,7 +53,7 @@ struct APIClient: Sendable {
         do {
             reply = try await StreamedHTTP.lines(
                 .GET, host: host, port: base.port ?? (secure ? 443 : 80), path: path, tls: secure ? (tls ?? .system) : nil,
-                headers: headers, idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), maxLine: Self.maxStreamLine
+                headers: headers, idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), maxLine: Self.maxStreamLine, drained: drained
             ) { data in
                 let value: T
                 do {

@@ -15,15 +15,16 @@ struct BatchFollower {
     static let idle = 55.0
 
     /// Streams the batch's changes until it is done; `onOutput` gets each piece of output (with
-    /// `output`) as it is stored. Returns the last view of every command that ended.
-    func follow(output: Bool, onOutput: (OutputView) -> Void) async throws -> [String: CommandView] {
+    /// `output`) as it is stored, and `drained` is called when what has arrived is all handed over.
+    /// Returns the last view of every command that ended.
+    func follow(output: Bool, drained: () -> Void = {}, onOutput: (OutputView) -> Void) async throws -> [String: CommandView] {
         var after = 0
         var finals: [String: CommandView] = [:]
         while true {
             var end: BatchStreamEnd?
             try await client.streamLines(
                 "/api/v1/batches/\(pathEscape(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)&terminal=true",
-                as: BatchStreamLine.self, idleTimeout: Self.idle, fastDecode: BatchLineCodec.decode
+                as: BatchStreamLine.self, idleTimeout: Self.idle, fastDecode: BatchLineCodec.decode, drained: drained
             ) { line in
                 if let view = line.command { finals[view.id] = view }
                 if let chunk = line.output { onOutput(chunk) }

@@ -79,7 +79,7 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             let commandAgents = Dictionary(created.commands.map { ($0.commandId, $0.agent) }, uniquingKeysWith: { a, _ in a })
             let printer = LivePrinter(enabled: true, prefixes: commandAgents)
-            let finals = try await follower.follow(output: true) { printer.print($0) }
+            let finals = try await follower.follow(output: true, drained: printer.flushOutput) { printer.print($0) }
             printer.flushAll()
             var results: [CommandView] = []
             for target in created.commands {
@@ -155,6 +155,11 @@ final class LivePrinter {
     private var partial: [String: Data] = [:]
     /// Per command and stream: the offset of the next byte not yet taken.
     private var nextOffset: [String: Int] = [:]
+    /// Lines printed but not yet written, per stream: written when the answer's bytes so far are
+    /// all handled (`flushOutput`), or at 64 KiB — one write for many agents' lines, not one each.
+    /// (Within one such batch a stderr line may come out after a stdout line stored later.)
+    private var pending: (stdout: [UInt8], stderr: [UInt8]) = ([], [])
+    private static let pendingLimit = 64 << 10
 
     init(enabled: Bool, prefixes: [String: String]) {
         self.enabled = enabled
@@ -213,6 +218,7 @@ final class LivePrinter {
         if let data = partial.removeValue(forKey: key), !data.isEmpty { emit(data[...], commandId: commandId, stream: stream) }
     }
 
+    /// Prints every held line, finished or not, and writes everything printed.
     func flushAll() {
         for (key, data) in partial where !data.isEmpty {
             let parts = key.split(separator: "/")
@@ -220,10 +226,19 @@ final class LivePrinter {
             emit(data[...], commandId: String(parts[0]), stream: stream)
         }
         partial.removeAll()
+        flushOutput()
+    }
+
+    /// Writes the lines printed so far.
+    func flushOutput() {
+        if !pending.stdout.isEmpty { FileHandle.standardOutput.write(Data(pending.stdout)) }
+        if !pending.stderr.isEmpty { FileHandle.standardError.write(Data(pending.stderr)) }
+        pending = ([], [])
     }
 
     private func emit(_ line: Data.SubSequence, commandId: String, stream: StdStream) {
         let text = "[\(prefixes[commandId] ?? commandId)] " + String(decoding: line, as: UTF8.self) + "\n"
-        (stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(text.utf8))
+        if stream == .stdout { pending.stdout.append(contentsOf: text.utf8) } else { pending.stderr.append(contentsOf: text.utf8) }
+        if pending.stdout.count + pending.stderr.count >= Self.pendingLimit { flushOutput() }
     }
 }

@@ -25,6 +25,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("storm-size"), help: "Fleet size at which to restart the server (0: skip the storm).")
     var stormSize: Int = 10_000
 
+    @Option(name: .customLong("operator-repeats"),
+            help: "How many times, at each size, to run an API fan-out and then a `run --all` process (the operator path's figures are medians).")
+    var operatorRepeats: Int = 3
+
     @Option(name: .customLong("per-simulator"), help: "Most agents per simulator process (each needs one file descriptor per agent).")
     var perSimulator: Int = 10_000
 
@@ -55,6 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
             return n
         }.sorted()
         guard !requested.isEmpty else { throw ValidationError("--sizes needs at least one size") }
+        guard (1...20).contains(operatorRepeats) else { throw ValidationError("--operator-repeats must be 1 to 20") }
         guard roundTrips >= 10, throughputSeconds > 0, idleSeconds > 0, perSimulator > 0 else {
             throw ValidationError("--round-trips must be at least 10; durations and --per-simulator positive")
         }
@@ -78,7 +83,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var run = BenchRun(directory: directory, sizes: requested, perSimulator: perSimulator, roundTrips: roundTrips,
                            throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, stormSize: stormSize,
-                           compareCLI: compareCLI)
+                           operatorRepeats: operatorRepeats, compareCLI: compareCLI)
         let report = try await run.execute()
         print(report)
         if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }

@@ -21,6 +21,8 @@ struct BenchResults {
         var cliStatus: Int32
         /// The old CLI's extra requests alone: one GET per command, in sequence.
         var perCommandSeconds: Double
+        /// Per pair (an API fan-out, then a `run --all` process): the CLI's seconds minus the API's.
+        var added: [Double]
         var oldCliSeconds: Double?
         var oldCliStatus: Int32?
     }
@@ -69,9 +71,12 @@ struct BenchResults {
             lines.append("| 2 | fan-out to \(row.agents) agents\(row.requested != row.agents ? " (asked \(row.requested))" : "") | \(String(format: "%.2f s", row.seconds)) (\(String(format: "%.3f", perThousand)) s per 1k), \(row.succeeded)/\(row.agents) succeeded\(online) | \(target) | \(pass) |")
         }
         for row in operatorPath {
-            let added = row.cliSeconds - row.apiSeconds
-            var result = String(format: "CLI process %.2f s (exit %d), API fan-out %.2f s: the CLI adds %.2f s; the old path's %d per-command GETs alone took %.2f s",
-                                row.cliSeconds, row.cliStatus, row.apiSeconds, added, row.agents, row.perCommandSeconds)
+            let added = median(row.added)
+            let each = row.added.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+            var result = String(format: "medians of %d pairs: CLI process %.2f s (exit %d), API fan-out %.2f s: the CLI adds %.2f s",
+                                row.added.count, row.cliSeconds, row.cliStatus, row.apiSeconds, added)
+                + " (each pair: \(each) s)"
+                + String(format: "; the old path's %d per-command GETs alone took %.2f s", row.agents, row.perCommandSeconds)
             if let old = row.oldCliSeconds {
                 result += String(format: "; compared CLI %.2f s (exit %d), %.1f× the CLI's time", old, row.oldCliStatus ?? -1, old / max(row.cliSeconds, 1e-9))
             }

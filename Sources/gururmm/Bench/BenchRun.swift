@@ -11,11 +11,14 @@ struct BenchRun {
     let throughputSeconds: Double
     let idleSeconds: Double
     let stormSize: Int
+    /// API fan-outs and `run --all` processes at each size, alternately: one pair moves ±20 %.
+    let operatorRepeats: Int
     /// Another gururmm binary whose `run --all` is timed beside this one's (e.g. an older build).
     let compareCLI: String?
 
     init(directory: String, sizes: [Int], perSimulator: Int, roundTrips: Int, throughputSeconds: Double, idleSeconds: Double, stormSize: Int,
-         compareCLI: String? = nil) {
+         operatorRepeats: Int = 3, compareCLI: String? = nil) {
+        self.operatorRepeats = operatorRepeats
         self.compareCLI = compareCLI
         self.directory = directory
         self.sizes = sizes
@@ -119,16 +122,29 @@ struct BenchRun {
     }
 
     /// The same fan-out as an operator runs it: a `gururmm run --all -- true` process (and the
-    /// compared binary's, if any), each timed from spawn to exit.
+    /// compared binary's, if any), each timed from spawn to exit, after each of `operatorRepeats`
+    /// API fan-outs (the first is the fan-out row's), so each pair shares the fleet's state.
     /// The old path's extra cost is measured too: the per-command GETs it made after the batch.
     private mutating func operatorPath(_ server: BenchServer, size: Int, apiSeconds: Double, batch: RunResponse) async throws {
-        note("operator path: run --all to \(size)")
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let cli = try await OperatorPath.timedRun(executable: own, api: server.api.base, token: server.api.token,
-                                                  logPath: directory + "/run-all-\(size).log", timeout: 300)
+        var pairs: [(api: Double, cli: Double)] = []
+        var status: Int32 = 0
+        for round in 1...operatorRepeats {
+            var api = apiSeconds
+            if round > 1 {
+                note("operator path: API fan-out to \(size), \(round) of \(operatorRepeats)")
+                api = try await BenchMeasurements.fanOut(server).seconds
+            }
+            note("operator path: run --all to \(size), \(round) of \(operatorRepeats)")
+            let cli = try await OperatorPath.timedRun(executable: own, api: server.api.base, token: server.api.token,
+                                                      logPath: directory + "/run-all-\(size)-\(round).log", timeout: 300)
+            if cli.status != 0 { status = cli.status }
+            pairs.append((api, cli.seconds))
+        }
         note("operator path: \(batch.commands.count) per-command GETs")
         let fetches = try await BenchMeasurements.perCommandFetches(server, batch)
-        var row = BenchResults.Operator(agents: size, apiSeconds: apiSeconds, cliSeconds: cli.seconds, cliStatus: cli.status, perCommandSeconds: fetches)
+        var row = BenchResults.Operator(agents: size, apiSeconds: median(pairs.map(\.api)), cliSeconds: median(pairs.map(\.cli)),
+                                        cliStatus: status, perCommandSeconds: fetches, added: pairs.map { $0.cli - $0.api })
         if let compareCLI {
             note("operator path: \(compareCLI) run --all to \(size)")
             let old = try await OperatorPath.timedRun(executable: compareCLI, api: server.api.base, token: server.api.token,
@@ -189,4 +205,12 @@ struct BenchRun {
     private func note(_ text: String) {
         FileHandle.standardError.write(Data("bench: \(text)\n".utf8))
     }
+}
+
+/// The middle value (the mean of the middle two for an even count); 0 for none.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
