@@ -131,7 +131,7 @@ extension SQLiteStore {
 
     public func agentNames(ids: [String]) async throws -> [String: String] {
         guard !ids.isEmpty else { return [:] }
-        let json = String(decoding: try JSONEncoder().encode(Array(Set(ids))), as: UTF8.self)
+        let json = JSONIdList.text(Set(ids))
         return try await read { db in
             var names: [String: String] = [:]
             for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, name FROM agents WHERE id IN (SELECT value FROM json_each(?))"), arguments: [json]) {
@@ -174,7 +174,7 @@ extension SQLiteStore {
 
     public func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] {
         guard !agentIds.isEmpty else { return [:] }
-        let json = String(decoding: try JSONEncoder().encode(Array(Set(agentIds))), as: UTF8.self)
+        let json = JSONIdList.text(Set(agentIds))
         return try await read { db in
             var diagnoses: [String: Data] = [:]
             let sql = "SELECT id, link_diagnosis FROM agents WHERE id IN (SELECT value FROM json_each(?)) AND link_diagnosis IS NOT NULL"

@@ -27,7 +27,7 @@ extension SQLiteStore {
 
     public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
         guard !commandIds.isEmpty else { return [] }
-        let list = String(decoding: try JSONEncoder().encode(commandIds), as: UTF8.self)
+        let list = JSONIdList.text(commandIds)
         let from = cursor ?? OutputCursor(commandId: "", stream: "", offset: -1)
         return try await read { db in
             // Each id is a range of the primary key (command_id, stream, byte_offset), visited in
@@ -50,7 +50,7 @@ extension SQLiteStore {
     public func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
         // The ids travel as one JSON array (no limit on bound variables); each is a primary-key range.
-        let list = String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
+        let list = JSONIdList.text(ids)
         return try await read { db in
             Set(try String.fetchAll(
                 db.cachedStatement(sql: """

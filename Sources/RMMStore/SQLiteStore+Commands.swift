@@ -64,7 +64,7 @@ extension SQLiteStore {
     /// variables), and the partial index `commands_pending_by_agent` answers it without reading a row.
     static func pendingCounts(agentIds: [String], _ db: Database) throws -> [String: Int] {
         guard !agentIds.isEmpty else { return [:] }
-        let ids = String(decoding: try JSONEncoder().encode(agentIds), as: UTF8.self)
+        let ids = JSONIdList.text(agentIds)
         let rows = try Row.fetchAll(
             db.cachedStatement(sql: pendingCountsQuery), arguments: [ids]
         )

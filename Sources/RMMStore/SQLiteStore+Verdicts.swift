@@ -89,7 +89,7 @@ extension SQLiteStore {
 extension SQLiteStore {
     public func latestVerdicts(agentIds: [String], only kind: LinkVerdict?) async throws -> [String: VerdictRecord] {
         guard !agentIds.isEmpty else { return [:] }
-        let json = String(decoding: try JSONEncoder().encode(Array(Set(agentIds))), as: UTF8.self)
+        let json = JSONIdList.text(Set(agentIds))
         let kindCondition = kind == nil ? "" : "AND verdict = ?"
         let arguments: StatementArguments = kind.map { [json, $0.rawValue] } ?? [json]
         // The newest id per agent through the (agent_id, id) index, then those rows. Of one kind,

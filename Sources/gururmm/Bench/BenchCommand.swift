@@ -27,7 +27,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("operator-repeats"),
             help: "How many times, at each size, to run an API fan-out and then a `run --all` process (the operator path's figures are medians).")
-    var operatorRepeats: Int = 3
+    var operatorRepeats: Int = 4
 
     @Option(name: .customLong("per-simulator"), help: "Most agents per simulator process (each needs one file descriptor per agent).")
     var perSimulator: Int = 10_000

@@ -23,6 +23,9 @@ struct BenchResults {
         var perCommandSeconds: Double
         /// Per pair (an API fan-out, then a `run --all` process): the CLI's seconds minus the API's.
         var added: [Double]
+        /// The server's CPU seconds (median) over an API fan-out and over a `run --all` process.
+        var serverCPUOverAPI: Double?
+        var serverCPUOverCLI: Double
         var oldCliSeconds: Double?
         var oldCliStatus: Int32?
     }
@@ -76,6 +79,8 @@ struct BenchResults {
             var result = String(format: "medians of %d pairs: CLI process %.2f s (exit %d), API fan-out %.2f s: the CLI adds %.2f s",
                                 row.added.count, row.cliSeconds, row.cliStatus, row.apiSeconds, added)
                 + " (each pair: \(each) s)"
+                + String(format: "; server CPU %.2f s over a CLI run", row.serverCPUOverCLI)
+                + (row.serverCPUOverAPI.map { String(format: ", %.2f s over an API fan-out", $0) } ?? "")
                 + String(format: "; the old path's %d per-command GETs alone took %.2f s", row.agents, row.perCommandSeconds)
             if let old = row.oldCliSeconds {
                 result += String(format: "; compared CLI %.2f s (exit %d), %.1f× the CLI's time", old, row.oldCliStatus ?? -1, old / max(row.cliSeconds, 1e-9))

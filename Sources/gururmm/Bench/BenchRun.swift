@@ -129,22 +129,43 @@ struct BenchRun {
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         var pairs: [(api: Double, cli: Double)] = []
         var status: Int32 = 0
-        for round in 1...operatorRepeats {
-            var api = apiSeconds
-            if round > 1 {
-                note("operator path: API fan-out to \(size), \(round) of \(operatorRepeats)")
-                api = try await BenchMeasurements.fanOut(server).seconds
-            }
+        // The server's CPU seconds over each API fan-out after the first, and over each CLI run.
+        var apiCPU: [Double] = [], cliCPU: [Double] = []
+        func serverCPU() -> Double { server.stats()?.cpuSeconds ?? .nan }
+        func apiFanOut(_ round: Int) async throws -> Double {
+            note("operator path: API fan-out to \(size), \(round) of \(operatorRepeats)")
+            let before = serverCPU()
+            let seconds = try await BenchMeasurements.fanOut(server).seconds
+            apiCPU.append(serverCPU() - before)
+            return seconds
+        }
+        func cliRun(_ round: Int) async throws -> Double {
             note("operator path: run --all to \(size), \(round) of \(operatorRepeats)")
+            let before = serverCPU()
             let cli = try await OperatorPath.timedRun(executable: own, api: server.api.base, token: server.api.token,
                                                       logPath: directory + "/run-all-\(size)-\(round).log", timeout: 300)
+            cliCPU.append(serverCPU() - before)
             if cli.status != 0 { status = cli.status }
-            pairs.append((api, cli.seconds))
+            return cli.seconds
+        }
+        // Each later pair in the other order: a fan-out right after another one runs on a fleet and
+        // a store still settling from it, which must not count against one side only.
+        for round in 1...operatorRepeats {
+            if round == 1 {
+                pairs.append((apiSeconds, try await cliRun(round)))
+            } else if round % 2 == 0 {
+                let cli = try await cliRun(round)
+                pairs.append((try await apiFanOut(round), cli))
+            } else {
+                let api = try await apiFanOut(round)
+                pairs.append((api, try await cliRun(round)))
+            }
         }
         note("operator path: \(batch.commands.count) per-command GETs")
         let fetches = try await BenchMeasurements.perCommandFetches(server, batch)
         var row = BenchResults.Operator(agents: size, apiSeconds: median(pairs.map(\.api)), cliSeconds: median(pairs.map(\.cli)),
-                                        cliStatus: status, perCommandSeconds: fetches, added: pairs.map { $0.cli - $0.api })
+                                        cliStatus: status, perCommandSeconds: fetches, added: pairs.map { $0.cli - $0.api },
+                                        serverCPUOverAPI: apiCPU.isEmpty ? nil : median(apiCPU), serverCPUOverCLI: median(cliCPU))
         if let compareCLI {
             note("operator path: \(compareCLI) run --all to \(size)")
             let old = try await OperatorPath.timedRun(executable: compareCLI, api: server.api.base, token: server.api.token,
