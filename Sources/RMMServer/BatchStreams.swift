@@ -197,15 +197,20 @@ enum BatchStreams {
     }
 
     /// The chunks of these commands stored in `versions`, a page at a time, each stream in offset order.
+    /// The ids go to the store `chunkPage` at a time: each query looks up every id it is given, so
+    /// paging a whole command page's ids 16 chunks at a time would look each id up once per page.
     private static func forEachChunk(
         _ core: ServerCore, commandIds: [String], versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
     ) async throws {
-        var cursor: OutputCursor?
-        while true {
-            let chunks = try await core.store.outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: chunkPage)
-            for chunk in chunks { try await body(chunk) }
-            guard chunks.count == chunkPage, let last = chunks.last else { return }
-            cursor = OutputCursor(after: last)
+        for start in stride(from: 0, to: commandIds.count, by: chunkPage) {
+            let group = Array(commandIds[start..<min(start + chunkPage, commandIds.count)])
+            var cursor: OutputCursor?
+            while true {
+                let chunks = try await core.store.outputChunks(commandIds: group, after: cursor, versions: versions, limit: chunkPage)
+                for chunk in chunks { try await body(chunk) }
+                guard chunks.count == chunkPage, let last = chunks.last else { break }
+                cursor = OutputCursor(after: last)
+            }
         }
     }
 }
