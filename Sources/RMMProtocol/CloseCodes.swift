@@ -29,9 +29,10 @@ public enum CloseCode: UInt16, Sendable {
     /// e.g. "…; retry in 37 s").
     case rateLimited = 4009
     /// Data frames do not arrive on this path; reconnect with the downlink mode named in the reason
-    /// ("downlink=binary" or "downlink=poll").
+    /// ("downlink=binary" or "downlink=poll"; written and read as a `CloseHint`).
     case switchDownlink = 4010
-    /// Large packets or frames are lost; reconnect with the limits in the reason ("mss=1200 cap=1024").
+    /// Large packets or frames are lost; reconnect with the limits in the reason ("mss=1200 cap=1024";
+    /// written and read as a `CloseHint`).
     case shrinkPackets = 4011
     /// The agent's message consumer is stuck; rebuild the session.
     case agentStalled = 4012

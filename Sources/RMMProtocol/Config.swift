@@ -90,8 +90,8 @@ public struct AgentConfig: Codable, Sendable, Equatable {
         if !(1024...(8 << 20)).contains(outputCapBytes) { out.append("output_cap_bytes must be 1 KiB...8 MiB") }
         if !(512...(1 << 20)).contains(outputChunkBytes) { out.append("output_chunk_bytes must be 512 B...1 MiB") }
         if !(1...3600).contains(ackDeadline) { out.append("ack_deadline must be 1...3600 seconds") }
-        if !(1024...WireLimits.maxFrameBytes / 2).contains(maxMessageBytes) {
-            out.append("max_message_bytes must be 1 KiB...\(WireLimits.maxFrameBytes / 2) bytes")
+        if !PacketLimits.messageCapRange.contains(maxMessageBytes) {
+            out.append("max_message_bytes must be 1 KiB...\(PacketLimits.maxMessageCap) bytes")
         }
         if labels.count > 256 || labels.contains(where: { $0.key.utf8.count > 256 || $0.value.utf8.count > 4096 }) {
             out.append("labels must be at most 256, each key at most 256 and each value at most 4096 bytes")

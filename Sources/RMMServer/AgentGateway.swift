@@ -64,17 +64,17 @@ final class AgentGateway: Sendable {
                         enableAutomaticErrorHandling: false,
                         shouldUpgrade: { channel, head in
                             let request = AgentUpgradeRequest(uri: head.uri)
-                            guard request.path == "/agent" else { return channel.eventLoop.makeSucceededFuture(nil) }
+                            guard request.path == UpgradeQuery.path else { return channel.eventLoop.makeSucceededFuture(nil) }
                             let id = CommandService.newId(prefix: "k_") + CommandService.newId(prefix: "")
                             self.pending.withLockedValue { $0[ObjectIdentifier(channel)] = (id, request) }
                             var headers = HTTPHeaders()
-                            headers.add(name: connectionIdHeader, value: id)
+                            headers.add(name: UpgradeQuery.connectionIdHeader, value: id)
                             return channel.eventLoop.makeSucceededFuture(headers)
                         },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
                                 let choice = self.pending.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
-                                    ?? (id: "", request: AgentUpgradeRequest(uri: "/agent"))
+                                    ?? (id: "", request: AgentUpgradeRequest(uri: UpgradeQuery.path))
                                 let connectionGuard = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self)
                                 let slot = try connectionGuard.requestComplete()
                                 // Its work ends with the request (the slot is released at close or

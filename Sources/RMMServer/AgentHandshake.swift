@@ -7,7 +7,7 @@ import RMMTransport
 /// Authenticates a fresh agent connection (challenge → hello or enroll), then has the link hand each
 /// later message to the agent's session, in order.
 struct AgentHandshake: Sendable {
-    let store: any Store
+    let store: any AgentStore & LivenessStore
     let registry: SessionRegistry
     let settings: ServerSettings
     let logger: Logger

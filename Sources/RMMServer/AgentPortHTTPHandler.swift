@@ -4,7 +4,7 @@ import NIOHTTP1
 import RMMProtocol
 import RMMTransport
 
-/// What an agent asked for in its upgrade URL (`/agent?downlink=poll`).
+/// What an agent asked for in its upgrade URL (`/agent?downlink=poll`; grammar in `UpgradeQuery`).
 struct AgentUpgradeRequest: Sendable {
     var path: String
     var downlink: DownlinkMode
@@ -12,16 +12,10 @@ struct AgentUpgradeRequest: Sendable {
     var mss: Int?
 
     init(uri: String) {
-        let parts = uri.split(separator: "?", maxSplits: 1)
-        path = parts.first.map(String.init) ?? uri
-        downlink = .text
-        if parts.count == 2 {
-            for pair in parts[1].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1)
-                if kv.count == 2, kv[0] == "downlink", let mode = DownlinkMode(rawValue: String(kv[1])) { downlink = mode }
-                if kv.count == 2, kv[0] == "mss", let value = Int(kv[1]), (500...9000).contains(value) { mss = value }
-            }
-        }
+        let (path, query) = UpgradeQuery.parse(uri: uri)
+        self.path = path
+        downlink = query.downlink
+        mss = query.mss
     }
 }
 
@@ -53,12 +47,10 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private func serve(context: ChannelHandlerContext, head: HTTPRequestHead, slot: ConnectionSlot?) {
         let components = URLComponents(string: head.uri)
         let path = components?.path ?? head.uri
-        let prefix = "/agent/downlink/"
-        guard head.method == .GET, path.hasPrefix(prefix) else {
+        guard head.method == .GET, let id = DownlinkPollQuery.connectionId(path: path) else {
             respond(context: context, status: .badRequest, body: Data("This is the GuruRMM agent port: agents connect with a WebSocket upgrade on /agent. Operators use the API port.\n".utf8))
             return
         }
-        let id = String(path.dropFirst(prefix.count))
         // Every number is checked before it is used: this is reachable before authentication.
         let poll: DownlinkPollQuery
         do {
@@ -86,7 +78,7 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             if queue.isClosed && queue.frames(after: after).isEmpty {
                 handler.respond(context: context, status: .gone, body: Data("connection closed\n".utf8))
             } else {
-                handler.respond(context: context, status: .ok, body: DownlinkQueues.encode(queue.frames(after: after)))
+                handler.respond(context: context, status: .ok, body: DownlinkPollBody.encode(queue.frames(after: after)))
             }
         }
     }

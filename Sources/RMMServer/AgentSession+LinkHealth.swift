@@ -123,15 +123,17 @@ extension AgentSession {
             return []
         case .switchToBinary, .switchToPoll:
             let next: DownlinkMode = action == .switchToBinary ? .binary : .poll
-            link.close(.switchDownlink, reason: "downlink=\(next.rawValue)")
+            let hint = CloseHint.switchDownlink(next)
+            link.close(hint.code, reason: hint.reason)
             return ["asked the agent to reconnect with the \(next.rawValue) downlink"]
         case .noFallbackLeft:
             return ["already on the long-poll downlink; no further fallback"]
         case .shrinkPackets:
-            let cap = messageCapOverride ?? 1024
+            let cap = messageCapOverride ?? PacketLimits.minMessageCap
             link.setMaxMessageBytes(cap)
-            link.close(.shrinkPackets, reason: "mss=\(ProbeFrames.clampedMSS) cap=\(cap)")
-            return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(ProbeFrames.clampedMSS) (and will ask again at its next connect if it does not)"]
+            let hint = CloseHint.shrinkPackets(mss: PacketLimits.clampedMSS, cap: cap)
+            link.close(hint.code, reason: hint.reason)
+            return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(PacketLimits.clampedMSS) (and will ask again at its next connect if it does not)"]
         case .rebuildSession:
             link.close(.agentStalled, reason: "agent consumer stalled; rebuild the session")
             return ["closed the session so the agent rebuilds it"]
@@ -169,15 +171,15 @@ extension AgentSession {
     /// After a size blackhole, every later connection of this agent must use small packets.
     private func clampForSizeBlackhole(largestPassed: Int?) {
         let largest = largestPassed ?? 2048
-        messageCapOverride = max(1024, min(largest, WireLimits.maxFrameBytes / 2) / 2)
+        messageCapOverride = max(PacketLimits.minMessageCap, min(largest, PacketLimits.maxMessageCap) / 2)
         needsClampedMSS = true
     }
 
     /// Whether the agent must reconnect with a clamped MSS before it may have a session, and the
     /// close reason that tells it so (sent before any large frame, so it fits through the blackhole).
     func requiredPacketLimits(agentMSS: Int?) -> String? {
-        guard needsClampedMSS, agentMSS == nil || (agentMSS ?? Int.max) > ProbeFrames.clampedMSS else { return nil }
-        return "mss=\(ProbeFrames.clampedMSS) cap=\(messageCapOverride ?? 1024)"
+        guard needsClampedMSS, agentMSS == nil || (agentMSS ?? Int.max) > PacketLimits.clampedMSS else { return nil }
+        return CloseHint.shrinkPackets(mss: PacketLimits.clampedMSS, cap: messageCapOverride ?? PacketLimits.minMessageCap).reason
     }
 
     /// Whether an undelivered command has waited past the ack deadline on this link, and which.

@@ -9,7 +9,7 @@ import RMMTransport
 /// agent's messages change command state. A session ends (for a connection) only in `detach`.
 actor AgentSession {
     let agentId: String
-    let store: any Store
+    let store: any SessionStore
     let feed: ChangeFeed
     private let settings: ServerSettings
     /// The server's logger; `logger` adds this agent's id. Built per use: a session logs rarely,
@@ -115,7 +115,7 @@ actor AgentSession {
     /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
     let clock: SessionClock?
 
-    init(agentId: String, store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
+    init(agentId: String, store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
          clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil) {
         self.agentId = agentId
         self.handshakeBook = handshakeBook

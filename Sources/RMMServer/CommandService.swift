@@ -47,13 +47,13 @@ public struct RunRequest: Codable, Sendable {
 /// The delivery engine: creates commands, cancels them, and expires the undeliverable.
 /// Every state change goes to the store first; sessions only send what the store already says.
 actor CommandService {
-    private let store: any Store
+    private let store: any CommandStore & DeliveryStore & AgentStore & AuditStore
     private let registry: SessionRegistry
     private let feed: ChangeFeed
     private let settings: ServerSettings
     private let logger: Logger
 
-    init(store: any Store, registry: SessionRegistry, feed: ChangeFeed, settings: ServerSettings, logger: Logger) {
+    init(store: any CommandStore & DeliveryStore & AgentStore & AuditStore, registry: SessionRegistry, feed: ChangeFeed, settings: ServerSettings, logger: Logger) {
         self.store = store
         self.registry = registry
         self.feed = feed

@@ -60,7 +60,7 @@ struct DataDirectory {
 
     /// Creates the admin API token on first start (file mode 0600); on later starts makes sure the
     /// token in the file is known to the store, unless an operator revoked it.
-    func ensureAdminToken(store: any Store) async throws -> AdminTokenOutcome {
+    func ensureAdminToken(store: any TokenStore) async throws -> AdminTokenOutcome {
         let existing: String
         do {
             existing = String(decoding: try PrivateStorage.readIfPresent(adminTokenPath) ?? Data(), as: UTF8.self)

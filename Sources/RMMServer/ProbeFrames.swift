@@ -5,9 +5,6 @@ import RMMProtocol
 enum ProbeFrames {
     /// Probe sizes, smallest first (bytes per frame).
     static let sizes = LinkProbePlan.sizes
-    /// The TCP MSS an agent is asked to use after a size blackhole: fits a 1280-byte path MTU
-    /// (the IPv6 minimum) with room for IP and TCP options.
-    static let clampedMSS = LinkProbePlan.clampedMSS
 
     /// The encoded envelope of a probe whose frame is exactly `size` bytes (the smallest possible
     /// probe when `size` is below it).

@@ -7,7 +7,7 @@ import RMMStore
 /// the server process, so a session (its outbox and sequence state) survives reconnects.
 actor SessionRegistry {
     private var sessions: [String: AgentSession] = [:]
-    private let store: any Store
+    private let store: any SessionStore
     private let feed: ChangeFeed
     private let settings: ServerSettings
     private let logger: Logger
@@ -18,7 +18,7 @@ actor SessionRegistry {
     /// What failed attempts showed before authentication (see `HandshakeBook`).
     nonisolated let handshakeBook = HandshakeBook()
 
-    init(store: any Store, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
+    init(store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
          clock: SessionClock? = nil) {
         self.signer = signer
         self.clock = clock

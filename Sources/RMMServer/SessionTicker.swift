@@ -7,7 +7,7 @@ import RMMStore
 /// store in one batch; about once a second it also runs the command expiry sweep.
 struct SessionTicker: Sendable {
     let clock: SessionClock
-    let store: any Store
+    let store: any LivenessStore
     let commands: CommandService
     let settings: ServerSettings
     let logger: Logger

@@ -72,7 +72,7 @@ public struct AttemptView: Codable, Sendable, Equatable {
 
 /// Why an agent's downlink is in its mode, in words (for `AgentView.downlinkReason`).
 enum DownlinkReason {
-    /// `mode` explained by its cause: the `pathFiltersData` verdict `Store.latestVerdicts(agentIds:
+    /// `mode` explained by its cause: the `pathFiltersData` verdict `VerdictStore.latestVerdicts(agentIds:
     /// only:)` chooses (the newest the server has its own evidence of, else the agent's report).
     static func explain(mode: DownlinkMode, cause: VerdictRecord?) -> String {
         guard mode != .text else { return "text: the default" }

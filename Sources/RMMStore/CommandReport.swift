@@ -1,7 +1,7 @@
 import Foundation
 import RMMProtocol
 
-/// What an agent reports about one of its commands. `Store.recordReports` applies a run of them
+/// What an agent reports about one of its commands. `DeliveryStore.recordReports` applies a run of them
 /// (everything one connection read delivered) in one write.
 public enum CommandReport: Sendable, Equatable {
     /// The agent has the command (`command_ack`): `delivered`.

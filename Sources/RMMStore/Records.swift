@@ -166,7 +166,7 @@ public struct BatchChanges: Sendable, Equatable {
     }
 }
 
-/// How a command ends, as applied by `Store.finish`.
+/// How a command ends, as applied by `DeliveryStore.finish`.
 public struct CommandOutcome: Sendable, Equatable {
     public var state: CommandState
     public var reason: String?

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import RMMProtocol
 
-/// The SQLite implementation of `Store`, through GRDB.
+/// The SQLite implementation of every `Store` role, through GRDB.
 ///
 /// Durability: the file is opened in WAL mode with `synchronous = FULL`, so every committed write
 /// transaction is fsynced before the call returns; a SIGKILL (or power loss) after a method returns

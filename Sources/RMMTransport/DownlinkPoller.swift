@@ -20,12 +20,12 @@ struct DownlinkPoller: Sendable {
         while link.closure == nil {
             do {
                 let reply = try await OneShotHTTP.request(
-                    .GET, host: endpoint.host, port: endpoint.port, path: "/agent/downlink/\(connectionId)?\(DownlinkPollQuery(after: after).queryString)",
+                    .GET, host: endpoint.host, port: endpoint.port, path: DownlinkPollQuery(after: after).uri(connectionId: connectionId),
                     tls: tls, headers: [("User-Agent", "gururmm-agent")], timeout: .seconds(40)
                 )
                 let status = reply.status
                 if status == 404 || status == 410 { return }
-                guard status == 200, let frames = DownlinkQueues.decode(reply.body) else {
+                guard status == 200, let frames = DownlinkPollBody.decode(reply.body) else {
                     failures += 1
                     if failures > 5 {
                         link.close(.protocolError, reason: "long-poll downlink failed (HTTP \(status))")

@@ -25,7 +25,7 @@ public struct ServerEndpoint: Sendable, Equatable, CustomStringConvertible {
         }
         self.host = host
         self.port = url.port ?? 7443
-        self.path = url.path.isEmpty || url.path == "/" ? "/agent" : url.path
+        self.path = url.path.isEmpty || url.path == "/" ? UpgradeQuery.path : url.path
     }
 
     public var description: String { "\(secure ? "wss" : "ws")://\(host):\(port)\(path)" }
@@ -71,9 +71,6 @@ extension WebSocketConnector {
         }
     }
 }
-
-/// Response header carrying the server's id for a connection (used by the long-poll downlink).
-public let connectionIdHeader = "X-GuruRMM-Connection"
 
 /// Opens client WebSocket connections (the agent side, and the fleet simulator).
 public enum WebSocketConnector {
@@ -125,10 +122,7 @@ public enum WebSocketConnector {
         if let maxSegmentSize {
             bootstrap = bootstrap.channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_MAXSEG))), value: SocketOptionValue(maxSegmentSize))
         }
-        var query: [String] = []
-        if downlink != .text { query.append("downlink=\(downlink.rawValue)") }
-        if let maxSegmentSize { query.append("mss=\(maxSegmentSize)") }
-        let path = query.isEmpty ? endpoint.path : endpoint.path + "?" + query.joined(separator: "&")
+        let path = UpgradeQuery(downlink: downlink, mss: maxSegmentSize).uri(path: endpoint.path)
         let upgrade: EventLoopFuture<Upgrade> = try await bootstrap
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 connected.withLockedValue { $0 = channel }
@@ -140,7 +134,7 @@ public enum WebSocketConnector {
                         enableAutomaticErrorHandling: false,
                         upgradePipelineHandler: { channel, response in
                             channel.eventLoop.makeCompletedFuture {
-                                let id = response.headers.first(name: connectionIdHeader)
+                                let id = response.headers.first(name: UpgradeQuery.connectionIdHeader)
                                 return Upgrade.link(try WebSocketLink.install(on: channel, isClient: true, connectionId: id))
                             }
                         }

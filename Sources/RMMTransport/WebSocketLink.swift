@@ -81,7 +81,7 @@ public final class WebSocketLink: Sendable {
 
     /// Largest message sent as one frame; longer ones are split into `chunk` frames.
     public func setMaxMessageBytes(_ bytes: Int) {
-        messageCap.withLockedValue { $0 = max(1024, min(bytes, WireLimits.maxFrameBytes / 2)) }
+        messageCap.withLockedValue { $0 = PacketLimits.clampMessageCap(bytes) }
     }
 
     /// Encodes and writes one envelope (as several chunk frames if it is long). Returns the bytes

@@ -16,7 +16,13 @@ import Testing
 
     private struct Collector: ResponseBodyWriter {
         let into: Collected
+        /// Runs once, before the first write goes out, with the number of lines in it.
+        var onFirstWrite: (@Sendable (Int) async throws -> Void)?
         mutating func write(_ buffer: ByteBuffer) async throws {
+            if let first = onFirstWrite {
+                onFirstWrite = nil
+                try await first(buffer.readableBytesView.count(where: { $0 == 0x0A }))
+            }
             into.bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) }
         }
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
@@ -30,31 +36,35 @@ import Testing
         return ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: settings, enrollTrust: nil, logger: Fixture.quietLogger)
     }
 
-    private func lines(of response: Response) async throws -> [BatchStreamLine] {
+    private func lines(of response: Response, onFirstWrite: (@Sendable (Int) async throws -> Void)? = nil) async throws -> [BatchStreamLine] {
         let collected = Collected()
-        try await response.body.write(Collector(into: collected))
+        try await response.body.write(Collector(into: collected, onFirstWrite: onFirstWrite))
         let body = collected.bytes.withLock { $0 }
         return try body.split(separator: 0x0A).map { try APICoding.decoder().decode(BatchStreamLine.self, from: Data($0)) }
     }
 
     @Test("a command whose output is stored while a round pages through the batch comes round again on a later page, and its output is written once")
     func outputWrittenOnceWhenACommandChangesMidRound() async throws {
-        let (base, agents) = try await Fixture.store()
-        let store = FaultyStore(base: base)
+        let (store, agents) = try await Fixture.store()
         // More than one page, every command running with one line of output.
         let ids = (0..<(BatchStreams.commandPage + 40)).map { String(format: "c%04d", $0) }
-        try await Fixture.insert(ids, agent: agents[0].id, into: base)
+        try await Fixture.insert(ids, agent: agents[0].id, into: store)
         for id in ids {
-            _ = try await base.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
-            _ = try await base.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
-            #expect(try await base.appendOutput(commandId: id, stream: .stdout, offset: 0, data: Data("\(id)\n".utf8), cap: 1 << 20))
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+            #expect(try await store.appendOutput(commandId: id, stream: .stdout, offset: 0, data: Data("\(id)\n".utf8), cap: 1 << 20))
         }
-        // The first command (on the first page) writes more while the stream reads that page:
-        // its version moves past the round's, so the next pages meet it again.
-        store.outputAfterFirstChangedPage.withLock { $0 = (ids[0], 6, Data("more\n".utf8)) }
-
+        // The first command (on the first page) writes more while the stream writes that page's
+        // lines (its first write: a page of command lines is more than one write's worth): its
+        // version moves past the round's, so the next pages meet it again.
+        let firstWriteLines = Mutex<Int?>(nil)
         let response = try await BatchStreams.events(core(store), batchId: "b1", after: 0, wait: 0, output: true, terminalOnly: false)
-        let read = try await lines(of: response)
+        let read = try await lines(of: response) { (written: Int) async throws in
+            firstWriteLines.withLock { $0 = written }
+            #expect(try await store.appendOutput(commandId: ids[0], stream: .stdout, offset: 6, data: Data("more\n".utf8), cap: 1 << 20))
+        }
+        let firstWrite = try #require(firstWriteLines.withLock { $0 })
+        #expect(firstWrite < BatchStreams.commandPage, "the output was stored while the first page's lines were written, before the next page was read")
         let chunks = read.compactMap(\.output).map { "\($0.commandId)/\($0.stream.rawValue)@\($0.offset)" }
         #expect(chunks.count == ids.count, "every first line once")
         #expect(Set(chunks).count == chunks.count, "no chunk twice: \(Dictionary(grouping: chunks, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())")

@@ -10,7 +10,7 @@ import Testing
 /// The clock is driven with explicit times; only the session's own stamps use the wall clock.
 @Suite("SessionClock")
 struct SessionClockTests {
-    static func session(agentId: String, store: any Store, clock: SessionClock) -> AgentSession {
+    static func session(agentId: String, store: any SessionStore, clock: SessionClock) -> AgentSession {
         AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults,
                      signer: Fixture.signer, logger: Fixture.quietLogger, clock: clock)
     }

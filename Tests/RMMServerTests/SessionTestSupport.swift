@@ -133,7 +133,7 @@ enum Fixture {
     /// The server's signing key for these tests.
     static let signer = WorkSigner(key: Curve25519.Signing.PrivateKey())
 
-    static func session(agentId: String, store: any Store, settings: ServerSettings = ServerSettings()) -> AgentSession {
+    static func session(agentId: String, store: any SessionStore, settings: ServerSettings = ServerSettings()) -> AgentSession {
         AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: settings, config: .defaults, signer: signer, logger: quietLogger)
     }
 
@@ -164,7 +164,7 @@ enum Fixture {
 
     /// Inserts commands and returns them.
     @discardableResult
-    static func insert(_ ids: [String], agent: String, into store: any Store) async throws -> [CommandRecord] {
+    static func insert(_ ids: [String], agent: String, into store: any CommandStore) async throws -> [CommandRecord] {
         var records: [CommandRecord] = []
         for (i, id) in ids.enumerated() { records.append(command(id, agent: agent, created: Double(i))) }
         try await store.insertCommands(records)
@@ -172,8 +172,9 @@ enum Fixture {
     }
 }
 
-/// A store that forwards to a real one and can be told to fail chosen calls (transient DB errors).
-final class FaultyStore: Store {
+/// The store roles of an agent's session (`SessionStore`), forwarding to a real store and failing
+/// chosen calls on demand (transient database errors).
+final class FaultyStore: SessionStore {
     struct Injected: Error {}
 
     let base: SQLiteStore
@@ -190,140 +191,71 @@ final class FaultyStore: Store {
     /// The `recordVerdict` calls held now.
     let heldVerdicts = Mutex<[CheckedContinuation<Void, Never>]>([])
 
+    init(base: SQLiteStore) { self.base = base }
+
     /// Lets every held `recordVerdict` call go on.
     func releaseVerdicts() {
         for held in heldVerdicts.withLock({ held in defer { held = [] }; return held }) { held.resume() }
     }
 
-    /// Output stored right after the first page of a batch's changes is read (once): a command
-    /// changing while a stream pages through its batch.
-    let outputAfterFirstChangedPage = Mutex<(commandId: String, offset: Int, data: Data)?>(nil)
-
-    init(base: SQLiteStore) { self.base = base }
-
-    func createEnrollmentToken(
-        hash: String, expiresAt: Date?, uses: Int, now: Date, audit: (@Sendable (EnrollmentTokenRecord) -> AuditEntry)?
-    ) async throws -> EnrollmentTokenRecord {
-        try await base.createEnrollmentToken(hash: hash, expiresAt: expiresAt, uses: uses, now: now, audit: audit)
-    }
-    func revokeEnrollmentToken(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeEnrollmentToken(id: id, now: now, audit: audit) }
-    func enrollmentTokens() async throws -> [EnrollmentTokenRecord] { try await base.enrollmentTokens() }
-    func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date, remote: String) async throws -> AgentRecord {
-        try await base.enrollAgent(tokenHash: tokenHash, publicKey: publicKey, facts: facts, now: now, remote: remote)
-    }
-    func renameAgent(id: String, to name: String, audit: AuditEntry?) async throws -> AgentRecord {
-        try await base.renameAgent(id: id, to: name, audit: audit)
-    }
-    func agent(id: String) async throws -> AgentRecord? { try await base.agent(id: id) }
-    func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
-    func agents() async throws -> [AgentRecord] { try await base.agents() }
-    func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord] { try await base.agentPage(after: after, limit: limit) }
-    func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
-    func liveAgentNames() async throws -> [(id: String, name: String)] { try await base.liveAgentNames() }
-    func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
-    func batchStateCounts(batchId: String) async throws -> [CommandState: Int] { try await base.batchStateCounts(batchId: batchId) }
-    func batchPendingCount(batchId: String) async throws -> Int { try await base.batchPendingCount(batchId: batchId) }
-    func batchTopVersion(batchId: String) async throws -> Int? { try await base.batchTopVersion(batchId: batchId) }
-    func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand] {
-        let page = try await base.batchChangedCommands(batchId: batchId, after: version, from: position, limit: limit)
-        if position == nil, let append = outputAfterFirstChangedPage.withLock({ value in defer { value = nil }; return value }) {
-            _ = try await base.appendOutput(commandId: append.commandId, stream: .stdout, offset: append.offset, data: append.data, cap: 1 << 20)
+    /// Takes one of `counter`'s planned failures, if any is left.
+    private static func take(_ counter: borrowing Mutex<Int>) -> Bool {
+        counter.withLock { n -> Bool in
+            if n > 0 { n -= 1; return true }
+            return false
         }
-        return page
     }
-    func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand] {
-        try await base.batchCommands(batchId: batchId, afterRow: row, limit: limit)
+
+    // MARK: DeliveryStore
+
+    func undeliveredCommands(agentId: String) async throws -> [CommandRecord] { try await base.undeliveredCommands(agentId: agentId) }
+    func command(id: String) async throws -> CommandRecord? { try await base.command(id: id) }
+    func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
+        if state == .sent {
+            sentAttempts.withLock { $0.append(commandId) }
+            if Self.take(failSentTransitions) { throw Injected() }
+        }
+        return try await base.transition(commandId: commandId, to: state, reason: reason, now: now)
     }
-    func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
-        try await base.commandsWithOutput(ids: ids, versions: versions)
+    func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
+        if Self.take(failReportWrites) { throw Injected() }
+        return try await base.recordReports(reports, agentId: agentId, now: now)
     }
-    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
-        try await base.outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: limit)
+    func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
+        try await base.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap)
     }
+    func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
+        try await base.finish(commandId: commandId, outcome: outcome, now: now)
+    }
+
+    // MARK: LivenessStore
+
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         try await base.recordConnect(agentId: agentId, facts: facts, now: now)
     }
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
     func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] { try await base.saveLiveness(batch) }
-    func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAgent(id: id, now: now, audit: audit) }
-    func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
-    func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
+
+    // MARK: VerdictStore
+
     func recordVerdict(_ record: VerdictRecord, keep: Int) async throws -> VerdictRecord {
-        let hold = holdVerdicts.withLock { n -> Bool in
-            if n > 0 { n -= 1; return true }
-            return false
-        }
-        let fail = failVerdictWrites.withLock { n -> Bool in
-            if n > 0 { n -= 1; return true }
-            return false
-        }
-        if fail { throw Injected() }
+        let hold = Self.take(holdVerdicts)
+        if Self.take(failVerdictWrites) { throw Injected() }
         let stored = try await base.recordVerdict(record, keep: keep)
         // Held after the write: the caller resumes late, after later writes (as under load).
         if hold { await withCheckedContinuation { held in heldVerdicts.withLock { $0.append(held) } } }
         return stored
     }
-    func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] { try await base.linkDiagnoses(agentIds: agentIds) }
+    func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
     func latestVerdicts(agentIds: [String], only: LinkVerdict?) async throws -> [String: VerdictRecord] {
         try await base.latestVerdicts(agentIds: agentIds, only: only)
     }
-    func verdicts(agentId: String, limit: Int) async throws -> [VerdictRecord] { try await base.verdicts(agentId: agentId, limit: limit) }
     func noteDelay(commandIds: [String], note: String, once: String, now: Date) async throws -> [String] {
         try await base.noteDelay(commandIds: commandIds, note: note, once: once, now: now)
     }
-    func appendAudit(_ entry: AuditEntry) async throws { try await base.appendAudit(entry) }
-    func auditLog(limit: Int) async throws -> [AuditEntry] { try await base.auditLog(limit: limit) }
-    func insertCommands(_ commands: [CommandRecord], maxPendingPerAgent: Int?, audit: AuditEntry?) async throws {
-        try await base.insertCommands(commands, maxPendingPerAgent: maxPendingPerAgent, audit: audit)
-    }
-    func pendingCommandCounts(agentIds: [String]) async throws -> [String: Int] { try await base.pendingCommandCounts(agentIds: agentIds) }
-    func command(id: String) async throws -> CommandRecord? { try await base.command(id: id) }
-    func commands(agentId: String?, limit: Int) async throws -> [CommandRecord] { try await base.commands(agentId: agentId, limit: limit) }
-    func undeliveredCommands(agentId: String) async throws -> [CommandRecord] { try await base.undeliveredCommands(agentId: agentId) }
-    func commandsOverdueForResult(now: Date, slack: Double) async throws -> [CommandRecord] { try await base.commandsOverdueForResult(now: now, slack: slack) }
-    func commandsToExpire(now: Date) async throws -> [CommandRecord] { try await base.commandsToExpire(now: now) }
-    func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
-        if state == .sent {
-            sentAttempts.withLock { $0.append(commandId) }
-            let fail = failSentTransitions.withLock { n -> Bool in
-                if n > 0 { n -= 1; return true }
-                return false
-            }
-            if fail { throw Injected() }
-        }
-        return try await base.transition(commandId: commandId, to: state, reason: reason, now: now)
-    }
-    func transition(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry) async throws -> CommandRecord? {
-        try await base.transition(commandId: commandId, to: state, reason: reason, now: now, audit: audit)
-    }
-    func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
-        try await base.finish(commandId: commandId, outcome: outcome, now: now)
-    }
-    func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
-        try await base.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap)
-    }
-    func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
-        let fail = failReportWrites.withLock { n -> Bool in
-            if n > 0 { n -= 1; return true }
-            return false
-        }
-        if fail { throw Injected() }
-        return try await base.recordReports(reports, agentId: agentId, now: now)
-    }
-    func output(commandId: String, stream: StdStream) async throws -> Data { try await base.output(commandId: commandId, stream: stream) }
-    func events(commandId: String) async throws -> [CommandEvent] { try await base.events(commandId: commandId) }
-    func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges { try await base.batchChanges(batchId: batchId, after: version) }
-    func batch(id: String) async throws -> [CommandRecord] { try await base.batch(id: id) }
-    func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord {
-        try await base.createAPIToken(name: name, role: role, hash: hash, now: now, audit: audit)
-    }
-    func apiToken(hash: String) async throws -> APITokenRecord? { try await base.apiToken(hash: hash) }
-    func apiTokens() async throws -> [APITokenRecord] { try await base.apiTokens() }
-    func revokeAPIToken(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAPIToken(id: id, now: now, audit: audit) }
-    func config() async throws -> AgentConfig { try await base.config() }
-    func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig {
-        try await base.saveConfig(config, audit: audit)
-    }
+    func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
+    func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
+    func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] { try await base.linkDiagnoses(agentIds: agentIds) }
 }
 
 extension AgentSession {

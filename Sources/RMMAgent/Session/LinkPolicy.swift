@@ -91,25 +91,17 @@ public final class LinkPolicy: Sendable {
 
     /// Applies what the server's close said: a downlink mode, or packet limits.
     func apply(close: LinkClosure, now: Date) {
-        guard let code = close.code.flatMap(CloseCode.init(rawValue:)) else { return }
-        let fields = Dictionary(close.reason.split(separator: " ").compactMap { pair -> (String, String)? in
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
-        }, uniquingKeysWith: { a, _ in a })
+        guard let code = close.code.flatMap(CloseCode.init(rawValue:)), let hint = CloseHint.parse(code: code, reason: close.reason) else { return }
         state.withLockedValue { s in
-            switch code {
-            case .switchDownlink:
-                if let mode = fields["downlink"].flatMap(DownlinkMode.init(rawValue:)) {
-                    s.mode = mode
-                    s.fallbackSince = mode == .text ? nil : now
-                    s.finding = "server found the path filters data; downlink now \(mode.rawValue)"
-                }
-            case .shrinkPackets:
-                s.maxSegmentSize = fields["mss"].flatMap(Int.init)
-                s.messageCap = fields["cap"].flatMap(Int.init)
+            switch hint {
+            case .switchDownlink(let mode):
+                s.mode = mode
+                s.fallbackSince = mode == .text ? nil : now
+                s.finding = "server found the path filters data; downlink now \(mode.rawValue)"
+            case .shrinkPackets(let mss, let cap):
+                s.maxSegmentSize = mss
+                s.messageCap = cap
                 s.finding = "server found large packets are lost; mss \(s.maxSegmentSize.map(String.init) ?? "-"), cap \(s.messageCap.map(String.init) ?? "-")"
-            default:
-                break
             }
         }
     }
@@ -117,8 +109,8 @@ public final class LinkPolicy: Sendable {
     /// Suspected MTU blackhole seen from the agent's side: use small packets from now on.
     func shrinkPackets(reason: String, now: Date) {
         state.withLockedValue { s in
-            s.maxSegmentSize = s.maxSegmentSize ?? 1200
-            s.messageCap = s.messageCap ?? 1024
+            s.maxSegmentSize = s.maxSegmentSize ?? PacketLimits.clampedMSS
+            s.messageCap = s.messageCap ?? PacketLimits.minMessageCap
             s.finding = reason
         }
     }

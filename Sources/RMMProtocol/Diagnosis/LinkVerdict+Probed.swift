@@ -88,7 +88,7 @@ extension LinkVerdict {
     /// segment); otherwise the connection is dead though open. (TCP counters go into the summary;
     /// congestion control makes them too uneven to decide on.)
     private static func noPong(_ e: LinkEvidence, tcp: TCPInfoSnapshot?) -> LinkConclusion {
-        if let stall = e.oldestUnacked, stall.provenBefore, stall.bytes > LinkProbePlan.clampedMSS {
+        if let stall = e.oldestUnacked, stall.provenBefore, stall.bytes > PacketLimits.clampedMSS {
             return LinkConclusion(
                 verdict: .sizeBlackhole, stage: .session,
                 summary: "the link carried small frames until a \(stall.bytes)-byte frame was written; since then nothing, not even a pong, comes back (tcp retransmits \(tcp?.totalRetransmits ?? 0), unacked segments \(tcp?.unackedSegments ?? 0)): large packets are lost on the path (MTU blackhole)",

@@ -17,15 +17,12 @@ public struct ProbeResult: Codable, Sendable, Equatable {
     }
 }
 
-/// The probe plan every diagnosis follows (sizes, the clamp a size blackhole asks for).
+/// The probe plan every diagnosis follows (the clamp a size blackhole asks for is `PacketLimits.clampedMSS`).
 public enum LinkProbePlan {
     /// Data echo sizes, smallest first (bytes per frame).
     public static let sizes = [64, 1024, 4096, 16_384, 65_536]
     /// Size of the command-shaped echo, and of the binary one tried after a lost command shape.
     public static let commandShapeBytes = 4096
-    /// The TCP MSS an agent is asked to use after a size blackhole: fits a 1280-byte path MTU
-    /// (the IPv6 minimum) with room for IP and TCP options.
-    public static let clampedMSS = 1200
     /// Seconds to wait for one probe's reply or the ping's pong.
     public static let probeTimeout = 3.0
     /// Seconds to wait for a fresh agent report when pongs pass and data does not.

@@ -1,0 +1,27 @@
+import Foundation
+import RMMProtocol
+
+/// Reads of a batch (the commands of one run) for the operator's long-polls and streams: its
+/// counts and change versions, and its commands and output a page at a time.
+public protocol BatchStore: Sendable {
+    /// Changes in a batch after `version`, and the version to ask from next time.
+    func batchChanges(batchId: String, after version: Int) async throws -> BatchChanges
+    /// All commands of a batch.
+    func batch(id: String) async throws -> [CommandRecord]
+    /// How many of a batch's commands are in each state (one query; it reads every command of the batch).
+    func batchStateCounts(batchId: String) async throws -> [CommandState: Int]
+    /// How many of a batch's commands are not finished (reads only those: cheap to ask often).
+    func batchPendingCount(batchId: String) async throws -> Int
+    /// The highest change version among a batch's commands (a command's covers its output); nil for an unknown batch.
+    func batchTopVersion(batchId: String) async throws -> Int?
+    /// At most `limit` of a batch's commands changed after `version`, in change order, starting
+    /// past `position` (the last one of the previous page; nil for the first page).
+    func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand]
+    /// At most `limit` of a batch's commands in creation order, after row `row` (0 for the first page).
+    func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand]
+    /// Which of these commands have output stored in `versions` (one query for a page of commands).
+    func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String>
+    /// At most `limit` stored chunks of these commands in `versions`, after `cursor` (nil: from the
+    /// start), ordered by command id, stream name and offset: one read for a page of commands.
+    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk]
+}
