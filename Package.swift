@@ -166,8 +166,9 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "gururmm",
+                "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "RMMAgent", "gururmm",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

@@ -12,7 +12,8 @@ struct AgentConnection {
     let tls: TLSTrust?
     let core: AgentCore
     let policy: LinkPolicy
-    let faults: FaultHooks
+    /// Runs before the consumer handles each server message (nil in the shipped agent).
+    let beforeHandling: MessageGate?
     let logger: Logger
 
     func run(identity: inout AgentIdentity) async throws -> SessionEnd {
@@ -24,7 +25,12 @@ struct AgentConnection {
         policy.noteConnected(connectionId: link.connectionId, mode: settings.mode)
         await core.setMessageCapOverride(settings.cap)
         let policy = self.policy
-        await core.observeForgeries { why in policy.find(.workRefused, detail: why, now: Date()) }
+        let reporterWake = DeadlineWait()
+        await core.observeForgeries { why in
+            policy.find(.workRefused, detail: why, now: Date())
+            // A new finding is reported at once.
+            reporterWake.wake()
+        }
         if settings.mode != .text || settings.mss != nil {
             logger.notice("connected with downlink \(settings.mode.rawValue)\(settings.mss.map { ", mss \($0)" } ?? "")\(settings.cap.map { ", cap \($0)" } ?? "")")
         }
@@ -95,7 +101,7 @@ struct AgentConnection {
 
         let reportedThrough = policy.newestFindingTime
         let sessionStart = Date()
-        let quiet = await runSession(link: link)
+        let quiet = await runSession(link: link, reporterWake: reporterWake)
         // A session that lasted has delivered its reports: what they said need not be said again
         // (after a server restart it would read as new).
         if let reportedThrough, Date().timeIntervalSince(sessionStart) >= LinkPolicy.findingsDeliveredAfter {
@@ -107,13 +113,14 @@ struct AgentConnection {
 
     /// The consumer, the ticker and the reporter/watchdog run side by side; when one ends (link
     /// closed, deadline, watchdog) the others are cancelled — which is how a stuck consumer is torn down.
-    private func runSession(link: WebSocketLink) async -> Bool {
+    private func runSession(link: WebSocketLink, reporterWake: DeadlineWait) async -> Bool {
         let core = self.core
-        let faults = self.faults
+        let beforeHandling = self.beforeHandling
         let reporter = LinkReporter(
             link: link, policy: policy,
             heartbeatInterval: { await core.heartbeatInterval },
-            watchdogSeconds: options.watchdogSeconds
+            watchdogSeconds: options.watchdogSeconds,
+            wake: reporterWake
         )
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -122,21 +129,25 @@ struct AgentConnection {
                 var events = link.events.makeAsyncIterator()
                 while let event = await events.next() {
                     guard case .message(let envelope) = event else { break }
-                    if case .command = envelope.message { await faults.beforeCommand() }
+                    // The reporter times how long a message waits for the consumer from here.
+                    reporterWake.wake()
+                    await beforeHandling?(envelope)
                     if Task.isCancelled { break }
                     await core.handle(envelope, from: link)
                     link.markHandled()
+                    reporterWake.wake()
                 }
                 return false
             }
             group.addTask {
                 while !Task.isCancelled {
                     switch await core.tick(now: Date()) {
-                    case .alive: break
+                    case .alive(let next):
+                        // A floor so that a deadline that rounds to "now" cannot spin the loop.
+                        await core.timerWake.wait(until: max(next, Date().addingTimeInterval(0.005)))
                     case .dead: return false
                     case .downlinkQuiet: return true
                     }
-                    try? await Task.sleep(for: .milliseconds(250))
                 }
                 return false
             }
@@ -163,3 +174,7 @@ struct AgentConnection {
         return AgentFacts(name: name, hostname: host, os: currentOSDescription(), version: options.version)
     }
 }
+
+/// Runs before the agent's consumer handles a server message. The shipped agent has none; tests
+/// inject faults through it into an agent built from the library.
+public typealias MessageGate = @Sendable (Envelope) async -> Void

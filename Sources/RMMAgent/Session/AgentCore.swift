@@ -21,7 +21,13 @@ public actor AgentCore {
     private var heartbeatCounter = 0
     private var lastServerHeartbeat: Int?
     private var timers = SessionTimers(connectedAt: Date())
-    private var ackDirty = false
+    /// A handled reliable message was not acknowledged by anything sent since: the ticker owes a
+    /// heartbeat at once (setting it wakes the ticker).
+    private var ackDirty = false {
+        didSet { if ackDirty { timerWake.wake() } }
+    }
+    /// Wakes the session's ticker before its deadline when something new falls due sooner.
+    nonisolated let timerWake = DeadlineWait()
     /// Results waiting for the server's ack, by seq, so the journal can forget their output once stored.
     private var resultSeqs: [Int: String] = [:]
 
@@ -285,6 +291,8 @@ public actor AgentCore {
 
     private func apply(config newConfig: AgentConfig) async {
         config = newConfig
+        // New intervals: the ticker recomputes its deadline.
+        timerWake.wake()
         link?.setMaxMessageBytes(min(newConfig.maxMessageBytes, messageCapOverride ?? Int.max))
         await executor.updateLimits(ExecutorLimits(
             maxConcurrent: newConfig.maxConcurrentCommands, maxQueued: newConfig.maxQueuedCommands,
@@ -353,7 +361,7 @@ public actor AgentCore {
     }
 
     /// Periodic duties while connected: heartbeats with metrics, pings, and the inbound deadline.
-    /// Returns false when the connection should be considered dead.
+    /// Says when the next one falls due, or that the connection is dead.
     func tick(now: Date) async -> TickOutcome {
         guard let link else { return .dead }
         let counters = link.counters
@@ -373,13 +381,14 @@ public actor AgentCore {
             // reads both at once.
             if ping { link.ping(flush: !(heartbeat && link.sendMode != .poll)) }
             if heartbeat { sendHeartbeat(now: now, withMetrics: sample) }
-            return .alive
+            return .alive(next: ackDirty ? now : timers.nextDue(counters: link.counters, config: config))
         }
     }
 
     /// What a tick found.
     enum TickOutcome {
-        case alive
+        /// Nothing more is due before `next` (unless the ticker is woken sooner).
+        case alive(next: Date)
         /// No data and no control frames: the connection is dead.
         case dead
         /// No data frames, but control frames arrive: the path filters data.

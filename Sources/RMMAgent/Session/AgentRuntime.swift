@@ -6,7 +6,9 @@ import RMMTransport
 /// Runs an agent: recovers its journal, then connects and reconnects forever with jittered
 /// exponential backoff, until cancelled or permanently refused.
 public enum AgentRuntime {
-    public static func run(options: AgentOptions, logger: Logger) async throws {
+    /// `beforeHandling` runs before each server message is handled; the shipped agent passes none,
+    /// tests inject faults through it (a consumer that stops, as a deadlocked receive loop would).
+    public static func run(options: AgentOptions, logger: Logger, beforeHandling: MessageGate? = nil) async throws {
         var identity = try AgentIdentity.loadOrCreate(stateDirectory: options.stateDirectory)
         if identity.agentId == nil && options.enrollToken == nil { throw AgentError.notEnrolled }
         let tls = try serverTrust(options: options, identity: identity)
@@ -21,12 +23,11 @@ public enum AgentRuntime {
         defer { events.cancel() }
 
         let policy = LinkPolicy(retryPrimaryAfter: options.retryPrimaryAfter, startMode: options.downlink)
-        let faults = FaultHooks()
         var backoff = ReconnectBackoff(minimum: options.minBackoff, maximum: options.maxBackoff)
         var attempt = 0
         while !Task.isCancelled {
             attempt += 1
-            let connection = AgentConnection(options: options, tls: tls, core: core, policy: policy, faults: faults, logger: logger)
+            let connection = AgentConnection(options: options, tls: tls, core: core, policy: policy, beforeHandling: beforeHandling, logger: logger)
             do {
                 switch try await connection.run(identity: &identity) {
                 case .refused(let closure):
