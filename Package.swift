@@ -161,7 +161,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "RMMAgentTests",
+            dependencies: ["RMMAgent", "RMMProtocol", "RMMTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RMMFleetSimTests", dependencies: ["RMMFleetSim", "RMMAgent", "RMMTransport", "RMMTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RMMAgent
 import RMMProtocol
+import RMMTestSupport
 import RMMTransport
 import Synchronization
 
@@ -12,9 +13,9 @@ final class InProcessAgent: Sendable {
     let stateDirectory: String
     private let task: Task<Void, Never>
     /// Why the agent stopped on its own, if it did.
-    private let failure: Mutex<String?>
+    private let failure: FailureBox
 
-    private init(name: String, stateDirectory: String, task: Task<Void, Never>, failure: Mutex<String?>) {
+    private init(name: String, stateDirectory: String, task: Task<Void, Never>, failure: FailureBox) {
         self.name = name
         self.stateDirectory = stateDirectory
         self.task = task
@@ -35,27 +36,34 @@ final class InProcessAgent: Sendable {
         options.maxBackoff = 1
         configure(&options)
         let frozen = options
-        var logger = Logger(label: "e2e.agent.\(name)", factory: StreamLogHandler.standardError)
-        logger.logLevel = .notice
-        let failure = Mutex<String?>(nil)
+        var logger = Logger(label: "e2e.agent.\(name)") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = Logger.Level.notice
+        let failure = FailureBox()
         let task = Task {
             do {
                 try await AgentRuntime.run(options: frozen, logger: logger, beforeHandling: beforeHandling)
             } catch {
-                failure.withLock { $0 = "\(error)" }
+                failure.set("\(error)")
             }
         }
         return InProcessAgent(name: name, stateDirectory: state, task: task, failure: failure)
     }
 
     /// Why the agent stopped on its own; nil while it runs (or after `stop`).
-    var stoppedBecause: String? { failure.withLock { $0 } }
+    var stoppedBecause: String? { failure.value }
 
     /// Stops the agent as a signal would (its runtime is cancelled) and waits for it to end.
     func stop() async {
         task.cancel()
         await task.value
     }
+}
+
+/// Why an in-process agent stopped, written by its task and read by the test.
+private final class FailureBox: Sendable {
+    private let box = Mutex<String?>(nil)
+    func set(_ reason: String) { box.withLock { $0 = reason } }
+    var value: String? { box.withLock { $0 } }
 }
 
 /// A fault for `InProcessAgent`: the consumer stops right before it handles the `n`-th command it

@@ -44,7 +44,8 @@ struct AgentConnection {
         }
         defer { timer.cancel() }
 
-        guard case .message(let first)? = await events.next(), case .challenge(let challenge) = first.message else {
+        var handshake = AgentHandshake()
+        guard case .answer(let challenge) = handshake.receive(await events.next()) else {
             return closed(link, welcomed: false, quiet: false)
         }
         link.markHandled()
@@ -59,24 +60,23 @@ struct AgentConnection {
         }
         link.send(answer)
 
-        guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
+        guard case .welcome(let welcome) = handshake.receive(await events.next()) else {
             return closed(link, welcomed: false, quiet: false, challenged: true)
         }
         link.markHandled()
         timer.cancel()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
         let expectedKey = HandshakeAnswer.expectedServerKey(pinned: identity.serverKey, enrollToken: options.enrollToken)
-        if let mismatch = HandshakeAnswer.keyMismatch(welcome, expected: expectedKey) {
+        switch AgentHandshake.judge(welcome, expectedKey: expectedKey, enrolledAs: identity.agentId) {
+        case .wrongServerKey(let mismatch):
             link.close(.authenticationFailed, reason: mismatch)
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
-        }
-        // An enrolled agent is bound to the identity it enrolled as: a welcome naming another agent
-        // (a confused or hostile server or relay) ends the connection and is never adopted.
-        if let enrolledAs = identity.agentId, enrolledAs != welcome.agentId {
-            let reason = "welcome names agent \(LogSafe.text(welcome.agentId, limit: 80)), but this agent is \(enrolledAs)"
+        case .wrongAgent(let reason):
             logger.error("\(reason); closing the connection")
             link.close(.authenticationFailed, reason: reason)
             return closed(link, welcomed: false, quiet: false, challenged: true)
+        case .accept:
+            break
         }
         // The server owns the name: it may have given another than the one proposed, or an operator renamed the agent.
         let givenName = welcome.name.flatMap { AgentName.problem($0) == nil ? $0 : nil } ?? facts.name

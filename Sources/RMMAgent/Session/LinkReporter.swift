@@ -48,7 +48,7 @@ struct LinkReporter: Sendable {
                 link.close(.agentStalled, reason: "agent watchdog: consumer stuck for \(Int(stalledFor)) s")
                 return
             }
-            var next = rhythm.nextCheck(counters: counters, heartbeatInterval: heartbeat)
+            var next = rhythm.nextCheck(counters: counters, heartbeatInterval: heartbeat, now: now)
             if let stallCheck = watch.nextCheck(reportAfter: Self.stallReportAfter, watchdogSeconds: watchdogSeconds) { next = min(next, stallCheck) }
             // A floor so that a deadline that rounds to "now" cannot spin the loop.
             await wake.wait(until: max(next, Date().addingTimeInterval(0.005)))
