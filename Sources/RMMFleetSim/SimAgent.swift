@@ -379,11 +379,10 @@ final class SimAgent: Sendable {
                 return (nil, 0)
             case .duties(let heartbeat, let metricsDue, let ping):
                 var sent = 0
-                let heartbeatDue = heartbeat || state.ackDirty
-                // As the real agent: a ping due with a heartbeat rides the heartbeat's flush.
-                if ping { link.ping(flush: !(heartbeatDue && link.sendMode != .poll)) }
-                if heartbeatDue {
-                    if state.sendHeartbeat(now: now, metrics: metricsDue ? metrics : nil) { sent = 1 }
+                let writes = SessionTimers.writes(heartbeat: heartbeat, metrics: metricsDue, ping: ping, ackOwed: state.ackDirty, sendMode: link.sendMode)
+                if writes.ping { link.ping(flush: writes.flushPing) }
+                if writes.heartbeat {
+                    if state.sendHeartbeat(now: now, metrics: writes.metrics ? metrics : nil) { sent = 1 }
                 }
                 let interval = state.config.heartbeatInterval
                 let report = state.reportRhythm.due(counters: counters, heartbeatInterval: interval, now: now, policy: policy)

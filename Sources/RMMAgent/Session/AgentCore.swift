@@ -368,11 +368,9 @@ public actor AgentCore {
             // Sampled before the ping is written: a ping waiting for a flush would count the
             // sampling in its round trip.
             let sample = metricsDue ? await metrics.sample() : nil
-            let heartbeat = heartbeatDue || ackDirty
-            // A ping due with a heartbeat rides the heartbeat's flush: one segment, so the server
-            // reads both at once.
-            if ping { link.ping(flush: !(heartbeat && link.sendMode != .poll)) }
-            if heartbeat { sendHeartbeat(now: now, withMetrics: sample) }
+            let writes = SessionTimers.writes(heartbeat: heartbeatDue, metrics: metricsDue, ping: ping, ackOwed: ackDirty, sendMode: link.sendMode)
+            if writes.ping { link.ping(flush: writes.flushPing) }
+            if writes.heartbeat { sendHeartbeat(now: now, withMetrics: sample) }
             return .alive(next: ackDirty ? now : timers.nextDue(counters: link.counters, config: config))
         }
     }
