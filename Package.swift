@@ -161,13 +161,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "RMMAgentTests", dependencies: ["RMMAgent", "RMMProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "RMMAgentTests",
+            dependencies: ["RMMAgent", "RMMProtocol", "RMMTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RMMFleetSimTests", dependencies: ["RMMFleetSim", "RMMAgent", "RMMTransport", "RMMTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "gururmm",
+                "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "RMMAgent", "gururmm",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict

@@ -71,7 +71,6 @@ final class ForkRunner: Sendable {
     }
 
     private static func limits(_ config: AgentConfig, concurrency: Int) -> ExecutorLimits {
-        ExecutorLimits(maxConcurrent: concurrency, maxQueued: 1_000_000, outputCapBytes: config.outputCapBytes,
-                       outputChunkBytes: config.outputChunkBytes, environment: config.commandEnvironment)
+        ExecutorLimits(config: config, maxConcurrent: concurrency, maxQueued: 1_000_000)
     }
 }

@@ -14,7 +14,7 @@ extension SimAgent {
     /// bounded parallel connects, full-jitter backoff, the server's close hints applied.
     func run(fleet: SimFleet) async {
         let counters = fleet.counters
-        var backoff = ReconnectBackoff(minimum: fleet.options.minBackoff, maximum: fleet.options.maxBackoff)
+        var reconnect = ReconnectLoop(minBackoff: fleet.options.minBackoff, maxBackoff: fleet.options.maxBackoff)
         while !Task.isCancelled {
             setPhase(.waiting, counters: counters)
             let slots: ConnectSlots
@@ -25,45 +25,46 @@ extension SimAgent {
             }
             setPhase(.connecting, counters: counters)
             counters.update { $0.connectAttempts += 1 }
+            let outcome: ConnectAttempt
             do {
-                let end = try await connectOnce(fleet: fleet, slots: slots)
-                slots.release()
-                switch end {
-                case .refused(let closure):
-                    counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
-                    fleet.logger.warning("\(name) refused by the server: \(LogSafe.describe(closure))")
-                    setPhase(.stopped, counters: counters)
-                    return
-                case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):
-                    // Ended by our own shutdown: neither a close to count nor a reconnect.
-                    if Task.isCancelled { break }
-                    counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
-                    counters.update {
-                        if welcomed { $0.reconnects += 1 } else { $0.connectFailures += 1 }
-                    }
-                    if policy.learn(from: closure, welcomed: welcomed, downlinkQuiet: downlinkQuiet, welcomeLost: welcomeLost, now: Date()) {
-                        backoff.reset()
-                    }
-                }
+                outcome = .ended(try await connectOnce(fleet: fleet, slots: slots))
             } catch let stop as Stop {
                 slots.release()
                 fleet.logger.error("\(name) stops: \(stop == .notEnrolled ? "not enrolled and no --enroll-token" : "the server's signing key does not match the pinned one")")
                 setPhase(.stopped, counters: counters)
                 return
             } catch TransportError.answerLost(let why) {
-                slots.release()
-                counters.update { $0.connectFailures += 1 }
                 counters.tallyClose(code: "connect", reason: why)
-                policy.learnAnswerLost(now: Date())
-                backoff.reset()
+                outcome = .answerLost(why)
             } catch {
-                slots.release()
-                counters.update { $0.connectFailures += 1 }
                 counters.tallyClose(code: "connect", reason: "\(error)")
+                outcome = .failed
             }
-            if Task.isCancelled { break }
-            setPhase(.backingOff, counters: counters)
-            try? await Task.sleep(for: .milliseconds(Int(backoff.nextDelay() * 1000)))
+            slots.release()
+            switch outcome {
+            case .ended(.ended(let closure, let welcomed, _, _)):
+                // Ended by our own shutdown: neither a close to count nor a reconnect.
+                if Task.isCancelled { break }
+                counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
+                counters.update {
+                    if welcomed { $0.reconnects += 1 } else { $0.connectFailures += 1 }
+                }
+            case .ended(.refused(let closure)):
+                counters.tallyClose(code: closure.code.map(String.init) ?? "none", reason: closure.description)
+            case .answerLost, .failed:
+                counters.update { $0.connectFailures += 1 }
+            }
+            if Task.isCancelled, case .ended(.ended) = outcome { break }
+            switch reconnect.next(after: outcome, policy: policy, now: Date()) {
+            case .stop(let closure):
+                fleet.logger.warning("\(name) refused by the server: \(LogSafe.describe(closure))")
+                setPhase(.stopped, counters: counters)
+                return
+            case .retry(let delay):
+                if Task.isCancelled { break }
+                setPhase(.backingOff, counters: counters)
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            }
         }
         shutDown()
         setPhase(.idle, counters: counters)
@@ -81,7 +82,8 @@ extension SimAgent {
         var events = link.events.makeAsyncIterator()
         // A ping right away: if the challenge never comes but the pong does, the path filters data.
         link.ping()
-        guard case .message(let first)? = await events.next(), case .challenge(let challenge) = first.message else {
+        var handshake = AgentHandshake()
+        guard case .answer(let challenge) = handshake.receive(await events.next()) else {
             endHandshake()
             return SessionEnd.of(link, welcomed: false, quiet: false)
         }
@@ -96,17 +98,25 @@ extension SimAgent {
             throw Stop.notEnrolled
         }
         link.send(answer)
-        guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
+        guard case .welcome(let welcome) = handshake.receive(await events.next()) else {
             endHandshake()
             return SessionEnd.of(link, welcomed: false, quiet: false, challenged: true)
         }
         link.markHandled()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
         let expected = fleet.expectedServerKey
-        if let mismatch = HandshakeAnswer.keyMismatch(welcome, expected: expected) {
+        switch AgentHandshake.judge(welcome, expectedKey: expected, enrolledAs: agentId) {
+        case .wrongServerKey(let mismatch):
             endHandshake()
             link.close(.authenticationFailed, reason: mismatch)
             throw Stop.serverKeyMismatch
+        case .wrongAgent(let reason):
+            endHandshake()
+            fleet.logger.error("\(name): \(reason); closing the connection")
+            link.close(.authenticationFailed, reason: reason)
+            return SessionEnd.of(link, welcomed: false, quiet: false, challenged: true)
+        case .accept:
+            break
         }
         if agentId != welcome.agentId {
             if agentId == nil { fleet.counters.update { $0.enrolled += 1 } }

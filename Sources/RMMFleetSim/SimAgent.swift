@@ -104,7 +104,12 @@ final class SimAgent: Sendable {
             for item in state.outbox.unacknowledged {
                 link.send(Envelope(item.item, seq: item.seq, ack: state.inbox.lastSeq))
             }
-            applyConfig(&state, welcome.config, signature: welcome.configSignature, at: WorkVerifier.welcomePosition(stream: welcome.stream), fleet: fleet)
+            let check = WorkCheck.config(welcome.config, signature: welcome.configSignature, at: WorkVerifier.welcomePosition(stream: welcome.stream),
+                                         appliedVersion: state.appliedConfigVersion, verifier: verifier(state, fleet: fleet), verify: fleet.options.verifySignatures)
+            switch ConfigAdmission.decide(check) {
+            case .apply: applyConfig(&state, welcome.config, fleet: fleet)
+            case .stale(let why), .forged(let why): fleet.logger.error("\(name) refused config version \(welcome.config.version): \(why)")
+            }
             state.proven = state.sendHeartbeat(now: now, metrics: nil)
             link.ping()
             // The real agent's reporter sends its first link report at once, and its ticker sends a
@@ -154,6 +159,22 @@ final class SimAgent: Sendable {
         case cancel(commandId: String, reason: String)
     }
 
+    /// What the shared admission decided about one reliable message.
+    private enum Decision {
+        case command(CommandSpec, CommandAdmission.Verdict)
+        case cancel(Cancel, CancelAdmission.Verdict)
+        case config(AgentConfig, ConfigAdmission.Verdict)
+        case other
+
+        /// Why the frame is not what the server signed; nil when genuine.
+        var forgery: String? {
+            switch self {
+            case .command(_, .forged(let why, _, _)), .cancel(_, .forged(let why)), .config(_, .forged(let why)): return why
+            default: return nil
+            }
+        }
+    }
+
     /// Handles one server message, in arrival order, as `AgentCore.handle`.
     func handle(_ envelope: Envelope, from link: WebSocketLink, fleet: SimFleet) async {
         let deferred = state.withLock { state -> Deferred? in
@@ -171,18 +192,22 @@ final class SimAgent: Sendable {
                 // As the agent: a frame that fails its signature check leaves no trace but its
                 // refusal, and does not move the receive position.
                 let position = StreamPosition(stream: state.inbox.stream ?? "", seq: seq)
-                if let forged = forgery(in: message, at: position, state: state, fleet: fleet) {
+                let decision = decide(message, at: position, state: state, fleet: fleet)
+                if let forged = decision.forgery {
                     fleet.logger.error("\(name) refused \(message.type) seq \(seq): \(forged)")
-                    if case .command(let spec) = message {
-                        sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: forged,
-                                                         finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+                    if case .command(let spec, .forged(let why, let remember, let report)) = decision {
+                        if remember { state.rememberForged(spec.commandId) }
+                        if report {
+                            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: why,
+                                                             finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+                        }
                     }
                     return nil
                 }
                 // Handled first: nothing here can fail, and what the handling sends then carries the ack.
                 state.inbox.handled(seq)
                 let sentBefore = state.outbox.lastSeq
-                let deferred = state.sendingTogether { apply(&$0, message, from: link, fleet: fleet) }
+                let deferred = state.sendingTogether { carryOut(&$0, decision, message: message, from: link, fleet: fleet) }
                 if state.outbox.lastSeq == sentBefore {
                     // Owed: an ack, sent with a heartbeat on the ticker's next turn.
                     state.ackDirty = true
@@ -205,47 +230,88 @@ final class SimAgent: Sendable {
         }
     }
 
-    private func apply(_ state: inout SimAgentState, _ message: Message, from link: WebSocketLink, fleet: SimFleet) -> Deferred? {
+    /// How this agent checks signed work: with `verifySignatures`, the pinned key (nil: none
+    /// pinned, so nothing verifies); without, nothing is checked but deadlines and versions.
+    private func verifier(_ state: SimAgentState, fleet: SimFleet) -> WorkVerifier? {
+        guard fleet.options.verifySignatures, let agentId = state.agentId, let serverKey = fleet.expectedServerKey else { return nil }
+        return WorkVerifier(agentId: agentId, serverKey: serverKey)
+    }
+
+    /// The agent's own decisions (`CommandAdmission`, `CancelAdmission`, `ConfigAdmission`), with
+    /// the ids this agent answered standing in for the agent's journal.
+    private func decide(_ message: Message, at position: StreamPosition, state: SimAgentState, fleet: SimFleet) -> Decision {
+        let verify = fleet.options.verifySignatures
+        let verifier = self.verifier(state, fleet: fleet)
         switch message {
         case .command(let spec):
-            return accept(&state, spec, fleet: fleet)
+            let check = WorkCheck.command(spec, at: position, verifier: verifier, verify: verify, now: Date().timeIntervalSince1970)
+            return .command(spec, CommandAdmission.decide(check, held: state.seen.contains(spec.commandId), forgedEarlier: state.forgedEarlier(spec.commandId)))
         case .cancel(let cancel):
+            let check = WorkCheck.cancel(cancel, at: position, verifier: verifier, verify: verify)
+            // Without a journal, an answered command counts as running only when it was forked.
+            let standing: CancelAdmission.Standing = state.seen.contains(cancel.commandId) ? (fleet.fork == nil ? .finished : .active) : .unknown
+            return .cancel(cancel, CancelAdmission.decide(check, cancel: cancel, standing: standing, now: Date().timeIntervalSince1970))
+        case .configUpdate(let update):
+            let check = WorkCheck.config(update.config, signature: update.signature, at: position, appliedVersion: state.appliedConfigVersion,
+                                         verifier: verifier, verify: verify)
+            return .config(update.config, ConfigAdmission.decide(check))
+        default:
+            return .other
+        }
+    }
+
+    /// Carries out a genuine frame's decision; returns the work that has to leave the lock.
+    private func carryOut(_ state: inout SimAgentState, _ decision: Decision, message: Message, from link: WebSocketLink, fleet: SimFleet) -> Deferred? {
+        switch decision {
+        case .command(let spec, let verdict):
+            return accept(&state, spec, verdict: verdict, fleet: fleet)
+        case .cancel(let cancel, let verdict):
             fleet.counters.update { $0.cancelsReceived += 1 }
-            guard state.seen.contains(cancel.commandId) else {
-                // Cancelled before it arrived: remember the id so a late copy is never run.
+            switch verdict {
+            case .cancelBeforeArrival(let reason, _):
+                // Remembered so a late copy is never run.
                 state.seen.insert(cancel.commandId)
-                sendResult(&state, CommandResult(commandId: cancel.commandId, status: .cancelled,
-                                                 reason: "cancelled before it reached the agent: \(cancel.reason)",
+                sendResult(&state, CommandResult(commandId: cancel.commandId, status: .cancelled, reason: reason,
                                                  finishedAt: Date().timeIntervalSince1970), fleet: fleet)
                 return nil
+            case .stop:
+                return .cancel(commandId: cancel.commandId, reason: cancel.reason)
+            case .nothing, .forged:
+                return nil
             }
-            return fleet.fork == nil ? nil : .cancel(commandId: cancel.commandId, reason: cancel.reason)
-        case .configUpdate(let update):
-            // Its signature was checked before the position moved (`forgery`); the version still is.
-            applyConfig(&state, update.config, signature: nil, at: nil, fleet: fleet)
+        case .config(let config, let verdict):
+            switch verdict {
+            case .apply: applyConfig(&state, config, fleet: fleet)
+            case .stale(let why), .forged(let why): fleet.logger.error("\(name) refused config version \(config.version): \(why)")
+            }
             return nil
-        default:
+        case .other:
             link.close(.protocolError, reason: "'\(message.type)' is not something a server sends")
             return nil
         }
     }
 
     /// Ack, then answer: at once with `started` and a `succeeded` result, or (fork) by running it.
-    private func accept(_ state: inout SimAgentState, _ spec: CommandSpec, fleet: SimFleet) -> Deferred? {
-        guard !state.seen.contains(spec.commandId) else {
+    private func accept(_ state: inout SimAgentState, _ spec: CommandSpec, verdict: CommandAdmission.Verdict, fleet: SimFleet) -> Deferred? {
+        switch verdict {
+        case .duplicate:
             fleet.counters.update { $0.duplicates += 1 }
             state.sendReliable(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
             return nil
+        case .reject(let why):
+            fleet.counters.update { $0.commandsReceived += 1 }
+            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: why, finishedAt: Date().timeIntervalSince1970), fleet: fleet)
+            return nil
+        case .forged:
+            return nil
+        case .admit:
+            break
         }
         state.seen.insert(spec.commandId)
         fleet.counters.update { $0.commandsReceived += 1 }
         state.sendReliable(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
-        let now = Date().timeIntervalSince1970
-        if now > Double(spec.expiresAt) + WorkLimits.clockSkewSeconds {
-            sendResult(&state, CommandResult(commandId: spec.commandId, status: .rejected, reason: "its signed start deadline has passed", finishedAt: now), fleet: fleet)
-            return nil
-        }
         if fleet.fork != nil { return .run(spec) }
+        let now = Date().timeIntervalSince1970
         state.sendReliable(.started(CommandStarted(commandId: spec.commandId, pid: nil, time: now)))
         sendResult(&state, CommandResult(commandId: spec.commandId, status: .succeeded, exitCode: 0,
                                          stdout: Data(fleet.options.simulatedOutput.utf8), startedAt: now,
@@ -253,40 +319,8 @@ final class SimAgent: Sendable {
         return nil
     }
 
-    /// With `verifySignatures`, why a frame is not what the server signed for this place in its
-    /// stream (as `AgentCore` decides with `WorkVerifier`); nil when genuine or not checked.
-    private func forgery(in message: Message, at position: StreamPosition, state: SimAgentState, fleet: SimFleet) -> String? {
-        guard fleet.options.verifySignatures else { return nil }
-        guard let agentId = state.agentId, let serverKey = fleet.expectedServerKey else { return "no pinned server key" }
-        let verifier = WorkVerifier(agentId: agentId, serverKey: serverKey)
-        let refusal: WorkRefusal?
-        switch message {
-        case .command(let spec): refusal = verifier.refusal(spec, at: position, now: Date().timeIntervalSince1970)
-        case .cancel(let cancel): refusal = verifier.refusal(cancel, at: position)
-        case .configUpdate(let update): refusal = verifier.refusal(update.config, signature: update.signature, at: position, appliedVersion: nil)
-        default: refusal = nil
-        }
-        if case .forged(let why)? = refusal { return why }
-        return nil
-    }
-
-    /// Applies a config (with `verifySignatures`, only one the pinned server key signed for this
-    /// agent and no older than the one in force) and confirms its version.
-    /// `position` is where a signature is still to be checked; nil when `forgery` checked it already.
-    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, signature: String?, at position: StreamPosition?, fleet: SimFleet) {
-        if fleet.options.verifySignatures, let agentId = state.agentId, let serverKey = fleet.expectedServerKey {
-            let refusal: WorkRefusal?
-            if let position {
-                refusal = WorkVerifier(agentId: agentId, serverKey: serverKey)
-                    .refusal(config, signature: signature, at: position, appliedVersion: state.appliedConfigVersion)
-            } else {
-                refusal = WorkVerifier.staleness(of: config, appliedVersion: state.appliedConfigVersion)
-            }
-            if let refusal {
-                fleet.logger.error("\(name) refused config version \(config.version): \(refusal)")
-                return
-            }
-        }
+    /// Applies a config the admission let through (`ConfigAdmission`) and confirms its version.
+    private func applyConfig(_ state: inout SimAgentState, _ config: AgentConfig, fleet: SimFleet) {
         state.appliedConfigVersion = max(state.appliedConfigVersion ?? config.version, config.version)
         state.config = config
         // New intervals: the ticker recomputes this agent's next visit at once.
@@ -345,11 +379,10 @@ final class SimAgent: Sendable {
                 return (nil, 0)
             case .duties(let heartbeat, let metricsDue, let ping):
                 var sent = 0
-                let heartbeatDue = heartbeat || state.ackDirty
-                // As the real agent: a ping due with a heartbeat rides the heartbeat's flush.
-                if ping { link.ping(flush: !(heartbeatDue && link.sendMode != .poll)) }
-                if heartbeatDue {
-                    if state.sendHeartbeat(now: now, metrics: metricsDue ? metrics : nil) { sent = 1 }
+                let writes = SessionTimers.writes(heartbeat: heartbeat, metrics: metricsDue, ping: ping, ackOwed: state.ackDirty, sendMode: link.sendMode)
+                if writes.ping { link.ping(flush: writes.flushPing) }
+                if writes.heartbeat {
+                    if state.sendHeartbeat(now: now, metrics: writes.metrics ? metrics : nil) { sent = 1 }
                 }
                 let interval = state.config.heartbeatInterval
                 let report = state.reportRhythm.due(counters: counters, heartbeatInterval: interval, now: now, policy: policy)

@@ -31,6 +31,16 @@ struct SimAgentState {
     /// A message cap the link policy imposes after a size blackhole, below the config's.
     var capOverride: Int?
     var seen = RecentIds(capacity: 256)
+    /// Ids whose frames failed the signature check (only with `verifySignatures`); made on the
+    /// first forgery, so an honest fleet pays nothing for it.
+    private var forged: RecentIds?
+
+    func forgedEarlier(_ commandId: String) -> Bool { forged?.contains(commandId) ?? false }
+
+    mutating func rememberForged(_ commandId: String) {
+        if forged == nil { forged = RecentIds(capacity: 256) }
+        forged?.insert(commandId)
+    }
 
     /// Envelopes held back by `sendingTogether`, written when its body returns.
     private var held: [Envelope]?

@@ -21,6 +21,12 @@ public struct WorkVerifier: Sendable, Equatable {
         if let problem = WorkSigning.problem(signature: command.signature, payload: payload, publicKey: serverKey) {
             return .forged("signature check failed: \(problem)")
         }
+        return Self.deadlineRefusal(command, now: now)
+    }
+
+    /// Why a (genuine) command must not start now: its start deadline has passed, or lies further
+    /// ahead than the protocol allows; nil when it may start.
+    public static func deadlineRefusal(_ command: CommandSpec, now: Double) -> WorkRefusal? {
         let deadline = Double(command.expiresAt)
         if deadline > now + WorkLimits.maxValiditySeconds + WorkLimits.clockSkewSeconds {
             return .refused("its signed start deadline is \(Int(deadline - now)) s away, more than the protocol's maximum validity of \(Int(WorkLimits.maxValiditySeconds)) s")

@@ -22,6 +22,25 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("downlink"), help: "How the server sends data: auto (text frames, falling back by itself), binary, or poll (long-poll HTTP) for a site known to filter WebSocket data frames.")
     var downlink: String = "auto"
 
+    @Option(name: .customLong("max-backoff"), help: "Longest pause between reconnect attempts, seconds (full jitter from 0.5 s, doubling).")
+    var maxBackoff: Double = 30
+
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds to wait for the server's challenge and welcome before reconnecting.")
+    var handshakeTimeout: Double = 15
+
+    @Option(name: .customLong("watchdog-seconds"), help: "Seconds the message consumer may sit on waiting messages before the watchdog rebuilds the session.")
+    var watchdogSeconds: Double = 10
+
+    @Option(name: .customLong("retry-text-after"), help: "Seconds in a fallback downlink mode (binary, poll) before trying text frames again.")
+    var retryTextAfter: Double = 600
+
+    func validate() throws {
+        for (flag, value) in [("--max-backoff", maxBackoff), ("--handshake-timeout", handshakeTimeout),
+                              ("--watchdog-seconds", watchdogSeconds), ("--retry-text-after", retryTextAfter)] {
+            guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(flag) must be a number of seconds in (0, 86400] (got \(value))") }
+        }
+    }
+
     func run() async throws {
         var options = AgentOptions(endpoint: try connection.endpoint(), stateDirectory: stateDirectory,
                                    enrollToken: connection.enrollToken, name: name, version: GuruRMM.version)
@@ -31,12 +50,11 @@ struct AgentCommand: AsyncParsableCommand {
         case "binary", "poll", "text": options.downlink = DownlinkMode(rawValue: downlink)
         default: throw ValidationError("--downlink must be auto, binary or poll (got '\(downlink)')")
         }
-        // Tuning for tests and unusual sites; the defaults suit real fleets.
-        let environment = ProcessInfo.processInfo.environment
-        if let value = environment["GURURMM_AGENT_MAX_BACKOFF"].flatMap(Double.init) { options.maxBackoff = value }
-        if let value = environment["GURURMM_AGENT_WATCHDOG_SECONDS"].flatMap(Double.init) { options.watchdogSeconds = value }
-        if let value = environment["GURURMM_AGENT_RETRY_TEXT_AFTER"].flatMap(Double.init) { options.retryPrimaryAfter = value }
-        if let value = environment["GURURMM_AGENT_HANDSHAKE_TIMEOUT"].flatMap(Double.init) { options.handshakeTimeout = value }
+        options.maxBackoff = maxBackoff
+        options.minBackoff = min(options.minBackoff, maxBackoff)
+        options.handshakeTimeout = handshakeTimeout
+        options.watchdogSeconds = watchdogSeconds
+        options.retryPrimaryAfter = retryTextAfter
         let logger = makeLogger(label: "gururmm.agent", level: logLevel)
         let frozen = options
         do {

@@ -21,7 +21,7 @@ extension EndToEnd {
                 try await server.api.useFastLiveness(heartbeat: 1, deadline: 3, ping: 1)
                 let token = try await server.api.enrollToken()
                 let url = "ws://127.0.0.1:\(proxy.port)"
-                let started = try E2EAgent.start(name: name, server: url, enrollToken: token, environment: ["GURURMM_AGENT_HANDSHAKE_TIMEOUT": "3"])
+                let started = try E2EAgent.start(name: name, server: url, enrollToken: token, arguments: ["--handshake-timeout", "3"])
                 agent = started
                 if waitOnline { try await server.api.waitOnline(name, timeout: .seconds(40)) }
                 try await body(server, proxy, started, url)

@@ -87,34 +87,34 @@ final class E2EAgent {
     private(set) var process: ManagedProcess
     private var runs = 1
 
-    private let environment: [String: String]
+    /// Extra `gururmm agent` flags (tuning such as `--handshake-timeout 3`), kept for restarts.
+    private let extraArguments: [String]
 
-    static func start(name: String, server: String, enrollToken: String?, stateDirectory: String? = nil, environment: [String: String] = [:]) throws -> E2EAgent {
+    static func start(name: String, server: String, enrollToken: String?, stateDirectory: String? = nil, arguments: [String] = []) throws -> E2EAgent {
         let state = try stateDirectory ?? freeTemporaryDirectory(prefix: "gururmm-agent-\(name)")
-        let process = try launch(name: name, server: server, state: state, token: enrollToken, run: 1, environment: environment)
-        return E2EAgent(name: name, state: state, process: process, environment: environment)
+        let process = try launch(name: name, server: server, state: state, token: enrollToken, run: 1, extra: arguments)
+        return E2EAgent(name: name, state: state, process: process, extraArguments: arguments)
     }
 
-    private init(name: String, state: String, process: ManagedProcess, environment: [String: String]) {
+    private init(name: String, state: String, process: ManagedProcess, extraArguments: [String]) {
         self.name = name
         self.stateDirectory = state
         self.process = process
-        self.environment = environment
+        self.extraArguments = extraArguments
     }
 
-    private static func launch(name: String, server: String, state: String, token: String?, run: Int, environment: [String: String]) throws -> ManagedProcess {
-        var arguments = ["agent", "--server", server, "--state-dir", state, "--name", name, "--log-level", "debug"]
+    private static func launch(name: String, server: String, state: String, token: String?, run: Int, extra: [String]) throws -> ManagedProcess {
+        // Reconnects within a second, so tests of healing do not wait out the default backoff.
+        var arguments = ["agent", "--server", server, "--state-dir", state, "--name", name, "--log-level", "debug", "--max-backoff", "1"]
         if server.hasPrefix("ws:") { arguments.append("--allow-plain") }
         if let token { arguments += ["--enroll-token", token] }
-        return try ManagedProcess.start(try gururmmBinary(), arguments: arguments,
-                                        environment: ["GURURMM_AGENT_MAX_BACKOFF": "1"].merging(environment) { _, new in new },
-                                        logPath: state + "/agent-\(run).log")
+        return try ManagedProcess.start(try gururmmBinary(), arguments: arguments + extra, logPath: state + "/agent-\(run).log")
     }
 
     /// Starts the agent again on the same state directory (it is enrolled by now).
     func restart(server: String) throws {
         runs += 1
-        process = try Self.launch(name: name, server: server, state: stateDirectory, token: nil, run: runs, environment: environment)
+        process = try Self.launch(name: name, server: server, state: stateDirectory, token: nil, run: runs, extra: extraArguments)
     }
 
     func kill() async throws {

@@ -15,7 +15,6 @@ extension EndToEnd {
             heartbeat: Double = 1,
             deadline: Double = 3,
             ping: Double = 1,
-            agentEnvironment: [String: String] = [:],
             _ body: (E2EServer, FaultProxy, E2EAgent) async throws -> Void
         ) async throws {
             let server = try await E2EServer.start()
@@ -24,7 +23,7 @@ extension EndToEnd {
             do {
                 try await server.api.useFastLiveness(heartbeat: heartbeat, deadline: deadline, ping: ping)
                 let token = try await server.api.enrollToken()
-                let started = try E2EAgent.start(name: name, server: "ws://127.0.0.1:\(proxy.port)", enrollToken: token, environment: agentEnvironment)
+                let started = try E2EAgent.start(name: name, server: "ws://127.0.0.1:\(proxy.port)", enrollToken: token)
                 agent = started
                 try await server.api.waitOnline(name)
                 try await body(server, proxy, started)
@@ -144,7 +143,17 @@ extension EndToEnd {
 
         @Test("the agent's consumer stalls (H2) → agent-stalled; the session is rebuilt and the command runs once")
         func agentConsumerStalls() async throws {
-            try await withProxiedAgent("stuck", agentEnvironment: ["GURURMM_FAULT_STALL_CONSUMER": "1", "GURURMM_AGENT_WATCHDOG_SECONDS": "60"]) { server, _, _ in
+            // The stall is injected into an agent built from the library: the shipped agent has no fault switch.
+            let server = try await E2EServer.start()
+            let proxy = try await FaultProxy.start(upstreamHost: "127.0.0.1", upstreamPort: server.agentPort)
+            var agent: InProcessAgent?
+            do {
+                try await server.api.useFastLiveness(heartbeat: 1, deadline: 3, ping: 1)
+                let token = try await server.api.enrollToken()
+                let started = try InProcessAgent.start(name: "stuck", server: "ws://127.0.0.1:\(proxy.port)", enrollToken: token,
+                                                       configure: { $0.watchdogSeconds = 60 }, beforeHandling: stallConsumer(atCommand: 1))
+                agent = started
+                try await server.api.waitOnline("stuck")
                 let ledger = server.directory + "/ledger"
                 let batch = try await server.api.run(["stuck"], "echo once >> \(ledger)", expires: 120)
                 let diagnosis = try await waitVerdict(server.api, "stuck", .agentStalled)
@@ -154,7 +163,13 @@ extension EndToEnd {
                 let result = try #require(try await server.api.finish(batch, timeout: 60).first)
                 #expect(result.state == .succeeded)
                 #expect(try ledgerLines(ledger) == ["once"])
+                #expect(started.stoppedBecause == nil)
+            } catch {
+                Issue.record("\(error)\n---- server ----\n\(server.process.logContents().suffix(8000))")
             }
+            await agent?.stop()
+            await server.stop()
+            try? await proxy.stop()
         }
 
         @Test("a corrupted frame after the ConfigUpdate → protocol-desync; fresh codec state, command runs once")

@@ -103,10 +103,9 @@ extension EndToEnd {
                 let (agentExe, agentArgs) = lab.command(inServer: false, binary, [
                     "agent", "--server", "\(tls ? "wss" : "ws")://\(lab.serverAddress):\(ready.agentPort)", "--state-dir", directory + "/agent",
                     "--enroll-token", enrollment.token ?? "", "--name", "tunnel-site", "--log-level", "debug",
+                    "--max-backoff", "1", "--handshake-timeout", "4",
                 ] + (tls ? [] : ["--allow-plain"]))
-                processes.append(try ManagedProcess.start(agentExe, arguments: agentArgs, environment: [
-                    "GURURMM_AGENT_MAX_BACKOFF": "1", "GURURMM_AGENT_HANDSHAKE_TIMEOUT": "4",
-                ], logPath: directory + "/agent.log"))
+                processes.append(try ManagedProcess.start(agentExe, arguments: agentArgs, logPath: directory + "/agent.log"))
                 try await waitUntil("agent online across the namespaces", timeout: .seconds(60), poll: .milliseconds(500)) {
                     try await api.agent("tunnel-site")?.status == .online
                 }

@@ -106,4 +106,26 @@ struct LinkReportRhythmTests {
         #expect(!isDue(&rhythm, fresh, at: later, policy))
         #expect(policy.history.finding == nil)
     }
+
+    @Test("for a sleeping reporter the next check is never in the past: while the quiet downlink is unsaid it looks again shortly, once said only the routine report is left")
+    func nextCheckForASleeper() {
+        let policy = LinkPolicy()
+        let first = afterFirstReport()
+        var rhythm = first.rhythm
+        let fresh = first.fresh
+        let quietAt = start.addingTimeInterval(LinkReportRhythm.quietAfter(heartbeatInterval: heartbeat))
+        // Before the quiet moment: that moment.
+        #expect(rhythm.nextCheck(counters: fresh, heartbeatInterval: heartbeat, now: start) == quietAt)
+        // Past it, data quiet but no control frame seen (no pong yet): look again shortly, not at once.
+        let later = quietAt.addingTimeInterval(1)
+        let dataQuiet = counters(dataAt: start, controlAt: start)
+        #expect(!isDue(&rhythm, dataQuiet, at: later, policy))
+        #expect(rhythm.nextCheck(counters: dataQuiet, heartbeatInterval: heartbeat, now: later) == later.addingTimeInterval(LinkReportRhythm.quietRecheck))
+        // A pong arrives: the quiet downlink is said; after that, only the routine report.
+        let pong = counters(dataAt: start, controlAt: later)
+        #expect(isDue(&rhythm, pong, at: later, policy))
+        rhythm.sent(counters: pong, heartbeatInterval: heartbeat, now: later)
+        let next = rhythm.nextCheck(counters: pong, heartbeatInterval: heartbeat, now: later)
+        #expect(next > later.addingTimeInterval(0.8 * LinkReportRhythm.routineInterval(heartbeatInterval: heartbeat) - 1))
+    }
 }

@@ -113,4 +113,16 @@ struct SessionTimersTests {
         }
         #expect(update.config.metricsInterval == 300)
     }
+
+    @Test("writes: an owed ack brings a heartbeat; a ping rides the heartbeat's flush unless the downlink is polled")
+    func writes() {
+        #expect(SessionTimers.writes(heartbeat: false, metrics: false, ping: true, ackOwed: false, sendMode: .text)
+            == .init(heartbeat: false, metrics: false, ping: true, flushPing: true))
+        #expect(SessionTimers.writes(heartbeat: false, metrics: false, ping: true, ackOwed: true, sendMode: .text)
+            == .init(heartbeat: true, metrics: false, ping: true, flushPing: false))
+        #expect(SessionTimers.writes(heartbeat: true, metrics: true, ping: true, ackOwed: false, sendMode: .poll)
+            == .init(heartbeat: true, metrics: true, ping: true, flushPing: true))
+        #expect(SessionTimers.writes(heartbeat: false, metrics: false, ping: false, ackOwed: false, sendMode: .binary)
+            == .init(heartbeat: false, metrics: false, ping: false, flushPing: true))
+    }
 }

@@ -12,7 +12,8 @@ struct AgentConnection {
     let tls: TLSTrust?
     let core: AgentCore
     let policy: LinkPolicy
-    let faults: FaultHooks
+    /// Runs before the consumer handles each server message (nil in the shipped agent).
+    let beforeHandling: MessageGate?
     let logger: Logger
 
     func run(identity: inout AgentIdentity) async throws -> SessionEnd {
@@ -24,7 +25,12 @@ struct AgentConnection {
         policy.noteConnected(connectionId: link.connectionId, mode: settings.mode)
         await core.setMessageCapOverride(settings.cap)
         let policy = self.policy
-        await core.observeForgeries { why in policy.find(.workRefused, detail: why, now: Date()) }
+        let reporterWake = DeadlineWait()
+        await core.observeForgeries { why in
+            policy.find(.workRefused, detail: why, now: Date())
+            // A new finding is reported at once.
+            reporterWake.wake()
+        }
         if settings.mode != .text || settings.mss != nil {
             logger.notice("connected with downlink \(settings.mode.rawValue)\(settings.mss.map { ", mss \($0)" } ?? "")\(settings.cap.map { ", cap \($0)" } ?? "")")
         }
@@ -38,7 +44,8 @@ struct AgentConnection {
         }
         defer { timer.cancel() }
 
-        guard case .message(let first)? = await events.next(), case .challenge(let challenge) = first.message else {
+        var handshake = AgentHandshake()
+        guard case .answer(let challenge) = handshake.receive(await events.next()) else {
             return closed(link, welcomed: false, quiet: false)
         }
         link.markHandled()
@@ -53,24 +60,23 @@ struct AgentConnection {
         }
         link.send(answer)
 
-        guard case .message(let reply)? = await events.next(), case .welcome(let welcome) = reply.message else {
+        guard case .welcome(let welcome) = handshake.receive(await events.next()) else {
             return closed(link, welcomed: false, quiet: false, challenged: true)
         }
         link.markHandled()
         timer.cancel()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
         let expectedKey = HandshakeAnswer.expectedServerKey(pinned: identity.serverKey, enrollToken: options.enrollToken)
-        if let mismatch = HandshakeAnswer.keyMismatch(welcome, expected: expectedKey) {
+        switch AgentHandshake.judge(welcome, expectedKey: expectedKey, enrolledAs: identity.agentId) {
+        case .wrongServerKey(let mismatch):
             link.close(.authenticationFailed, reason: mismatch)
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")
-        }
-        // An enrolled agent is bound to the identity it enrolled as: a welcome naming another agent
-        // (a confused or hostile server or relay) ends the connection and is never adopted.
-        if let enrolledAs = identity.agentId, enrolledAs != welcome.agentId {
-            let reason = "welcome names agent \(LogSafe.text(welcome.agentId, limit: 80)), but this agent is \(enrolledAs)"
+        case .wrongAgent(let reason):
             logger.error("\(reason); closing the connection")
             link.close(.authenticationFailed, reason: reason)
             return closed(link, welcomed: false, quiet: false, challenged: true)
+        case .accept:
+            break
         }
         // The server owns the name: it may have given another than the one proposed, or an operator renamed the agent.
         let givenName = welcome.name.flatMap { AgentName.problem($0) == nil ? $0 : nil } ?? facts.name
@@ -95,7 +101,7 @@ struct AgentConnection {
 
         let reportedThrough = policy.newestFindingTime
         let sessionStart = Date()
-        let quiet = await runSession(link: link)
+        let quiet = await runSession(link: link, reporterWake: reporterWake)
         // A session that lasted has delivered its reports: what they said need not be said again
         // (after a server restart it would read as new).
         if let reportedThrough, Date().timeIntervalSince(sessionStart) >= LinkPolicy.findingsDeliveredAfter {
@@ -107,13 +113,14 @@ struct AgentConnection {
 
     /// The consumer, the ticker and the reporter/watchdog run side by side; when one ends (link
     /// closed, deadline, watchdog) the others are cancelled — which is how a stuck consumer is torn down.
-    private func runSession(link: WebSocketLink) async -> Bool {
+    private func runSession(link: WebSocketLink, reporterWake: DeadlineWait) async -> Bool {
         let core = self.core
-        let faults = self.faults
+        let beforeHandling = self.beforeHandling
         let reporter = LinkReporter(
             link: link, policy: policy,
             heartbeatInterval: { await core.heartbeatInterval },
-            watchdogSeconds: options.watchdogSeconds
+            watchdogSeconds: options.watchdogSeconds,
+            wake: reporterWake
         )
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -122,21 +129,25 @@ struct AgentConnection {
                 var events = link.events.makeAsyncIterator()
                 while let event = await events.next() {
                     guard case .message(let envelope) = event else { break }
-                    if case .command = envelope.message { await faults.beforeCommand() }
+                    // The reporter times how long a message waits for the consumer from here.
+                    reporterWake.wake()
+                    await beforeHandling?(envelope)
                     if Task.isCancelled { break }
                     await core.handle(envelope, from: link)
                     link.markHandled()
+                    reporterWake.wake()
                 }
                 return false
             }
             group.addTask {
                 while !Task.isCancelled {
                     switch await core.tick(now: Date()) {
-                    case .alive: break
+                    case .alive(let next):
+                        // A floor so that a deadline that rounds to "now" cannot spin the loop.
+                        await core.timerWake.wait(until: max(next, Date().addingTimeInterval(0.005)))
                     case .dead: return false
                     case .downlinkQuiet: return true
                     }
-                    try? await Task.sleep(for: .milliseconds(250))
                 }
                 return false
             }
@@ -163,3 +174,7 @@ struct AgentConnection {
         return AgentFacts(name: name, hostname: host, os: currentOSDescription(), version: options.version)
     }
 }
+
+/// Runs before the agent's consumer handles a server message. The shipped agent has none; tests
+/// inject faults through it into an agent built from the library.
+public typealias MessageGate = @Sendable (Envelope) async -> Void

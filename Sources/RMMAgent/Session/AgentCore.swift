@@ -21,7 +21,13 @@ public actor AgentCore {
     private var heartbeatCounter = 0
     private var lastServerHeartbeat: Int?
     private var timers = SessionTimers(connectedAt: Date())
-    private var ackDirty = false
+    /// A handled reliable message was not acknowledged by anything sent since: the ticker owes a
+    /// heartbeat at once (setting it wakes the ticker).
+    private var ackDirty = false {
+        didSet { if ackDirty { timerWake.wake() } }
+    }
+    /// Wakes the session's ticker before its deadline when something new falls due sooner.
+    nonisolated let timerWake = DeadlineWait()
     /// Results waiting for the server's ack, by seq, so the journal can forget their output once stored.
     private var resultSeqs: [Int: String] = [:]
 
@@ -132,13 +138,7 @@ public actor AgentCore {
         case .command(let spec):
             return try await accept(spec, at: position)
         case .cancel(let cancel):
-            guard let verifier else { return refuseUnverifiable("cancel for \(LogSafe.text(cancel.commandId))") }
-            if let refusal = verifier.refusal(cancel, at: position) {
-                logger.error("refused cancel of \(LogSafe.text(cancel.commandId)): \(refusal)")
-                return false
-            }
-            try await cancelCommand(cancel)
-            return true
+            return try await cancelCommand(cancel, at: position)
         case .configUpdate(let update):
             return await apply(config: update.config, signature: update.signature, at: position)
         default:
@@ -172,52 +172,40 @@ public actor AgentCore {
     /// was told `rejected`, and must not then see the command run. Memory only, bounded.
     private var forgedIds = RecentIds(capacity: 1024)
 
-    /// Verify, then journal, then ack, then run: a command id is executed at most once, ever, and
-    /// nothing about a command that fails its check is journaled or acked. Returns false when the
-    /// frame was not genuine.
+    /// Verify, then journal, then ack, then run (`CommandAdmission` decides): a command id is
+    /// executed at most once, ever, and nothing about a command that fails its check is journaled
+    /// or acked. Returns false when the frame was not genuine.
     private func accept(_ spec: CommandSpec, at position: StreamPosition) async throws -> Bool {
         let now = Date().timeIntervalSince1970
-        guard let verifier else {
-            reportRefusal(spec.commandId, "no pinned server key", now: now)
-            return false
-        }
-        switch verifier.refusal(spec, at: position, now: now) {
-        case .forged(let why)?:
-            forgeryObserver?("command \(spec.commandId): \(why)")
-            if await journal.entry(spec.commandId) != nil {
-                // A forged copy of work the agent already holds changes nothing about it.
+        let check = WorkCheck.command(spec, at: position, verifier: verifier, now: now)
+        // Without a key nothing is trusted, the journal included: no lookup.
+        var held = false
+        if check != .unverifiable { held = await journal.entry(spec.commandId) != nil }
+        switch CommandAdmission.decide(check, held: held, forgedEarlier: forgedIds.contains(spec.commandId)) {
+        case .forged(let why, let remember, let report):
+            if check != .unverifiable { forgeryObserver?("command \(spec.commandId): \(why)") }
+            if remember { forgedIds.insert(spec.commandId) }
+            if report {
+                reportRefusal(spec.commandId, why, now: now)
+            } else {
                 logger.error("refused a forged copy of command \(LogSafe.text(spec.commandId)): \(why)")
-            } else {
-                forgedIds.insert(spec.commandId)
-                reportRefusal(spec.commandId, why, now: now)
             }
             return false
-        case .refused(let why)?:
-            // Genuine, but it must not run: said once, and the position moves on.
-            if await journal.entry(spec.commandId) != nil {
-                send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
-            } else {
-                reportRefusal(spec.commandId, why, now: now)
-            }
-            return true
-        case nil:
-            break
-        }
-        if forgedIds.contains(spec.commandId) {
-            // The server was told `rejected` for this id (a forged frame came first); running the
-            // genuine copy now would contradict what it recorded. Said again; the position moves on.
-            reportRefusal(spec.commandId, "an earlier frame with this command id failed the signature check", now: now)
-            return true
-        }
-        switch try await journal.admit(spec.commandId, forgetAfter: Double(spec.expiresAt) + WorkLimits.clockSkewSeconds) {
         case .duplicate:
             send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
-        case .full(let why):
+        case .reject(let why):
             reportRefusal(spec.commandId, why, now: now)
-        case .admitted:
-            send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
-            if case .rejected(let reason) = await executor.submit(spec) {
-                try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: reason, finishedAt: Date().timeIntervalSince1970))
+        case .admit:
+            switch try await journal.admit(spec.commandId, forgetAfter: Double(spec.expiresAt) + WorkLimits.clockSkewSeconds) {
+            case .duplicate:
+                send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: true)))
+            case .full(let why):
+                reportRefusal(spec.commandId, why, now: now)
+            case .admitted:
+                send(.commandAck(CommandAck(commandId: spec.commandId, duplicate: false)))
+                if case .rejected(let reason) = await executor.submit(spec) {
+                    try await finish(CommandResult(commandId: spec.commandId, status: .rejected, reason: reason, finishedAt: Date().timeIntervalSince1970))
+                }
             }
         }
         return true
@@ -229,25 +217,36 @@ public actor AgentCore {
         enqueueResult(CommandResult(commandId: commandId, status: .rejected, reason: reason, finishedAt: now))
     }
 
-    private func cancelCommand(_ cancel: Cancel) async throws {
-        switch await journal.entry(cancel.commandId) {
-        case nil:
-            // Cancelled before it arrived: remember the id so a late copy is never run (for as
-            // long as any copy could still be accepted).
-            let now = Date().timeIntervalSince1970
-            // The command's deadline is unknown: it can be at most the maximum validity away, on a
-            // server clock up to the skew ahead of ours, and is accepted up to the skew after it.
-            let forgetAfter = now + WorkLimits.maxValiditySeconds + 2 * WorkLimits.clockSkewSeconds
+    /// Returns false when the cancel was not genuine (`CancelAdmission` decides).
+    private func cancelCommand(_ cancel: Cancel, at position: StreamPosition) async throws -> Bool {
+        let check = WorkCheck.cancel(cancel, at: position, verifier: verifier)
+        var entry: CommandJournal.Entry?
+        if check.forgery == nil { entry = await journal.entry(cancel.commandId) }
+        let standing: CancelAdmission.Standing
+        switch entry {
+        case nil: standing = .unknown
+        case .admitted?, .started?: standing = .active
+        case .finished?, .reported?: standing = .finished
+        }
+        let now = Date().timeIntervalSince1970
+        switch CancelAdmission.decide(check, cancel: cancel, standing: standing, now: now) {
+        case .forged(let why):
+            if check == .unverifiable { return refuseUnverifiable("cancel for \(LogSafe.text(cancel.commandId))") }
+            logger.error("refused cancel of \(LogSafe.text(cancel.commandId)): \(why)")
+            return false
+        case .cancelBeforeArrival(let reason, let forgetAfter):
+            // Remembered so a late copy is never run (for as long as any copy could still be accepted).
             guard case .admitted = try await journal.admit(cancel.commandId, forgetAfter: forgetAfter) else {
                 logger.error("could not remember the cancel of \(LogSafe.text(cancel.commandId)): the journal is full")
-                return
+                return true
             }
-            try await finish(CommandResult(commandId: cancel.commandId, status: .cancelled, reason: "cancelled before it reached the agent: \(cancel.reason)", finishedAt: now))
-        case .admitted?, .started?:
+            try await finish(CommandResult(commandId: cancel.commandId, status: .cancelled, reason: reason, finishedAt: now))
+        case .stop:
             await executor.cancel(commandId: cancel.commandId, reason: cancel.reason)
-        case .finished?, .reported?:
+        case .nothing:
             break
         }
+        return true
     }
 
     /// A message cap the link health policy imposes (after a size blackhole), below the config's.
@@ -263,16 +262,17 @@ public actor AgentCore {
     /// when the frame was not genuine.
     @discardableResult
     private func apply(config newConfig: AgentConfig, signature: String?, at position: StreamPosition) async -> Bool {
-        guard let verifier else { return refuseUnverifiable("config version \(newConfig.version)") }
-        switch verifier.refusal(newConfig, signature: signature, at: position, appliedVersion: appliedConfigVersion.value) {
-        case .forged(let why)?:
+        let check = WorkCheck.config(newConfig, signature: signature, at: position, appliedVersion: appliedConfigVersion.value, verifier: verifier)
+        switch ConfigAdmission.decide(check) {
+        case .forged(let why):
+            if check == .unverifiable { return refuseUnverifiable("config version \(newConfig.version)") }
             forgeryObserver?("config version \(newConfig.version): \(why)")
             logger.error("refused config version \(newConfig.version): \(why); keeping version \(config.version)")
             return false
-        case .refused(let why)?:
+        case .stale(let why):
             logger.error("refused config version \(newConfig.version): \(why); keeping version \(config.version) (an operator saves the config again to give it a newer version)")
             return true
-        case nil:
+        case .apply:
             do {
                 try appliedConfigVersion.record(newConfig.version)
             } catch {
@@ -285,12 +285,10 @@ public actor AgentCore {
 
     private func apply(config newConfig: AgentConfig) async {
         config = newConfig
+        // New intervals: the ticker recomputes its deadline.
+        timerWake.wake()
         link?.setMaxMessageBytes(min(newConfig.maxMessageBytes, messageCapOverride ?? Int.max))
-        await executor.updateLimits(ExecutorLimits(
-            maxConcurrent: newConfig.maxConcurrentCommands, maxQueued: newConfig.maxQueuedCommands,
-            outputCapBytes: newConfig.outputCapBytes, outputChunkBytes: newConfig.outputChunkBytes,
-            environment: newConfig.commandEnvironment
-        ))
+        await executor.updateLimits(ExecutorLimits(config: newConfig))
         send(.configApplied(ConfigApplied(version: newConfig.version)))
     }
 
@@ -353,9 +351,11 @@ public actor AgentCore {
     }
 
     /// Periodic duties while connected: heartbeats with metrics, pings, and the inbound deadline.
-    /// Returns false when the connection should be considered dead.
+    /// Says when the next one falls due, or that the connection is dead.
     func tick(now: Date) async -> TickOutcome {
-        guard let link else { return .dead }
+        // A link closed under a consumer that cannot see its close event (stuck) ends here, at the
+        // latest one heartbeat later.
+        guard let link, link.closure == nil else { return .dead }
         let counters = link.counters
         switch timers.tick(now: now, counters: counters, config: config) {
         case .expired(let controlAlive, let reason):
@@ -368,18 +368,17 @@ public actor AgentCore {
             // Sampled before the ping is written: a ping waiting for a flush would count the
             // sampling in its round trip.
             let sample = metricsDue ? await metrics.sample() : nil
-            let heartbeat = heartbeatDue || ackDirty
-            // A ping due with a heartbeat rides the heartbeat's flush: one segment, so the server
-            // reads both at once.
-            if ping { link.ping(flush: !(heartbeat && link.sendMode != .poll)) }
-            if heartbeat { sendHeartbeat(now: now, withMetrics: sample) }
-            return .alive
+            let writes = SessionTimers.writes(heartbeat: heartbeatDue, metrics: metricsDue, ping: ping, ackOwed: ackDirty, sendMode: link.sendMode)
+            if writes.ping { link.ping(flush: writes.flushPing) }
+            if writes.heartbeat { sendHeartbeat(now: now, withMetrics: sample) }
+            return .alive(next: ackDirty ? now : timers.nextDue(counters: link.counters, config: config))
         }
     }
 
     /// What a tick found.
     enum TickOutcome {
-        case alive
+        /// Nothing more is due before `next` (unless the ticker is woken sooner).
+        case alive(next: Date)
         /// No data and no control frames: the connection is dead.
         case dead
         /// No data frames, but control frames arrive: the path filters data.

@@ -6,7 +6,9 @@ import RMMTransport
 /// Runs an agent: recovers its journal, then connects and reconnects forever with jittered
 /// exponential backoff, until cancelled or permanently refused.
 public enum AgentRuntime {
-    public static func run(options: AgentOptions, logger: Logger) async throws {
+    /// `beforeHandling` runs before each server message is handled; the shipped agent passes none,
+    /// tests inject faults through it (a consumer that stops, as a deadlocked receive loop would).
+    public static func run(options: AgentOptions, logger: Logger, beforeHandling: MessageGate? = nil) async throws {
         var identity = try AgentIdentity.loadOrCreate(stateDirectory: options.stateDirectory)
         if identity.agentId == nil && options.enrollToken == nil { throw AgentError.notEnrolled }
         let tls = try serverTrust(options: options, identity: identity)
@@ -21,43 +23,44 @@ public enum AgentRuntime {
         defer { events.cancel() }
 
         let policy = LinkPolicy(retryPrimaryAfter: options.retryPrimaryAfter, startMode: options.downlink)
-        let faults = FaultHooks()
-        var backoff = ReconnectBackoff(minimum: options.minBackoff, maximum: options.maxBackoff)
+        var reconnect = ReconnectLoop(minBackoff: options.minBackoff, maxBackoff: options.maxBackoff)
         var attempt = 0
         while !Task.isCancelled {
             attempt += 1
-            let connection = AgentConnection(options: options, tls: tls, core: core, policy: policy, faults: faults, logger: logger)
+            let connection = AgentConnection(options: options, tls: tls, core: core, policy: policy, beforeHandling: beforeHandling, logger: logger)
+            let outcome: ConnectAttempt
             do {
-                switch try await connection.run(identity: &identity) {
-                case .refused(let closure):
-                    await core.shutdown()
-                    throw AgentError.refused(code: closure.code ?? 0, reason: closure.reason)
-                case .ended(let closure, let welcomed, let downlinkQuiet, let welcomeLost):
-                    logger.notice("disconnected: \(LogSafe.describe(closure))")
-                    if policy.learn(from: closure, welcomed: welcomed, downlinkQuiet: downlinkQuiet, welcomeLost: welcomeLost, now: Date()) {
-                        backoff.reset()
-                    }
+                outcome = .ended(try await connection.run(identity: &identity))
+            } catch let error as AgentError {
+                throw error
+            } catch TransportError.answerLost(let why) {
+                outcome = .answerLost(why)
+            } catch {
+                logger.notice("connect attempt \(attempt) to \(options.endpoint) failed: \(LogSafe.describe(error, limit: 400))")
+                outcome = .failed
+            }
+            if case .ended(.ended(let closure, _, _, _)) = outcome { logger.notice("disconnected: \(LogSafe.describe(closure))") }
+            switch reconnect.next(after: outcome, policy: policy, now: Date()) {
+            case .stop(let closure):
+                await core.shutdown()
+                throw AgentError.refused(code: closure.code ?? 0, reason: closure.reason)
+            case .retry(let delay):
+                switch outcome {
+                case .ended(.ended(_, _, let downlinkQuiet, let welcomeLost)):
                     if downlinkQuiet {
                         logger.warning("data frames stopped while control frames arrive; next downlink: \(policy.mode.rawValue)")
                     }
                     if welcomeLost {
                         logger.warning("the welcome never arrived after the challenge; reconnecting with a clamped TCP MSS")
                     }
+                case .answerLost(let why):
+                    logger.warning("\(why); reconnecting with a clamped TCP MSS")
+                case .ended(.refused), .failed:
+                    break
                 }
-            } catch let error as AgentError {
-                throw error
-            } catch TransportError.answerLost(let why) {
-                // Same symptom as a lost welcome, one step earlier: under TLS the server's
-                // certificate flight is the first packet too large for a blackholed path.
-                policy.learnAnswerLost(now: Date())
-                logger.warning("\(why); reconnecting with a clamped TCP MSS")
-                backoff.reset()
-            } catch {
-                logger.notice("connect attempt \(attempt) to \(options.endpoint) failed: \(LogSafe.describe(error, limit: 400))")
+                if Task.isCancelled { break }
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
             }
-            if Task.isCancelled { break }
-            // Full jitter spreads a fleet's reconnects after a server restart.
-            try? await Task.sleep(for: .milliseconds(Int(backoff.nextDelay() * 1000)))
         }
         await core.shutdown()
     }

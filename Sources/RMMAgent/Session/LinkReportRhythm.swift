@@ -73,4 +73,18 @@ public struct LinkReportRhythm: Sendable {
         let quiet = counters.lastDataIn.map { Date(timeIntervalSince1970: $0 + Self.quietAfter(heartbeatInterval: heartbeatInterval)) } ?? .distantFuture
         return min(nextRoutine, quiet)
     }
+
+    /// Seconds between looks while data frames are quiet and that is not said yet: whether control
+    /// frames still arrive (a pong) is seen only by looking.
+    public static let quietRecheck = 0.25
+
+    /// The same for a caller that sleeps until the answer (the real agent's reporter): never in the
+    /// past, so it cannot spin. While data frames are quiet and not yet reported, it looks again
+    /// every `quietRecheck`; once reported, only the routine report is left.
+    public func nextCheck(counters: LinkCounters, heartbeatInterval: Double, now: Date) -> Date {
+        let next = nextCheck(counters: counters, heartbeatInterval: heartbeatInterval)
+        guard next <= now else { return next }
+        if nextRoutine <= now { return now }
+        return reportedQuiet ? nextRoutine : min(nextRoutine, now.addingTimeInterval(Self.quietRecheck))
+    }
 }

@@ -14,30 +14,31 @@ struct LinkReporter: Sendable {
     /// Seconds the consumer may sit on waiting messages before the watchdog rebuilds the session.
     let watchdogSeconds: Double
 
+    /// Woken by the consumer when it takes or finishes a message, and when a finding is recorded:
+    /// between those, and the rhythm's own deadlines, nothing can make a report due.
+    let wake: DeadlineWait
+
+    /// Seconds a message may wait for the consumer before the stall is reported.
+    static let stallReportAfter = 2.0
+
     func run() async {
-        var lastHandled = link.counters.messagesHandled
-        var handledChangedAt = Date()
+        var watch = ConsumerWatch()
         var rhythm = LinkReportRhythm(now: Date())
-        var reportedStall = false
         while !Task.isCancelled, link.closure == nil {
             let now = Date()
             let counters = link.counters
             let heartbeat = await heartbeatInterval()
-            if counters.messagesHandled != lastHandled || counters.messagesReceived == counters.messagesHandled {
-                lastHandled = counters.messagesHandled
-                handledChangedAt = now
-                reportedStall = false
-            }
-            let stalledFor = counters.messagesReceived > counters.messagesHandled ? now.timeIntervalSince(handledChangedAt) : 0
-            let stalled = stalledFor >= 2
-            if stalled && !reportedStall {
+            let stalledFor = watch.observe(received: counters.messagesReceived, handled: counters.messagesHandled, now: now)
+            let stalled = stalledFor >= Self.stallReportAfter
+            let newStall = stalled && !watch.reportedStall
+            if newStall {
                 policy.note("consumer-stalled")
                 policy.find(.consumerStalled, detail: "\(counters.messagesReceived - counters.messagesHandled) message(s) waiting for \(Int(stalledFor)) s", now: now)
             }
-            if rhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy) || (stalled && !reportedStall) {
+            if rhythm.due(counters: counters, heartbeatInterval: heartbeat, now: now, policy: policy) || newStall {
                 await send(stalledFor: stalledFor)
                 rhythm.sent(counters: counters, heartbeatInterval: heartbeat, now: now)
-                if stalled { reportedStall = true }
+                if stalled { watch.reportedStall = true }
             }
             if stalledFor >= watchdogSeconds {
                 policy.note("watchdog: consumer stuck for \(Int(stalledFor)) s; session rebuilt")
@@ -47,7 +48,10 @@ struct LinkReporter: Sendable {
                 link.close(.agentStalled, reason: "agent watchdog: consumer stuck for \(Int(stalledFor)) s")
                 return
             }
-            try? await Task.sleep(for: .milliseconds(250))
+            var next = rhythm.nextCheck(counters: counters, heartbeatInterval: heartbeat, now: now)
+            if let stallCheck = watch.nextCheck(reportAfter: Self.stallReportAfter, watchdogSeconds: watchdogSeconds) { next = min(next, stallCheck) }
+            // A floor so that a deadline that rounds to "now" cannot spin the loop.
+            await wake.wait(until: max(next, Date().addingTimeInterval(0.005)))
         }
     }
 

@@ -18,7 +18,13 @@ public struct ReconnectBackoff: Sendable {
 
     /// The next delay in seconds: uniform in minimum...ceiling; the ceiling then doubles up to the maximum.
     public mutating func nextDelay() -> Double {
-        let delay = Double.random(in: minimum...max(minimum, ceiling))
+        var generator = SystemRandomNumberGenerator()
+        return nextDelay(using: &generator)
+    }
+
+    /// The same with the jitter drawn from `generator`.
+    public mutating func nextDelay(using generator: inout some RandomNumberGenerator) -> Double {
+        let delay = Double.random(in: minimum...max(minimum, ceiling), using: &generator)
         ceiling = min(maximum, ceiling * 2)
         return delay
     }

@@ -53,6 +53,24 @@ public struct SessionTimers: Sendable {
         1.5 * config.heartbeatInterval
     }
 
+    /// What a tick writes on the link.
+    public struct Writes: Sendable, Equatable {
+        /// A heartbeat (carrying the cumulative ack), with host metrics when `metrics`.
+        public var heartbeat: Bool
+        public var metrics: Bool
+        /// A ping, flushed at once (`flushPing`) or riding the heartbeat's flush.
+        public var ping: Bool
+        public var flushPing: Bool
+    }
+
+    /// Turns a tick's duties into writes, for the agent and the fleet simulator alike: a heartbeat
+    /// also when an ack is owed; a ping due with a heartbeat rides the heartbeat's flush (one
+    /// segment, so the server reads both at once), except when the downlink is polled.
+    public static func writes(heartbeat: Bool, metrics: Bool, ping: Bool, ackOwed: Bool, sendMode: DownlinkMode) -> Writes {
+        let beat = heartbeat || ackOwed
+        return Writes(heartbeat: beat, metrics: metrics, ping: ping, flushPing: !(beat && sendMode != .poll))
+    }
+
     /// Decides this tick's duties and records them as done.
     public mutating func tick(now: Date, counters: LinkCounters, config: AgentConfig) -> Due {
         let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? connectedAt
