@@ -622,13 +622,15 @@ actor AgentSession {
     /// calling this whenever something may have moved a duty earlier is always safe.
     private func scheduleWake(now: Date) {
         guard let clock else { return }
-        let others = [
-            outbound.retransmitDue(ackDeadline: config.ackDeadline),
-            health.autoDiagnosisDue(oldestCommandWrite: outbound.oldestCommandWrite, ackDeadline: config.ackDeadline),
-        ]
         // An owed ack, or items the pump could not send (the store failed): the next tick.
-        guard let due = schedule.nextDue(now: now, lastDataIn: lastDataIn, immediate: outbound.ackOwed || outbound.hasUnsent,
-                                         timing: timing, others: others) else { return }
+        let deadline = config.ackDeadline
+        guard let due = schedule.nextDue(
+            now: now, lastDataIn: lastDataIn, immediate: outbound.ackOwed || outbound.hasUnsent, timing: timing,
+            others: [
+                outbound.retransmitDue(ackDeadline: deadline),
+                health.autoDiagnosisDue(oldestCommandWrite: outbound.oldestCommandWrite, ackDeadline: deadline),
+            ]
+        ) else { return }
         clock.schedule(self, at: due)
     }
 

@@ -98,17 +98,20 @@ struct SessionSchedule: Sendable {
     /// `now`: the next tick. `others` are the other machines' deadlines (retransmission, diagnosis).
     /// Inbound data moves `lastDataIn` without the session hearing of it: the wake at this
     /// deadline reads it again and files the next one.
-    func nextDue(now: Date, lastDataIn: Date?, immediate: Bool, timing: Timing, others: [Date?] = []) -> Date? {
+    /// `lastDataIn` and `others` are read only when needed (a fan-out ends thousands of pumps with
+    /// work still immediate).
+    func nextDue(now: Date, lastDataIn: @autoclosure () -> Date?, immediate: Bool, timing: Timing,
+                 others: @autoclosure () -> [Date?] = []) -> Date? {
         guard let connectedAt else { return nil }
         if immediate { return now }
-        let lastIn = lastDataIn ?? connectedAt
+        let lastIn = lastDataIn() ?? connectedAt
         var due = min(
             lastHeartbeatSent.addingTimeInterval(timing.heartbeatInterval),
             lastPingSent.addingTimeInterval(timing.pingInterval),
             lastIn.addingTimeInterval(timing.heartbeatDeadline),
             lastFlush.addingTimeInterval(timing.livenessFlushInterval)
         )
-        for case let other? in others { due = min(due, other) }
+        for case let other? in others() { due = min(due, other) }
         return due
     }
 }
