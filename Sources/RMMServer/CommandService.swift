@@ -46,6 +46,7 @@ public struct RunRequest: Codable, Sendable {
 
 /// The delivery engine: creates commands, cancels them, and expires the undeliverable.
 /// Every state change goes to the store first; sessions only send what the store already says.
+/// It never decides `sent`: the agent's session does (it holds the connection).
 actor CommandService {
     private let store: any CommandStore & DeliveryStore & AgentStore & AuditStore
     private let registry: SessionRegistry
@@ -92,17 +93,18 @@ actor CommandService {
         try Self.checkWireSize(kind: kind, text: text, interpreter: request.interpreter)
         let targets = try await resolveTargets(request)
         let batchId = Self.newId(prefix: "b_")
-        // A target whose agent is connected now takes its command at once: it is stored as `sent`
-        // on that connection in the same write as the insert, one write per command fewer (and
-        // one commit fewer on an operator's round trip). The others are stored `queued`.
-        let liveEpochs = await registry.existingSessions(for: targets.map(\.id)).compactMapValues { $0.liveEpoch.value }
+        // Each target's session decides how its command is stored (`AgentSession.admission`): one
+        // whose agent is connected takes it at once, stored `sent` on that connection in the same
+        // write as the insert (one write per command fewer, and one commit fewer on an operator's
+        // round trip). Agents without a session are not connected: `queued`.
+        let admissions = await registry.existingSessions(for: targets.map(\.id)).mapValues { $0.admission() }
         let records = targets.map { agent in
-            let epoch = liveEpochs[agent.id]
+            let admission = admissions[agent.id] ?? .queued
             return CommandRecord(
                 id: Self.newCommandId(at: now), agentId: agent.id, batchId: batchId, kind: kind, text: text,
                 interpreter: request.interpreter, timeoutSeconds: timeout, createdAt: now,
-                expiresAt: now.addingTimeInterval(expires), state: epoch == nil ? .queued : .sent,
-                reason: epoch.map { "epoch \($0)" }, updatedAt: now, createdBy: operatorName
+                expiresAt: now.addingTimeInterval(expires), state: admission.state,
+                reason: admission.reason, updatedAt: now, createdBy: operatorName
             )
         }
         do {
@@ -121,7 +123,7 @@ actor CommandService {
         let registry = self.registry
         await withTaskGroup(of: Void.self) { group in
             for (agentId, commands) in byAgent {
-                group.addTask { await registry.session(for: agentId).enqueue(commands, sentOnEpoch: liveEpochs[agentId]) }
+                group.addTask { await registry.session(for: agentId).enqueue(commands, admission: admissions[agentId] ?? .queued) }
             }
         }
         logger.info("batch \(batchId): \(records.count) command(s) queued by \(LogSafe.text(operatorName, limit: 64))")

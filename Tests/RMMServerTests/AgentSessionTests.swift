@@ -127,12 +127,15 @@ struct AgentSessionTests {
     func sentRecordedAtInsert() async throws {
         let (base, store, agentId, session, l1) = try await Fixture.faultySession()
         #expect(session.liveEpoch.value == 1)
+        // The session decides how a command created now is stored: `sent` on its live connection.
+        let admission = session.admission()
+        #expect(admission == .sent(epoch: 1))
 
         var c1 = Fixture.command("c1", agent: agentId)
-        c1.state = .sent
-        c1.reason = "epoch 1"
+        c1.state = admission.state
+        c1.reason = admission.reason
         try await base.insertCommands([c1])
-        await session.enqueue([c1], sentOnEpoch: 1)
+        await session.enqueue([c1], admission: admission)
         #expect(try await l1.messages().commands.map(\.spec.commandId) == ["c1"])
         #expect(store.sentAttempts.withLock { $0 }.isEmpty, "stored as sent with the insert: no second write")
         #expect(try await base.events(commandId: "c1").map(\.state) == [.queued, .sent])
@@ -144,7 +147,7 @@ struct AgentSessionTests {
         try await base.insertCommands([c2])
         let l2 = try await TestLink.make()
         await session.attach(link: l2.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(2))
-        await session.enqueue([c2], sentOnEpoch: 1)
+        await session.enqueue([c2], admission: admission)
         #expect(try await l2.messages().commands.map(\.spec.commandId) == ["c1", "c2"])
         #expect(store.sentAttempts.withLock { $0 } == ["c1", "c2"])
         let reasons = try await base.events(commandId: "c2").map { "\($0.state.rawValue) \($0.reason ?? "-")" }
@@ -152,6 +155,7 @@ struct AgentSessionTests {
 
         await session.detach(epoch: 2, closure: LinkClosure(code: nil, reason: "", byPeer: true), now: Fixture.at(3))
         #expect(session.liveEpoch.value == nil)
+        #expect(session.admission() == .queued, "no connection: a new command is stored queued")
     }
 
     /// DESIGN principle 1: a transient store error must not make the session forget a command the

@@ -4,7 +4,7 @@ import RMMStore
 
 /// A reliable server → agent message waiting in a session's outbox. Each is signed at each
 /// (re)send, for the place in the stream it is written at.
-enum OutboundItem: Sendable {
+enum OutboundItem: Sendable, Equatable {
     case command(PendingCommand)
     case cancel(Cancel)
     case config(AgentConfig)

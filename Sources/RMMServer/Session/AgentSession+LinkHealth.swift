@@ -32,10 +32,11 @@ extension AgentSession {
     /// Sends one probe frame of `size` bytes and waits for the agent's reply; nil if none in time.
     func probe(epoch: Int, size: Int, encoding: DownlinkMode, shape: Probe.Shape, timeout: Double) async -> Double? {
         guard let link = link(of: epoch) else { return nil }
-        let id = nextProbeId
-        nextProbeId += 1
-        guard let frame = ProbeFrames.encode(id: id, size: size, shape: shape) else { return nil }
-        probeSentAt[id] = Date()
+        let id = health.probeSent(now: Date())
+        guard let frame = ProbeFrames.encode(id: id, size: size, shape: shape) else {
+            health.probeExpired(id)
+            return nil
+        }
         switch encoding {
         case .text: link.sendFrame(frame, binary: false)
         case .binary: link.sendFrame(OpaqueFraming.wrap(frame), binary: true)
@@ -49,7 +50,7 @@ extension AgentSession {
     }
 
     private func expireProbe(_ id: Int) {
-        probeSentAt[id] = nil
+        health.probeExpired(id)
         probeWaiters.removeValue(forKey: id)?.resume(returning: nil)
     }
 
@@ -74,18 +75,15 @@ extension AgentSession {
     /// written, and whether the agent had proven the downlink just before (evidence for H1: a link
     /// that carried small frames until a large one went out).
     func oldestUnackedWrite(epoch: Int) -> (bytes: Int, at: Date, provenBefore: Bool)? {
-        guard let current = connection, current.epoch == epoch,
-              let oldest = outbox.unacknowledged.first(where: { current.writtenAt[$0.seq] != nil }),
-              let at = current.writtenAt[oldest.seq] else { return nil }
+        guard let current = connection, current.epoch == epoch, let (bytes, at) = outbound.oldestUnackedWrite else { return nil }
         let proven = live.lastDownlinkAt.map { at.timeIntervalSince($0) < config.heartbeatDeadline && $0 <= at } ?? false
-        return (current.writtenBytes[oldest.seq] ?? 0, at, proven)
+        return (bytes, at, proven)
     }
 
     /// Claims the right to run a diagnosis (one at a time per agent); returns the epoch of the
     /// connection it examines, or nil (busy, or no connection: the caller reports agent-offline).
     func beginDiagnosis() -> (claimed: Bool, epoch: Int?) {
-        if diagnosing { return (false, nil) }
-        diagnosing = true
+        guard health.beginDiagnosis() else { return (false, nil) }
         return (true, connection?.epoch)
     }
 
@@ -93,17 +91,15 @@ extension AgentSession {
     /// sent on this link, in its verdict history, and in the store; then applies the healing response.
     func finishDiagnosis(_ diagnosis: LinkDiagnosis, conclusion: LinkConclusion, evidence: LinkEvidence, epoch: Int?) async -> LinkDiagnosis {
         var result = diagnosis
-        // Heal only the connection that was examined: a newer one must not pay for the old one's faults.
-        if conclusion.action == .shrinkPackets { clampForSizeBlackhole(largestPassed: conclusion.largestPassedBytes) }
-        result.actions = epoch != nil && connection?.epoch == epoch ? heal(conclusion.action) : []
-        if epoch != nil && connection?.epoch != epoch { result.actions.append("the agent had already reconnected; the new connection was left alone") }
+        let healing = health.finishDiagnosis(conclusion, examinedEpoch: epoch, currentEpoch: connection?.epoch)
+        if let operation = healing.operation { perform(operation) }
+        result.actions = healing.words
         result.finishedAt = Date()
         lastDiagnosis = result
-        diagnosing = false
         logger.notice("link diagnosis: \(result.verdict.rawValue): \(LogSafe.text(result.summary, limit: 400))", metadata: ["actions": "\(LogSafe.describe(result.actions, limit: 400))"])
-        for item in outbox.unacknowledged {
+        for id in outbound.pendingCommandIds {
             // Notes go on commands already written to a connection; a queued one was never sent and stays queued.
-            guard let id = item.item.commandId, (try? await store.command(id: id))?.state == .sent else { continue }
+            guard (try? await store.command(id: id))?.state == .sent else { continue }
             let note = "link diagnosis (\(result.trigger)): \(result.verdict.rawValue): \(result.summary)" + (result.actions.isEmpty ? "" : "; action: " + result.actions.joined(separator: "; "))
             _ = try? await store.transition(commandId: id, to: .sent, reason: note, now: Date())
         }
@@ -115,37 +111,17 @@ extension AgentSession {
         return result
     }
 
-    /// The response DESIGN.md assigns to each verdict, on the current connection. Returns what was done, in words.
-    private func heal(_ action: LinkAction) -> [String] {
-        guard let link = connection?.link else { return [] }
-        switch action {
-        case .none:
-            return []
-        case .switchToBinary, .switchToPoll:
-            let next: DownlinkMode = action == .switchToBinary ? .binary : .poll
-            let hint = CloseHint.switchDownlink(next)
-            link.close(hint.code, reason: hint.reason)
-            return ["asked the agent to reconnect with the \(next.rawValue) downlink"]
-        case .noFallbackLeft:
-            return ["already on the long-poll downlink; no further fallback"]
-        case .shrinkPackets:
-            let cap = messageCapOverride ?? PacketLimits.minMessageCap
+    /// Performs a verdict's response (`LinkHealthMachine.heal`) on the current connection.
+    private func perform(_ operation: LinkHealthMachine.LinkOperation) {
+        guard let link = connection?.link else { return }
+        switch operation {
+        case .close(let code, let reason):
+            link.close(code, reason: reason)
+        case .capThenClose(let cap, let code, let reason):
             link.setMaxMessageBytes(cap)
-            let hint = CloseHint.shrinkPackets(mss: PacketLimits.clampedMSS, cap: cap)
-            link.close(hint.code, reason: hint.reason)
-            return ["capped messages at \(cap) bytes", "asked the agent to reconnect with TCP MSS \(PacketLimits.clampedMSS) (and will ask again at its next connect if it does not)"]
-        case .rebuildSession:
-            link.close(.agentStalled, reason: "agent consumer stalled; rebuild the session")
-            return ["closed the session so the agent rebuilds it"]
-        case .resetCodec:
-            link.close(.protocolDesync, reason: "decode errors; reconnect with fresh codec state")
-            return ["closed the session so both sides start with fresh codec state"]
-        case .closeBlocked:
-            link.close(.writeBlocked, reason: "server cannot write to this connection")
-            return ["closed the blocked connection; the agent reconnects"]
-        case .dropConnection:
+            link.close(code, reason: reason)
+        case .abort:
             link.abort()
-            return ["dropped the half-open connection"]
         }
     }
 
@@ -168,28 +144,9 @@ extension AgentSession {
         await recordVerdict(conclusion, source: .agentReport, evidence: evidence, at: now)
     }
 
-    /// After a size blackhole, every later connection of this agent must use small packets.
-    private func clampForSizeBlackhole(largestPassed: Int?) {
-        let largest = largestPassed ?? 2048
-        messageCapOverride = max(PacketLimits.minMessageCap, min(largest, PacketLimits.maxMessageCap) / 2)
-        needsClampedMSS = true
-    }
-
     /// Whether the agent must reconnect with a clamped MSS before it may have a session, and the
-    /// close reason that tells it so (sent before any large frame, so it fits through the blackhole).
+    /// close reason that tells it so (see `LinkHealthMachine.requiredPacketLimits`).
     func requiredPacketLimits(agentMSS: Int?) -> String? {
-        guard needsClampedMSS, agentMSS == nil || (agentMSS ?? Int.max) > PacketLimits.clampedMSS else { return nil }
-        return CloseHint.shrinkPackets(mss: PacketLimits.clampedMSS, cap: messageCapOverride ?? PacketLimits.minMessageCap).reason
-    }
-
-    /// Whether an undelivered command has waited past the ack deadline on this link, and which.
-    func overdueCommand(now: Date) -> (id: String, age: Double)? {
-        guard let current = connection else { return nil }
-        for item in outbox.unacknowledged {
-            guard let id = item.item.commandId, let written = current.writtenAt[item.seq] else { continue }
-            let age = now.timeIntervalSince(written)
-            if age >= config.ackDeadline { return (id, age) }
-        }
-        return nil
+        health.requiredPacketLimits(agentMSS: agentMSS)
     }
 }

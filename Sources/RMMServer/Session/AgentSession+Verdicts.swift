@@ -38,7 +38,7 @@ extension AgentSession {
     /// commands wait), and only on commands still `sent` when the note is written: the check and
     /// the write are one transaction, and the command's state, reason and version stay.
     private func noteDelay(by entry: VerdictRecord) async {
-        let ids = outbox.unacknowledged.compactMap { $0.item.commandId }
+        let ids = outbound.pendingCommandIds
         guard !ids.isEmpty else { return }
         let since = ISO8601DateFormatter().string(from: entry.firstAt)
         let once = "delayed by link verdict \(entry.verdict.rawValue) (\(entry.source.rawValue), "

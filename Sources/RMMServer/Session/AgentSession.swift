@@ -4,9 +4,14 @@ import RMMProtocol
 import RMMStore
 import RMMTransport
 
-/// One agent's session on this server: it outlives connections. It owns the reliable outbox and
-/// inbox, routes sends only to the connection of the newest epoch, and is the one place where an
-/// agent's messages change command state. A session ends (for a connection) only in `detach`.
+/// One agent's session on this server: it outlives connections. A thin driver over pure state
+/// machines: `OutboundStream` (what is queued, written, acknowledged and resent), `SessionSchedule`
+/// (heartbeats, pings, the inbound deadline, the liveness flush) and `LinkHealthMachine`
+/// (diagnoses, probes, the response to a verdict). It performs the actions they return: writes to
+/// the connection, store writes, logging. It routes sends only to the connection of the newest
+/// epoch, is the one place where an agent's messages change command state, and the one place that
+/// decides a command is `sent` (`admission()` at creation, the pump after). A session starts for
+/// a connection in `attach` and ends only in `detach`.
 actor AgentSession {
     let agentId: String
     let store: any SessionStore
@@ -21,57 +26,32 @@ actor AgentSession {
         return logger
     }
 
-    var outbox: ReliableOutbox<OutboundItem>
+    /// The server → agent stream; its state machine holds the outbox and the per-connection writes.
+    private(set) var outbound: OutboundStream
     private var inbox = ReliableInbox()
     private var loaded = false
+    private var schedule = SessionSchedule()
+    /// Link-health state (diagnoses, probes, packet limits); see `LinkHealthMachine`.
+    var health = LinkHealthMachine()
 
+    /// The I/O side of the live connection (its stream and timing state live in the machines).
     struct Connection {
         let link: WebSocketLink
         let epoch: Int
         let since: Date
-        /// Highest seq written to this connection (everything after it is sent by the pump).
-        var sentThrough: Int
         /// First heartbeat id sent on this connection: an echo at or above it proves the downlink.
         let firstHeartbeatId: Int
-        var lastHeartbeatSent: Date
-        var lastPingSent: Date
-        /// When each unacknowledged seq was last written on this connection, and its size in bytes.
-        var writtenAt: [Int: Date] = [:] {
-            // Sizes are only read for seqs still in `writtenAt`: prune them with it (they piled up
-            // with every command sent), and let an emptied table go.
-            didSet {
-                if writtenAt.isEmpty { writtenAt = [:] }
-                if writtenBytes.count > writtenAt.count {
-                    writtenBytes = writtenAt.isEmpty ? [:] : writtenBytes.filter { writtenAt[$0.key] != nil }
-                }
-            }
-        }
-        var writtenBytes: [Int: Int] = [:]
         /// Routine heartbeats the link took on the event loop (see `absorbHeartbeats`).
         let heartbeats: HeartbeatMailbox
     }
 
-    /// Set only in `attach` and `detach`, which keep `liveEpoch` in step. (No observer here: one
-    /// would copy the connection, and its tables, at every in-place change.)
-    var connection: Connection?
-    /// The live connection's epoch, for readers off the actor (see `LiveEpoch`).
+    /// Set only in `attach` and `detach`, which keep `liveEpoch` and the machines in step.
+    private(set) var connection: Connection?
+    /// The live connection's epoch, for readers off the actor (see `LiveEpoch`, `admission()`).
     nonisolated let liveEpoch = LiveEpoch()
-    /// Commands stored as `sent` on a connection (epoch) when they were created: the first write
-    /// on that connection needs no store write of its own (see `prepare`).
-    private var recordedSent: [String: Int] = [:]
-    var config: AgentConfig
+    private(set) var config: AgentConfig
     private var heartbeatCounter = 0
     private var lastPeerHeartbeat: Int?
-    private var pumping = false {
-        // A pump that ends leaves writes awaiting acks, or items it could not send (the store
-        // failed, retried at the next tick): file the session under whichever is due first.
-        didSet { if !pumping { scheduleWake(now: Date()) } }
-    }
-    private var pumpAgain = false
-    private var ackDirty = false {
-        // The ack rides on the heartbeat the next tick sends.
-        didSet { if ackDirty { scheduleSoon() } }
-    }
     private var storedLive = AgentLiveness()
     /// The agent's liveness, with the heartbeats the link took since folded in first.
     var live: AgentLiveness {
@@ -81,24 +61,15 @@ actor AgentSession {
         }
         set { storedLive = newValue }
     }
-    private var lastFlush = Date.distantPast
     private var lastCloseReason: String?
     private var everConnected = false
     /// Set by `revoke`; `attach` refuses every connection from then on.
     private var revoked = false
 
-    // Link health (see LinkDiagnoser).
+    // Link health evidence (see LinkDiagnoser); the decisions are `health`'s.
     @OutOfLine var agentReport: (report: LinkReport, at: Date)?
     var probeWaiters: [Int: CheckedContinuation<Double?, Never>] = [:]
-    var probeSentAt: [Int: Date] = [:]
-    var nextProbeId = 1
-    var diagnosing = false
     @OutOfLine var lastDiagnosis: LinkDiagnosis?
-    var lastAutoDiagnosis = Date.distantPast
-    /// Message cap learned from a size-blackhole verdict; applies to every later connection.
-    var messageCapOverride: Int?
-    /// A size-blackhole verdict: the agent must connect with a clamped TCP MSS.
-    var needsClampedMSS = false
     /// The newest entry of the agent's verdict history (see `recordVerdict`).
     @OutOfLine var latestVerdict: VerdictRecord?
     /// Whether `latestVerdict` was looked up in the store (nil there means none yet).
@@ -125,9 +96,12 @@ actor AgentSession {
         self.feed = feed
         self.settings = settings
         self.config = config
-        self.outbox = ReliableOutbox(stream: UUID().uuidString.lowercased())
+        self.outbound = OutboundStream(stream: UUID().uuidString.lowercased())
         self.baseLogger = logger
     }
+
+    /// Whether a link diagnosis of this agent runs now.
+    var diagnosing: Bool { health.diagnosing }
 
     // MARK: connection lifecycle
 
@@ -144,11 +118,11 @@ actor AgentSession {
             link.close(.revoked, reason: "agent \(agentId) is revoked")
             return nil
         }
-        guard outbox.resume(peerSaw: peerSaw) else {
+        guard outbound.resume(peerSaw: peerSaw) else {
             // Taking it as an ack would drop commands the agent never received.
             let claimed = peerSaw?.seq ?? 0
-            logger.warning("hello claims seq \(claimed) received, beyond the last message sent (\(outbox.lastSeq)); closing")
-            link.close(.protocolError, reason: "hello claims seq \(claimed) received, beyond the last message sent (\(outbox.lastSeq))")
+            logger.warning("hello claims seq \(claimed) received, beyond the last message sent (\(outbound.lastSeq)); closing")
+            link.close(.protocolError, reason: "hello claims seq \(claimed) received, beyond the last message sent (\(outbound.lastSeq))")
             return nil
         }
         var superseded: SupersededFact?
@@ -157,15 +131,14 @@ actor AgentSession {
             absorbHeartbeats()
             old.link.close(.superseded, reason: "superseded by a newer connection (epoch \(epoch))")
             let lastData = old.link.counters.lastDataIn.map { max(0, now.timeIntervalSince1970 - $0) }
-            superseded = SupersededFact(oldEpoch: old.epoch, newEpoch: epoch, secondsSinceData: lastData, unacknowledgedMoved: outbox.unacknowledged.count)
+            superseded = SupersededFact(oldEpoch: old.epoch, newEpoch: epoch, secondsSinceData: lastData, unacknowledgedMoved: outbound.pendingCount)
         }
         inbox.peerStream(agentStream)
         heartbeatCounter += 1
         let mailbox = HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
-        connection = Connection(
-            link: link, epoch: epoch, since: now, sentThrough: outbox.acked,
-            firstHeartbeatId: heartbeatCounter, lastHeartbeatSent: now, lastPingSent: now, heartbeats: mailbox
-        )
+        connection = Connection(link: link, epoch: epoch, since: now, firstHeartbeatId: heartbeatCounter, heartbeats: mailbox)
+        outbound.connected(epoch: epoch)
+        schedule.connected(now: now)
         liveEpoch.set(epoch)
         everConnected = true
         agentReport = nil  // evidence belongs to one connection
@@ -173,17 +146,17 @@ actor AgentSession {
         live.lastSeenAt = now
         live.disconnectedAt = nil
         live.lastDownlinkAt = nil
-        link.setMaxMessageBytes(min(config.maxMessageBytes, messageCapOverride ?? Int.max))
+        link.setMaxMessageBytes(health.messageCap(configured: config.maxMessageBytes))
         let welcome = Welcome(
-            agentId: agentId, epoch: epoch, stream: outbox.stream, received: inbox.position,
+            agentId: agentId, epoch: epoch, stream: outbound.stream, received: inbox.position,
             heartbeatId: heartbeatCounter, config: config,
-            configSignature: signer.signature(of: config, for: agentId, at: WorkVerifier.welcomePosition(stream: outbox.stream)),
+            configSignature: signer.signature(of: config, for: agentId, at: WorkVerifier.welcomePosition(stream: outbound.stream)),
             serverKey: signer.publicKey, name: name
         )
         link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
         link.ping()
         scheduleWake(now: now)
-        logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbox.unacknowledged.count)"])
+        logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbound.pendingCount)"])
         await pump()
         if let superseded {
             // H6: the stale route is closed and its frames move on at once (so no command waits on it:
@@ -203,6 +176,8 @@ actor AgentSession {
         guard let current = connection, current.epoch == epoch else { return }
         absorbHeartbeats()
         connection = nil
+        outbound.disconnected()
+        schedule.disconnected()
         liveEpoch.set(nil)
         lastCloseReason = closure.description
         live.disconnectedAt = now
@@ -235,37 +210,44 @@ actor AgentSession {
 
     // MARK: work from the server
 
-    /// Adds new commands to the outbox and sends what it can. Those stored as `sent` already
-    /// (`sentOnEpoch`: the command service saw this epoch live) skip that write if the same
-    /// connection is still the one they go out on.
-    func enqueue(_ commands: [CommandRecord], sentOnEpoch: Int? = nil) async {
+    /// How a command created now for this agent is stored: `sent` on the live connection, else
+    /// `queued`. The session is the one that decides `sent` (it holds the connection); read off
+    /// the actor so a fan-out asks every target without a hop. A hint like `LiveEpoch`: if the
+    /// connection ends meanwhile, the command is in the same place as one written into a
+    /// connection that dropped, and goes out again on the next.
+    nonisolated func admission() -> CommandAdmission {
+        CommandAdmission(liveEpoch: liveEpoch.value)
+    }
+
+    /// Adds new commands to the stream and sends what it can. Those stored `sent` by `admission`
+    /// skip that write if the same connection is still the one they go out on.
+    func enqueue(_ commands: [CommandRecord], admission: CommandAdmission = .queued) async {
         try? await loadIfNeeded()
         for record in commands {
-            if let sentOnEpoch, record.state == .sent { recordedSent[record.id] = sentOnEpoch }
-            if !hasPending(record.id) { track(record) }
+            guard record.agentId == agentId else {
+                logger.error("command \(record.id) of agent \(record.agentId) was handed to this session; not sent")
+                continue
+            }
+            outbound.add(record, admission: admission)
         }
         await pump()
     }
 
     /// Asks the agent to cancel a delivered or running command (or to refuse it if it arrives later).
     func sendCancel(commandId: String, reason: String) async {
-        outbox.remove { $0.commandId == commandId }
-        recordedSent[commandId] = nil
-        _ = outbox.append(.cancel(Cancel(commandId: commandId, reason: reason)))
+        outbound.cancel(commandId: commandId, reason: reason)
         await pump()
     }
 
-    /// Drops an undelivered command from the outbox (it expired or was cancelled before delivery).
+    /// Drops an undelivered command from the stream (it expired or was cancelled before delivery).
     func drop(commandId: String) {
-        outbox.remove { $0.commandId == commandId }
-        recordedSent[commandId] = nil
+        outbound.drop(commandId: commandId)
     }
 
     /// Pushes a new config.
     func push(config newConfig: AgentConfig) async {
         config = newConfig
-        outbox.remove { if case .config = $0 { return true } else { return false } }
-        _ = outbox.append(.config(newConfig))
+        outbound.push(config: newConfig)
         await pump()
     }
 
@@ -288,7 +270,7 @@ actor AgentSession {
         for envelope in envelopes {
             if let ack = envelope.ack, !noteAcknowledged(through: ack, now: now) {
                 // Taking it would drop commands the agent never received; no honest agent sends it.
-                current.link.close(.protocolError, reason: "ack \(ack) is beyond the last message sent (\(outbox.lastSeq))")
+                current.link.close(.protocolError, reason: "ack \(ack) is beyond the last message sent (\(outbound.lastSeq))")
                 return
             }
             let message = envelope.message
@@ -296,7 +278,7 @@ actor AgentSession {
                 guard let seq = envelope.seq else { continue }
                 // Already handled (a resend after a reconnect, or a duplicate): just ack again.
                 guard seq > newest else {
-                    ackDirty = true
+                    oweAck()
                     continue
                 }
                 newest = seq
@@ -312,7 +294,7 @@ actor AgentSession {
         if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
         // From now on the link may take heartbeats that acknowledge nothing newer than this.
         if let current = connection, current.epoch == epoch {
-            current.heartbeats.publish(acked: outbox.acked, proven: storedLive.lastDownlinkAt != nil)
+            current.heartbeats.publish(acked: outbound.acked, proven: storedLive.lastDownlinkAt != nil)
         }
     }
 
@@ -328,14 +310,18 @@ actor AgentSession {
 
     /// False for an ack beyond the last message sent (nothing changes then).
     private func noteAcknowledged(through ack: Int, now: Date) -> Bool {
-        let before = outbox.acked
-        guard outbox.acknowledge(through: ack) else { return false }
-        if outbox.acked > before && ack > 0 {
-            live.lastDownlinkAt = now
-            let acked = outbox.acked
-            if let written = connection?.writtenAt { connection?.writtenAt = written.filter { $0.key > acked } }
+        switch outbound.acknowledge(through: ack) {
+        case .beyondLastSent: return false
+        case .advanced: live.lastDownlinkAt = now
+        case .nothingNew: break
         }
         return true
+    }
+
+    /// The agent is owed an ack: it rides on the heartbeat the next tick sends.
+    private func oweAck() {
+        outbound.oweAck()
+        clock?.scheduleSoon(self)
     }
 
     private func handleUnreliable(_ message: Message, current: Connection, now: Date) {
@@ -345,8 +331,8 @@ actor AgentSession {
             if let metrics = heartbeat.metrics { live.metrics = metrics }
             lastPeerHeartbeat = heartbeat.id
         case .probeReply(let reply):
-            let rtt = probeSentAt.removeValue(forKey: reply.id).map { now.timeIntervalSince($0) * 1000 }
-            probeWaiters.removeValue(forKey: reply.id)?.resume(returning: rtt ?? 0)
+            let rtt = health.probeReplied(reply.id, now: now)
+            probeWaiters.removeValue(forKey: reply.id)?.resume(returning: rtt)
         case .linkReport(let report):
             agentReport = (report, now)
         case .hello, .enroll:
@@ -401,9 +387,9 @@ actor AgentSession {
             }
             inbox.handled(seq)
         }
-        ackDirty = true
+        oweAck()
         if changed { feed.bump() }
-        if hasUnsent { await pump() }
+        if outbound.hasUnsent { await pump() }
     }
 
     /// Stores reports in one write. A `StoreError` is about one report's command (say, a row that
@@ -477,7 +463,7 @@ actor AgentSession {
             case .commandAck(let ack) where !ack.duplicate && (record.state == .expired || record.state == .cancelled):
                 // The agent took a command the server had already given up on: make it stand down.
                 logger.warning("agent acknowledged \(LogSafe.text(commandId)) after it ended \(record.state.rawValue); sending cancel")
-                _ = outbox.append(.cancel(Cancel(commandId: commandId, reason: "command had already \(record.state.rawValue) on the server")))
+                outbound.append(Cancel(commandId: commandId, reason: "command had already \(record.state.rawValue) on the server"))
             case .result(let result) where record.state != result.status:
                 logger.warning("late result for \(LogSafe.text(commandId)): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
             default:
@@ -487,209 +473,178 @@ actor AgentSession {
         }
     }
 
+
     // MARK: sending
 
-    /// Sends everything in the outbox that this connection has not carried yet, strictly in seq order.
-    /// Only one pump runs at a time, so an enqueue during a resend can never overtake older items.
+    /// Sends everything in the stream that this connection has not carried yet, strictly in seq
+    /// order, performing what `OutboundStream.nextDelivery` asks. Only one pump runs at a time, so
+    /// an enqueue during a resend can never overtake older items.
     private func pump() async {
-        if pumping {
-            pumpAgain = true
-            return
+        guard outbound.beginPump() else { return }
+        defer {
+            outbound.endPump()
+            // A pump that ends leaves writes awaiting acks, or items it could not send (the store
+            // failed, retried at the next tick): file the session under whichever is due first.
+            scheduleWake(now: Date())
         }
-        pumping = true
-        defer { pumping = false }
-        repeat {
-            pumpAgain = false
-            while let current = connection,
-                  let next = outbox.unacknowledged.first(where: { $0.seq > current.sentThrough }) {
-                let step = await prepare(next.item, epoch: current.epoch, at: StreamPosition(stream: outbox.stream, seq: next.seq))
-                guard let now = connection, now.epoch == current.epoch else { break }
-                switch step {
-                case .send(let message):
-                    let bytes = now.link.send(Envelope(message, seq: next.seq, ack: inbox.lastSeq))
-                    connection?.writtenAt[next.seq] = Date()
-                    connection?.writtenBytes[next.seq] = bytes ?? 0
-                    ackDirty = false
-                case .drop:
-                    outbox.remove { $0.commandId != nil && $0.commandId == next.item.commandId }
-                case .retryLater:
-                    // The store failed: keep the item and its place; the next tick pumps again.
-                    return
+        while let delivery = outbound.nextDelivery() {
+            switch delivery {
+            case .write(let seq, let epoch, let item):
+                write(item, seq: seq, epoch: epoch)
+            case .recordSent(let seq, let epoch, let pending):
+                switch await recordSent(pending.id, epoch: epoch, now: Date()) {
+                case .recorded: write(.command(pending), seq: seq, epoch: epoch)
+                case .ended: outbound.dropped(seq: seq, epoch: epoch)
+                case .failed: return
                 }
-                connection?.sentThrough = next.seq
+            case .refuse(let seq, let epoch, let commandId, let problem):
+                switch await refuseUnsendable(commandId, problem: problem, epoch: epoch, now: Date()) {
+                case .recorded, .ended: outbound.dropped(seq: seq, epoch: epoch)
+                case .failed: return
+                }
             }
-        } while pumpAgain
+        }
     }
 
-    /// What to do with the next outbox item.
-    private enum PumpStep {
-        case send(Message)
-        /// It must not be sent any more (the command ended meanwhile).
-        case drop
-        /// The store could not record `sent`: try again later, never write it unrecorded.
-        case retryLater
-    }
-
-    /// Persists `sent` for a command before it is written, and signs what goes out at `position`.
-    private func prepare(_ item: OutboundItem, epoch: Int, at position: StreamPosition) async -> PumpStep {
-        let now = Date()
+    /// Signs `item` for its place in the stream and writes it, if the connection of `epoch` is
+    /// still the live one (a newer one carries it itself).
+    private func write(_ item: OutboundItem, seq: Int, epoch: Int) {
+        guard let current = connection, current.epoch == epoch else { return }
+        let position = StreamPosition(stream: outbound.stream, seq: seq)
+        let message: Message
         switch item {
-        case .command(let pending):
-            if let problem = pending.spec.rangeProblem() {
-                return await refuseUnsendable(pending.id, problem: problem, epoch: epoch, now: now)
+        case .command(let pending): message = .command(signer.signed(pending.spec, for: agentId, at: position))
+        case .cancel(let cancel): message = .cancel(signer.signed(cancel, for: agentId, at: position))
+        case .config(let config): message = .configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId, at: position)))
+        }
+        let bytes = current.link.send(Envelope(message, seq: seq, ack: inbox.lastSeq))
+        outbound.written(seq: seq, epoch: epoch, bytes: bytes ?? 0, now: Date())
+    }
+
+    /// What a store write before a send came to.
+    private enum StoreStep {
+        case recorded
+        /// The command ended meanwhile (or is gone): it must not be sent any more.
+        case ended
+        /// The store failed: keep the item and its place; the next tick pumps again. Never write
+        /// a command whose `sent` is not recorded.
+        case failed
+    }
+
+    /// Records a command `sent` on the connection of `epoch`, before it is written to it.
+    private func recordSent(_ commandId: String, epoch: Int, now: Date) async -> StoreStep {
+        do {
+            guard try await store.transition(commandId: commandId, to: .sent, reason: CommandAdmission.sentReason(epoch: epoch), now: now) != nil else {
+                return .ended
             }
-            // Stored as `sent` on this very connection when it was created: nothing to write.
-            // (A cancel or expiry since then found it `sent` and took it out of the outbox.)
-            if recordedSent.removeValue(forKey: pending.id) == epoch {
-                return .send(.command(signer.signed(pending.spec, for: agentId, at: position)))
-            }
-            do {
-                guard try await store.transition(commandId: pending.id, to: .sent, reason: "epoch \(epoch)", now: now) != nil else {
-                    return .drop
-                }
-                feed.bump()
-                return .send(.command(signer.signed(pending.spec, for: agentId, at: position)))
-            } catch StoreError.notFound {
-                return .drop
-            } catch {
-                logger.error("could not mark \(pending.id) sent: \(error); will retry")
-                return .retryLater
-            }
-        case .cancel(let cancel):
-            return .send(.cancel(signer.signed(cancel, for: agentId, at: position)))
-        case .config(let config):
-            return .send(.configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId, at: position))))
+            feed.bump()
+            return .recorded
+        } catch StoreError.notFound {
+            return .ended
+        } catch {
+            logger.error("could not mark \(commandId) sent: \(error); will retry")
+            return .failed
         }
     }
 
     /// A command stored (by a release with looser ranges) with a value this protocol refuses: the
     /// agent would close on its frame at every resend, so it ends `rejected` here, saying why.
-    private func refuseUnsendable(_ commandId: String, problem: String, epoch: Int, now: Date) async -> PumpStep {
+    private func refuseUnsendable(_ commandId: String, problem: String, epoch: Int, now: Date) async -> StoreStep {
         do {
             // `queued` cannot end `rejected`; `sent` (on this connection, never written) can.
-            _ = try await store.transition(commandId: commandId, to: .sent, reason: "epoch \(epoch)", now: now)
+            _ = try await store.transition(commandId: commandId, to: .sent, reason: CommandAdmission.sentReason(epoch: epoch), now: now)
             _ = try await store.transition(commandId: commandId, to: .rejected, reason: "the server cannot send it: \(problem)", now: now)
             feed.bump()
             logger.error("command \(commandId) cannot be sent (\(problem)); it ends rejected")
-            return .drop
+            return .recorded
         } catch StoreError.notFound {
-            return .drop
+            return .ended
         } catch {
             logger.error("could not mark \(commandId) rejected: \(error); will retry")
-            return .retryLater
+            return .failed
         }
-    }
-
-    /// True when the outbox holds items this connection has not carried yet.
-    private var hasUnsent: Bool {
-        guard let current = connection else { return false }
-        return outbox.unacknowledged.contains { $0.seq > current.sentThrough }
     }
 
     // MARK: timers
 
-    /// Periodic duties: heartbeats, pings, the inbound deadline, retransmission. Files the session
-    /// in its clock under its next duty, and returns its liveness when a flush is due, for the
-    /// caller to write (in one batch with other sessions').
+    /// The schedule's periods under the current config.
+    private var timing: SessionSchedule.Timing {
+        SessionSchedule.Timing(config, livenessFlushInterval: settings.livenessFlushInterval)
+    }
+
+    /// When the agent's last data frame arrived on the current connection (nil: none yet).
+    private var lastDataIn: Date? {
+        connection?.link.counters.lastDataIn.map { Date(timeIntervalSince1970: $0) }
+    }
+
+    /// Periodic duties: what `SessionSchedule` says is due (the inbound deadline, heartbeats,
+    /// pings), then the stream's retransmission and link health's automatic diagnosis. Files the
+    /// session in its clock under its next duty, and returns its liveness when a flush is due, for
+    /// the caller to write (in one batch with other sessions').
     func wake(now: Date) async -> AgentLiveness? {
-        if var current = connection {
-            let counters = current.link.counters
-            let lastIn = counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? current.since
-            if now.timeIntervalSince(lastIn) > config.heartbeatDeadline {
-                current.link.close(.deadlineExpired, reason: "no data frame from agent for \(Int(config.heartbeatDeadline)) s")
-            } else {
-                let heartbeatDue = now.timeIntervalSince(current.lastHeartbeatSent) >= config.heartbeatInterval || ackDirty
-                if now.timeIntervalSince(current.lastPingSent) >= config.pingInterval {
-                    // Due with a heartbeat: the heartbeat's flush carries the ping, one syscall
-                    // instead of two.
-                    current.link.ping(flush: !(heartbeatDue && current.link.sendMode != .poll))
-                    current.lastPingSent = now
-                }
-                if heartbeatDue {
-                    sendHeartbeat(now: now)
-                    current.lastHeartbeatSent = now
-                }
-                if let rtt = counters.lastPongRttMs { live.lastPongRttMs = rtt }
-                if hasUnsent { await pump() }
-                connection?.lastHeartbeatSent = current.lastHeartbeatSent
-                connection?.lastPingSent = current.lastPingSent
-                // A command unacknowledged past the ack deadline: find out why, automatically.
-                if let overdue = overdueCommand(now: now), !diagnosing,
-                   now.timeIntervalSince(lastAutoDiagnosis) >= autoDiagnosisSpacing {
-                    lastAutoDiagnosis = now
-                    let trigger = "auto: command \(overdue.id) unacknowledged for \(Int(overdue.age)) s"
-                    Task { _ = await LinkDiagnoser(session: self).run(trigger: trigger) }
-                }
-                // Unacknowledged past the ack deadline: write it again on this connection. Harmless
-                // (the agent drops duplicates by seq) and it rescues a message lost above TCP.
-                if let oldest = outbox.unacknowledged.first, oldest.seq <= current.sentThrough,
-                   let written = current.writtenAt[oldest.seq], now.timeIntervalSince(written) >= config.ackDeadline {
-                    let acked = outbox.acked
-                    connection?.writtenAt = current.writtenAt.filter { $0.key > acked }
-                    connection?.sentThrough = outbox.acked
-                    logger.notice("retransmitting \(outbox.unacknowledged.count) unacknowledged message(s)")
-                    await pump()
-                }
+        let link = connection?.link
+        let actions = schedule.wake(now: now, lastDataIn: lastDataIn, ackOwed: outbound.ackOwed,
+                                    pollDownlink: link?.sendMode == .poll, timing: timing)
+        var flush = false
+        var closing = false
+        for action in actions {
+            switch action {
+            case .closeForDeadline(let seconds):
+                closing = true
+                link?.close(.deadlineExpired, reason: "no data frame from agent for \(seconds) s")
+            case .ping(let flush):
+                link?.ping(flush: flush)
+            case .sendHeartbeat:
+                sendHeartbeat(now: now)
+            case .flushLiveness:
+                flush = true
             }
         }
-        let flush = now.timeIntervalSince(lastFlush) >= settings.livenessFlushInterval
-        if flush { lastFlush = now }
+        if let link, !closing {
+            if let rtt = link.counters.lastPongRttMs { live.lastPongRttMs = rtt }
+            if outbound.hasUnsent { await pump() }
+            // A command unacknowledged past the ack deadline: find out why, automatically.
+            let overdue = outbound.overdueCommand(now: now, ackDeadline: config.ackDeadline)
+            if let trigger = health.autoDiagnosis(overdue: overdue, now: now, ackDeadline: config.ackDeadline) {
+                Task { _ = await LinkDiagnoser(session: self).run(trigger: trigger) }
+            }
+            // Unacknowledged past the ack deadline: write it again on this connection.
+            if let count = outbound.rewindIfOverdue(now: now, ackDeadline: config.ackDeadline) {
+                logger.notice("retransmitting \(count) unacknowledged message(s)")
+                await pump()
+            }
+        }
         scheduleWake(now: now)
         return flush ? live : nil
     }
 
-    /// Seconds between automatic diagnoses of one agent's overdue commands.
-    private var autoDiagnosisSpacing: Double { max(2 * config.ackDeadline, 10) }
-
     /// Files the session in its clock under its next duty. Scheduling is "earliest wins", so
     /// calling this whenever something may have moved a duty earlier is always safe.
     private func scheduleWake(now: Date) {
-        guard let clock, let due = nextDue(now: now) else { return }
-        clock.schedule(self, at: due)
-    }
-
-    /// Wakes the session at the next tick (an owed ack rides on a heartbeat sent then).
-    private func scheduleSoon() {
-        clock?.scheduleSoon(self)
-    }
-
-    /// When the session next has a duty; nil without a connection (it leaves the clock then, and
-    /// `attach` files it again). A time already past means the next tick.
-    private func nextDue(now: Date) -> Date? {
-        guard let current = connection else { return nil }
+        guard let clock else { return }
         // An owed ack, or items the pump could not send (the store failed): the next tick.
-        if ackDirty || hasUnsent { return now }
-        // Inbound data moves `lastDataIn` without the session hearing of it: at the wake for this
-        // deadline, the check above reads the link's counters again and files the next one.
-        let lastIn = current.link.counters.lastDataIn.map { Date(timeIntervalSince1970: $0) } ?? current.since
-        var due = min(
-            current.lastHeartbeatSent.addingTimeInterval(config.heartbeatInterval),
-            current.lastPingSent.addingTimeInterval(config.pingInterval),
-            lastIn.addingTimeInterval(config.heartbeatDeadline),
-            lastFlush.addingTimeInterval(settings.livenessFlushInterval)
-        )
-        if let oldest = outbox.unacknowledged.first, oldest.seq <= current.sentThrough, let written = current.writtenAt[oldest.seq] {
-            due = min(due, written.addingTimeInterval(config.ackDeadline))
-        }
-        // The automatic diagnosis of an overdue command, no sooner than its spacing allows.
-        let commandWrites = outbox.unacknowledged.lazy.compactMap { $0.item.commandId == nil ? nil : current.writtenAt[$0.seq] }
-        if let oldestCommand = commandWrites.min() {
-            due = min(due, max(oldestCommand.addingTimeInterval(config.ackDeadline), lastAutoDiagnosis.addingTimeInterval(autoDiagnosisSpacing)))
-        }
-        return due
+        let deadline = config.ackDeadline
+        guard let due = schedule.nextDue(
+            now: now, lastDataIn: lastDataIn, immediate: outbound.ackOwed || outbound.hasUnsent, timing: timing,
+            others: [
+                outbound.retransmitDue(ackDeadline: deadline),
+                health.autoDiagnosisDue(oldestCommandWrite: outbound.oldestCommandWrite, ackDeadline: deadline),
+            ]
+        ) else { return }
+        clock.schedule(self, at: due)
     }
 
     private func sendHeartbeat(now: Date) {
         guard let current = connection else { return }
         absorbHeartbeats()  // for the latest peer heartbeat to echo
         heartbeatCounter += 1
-        ackDirty = false
+        outbound.ackSent()
         current.link.send(Envelope(.heartbeat(Heartbeat(id: heartbeatCounter, echo: lastPeerHeartbeat, time: now.timeIntervalSince1970)), ack: inbox.lastSeq))
     }
 
     /// Writes the liveness now, on its own (a detach: the last word until the next connection).
     private func flushLiveness(now: Date) async {
-        lastFlush = now
+        schedule.flushed(now: now)
         do {
             try await store.saveLiveness(agentId: agentId, live)
         } catch {
@@ -705,7 +660,7 @@ actor AgentSession {
             lastSeenAt: live.lastSeenAt, lastDownlinkAt: live.lastDownlinkAt, disconnectedAt: live.disconnectedAt,
             configVersionApplied: live.configVersionApplied,
             lastPongRttMs: connection?.link.counters.lastPongRttMs ?? live.lastPongRttMs,
-            pendingOutbound: outbox.unacknowledged.count, remoteAddress: connection?.link.remoteDescription,
+            pendingOutbound: outbound.pendingCount, remoteAddress: connection?.link.remoteDescription,
             lastCloseReason: lastCloseReason, metrics: live.metrics, downlinkMode: connection?.link.sendMode
         )
     }
@@ -729,30 +684,18 @@ actor AgentSession {
         return everConnected ? "not delivered before expiry: agent offline" : "not delivered before expiry: agent has not connected since the server started"
     }
 
+
     // MARK: helpers
 
-    /// Queues one of this agent's commands for sending.
-    private func track(_ record: CommandRecord) {
-        guard record.agentId == agentId else {
-            logger.error("command \(record.id) of agent \(record.agentId) was handed to this session; not sent")
-            return
-        }
-        _ = outbox.append(.command(PendingCommand(record)))
-    }
-
-    private func hasPending(_ commandId: String) -> Bool {
-        outbox.unacknowledged.contains { $0.item.commandId == commandId }
-    }
-
-    /// On first use after a server start, the outbox is rebuilt from the store: everything queued or
+    /// On first use after a server start, the stream is rebuilt from the store: everything queued or
     /// sent but never acknowledged goes out again (the agent's journal drops what it already has).
     private func loadIfNeeded() async throws {
         guard !loaded else { return }
         loaded = true
         do {
             let pending = try await store.undeliveredCommands(agentId: agentId)
-            for record in pending where !hasPending(record.id) {
-                track(record)
+            for record in pending where record.agentId == agentId {
+                outbound.add(record)
             }
         } catch {
             loaded = false
