@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "gururmm", targets: ["gururmm"]),
         .library(name: "RMMProtocol", targets: ["RMMProtocol"]),
         .library(name: "RMMStore", targets: ["RMMStore"]),
+        .library(name: "RMMAPI", targets: ["RMMAPI"]),
         .library(name: "RMMServer", targets: ["RMMServer"]),
         .library(name: "RMMAgent", targets: ["RMMAgent"]),
         .library(name: "RMMFleetSim", targets: ["RMMFleetSim"]),
@@ -56,9 +57,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "RMMAPI",
+            dependencies: [
+                "RMMProtocol", "RMMTransport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "RMMServer",
             dependencies: [
-                "RMMProtocol", "RMMStore", "RMMTransport",
+                "RMMProtocol", "RMMAPI", "RMMStore", "RMMTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -99,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "gururmm",
             dependencies: [
-                "RMMProtocol", "RMMStore", "RMMServer", "RMMAgent", "RMMTransport", "RMMFleetSim",
+                "RMMProtocol", "RMMAPI", "RMMServer", "RMMAgent", "RMMTransport", "RMMFleetSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -126,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "RMMServerTests",
             dependencies: [
-                "RMMServer", "RMMStore", "RMMTransport", "RMMProtocol", "RMMTestSupport",
+                "RMMServer", "RMMAPI", "RMMStore", "RMMTransport", "RMMProtocol", "RMMTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -135,6 +144,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RMMAPITests",
+            dependencies: [
+                "RMMAPI", "RMMProtocol", "RMMTransport", "RMMTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -170,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "RMMProtocol", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "RMMAgent", "gururmm",
+                "RMMProtocol", "RMMAPI", "RMMServer", "RMMStore", "RMMTransport", "RMMTestSupport", "RMMAgent", "gururmm",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),

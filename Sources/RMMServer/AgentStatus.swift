@@ -1,17 +1,6 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
-
-/// An agent's status as operators see it. `online` requires downlink proof, not just uplink traffic.
-public enum AgentStatus: String, Codable, Sendable {
-    /// Connected, and the agent acknowledged a server data frame within the heartbeat deadline.
-    case online
-    /// Connected and heard from, but no server data frame acknowledged within the deadline.
-    case degraded
-    /// No connection.
-    case offline
-    /// Refused for good by an operator.
-    case revoked
-}
 
 /// Live facts about an agent's current session, merged with its stored record for display.
 public struct SessionSnapshot: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import RMMAPI
 import RMMProtocol
 import RMMStore
 
@@ -18,29 +19,6 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
     /// short (a script other than the one submitted), so it is refused instead.
     static func refuseNUL(_ text: String?, in field: String) throws {
         if let text, text.utf8.contains(0) { throw RequestError(400, "\(field) contains a NUL character (U+0000), which cannot be stored") }
-    }
-}
-
-/// What an operator asks to run.
-public struct RunRequest: Codable, Sendable {
-    public var agents: [String]?
-    public var all: Bool?
-    /// Shell command line (run with `/bin/sh -c`).
-    public var command: String?
-    /// Script body (run with `interpreter`).
-    public var script: String?
-    public var interpreter: String?
-    public var timeoutSeconds: Double?
-    public var expiresSeconds: Double?
-
-    public init(agents: [String]?, all: Bool?, command: String?, script: String?, interpreter: String?, timeoutSeconds: Double?, expiresSeconds: Double?) {
-        self.agents = agents
-        self.all = all
-        self.command = command
-        self.script = script
-        self.interpreter = interpreter
-        self.timeoutSeconds = timeoutSeconds
-        self.expiresSeconds = expiresSeconds
     }
 }
 

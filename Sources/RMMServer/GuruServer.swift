@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import Logging
 import NIOSSL
+import RMMAPI
 import RMMProtocol
 import RMMStore
 
@@ -32,23 +33,6 @@ public struct ServerOptions: Sendable {
         self.tls = tls
         self.enrollWithSystemTrust = enrollWithSystemTrust
     }
-}
-
-/// What a started server tells its caller: where it listens, how to trust it, where the admin token is.
-public struct ServerReady: Sendable, Codable {
-    public var agentPort: Int
-    public var apiPort: Int
-    /// `wss://HOST:PORT/agent` (or `ws://` with --plain).
-    public var agentUrl: String
-    /// `https://HOST:PORT` (or `http://` with --plain).
-    public var apiUrl: String
-    /// The pin of the TLS certificate's key; nil when plain.
-    public var tlsPin: String?
-    public var adminTokenPath: String
-    public var adminTokenCreated: Bool
-    /// The token in `adminTokenPath` was revoked: the server started without it. Absent from older servers.
-    public var adminTokenRevoked: Bool?
-    public var pid: Int32
 }
 
 /// The GuruRMM server: agent gateway, operator API and timers, over one store.

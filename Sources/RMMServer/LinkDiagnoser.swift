@@ -1,4 +1,5 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
 
 /// Diagnoses one agent's link: a thin driver around `LinkVerdict.decide`. It gathers what decide

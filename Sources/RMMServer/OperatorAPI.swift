@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import RMMAPI
 import RMMProtocol
 import RMMStore
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import RMMAPI
 import RMMProtocol
 
 /// Request context of the operator API: who is calling, and JSON coders in the API's style.

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import RMMAPI
 
 /// A JSON text written in pieces: raw punctuation and comma-separated encoded items.
 struct JSONPieces {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RMMServer
+import RMMAPI
 import RMMTransport
 
 /// Options every operator subcommand shares: where the API is and which token to use.
@@ -33,7 +33,7 @@ struct APIOptions: ParsableArguments {
         throw ValidationError("no API token: pass --token, set GURURMM_TOKEN, or run where \(path) is readable")
     }
 
-    func client() throws -> APIClient {
+    func client() throws -> GuruAPIClient {
         let environment = ProcessInfo.processInfo.environment
         let ready = readyFile()
         let text = api ?? environment["GURURMM_API"] ?? ready?.apiUrl ?? "https://127.0.0.1:7080"
@@ -53,7 +53,7 @@ struct APIOptions: ParsableArguments {
                 throw ValidationError("--api-pin: \(error)")
             }
         }
-        return APIClient(base: url, token: try resolvedToken(), tls: trust)
+        return GuruAPIClient(base: url, token: try resolvedToken(), tls: trust)
     }
 
     /// Why the CLI will not send its token to `url`, or nil: a bearer token over plain HTTP to

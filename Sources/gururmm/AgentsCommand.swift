@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import RMMAPI
 import RMMProtocol
-import RMMServer
 
 /// `gururmm agents`: list agents; evict, rename or revoke one.
 struct AgentsCommand: AsyncParsableCommand {
@@ -17,7 +17,7 @@ struct AgentsCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let agents: [AgentView] = try await api.client().get("/api/v1/agents")
+            let agents = try await api.client().agents()
             if json {
                 try printJSON(agents)
                 return
@@ -62,7 +62,7 @@ struct AgentsCommand: AsyncParsableCommand {
         var agent: String
 
         func run() async throws {
-            let answer: OKView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/evict", body: ReasonRequest(reason: nil))
+            let answer = try await api.client().evictAgent(agent)
             print(answer.message)
         }
     }
@@ -76,7 +76,7 @@ extension AgentsCommand {
         @Argument(help: "The new name.") var name: String
 
         func run() async throws {
-            let view: AgentView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/rename", body: RenameRequest(name: name))
+            let view = try await api.client().renameAgent(agent, to: name)
             say("agent \(view.id) is now named '\(view.name)'")
         }
     }
@@ -93,7 +93,7 @@ extension AgentsCommand {
         }
 
         func run() async throws {
-            let history: [VerdictView] = try await api.client().get("/api/v1/agents/\(pathEscape(agent))/verdicts?limit=\(limit)")
+            let history = try await api.client().verdicts(agent, limit: limit)
             if json {
                 try printJSON(history)
                 return
@@ -117,7 +117,7 @@ extension AgentsCommand {
         @Option(name: .customLong("reason")) var reason: String?
 
         func run() async throws {
-            let answer: OKView = try await api.client().post("/api/v1/agents/\(pathEscape(agent))/revoke", body: ReasonRequest(reason: reason))
+            let answer = try await api.client().revokeAgent(agent, reason: reason)
             say(answer.message)
         }
     }
@@ -150,8 +150,4 @@ func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = APICoding.encoder()
     encoder.outputFormatting.insert(.prettyPrinted)
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
-}
-
-func pathEscape(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RMMServer
+import RMMAPI
 
 /// `gururmm commands`: show one command's lifecycle, or list commands.
 struct CommandsCommand: AsyncParsableCommand {
@@ -14,7 +14,7 @@ struct CommandsCommand: AsyncParsableCommand {
         @Flag(name: .customLong("json")) var json = false
 
         func run() async throws {
-            let view: CommandView = try await api.client().get("/api/v1/commands/\(pathEscape(id))")
+            let view = try await api.client().command(id)
             if json {
                 try printJSON(view)
                 return
@@ -43,9 +43,7 @@ struct CommandsCommand: AsyncParsableCommand {
         @Flag(name: .customLong("json")) var json = false
 
         func run() async throws {
-            var path = "/api/v1/commands?limit=\(limit)"
-            if let agent { path += "&agent=\(pathEscape(agent))" }
-            let views: [CommandView] = try await api.client().get(path)
+            let views = try await api.client().commands(agent: agent, limit: limit)
             if json {
                 try printJSON(views)
                 return

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import RMMAgent
+import RMMAPI
 import RMMServer
 import RMMTransport
 
@@ -36,11 +37,11 @@ struct DemoCommand: AsyncParsableCommand {
                 guard let ready = await iterator.next() else { return }
                 let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
                 guard let base = URL(string: ready.apiUrl) else { return }
-                let client = APIClient(base: base, token: token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })
+                let client = GuruAPIClient(base: base, token: token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })
                 let stateDirectory = dataDirectory + "/demo-agent"
                 var enrollToken: String?
                 if (try? AgentIdentity.loadOrCreate(stateDirectory: stateDirectory))?.agentId == nil {
-                    let view: EnrollmentTokenView = try await client.post("/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: 600, uses: 1))
+                    let view = try await client.createEnrollmentToken(expiresSeconds: 600, uses: 1)
                     enrollToken = view.token
                 }
                 var agentOptions = AgentOptions(
@@ -54,23 +55,16 @@ struct DemoCommand: AsyncParsableCommand {
                 say("GuruRMM demo: server data in \(dataDirectory), API \(ready.apiUrl), agents \(ready.agentUrl)\(ready.tlsPin.map { " (TLS key pin \($0))" } ?? "")")
                 let deadline = Date().addingTimeInterval(30)
                 while Date() < deadline {
-                    let agents: [AgentView] = try await client.get("/api/v1/agents")
+                    let agents = try await client.agents()
                     if agents.contains(where: { $0.name == "demo-agent" && $0.status == .online }) { break }
                     try await Task.sleep(for: .milliseconds(200))
                 }
-                let created: RunResponse = try await client.post("/api/v1/commands", body: RunRequest(
+                let created = try await client.run(RunRequest(
                     agents: ["demo-agent"], all: nil, command: "echo \"hello from $(hostname)\"; uname -sr",
                     script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
                 var view: CommandView?
-                for target in created.commands {
-                    var after = 0
-                    while true {
-                        let changes: BatchChangesView = try await client.get("/api/v1/batches/\(created.batchId)/changes?after=\(after)&wait=10", timeout: 30)
-                        after = changes.version
-                        if changes.done { break }
-                    }
-                    view = try await client.get("/api/v1/commands/\(target.commandId)")
-                }
+                _ = try await client.awaitBatch(created.batchId, timeout: 60)
+                for target in created.commands { view = try await client.command(target.commandId) }
                 if let view {
                     say("First command on demo-agent: \(view.state.rawValue)\(view.exitCode.map { " (exit \($0))" } ?? "")")
                     say((view.stdout ?? "").split(separator: "\n").map { "  | " + $0 }.joined(separator: "\n"))

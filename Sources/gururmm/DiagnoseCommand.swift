@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import RMMAPI
 import RMMProtocol
-import RMMServer
 
 /// `gururmm diagnose AGENT`: probes the agent's link now and prints the verdict, evidence and action.
 struct DiagnoseCommand: AsyncParsableCommand {
@@ -27,7 +27,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
         }
         let agent = agent ?? ""
         let client = try api.client()
-        let diagnosis: LinkDiagnosis = try await client.post("/api/v1/agents/\(pathEscape(agent))/diagnose", body: ReasonRequest(reason: nil))
+        let diagnosis = try await client.diagnose(agent)
         if json {
             try printJSON(diagnosis)
             return
@@ -56,7 +56,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
         }
         say(diagnosis.actions.isEmpty ? "action    none" : "action    " + diagnosis.actions.joined(separator: "; "))
         // The newest two adverse entries are enough: this diagnosis's own, and the one before it.
-        let history: [VerdictView] = try await client.get("/api/v1/agents/\(pathEscape(agent))/verdicts?adverse=true&evidence=false&limit=2")
+        let history = try await client.verdicts(agent, limit: 2, adverseOnly: true, evidence: false)
         let mode = diagnosis.server?.downlinkMode
         say("history   " + Self.historyLine(fresh: diagnosis, mode: mode, history: history))
     }
@@ -78,7 +78,7 @@ struct DiagnoseCommand: AsyncParsableCommand {
     }
 
     private func printAddresses() async throws {
-        let found: [AddressEvidenceView] = try await api.client().get("/api/v1/link/addresses")
+        let found = try await api.client().linkAddresses()
         if json {
             try printJSON(found)
             return

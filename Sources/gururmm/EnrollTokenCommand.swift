@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import RMMServer
+import RMMAPI
 
 /// `gururmm enroll-token`: create, list and revoke agent enrollment tokens.
 struct EnrollTokenCommand: AsyncParsableCommand {
@@ -19,7 +19,7 @@ struct EnrollTokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             let seconds = try parseDuration(expires, flag: "--expires")
-            let view: EnrollmentTokenView = try await api.client().post("/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: seconds, uses: uses))
+            let view = try await api.client().createEnrollmentToken(expiresSeconds: seconds, uses: uses)
             print(view.token ?? "")
             // The token alone goes to stdout for scripts; its id, needed to revoke it, to stderr.
             FileHandle.standardError.write(Data("enrollment token \(view.id); revoke it with `gururmm enroll-token revoke \(view.id)`\n".utf8))
@@ -32,7 +32,7 @@ struct EnrollTokenCommand: AsyncParsableCommand {
         @Flag(name: .customLong("json")) var json = false
 
         func run() async throws {
-            let tokens: [EnrollmentTokenView] = try await api.client().get("/api/v1/enrollment-tokens")
+            let tokens = try await api.client().enrollmentTokens()
             if json { return try printJSON(tokens) }
             let format = ISO8601DateFormatter()
             let now = Date()
@@ -52,7 +52,7 @@ struct EnrollTokenCommand: AsyncParsableCommand {
         @Argument(help: "Enrollment token id (et_…), from `enroll-token list`.") var id: String
 
         func run() async throws {
-            let answer: OKView = try await api.client().delete("/api/v1/enrollment-tokens/\(pathEscape(id))")
+            let answer = try await api.client().revokeEnrollmentToken(id)
             say(answer.message)
         }
     }

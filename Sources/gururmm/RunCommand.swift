@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import RMMAPI
 import RMMProtocol
-import RMMServer
 
 /// `gururmm run`: runs a command or script on agents and reports exactly what happened to each.
 struct RunCommand: AsyncParsableCommand {
@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             request.command = command.joined(separator: " ")
         }
-        let created: RunResponse = try await client.post("/api/v1/commands", body: request)
+        let created = try await client.run(request)
         if detach {
             if json {
                 try printJSON(created)
@@ -59,7 +59,7 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let names = Dictionary(created.commands.map { ($0.agentId, $0.agent) }, uniquingKeysWith: { a, _ in a })
-        let follower = BatchFollower(client: client, batchId: created.batchId)
+        let follower = client.batch(created.batchId)
         let states: [CommandState]
         if json {
             // Wait without the output, then read every result with its output in one streamed
@@ -73,7 +73,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             printer.finish()
             guard seen.count == created.commands.count else {
-                throw APIError(status: 0, message: "the API listed \(seen.count) results for \(created.commands.count) commands of batch \(created.batchId)")
+                throw GuruAPIError(status: 0, message: "the API listed \(seen.count) results for \(created.commands.count) commands of batch \(created.batchId)")
             }
             states = seen
         } else {
@@ -84,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
             var results: [CommandView] = []
             for target in created.commands {
                 guard let view = finals[target.commandId] else {
-                    throw APIError(status: 0, message: "the API said batch \(created.batchId) is done without the end of command \(target.commandId)")
+                    throw GuruAPIError(status: 0, message: "the API said batch \(created.batchId) is done without the end of command \(target.commandId)")
                 }
                 results.append(view)
             }

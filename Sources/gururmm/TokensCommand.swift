@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import RMMServer
-import RMMStore
+import RMMAPI
 
 /// `gururmm tokens`: operator API tokens with roles (admin only).
 struct TokensCommand: AsyncParsableCommand {
@@ -17,7 +16,7 @@ struct TokensCommand: AsyncParsableCommand {
         @Option(name: .customLong("role"), help: "viewer, operator or admin.") var role: String = "viewer"
 
         func run() async throws {
-            let view: APITokenView = try await api.client().post("/api/v1/tokens", body: APITokenRequest(name: name, role: role))
+            let view = try await api.client().createAPIToken(name: name, role: role)
             say(view.token ?? "")
         }
     }
@@ -28,7 +27,7 @@ struct TokensCommand: AsyncParsableCommand {
         @Flag(name: .customLong("json")) var json = false
 
         func run() async throws {
-            let tokens: [APITokenView] = try await api.client().get("/api/v1/tokens")
+            let tokens = try await api.client().apiTokens()
             if json { return try printJSON(tokens) }
             let format = ISO8601DateFormatter()
             var rows = [["ID", "NAME", "ROLE", "CREATED", "REVOKED"]]
@@ -43,7 +42,7 @@ struct TokensCommand: AsyncParsableCommand {
         @Argument(help: "Token id.") var id: String
 
         func run() async throws {
-            let answer: OKView = try await api.client().delete("/api/v1/tokens/\(pathEscape(id))")
+            let answer = try await api.client().revokeAPIToken(id)
             say(answer.message)
         }
     }
@@ -57,7 +56,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(name: .customLong("json")) var json = false
 
     func run() async throws {
-        let entries: [AuditEntry] = try await api.client().get("/api/v1/audit?limit=\(limit)")
+        let entries = try await api.client().audit(limit: limit)
         if json { return try printJSON(entries) }
         let format = ISO8601DateFormatter()
         var rows = [["WHEN", "WHO", "TOKEN", "ROLE", "ACTION", "TARGETS", "FROM", "DETAIL"]]

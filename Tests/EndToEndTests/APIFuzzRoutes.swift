@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import RMMAPI
 import RMMProtocol
 import RMMServer
 import RMMStore

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PropertyBased
+import RMMAPI
 import RMMProtocol
 import RMMServer
 import RMMTestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import RMMAPI
 import RMMServer
 import RMMTestSupport
 import Testing

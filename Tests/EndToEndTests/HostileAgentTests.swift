@@ -1,4 +1,5 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
 import RMMServer
 import RMMTestSupport

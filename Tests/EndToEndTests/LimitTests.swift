@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RMMAPI
 import RMMProtocol
 import RMMServer
 import RMMStore

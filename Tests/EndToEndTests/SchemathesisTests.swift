@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import RMMAPI
 import RMMProtocol
 import RMMServer
 import RMMTestSupport

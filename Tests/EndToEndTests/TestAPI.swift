@@ -2,13 +2,24 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import RMMAPI
 import RMMProtocol
 import RMMServer
 
-/// A minimal operator-API client for end-to-end tests.
+/// The operator API for end-to-end tests: typed calls go through `GuruAPIClient` (the CLI's
+/// client); `raw`, `send` and `call` stay for requests a test shapes itself (malformed bodies,
+/// odd headers, routes without a typed method).
 struct TestAPI: Sendable {
     let base: String
     let token: String
+
+    /// The typed client for the same server and token (plain HTTP: the harness's servers run with --plain).
+    var client: GuruAPIClient {
+        get throws {
+            guard let url = URL(string: base) else { throw Failure(status: 0, body: "bad base url \(base)") }
+            return GuruAPIClient(base: url, token: token, tls: nil)
+        }
+    }
 
     struct Failure: Error, CustomStringConvertible {
         var status: Int
@@ -41,55 +52,51 @@ struct TestAPI: Sendable {
         return try APICoding.decoder().decode(T.self, from: answer)
     }
 
-    func agents() async throws -> [AgentView] { try await call("GET", "/api/v1/agents") }
+    func agents() async throws -> [AgentView] { try await client.agents() }
 
     func agent(named name: String) async throws -> AgentView? { try await agents().first { $0.name == name } }
 
     func enrollToken(uses: Int = 10) async throws -> String {
-        let view: EnrollmentTokenView = try await call("POST", "/api/v1/enrollment-tokens", body: EnrollmentTokenRequest(expiresSeconds: 600, uses: uses))
-        return view.token ?? ""
+        try await client.createEnrollmentToken(expiresSeconds: 600, uses: uses).token ?? ""
     }
 
     func run(_ agents: [String], _ command: String, expires: Double = 60, timeout: Double = 60) async throws -> RunResponse {
-        try await call("POST", "/api/v1/commands", body: RunRequest(agents: agents, all: nil, command: command, script: nil, interpreter: nil, timeoutSeconds: timeout, expiresSeconds: expires))
+        try await client.run(RunRequest(agents: agents, all: nil, command: command, script: nil, interpreter: nil, timeoutSeconds: timeout, expiresSeconds: expires))
     }
 
     func runScript(_ agents: [String], _ script: String, interpreter: String? = nil) async throws -> RunResponse {
-        try await call("POST", "/api/v1/commands", body: RunRequest(agents: agents, all: nil, command: nil, script: script, interpreter: interpreter, timeoutSeconds: 60, expiresSeconds: 60))
+        try await client.run(RunRequest(agents: agents, all: nil, command: nil, script: script, interpreter: interpreter, timeoutSeconds: 60, expiresSeconds: 60))
     }
 
-    func command(_ id: String) async throws -> CommandView { try await call("GET", "/api/v1/commands/\(id)") }
+    func command(_ id: String) async throws -> CommandView { try await client.command(id) }
 
     /// Follows a batch with the long-poll feed until every command in it has ended.
     func finish(_ batch: RunResponse, timeout: Double = 60) async throws -> [CommandView] {
         let deadline = Date().addingTimeInterval(timeout)
+        let client = try client
         var after = 0
         while true {
-            let changes: BatchChangesView = try await call("GET", "/api/v1/batches/\(batch.batchId)/changes?after=\(after)&wait=5")
+            let changes = try await client.batchChanges(batch.batchId, after: after, wait: 5)
             after = changes.version
             if changes.done { break }
             if Date() > deadline { throw Failure(status: 0, body: "batch \(batch.batchId) not done after \(timeout) s") }
         }
         var out: [CommandView] = []
-        for target in batch.commands { out.append(try await command(target.commandId)) }
+        for target in batch.commands { out.append(try await client.command(target.commandId)) }
         return out
     }
 
     /// Short heartbeats and deadlines so liveness tests take seconds, not minutes.
     func useFastLiveness(heartbeat: Double = 1, deadline: Double = 3, ping: Double = 1) async throws {
-        var config: AgentConfig = try await call("GET", "/api/v1/config")
+        let client = try client
+        var config = try await client.config()
         config.heartbeatInterval = heartbeat
         config.heartbeatDeadline = deadline
         config.pingInterval = ping
         config.ackDeadline = 2
-        let _: AgentConfig = try await call("PUT", "/api/v1/config", body: config)
+        _ = try await client.putConfig(config)
     }
 
     /// The latest link diagnosis of an agent, if any.
-    func link(_ agent: String) async throws -> LinkDiagnosis? {
-        let (status, data) = try await raw("GET", "/api/v1/agents/\(agent)/link")
-        if status == 404 { return nil }
-        guard status == 200 else { throw Failure(status: status, body: String(decoding: data, as: UTF8.self)) }
-        return try APICoding.decoder().decode(LinkDiagnosis.self, from: data)
-    }
+    func link(_ agent: String) async throws -> LinkDiagnosis? { try await client.link(agent) }
 }

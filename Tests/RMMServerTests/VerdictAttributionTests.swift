@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import RMMAPI
 import RMMProtocol
 import RMMStore
 import RMMTestSupport

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RMMAPI
 import RMMProtocol
 import RMMStore
 import RMMTransport

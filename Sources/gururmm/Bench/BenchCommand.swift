@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import RMMServer
 
 /// `gururmm bench`: starts a server and fleet simulators from this binary, runs every fleet-scale
 /// measurement in one go and prints (and optionally writes) the table for BENCHMARKS.md.

@@ -1,6 +1,6 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
-import RMMServer
 import RMMTransport
 
 /// The measurements, each against the live server and fleet the harness set up.
@@ -74,8 +74,8 @@ enum BenchMeasurements {
     static func fanOut(_ server: BenchServer) async throws -> (seconds: Double, summary: BatchSummaryView, batch: RunResponse) {
         let clock = ContinuousClock()
         let started = clock.now
-        let batch = try await run(server.api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
-        let summary = try await awaitBatch(server.api, batch.batchId, timeout: 300)
+        let batch = try await server.api.run(RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
+        let summary = try await server.api.awaitBatch(batch.batchId, timeout: 300)
         return ((clock.now - started).seconds, summary, batch)
     }
 
@@ -85,7 +85,7 @@ enum BenchMeasurements {
         let clock = ContinuousClock()
         let started = clock.now
         for target in batch.commands {
-            let _: CommandView = try await server.api.get("/api/v1/commands/\(target.commandId)")
+            _ = try await server.api.command(target.commandId)
         }
         return (clock.now - started).seconds
     }
@@ -102,8 +102,8 @@ enum BenchMeasurements {
                 group.addTask {
                     var done = 0, failed = 0
                     while clock.now < deadline {
-                        let batch = try await run(api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
-                        let summary = try await awaitBatch(api, batch.batchId, timeout: 300)
+                        let batch = try await api.run(RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 120))
+                        let summary = try await api.awaitBatch(batch.batchId, timeout: 300)
                         done += summary.total
                         failed += summary.total - (summary.states["succeeded"] ?? 0)
                     }
@@ -116,19 +116,6 @@ enum BenchMeasurements {
         }
         let elapsed = (clock.now - started).seconds
         return (Double(totals.0) / elapsed, totals.0, totals.1)
-    }
-
-    static func run(_ api: APIClient, _ request: RunRequest) async throws -> RunResponse {
-        try await api.post("/api/v1/commands", body: request)
-    }
-
-    static func awaitBatch(_ api: APIClient, _ batchId: String, timeout: Double) async throws -> BatchSummaryView {
-        let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            let summary: BatchSummaryView = try await api.get("/api/v1/batches/\(batchId)?wait=20", timeout: 40)
-            if summary.done { return summary }
-            if Date() > deadline { throw BenchError("batch \(batchId) not done after \(Int(timeout)) s: \(summary.terminal)/\(summary.total)") }
-        }
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import RMMServer
+import RMMAPI
 
 /// A process the benchmark started (the server or a fleet simulator), logging to a file.
 final class BenchChild {
@@ -61,7 +61,7 @@ final class BenchServer {
     let directory: String
     private(set) var child: BenchChild
     private(set) var ready: ServerReady
-    let api: APIClient
+    let api: GuruAPIClient
     /// Server flags on top of the bench's own (a phase's limits).
     private let extraArguments: [String]
     private var starts = 1
@@ -72,7 +72,7 @@ final class BenchServer {
         (child, ready) = try await Self.launch(directory: directory, agentPort: 0, apiPort: 0, run: 1, extraArguments: extraArguments)
         let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let base = URL(string: ready.apiUrl) else { throw BenchError("bad API URL \(ready.apiUrl)") }
-        api = APIClient(base: base, token: token, tls: nil)
+        api = GuruAPIClient(base: base, token: token, tls: nil)
     }
 
     private static func launch(directory: String, agentPort: Int, apiPort: Int, run: Int, extraArguments: [String]) async throws -> (BenchChild, ServerReady) {
@@ -100,7 +100,7 @@ final class BenchServer {
                                               extraArguments: extraArguments)
     }
 
-    func fleet() async throws -> FleetSummaryView { try await api.get("/api/v1/fleet") }
+    func fleet() async throws -> FleetSummaryView { try await api.fleet() }
 
     func stats() -> ProcessStats? { ProcessStats.read(pid: child.pid) }
 }

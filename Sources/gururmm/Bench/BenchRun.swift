@@ -1,4 +1,5 @@
 import Foundation
+import RMMAPI
 import RMMServer
 
 /// One benchmark run: sets up the server and the growing simulated fleet, measures, tears down,
@@ -67,8 +68,7 @@ struct BenchRun {
         results.baselineBytes = baseline?.residentBytes
         let capacity = FileLimit.raise().agentCapacity
         let limit = Int(min(UInt64(Int.max), capacity > 200 ? capacity - 200 : 0))
-        let token: EnrollmentTokenView = try await server.api.post("/api/v1/enrollment-tokens",
-                                                                     body: EnrollmentTokenRequest(expiresSeconds: 86_400, uses: 100_000))
+        let token = try await server.api.createEnrollmentToken(expiresSeconds: 86_400, uses: 100_000)
         guard let enrollToken = token.token else { throw BenchError("the server returned no enrollment token") }
         var fleet = 0
         for requested in sizes {
@@ -85,7 +85,7 @@ struct BenchRun {
             }
             results.onlineSeconds[size] = (clock.now - started).seconds
             if results.command == nil {
-                let agents: [AgentView] = try await server.api.get("/api/v1/agents")
+                let agents = try await server.api.agents()
                 guard let target = agents.first(where: { $0.status == .online }) else { throw BenchError("no online agent") }
                 note("command round trips to \(target.name)")
                 results.command = try await BenchMeasurements.commandRoundTrips(server, agent: target.id, count: roundTrips)
@@ -205,7 +205,7 @@ struct BenchRun {
     /// until the whole fleet is back, and whether every queued command ran exactly once.
     private mutating func storm(_ server: BenchServer, size: Int) async throws {
         note("reconnect storm with \(size) agents")
-        let batch = try await BenchMeasurements.run(server.api, RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 300))
+        let batch = try await server.api.run(RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 300))
         let clock = ContinuousClock()
         let killed = clock.now
         try await server.crashAndRestart()
@@ -214,7 +214,7 @@ struct BenchRun {
             try await server.fleet().online >= size
         }
         let back = clock.now
-        let summary = try await BenchMeasurements.awaitBatch(server.api, batch.batchId, timeout: 300)
+        let summary = try await server.api.awaitBatch(batch.batchId, timeout: 300)
         let done = clock.now
         results.storm = .init(
             agents: size, restartSeconds: (restarted - killed).seconds, backSeconds: (back - killed).seconds,

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import RMMServer
+import RMMAPI
 import RMMTransport
 
 /// Operator API calls over one kept-alive HTTP/1.1 connection (plain HTTP, as the bench's server

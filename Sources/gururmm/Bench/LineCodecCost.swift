@@ -1,5 +1,5 @@
 import Foundation
-import RMMServer
+import RMMAPI
 
 /// What one line of a streamed batch answer costs to write (server) and read (CLI), with
 /// Foundation's coders and with `BatchLineCodec`, timed side by side in this process: the lines an

@@ -29,4 +29,27 @@ public struct LinkDiagnosis: Codable, Sendable, Equatable {
     public var pongRtt: RttSummary?
     /// What the server did about it.
     public var actions: [String]
+
+    /// Every field, as the server fills it in.
+    public init(
+        agentId: String, verdict: LinkVerdict, summary: String, trigger: String, startedAt: Date, finishedAt: Date, largestPassedBytes: Int?,
+        firstBadMessage: String?, pongRttMs: Double?, probes: [ProbeResult], server: LinkSideReport?, agent: LinkReport?, agentReportAt: Date?,
+        pongRtt: RttSummary?, actions: [String]
+    ) {
+        self.agentId = agentId
+        self.verdict = verdict
+        self.summary = summary
+        self.trigger = trigger
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.largestPassedBytes = largestPassedBytes
+        self.firstBadMessage = firstBadMessage
+        self.pongRttMs = pongRttMs
+        self.probes = probes
+        self.server = server
+        self.agent = agent
+        self.agentReportAt = agentReportAt
+        self.pongRtt = pongRtt
+        self.actions = actions
+    }
 }

@@ -1,6 +1,6 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
-@testable import RMMServer
 import RMMTestSupport
 import Testing
 

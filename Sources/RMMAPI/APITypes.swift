@@ -1,6 +1,5 @@
 import Foundation
 import RMMProtocol
-import RMMStore
 
 // The operator REST API's JSON shapes (snake_case on the wire, ISO 8601 dates). Documented in openapi.yaml.
 
@@ -35,6 +34,38 @@ public struct AgentView: Codable, Sendable {
     /// Why the agent uses its downlink mode ("poll: WebSocket data frames filtered on this path
     /// since T (at the challenge, from the handshake (claimed by the agent))"); nil when not connected.
     public var downlinkReason: String?
+
+    /// Every field, as the server fills it in.
+    public init(
+        id: String, name: String, status: AgentStatus, hostname: String, os: String, version: String, enrolledAt: Date, epoch: Int,
+        connectedSince: Date?, lastSeenAt: Date?, lastDownlinkAt: Date?, disconnectedAt: Date?, configVersion: Int,
+        configVersionApplied: Int?, lastPongRttMs: Double?, metrics: HostMetrics?, pendingOutbound: Int, remoteAddress: String?,
+        lastCloseReason: String?, linkVerdict: LinkVerdict?, downlinkMode: DownlinkMode?, verdict: VerdictView?, downlinkReason: String?
+    ) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.hostname = hostname
+        self.os = os
+        self.version = version
+        self.enrolledAt = enrolledAt
+        self.epoch = epoch
+        self.connectedSince = connectedSince
+        self.lastSeenAt = lastSeenAt
+        self.lastDownlinkAt = lastDownlinkAt
+        self.disconnectedAt = disconnectedAt
+        self.configVersion = configVersion
+        self.configVersionApplied = configVersionApplied
+        self.lastPongRttMs = lastPongRttMs
+        self.metrics = metrics
+        self.pendingOutbound = pendingOutbound
+        self.remoteAddress = remoteAddress
+        self.lastCloseReason = lastCloseReason
+        self.linkVerdict = linkVerdict
+        self.downlinkMode = downlinkMode
+        self.verdict = verdict
+        self.downlinkReason = downlinkReason
+    }
 }
 
 /// One step of a command's history.
@@ -42,6 +73,13 @@ public struct CommandEventView: Codable, Sendable {
     public var state: CommandState
     public var at: Date
     public var reason: String?
+
+    /// Every field, as the server fills it in.
+    public init(state: CommandState, at: Date, reason: String?) {
+        self.state = state
+        self.at = at
+        self.reason = reason
+    }
 }
 
 /// One command as the API shows it.
@@ -69,7 +107,7 @@ public struct CommandView: Codable, Sendable {
     public var stderr: String?
     public var events: [CommandEventView]?
 
-    package init(
+    public init(
         id: String, agentId: String, agent: String?, batchId: String, kind: CommandSpec.Kind, text: String, interpreter: String?,
         state: CommandState, terminal: Bool, reason: String?, exitCode: Int32?, signal: Int32?, createdAt: Date, updatedAt: Date,
         expiresAt: Date, timeoutSeconds: Double, createdBy: String, stdoutTruncated: Bool, stderrTruncated: Bool,
@@ -98,39 +136,31 @@ public struct CommandView: Codable, Sendable {
         self.stderr = stderr
         self.events = events
     }
-
-    init(_ r: CommandRecord, agentName: String?, textLimit: Int = Int.max) {
-        id = r.id
-        agentId = r.agentId
-        agent = agentName
-        batchId = r.batchId
-        kind = r.kind
-        text = r.text.utf8.count > textLimit ? String(r.text.prefix(textLimit)) + "…" : r.text
-        interpreter = r.interpreter
-        state = r.state
-        terminal = r.state.isTerminal
-        reason = r.reason
-        exitCode = r.exitCode
-        signal = r.signal
-        createdAt = r.createdAt
-        updatedAt = r.updatedAt
-        expiresAt = r.expiresAt
-        timeoutSeconds = r.timeoutSeconds
-        createdBy = r.createdBy
-        stdoutTruncated = r.stdoutTruncated
-        stderrTruncated = r.stderrTruncated
-    }
 }
 
 /// The commands one run request created.
 public struct RunResponse: Codable, Sendable {
+    /// One command the run created, and its agent.
     public struct Target: Codable, Sendable {
         public var commandId: String
         public var agentId: String
         public var agent: String
+
+        /// Every field, as the server fills it in.
+        public init(commandId: String, agentId: String, agent: String) {
+            self.commandId = commandId
+            self.agentId = agentId
+            self.agent = agent
+        }
     }
     public var batchId: String
     public var commands: [Target]
+
+    /// Every field, as the server fills it in.
+    public init(batchId: String, commands: [Target]) {
+        self.batchId = batchId
+        self.commands = commands
+    }
 }
 
 /// A piece of output in a batch change feed; `data` is base64.
@@ -140,7 +170,7 @@ public struct OutputView: Codable, Sendable {
     public var offset: Int
     public var data: Data
 
-    package init(commandId: String, stream: StdStream, offset: Int, data: Data) {
+    public init(commandId: String, stream: StdStream, offset: Int, data: Data) {
         self.commandId = commandId
         self.stream = stream
         self.offset = offset
@@ -154,6 +184,14 @@ public struct BatchChangesView: Codable, Sendable {
     public var done: Bool
     public var commands: [CommandView]
     public var output: [OutputView]
+
+    /// Every field, as the server fills it in.
+    public init(version: Int, done: Bool, commands: [CommandView], output: [OutputView]) {
+        self.version = version
+        self.done = done
+        self.commands = commands
+        self.output = output
+    }
 }
 
 /// An enrollment token. `token` (the secret) appears only in the answer that created it; the
@@ -167,14 +205,14 @@ public struct EnrollmentTokenView: Codable, Sendable {
     public var revoked: Bool
     public var revokedAt: Date?
 
-    init(_ record: EnrollmentTokenRecord, secret: String?) {
-        id = record.id
-        token = secret
-        createdAt = record.createdAt
-        expiresAt = record.expiresAt
-        usesLeft = record.usesLeft
-        revoked = record.revokedAt != nil
-        revokedAt = record.revokedAt
+    public init(id: String, token: String?, createdAt: Date, expiresAt: Date?, usesLeft: Int, revoked: Bool, revokedAt: Date?) {
+        self.id = id
+        self.token = token
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.usesLeft = usesLeft
+        self.revoked = revoked
+        self.revokedAt = revokedAt
     }
 }
 
@@ -200,6 +238,12 @@ public struct ReasonRequest: Codable, Sendable {
 public struct OKView: Codable, Sendable {
     public var ok: Bool
     public var message: String
+
+    /// Every field, as the server fills it in.
+    public init(ok: Bool, message: String) {
+        self.ok = ok
+        self.message = message
+    }
 }
 
 /// The JSON coders the API and the CLI share.
@@ -245,13 +289,13 @@ public struct APITokenView: Codable, Sendable {
     public var revokedAt: Date?
     public var token: String?
 
-    init(_ record: APITokenRecord, secret: String?) {
-        id = record.id
-        name = record.name
-        role = record.role
-        createdAt = record.createdAt
-        revokedAt = record.revokedAt
-        token = secret
+    public init(id: String, name: String, role: String, createdAt: Date, revokedAt: Date?, token: String?) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+        self.token = token
     }
 }
 
@@ -264,6 +308,16 @@ public struct FleetSummaryView: Codable, Sendable {
     public var revoked: Int
     /// Commands the server holds for agents and has not seen acknowledged, over all sessions.
     public var pendingOutbound: Int
+
+    /// Every field, as the server fills it in.
+    public init(enrolled: Int, online: Int, degraded: Int, offline: Int, revoked: Int, pendingOutbound: Int) {
+        self.enrolled = enrolled
+        self.online = online
+        self.degraded = degraded
+        self.offline = offline
+        self.revoked = revoked
+        self.pendingOutbound = pendingOutbound
+    }
 }
 
 /// A batch's progress by counts (`GET /api/v1/batches/{id}`): cheap at any fan-out size.
@@ -274,6 +328,15 @@ public struct BatchSummaryView: Codable, Sendable {
     public var done: Bool
     /// Commands per state name.
     public var states: [String: Int]
+
+    /// Every field, as the server fills it in.
+    public init(batchId: String, total: Int, terminal: Int, done: Bool, states: [String: Int]) {
+        self.batchId = batchId
+        self.total = total
+        self.terminal = terminal
+        self.done = done
+        self.states = states
+    }
 }
 
 /// One line of a streamed batch answer (`GET /api/v1/batches/{id}/events` and `…/results`, NDJSON):
@@ -304,4 +367,15 @@ public struct BatchStreamEnd: Codable, Sendable {
         self.done = done
         self.commands = commands
     }
+}
+
+/// The body of an error answer: `{"error": {"message": "…"}}` (Hummingbird's error shape).
+public struct ErrorBody: Codable, Sendable {
+    /// The error's words.
+    public struct Inner: Codable, Sendable {
+        public var message: String
+        public init(message: String) { self.message = message }
+    }
+    public var error: Inner
+    public init(error: Inner) { self.error = error }
 }

@@ -1,0 +1,24 @@
+import Foundation
+
+/// What an operator asks to run.
+public struct RunRequest: Codable, Sendable {
+    public var agents: [String]?
+    public var all: Bool?
+    /// Shell command line (run with `/bin/sh -c`).
+    public var command: String?
+    /// Script body (run with `interpreter`).
+    public var script: String?
+    public var interpreter: String?
+    public var timeoutSeconds: Double?
+    public var expiresSeconds: Double?
+
+    public init(agents: [String]?, all: Bool?, command: String?, script: String?, interpreter: String?, timeoutSeconds: Double?, expiresSeconds: Double?) {
+        self.agents = agents
+        self.all = all
+        self.command = command
+        self.script = script
+        self.interpreter = interpreter
+        self.timeoutSeconds = timeoutSeconds
+        self.expiresSeconds = expiresSeconds
+    }
+}
