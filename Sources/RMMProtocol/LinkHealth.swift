@@ -17,7 +17,7 @@ public enum DownlinkMode: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// What the link diagnosis concluded. Each maps to a failure mode in DESIGN.md.
+/// What the link diagnosis concluded. Each maps to a failure mode listed in docs/diagnosis.md, section 3.
 public enum LinkVerdict: String, Codable, Sendable, CaseIterable {
     case healthy
     case agentOffline = "agent-offline"

@@ -18,7 +18,7 @@ public struct SessionSnapshot: Sendable, Equatable {
     public var metrics: HostMetrics?
     public var downlinkMode: DownlinkMode?
 
-    /// Applies the rule in DESIGN.md: online means the downlink is proven within the deadline.
+    /// Applies the rule in docs/architecture.md ("Liveness"): online means the downlink is proven within the deadline.
     public func status(now: Date, deadline: Double) -> AgentStatus {
         guard connected else { return .offline }
         if let proof = lastDownlinkAt, now.timeIntervalSince(proof) <= deadline { return .online }

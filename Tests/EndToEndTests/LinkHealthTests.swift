@@ -6,7 +6,7 @@ import RMMTestSupport
 import Testing
 
 extension EndToEnd {
-    /// Each failure mode of the dossier (DESIGN.md H1–H7), reproduced on real sockets: the system names
+    /// Each failure mode of the dossier (H1–H7 in docs/diagnosis.md), reproduced on real sockets: the system names
     /// it with the right verdict within 30 s, heals it, and the command still runs exactly once.
     @Suite("End to end: link health", .serialized)
     struct LinkHealthTests {

@@ -6,7 +6,7 @@ import RMMTestSupport
 import Testing
 
 extension EndToEnd {
-    /// A real MTU blackhole (DESIGN.md H1): server and agent in two network namespaces joined by a veth
+    /// A real MTU blackhole (H1 in docs/diagnosis.md): server and agent in two network namespaces joined by a veth
     /// pair whose packets over 1280 bytes vanish without ICMP. Needs root, `ip` and `tc`; elsewhere the
     /// test is skipped and says why.
     @Suite("End to end: MTU blackhole", .serialized)

@@ -107,7 +107,7 @@ struct ReliableStreamTests {
 
 @Suite("CommandState")
 struct CommandStateTests {
-    /// The lifecycle graph from DESIGN.md, written out independently of the implementation.
+    /// The lifecycle graph of docs/architecture.md ("Command lifecycle"), written out independently of the implementation.
     static let allowed: [CommandState: Set<CommandState>] = {
         let terminal: Set<CommandState> = [.succeeded, .failed, .timedOut, .cancelled, .expired, .interrupted, .rejected]
         return [

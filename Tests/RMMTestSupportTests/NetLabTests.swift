@@ -2,7 +2,7 @@ import Foundation
 import RMMTestSupport
 import Testing
 
-/// NetLab against the real kernel: the MTU blackhole of DESIGN.md H1 must let small packets
+/// NetLab against the real kernel: the MTU blackhole of docs/diagnosis.md (H1) must let small packets
 /// through, stall full-size TCP segments without any ICMP, and let a clamped MSS through.
 /// Needs root, `ip`, `tc` and python3; otherwise every test is skipped with the reason.
 @Suite("NetLab MTU blackhole")

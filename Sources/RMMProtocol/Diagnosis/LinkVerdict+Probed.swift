@@ -1,5 +1,5 @@
 extension LinkVerdict {
-    /// A server diagnosis of a live connection (DESIGN.md H1–H5, H7): writability, the agent's
+    /// A server diagnosis of a live connection (H1–H5, H7 in docs/diagnosis.md): writability, the agent's
     /// decode errors, a control ping, data echoes of growing size, a command-shaped echo, a binary
     /// echo, and the agent's report.
     static func probed(_ e: LinkEvidence) -> LinkDecision {

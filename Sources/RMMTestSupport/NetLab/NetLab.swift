@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Two network namespaces joined by a veth pair, optionally with an MTU blackhole (DESIGN.md H1).
+/// Two network namespaces joined by a veth pair, optionally with an MTU blackhole (size-blackhole, H1 in docs/diagnosis.md).
 //
 // The server namespace holds `serverAddress`, the agent namespace `agentAddress`; both are
 // private addresses that exist only inside those namespaces. With `blackholeAbove` set, both
