@@ -82,7 +82,7 @@ extension SimAgent {
         var events = link.events.makeAsyncIterator()
         // A ping right away: if the challenge never comes but the pong does, the path filters data.
         link.ping()
-        var handshake = AgentHandshake()
+        var handshake = ClientHandshake()
         guard case .answer(let challenge) = handshake.receive(await events.next()) else {
             endHandshake()
             return SessionEnd.of(link, welcomed: false, quiet: false)
@@ -105,7 +105,7 @@ extension SimAgent {
         link.markHandled()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
         let expected = fleet.expectedServerKey
-        switch AgentHandshake.judge(welcome, expectedKey: expected, enrolledAs: agentId) {
+        switch ClientHandshake.judge(welcome, expectedKey: expected, enrolledAs: agentId) {
         case .wrongServerKey(let mismatch):
             endHandshake()
             link.close(.authenticationFailed, reason: mismatch)

@@ -82,8 +82,7 @@ enum BatchStreams {
             }
             guard output else { return }
             let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
-            guard !fresh.isEmpty else { return }
-            try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
+            try await forEachChunk(core, commandIds: try await withOutput(core, fresh, versions), versions: versions) { chunk in
                 try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
                 try await lines.flushIfFull(to: &writer)
             }
@@ -141,8 +140,7 @@ enum BatchStreams {
                 var outputTaken = Set<String>()
                 try await forEachChangedPage(core, batchId: batchId, after: after) { page, _ in
                     let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
-                    guard !fresh.isEmpty else { return }
-                    try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
+                    try await forEachChunk(core, commandIds: try await withOutput(core, fresh, versions), versions: versions) { chunk in
                         try text.item(OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data))
                         try await text.flushIfFull(to: &writer)
                     }
@@ -195,6 +193,14 @@ enum BatchStreams {
             if chunk.stream == .stdout { stdout.append(chunk.data) } else { stderr.append(chunk.data) }
         }
         return (String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Those of `ids` with output stored in `versions`, in their order: one query for a page, so
+    /// a batch without output costs no chunk queries.
+    private static func withOutput(_ core: ServerCore, _ ids: [String], _ versions: OutputVersions) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        let found = try await core.store.commandsWithOutput(ids: ids, versions: versions)
+        return ids.filter(found.contains)
     }
 
     /// The chunks of these commands stored in `versions`, a page at a time, each stream in offset order.

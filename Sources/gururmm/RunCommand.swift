@@ -79,8 +79,7 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             let commandAgents = Dictionary(created.commands.map { ($0.commandId, $0.agent) }, uniquingKeysWith: { a, _ in a })
             let printer = LivePrinter(enabled: true, prefixes: commandAgents)
-            let finals = try await follower.follow(output: true, drained: printer.flushOutput) { printer.print($0) }
-            printer.flushAll()
+            let finals = try await printer.printing { drained, print in try await follower.follow(output: true, drained: drained, onOutput: print) }
             var results: [CommandView] = []
             for target in created.commands {
                 guard let view = finals[target.commandId] else {
@@ -161,7 +160,11 @@ final class LivePrinter {
     private var pending: (stdout: [UInt8], stderr: [UInt8]) = ([], [])
     private static let pendingLimit = 64 << 10
 
-    init(enabled: Bool, prefixes: [String: String]) {
+    /// Where printed lines are written: standard output or error.
+    private let sink: (StdStream, Data) -> Void
+
+    init(enabled: Bool, prefixes: [String: String], sink: @escaping (StdStream, Data) -> Void = LivePrinter.standardStreams) {
+        self.sink = sink
         self.enabled = enabled
         self.prefixes = prefixes
     }
@@ -218,6 +221,17 @@ final class LivePrinter {
         if let data = partial.removeValue(forKey: key), !data.isEmpty { emit(data[...], commandId: commandId, stream: stream) }
     }
 
+    static func standardStreams(_ stream: StdStream, _ data: Data) {
+        (stream == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(data)
+    }
+
+    /// Runs `follow` with this printer's flush and print, then prints every held line — also when
+    /// `follow` fails, so output that arrived before a broken stream is not lost.
+    func printing<T>(_ follow: (_ drained: () -> Void, _ print: (OutputView) -> Void) async throws -> T) async throws -> T {
+        defer { flushAll() }
+        return try await follow(flushOutput, print)
+    }
+
     /// Prints every held line, finished or not, and writes everything printed.
     func flushAll() {
         for (key, data) in partial where !data.isEmpty {
@@ -231,8 +245,8 @@ final class LivePrinter {
 
     /// Writes the lines printed so far.
     func flushOutput() {
-        if !pending.stdout.isEmpty { FileHandle.standardOutput.write(Data(pending.stdout)) }
-        if !pending.stderr.isEmpty { FileHandle.standardError.write(Data(pending.stderr)) }
+        if !pending.stdout.isEmpty { sink(.stdout, Data(pending.stdout)) }
+        if !pending.stderr.isEmpty { sink(.stderr, Data(pending.stderr)) }
         pending = ([], [])
     }
 

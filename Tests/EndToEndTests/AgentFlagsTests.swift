@@ -11,6 +11,8 @@ extension EndToEnd {
         ])
         func badTimingFlag(_ flag: String, _ value: String) async throws {
             let state = try freeTemporaryDirectory(prefix: "gururmm-e2e-flags")
+            // The harness passes `--max-backoff 1` first; the flag given here comes later, and the
+            // argument parser keeps the last value of a repeated option.
             let agent = try E2EAgent.start(name: "tuned", server: "ws://127.0.0.1:1", enrollToken: "t", stateDirectory: state, arguments: ["\(flag)=\(value)"])
             let code = try await agent.process.waitForExit(timeout: .seconds(60))
             let log = agent.process.logContents()

@@ -1,4 +1,7 @@
 import Foundation
+import RMMAPI
+import RMMProtocol
+import Synchronization
 import Testing
 @testable import gururmm
 
@@ -20,5 +23,26 @@ import Testing
             }
             #expect(String(data: data[..<cut], encoding: .utf8) != nil)
         }
+    }
+}
+
+/// Output that arrived before the batch stream broke is printed, not lost with the error.
+@Suite struct LivePrinterFailureTests {
+    struct Broken: Error {}
+
+    @Test("lines taken before the stream fails are written, the unfinished one included")
+    func printedBeforeFailure() async throws {
+        let written = Mutex<[(StdStream, String)]>([])
+        let printer = LivePrinter(enabled: true, prefixes: ["c1": "alpha"]) { stream, data in
+            written.withLock { $0.append((stream, String(decoding: data, as: UTF8.self))) }
+        }
+        await #expect(throws: Broken.self) {
+            let _: Int = try await printer.printing { _, print in
+                print(OutputView(commandId: "c1", stream: .stdout, offset: 0, data: Data("one\ntwo".utf8)))
+                throw Broken()
+            }
+        }
+        let text = written.withLock { $0.filter { $0.0 == .stdout }.map(\.1).joined() }
+        #expect(text == "[alpha] one\n[alpha] two\n")
     }
 }

@@ -31,14 +31,14 @@ public enum WorkCheck: Sendable, Equatable {
         return verifier.refusal(cancel, at: position).map(WorkCheck.refused) ?? .genuine
     }
 
-    /// Checks a config: its signature at `position` (nil: already checked) and that it is not older
-    /// than `appliedVersion` (`verify` false: only the version).
+    /// Checks a config: its signature at `position` and that it is not older than `appliedVersion`
+    /// (`verify` false: only the version).
     public static func config(
-        _ config: AgentConfig, signature: String?, at position: StreamPosition?, appliedVersion: Int?,
+        _ config: AgentConfig, signature: String?, at position: StreamPosition, appliedVersion: Int?,
         verifier: WorkVerifier?, verify: Bool = true
     ) -> WorkCheck {
         let refusal: WorkRefusal?
-        if verify, let position {
+        if verify {
             guard let verifier else { return .unverifiable }
             refusal = verifier.refusal(config, signature: signature, at: position, appliedVersion: appliedVersion)
         } else {

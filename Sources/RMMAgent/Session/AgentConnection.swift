@@ -44,7 +44,7 @@ struct AgentConnection {
         }
         defer { timer.cancel() }
 
-        var handshake = AgentHandshake()
+        var handshake = ClientHandshake()
         guard case .answer(let challenge) = handshake.receive(await events.next()) else {
             return closed(link, welcomed: false, quiet: false)
         }
@@ -67,7 +67,7 @@ struct AgentConnection {
         timer.cancel()
         // The server must hold the key pinned at enrollment (carried by the enrollment token).
         let expectedKey = HandshakeAnswer.expectedServerKey(pinned: identity.serverKey, enrollToken: options.enrollToken)
-        switch AgentHandshake.judge(welcome, expectedKey: expectedKey, enrolledAs: identity.agentId) {
+        switch ClientHandshake.judge(welcome, expectedKey: expectedKey, enrolledAs: identity.agentId) {
         case .wrongServerKey(let mismatch):
             link.close(.authenticationFailed, reason: mismatch)
             throw AgentError.badState("the server's signing key does not match the one pinned at enrollment: refusing it (possible interception)")

@@ -25,8 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
     var stormSize: Int = 10_000
 
     @Option(name: .customLong("operator-repeats"),
-            help: "How many times, at each size, to run an API fan-out and then a `run --all` process (the operator path's figures are medians).")
-    var operatorRepeats: Int = 4
+            help: "How many API fan-out and `run --all` pairs to time at each size, alternating which goes first (the operator path's figures are medians).")
+    var operatorRepeats: Int = BenchRun.defaultOperatorRepeats
 
     @Option(name: .customLong("per-simulator"), help: "Most agents per simulator process (each needs one file descriptor per agent).")
     var perSimulator: Int = 10_000

@@ -14,11 +14,13 @@ struct BenchRun {
     let stormSize: Int
     /// API fan-outs and `run --all` processes at each size, alternately: one pair moves ±20 %.
     let operatorRepeats: Int
+    /// Four pairs: two in each order (API first, CLI first).
+    static let defaultOperatorRepeats = 4
     /// Another gururmm binary whose `run --all` is timed beside this one's (e.g. an older build).
     let compareCLI: String?
 
     init(directory: String, sizes: [Int], perSimulator: Int, roundTrips: Int, throughputSeconds: Double, idleSeconds: Double, stormSize: Int,
-         operatorRepeats: Int = 3, compareCLI: String? = nil) {
+         operatorRepeats: Int = BenchRun.defaultOperatorRepeats, compareCLI: String? = nil) {
         self.operatorRepeats = operatorRepeats
         self.compareCLI = compareCLI
         self.directory = directory

@@ -5,7 +5,7 @@ import RMMTransport
 /// first message must be the server's challenge, the next its welcome, and the welcome must carry
 /// the expected server key and name the agent this one is enrolled as. Pure: the caller reads the
 /// link, sends the answer (`HandshakeAnswer`) and carries out the verdict.
-public struct AgentHandshake: Sendable {
+public struct ClientHandshake: Sendable {
     /// Where the handshake stands.
     public enum Phase: Sendable, Equatable {
         case awaitingChallenge
