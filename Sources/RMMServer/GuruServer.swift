@@ -6,6 +6,7 @@ import NIOSSL
 import RMMAPI
 import RMMProtocol
 import RMMStore
+import ServiceLifecycle
 
 /// Where and how a server runs.
 public struct ServerOptions: Sendable {
@@ -37,9 +38,11 @@ public struct ServerOptions: Sendable {
 
 /// The GuruRMM server: agent gateway, operator API and timers, over one store.
 public enum GuruServer {
-    /// Runs until the task is cancelled (SIGINT/SIGTERM in the CLI). Calls `onReady` once both listeners are bound,
-    /// and writes the same facts to `DATA_DIR/server.json`.
-    public static func run(options: ServerOptions, logger: Logger, version: String, onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
+    /// Runs until the task is cancelled or, with `stopOnSignals`, until SIGTERM/SIGINT starts a graceful
+    /// shutdown (stop accepting, close agent sessions with `serverShutdown`, return normally). Calls
+    /// `onReady` once both listeners are bound, and writes the same facts to `DATA_DIR/server.json`.
+    public static func run(options: ServerOptions, logger: Logger, version: String, stopOnSignals: Bool = false,
+                           onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
         let data = try DataDirectory(path: options.dataDirectory)
         // Keys first: a start that cannot use them stops before it creates anything else.
         let signer = WorkSigner(key: try data.ensureSigningKey())
@@ -86,41 +89,36 @@ public enum GuruServer {
             },
             logger: logger
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await gateway.run() }
-            group.addTask { try await app.run() }
-            let ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: options.settings, logger: logger)
-            group.addTask { await ticker.run() }
-            group.addTask {
-                await HeapTrimmer(interval: options.settings.heapTrimInterval, growthBytes: options.settings.heapTrimGrowthBytes, logger: logger).run()
-            }
-            group.addTask {
-                var agentIterator = gateway.boundPorts.makeAsyncIterator()
-                var apiIterator = apiPorts.makeAsyncIterator()
-                guard let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next() else { return }
-                let secure = tls != nil
-                let ready = ServerReady(
-                    agentPort: agentPort, apiPort: apiPort,
-                    agentUrl: "\(secure ? "wss" : "ws")://\(Self.urlHost(options.agentHost)):\(agentPort)/agent",
-                    apiUrl: "\(secure ? "https" : "http")://\(Self.urlHost(options.apiHost)):\(apiPort)",
-                    tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated,
-                    adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
-                )
-                try data.writeReady(ready)
-                onReady(ready)
-                // Stay in the group until shutdown so that returning does not end the server.
-                try await Task.sleep(for: .seconds(365 * 86_400))
-            }
-            defer { group.cancelAll() }
-            do {
-                try await group.next()
-            } catch is CancellationError {
-            }
-            group.cancelAll()
-            for session in await registry.allSessions {
-                await session.close(.serverShutdown, reason: "server shutting down; reconnect later")
-            }
-        }
+        let secure = tls != nil
+        let ready = ReadinessService(agentPorts: gateway.boundPorts, apiPorts: apiPorts, makeReady: { agentPort, apiPort in
+            let ready = ServerReady(
+                agentPort: agentPort, apiPort: apiPort,
+                agentUrl: "\(secure ? "wss" : "ws")://\(Self.urlHost(options.agentHost)):\(agentPort)/agent",
+                apiUrl: "\(secure ? "https" : "http")://\(Self.urlHost(options.apiHost)):\(apiPort)",
+                tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated,
+                adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
+            )
+            try data.writeReady(ready)
+            return ready
+        }, onReady: onReady)
+        let ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: options.settings, logger: logger)
+        let trimmer = HeapTrimmer(interval: options.settings.heapTrimInterval, growthBytes: options.settings.heapTrimGrowthBytes, logger: logger)
+        // Graceful shutdown runs in reverse order: readiness, the API (in-flight requests finish),
+        // the gateway (stops accepting, closes sessions with `serverShutdown`), then the timers.
+        // The store is released once every service has returned, so all their writes are in it.
+        let group = ServiceGroup(
+            services: [
+                SessionTickerService(ticker: ticker),
+                HeapTrimmerService(trimmer: trimmer),
+                AgentGatewayService(gateway: gateway, registry: registry, logger: logger),
+                app,
+                ready,
+            ],
+            gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
+            logger: logger
+        )
+        try await group.run()
+        logger.info("server stopped")
     }
 
     /// A listen host as it goes in a URL: the wildcard becomes loopback, IPv6 gets brackets.

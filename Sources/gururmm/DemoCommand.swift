@@ -24,62 +24,64 @@ struct DemoCommand: AsyncParsableCommand {
                                     apiHost: apiAddress.host, apiPort: apiAddress.port, tls: plain ? .plain : .selfSigned)
         let dataDirectory = self.dataDirectory
         let plain = self.plain
-        try await runUntilSignalled {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                let (readyStream, readyContinuation) = AsyncStream<ServerReady>.makeStream()
-                group.addTask {
-                    try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version) { ready in
-                        readyContinuation.yield(ready)
-                        readyContinuation.finish()
-                    }
+        // SIGINT/SIGTERM shut the server down gracefully (its `ServiceGroup`); once it has
+        // returned, the demo agent is cancelled with it.
+        signal(SIGPIPE, SIG_IGN)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (readyStream, readyContinuation) = AsyncStream<ServerReady>.makeStream()
+            group.addTask {
+                try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version, stopOnSignals: true) { ready in
+                    readyContinuation.yield(ready)
+                    readyContinuation.finish()
                 }
-                var iterator = readyStream.makeAsyncIterator()
-                guard let ready = await iterator.next() else { return }
-                let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-                guard let base = URL(string: ready.apiUrl) else { return }
-                let client = GuruAPIClient(base: base, token: token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })
-                let stateDirectory = dataDirectory + "/demo-agent"
-                var enrollToken: String?
-                if (try? AgentIdentity.loadOrCreate(stateDirectory: stateDirectory))?.agentId == nil {
-                    let view = try await client.createEnrollmentToken(expiresSeconds: 600, uses: 1)
-                    enrollToken = view.token
-                }
-                var agentOptions = AgentOptions(
-                    endpoint: try ServerEndpoint(parsing: ready.agentUrl),
-                    stateDirectory: stateDirectory, enrollToken: enrollToken, name: "demo-agent", version: GuruRMM.version
-                )
-                agentOptions.allowPlain = plain
-                let frozenAgentOptions = agentOptions
-                group.addTask { try await AgentRuntime.run(options: frozenAgentOptions, logger: logger) }
-
-                say("GuruRMM demo: server data in \(dataDirectory), API \(ready.apiUrl), agents \(ready.agentUrl)\(ready.tlsPin.map { " (TLS key pin \($0))" } ?? "")")
-                let deadline = Date().addingTimeInterval(30)
-                while Date() < deadline {
-                    let agents = try await client.agents()
-                    if agents.contains(where: { $0.name == "demo-agent" && $0.status == .online }) { break }
-                    try await Task.sleep(for: .milliseconds(200))
-                }
-                let created = try await client.run(RunRequest(
-                    agents: ["demo-agent"], all: nil, command: "echo \"hello from $(hostname)\"; uname -sr",
-                    script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
-                var view: CommandView?
-                _ = try await client.awaitBatch(created.batchId, timeout: 60)
-                for target in created.commands { view = try await client.command(target.commandId) }
-                if let view {
-                    say("First command on demo-agent: \(view.state.rawValue)\(view.exitCode.map { " (exit \($0))" } ?? "")")
-                    say((view.stdout ?? "").split(separator: "\n").map { "  | " + $0 }.joined(separator: "\n"))
-                }
-                say("""
-
-                Try next, in another terminal (the CLI finds the token in \(dataDirectory)/admin.token):
-                  swift run gururmm agents
-                  swift run gururmm run --agent demo-agent -- 'df -h / && uptime'
-                  swift run gururmm commands list
-                  swift run gururmm agents evict demo-agent
-                Press Ctrl-C to stop.
-                """)
-                try await group.waitForAll()
             }
+            var iterator = readyStream.makeAsyncIterator()
+            guard let ready = await iterator.next() else { return }
+            let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let base = URL(string: ready.apiUrl) else { return }
+            let client = GuruAPIClient(base: base, token: token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })
+            let stateDirectory = dataDirectory + "/demo-agent"
+            var enrollToken: String?
+            if (try? AgentIdentity.loadOrCreate(stateDirectory: stateDirectory))?.agentId == nil {
+                let view = try await client.createEnrollmentToken(expiresSeconds: 600, uses: 1)
+                enrollToken = view.token
+            }
+            var agentOptions = AgentOptions(
+                endpoint: try ServerEndpoint(parsing: ready.agentUrl),
+                stateDirectory: stateDirectory, enrollToken: enrollToken, name: "demo-agent", version: GuruRMM.version
+            )
+            agentOptions.allowPlain = plain
+            let frozenAgentOptions = agentOptions
+            group.addTask { try await AgentRuntime.run(options: frozenAgentOptions, logger: logger) }
+
+            say("GuruRMM demo: server data in \(dataDirectory), API \(ready.apiUrl), agents \(ready.agentUrl)\(ready.tlsPin.map { " (TLS key pin \($0))" } ?? "")")
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let agents = try await client.agents()
+                if agents.contains(where: { $0.name == "demo-agent" && $0.status == .online }) { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let created = try await client.run(RunRequest(
+                agents: ["demo-agent"], all: nil, command: "echo \"hello from $(hostname)\"; uname -sr",
+                script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
+            var view: CommandView?
+            _ = try await client.awaitBatch(created.batchId, timeout: 60)
+            for target in created.commands { view = try await client.command(target.commandId) }
+            if let view {
+                say("First command on demo-agent: \(view.state.rawValue)\(view.exitCode.map { " (exit \($0))" } ?? "")")
+                say((view.stdout ?? "").split(separator: "\n").map { "  | " + $0 }.joined(separator: "\n"))
+            }
+            say("""
+
+            Try next, in another terminal (the CLI finds the token in \(dataDirectory)/admin.token):
+              swift run gururmm agents
+              swift run gururmm run --agent demo-agent -- 'df -h / && uptime'
+              swift run gururmm commands list
+              swift run gururmm agents evict demo-agent
+            Press Ctrl-C to stop.
+            """)
+            _ = try await group.next()
+            group.cancelAll()
         }
     }
 }

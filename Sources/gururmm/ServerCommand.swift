@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import RMMServer
 
-/// `gururmm server`: runs the server until SIGINT/SIGTERM.
+/// `gururmm server`: runs the server until SIGINT/SIGTERM, which shut it down gracefully.
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "server", abstract: "Run the GuruRMM server (agent gateway + operator API).")
 
@@ -88,20 +88,21 @@ struct ServerCommand: AsyncParsableCommand {
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system")
         let dataDirectory = self.dataDirectory
-        try await runUntilSignalled {
-            try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version) { ready in
-                if ready.adminTokenCreated {
-                    say("Created data directory \(dataDirectory) and an admin API token in \(ready.adminTokenPath) (mode 0600).")
-                }
-                if ready.adminTokenRevoked == true {
-                    say("The admin token in \(ready.adminTokenPath) is revoked; started without it. Use another admin token (--token), or move the file away and restart to have a new one made.")
-                }
-                say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
-                if let pin = ready.tlsPin {
-                    say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")
-                } else {
-                    say("WARNING: --plain: agent and API traffic is not encrypted; use only on a trusted local network.")
-                }
+        // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`), which
+        // ends this call normally: exit status 0.
+        signal(SIGPIPE, SIG_IGN)
+        try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version, stopOnSignals: true) { ready in
+            if ready.adminTokenCreated {
+                say("Created data directory \(dataDirectory) and an admin API token in \(ready.adminTokenPath) (mode 0600).")
+            }
+            if ready.adminTokenRevoked == true {
+                say("The admin token in \(ready.adminTokenPath) is revoked; started without it. Use another admin token (--token), or move the file away and restart to have a new one made.")
+            }
+            say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
+            if let pin = ready.tlsPin {
+                say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")
+            } else {
+                say("WARNING: --plain: agent and API traffic is not encrypted; use only on a trusted local network.")
             }
         }
     }

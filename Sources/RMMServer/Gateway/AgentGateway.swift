@@ -29,6 +29,8 @@ final class AgentGateway: Sendable {
     private let handshake: AgentHandshake
     private let logger: Logger
     private let boundPort: AsyncStream<Int>.Continuation
+    /// The listening channel once bound, so that shutdown can stop accepting.
+    private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     let boundPorts: AsyncStream<Int>
 
     init(host: String, port: Int, tls: NIOSSLContext?, handshake: AgentHandshake, logger: Logger) {
@@ -113,6 +115,7 @@ final class AgentGateway: Sendable {
                     )
                 }
             }
+        listener.withLockedValue { $0 = server.channel }
         if let port = server.channel.localAddress?.port { boundPort.yield(port) }
         boundPort.finish()
         logger.info("agent gateway listening on \(host):\(server.channel.localAddress?.port ?? port)")
@@ -123,6 +126,11 @@ final class AgentGateway: Sendable {
                 }
             }
         }
+    }
+
+    /// Stops accepting connections; `run` returns once the connections it serves have ended.
+    func stopAccepting() {
+        listener.withLockedValue { $0 }?.close(promise: nil)
     }
 
     private func serve(_ upgrade: EventLoopFuture<Upgrade>) async {

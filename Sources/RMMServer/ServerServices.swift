@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import RMMAPI
+import RMMProtocol
+import ServiceLifecycle
+
+/// The agent gateway as a `Service`: it listens until graceful shutdown (or cancellation), then stops
+/// accepting, closes every agent session with `serverShutdown` (agents reconnect later), and returns
+/// once the connections it served have ended.
+struct AgentGatewayService: Service, CustomStringConvertible {
+    var description: String { "agent gateway" }
+    let gateway: AgentGateway
+    let registry: SessionRegistry
+    let logger: Logger
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await gateway.run()
+                return false
+            }
+            // True once shutdown starts; cancellation ends the wait the same way.
+            group.addTask {
+                try? await gracefulShutdown()
+                return true
+            }
+            guard try await group.next() == true else {
+                group.cancelAll()
+                return
+            }
+            gateway.stopAccepting()
+            let sessions = await registry.allSessions
+            logger.info("shutting down: closing \(sessions.count) agent session(s)")
+            for session in sessions {
+                await session.close(.serverShutdown, reason: "server shutting down; reconnect later")
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// The session ticker as a `Service`: ticks until graceful shutdown.
+struct SessionTickerService: Service, CustomStringConvertible {
+    var description: String { "session ticker" }
+    let ticker: SessionTicker
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await ticker.run() }
+    }
+}
+
+/// The heap trimmer as a `Service`: checks until graceful shutdown.
+struct HeapTrimmerService: Service, CustomStringConvertible {
+    var description: String { "heap trimmer" }
+    let trimmer: HeapTrimmer
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await trimmer.run() }
+    }
+}
+
+/// Reports readiness once both listeners are bound (`DATA_DIR/server.json` and `onReady`), then
+/// stays until shutdown: a service that returns early would end the group.
+struct ReadinessService: Service, CustomStringConvertible {
+    var description: String { "readiness report" }
+    let agentPorts: AsyncStream<Int>
+    let apiPorts: AsyncStream<Int>
+    let makeReady: @Sendable (_ agentPort: Int, _ apiPort: Int) throws -> ServerReady
+    let onReady: @Sendable (ServerReady) -> Void
+
+    func run() async throws {
+        var agentIterator = agentPorts.makeAsyncIterator()
+        var apiIterator = apiPorts.makeAsyncIterator()
+        if let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next(), !Task.isCancelled {
+            onReady(try makeReady(agentPort, apiPort))
+        }
+        try? await gracefulShutdown()
+    }
+}
