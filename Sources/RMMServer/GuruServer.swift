@@ -106,7 +106,7 @@ public enum GuruServer {
         // Graceful shutdown runs in reverse order: readiness, the API (in-flight requests finish),
         // the gateway (stops accepting, closes sessions with `serverShutdown`), then the timers.
         // The store is released once every service has returned, so all their writes are in it.
-        let group = ServiceGroup(
+        var configuration = ServiceGroupConfiguration(
             services: [
                 SessionTickerService(ticker: ticker),
                 HeapTrimmerService(trimmer: trimmer),
@@ -117,9 +117,16 @@ public enum GuruServer {
             gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
             logger: logger
         )
-        try await group.run()
+        // A graceful stop must end: an API long-poll (up to 60 s) or a connection that attaches
+        // after the gateway closed the sessions it knew would otherwise hold it open. Past this
+        // the group cancels every service.
+        configuration.maximumGracefulShutdownDuration = Self.maximumShutdown
+        try await ServiceGroup(configuration: configuration).run()
         logger.info("server stopped")
     }
+
+    /// Longest graceful stop before the server's services are cancelled.
+    static let maximumShutdown: Duration = .seconds(20)
 
     /// A listen host as it goes in a URL: the wildcard becomes loopback, IPv6 gets brackets.
     private static func urlHost(_ host: String) -> String {

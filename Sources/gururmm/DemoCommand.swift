@@ -65,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
                 agents: ["demo-agent"], all: nil, command: "echo \"hello from $(hostname)\"; uname -sr",
                 script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 30))
             var view: CommandView?
-            _ = try await client.awaitBatch(created.batchId, timeout: 60)
+            _ = try await client.awaitBatch(created.batchId, timeout: 90)
             for target in created.commands { view = try await client.command(target.commandId) }
             if let view {
                 say("First command on demo-agent: \(view.state.rawValue)\(view.exitCode.map { " (exit \($0))" } ?? "")")
