@@ -7,6 +7,7 @@ import RMMAPI
 import RMMProtocol
 import RMMStore
 import ServiceLifecycle
+import UnixSignals
 
 /// Where and how a server runs.
 public struct ServerOptions: Sendable {
@@ -43,6 +44,9 @@ public enum GuruServer {
     /// `onReady` once both listeners are bound, and writes the same facts to `DATA_DIR/server.json`.
     public static func run(options: ServerOptions, logger: Logger, version: String, stopOnSignals: Bool = false,
                            onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
+        // Before anything else: a signal while the store opens is a clean stop, not the default action.
+        let stops = stopOnSignals ? await StopSignals.trap([.sigterm, .sigint], logger: logger) : nil
+        defer { stops?.stop() }
         let data = try DataDirectory(path: options.dataDirectory)
         // Keys first: a start that cannot use them stops before it creates anything else.
         let signer = WorkSigner(key: try data.ensureSigningKey())
@@ -103,8 +107,9 @@ public enum GuruServer {
         }, onReady: onReady)
         let ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: options.settings, logger: logger)
         let trimmer = HeapTrimmer(interval: options.settings.heapTrimInterval, growthBytes: options.settings.heapTrimGrowthBytes, logger: logger)
-        // Graceful shutdown runs in reverse order: readiness, the API (in-flight requests finish),
-        // the gateway (stops accepting, closes sessions with `serverShutdown`), then the timers.
+        // Graceful shutdown runs in reverse order: the long-polls answer with what they have,
+        // readiness, the API (in-flight requests finish), the gateway (stops accepting, closes
+        // sessions with `serverShutdown`, ends downlink polls), then the timers.
         // The store is released once every service has returned, so all their writes are in it.
         var configuration = ServiceGroupConfiguration(
             services: [
@@ -113,15 +118,21 @@ public enum GuruServer {
                 AgentGatewayService(gateway: gateway, registry: registry, logger: logger),
                 app,
                 ready,
+                LongPollStopService(feed: feed),
             ],
-            gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [],
+            // `stops` turns the signals into the group's graceful shutdown.
+            gracefulShutdownSignals: [],
             logger: logger
         )
-        // A graceful stop must end: an API long-poll (up to 60 s) or a connection that attaches
-        // after the gateway closed the sessions it knew would otherwise hold it open. Past this
-        // the group cancels every service.
+        // A graceful stop must end even if something in it hangs: past this the group cancels
+        // every service.
         configuration.maximumGracefulShutdownDuration = Self.maximumShutdown
-        try await ServiceGroup(configuration: configuration).run()
+        let group = ServiceGroup(configuration: configuration)
+        if let stops, !stops.shouldRun(group) {
+            logger.info("server stopped before it started serving")
+            return
+        }
+        try await group.run()
         logger.info("server stopped")
     }
 

@@ -17,6 +17,17 @@ struct ServerCore: Sendable {
     /// Live API tokens recently seen, so most requests authenticate without a store read.
     let tokens = APITokenCache()
 
+    /// Enrollment and API tokens: minting, listing, revoking.
+    var accessTokens: AccessTokenService {
+        AccessTokenService(store: store, serverKey: registry.signer.publicKey, enrollTrust: enrollTrust, cache: tokens)
+    }
+
+    /// The fleet's agent config: checking, saving and pushing a new one.
+    var fleetConfig: FleetConfigService { FleetConfigService(store: store, registry: registry) }
+
+    /// A batch's summary, long-polled.
+    var batchWaits: BatchWaitService { BatchWaitService(store: store, feed: feed) }
+
     /// An agent merged with its live session for display.
     func view(of agent: AgentRecord, now: Date) async throws -> AgentView {
         if let view = try await AgentViews.views(of: [agent], core: self, now: now).first { return view }
@@ -51,10 +62,7 @@ struct ServerCore: Sendable {
 
     /// The audit entry for an operator action, for a write that stores it in its own transaction.
     static func auditEntry(_ context: OperatorContext, _ action: String, targets: [String], detail: String) -> AuditEntry {
-        AuditEntry(
-            at: Date(), actor: context.operatorName ?? "unknown", tokenId: context.operatorTokenId, role: context.operatorRole?.rawValue ?? "none",
-            action: action, targets: targets, detail: detail, remote: context.remote
-        )
+        AuditActor(context).entry(action, targets: targets, detail: detail, at: Date())
     }
 
     /// The latest link diagnosis: this run's, else the stored one.

@@ -5,8 +5,8 @@ import RMMProtocol
 import ServiceLifecycle
 
 /// The agent gateway as a `Service`: it listens until graceful shutdown (or cancellation), then stops
-/// accepting, closes every agent session with `serverShutdown` (agents reconnect later), and returns
-/// once the connections it served have ended.
+/// accepting, closes every agent session with `serverShutdown` (agents reconnect later), answers
+/// pending downlink polls, and returns once the connections it served have ended.
 struct AgentGatewayService: Service, CustomStringConvertible {
     var description: String { "agent gateway" }
     let gateway: AgentGateway
@@ -29,13 +29,28 @@ struct AgentGatewayService: Service, CustomStringConvertible {
                 return
             }
             gateway.stopAccepting()
-            let sessions = await registry.allSessions
+            // From here a handshake that attaches is closed with 4008 too (`AgentHandshake`).
+            let sessions = await registry.beginShutdown()
             logger.info("shutting down: closing \(sessions.count) agent session(s)")
             for session in sessions {
-                await session.close(.serverShutdown, reason: "server shutting down; reconnect later")
+                await session.close(.serverShutdown, reason: SessionRegistry.shutdownReason)
             }
+            gateway.endDownlinkPolls()
             try await group.waitForAll()
         }
+    }
+}
+
+/// Ends the API's long-polls when graceful shutdown begins (`ChangeFeed.stop`): each answers with
+/// what it has. Listed last, it is the first service the group stops, before the API waits for
+/// its in-flight requests.
+struct LongPollStopService: Service, CustomStringConvertible {
+    var description: String { "long-poll stop" }
+    let feed: ChangeFeed
+
+    func run() async {
+        try? await gracefulShutdown()
+        feed.stop()
     }
 }
 

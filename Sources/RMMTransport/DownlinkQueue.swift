@@ -16,6 +16,8 @@ public final class DownlinkQueue: Sendable {
         var nextIndex = 1
         var waiters: [Waiter] = []
         var closed = false
+        /// Set when the server shuts down: waits return at once.
+        var waitsEnded = false
         var ownerAuthenticated = false
     }
 
@@ -49,11 +51,11 @@ public final class DownlinkQueue: Sendable {
         }
     }
 
-    /// Succeeds when a frame after `index` exists, the queue closes, or `timeout` passes.
+    /// Succeeds when a frame after `index` exists, the queue closes, `endWaits` is called, or `timeout` passes.
     public func wait(after index: Int, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
         let immediate = state.withLockedValue { state -> Bool in
-            if state.closed || state.frames.contains(where: { $0.index > index }) { return true }
+            if state.closed || state.waitsEnded || state.frames.contains(where: { $0.index > index }) { return true }
             state.waiters.append(Waiter(after: index, promise: promise))
             return false
         }
@@ -77,8 +79,17 @@ public final class DownlinkQueue: Sendable {
 
     /// The connection ended: wake everyone; later polls get "gone".
     func close() {
+        wakeAll { $0.closed = true }
+    }
+
+    /// The server is shutting down: pending polls answer with what is queued, later ones at once.
+    func endWaits() {
+        wakeAll { $0.waitsEnded = true }
+    }
+
+    private func wakeAll(marking mark: (inout State) -> Void) {
         let waiters = state.withLockedValue { state -> [Waiter] in
-            state.closed = true
+            mark(&state)
             let waiters = state.waiters
             state.waiters.removeAll()
             return waiters
@@ -103,5 +114,10 @@ public final class DownlinkQueues: Sendable {
 
     public func queue(for id: String) -> DownlinkQueue? {
         queues.withLockedValue { $0[id] }
+    }
+
+    /// Ends the waits of every queue (`DownlinkQueue.endWaits`), for a server shutting down.
+    public func endWaits() {
+        for queue in queues.withLockedValue({ Array($0.values) }) { queue.endWaits() }
     }
 }

@@ -58,4 +58,30 @@ import Testing
         watchdog.cancel()
         #expect(clock.now - start < .seconds(10))
     }
+
+    @Test("stop wakes a parked waiter and later waits return at once")
+    func stopEndsEveryWait() async {
+        let feed = ChangeFeed()
+        let seen = feed.current
+        let clock = ContinuousClock()
+        let start = clock.now
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<5 { group.addTask { await feed.wait(after: seen, timeout: .seconds(120)) } }
+            // Stop until every waiter is back, whether it parked before or after a stop.
+            group.addTask {
+                while !Task.isCancelled {
+                    feed.stop()
+                    await Task.yield()
+                }
+            }
+            for _ in 0..<5 { await group.next() }
+            group.cancelAll()
+        }
+        #expect(feed.isStopped)
+        let later = clock.now
+        await feed.wait(after: feed.current, timeout: .seconds(120))
+        #expect(clock.now - start < .seconds(60))
+        #expect(clock.now - later < .seconds(10))
+        #expect(feed.current == seen, "a stop is not a change")
+    }
 }

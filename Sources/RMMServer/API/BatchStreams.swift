@@ -45,7 +45,8 @@ enum BatchStreams {
                 written += count
                 after = max(after, top)
                 let remaining = deadline - ContinuousClock.now
-                if done || remaining <= .zero {
+                // A shutting-down server answers with what it has.
+                if done || remaining <= .zero || core.feed.isStopped {
                     try lines.append(BatchStreamLine(end: BatchStreamEnd(version: after, done: done, commands: written)))
                     try await lines.flush(to: &writer)
                     break
@@ -117,7 +118,7 @@ enum BatchStreams {
             done = try await core.store.batchPendingCount(batchId: batchId) == 0
             top = max(after, try await core.store.batchTopVersion(batchId: batchId) ?? after)
             let remaining = deadline - ContinuousClock.now
-            if top > after || done || remaining <= .zero { break }
+            if top > after || done || remaining <= .zero || core.feed.isStopped { break }
             await core.feed.wait(after: seen, timeout: remaining)
         }
         let versions = OutputVersions(after: after, through: top)

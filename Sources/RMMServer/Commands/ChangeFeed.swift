@@ -13,6 +13,8 @@ final class ChangeFeed: Sendable {
         var arriving: Set<Int> = []
         /// Of those, the ones whose timeout already fired: they must not park.
         var expired: Set<Int> = []
+        /// Set once the server shuts down: no wait parks from then on.
+        var stopped = false
     }
 
     private let state = Mutex(State())
@@ -36,10 +38,25 @@ final class ChangeFeed: Sendable {
 
     var current: Int { state.withLock { $0.version } }
 
-    /// Returns when `bump` is called after `seen`, or after `timeout`, whichever is first.
+    /// True once `stop` was called: a long-poll answers with what it has instead of waiting on.
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// The server is shutting down: wakes every waiter, and later waits return at once, so a
+    /// long-poll ends promptly instead of holding the graceful stop for its `wait`.
+    func stop() {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stopped = true
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// Returns when `bump` is called after `seen`, after `timeout`, or when `stop` is called,
+    /// whichever is first.
     func wait(after seen: Int, timeout: Duration) async {
         let id = state.withLock { state -> Int? in
-            guard state.version == seen else { return nil }
+            guard state.version == seen, !state.stopped else { return nil }
             defer { state.nextWaiter += 1 }
             state.arriving.insert(state.nextWaiter)
             return state.nextWaiter
@@ -56,7 +73,7 @@ final class ChangeFeed: Sendable {
             let parked = state.withLock { state -> Bool in
                 state.arriving.remove(id)
                 let timedOut = state.expired.remove(id) != nil
-                guard state.version == seen, !timedOut else { return false }
+                guard state.version == seen, !timedOut, !state.stopped else { return false }
                 state.waiters[id] = continuation
                 return true
             }

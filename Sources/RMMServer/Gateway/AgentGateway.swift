@@ -133,6 +133,11 @@ final class AgentGateway: Sendable {
         listener.withLockedValue { $0 }?.close(promise: nil)
     }
 
+    /// Answers every pending downlink poll with what it has, and later polls at once.
+    func endDownlinkPolls() {
+        downlinks.endWaits()
+    }
+
     private func serve(_ upgrade: EventLoopFuture<Upgrade>) async {
         do {
             guard case .link(let link, let request, let slot) = try await upgrade.get() else { return }

@@ -115,6 +115,12 @@ struct AgentHandshake: Sendable {
             return
         }
         await afterLookup?(record.id)
+        // A shutdown that began during the handshake: the gateway closed the sessions it had.
+        if await registry.isShuttingDown {
+            logger.debug("closing agent connection from \(link.remoteDescription): the server is shutting down")
+            link.close(.serverShutdown, reason: SessionRegistry.shutdownReason)
+            return
+        }
         // Refused (4006) if the agent was revoked since its lookup above.
         guard let heartbeats = await session.attach(
             link: link, epoch: record.epoch, agentStream: admitted.stream, peerSaw: admitted.peerSaw, now: Date(), name: record.name
@@ -141,6 +147,9 @@ struct AgentHandshake: Sendable {
                 await session.detach(epoch: epoch, closure: closure, now: Date())
             }
         }
+        // Shutdown began while the session attached: the gateway may have closed it before this
+        // connection was on it. Looked at after the attach, so one of the two closes it.
+        if await registry.isShuttingDown { link.close(.serverShutdown, reason: SessionRegistry.shutdownReason) }
     }
 
     /// Keeps what an attempt that ended before any hello showed, for its agent to claim later by

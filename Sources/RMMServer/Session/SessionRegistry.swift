@@ -17,6 +17,10 @@ actor SessionRegistry {
     private let clock: SessionClock?
     /// What failed attempts showed before authentication (see `HandshakeBook`).
     nonisolated let handshakeBook = HandshakeBook()
+    /// Set when the gateway starts closing sessions for a shutdown.
+    private(set) var isShuttingDown = false
+    /// The close reason sent with 4008 `serverShutdown`.
+    static let shutdownReason = "server shutting down; reconnect later"
 
     init(store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
          clock: SessionClock? = nil) {
@@ -55,6 +59,13 @@ actor SessionRegistry {
     }
 
     var allSessions: [AgentSession] { Array(sessions.values) }
+
+    /// The server is shutting down: returns every session for the gateway to close. A handshake
+    /// that attaches from now on finds `isShuttingDown` and closes its connection with 4008 itself.
+    func beginShutdown() -> [AgentSession] {
+        isShuttingDown = true
+        return allSessions
+    }
 
     var currentConfig: AgentConfig { config }
 

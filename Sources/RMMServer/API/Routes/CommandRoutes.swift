@@ -5,7 +5,7 @@ import RMMAPI
 import RMMProtocol
 import RMMStore
 
-/// The command and batch routes: run, list, one command, cancel, and a batch's summary (long-poll), changes, events and results.
+/// The command and batch routes: run, list, one command, cancel, and a batch's summary (long-poll, `BatchWaitService`), changes, events and results.
 enum CommandRoutes {
     static func collection(core: ServerCore) -> RouteCollection<OperatorContext> {
         let routes = RouteCollection(context: OperatorContext.self)
@@ -51,7 +51,7 @@ enum CommandRoutes {
         routes.get("/batches/:id") { request, context -> BatchSummaryView in
             let id = try context.parameters.require("id")
             let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
-            return try await batchSummary(core, batchId: id, wait: wait)
+            return try await core.batchWaits.summary(batchId: id, wait: wait)
         }
         routes.get("/batches/:id/changes") { request, context -> Response in
             let id = try context.parameters.require("id")
@@ -73,36 +73,5 @@ enum CommandRoutes {
             return try await BatchStreams.results(core, batchId: id, output: output)
         }
         return routes
-    }
-
-    /// The batch's counts; with `wait`, holds the request until the batch is done or `wait` passed.
-    private static func batchSummary(_ core: ServerCore, batchId: String, wait: Double) async throws -> BatchSummaryView {
-        let deadline = Date().addingTimeInterval(wait)
-        var seen = core.feed.current
-        var counts = try await core.store.batchStateCounts(batchId: batchId)
-        if counts.isEmpty { throw RequestError(404, "batch \(batchId) not found") }
-        let total = counts.values.reduce(0, +)
-        var pending = counts.filter { !$0.key.isTerminal }.values.reduce(0, +)
-        // While a big batch is waited for, each wake-up counts only its unfinished commands (an
-        // index of just those); the full per-state count, which reads the whole batch, is taken
-        // once more for the answer. A small batch is counted in full each time: as cheap, and one
-        // read instead of two on an operator's round trip.
-        let big = total >= 1000
-        while pending > 0 && deadline.timeIntervalSinceNow > 0 {
-            await core.feed.wait(after: seen, timeout: .milliseconds(Int(deadline.timeIntervalSinceNow * 1000)))
-            // A big fan-out bumps the feed once per result: recount at most every 20 ms, not per bump.
-            if big { try? await Task.sleep(for: .milliseconds(20)) }
-            seen = core.feed.current
-            if big {
-                pending = try await core.store.batchPendingCount(batchId: batchId)
-                if pending == 0 || deadline.timeIntervalSinceNow <= 0 { counts = try await core.store.batchStateCounts(batchId: batchId) }
-            } else {
-                counts = try await core.store.batchStateCounts(batchId: batchId)
-                pending = counts.filter { !$0.key.isTerminal }.values.reduce(0, +)
-            }
-        }
-        let terminal = counts.filter { $0.key.isTerminal }.values.reduce(0, +)
-        return BatchSummaryView(batchId: batchId, total: total, terminal: terminal, done: terminal == total,
-                                states: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }))
     }
 }
