@@ -2,27 +2,32 @@ import Testing
 
 @testable import RMMServer
 
-/// The long-polls' wake-up: a bump wakes every waiter, a waiter that is already behind returns at
+/// The long-polls' wake-up: a bump (or a stop) wakes every waiter, a waiter that is already behind returns at
 /// once, and a wait without a bump ends at its timeout.
 @Suite struct ChangeFeedTests {
+    /// Starts `waiters` waits after `seen` and calls `poke` until every one has returned: whether
+    /// each registered before or after a poke, it must return (a lost wake-up would hold the
+    /// group for the full two minutes).
+    private func everyWaiterReturns(_ feed: ChangeFeed, waiters: Int, after seen: Int, poke: @escaping @Sendable () -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<waiters { group.addTask { await feed.wait(after: seen, timeout: .seconds(120)) } }
+            group.addTask {
+                while !Task.isCancelled {
+                    poke()
+                    await Task.yield()
+                }
+            }
+            for _ in 0..<waiters { await group.next() }
+            group.cancelAll()
+        }
+    }
+
     @Test func aBumpWakesEveryWaiter() async {
         let feed = ChangeFeed()
         let seen = feed.current
         let clock = ContinuousClock()
         let start = clock.now
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<20 { group.addTask { await feed.wait(after: seen, timeout: .seconds(120)) } }
-            // Bump until every waiter is back: whether each registered before or after a bump,
-            // it must return (a lost wake-up would hold the group for the full two minutes).
-            group.addTask {
-                while !Task.isCancelled {
-                    feed.bump()
-                    await Task.yield()
-                }
-            }
-            for _ in 0..<20 { await group.next() }
-            group.cancelAll()
-        }
+        await everyWaiterReturns(feed, waiters: 20, after: seen) { feed.bump() }
         #expect(clock.now - start < .seconds(60))
         #expect(feed.current > seen)
     }
@@ -65,18 +70,7 @@ import Testing
         let seen = feed.current
         let clock = ContinuousClock()
         let start = clock.now
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<5 { group.addTask { await feed.wait(after: seen, timeout: .seconds(120)) } }
-            // Stop until every waiter is back, whether it parked before or after a stop.
-            group.addTask {
-                while !Task.isCancelled {
-                    feed.stop()
-                    await Task.yield()
-                }
-            }
-            for _ in 0..<5 { await group.next() }
-            group.cancelAll()
-        }
+        await everyWaiterReturns(feed, waiters: 5, after: seen) { feed.stop() }
         #expect(feed.isStopped)
         let later = clock.now
         await feed.wait(after: feed.current, timeout: .seconds(120))

@@ -133,45 +133,16 @@ struct HardeningLimitsTests {
 
     @Test("a hello whose lookup happened before the revoke does not attach after it")
     func handshakeInFlightDuringRevoke() async throws {
-        let store = try SQLiteStore.inMemory()
-        _ = try await store.createEnrollmentToken(hash: "tok", expiresAt: nil, uses: 10, now: t0)
-        let key = Curve25519.Signing.PrivateKey()
-        let agent = try await store.enrollAgent(
-            tokenHash: "tok", publicKey: key.publicKey.rawRepresentation.base64EncodedString(), facts: Fixture.facts("web-1"), now: t0
-        )
-        let registry = SessionRegistry(store: store, feed: ChangeFeed(), settings: ServerSettings(), config: .defaults, signer: Fixture.signer,
-                                       logger: Fixture.quietLogger)
-        var handshake = AgentHandshake(
-            store: store, registry: registry, settings: ServerSettings(), logger: Fixture.quietLogger, serverVersion: "test",
-            limiter: AddressLimiter(maxUnauthenticated: 4, maxFailures: 4)
-        )
+        var rig = try await HandshakeRig.make()
+        let (store, registry, agent) = (rig.store, rig.registry, rig.agent)
         // The operator's revocation lands exactly between the handshake's lookup and its attach.
         let revokedBetween = Mutex(false)
-        handshake.afterLookup = { agentId in
+        rig.handshake.afterLookup = { agentId in
             try? await store.revokeAgent(id: agentId, now: Date())
             await registry.revoke(agentId: agentId, reason: "agent revoked by an operator")
             revokedBetween.withLock { $0 = true }
         }
-        let link = try await TestLink.make()
-        let slot = try #require(AddressLimiter(maxUnauthenticated: 1, maxFailures: 1).admit("192.0.2.1"))
-        let running = Task { await handshake.run(link.link, request: AgentUpgradeRequest(uri: "/agent"), slot: slot) }
-
-        let seen = Mutex<[Written]>([])
-        try await waitUntil("the challenge is written") {
-            let drained = try await link.drain()
-            return seen.withLock { $0 += drained; return !$0.isEmpty }
-        }
-        let written = seen.withLock { $0 }
-        guard case .message(let first) = written[0], case .challenge(let challenge) = first.message else {
-            throw TestFailure("expected a challenge, got \(written)")
-        }
-        let hello = Hello(
-            agentId: agent.id, signature: try AgentProof.sign(nonce: challenge.nonce, agentId: agent.id, key: key),
-            facts: Fixture.facts("web-1"), stream: "as", received: nil
-        )
-        let encoded = try WireCodec().encode(Envelope(.hello(hello)))
-        try await link.channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: Array(encoded))))
-        await running.value
+        let link = try await rig.helloToTheEnd()
         #expect(revokedBetween.withLock { $0 })
         let after = try await link.drain()
         #expect(after == [.close(code: CloseCode.revoked.rawValue, reason: "agent \(agent.id) is revoked")], "no welcome: \(after)")
@@ -211,10 +182,4 @@ struct HardeningLimitsTests {
         #expect(rejected.contains("…[+"), "says what was cut: \(rejected)")
         #expect(detached.contains(#"bye\n\u{1b}[31mred"#), "\(detached)")
     }
-}
-
-/// A test precondition that did not hold, with what was seen instead.
-private struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
