@@ -24,12 +24,14 @@ struct DemoCommand: AsyncParsableCommand {
                                     apiHost: apiAddress.host, apiPort: apiAddress.port, tls: plain ? .plain : .selfSigned)
         let dataDirectory = self.dataDirectory
         let plain = self.plain
-        // SIGINT/SIGTERM shut the server down gracefully (its `ServiceGroup`); once it has
-        // returned, the demo agent is cancelled with it.
+        // SIGINT/SIGTERM shut the server down gracefully (its `ServiceGroup`, or its start if it
+        // has not started serving); once it has returned, the demo agent is cancelled with it.
         signal(SIGPIPE, SIG_IGN)
         try await withThrowingTaskGroup(of: Void.self) { group in
             let (readyStream, readyContinuation) = AsyncStream<ServerReady>.makeStream()
             group.addTask {
+                // Finished also when a signal stops the server before it is ready, so the wait below ends.
+                defer { readyContinuation.finish() }
                 try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version, stopOnSignals: true) { ready in
                     readyContinuation.yield(ready)
                     readyContinuation.finish()

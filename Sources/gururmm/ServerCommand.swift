@@ -88,8 +88,8 @@ struct ServerCommand: AsyncParsableCommand {
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system")
         let dataDirectory = self.dataDirectory
-        // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`), which
-        // ends this call normally: exit status 0.
+        // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`; one
+        // that comes while the store opens ends the start), which ends this call normally: exit status 0.
         signal(SIGPIPE, SIG_IGN)
         try await GuruServer.run(options: options, logger: logger, version: GuruRMM.version, stopOnSignals: true) { ready in
             if ready.adminTokenCreated {

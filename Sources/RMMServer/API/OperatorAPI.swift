@@ -6,7 +6,7 @@ import RMMProtocol
 import RMMStore
 
 /// The operator REST API under `/api/v1`: middleware, the health route, and the route collections
-/// (`Routes/`), whose routes only translate HTTP to `ServerCore` calls.
+/// (`Routes/`), whose routes only translate HTTP to calls of `ServerCore` and its services (`Services/`).
 enum OperatorAPI {
     static func router(core: ServerCore) -> Router<OperatorContext> {
         let router = Router(context: OperatorContext.self)
