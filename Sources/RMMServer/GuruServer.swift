@@ -40,8 +40,9 @@ public struct ServerOptions: Sendable {
 /// The GuruRMM server: agent gateway, operator API and timers, over one store.
 public enum GuruServer {
     /// Runs until the task is cancelled or, with `stopOnSignals`, until SIGTERM/SIGINT starts a graceful
-    /// shutdown (stop accepting, close agent sessions with `serverShutdown`, return normally). Calls
-    /// `onReady` once both listeners are bound, and writes the same facts to `DATA_DIR/server.json`.
+    /// shutdown (stop accepting, close agent sessions with `serverShutdown`, return normally); a signal
+    /// before the services run returns without starting them. Calls `onReady` once both listeners
+    /// are bound, and writes the same facts to `DATA_DIR/server.json`.
     public static func run(options: ServerOptions, logger: Logger, version: String, stopOnSignals: Bool = false,
                            onReady: @escaping @Sendable (ServerReady) -> Void) async throws {
         // Before anything else: a signal while the store opens is a clean stop, not the default action.
