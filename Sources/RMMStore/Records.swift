@@ -254,6 +254,29 @@ public struct OutputVersions: Sendable, Equatable {
     public static let all = OutputVersions(after: -1, through: Int.max)
 }
 
+/// One read of output chunks: the chunks, and whether more may follow the last of them.
+public struct OutputChunkPage: Sendable, Equatable {
+    public var chunks: [OutputChunk]
+    /// The read stopped at its chunk or byte limit with at least one more chunk to go.
+    public var more: Bool
+    public init(chunks: [OutputChunk], more: Bool) {
+        self.chunks = chunks
+        self.more = more
+    }
+}
+
+/// Both output streams of one command, whole.
+public struct WholeOutput: Sendable, Equatable {
+    public var commandId: String
+    public var stdout: Data
+    public var stderr: Data
+    public init(commandId: String, stdout: Data, stderr: Data) {
+        self.commandId = commandId
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+}
+
 /// Where a page of output chunks ended: the next page starts after this chunk.
 public struct OutputCursor: Sendable, Equatable {
     public var commandId: String

@@ -25,40 +25,54 @@ extension SQLiteStore {
         }
     }
 
-    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
-        guard !commandIds.isEmpty else { return [] }
+    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage {
+        guard !commandIds.isEmpty, limit > 0 else { return OutputChunkPage(chunks: [], more: false) }
         let list = JSONIdList.text(commandIds)
         let from = cursor ?? OutputCursor(commandId: "", stream: "", offset: -1)
         return try await read { db in
             // Each id is a range of the primary key (command_id, stream, byte_offset), visited in
-            // order: the ORDER BY needs no sort, and no chunk is read before its page.
-            try Row.fetchAll(
+            // order: the ORDER BY needs no sort, and no chunk is read before its page. Rows are
+            // taken from the cursor as they come (no copy of each row) until a limit is reached.
+            let rows = try Row.fetchCursor(
                 db.cachedStatement(sql: """
                     SELECT command_id, stream, byte_offset, data, version FROM command_output
                     WHERE command_id IN (SELECT value FROM json_each(?)) AND version > ? AND version <= ?
                         AND (command_id, stream, byte_offset) > (?, ?, ?)
-                    ORDER BY command_id, stream, byte_offset LIMIT ?
+                    ORDER BY command_id, stream, byte_offset
                     """),
-                arguments: [list, versions.after, versions.through, from.commandId, from.stream, from.offset, max(0, limit)]
-            ).map { row in
-                OutputChunk(commandId: try row.value("command_id"), stream: try row.enumValue("stream", as: StdStream.self),
-                            offset: try row.value("byte_offset"), data: try row.value("data"), version: try row.value("version"))
+                arguments: [list, versions.after, versions.through, from.commandId, from.stream, from.offset]
+            )
+            var chunks: [OutputChunk] = []
+            var bytes = 0
+            while let row = try rows.next() {
+                if chunks.count >= limit || bytes >= maxBytes { return OutputChunkPage(chunks: chunks, more: true) }
+                let chunk = OutputChunk(commandId: try row.value(at: 0, "command_id"), stream: try row.enumValue(at: 1, "stream", as: StdStream.self),
+                                        offset: try row.value(at: 2, "byte_offset"), data: try row.value(at: 3, "data"), version: try row.value(at: 4, "version"))
+                bytes += chunk.data.count
+                chunks.append(chunk)
             }
+            return OutputChunkPage(chunks: chunks, more: false)
         }
     }
 
-    public func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String> {
-        guard !ids.isEmpty else { return [] }
-        // The ids travel as one JSON array (no limit on bound variables); each is a primary-key range.
-        let list = JSONIdList.text(ids)
+    public func commandOutputs(commandIds: [String], maxBytes: Int) async throws -> [WholeOutput] {
+        guard !commandIds.isEmpty else { return [] }
         return try await read { db in
-            Set(try String.fetchAll(
-                db.cachedStatement(sql: """
-                    SELECT DISTINCT command_id FROM command_output
-                    WHERE command_id IN (SELECT value FROM json_each(?)) AND version > ? AND version <= ?
-                    """),
-                arguments: [list, versions.after, versions.through]
-            ))
+            let statement = try db.cachedStatement(sql: "SELECT stream, data FROM command_output WHERE command_id = ? ORDER BY stream, byte_offset")
+            var outputs: [WholeOutput] = []
+            var bytes = 0
+            for id in commandIds {
+                if !outputs.isEmpty && bytes >= maxBytes { break }
+                var output = WholeOutput(commandId: id, stdout: Data(), stderr: Data())
+                let rows = try Row.fetchCursor(statement, arguments: [id])
+                while let row = try rows.next() {
+                    let data: Data = try row.value(at: 1, "data")
+                    if try row.enumValue(at: 0, "stream", as: StdStream.self) == .stdout { output.stdout.append(data) } else { output.stderr.append(data) }
+                    bytes += data.count
+                }
+                outputs.append(output)
+            }
+            return outputs
         }
     }
 

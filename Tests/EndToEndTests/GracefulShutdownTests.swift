@@ -96,9 +96,13 @@ extension EndToEnd {
             FileManager.default.isExecutableFile(atPath: $0)
         }
 
-        @Test("SIGTERM while the store opens: a clean exit 0 before any service starts, no error-level log line",
-              .enabled(if: sqlite3 != nil, "needs the sqlite3 shell to hold the database's lock"))
+        @Test("SIGTERM while the store opens: a clean exit 0 before any service starts, no error-level log line")
         func sigtermWhileStarting() async throws {
+            guard Self.sqlite3 != nil else {
+                let why = "needs the sqlite3 shell to hold the database's lock (apt-get install sqlite3)"
+                if ProcessInfo.processInfo.environment["GURURMM_REQUIRE_TOOLS"] == "1" { throw E2EError("GURURMM_REQUIRE_TOOLS=1: " + why) }
+                try Test.cancel(Comment(rawValue: why))
+            }
             // A data directory with a database in it.
             let first = try await E2EServer.start()
             first.process.signal(SIGTERM)

@@ -76,4 +76,40 @@ import Testing
         let later = try await lines(of: try await BatchStreams.events(core(store), batchId: "b1", after: next, wait: 0, output: true, terminalOnly: false))
         #expect(later.compactMap(\.output).map { "\($0.commandId)@\($0.offset)" } == ["\(ids[0])@6"])
     }
+
+    @Test("results give every command its own whole output, in creation order, across pages and output reads of any size")
+    func resultsCarryEachCommandsWholeOutput() async throws {
+        let (store, agents) = try await Fixture.store()
+        let ids = (0..<(BatchStreams.commandPage + 40)).map { String(format: "c%04d", $0) }
+        try await Fixture.insert(ids, agent: agents[0].id, into: store)
+        // Every third command without output; one whose output alone is past a read's bytes.
+        let big = ids[7]
+        var expected: [String: (String, String)] = [:]
+        for (index, id) in ids.enumerated() {
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+            guard index % 3 != 0 else { expected[id] = ("", ""); continue }
+            let stdout = id == big ? String(repeating: "x", count: BatchStreams.outputBytesPerRead + 10) : "\(id) out\n"
+            #expect(try await store.appendOutput(commandId: id, stream: .stdout, offset: 0, data: Data(stdout.utf8), cap: 8 << 20))
+            #expect(try await store.appendOutput(commandId: id, stream: .stderr, offset: 0, data: Data("\(id) err".utf8), cap: 8 << 20))
+            expected[id] = (stdout, "\(id) err")
+        }
+        let read = try await lines(of: try await BatchStreams.results(core(store), batchId: "b1", output: true))
+        let commands = read.compactMap(\.command)
+        #expect(commands.map(\.id) == ids)
+        for view in commands {
+            let want = try #require(expected[view.id])
+            #expect(view.stdout == want.0 && view.stderr == want.1, "output of \(view.id)")
+        }
+        #expect(read.last?.end?.commands == ids.count)
+    }
+
+    @Test("a big batch's stream reads what changed every spreadReadsEvery while it runs; a small one every round")
+    func bigBatchesReadChangesLessOften() {
+        let start = ContinuousClock.now
+        let soon = start + .milliseconds(20), later = start + BatchStreams.spreadReadsEvery
+        #expect(BatchStreams.readsNow(pending: BatchStreams.spreadReadsFrom - 1, lastRead: start, now: soon))
+        #expect(!BatchStreams.readsNow(pending: BatchStreams.spreadReadsFrom, lastRead: start, now: soon))
+        #expect(BatchStreams.readsNow(pending: BatchStreams.spreadReadsFrom, lastRead: start, now: later))
+    }
 }

@@ -87,18 +87,53 @@ import Testing
 }
 
 extension BatchPageTests {
-    @Test func commandsWithOutputNamesOnlyThoseWithChunksInTheVersions() async throws {
-        let (store, ids) = try await batch(3)
-        for id in ids {
+    /// Commands c00 (stdout "ab", "cd", "ef"; stderr "E") and c01 (stdout "Z"), running.
+    private func batchWithOutput() async throws -> SQLiteStore {
+        let (store, _) = try await batch(2)
+        for id in ["c00", "c01"] {
             _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
             _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
         }
-        #expect(try await store.appendOutput(commandId: "c01", stream: .stderr, offset: 0, data: Data("x".utf8), cap: 100))
-        let first = try #require(try await store.batchTopVersion(batchId: "b1"))
-        #expect(try await store.appendOutput(commandId: "c02", stream: .stdout, offset: 0, data: Data("y".utf8), cap: 100))
-        #expect(try await store.commandsWithOutput(ids: ids + ["nope"], versions: .all) == ["c01", "c02"])
-        #expect(try await store.commandsWithOutput(ids: ids, versions: OutputVersions(after: first, through: Int.max)) == ["c02"])
-        #expect(try await store.commandsWithOutput(ids: ids, versions: OutputVersions(after: 0, through: first)) == ["c01"])
-        #expect(try await store.commandsWithOutput(ids: [], versions: .all).isEmpty)
+        for (index, piece) in ["ab", "cd", "ef"].enumerated() {
+            #expect(try await store.appendOutput(commandId: "c00", stream: .stdout, offset: index * 2, data: Data(piece.utf8), cap: 100))
+        }
+        #expect(try await store.appendOutput(commandId: "c00", stream: .stderr, offset: 0, data: Data("E".utf8), cap: 100))
+        #expect(try await store.appendOutput(commandId: "c01", stream: .stdout, offset: 0, data: Data("Z".utf8), cap: 100))
+        return store
+    }
+
+    @Test func outputPagesEndAtTheChunkThatReachesTheirBytesAndSayWhetherMoreFollow() async throws {
+        let store = try await batchWithOutput()
+        let ids = ["c00", "c01"]
+        func names(_ page: OutputChunkPage) -> [String] { page.chunks.map { "\($0.commandId)/\($0.stream.rawValue)/\($0.offset)" } }
+        let first = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 100, maxBytes: 3)
+        #expect(names(first) == ["c00/stderr/0", "c00/stdout/0"] && first.more)
+        let second = try await store.outputChunks(commandIds: ids, after: OutputCursor(after: try #require(first.chunks.last)), versions: .all, limit: 100, maxBytes: 3)
+        #expect(names(second) == ["c00/stdout/2", "c00/stdout/4"] && second.more)
+        let third = try await store.outputChunks(commandIds: ids, after: OutputCursor(after: try #require(second.chunks.last)), versions: .all, limit: 100, maxBytes: 3)
+        #expect(names(third) == ["c01/stdout/0"] && !third.more)
+        // A chunk bigger than the budget still comes, alone; the chunk limit holds beside the bytes.
+        let big = try await store.outputChunks(commandIds: ["c00"], after: OutputCursor(commandId: "c00", stream: "stderr", offset: 0), versions: .all, limit: 100, maxBytes: 1)
+        #expect(names(big) == ["c00/stdout/0"] && big.more)
+        let counted = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 5, maxBytes: .max)
+        #expect(counted.chunks.count == 5 && !counted.more)
+        let cut = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 4, maxBytes: .max)
+        #expect(cut.chunks.count == 4 && cut.more)
+        #expect(try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 0, maxBytes: .max) == OutputChunkPage(chunks: [], more: false))
+    }
+
+    @Test func wholeOutputsComeInTheOrderAskedForAsManyCommandsAsTheBytesAllow() async throws {
+        let store = try await batchWithOutput()
+        let all = try await store.commandOutputs(commandIds: ["c01", "nope", "c00"], maxBytes: 100)
+        #expect(all == [
+            WholeOutput(commandId: "c01", stdout: Data("Z".utf8), stderr: Data()),
+            WholeOutput(commandId: "nope", stdout: Data(), stderr: Data()),
+            WholeOutput(commandId: "c00", stdout: Data("abcdef".utf8), stderr: Data("E".utf8)),
+        ])
+        // The budget is reached by c01's one byte: the next commands wait for the next read.
+        #expect(try await store.commandOutputs(commandIds: ["c01", "c00"], maxBytes: 1).map(\.commandId) == ["c01"])
+        // At least one command, whatever its size.
+        #expect(try await store.commandOutputs(commandIds: ["c00", "c01"], maxBytes: 0).map(\.commandId) == ["c00"])
+        #expect(try await store.commandOutputs(commandIds: [], maxBytes: 100).isEmpty)
     }
 }

@@ -11,12 +11,29 @@ import RMMStore
 enum BatchStreams {
     /// Commands per store page.
     static let commandPage = 500
-    /// Output chunks per store page (a chunk is at most the agent's chunk size, 1 MiB at most,
+    /// Output chunks per store read (a chunk is at most the agent's chunk size, 1 MiB at most,
     /// or one missing tail the result carried).
-    static let chunkPage = 16
+    static let chunkPage = 4096
+    /// Output bytes per store read: a read holds at most this plus one chunk. Each read costs the
+    /// server about 0.1 ms of CPU beside its rows, so the reads are as few as memory allows: one
+    /// for a page of commands whose output is small.
+    static let outputBytesPerRead = 1 << 20
     /// Unfinished commands from which an events stream waits 20 ms after a change before reading:
     /// below it each change is sent at once.
     static let coalesceFrom = 100
+    /// Unfinished commands from which an events stream reads what changed only every
+    /// `spreadReadsEvery` until the batch is done (it still counts the unfinished ones every
+    /// round, as the summary's long-poll does, so the end is seen as soon). Read every 20 ms, a
+    /// 10,000-agent fan-out had each command read about four times, once per intermediate state,
+    /// and the stream cost the server a quarter more CPU than the fan-out itself.
+    static let spreadReadsFrom = 1000
+    /// How often a stream of a big batch reads what changed: each command is read about once.
+    static let spreadReadsEvery = Duration.milliseconds(250)
+
+    /// Whether a round of an events stream reads what changed, with `pending` commands unfinished.
+    static func readsNow(pending: Int, lastRead: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
+        pending < spreadReadsFrom || now - lastRead >= spreadReadsEvery
+    }
 
     /// The response of `/batches/{id}/events`: every change after `after`, then, until the batch
     /// is done or `wait` seconds passed, each change as it is stored; the last line says up to
@@ -30,23 +47,27 @@ enum BatchStreams {
             let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
             var after = after
             var written = 0
+            // A big batch's first read waits too: just after a POST every command is unfinished.
+            var lastRead = ContinuousClock.now
             while true {
                 let seen = core.feed.current
                 // Counted before the top version is read: when all is terminal now, everything up
                 // to `top` includes every last state and output, so `done` never comes ahead of them.
                 let pending = try await core.store.batchPendingCount(batchId: batchId)
                 let done = pending == 0
-                let top = try await core.store.batchTopVersion(batchId: batchId) ?? after
-                var count = 0
-                if top > after {
-                    count = try await changes(core, batchId: batchId, versions: OutputVersions(after: after, through: top), output: output,
-                                             terminalOnly: terminalOnly, into: &lines, writer: &writer)
-                }
-                written += count
-                after = max(after, top)
                 let remaining = deadline - ContinuousClock.now
+                let finishing = done || remaining <= .zero || core.feed.isStopped
+                if finishing || Self.readsNow(pending: pending, lastRead: lastRead, now: ContinuousClock.now) {
+                    lastRead = ContinuousClock.now
+                    let top = try await core.store.batchTopVersion(batchId: batchId) ?? after
+                    if top > after {
+                        written += try await changes(core, batchId: batchId, versions: OutputVersions(after: after, through: top), output: output,
+                                                     terminalOnly: terminalOnly, into: &lines, writer: &writer)
+                    }
+                    after = max(after, top)
+                }
                 // A shutting-down server answers with what it has.
-                if done || remaining <= .zero || core.feed.isStopped {
+                if finishing {
                     try lines.append(BatchStreamLine(end: BatchStreamEnd(version: after, done: done, commands: written)))
                     try await lines.flush(to: &writer)
                     break
@@ -55,7 +76,7 @@ enum BatchStreams {
                 try await lines.flush(to: &writer)
                 await core.feed.wait(after: seen, timeout: remaining)
                 // A big fan-out bumps the feed once per report: take them in rounds of 20 ms, not one
-                // by one (each round counts the unfinished commands and reads what changed).
+                // by one (each round counts the unfinished commands, and reads what changed when due).
                 if pending >= Self.coalesceFrom { try? await Task.sleep(for: .milliseconds(20)) }
             }
             try await writer.finish(nil)
@@ -83,7 +104,7 @@ enum BatchStreams {
             }
             guard output else { return }
             let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
-            try await forEachChunk(core, commandIds: try await withOutput(core, fresh, versions), versions: versions) { chunk in
+            try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
                 try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
                 try await lines.flushIfFull(to: &writer)
             }
@@ -141,7 +162,7 @@ enum BatchStreams {
                 var outputTaken = Set<String>()
                 try await forEachChangedPage(core, batchId: batchId, after: after) { page, _ in
                     let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
-                    try await forEachChunk(core, commandIds: try await withOutput(core, fresh, versions), versions: versions) { chunk in
+                    try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
                         try text.item(OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data))
                         try await text.flushIfFull(to: &writer)
                     }
@@ -167,11 +188,22 @@ enum BatchStreams {
             while true {
                 let page = try await core.store.batchCommands(batchId: batchId, afterRow: row, limit: commandPage)
                 let names = try await core.store.agentNames(ids: page.map(\.record.agentId))
-                let outputs = output ? try await core.store.commandsWithOutput(ids: page.map(\.record.id), versions: .all) : []
-                for item in page {
+                var outputs: [WholeOutput] = [], next = 0
+                for (index, item) in page.enumerated() {
                     var view = CommandView(item.record, agentName: names[item.record.agentId])
                     if output {
-                        (view.stdout, view.stderr) = outputs.contains(item.record.id) ? try await wholeOutput(core, commandId: item.record.id) : ("", "")
+                        // Whole outputs for the next commands, as many as one read's bytes allow.
+                        if next == outputs.count {
+                            outputs = try await core.store.commandOutputs(commandIds: page[index...].map(\.record.id), maxBytes: Self.outputBytesPerRead)
+                            next = 0
+                        }
+                        guard next < outputs.count, outputs[next].commandId == item.record.id else {
+                            throw StoreError.corrupt("no output read for command \(item.record.id)")
+                        }
+                        let whole = outputs[next]
+                        next += 1
+                        view.stdout = String(decoding: whole.stdout, as: UTF8.self)
+                        view.stderr = String(decoding: whole.stderr, as: UTF8.self)
                     }
                     try lines.append(BatchStreamLine(command: view))
                     written += 1
@@ -187,38 +219,18 @@ enum BatchStreams {
         return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: body)
     }
 
-    /// Both streams of one command, read a page of chunks at a time (each at most the output cap).
-    private static func wholeOutput(_ core: ServerCore, commandId: String) async throws -> (String, String) {
-        var stdout = Data(), stderr = Data()
-        try await forEachChunk(core, commandIds: [commandId], versions: .all) { chunk in
-            if chunk.stream == .stdout { stdout.append(chunk.data) } else { stderr.append(chunk.data) }
-        }
-        return (String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
-
-    /// Those of `ids` with output stored in `versions`, in their order: one query for a page, so
-    /// a batch without output costs no chunk queries.
-    private static func withOutput(_ core: ServerCore, _ ids: [String], _ versions: OutputVersions) async throws -> [String] {
-        guard !ids.isEmpty else { return [] }
-        let found = try await core.store.commandsWithOutput(ids: ids, versions: versions)
-        return ids.filter(found.contains)
-    }
-
-    /// The chunks of these commands stored in `versions`, a page at a time, each stream in offset order.
-    /// The ids go to the store `chunkPage` at a time: each query looks up every id it is given, so
-    /// paging a whole command page's ids 16 chunks at a time would look each id up once per page.
+    /// The chunks of these commands stored in `versions`, each stream in offset order, in as few
+    /// reads as `outputBytesPerRead` allows.
     private static func forEachChunk(
         _ core: ServerCore, commandIds: [String], versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
     ) async throws {
-        for start in stride(from: 0, to: commandIds.count, by: chunkPage) {
-            let group = Array(commandIds[start..<min(start + chunkPage, commandIds.count)])
-            var cursor: OutputCursor?
-            while true {
-                let chunks = try await core.store.outputChunks(commandIds: group, after: cursor, versions: versions, limit: chunkPage)
-                for chunk in chunks { try await body(chunk) }
-                guard chunks.count == chunkPage, let last = chunks.last else { break }
-                cursor = OutputCursor(after: last)
-            }
+        var cursor: OutputCursor?
+        while true {
+            let page = try await core.store.outputChunks(commandIds: commandIds, after: cursor, versions: versions,
+                                                          limit: chunkPage, maxBytes: outputBytesPerRead)
+            for chunk in page.chunks { try await body(chunk) }
+            guard page.more, let last = page.chunks.last else { return }
+            cursor = OutputCursor(after: last)
         }
     }
 }

@@ -19,9 +19,18 @@ public protocol BatchStore: Sendable {
     func batchChangedCommands(batchId: String, after version: Int, from position: BatchPosition?, limit: Int) async throws -> [PositionedCommand]
     /// At most `limit` of a batch's commands in creation order, after row `row` (0 for the first page).
     func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand]
-    /// Which of these commands have output stored in `versions` (one query for a page of commands).
-    func commandsWithOutput(ids: [String], versions: OutputVersions) async throws -> Set<String>
-    /// At most `limit` stored chunks of these commands in `versions`, after `cursor` (nil: from the
-    /// start), ordered by command id, stream name and offset: one read for a page of commands.
-    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk]
+    /// Stored chunks of these commands in `versions`, after `cursor` (nil: from the start), ordered
+    /// by command id, stream name and offset, in one read: at most `limit` of them, and none after
+    /// the one that brings their bytes to `maxBytes` (so a page holds at most `maxBytes` plus one chunk).
+    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage
+    /// The whole output of the first of `commandIds` and of as many following ones as fit in
+    /// `maxBytes` (at least one), in their order, in one read; a command without output has empty streams.
+    func commandOutputs(commandIds: [String], maxBytes: Int) async throws -> [WholeOutput]
+}
+
+extension BatchStore {
+    /// At most `limit` chunks, whatever their size (see the requirement).
+    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
+        try await outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: limit, maxBytes: .max).chunks
+    }
 }
