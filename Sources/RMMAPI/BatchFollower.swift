@@ -12,6 +12,8 @@ public struct BatchFollower: Sendable {
     /// Seconds without a byte before a streamed answer counts as lost: the server writes the
     /// end line when its wait is over.
     public static let idle = 55.0
+    /// An events answer that ends sooner than this with nothing new is followed by this pause.
+    public static let quickEnd = Duration.seconds(1)
 
     public init(client: GuruAPIClient, batchId: String) {
         self.client = client
@@ -24,7 +26,9 @@ public struct BatchFollower: Sendable {
     public func follow(output: Bool, drained: () -> Void = {}, onOutput: (OutputView) -> Void) async throws -> [String: CommandView] {
         var after = 0
         var finals: [String: CommandView] = [:]
+        let clock = ContinuousClock()
         while true {
+            let asked = clock.now
             var end: BatchStreamEnd?
             try await client.streamLines(
                 "/api/v1/batches/\(GuruAPIClient.pathSegment(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)&terminal=true",
@@ -35,8 +39,11 @@ public struct BatchFollower: Sendable {
                 if let last = line.end { end = last }
             }
             guard let end else { throw GuruAPIError(status: 0, message: "the API's change stream for batch \(batchId) ended without its end line") }
-            after = end.version
             if end.done { return finals }
+            // A stream that ended early with nothing new (a server shutting down answers at once)
+            // is asked again after a pause, not in a tight loop.
+            if end.version <= after && clock.now - asked < Self.quickEnd { try await Task.sleep(for: Self.quickEnd) }
+            after = max(after, end.version)
         }
     }
 

@@ -45,7 +45,8 @@ extension SQLiteStore {
             var chunks: [OutputChunk] = []
             var bytes = 0
             while let row = try rows.next() {
-                if chunks.count >= limit || bytes >= maxBytes { return OutputChunkPage(chunks: chunks, more: true) }
+                // At least one chunk, so a page always moves its cursor on.
+                if chunks.count >= limit || (!chunks.isEmpty && bytes >= maxBytes) { return OutputChunkPage(chunks: chunks, more: true) }
                 let chunk = OutputChunk(commandId: try row.value(at: 0, "command_id"), stream: try row.enumValue(at: 1, "stream", as: StdStream.self),
                                         offset: try row.value(at: 2, "byte_offset"), data: try row.value(at: 3, "data"), version: try row.value(at: 4, "version"))
                 bytes += chunk.data.count

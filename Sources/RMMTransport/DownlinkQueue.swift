@@ -100,24 +100,34 @@ public final class DownlinkQueue: Sendable {
 
 /// Server-wide map from connection id to its long-poll queue.
 public final class DownlinkQueues: Sendable {
-    private let queues = NIOLockedValueBox<[String: DownlinkQueue]>([:])
+    private let queues = NIOLockedValueBox<(byId: [String: DownlinkQueue], waitsEnded: Bool)>(([:], false))
 
     public init() {}
 
+    /// Adds a queue; after `endWaits` its waits end at once too (a connection upgraded just
+    /// before a shutdown may register after it).
     public func register(_ id: String, _ queue: DownlinkQueue) {
-        queues.withLockedValue { $0[id] = queue }
+        let ended = queues.withLockedValue { state -> Bool in
+            state.byId[id] = queue
+            return state.waitsEnded
+        }
+        if ended { queue.endWaits() }
     }
 
     public func remove(_ id: String) {
-        queues.withLockedValue { $0[id] = nil }
+        queues.withLockedValue { $0.byId[id] = nil }
     }
 
     public func queue(for id: String) -> DownlinkQueue? {
-        queues.withLockedValue { $0[id] }
+        queues.withLockedValue { $0.byId[id] }
     }
 
     /// Ends the waits of every queue (`DownlinkQueue.endWaits`), for a server shutting down.
     public func endWaits() {
-        for queue in queues.withLockedValue({ Array($0.values) }) { queue.endWaits() }
+        let all = queues.withLockedValue { state -> [DownlinkQueue] in
+            state.waitsEnded = true
+            return Array(state.byId.values)
+        }
+        for queue in all { queue.endWaits() }
     }
 }

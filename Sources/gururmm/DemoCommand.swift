@@ -38,7 +38,8 @@ struct DemoCommand: AsyncParsableCommand {
                 }
             }
             var iterator = readyStream.makeAsyncIterator()
-            guard let ready = await iterator.next() else { return }
+            // No ready server: it stopped on a signal (return) or failed to start (its error is thrown here).
+            guard let ready = await iterator.next() else { return try await group.waitForAll() }
             let token = try String(contentsOfFile: ready.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard let base = URL(string: ready.apiUrl) else { return }
             let client = GuruAPIClient(base: base, token: token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })

@@ -112,4 +112,28 @@ import Testing
         #expect(!BatchStreams.readsNow(pending: BatchStreams.spreadReadsFrom, lastRead: start, now: soon))
         #expect(BatchStreams.readsNow(pending: BatchStreams.spreadReadsFrom, lastRead: start, now: later))
     }
+
+    @Test("a big batch's stream that skipped a read sends those changes when the read is due, even if nothing changes after them")
+    func skippedReadIsDoneWhenDue() async throws {
+        let (store, agents) = try await Fixture.store()
+        let ids = (0..<(BatchStreams.spreadReadsFrom + 1)).map { String(format: "c%05d", $0) }
+        _ = try await Fixture.insert(ids, agent: agents[0].id, into: store)
+        let server = core(store)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let firstWrite = Mutex<(lines: Int, after: Duration)?>(nil)
+        // Nothing changes after the stream starts, so the feed never wakes it: only the due read
+        // can send the commands before the 30 s wait is over. The first write then stops the feed,
+        // which ends the stream.
+        let response = try await BatchStreams.events(server, batchId: "b1", after: 0, wait: 30, output: true, terminalOnly: false)
+        let read = try await lines(of: response) { (written: Int) async throws in
+            firstWrite.withLock { $0 = (written, clock.now - start) }
+            server.feed.stop()
+        }
+        let first = try #require(firstWrite.withLock { $0 })
+        #expect(first.after < .seconds(15), "the skipped changes waited for the deadline: \(first.after)")
+        #expect(first.lines > 0)
+        #expect(read.compactMap(\.command).map(\.id).sorted() == ids)
+        #expect(read.last?.end?.done == false)
+    }
 }

@@ -120,6 +120,8 @@ extension BatchPageTests {
         let cut = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 4, maxBytes: .max)
         #expect(cut.chunks.count == 4 && cut.more)
         #expect(try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 0, maxBytes: .max) == OutputChunkPage(chunks: [], more: false))
+        let none = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 100, maxBytes: 0)
+        #expect(names(none) == ["c00/stderr/0"] && none.more, "a page takes one chunk whatever its bytes")
     }
 
     @Test func wholeOutputsComeInTheOrderAskedForAsManyCommandsAsTheBytesAllow() async throws {

@@ -24,4 +24,17 @@ import Testing
         queue.append(Data("x".utf8))
         #expect(queue.frames(after: 0).map(\.data) == [Data("x".utf8)])
     }
+
+    @Test("a queue registered after endWaits does not wait either (a connection upgraded just before the shutdown)")
+    func queueRegisteredAfterEndWaitsDoesNotWait() async throws {
+        let queues = DownlinkQueues()
+        queues.endWaits()
+        let late = DownlinkQueue()
+        queues.register("k2", late)
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await late.wait(after: 0, on: MultiThreadedEventLoopGroup.singleton.next(), timeout: .seconds(120)).get()
+        #expect(clock.now - start < .seconds(60))
+        #expect(queues.queue(for: "k2") === late)
+    }
 }

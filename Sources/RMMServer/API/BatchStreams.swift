@@ -7,7 +7,8 @@ import RMMStore
 
 /// The streamed batch answers: a batch's changes (`/batches/{id}/events`) and its results
 /// (`/batches/{id}/results`), written as NDJSON page by page from the store. A request holds one
-/// page (and one command's output at most), never the batch, however many agents or bytes it has.
+/// page of commands and about 1 MiB of output (plus one chunk, or in `results` one command's whole
+/// output), never the batch, however many agents or bytes it has.
 enum BatchStreams {
     /// Commands per store page.
     static let commandPage = 500
@@ -74,7 +75,10 @@ enum BatchStreams {
                 }
                 // Sent before waiting: the client prints output as it arrives.
                 try await lines.flush(to: &writer)
-                await core.feed.wait(after: seen, timeout: remaining)
+                // A round that did not read may have left changes unread: the wait ends when the
+                // read is due even if nothing changes after them.
+                let untilRead = lastRead + Self.spreadReadsEvery - ContinuousClock.now
+                await core.feed.wait(after: seen, timeout: pending >= Self.spreadReadsFrom ? min(remaining, max(untilRead, .zero)) : remaining)
                 // A big fan-out bumps the feed once per report: take them in rounds of 20 ms, not one
                 // by one (each round counts the unfinished commands, and reads what changed when due).
                 if pending >= Self.coalesceFrom { try? await Task.sleep(for: .milliseconds(20)) }
@@ -224,13 +228,18 @@ enum BatchStreams {
     private static func forEachChunk(
         _ core: ServerCore, commandIds: [String], versions: OutputVersions, _ body: (OutputChunk) async throws -> Void
     ) async throws {
+        // Chunks come in command id order: each read is given only the ids from its cursor's on,
+        // so no read looks up the ids an earlier read has finished with.
+        let ids = commandIds.sorted()
+        var start = 0
         var cursor: OutputCursor?
-        while true {
-            let page = try await core.store.outputChunks(commandIds: commandIds, after: cursor, versions: versions,
+        while start < ids.count {
+            let page = try await core.store.outputChunks(commandIds: Array(ids[start...]), after: cursor, versions: versions,
                                                           limit: chunkPage, maxBytes: outputBytesPerRead)
             for chunk in page.chunks { try await body(chunk) }
             guard page.more, let last = page.chunks.last else { return }
             cursor = OutputCursor(after: last)
+            while start < ids.count && ids[start] < last.commandId { start += 1 }
         }
     }
 }

@@ -21,7 +21,8 @@ public protocol BatchStore: Sendable {
     func batchCommands(batchId: String, afterRow row: Int64, limit: Int) async throws -> [PositionedCommand]
     /// Stored chunks of these commands in `versions`, after `cursor` (nil: from the start), ordered
     /// by command id, stream name and offset, in one read: at most `limit` of them, and none after
-    /// the one that brings their bytes to `maxBytes` (so a page holds at most `maxBytes` plus one chunk).
+    /// the one that brings their bytes to `maxBytes` (so a page holds at most `maxBytes` plus one
+    /// chunk, and at least one chunk when any is left).
     func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage
     /// The whole output of the first of `commandIds` and of as many following ones as fit in
     /// `maxBytes` (at least one), in their order, in one read; a command without output has empty streams.

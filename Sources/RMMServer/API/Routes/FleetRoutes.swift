@@ -14,6 +14,7 @@ enum FleetRoutes {
         routes.put("/config") { request, context -> JSONBody<AgentConfig> in
             try context.require(.admin)
             let config = try await request.decode(as: AgentConfig.self, context: context)
+            try FleetConfigRules.requireVersion(config)
             let minimumVersion = try request.queryInteger("min_version", in: 1...WireRange.maxCount, fallback: 1)
             return JSONBody(try await core.fleetConfig.update(config, minimumVersion: minimumVersion, by: AuditActor(context), now: Date()))
         }

@@ -2,7 +2,7 @@ import Foundation
 import RMMAPI
 
 /// What an enrollment token or API token request must meet, and the secrets minted for them.
-/// Pure: the messages are the API's 400 answers (openapi.yaml and the tests quote them).
+/// The checks are pure (the secrets are random); the messages are the API's 400 answers (openapi.yaml and the tests quote them).
 enum AccessTokenRules {
     /// Uses of an enrollment token when the request names none.
     static let defaultUses = 1
