@@ -79,10 +79,11 @@ extension SQLiteStore {
 
     static func positioned(_ db: Database, where condition: String, order: String, _ arguments: StatementArguments) throws -> [PositionedCommand] {
         let sql = "SELECT \(CommandRecord.columns), rowid AS batch_row FROM commands WHERE \(condition) ORDER BY \(order) LIMIT ?"
-        return try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { row in
+        // Decoded from the cursor's row in place: a page is read on every round of a batch's stream.
+        return try Array(Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments).map { row in
             let record = try CommandRecord(row: row)
             let rowId: Int64 = try row.value(at: 18, "batch_row")
             return PositionedCommand(position: BatchPosition(version: record.version, row: rowId), record: record)
-        }
+        })
     }
 }

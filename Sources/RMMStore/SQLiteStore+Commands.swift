@@ -242,8 +242,9 @@ extension SQLiteStore {
         _ db: Database, where condition: String, order: String, index: String? = nil, _ arguments: StatementArguments
     ) throws -> [CommandRecord] {
         // The conditions and orders are a fixed set written in this file, so caching each is bounded.
-        try Row.fetchAll(db.cachedStatement(sql: commandsQuery(where: condition, order: order, index: index)), arguments: arguments)
-            .map(CommandRecord.init(row:))
+        // Decoded from the cursor's row in place, with no copy of each row first.
+        try Array(Row.fetchCursor(db.cachedStatement(sql: commandsQuery(where: condition, order: order, index: index)), arguments: arguments)
+            .map(CommandRecord.init(row:)))
     }
 
     static func commandsQuery(where condition: String, order: String, index: String? = nil) -> String {
