@@ -185,7 +185,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RMMAgentTests",
-            dependencies: ["RMMAgent", "RMMProtocol", "RMMTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "RMMAgent", "RMMProtocol", "RMMTransport", "RMMTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "RMMFleetSimTests", dependencies: ["RMMFleetSim", "RMMAgent", "RMMTransport", "RMMTestSupport"], swiftSettings: strict),

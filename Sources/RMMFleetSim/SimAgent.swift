@@ -388,7 +388,7 @@ final class SimAgent: Sendable {
                 let report = state.reportRhythm.due(counters: counters, heartbeatInterval: interval, now: now, policy: policy)
                 if report { state.reportRhythm.sent(counters: counters, heartbeatInterval: interval, now: now) }
                 schedule(min(state.timers.nextDue(counters: counters, config: state.config),
-                             state.reportRhythm.nextCheck(counters: counters, heartbeatInterval: interval)))
+                             state.reportRhythm.nextCheck(counters: counters, heartbeatInterval: interval, now: now)))
                 return (report ? link : nil, sent)
             }
         }

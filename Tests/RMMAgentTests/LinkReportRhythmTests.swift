@@ -45,7 +45,7 @@ struct LinkReportRhythmTests {
         func live(_ t: Date) -> LinkCounters { counters(dataAt: t, controlAt: t) }
         let notYet = start.addingTimeInterval(interval * 0.8 - 0.01)
         #expect(!isDue(&rhythm, live(notYet), at: notYet, policy))
-        let next = rhythm.nextCheck(counters: live(notYet), heartbeatInterval: heartbeat)
+        let next = rhythm.nextCheck(counters: live(notYet), heartbeatInterval: heartbeat, now: notYet)
         #expect(next >= start.addingTimeInterval(interval * 0.8) && next <= start.addingTimeInterval(interval))
         let late = start.addingTimeInterval(interval)
         #expect(isDue(&rhythm, live(late), at: late, policy))
@@ -58,7 +58,7 @@ struct LinkReportRhythmTests {
             var rhythm = LinkReportRhythm(now: start)
             rhythm.sent(counters: fresh, heartbeatInterval: heartbeat, now: start)
             // With data still arriving the next check is the routine report itself.
-            return rhythm.nextCheck(counters: counters(dataAt: start.addingTimeInterval(1000), controlAt: nil), heartbeatInterval: heartbeat)
+            return rhythm.nextCheck(counters: counters(dataAt: start.addingTimeInterval(1000), controlAt: nil), heartbeatInterval: heartbeat, now: start)
         })
         #expect(nexts.count > 40)
     }
@@ -81,7 +81,7 @@ struct LinkReportRhythmTests {
         let policy = LinkPolicy()
         var (rhythm, fresh) = afterFirstReport()
         let quietAfter = LinkReportRhythm.quietAfter(heartbeatInterval: heartbeat)
-        #expect(rhythm.nextCheck(counters: fresh, heartbeatInterval: heartbeat) == start.addingTimeInterval(quietAfter))
+        #expect(rhythm.nextCheck(counters: fresh, heartbeatInterval: heartbeat, now: start) == start.addingTimeInterval(quietAfter))
 
         let quiet = start.addingTimeInterval(quietAfter)
         let onlyPongs = counters(dataAt: start, controlAt: quiet)
@@ -127,5 +127,43 @@ struct LinkReportRhythmTests {
         rhythm.sent(counters: pong, heartbeatInterval: heartbeat, now: later)
         let next = rhythm.nextCheck(counters: pong, heartbeatInterval: heartbeat, now: later)
         #expect(next > later.addingTimeInterval(0.8 * LinkReportRhythm.routineInterval(heartbeatInterval: heartbeat) - 1))
+    }
+
+    @Test("one rule for every sleeper: once the quiet downlink is said, a past quiet moment is not a deadline (the fleet simulator re-swept at once on it)")
+    func saidQuietIsNotDue() {
+        let policy = LinkPolicy()
+        var (rhythm, _) = afterFirstReport()
+        let quietAt = start.addingTimeInterval(LinkReportRhythm.quietAfter(heartbeatInterval: heartbeat))
+        let pong = counters(dataAt: start, controlAt: quietAt)
+        #expect(isDue(&rhythm, pong, at: quietAt, policy))
+        rhythm.sent(counters: pong, heartbeatInterval: heartbeat, now: quietAt)
+        let later = quietAt.addingTimeInterval(3)
+        let next = rhythm.nextCheck(counters: counters(dataAt: start, controlAt: later), heartbeatInterval: heartbeat, now: later)
+        #expect(next == rhythm.nextRoutine(heartbeatInterval: heartbeat))
+        #expect(next > later)
+    }
+
+    @Test("a config that shortens the heartbeat interval brings the routine report nearer at once; one that lengthens it moves it away")
+    func replansOnNewInterval() {
+        let policy = LinkPolicy()
+        var (rhythm, _) = afterFirstReport()
+        let slow = 30.0
+        let fast = 1.0
+        let planned = rhythm.nextRoutine(heartbeatInterval: heartbeat)
+        #expect(planned >= start.addingTimeInterval(0.8 * 120) && planned <= start.addingTimeInterval(120))
+        // The same jittered share of the new interval, from the same last report.
+        let share = planned.timeIntervalSince(start) / LinkReportRhythm.routineInterval(heartbeatInterval: heartbeat)
+        let sooner = rhythm.nextRoutine(heartbeatInterval: fast)
+        #expect(abs(sooner.timeIntervalSince(start) - share * LinkReportRhythm.routineInterval(heartbeatInterval: fast)) < 0.001)
+        #expect(rhythm.nextRoutine(heartbeatInterval: slow) > planned)
+        // A reporter woken at 5 s by the new config: its next check is the nearer report, and it is due then.
+        let woken = start.addingTimeInterval(5)
+        func live(_ t: Date) -> LinkCounters { counters(dataAt: t, controlAt: t) }
+        #expect(rhythm.nextCheck(counters: counters(dataAt: nil, controlAt: woken), heartbeatInterval: fast, now: woken) == sooner)
+        #expect(sooner <= start.addingTimeInterval(8))
+        let dueBefore = rhythm.due(counters: live(woken), heartbeatInterval: fast, now: woken, policy: policy)
+        let dueThen = rhythm.due(counters: live(sooner), heartbeatInterval: fast, now: sooner, policy: policy)
+        #expect(!dueBefore)
+        #expect(dueThen)
     }
 }

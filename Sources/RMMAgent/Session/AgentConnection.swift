@@ -31,6 +31,8 @@ struct AgentConnection {
             // A new finding is reported at once.
             reporterWake.wake()
         }
+        // A new heartbeat interval moves the reports' rhythm.
+        await core.observeConfigs { reporterWake.wake() }
         if settings.mode != .text || settings.mss != nil {
             logger.notice("connected with downlink \(settings.mode.rawValue)\(settings.mss.map { ", mss \($0)" } ?? "")\(settings.cap.map { ", cap \($0)" } ?? "")")
         }

@@ -168,6 +168,15 @@ public actor AgentCore {
         forgeryObserver = observer
     }
 
+    /// Told of every config applied, so loops timed by it (the link reporter) re-plan at once
+    /// instead of sleeping on the old rhythm. Nil until a connection sets it.
+    private var configObserver: (@Sendable () -> Void)?
+
+    /// Sets who hears of applied configs (see `configObserver`).
+    func observeConfigs(_ observer: @escaping @Sendable () -> Void) {
+        configObserver = observer
+    }
+
     /// Ids whose frames failed the signature check, so a later copy is refused alike: the server
     /// was told `rejected`, and must not then see the command run. Memory only, bounded.
     private var forgedIds = RecentIds(capacity: 1024)
@@ -285,8 +294,9 @@ public actor AgentCore {
 
     private func apply(config newConfig: AgentConfig) async {
         config = newConfig
-        // New intervals: the ticker recomputes its deadline.
+        // New intervals: the ticker and the link reporter recompute their deadlines.
         timerWake.wake()
+        configObserver?()
         link?.setMaxMessageBytes(min(newConfig.maxMessageBytes, messageCapOverride ?? Int.max))
         await executor.updateLimits(ExecutorLimits(config: newConfig))
         send(.configApplied(ConfigApplied(version: newConfig.version)))

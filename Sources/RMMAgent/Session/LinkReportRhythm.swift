@@ -8,12 +8,17 @@ import RMMProtocol
 /// a routine report only refreshes the counters it shows. It used to go every two heartbeats, and
 /// decoding it was the largest single cost of an idle fleet on the server (15% of its CPU at
 /// 10,000 agents), so it now goes every eight, jittered so a fleet that reconnected together does
-/// not report together. Shared by the real agent's reporter and the fleet simulator.
+/// not report together. The routine report follows the current heartbeat interval: a config that
+/// shortens it brings the next report nearer at once. Shared by the real agent's reporter and the
+/// fleet simulator, which both sleep until `nextCheck`.
 public struct LinkReportRhythm: Sendable {
     /// Heartbeat intervals between routine reports (at most; each is jittered shorter).
     public static let routineHeartbeats = 8.0
 
-    private var nextRoutine: Date
+    /// When the last report went (or the rhythm started), and the jittered share of a routine
+    /// interval after it that the next routine report waits (0: due at once).
+    private var routineFrom: Date
+    private var routineShare = 0.0
     private var reportedDecodeErrors = 0
     private var reportedQuiet = false
     /// Time of the newest agent finding already reported.
@@ -21,7 +26,7 @@ public struct LinkReportRhythm: Sendable {
 
     /// The first report is due at once.
     public init(now: Date) {
-        nextRoutine = now
+        routineFrom = now
     }
 
     /// Seconds without a data frame, while control frames arrive, after which the downlink is quiet.
@@ -34,13 +39,18 @@ public struct LinkReportRhythm: Sendable {
         max(2, routineHeartbeats * heartbeatInterval)
     }
 
+    /// When the next routine report is due under the current heartbeat interval.
+    public func nextRoutine(heartbeatInterval: Double) -> Date {
+        routineFrom.addingTimeInterval(routineShare * Self.routineInterval(heartbeatInterval: heartbeatInterval))
+    }
+
     /// Whether a report is due now. Notes the quiet downlink in `policy` the first time it is seen.
     public mutating func due(counters: LinkCounters, heartbeatInterval: Double, now: Date, policy: LinkPolicy) -> Bool {
         let quietAfter = Self.quietAfter(heartbeatInterval: heartbeatInterval)
         let nowSeconds = now.timeIntervalSince1970
         let dataAge = nowSeconds - (counters.lastDataIn ?? nowSeconds)
         let controlAge = nowSeconds - (counters.lastControlIn ?? 0)
-        var due = now >= nextRoutine || counters.decodeErrors > reportedDecodeErrors
+        var due = now >= nextRoutine(heartbeatInterval: heartbeatInterval) || counters.decodeErrors > reportedDecodeErrors
         if dataAge >= quietAfter && controlAge < quietAfter {
             if !reportedQuiet {
                 // Said at once, over the uplink, before the deadline makes the agent reconnect.
@@ -63,28 +73,25 @@ public struct LinkReportRhythm: Sendable {
     /// Records a report sent now (for whatever reason): the next routine one is a jittered interval away.
     public mutating func sent(counters: LinkCounters, heartbeatInterval: Double, now: Date) {
         reportedDecodeErrors = counters.decodeErrors
-        let interval = Self.routineInterval(heartbeatInterval: heartbeatInterval)
-        nextRoutine = now.addingTimeInterval(interval * Double.random(in: 0.8...1))
-    }
-
-    /// The next instant `due` could say yes without new input: the routine report, or the moment
-    /// data frames would have been quiet long enough.
-    public func nextCheck(counters: LinkCounters, heartbeatInterval: Double) -> Date {
-        let quiet = counters.lastDataIn.map { Date(timeIntervalSince1970: $0 + Self.quietAfter(heartbeatInterval: heartbeatInterval)) } ?? .distantFuture
-        return min(nextRoutine, quiet)
+        routineFrom = now
+        routineShare = Double.random(in: 0.8...1)
     }
 
     /// Seconds between looks while data frames are quiet and that is not said yet: whether control
     /// frames still arrive (a pong) is seen only by looking.
     public static let quietRecheck = 0.25
 
-    /// The same for a caller that sleeps until the answer (the real agent's reporter): never in the
-    /// past, so it cannot spin. While data frames are quiet and not yet reported, it looks again
-    /// every `quietRecheck`; once reported, only the routine report is left.
+    /// The next instant `due` could say yes without new input, for a caller that sleeps until then
+    /// (the agent's reporter, the fleet simulator's sweep): the routine report, or the moment data
+    /// frames would have been quiet long enough. Never in the past unless a routine report is due
+    /// (then `now`), so it cannot spin: while data frames are quiet and not yet reported it looks
+    /// again every `quietRecheck`; once reported, only the routine report is left. Computed from
+    /// the current heartbeat interval, so a caller woken by a new config re-plans.
     public func nextCheck(counters: LinkCounters, heartbeatInterval: Double, now: Date) -> Date {
-        let next = nextCheck(counters: counters, heartbeatInterval: heartbeatInterval)
-        guard next <= now else { return next }
-        if nextRoutine <= now { return now }
-        return reportedQuiet ? nextRoutine : min(nextRoutine, now.addingTimeInterval(Self.quietRecheck))
+        let routine = nextRoutine(heartbeatInterval: heartbeatInterval)
+        if routine <= now { return now }
+        let quiet = counters.lastDataIn.map { Date(timeIntervalSince1970: $0 + Self.quietAfter(heartbeatInterval: heartbeatInterval)) } ?? .distantFuture
+        guard quiet <= now else { return min(routine, quiet) }
+        return reportedQuiet ? routine : min(routine, now.addingTimeInterval(Self.quietRecheck))
     }
 }

@@ -13,7 +13,7 @@ extension AgentSession {
         guard let link = link(of: epoch) else { return nil }
         let (tcp, queued) = await link.transportState()
         let side = LinkSideReport(counters: link.counters, tcp: tcp, queuedBytes: queued, downlinkMode: link.sendMode, time: Date().timeIntervalSince1970)
-        return (side, agentReport?.report, agentReport?.at)
+        return (side, health.agentReport?.report, health.agentReport?.at)
     }
 
     /// Sends a WebSocket ping and waits for its pong; returns the round trip in ms, nil on timeout.
@@ -59,7 +59,7 @@ extension AgentSession {
     func agentReport(since: Date, timeout: Double) async -> (LinkReport, Date)? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let report = agentReport, report.at > since { return (report.report, report.at) }
+            if let report = health.agentReport, report.at > since { return (report.report, report.at) }
             guard connection != nil else { return nil }
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -96,13 +96,12 @@ extension AgentSession {
         if let operation = healing.operation { perform(operation) }
         result.actions = healing.words
         result.finishedAt = Date()
-        lastDiagnosis = result
+        health.diagnosed(result)
         logger.notice("link diagnosis: \(result.verdict.rawValue): \(LogSafe.text(result.summary, limit: 400))", metadata: ["actions": "\(LogSafe.describe(result.actions, limit: 400))"])
         for id in outbound.pendingCommandIds {
             // Notes go on commands already written to a connection; a queued one was never sent and stays queued.
             guard (try? await store.command(id: id))?.state == .sent else { continue }
-            let note = "link diagnosis (\(result.trigger)): \(result.verdict.rawValue): \(result.summary)" + (result.actions.isEmpty ? "" : "; action: " + result.actions.joined(separator: "; "))
-            _ = try? await store.transition(commandId: id, to: .sent, reason: note, now: Date())
+            _ = try? await store.transition(commandId: id, to: .sent, reason: LinkHealthMachine.diagnosisNote(result), now: Date())
         }
         if let json = try? APICoding.encoder().encode(result) {
             try? await store.saveLinkDiagnosis(agentId: agentId, json)
@@ -130,16 +129,17 @@ extension AgentSession {
     func recordAgentReportedDesync(_ closure: LinkClosure, epoch: Int, now: Date) async {
         var evidence = LinkEvidence(source: .agentReport, now: now.timeIntervalSince1970)
         evidence.agentClose = AgentCloseFact(epoch: epoch, code: Int(closure.code ?? 0), reason: closure.reason)
-        evidence.agent = agentReport?.report
-        evidence.agentReportAt = agentReport?.at.timeIntervalSince1970
+        let seen = health.agentReport
+        evidence.agent = seen?.report
+        evidence.agentReportAt = seen?.at.timeIntervalSince1970
         guard let conclusion = LinkVerdict.decide(evidence).conclusion else { return }
         let diagnosis = LinkDiagnosis(
             agentId: agentId, verdict: conclusion.verdict, summary: conclusion.summary,
             trigger: "agent closed epoch \(epoch) with \(closure.code ?? 0)", startedAt: now, finishedAt: now, largestPassedBytes: nil,
-            firstBadMessage: conclusion.firstBadMessage, pongRttMs: nil, probes: [], server: nil, agent: agentReport?.report, agentReportAt: agentReport?.at,
+            firstBadMessage: conclusion.firstBadMessage, pongRttMs: nil, probes: [], server: nil, agent: seen?.report, agentReportAt: seen?.at,
             pongRtt: nil, actions: ["the agent reconnects with fresh codec state; everything unacknowledged is resent"]
         )
-        lastDiagnosis = diagnosis
+        health.diagnosed(diagnosis)
         logger.notice("link diagnosis: protocol-desync: \(LogSafe.text(closure.reason))")
         if let json = try? APICoding.encoder().encode(diagnosis) { try? await store.saveLinkDiagnosis(agentId: agentId, json) }
         await recordVerdict(conclusion, source: .agentReport, evidence: evidence, at: now)

@@ -6,10 +6,12 @@ import RMMStore
 import RMMTransport
 
 /// One agent's session on this server: it outlives connections. A thin driver over pure state
-/// machines: `OutboundStream` (what is queued, written, acknowledged and resent), `SessionSchedule`
-/// (heartbeats, pings, the inbound deadline, the liveness flush) and `LinkHealthMachine`
-/// (diagnoses, probes, the response to a verdict). It performs the actions they return: writes to
-/// the connection, store writes, logging. It routes sends only to the connection of the newest
+/// machines: `OutboundStream` (what is queued, written, acknowledged and resent), `InboundMachine`
+/// (what each frame from the agent means, and what follows from its command reports),
+/// `SessionSchedule` (heartbeats, pings, the inbound deadline, the liveness flush),
+/// `LinkHealthMachine` (diagnoses, probes, the response to a verdict) and `VerdictLedger` (the
+/// verdict history, judged findings). It performs the actions they return: writes to the
+/// connection, store writes, logging. It routes sends only to the connection of the newest
 /// epoch, is the one place where an agent's messages change command state, and the one place that
 /// decides a command is `sent` (`admission()` at creation, the pump after). A session starts for
 /// a connection in `attach` and ends only in `detach`.
@@ -29,11 +31,14 @@ actor AgentSession {
 
     /// The server → agent stream; its state machine holds the outbox and the per-connection writes.
     private(set) var outbound: OutboundStream
-    private var inbox = ReliableInbox()
+    /// The agent → server stream; its state machine holds the reliable inbox.
+    private var inbound = InboundMachine()
     private var loaded = false
     private var schedule = SessionSchedule()
-    /// Link-health state (diagnoses, probes, packet limits); see `LinkHealthMachine`.
+    /// Link-health state (diagnoses, probes, packet limits, evidence); see `LinkHealthMachine`.
     var health = LinkHealthMachine()
+    /// The verdict history's state (newest verdict, judged findings); see `VerdictLedger`.
+    var verdicts = VerdictLedger()
 
     /// The I/O side of the live connection (its stream and timing state live in the machines).
     struct Connection {
@@ -67,25 +72,14 @@ actor AgentSession {
     /// Set by `revoke`; `attach` refuses every connection from then on.
     private var revoked = false
 
-    // Link health evidence (see LinkDiagnoser); the decisions are `health`'s.
-    @OutOfLine var agentReport: (report: LinkReport, at: Date)?
+    /// The probes in flight that a caller waits on, by id (see `probe`).
     var probeWaiters: [Int: CheckedContinuation<Double?, Never>] = [:]
-    @OutOfLine var lastDiagnosis: LinkDiagnosis?
-    /// The newest entry of the agent's verdict history (see `recordVerdict`).
-    @OutOfLine var latestVerdict: VerdictRecord?
-    /// Whether `latestVerdict` was looked up in the store (nil there means none yet).
-    var latestVerdictLoaded = false
-    /// Keys of the agent findings already judged (bounded; see `absorbFindings`).
-    @OutOfLine var judgedFindings: [String]?
-    /// New findings judged in the current window (see `absorbFindings`: a hostile agent cannot turn
-    /// its reports into a stream of store writes).
-    @OutOfLine var findingWindow: FindingWindow?
     /// Pre-authentication evidence of failed attempts, claimed by connection id.
     let handshakeBook: HandshakeBook?
 
-    let signer: WorkSigner
+    private let signer: WorkSigner
     /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
-    let clock: SessionClock?
+    private let clock: SessionClock?
 
     init(agentId: String, store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
          clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil) {
@@ -103,6 +97,9 @@ actor AgentSession {
 
     /// Whether a link diagnosis of this agent runs now.
     var diagnosing: Bool { health.diagnosing }
+
+    /// The newest finished link diagnosis of this agent.
+    var lastDiagnosis: LinkDiagnosis? { health.lastDiagnosis }
 
     // MARK: connection lifecycle
 
@@ -134,7 +131,7 @@ actor AgentSession {
             let lastData = old.link.counters.lastDataIn.map { max(0, now.timeIntervalSince1970 - $0) }
             superseded = SupersededFact(oldEpoch: old.epoch, newEpoch: epoch, secondsSinceData: lastData, unacknowledgedMoved: outbound.pendingCount)
         }
-        inbox.peerStream(agentStream)
+        inbound.peerStream(agentStream)
         heartbeatCounter += 1
         let mailbox = HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
         connection = Connection(link: link, epoch: epoch, since: now, firstHeartbeatId: heartbeatCounter, heartbeats: mailbox)
@@ -142,19 +139,19 @@ actor AgentSession {
         schedule.connected(now: now)
         liveEpoch.set(epoch)
         everConnected = true
-        agentReport = nil  // evidence belongs to one connection
+        health.connected()
         live.connectedSince = now
         live.lastSeenAt = now
         live.disconnectedAt = nil
         live.lastDownlinkAt = nil
         link.setMaxMessageBytes(health.messageCap(configured: config.maxMessageBytes))
         let welcome = Welcome(
-            agentId: agentId, epoch: epoch, stream: outbound.stream, received: inbox.position,
+            agentId: agentId, epoch: epoch, stream: outbound.stream, received: inbound.position,
             heartbeatId: heartbeatCounter, config: config,
             configSignature: signer.signature(of: config, for: agentId, at: WorkVerifier.welcomePosition(stream: outbound.stream)),
             serverKey: signer.publicKey, name: name
         )
-        link.send(Envelope(.welcome(welcome), ack: inbox.lastSeq))
+        link.send(Envelope(.welcome(welcome), ack: inbound.lastSeq))
         link.ping()
         scheduleWake(now: now)
         logger.info("session attached", metadata: ["epoch": "\(epoch)", "remote": "\(link.remoteDescription)", "resend": "\(outbound.pendingCount)"])
@@ -265,34 +262,13 @@ actor AgentSession {
     func handle(_ envelopes: [Envelope], epoch: Int, now: Date) async {
         guard let current = connection, current.epoch == epoch else { return }
         live.lastSeenAt = max(live.lastSeenAt ?? now, now)
-        var reliable: [(seq: Int, message: Message)] = []
-        var reports: [LinkReport] = []
-        var newest = inbox.lastSeq
-        for envelope in envelopes {
-            if let ack = envelope.ack, !noteAcknowledged(through: ack, now: now) {
-                // Taking it would drop commands the agent never received; no honest agent sends it.
-                current.link.close(.protocolError, reason: "ack \(ack) is beyond the last message sent (\(outbound.lastSeq))")
-                return
-            }
-            let message = envelope.message
-            if message.isReliable {
-                guard let seq = envelope.seq else { continue }
-                // Already handled (a resend after a reconnect, or a duplicate): just ack again.
-                guard seq > newest else {
-                    oweAck()
-                    continue
-                }
-                newest = seq
-                reliable.append((seq, message))
-            } else {
-                if case .linkReport(let report) = message, report.findings?.isEmpty == false { reports.append(report) }
-                handleUnreliable(message, current: current, now: now)
-            }
-        }
+        let reading = inbound.read(envelopes, outbound: &outbound, firstHeartbeatId: current.firstHeartbeatId)
+        for action in reading.actions { perform(action, on: current, now: now) }
+        if reading.stopped { return }
         // Judged before the reports that follow them: a verdict found before a command's ack
         // notes the delay on it while it still waits.
-        for report in reports { await absorbFindings(of: report, epoch: epoch, now: now) }
-        if !reliable.isEmpty { await apply(reliable, epoch: epoch, now: now) }
+        for report in reading.findings { await absorbFindings(of: report, epoch: epoch, now: now) }
+        if !reading.reliable.isEmpty { await apply(reading.reliable, epoch: epoch, now: now) }
         // From now on the link may take heartbeats that acknowledge nothing newer than this.
         if let current = connection, current.epoch == epoch {
             current.heartbeats.publish(acked: outbound.acked, proven: storedLive.lastDownlinkAt != nil)
@@ -309,59 +285,41 @@ actor AgentSession {
         lastPeerHeartbeat = pending.peerHeartbeatId
     }
 
-    /// False for an ack beyond the last message sent (nothing changes then).
-    private func noteAcknowledged(through ack: Int, now: Date) -> Bool {
-        switch outbound.acknowledge(through: ack) {
-        case .beyondLastSent: return false
-        case .advanced: live.lastDownlinkAt = now
-        case .nothingNew: break
-        }
-        return true
-    }
-
     /// The agent is owed an ack: it rides on the heartbeat the next tick sends.
     private func oweAck() {
         outbound.oweAck()
         clock?.scheduleSoon(self)
     }
 
-    private func handleUnreliable(_ message: Message, current: Connection, now: Date) {
-        switch message {
-        case .heartbeat(let heartbeat):
-            if let echo = heartbeat.echo, echo >= current.firstHeartbeatId { live.lastDownlinkAt = now }
-            if let metrics = heartbeat.metrics { live.metrics = metrics }
-            lastPeerHeartbeat = heartbeat.id
-        case .probeReply(let reply):
-            let rtt = health.probeReplied(reply.id, now: now)
-            probeWaiters.removeValue(forKey: reply.id)?.resume(returning: rtt)
-        case .linkReport(let report):
-            agentReport = (report, now)
-        case .hello, .enroll:
-            connection?.link.close(.protocolError, reason: "already authenticated")
-        default:
-            connection?.link.close(.protocolError, reason: "'\(message.type)' is not something an agent sends")
+    /// Performs what `InboundMachine` asks for a frame or a settled message of `connection`.
+    private func perform(_ action: InboundMachine.Action, on connection: Connection, now: Date) {
+        switch action {
+        case .close(let code, let reason): connection.link.close(code, reason: reason)
+        case .downlinkProven: live.lastDownlinkAt = now
+        case .metrics(let metrics): live.metrics = metrics
+        case .peerHeartbeat(let id): lastPeerHeartbeat = id
+        case .probeReplied(let id):
+            let rtt = health.probeReplied(id, now: now)
+            probeWaiters.removeValue(forKey: id)?.resume(returning: rtt)
+        case .linkReport(let report): health.agentReported(report, now: now)
+        case .oweAck: oweAck()
+        case .warn(let line): logger.warning("\(line)")
+        case .cancel(let cancel): outbound.append(cancel)
+        case .configApplied(let version): live.configVersionApplied = version
         }
     }
 
     /// Applies new reliable messages: their command reports in one store write, then each message's
-    /// follow-up in order. The seqs are recorded as handled only after that write committed; if it
-    /// fails, none is, the connection closes, and the agent resends them all after reconnecting.
-    private func apply(_ messages: [(seq: Int, message: Message)], epoch: Int, now: Date) async {
-        var reports: [CommandReport] = []
-        var reportOf: [Int?] = []
-        for (_, message) in messages {
-            if let report = report(for: message) {
-                reportOf.append(reports.count)
-                reports.append(report)
-            } else {
-                reportOf.append(nil)
-            }
-        }
+    /// follow-up in order (`InboundMachine.settle`). The seqs are recorded as handled only after that
+    /// write committed; if it fails, none is, the connection closes, and the agent resends them all
+    /// after reconnecting.
+    private func apply(_ messages: [InboundMachine.Reliable], epoch: Int, now: Date) async {
+        let batch = InboundMachine.batch(messages, outputCap: config.outputCapBytes)
         let effects: [ReportEffect]
         do {
-            effects = try await record(reports, now: now)
+            effects = try await record(batch.reports, now: now)
         } catch {
-            logger.error("could not persist \(reports.count) report(s) from the agent: \(error)")
+            logger.error("could not persist \(batch.reports.count) report(s) from the agent: \(error)")
             if connection?.epoch == epoch {
                 connection?.link.close(.internalError, reason: "server could not store your messages; retry")
             }
@@ -370,26 +328,14 @@ actor AgentSession {
         // Durable now. A newer connection may have taken over meanwhile (possibly with a restarted
         // agent numbering from 1 again): then the seqs are left for its resend, which is harmless
         // (its reports then change nothing) — but what did change must still wake the long-polls.
-        guard connection?.epoch == epoch else {
-            if effects.contains(where: { if case .changed = $0 { return true } else { return false } }) { feed.bump() }
+        guard let current = connection, current.epoch == epoch else {
+            if InboundMachine.anyChanged(effects) { feed.bump() }
             return
         }
-        var changed = false
-        for (index, (seq, message)) in messages.enumerated() {
-            if let position = reportOf[index] {
-                changed = follow(message, effects[position]) || changed
-            } else if case .configApplied(let applied) = message {
-                live.configVersionApplied = applied.version
-            } else if let report = rejectedResult(message) {
-                logger.warning("\(report)")
-            } else {
-                connection?.link.close(.protocolError, reason: "'\(message.type)' is not something an agent sends")
-                return
-            }
-            inbox.handled(seq)
-        }
-        oweAck()
-        if changed { feed.bump() }
+        let settlement = inbound.settle(batch, effects: effects, agentId: agentId)
+        for action in settlement.actions { perform(action, on: current, now: now) }
+        if settlement.stopped { return }
+        if settlement.changed { feed.bump() }
         if outbound.hasUnsent { await pump() }
     }
 
@@ -411,69 +357,6 @@ actor AgentSession {
             return effects
         }
     }
-
-    /// The store step for an agent's message about a command; nil for anything else.
-    private func report(for message: Message) -> CommandReport? {
-        switch message {
-        case .commandAck(let ack):
-            return .acknowledged(commandId: ack.commandId, reason: ack.duplicate ? "agent already had it (retransmission)" : nil)
-        case .started(let started):
-            return .started(commandId: started.commandId, reason: started.pid.map { "pid \($0)" })
-        case .output(let output):
-            return .output(commandId: output.commandId, stream: output.stream, offset: output.offset, data: output.data, cap: config.outputCapBytes)
-        case .result(let result):
-            guard rejectedResult(message) == nil else { return nil }
-            return .finished(commandId: result.commandId, outcome: CommandOutcome(
-                state: result.status, reason: result.reason, exitCode: result.exitCode, signal: result.signal,
-                stdout: result.stdout, stderr: result.stderr,
-                stdoutTruncated: result.stdoutTruncated, stderrTruncated: result.stderrTruncated
-            ).capped(at: config.outputCapBytes))
-        default:
-            return nil
-        }
-    }
-
-    /// Why a result cannot be applied at all (it names no end state), or nil.
-    private func rejectedResult(_ message: Message) -> String? {
-        guard case .result(let result) = message, !result.status.isTerminal || result.status == .expired else { return nil }
-        return "agent reported non-terminal status \(result.status.rawValue) as a result for \(LogSafe.text(result.commandId)); ignored"
-    }
-
-    /// What follows from one stored report; true if the command changed.
-    private func follow(_ message: Message, _ effect: ReportEffect) -> Bool {
-        guard let commandId = message.reportedCommandId else { return false }
-        switch effect {
-        case .notOwned:
-            // An agent may only report on its own commands: a malicious agent must not be able to
-            // complete, fail or write output into another agent's work.
-            logger.warning("agent \(agentId) reported on command \(LogSafe.text(commandId)), which is not its own; ignored")
-            return false
-        case .unknown:
-            // A command this server does not know (e.g. its database was replaced) can never
-            // succeed: log it and move on rather than ask for it forever.
-            logger.warning("dropped \(message.type) for command \(LogSafe.text(commandId)): unknown to this server, or its record is unreadable")
-            return false
-        case .changed(let record):
-            if case .result(let result) = message, result.status == .rejected {
-                // Includes refused signatures: a path that altered work shows up here, on both sides.
-                logger.warning("agent rejected command \(record.id): \(LogSafe.text(result.reason ?? "no reason given"))")
-            }
-            return true
-        case .unchanged(let record):
-            switch message {
-            case .commandAck(let ack) where !ack.duplicate && (record.state == .expired || record.state == .cancelled):
-                // The agent took a command the server had already given up on: make it stand down.
-                logger.warning("agent acknowledged \(LogSafe.text(commandId)) after it ended \(record.state.rawValue); sending cancel")
-                outbound.append(Cancel(commandId: commandId, reason: "command had already \(record.state.rawValue) on the server"))
-            case .result(let result) where record.state != result.status:
-                logger.warning("late result for \(LogSafe.text(commandId)): agent says \(result.status.rawValue), server already recorded \(record.state.rawValue)")
-            default:
-                break
-            }
-            return false
-        }
-    }
-
 
     // MARK: sending
 
@@ -518,7 +401,7 @@ actor AgentSession {
         case .cancel(let cancel): message = .cancel(signer.signed(cancel, for: agentId, at: position))
         case .config(let config): message = .configUpdate(ConfigUpdate(config: config, signature: signer.signature(of: config, for: agentId, at: position)))
         }
-        let bytes = current.link.send(Envelope(message, seq: seq, ack: inbox.lastSeq))
+        let bytes = current.link.send(Envelope(message, seq: seq, ack: inbound.lastSeq))
         outbound.written(seq: seq, epoch: epoch, bytes: bytes ?? 0, now: Date())
     }
 
@@ -640,7 +523,7 @@ actor AgentSession {
         absorbHeartbeats()  // for the latest peer heartbeat to echo
         heartbeatCounter += 1
         outbound.ackSent()
-        current.link.send(Envelope(.heartbeat(Heartbeat(id: heartbeatCounter, echo: lastPeerHeartbeat, time: now.timeIntervalSince1970)), ack: inbox.lastSeq))
+        current.link.send(Envelope(.heartbeat(Heartbeat(id: heartbeatCounter, echo: lastPeerHeartbeat, time: now.timeIntervalSince1970)), ack: inbound.lastSeq))
     }
 
     /// Writes the liveness now, on its own (a detach: the last word until the next connection).

@@ -1,9 +1,10 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
 
 /// A session's link-health state, pure: whether a diagnosis runs, when the last automatic one
-/// started, the probes in flight, and what a size-blackhole verdict imposed on every later
-/// connection. `LinkVerdict.decide` judges; this says what the session does about a verdict on
+/// started, the probes in flight, what a size-blackhole verdict imposed on every later
+/// connection, and the evidence at hand (the agent's latest report, the last diagnosis). `LinkVerdict.decide` judges; this says what the session does about a verdict on
 /// its connection (`heal`) and when an overdue command calls for a diagnosis (`autoDiagnosis`).
 struct LinkHealthMachine: Sendable {
     /// One diagnosis at a time per agent.
@@ -16,8 +17,18 @@ struct LinkHealthMachine: Sendable {
     private var nextProbeId = 1
     /// When each probe in flight was sent.
     private var probeSentAt: [Int: Date] = [:]
+    /// The agent's latest link report on the current connection, and when it arrived.
+    @OutOfLine private(set) var agentReport: ReportSeen?
+    /// The newest finished diagnosis of this agent (kept across connections).
+    @OutOfLine private(set) var lastDiagnosis: LinkDiagnosis?
 
     init() {}
+
+    /// An agent's link report and when it arrived.
+    struct ReportSeen: Sendable, Equatable {
+        let report: LinkReport
+        let at: Date
+    }
 
     /// What the session does to its connection in response to a verdict.
     enum LinkOperation: Equatable {
@@ -116,7 +127,28 @@ struct LinkHealthMachine: Sendable {
         needsClampedMSS = true
     }
 
+    /// Keeps a finished diagnosis as the newest.
+    mutating func diagnosed(_ diagnosis: LinkDiagnosis) {
+        lastDiagnosis = diagnosis
+    }
+
+    /// The history line a finished diagnosis leaves on each command sent on the link it examined.
+    static func diagnosisNote(_ diagnosis: LinkDiagnosis) -> String {
+        "link diagnosis (\(diagnosis.trigger)): \(diagnosis.verdict.rawValue): \(diagnosis.summary)"
+            + (diagnosis.actions.isEmpty ? "" : "; action: " + diagnosis.actions.joined(separator: "; "))
+    }
+
     // MARK: connections
+
+    /// A new connection: the agent's report on the old one is no evidence about it.
+    mutating func connected() {
+        agentReport = nil
+    }
+
+    /// The agent sent its link report at `now`.
+    mutating func agentReported(_ report: LinkReport, now: Date) {
+        agentReport = ReportSeen(report: report, at: now)
+    }
 
     /// The message cap for a new connection: the config's, or less after a size blackhole.
     func messageCap(configured: Int) -> Int {

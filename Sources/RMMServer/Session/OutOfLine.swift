@@ -5,7 +5,7 @@
 /// life, and its link-health optionals alone were 1.1 KiB of its 2.1 KiB, inline even when nil.
 @propertyWrapper
 struct OutOfLine<Wrapped> {
-    private indirect enum Slot {
+    fileprivate indirect enum Slot {
         case empty
         case filled(Wrapped)
     }
@@ -24,3 +24,7 @@ struct OutOfLine<Wrapped> {
         set { slot = newValue.map { .filled($0) } ?? .empty }
     }
 }
+
+// The box is immutable once made (a set replaces it), so a value is as sendable as what it holds.
+extension OutOfLine: Sendable where Wrapped: Sendable {}
+extension OutOfLine.Slot: Sendable where Wrapped: Sendable {}

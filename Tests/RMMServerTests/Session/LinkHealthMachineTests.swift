@@ -1,4 +1,5 @@
 import Foundation
+import RMMAPI
 import RMMProtocol
 import Testing
 @testable import RMMServer
@@ -100,5 +101,26 @@ struct LinkHealthMachineTests {
         #expect(health.probeReplied(first, now: t0.addingTimeInterval(1)) == 0, "answered once")
         health.probeExpired(second)
         #expect(health.probeReplied(second, now: t0.addingTimeInterval(1)) == 0)
+    }
+
+    @Test("the agent's report is evidence of one connection; the last diagnosis outlives connections")
+    func evidence() {
+        var health = LinkHealthMachine()
+        let report = LinkReport(side: LinkSideReport(counters: LinkCounters(), tcp: nil, queuedBytes: nil, downlinkMode: .text, time: 0),
+                                reconnects: [], agentFinding: "quiet", consumerStalledSeconds: 0)
+        health.agentReported(report, now: t0)
+        #expect(health.agentReport == .init(report: report, at: t0))
+        let diagnosis = LinkDiagnosis(agentId: "a1", verdict: .pathFiltersData, summary: "data lost", trigger: "operator", startedAt: t0, finishedAt: t0,
+                                      largestPassedBytes: nil, firstBadMessage: nil, pongRttMs: nil, probes: [], server: nil, agent: nil,
+                                      agentReportAt: nil, pongRtt: nil, actions: ["asked the agent to reconnect with the binary downlink"])
+        health.diagnosed(diagnosis)
+        health.connected()
+        #expect(health.agentReport == nil)
+        #expect(health.lastDiagnosis == diagnosis)
+        #expect(LinkHealthMachine.diagnosisNote(diagnosis)
+                == "link diagnosis (operator): path-filters-data: data lost; action: asked the agent to reconnect with the binary downlink")
+        var quiet = diagnosis
+        quiet.actions = []
+        #expect(LinkHealthMachine.diagnosisNote(quiet) == "link diagnosis (operator): path-filters-data: data lost")
     }
 }
