@@ -116,6 +116,19 @@ public final class ManagedProcess: Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The log's last `tail` characters for a failure report, preceded by the head of a crash
+    /// report if the child crashed: its cause and crashing thread come first in the log, and a
+    /// long backtrace would push them out of the tail.
+    public func logExcerpt(tail: Int = 4000) -> String {
+        let log = logContents()
+        let lines = log.split(separator: "\n", omittingEmptySubsequences: false)
+        guard log.count > tail,
+              let crash = lines.firstIndex(where: { $0.contains("crashed") || $0.contains("Fatal error") || $0.contains("Precondition failed") })
+        else { return String(log.suffix(tail)) }
+        let head = lines[crash..<min(lines.count, crash + 40)].joined(separator: "\n")
+        return head + "\n  [...]\n" + String(log.suffix(tail))
+    }
+
     /// Reaps the child if it has exited; returns its exit code, or nil while it runs.
     private func reap() throws -> Int32? {
         try exitCode.withLock { exitCode in

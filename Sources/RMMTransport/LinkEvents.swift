@@ -11,8 +11,8 @@ public struct LinkEvents: AsyncSequence, Sendable {
         Iterator(inbox: inbox)
     }
 
-    /// Pulls the next event from the link's inbox.
-    public struct Iterator: AsyncIteratorProtocol {
+    /// Pulls the next event from the link's inbox; a copy pulls from the same inbox.
+    public struct Iterator: AsyncIteratorProtocol, Sendable {
         public typealias Element = LinkEvent
         public typealias Failure = Never
 

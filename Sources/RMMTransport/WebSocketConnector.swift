@@ -74,7 +74,8 @@ extension WebSocketConnector {
 
 /// Opens client WebSocket connections (the agent side, and the fleet simulator).
 public enum WebSocketConnector {
-    private enum Upgrade: Sendable {
+    /// How the server answered the upgrade request.
+    enum Upgrade: Sendable {
         case link(WebSocketLink)
         case refused
     }
@@ -127,38 +128,7 @@ public enum WebSocketConnector {
             .connect(host: endpoint.host, port: endpoint.port) { channel in
                 connected.withLockedValue { $0 = channel }
                 return channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.makeClientHandler(host: endpoint.host)) }
-                    let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
-                        maxFrameSize: WireLimits.maxFrameBytes,
-                        // The link answers framing errors itself, with a close code and a reason.
-                        enableAutomaticErrorHandling: false,
-                        upgradePipelineHandler: { channel, response in
-                            channel.eventLoop.makeCompletedFuture {
-                                let id = response.headers.first(name: UpgradeQuery.connectionIdHeader)
-                                return Upgrade.link(try WebSocketLink.install(on: channel, isClient: true, connectionId: id))
-                            }
-                        }
-                    )
-                    var headers = HTTPHeaders()
-                    headers.add(name: "Host", value: "\(endpoint.host):\(endpoint.port)")
-                    headers.add(name: "Content-Length", value: "0")
-                    headers.add(name: "User-Agent", value: "gururmm-agent")
-                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
-                    let config = NIOTypedHTTPClientUpgradeConfiguration(
-                        upgradeRequestHead: head,
-                        upgraders: [upgrader],
-                        notUpgradingCompletionHandler: { channel in
-                            channel.eventLoop.makeCompletedFuture {
-                                channel.close(promise: nil)
-                                return Upgrade.refused
-                            }
-                        }
-                    )
-                    var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: config)
-                    // The server's first frame (the challenge) can arrive in the same read as the
-                    // 101 response; NIO's default drops such bytes, which silently loses that frame.
-                    pipeline.leftOverBytesStrategy = .forwardBytes
-                    return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
+                    try configureClientPipeline(on: channel, endpoint: endpoint, tls: tls, path: path)
                 }
             }
         // TCP is up; the TLS handshake and the 101 must follow. If they never come, say so in a

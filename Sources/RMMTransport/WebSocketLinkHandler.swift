@@ -54,6 +54,14 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if !context.channel.isActive {
+            // Added after the channel's inactive event went by (an upgrade that completed one turn
+            // after the peer closed): no channelInactive will come, so the link ends here, after
+            // whatever the upgrade still hands over in this turn (a close frame keeps its code).
+            context.eventLoop.assumeIsolated().execute {
+                self.finish(LinkClosure(code: nil, reason: "connection lost", byPeer: true))
+            }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -148,7 +148,7 @@ final class APIFuzzWorld {
         let link = try await WebSocketConnector.connect(to: try ServerEndpoint(parsing: server.agentURL))
         defer { link.close(.normal, reason: "enrolled") }
         var events = link.events.makeAsyncIterator()
-        guard case .message(let first)? = await events.next(), case .challenge(let challenge) = first.message else {
+        guard case .message(let first)? = await nextEvent(&events), case .challenge(let challenge) = first.message else {
             throw E2EError("no challenge from the server")
         }
         let key = Curve25519.Signing.PrivateKey()
@@ -156,7 +156,7 @@ final class APIFuzzWorld {
         let signature = try AgentProof.sign(nonce: challenge.nonce, agentId: publicKey, key: key)
         let facts = AgentFacts(name: name, hostname: "fuzz", os: "none", version: "0")
         link.send(Envelope(.enroll(Enroll(token: token, publicKey: publicKey, signature: signature, facts: facts, stream: "s"))))
-        while let event = await events.next() {
+        while let event = await nextEvent(&events) {
             if case .message(let envelope) = event, case .welcome(let welcome) = envelope.message { return (welcome.agentId, welcome.name ?? name) }
             if case .closed(let closure) = event { throw E2EError("enrollment of \(name) refused: \(closure)") }
         }

@@ -79,7 +79,7 @@ extension EndToEnd {
                 #expect(status.contains("failed), 0 enrolled,"), "no agent enrolled again: \(status)")
             } catch {
                 let logs = ([("server", server.process)] + sims.map { ("fleet-sim", $0) })
-                    .map { "---- \($0.0) log (tail) ----\n" + String($0.1.logContents().suffix(6000)) }
+                    .map { "---- \($0.0) log (tail) ----\n" + $0.1.logExcerpt(tail: 6000) }
                     .joined(separator: "\n")
                 Issue.record("\(error)\n\(logs)")
             }
@@ -102,7 +102,7 @@ extension EndToEnd {
                 #expect(results.allSatisfy { $0.state == .failed && $0.exitCode == 3 && $0.stdout == "42\n" && $0.stderr == "oops\n" },
                         "\(results.map { "\($0.state.rawValue) \($0.exitCode.map(String.init) ?? "-") \($0.stdout ?? "")" })")
             } catch {
-                Issue.record("\(error)\n\(server.process.logContents().suffix(4000))\n----\n\(sim?.logContents().suffix(4000) ?? "")")
+                Issue.record("\(error)\n\(server.process.logExcerpt())\n----\n\(sim?.logExcerpt() ?? "")")
             }
             if let sim { _ = try? await sim.terminateAndWait(grace: .seconds(5)) }
             await server.stop()
@@ -131,7 +131,7 @@ extension EndToEnd {
                 let saved = try String(contentsOfFile: state + "/fleet-sim.json", encoding: .utf8)
                 #expect(saved.contains(try #require(EnrollmentToken(parsing: token).tlsTrust)), "the TLS pin is kept with the identities")
             } catch {
-                Issue.record("\(error)\n\(server.process.logContents().suffix(4000))\n----\n\(sim?.logContents().suffix(4000) ?? "")")
+                Issue.record("\(error)\n\(server.process.logExcerpt())\n----\n\(sim?.logExcerpt() ?? "")")
             }
             if let sim { _ = try? await sim.terminateAndWait(grace: .seconds(5)) }
             await server.stop()

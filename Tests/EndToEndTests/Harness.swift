@@ -191,7 +191,7 @@ func withFleet(
         try await body(server, agents)
     } catch {
         let logs = ([("server", server.process)] + agents.map { ($0.name, $0.process) })
-            .map { "---- \($0.0) log (tail) ----\n" + String($0.1.logContents().suffix(6000)) }
+            .map { "---- \($0.0) log (tail) ----\n" + $0.1.logExcerpt(tail: 6000) }
             .joined(separator: "\n")
         for agent in agents { await agent.stop() }
         await server.stop()

@@ -2,21 +2,15 @@ import Foundation
 import RMMProtocol
 import RMMTestSupport
 import RMMTransport
+import Testing
 
 /// Facts a hostile test client claims in its hello or enroll.
 let malloryFacts = AgentFacts(name: "mallory", hostname: "evil", os: "none", version: "0")
 
 /// Opens a raw WebSocket connection to the server's agent port, from `source` (a 127.0.0.x
 /// address, to be another host) or the default address.
-///
-/// Every hostile case expects the server to close; a server that never did would hang the test,
-/// so the link is aborted after a deadline and the check then fails with "connection lost".
 func hostileLink(_ server: E2EServer, from source: String? = nil) async throws -> (WebSocketLink, LinkEvents.Iterator) {
     let link = try await WebSocketConnector.connect(to: try ServerEndpoint(parsing: server.agentURL), sourceAddress: source)
-    Task {
-        try await Task.sleep(for: .seconds(20))
-        link.abort()
-    }
     return (link, link.events.makeAsyncIterator())
 }
 
@@ -24,16 +18,43 @@ func hostileLink(_ server: E2EServer, from source: String? = nil) async throws -
 func hostileClient(_ server: E2EServer, from source: String? = nil) async throws -> (WebSocketLink, Challenge, LinkEvents.Iterator) {
     let (link, stream) = try await hostileLink(server, from: source)
     var events = stream
-    let first = await events.next()
+    let first = await nextEvent(&events)
     guard case .message(let envelope)? = first, case .challenge(let challenge) = envelope.message else {
         throw E2EError("expected a challenge first, got \(String(describing: first))")
     }
     return (link, challenge, events)
 }
 
+/// The link's next event, or nil when it ended or none came within `timeout` (recorded as an
+/// issue): every hostile case expects the server to answer or close, and one that never did
+/// must fail the test, not hang it.
+func nextEvent(_ events: inout LinkEvents.Iterator, within timeout: Duration = .seconds(20)) async -> LinkEvent? {
+    let iterator = events
+    let outcome: LinkEvent?? = await withTaskGroup(of: LinkEvent??.self) { group in
+        group.addTask {
+            var pulling = iterator
+            return .some(await pulling.next())
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return .none
+        }
+        let first = await group.next() ?? .none
+        // Cancelling a waiting pull ends the link's event sequence, which is what a deadline means here.
+        group.cancelAll()
+        return first
+    }
+    guard let event = outcome else {
+        Issue.record("no event from the link within \(timeout)")
+        return nil
+    }
+    return event
+}
+
 /// Waits for the server to close a raw client; returns the close code and reason it sent.
-func closeOf(_ events: inout LinkEvents.Iterator) async -> LinkClosure? {
-    while let event = await events.next() {
+func closeOf(_ events: inout LinkEvents.Iterator, within timeout: Duration = .seconds(20)) async -> LinkClosure? {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while let event = await nextEvent(&events, within: deadline - ContinuousClock.now) {
         if case .closed(let closure) = event { return closure }
     }
     return nil

@@ -107,7 +107,7 @@ extension EndToEnd {
                 }
                 // The fourth connection is closed right after the upgrade, before any challenge.
                 var (_, events) = try await hostileLink(server, from: "127.0.0.3")
-                let first = await events.next()
+                let first = await nextEvent(&events)
                 guard case .closed(let closure)? = first else { throw E2EError("expected 4009 at once, got \(String(describing: first))") }
                 #expect(closure.code == CloseCode.rateLimited.rawValue, "\(closure)")
                 #expect(closure.reason.hasPrefix("too many failed authentications from 127.0.0.3 (3 in the last minute); retry in "), "\(closure)")

@@ -19,18 +19,18 @@ private final class EagerServerHandler: ChannelInboundHandler, Sendable {
         guard let text = request.readString(length: request.readableBytes), text.contains("\r\n\r\n"),
               let keyLine = text.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("sec-websocket-key:") }) else { return }
         let key = keyLine.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
-        let accept = Self.acceptValue(for: key)
+        let accept = webSocketAccept(for: key)
         var out = context.channel.allocator.buffer(capacity: 512)
         out.writeString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n")
         out.writeBytes(firstFrame)
         out.writeBytes([0x88, 0x02, 0x03, 0xE8])  // close 1000
         context.writeAndFlush(NIOAny(out), promise: nil)
     }
+}
 
-    static func acceptValue(for key: String) -> String {
-        // RFC 6455 §4.2.2: base64(SHA-1(key + GUID)).
-        Data(Insecure.SHA1.hash(data: Data((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
-    }
+/// The Sec-WebSocket-Accept answering `key` (RFC 6455 §4.2.2: base64(SHA-1(key + GUID))).
+func webSocketAccept(for key: String) -> String {
+    Data(Insecure.SHA1.hash(data: Data((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
 }
 
 @Suite("Transport")
