@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -39,7 +40,13 @@ let package = Package(
         ),
         .target(
             name: "RMMStore",
-            dependencies: ["RMMProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "RMMProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -132,7 +139,12 @@ let package = Package(
         ),
         .testTarget(
             name: "RMMStoreTests",
-            dependencies: ["RMMStore", "RMMTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "RMMStore", "RMMTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -14,6 +14,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalid(String)
     /// Inserting would take these agents (id → non-terminal commands they have now) past `limit`.
     case tooManyPending(limit: Int, counts: [String: Int])
+    /// The database cannot be reached now (a PostgreSQL restart, a cut link); nothing was changed
+    /// unless the operation's own answer says otherwise, and trying again later is right.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tooManyPending(let limit, let counts):
             let agents = counts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
             return "\(counts.count) agent(s) would have more than \(limit) pending commands: \(agents)"
+        case .unavailable(let why): return "the database is unavailable: \(why)"
         }
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import RMMProtocol
+import Logging
 import RMMStore
+import RMMTestSupport
 
 /// Shared values for store tests. Dates carry sub-second parts on purpose: they must round-trip exactly.
 enum Fixture {
@@ -40,5 +42,32 @@ enum Fixture {
 
     static func removeDatabase(at path: String) {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+}
+
+/// The backends every store contract test runs against: a test written once takes
+/// `@Test(arguments: StoreBackend.allCases)` and opens its store with `makeStore()`.
+enum StoreBackend: String, CaseIterable, Sendable, CustomStringConvertible {
+    case sqlite
+    case postgres
+
+    var description: String { rawValue }
+
+    /// A new, empty store: SQLite in memory, or a new database on the test process's PostgreSQL
+    /// server (`PostgresTestServer`: skipped without PostgreSQL, failed under GURURMM_REQUIRE_TOOLS=1).
+    func makeStore() async throws -> any Store {
+        switch self {
+        case .sqlite:
+            return try SQLiteStore.inMemory()
+        case .postgres:
+            return try await Self.postgresStore()
+        }
+    }
+
+    /// A new PostgreSQL store in a database of its own on the shared test server.
+    static func postgresStore() async throws -> PostgresStore {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.createDatabase(prefix: "store")
+        return try await PostgresStore.open(try PostgresLocation(parsing: url), password: nil, logger: Logger(label: "test.store"))
     }
 }

@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The PostgreSQL implementation of every `Store` role, through PostgresNIO: the store several
+/// server nodes share.
+///
+/// Durability: every mutating method runs in one transaction and returns only after PostgreSQL
+/// acknowledged its commit (with the server's `synchronous_commit`, on by default, that is after
+/// the WAL reached the disk). Atomicity is PostgreSQL's: a method that fails changed nothing.
+///
+/// Dates are `DOUBLE PRECISION` seconds since 2001-01-01 UTC, as in `SQLiteStore`, so a stored
+/// date reads back bit-for-bit equal to the one written and both backends pass the same tests.
+///
+/// Change versions (`commands.version`, `command_output.version`): see `PostgresSchema`.
+public final class PostgresStore: Store {
+    /// The connection pool; `runner` runs it.
+    let client: PostgresClient
+    /// Where the store is, without secrets.
+    public let location: PostgresLocation
+    let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Connects, and brings the schema up to date under the migration lock (`PostgresSchema`).
+    /// Throws `StoreError.unavailable` at once when the database cannot be reached, saying where
+    /// it looked and what the connection attempt met.
+    public static func open(_ location: PostgresLocation, password: String?, logger: Logger, connections: Int = 8) async throws -> PostgresStore {
+        let tls = try tlsSettings(location)
+        try await probe(location, password: password, tls: tls, logger: logger)
+        var configuration: PostgresClient.Configuration
+        switch location.endpoint {
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: location.user, password: password, database: location.database)
+        case .tcp(let host, let port):
+            configuration = .init(host: host, port: port, username: location.user, password: password, database: location.database,
+                                  tls: tls.map { .require($0) } ?? .disable)
+        }
+        configuration.options.maximumConnections = max(1, connections)
+        configuration.options.minimumConnections = 1
+        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location, logger: logger)
+        do {
+            try await PostgresSchema.migrate(store)
+        } catch {
+            store.close()
+            throw error
+        }
+        return store
+    }
+
+    private init(client: PostgresClient, location: PostgresLocation, logger: Logger) {
+        self.client = client
+        self.location = location
+        self.logger = logger
+        runner = Task { await client.run() }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Closes the pool's connections. The store is not usable afterwards.
+    public func close() {
+        runner.cancel()
+    }
+
+    /// The TLS client settings `location` asks for; nil for none.
+    private static func tlsSettings(_ location: PostgresLocation) throws -> TLSConfiguration? {
+        var settings = TLSConfiguration.makeClientConfiguration()
+        switch location.tls {
+        case .disable:
+            return nil
+        case .require:
+            settings.certificateVerification = .none
+        case .verifyFull:
+            settings.certificateVerification = .fullVerification
+            if let roots = location.rootCertificatePath {
+                settings.trustRoots = .file(roots)
+            }
+        }
+        return settings
+    }
+
+    /// One connection made and closed outside the pool: the pool retries a refused connection
+    /// with backoff for about a minute before it gives up, and says less about why.
+    private static func probe(_ location: PostgresLocation, password: String?, tls: TLSConfiguration?, logger: Logger) async throws {
+        var configuration: PostgresConnection.Configuration
+        switch location.endpoint {
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: location.user, password: password, database: location.database)
+        case .tcp(let host, let port):
+            configuration = .init(host: host, port: port, username: location.user, password: password, database: location.database,
+                                  tls: try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            throw StoreError.unavailable("cannot open \(location): \(describe(error))")
+        }
+    }
+
+    /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot).
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Runs `body` in one transaction and returns once it committed; rolls back if `body` throws.
+    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// A fresh random lowercase id such as `ag_0123456789abcdef` (the same form as `SQLiteStore`'s).
+    static func newId(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let hex = String(generator.next() as UInt64, radix: 16)
+        return prefix + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
