@@ -154,23 +154,30 @@ public struct RunResponse: Codable, Sendable {
         }
     }
     public var batchId: String
+    /// Every command created, in creation order; empty when the request set `list_commands` false.
     public var commands: [Target]
+    /// How many commands were created: only when the request set `list_commands` false.
+    public var commandCount: Int?
 
     /// Every field, as the server fills it in.
-    public init(batchId: String, commands: [Target]) {
+    public init(batchId: String, commands: [Target], commandCount: Int? = nil) {
         self.batchId = batchId
         self.commands = commands
+        self.commandCount = commandCount
     }
 }
 
 /// A piece of output in a batch change feed; `data` is base64.
 public struct OutputView: Codable, Sendable {
+    /// The command's agent by name: only in a compact events stream (`view=compact`).
+    public var agent: String?
     public var commandId: String
     public var stream: StdStream
     public var offset: Int
     public var data: Data
 
-    public init(commandId: String, stream: StdStream, offset: Int, data: Data) {
+    public init(agent: String? = nil, commandId: String, stream: StdStream, offset: Int, data: Data) {
+        self.agent = agent
         self.commandId = commandId
         self.stream = stream
         self.offset = offset
@@ -343,11 +350,14 @@ public struct BatchSummaryView: Codable, Sendable {
 /// exactly one of the fields is set, and `end` only on the last line.
 public struct BatchStreamLine: Codable, Sendable {
     public var command: CommandView?
+    /// A command in the compact events stream's form (`view=compact`), in place of `command`.
+    public var brief: CommandBrief?
     public var output: OutputView?
     public var end: BatchStreamEnd?
 
-    public init(command: CommandView? = nil, output: OutputView? = nil, end: BatchStreamEnd? = nil) {
+    public init(command: CommandView? = nil, brief: CommandBrief? = nil, output: OutputView? = nil, end: BatchStreamEnd? = nil) {
         self.command = command
+        self.brief = brief
         self.output = output
         self.end = end
     }
@@ -359,7 +369,7 @@ public struct BatchStreamEnd: Codable, Sendable {
     public var version: Int
     /// Every command of the batch had finished when the answer was read.
     public var done: Bool
-    /// How many `command` lines the answer had.
+    /// How many `command` (or `brief`) lines the answer had.
     public var commands: Int
 
     public init(version: Int, done: Bool, commands: Int) {

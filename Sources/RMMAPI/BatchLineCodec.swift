@@ -2,7 +2,7 @@ import Foundation
 import RMMProtocol
 
 /// A fast path for the lines of the streamed batch answers (`/batches/{id}/events` and
-/// `/results`): a command, a piece of output, or the end.
+/// `/results`): a command (full or brief), a piece of output, or the end.
 ///
 /// Why: at 10,000 agents a `run --all` streams ~20,000 lines, and Foundation's JSON coders spent
 /// about 30 µs on each in the server and again in the CLI — most of what the CLI added to the
@@ -17,18 +17,27 @@ package enum BatchLineCodec {
     package static func encode(_ line: BatchStreamLine) -> [UInt8]? {
         var object = FastJSONObjectWriter(capacity: 512)
         let name: StaticString
-        switch (line.command, line.output, line.end) {
-        case (let command?, nil, nil):
+        switch (line.command, line.brief, line.output, line.end) {
+        case (let command?, nil, nil, nil):
             guard command.events == nil else { return nil }
             name = "{\"command\":{"
             write(command, into: &object)
-        case (nil, let output?, nil):
+        case (nil, let brief?, nil, nil):
+            name = "{\"brief\":{"
+            if let agent = brief.agent { object.string("agent", agent) }
+            object.string("agent_id", brief.agentId)
+            if let exitCode = brief.exitCode { object.integer("exit_code", Int(exitCode)) }
+            object.string("id", brief.id)
+            if let reason = brief.reason { object.string("reason", reason) }
+            object.string("state", brief.state.rawValue)
+        case (nil, nil, let output?, nil):
             name = "{\"output\":{"
+            if let agent = output.agent { object.string("agent", agent) }
             object.string("command_id", output.commandId)
             object.data("data", output.data)
             object.integer("offset", output.offset)
             object.string("stream", output.stream.rawValue)
-        case (nil, nil, let end?):
+        case (nil, nil, nil, let end?):
             name = "{\"end\":{"
             object.integer("commands", end.commands)
             object.bool("done", end.done)
@@ -80,6 +89,11 @@ package enum BatchLineCodec {
                 line = fields.commandView().map { BatchStreamLine(command: $0) }
                 guard fields.end() else { return nil }
                 reader = fields.reader
+            } else if reader.take("{\"brief\":{") {
+                var fields = FastJSONOrderedFields(reader)
+                line = fields.commandBrief().map { BatchStreamLine(brief: $0) }
+                guard fields.end() else { return nil }
+                reader = fields.reader
             } else if reader.take("{\"output\":{") {
                 var fields = FastJSONOrderedFields(reader)
                 line = fields.outputView().map { BatchStreamLine(output: $0) }
@@ -124,11 +138,21 @@ private extension FastJSONOrderedFields {
         )
     }
 
+    mutating func commandBrief() -> CommandBrief? {
+        let agent = optional("agent") { $0.string() }, agentId = required("agent_id") { $0.string() }
+        let exitCode = optional("exit_code") { $0.int32() }, id = required("id") { $0.string() }
+        let reason = optional("reason") { $0.string() }
+        let state = required("state") { $0.string().flatMap(CommandState.init(rawValue:)) }
+        guard let agentId, let id, let state else { return nil }
+        return CommandBrief(id: id, agentId: agentId, agent: agent, state: state, exitCode: exitCode, reason: reason)
+    }
+
     mutating func outputView() -> OutputView? {
+        let agent = optional("agent") { $0.string() }
         let commandId = required("command_id") { $0.string() }, data = required("data") { $0.base64() }
         let offset = required("offset") { $0.integer() }, stream = required("stream") { $0.string().flatMap(StdStream.init(rawValue:)) }
         guard let commandId, let data, let offset, let stream else { return nil }
-        return OutputView(commandId: commandId, stream: stream, offset: offset, data: data)
+        return OutputView(agent: agent, commandId: commandId, stream: stream, offset: offset, data: data)
     }
 
     mutating func streamEnd() -> BatchStreamEnd? {

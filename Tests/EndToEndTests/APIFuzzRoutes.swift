@@ -39,6 +39,7 @@ struct FuzzRoute: Sendable, CustomStringConvertible {
                 }
                 if rng.chance(2) { pairs.append(("timeout_seconds", number(1...600))) }
                 if rng.chance(2) { pairs.append(("expires_seconds", number(1...600))) }
+                if rng.chance(4) { pairs.append(("list_commands", .bool(rng.chance(2)))) }
                 return .object(pairs)
             case .enrollmentToken:
                 var pairs: [(String, FuzzJSON)] = []
@@ -199,11 +200,15 @@ extension FuzzRoute {
             let changes = try exchange.decode(BatchChangesView.self)
             try ensure(changes.commands.allSatisfy { $0.batchId == exchange.parameters[0] }, "changes of another batch")
         },
-        FuzzRoute("GET", "/api/v1/batches/{batch}/events", query: ["after", "wait", "output", "terminal"]) { exchange, _ in
+        FuzzRoute("GET", "/api/v1/batches/{batch}/events", query: ["after", "wait", "output", "terminal", "view"]) { exchange, _ in
             let lines = try checkBatchStream(exchange)
             if exchange.queryValue("terminal") == "true" {
                 try ensure(lines.allSatisfy { $0.command.map(\.terminal) ?? true }, "terminal=true listed a command that has not ended")
+                try ensure(lines.allSatisfy { $0.brief.map(\.state.isTerminal) ?? true }, "terminal=true listed a brief of a command that has not ended")
             }
+            let compact = exchange.queryValue("view") == "compact"
+            try ensure(lines.allSatisfy { compact ? $0.command == nil : $0.brief == nil }, "a command line in the other view than asked")
+            try ensure(lines.allSatisfy { ($0.output?.agent != nil) == compact || $0.output == nil }, "an output line names its agent only in the compact view")
         },
         FuzzRoute("GET", "/api/v1/batches/{batch}/results", query: ["output"]) { exchange, _ in
             let lines = try checkBatchStream(exchange)
@@ -271,6 +276,12 @@ extension FuzzRoute {
     private static func checkRun(_ exchange: Exchange, _ world: APIFuzzWorld) async throws {
         let answer = try exchange.decode(RunResponse.self)
         let sent = try #require(exchange.decodeBody(RunRequest.self), "created commands from a body that is not a run request")
+        if sent.listCommands == false {
+            try ensure(answer.commands.isEmpty && (answer.commandCount ?? 0) > 0, "list_commands false: listed \(answer.commands.count), counted \(String(describing: answer.commandCount))")
+            world.batches.append(answer.batchId)
+            return
+        }
+        try ensure(answer.commandCount == nil, "a command count in an answer that lists the commands")
         let expected: Set<String>
         if sent.all == true {
             expected = Set((world.agents + world.victims).map(\.id)).subtracting(world.revoked)
@@ -306,7 +317,7 @@ private func checkBatchStream(_ exchange: Exchange) throws -> [BatchStreamLine] 
     }
     try ensure(lines.last?.end != nil && lines.dropLast().allSatisfy { $0.end == nil }, "the end line is missing or not last")
     for line in lines {
-        let fields = [line.command != nil, line.output != nil, line.end != nil].filter { $0 }.count
+        let fields = [line.command != nil, line.brief != nil, line.output != nil, line.end != nil].filter { $0 }.count
         try ensure(fields == 1, "a line with \(fields) fields")
         try ensure(line.command.map { exchange.parameters.first == nil || $0.batchId == exchange.parameters.first } ?? true, "a command of another batch")
     }

@@ -208,6 +208,7 @@ final class APIFuzzWorld {
         case "wait": return rng.chance(2) ? rng.pick(junk.filter(Self.isShortWait)) : rng.pick(["0", "-1", "-0", "0.05", "1e-3", "-1e300"])
         case "agent": return rng.chance(2) ? rng.pick(pool(.agent)) : rng.text()
         case "output", "terminal": return rng.chance(2) ? rng.pick(["true", "false"]) : rng.pick(junk + ["TRUE", "1", "yes"])
+        case "view": return rng.chance(2) ? rng.pick(["full", "compact"]) : rng.pick(junk + ["FULL", "Compact", "brief", "compact ", "true"])
         default: return rng.chance(2) ? rng.pick(junk + ["inf", "1e309"]) : rng.numberText()
         }
     }
@@ -283,7 +284,7 @@ final class APIFuzzWorld {
     /// Every query parameter of every route at each edge value, the others set so that the route does
     /// its slowest work (a long poll with nothing newer to report). `wait` gets no value that means a long wait.
     func checkQueryEdges() async throws {
-        let neutral = ["after": "9223372036854775807", "wait": "0", "limit": "1", "agent": agents.first?.id ?? "x", "output": "true", "terminal": "false"]
+        let neutral = ["after": "9223372036854775807", "wait": "0", "limit": "1", "agent": agents.first?.id ?? "x", "output": "true", "terminal": "false", "view": "full"]
         for route in FuzzRoute.all {
             let path = route.path { self.pool($0).first ?? "fuzz" }
             for name in route.query {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RMMAPI
 import RMMProtocol
 import RMMServer
 import RMMStore
@@ -59,6 +60,10 @@ extension EndToEnd {
                 let largeJSON = try await countedRun(server, proxy: proxy, ["--all", "--json", "--", "echo hi"])
                 #expect(largeJSON.code == 0, "\(largeJSON.output)")
 
+                // Text output names each line's agent from the stream (the run asked for no list).
+                let named = large.output.split(separator: "\n").filter { $0.hasSuffix("] sim") }
+                #expect(named.count == 40 && Set(named).count == 40 && named.allSatisfy { $0.hasPrefix("[few-") || $0.hasPrefix("[many-") },
+                        "\(large.output)")
                 // POST, then one events stream (the batch ends well inside its minute); --json adds
                 // the results stream. Before, the CLI also made one GET per command.
                 #expect(small.requests == 2 && large.requests == 2, "text: \(small.requests) requests for 5 agents, \(large.requests) for 40")
@@ -77,6 +82,41 @@ extension EndToEnd {
             }
             for sim in sims { _ = try? await sim.terminateAndWait(grace: .seconds(10)) }
             try? await proxy.stop()
+            await server.stop()
+        }
+
+        @Test("list_commands false answers with the count alone; a compact events stream names every agent; a bad view is a 400")
+        func compactForms() async throws {
+            let server = try await E2EServer.start()
+            let state = try freeTemporaryDirectory(prefix: "gururmm-compact")
+            var sims: [ManagedProcess] = []
+            do {
+                let token = try await server.api.enrollToken(uses: 10)
+                sims.append(try startSim(server, agents: 3, token: token, state: state, prefix: "cf-"))
+                try await waitOnline(server.api, count: 3)
+                let request = RunRequest(agents: nil, all: true, command: "true", script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 60,
+                                         listCommands: false)
+                let created: RunResponse = try await server.api.call("POST", "/api/v1/commands", body: request)
+                #expect(created.commands.isEmpty && created.commandCount == 3)
+                let (rawStatus, rawBody) = try await server.api.raw("POST", "/api/v1/commands",
+                                                                    body: Data(#"{"all":true,"command":"true","list_commands":false}"#.utf8))
+                #expect(rawStatus == 201 && !String(decoding: rawBody, as: UTF8.self).contains("agent_id"))
+                let one = try #require(try await server.api.agents().first?.name)
+                let listed = try await server.api.run([one], "true")
+                #expect(listed.commands.count == 1 && listed.commandCount == nil, "the default answer lists the commands and no count")
+                let finals = try await server.api.client.batch(created.batchId).follow(output: true) { _ in }
+                #expect(finals.count == 3 && finals.values.allSatisfy { $0.state == .succeeded && $0.agent?.hasPrefix("cf-") == true })
+                for bad in ["brief", "FULL", "", "compact%20", "%00", String(repeating: "x", count: 5000)] {
+                    let (status, body) = try await server.api.raw("GET", "/api/v1/batches/\(created.batchId)/events?view=\(bad)")
+                    let message = String(decoding: body, as: UTF8.self)
+                    // A NUL is refused before any route looks at the query.
+                    let expected = bad == "%00" ? "NUL characters" : "view must be one of: full, compact"
+                    #expect(status == 400 && message.contains(expected), "view=\(bad): \(status) \(message)")
+                }
+            } catch {
+                Issue.record("\(error)")
+            }
+            for sim in sims { _ = try? await sim.terminateAndWait(grace: .seconds(10)) }
             await server.stop()
         }
 

@@ -38,13 +38,15 @@ struct BatchLineCodecTests {
     }
 
     static func line(_ rng: inout SplitMix64, plain: Bool) -> BatchStreamLine {
-        switch rng.next() % 3 {
+        switch rng.next() % 4 {
         case 0: return BatchStreamLine(command: view(&rng, plain: plain))
         case 1:
             let bytes = (0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            return BatchStreamLine(output: OutputView(commandId: plain ? "c\(rng.next() % 1000)" : FuzzText.draw(&rng),
+            let agent: String? = Bool.random(using: &rng) ? nil : plain ? "a\(rng.next() % 1000)" : FuzzText.draw(&rng)
+            return BatchStreamLine(output: OutputView(agent: agent, commandId: plain ? "c\(rng.next() % 1000)" : FuzzText.draw(&rng),
                                                       stream: Bool.random(using: &rng) ? .stdout : .stderr,
                                                       offset: Int(truncatingIfNeeded: rng.next()) >> Int(rng.next() % 64), data: Data(bytes)))
+        case 2: return BatchStreamLine(brief: CommandBrief(view(&rng, plain: plain)))
         default:
             return BatchStreamLine(end: BatchStreamEnd(version: Int(truncatingIfNeeded: rng.next()), done: Bool.random(using: &rng),
                                                        commands: Int(rng.next() % 20_000)))
@@ -116,6 +118,10 @@ struct BatchLineCodecTests {
         #"{"output":{"command_id":"a\"b","data":"","offset":0,"stream":"stdout"}}"#,
         #"{"output":{"command_id":"a","data":"!!","offset":0,"stream":"stdout"}}"#,
         #"{"output":{"command_id":"a","data":"","offset":0,"stream":"stdin"}}"#,
+        #"{"brief":{"agent_id":"a","id":"c","state":"finished"}}"#,
+        #"{"brief":{"agent_id":"a","id":"c","signal":9,"state":"failed"}}"#,
+        #"{"brief":{"id":"c","state":"failed"}}"#,
+        #"{"brief":{"agent_id":"a","id":"c","state":"failed"},"end":{"commands":1,"done":true,"version":1}}"#,
     ])
     func declines(_ line: String) {
         #expect(BatchLineCodec.decode(Data(line.utf8)) == nil)

@@ -64,8 +64,8 @@ struct GuruAPIClientTests {
         #expect(finals["c_1"]?.state == .succeeded)
         // The second request resumes after the first answer's end version.
         #expect(server.requests.map(\.uri) == [
-            "/api/v1/batches/b_1/events?after=0&wait=25&output=true&terminal=true",
-            "/api/v1/batches/b_1/events?after=7&wait=25&output=true&terminal=true",
+            "/api/v1/batches/b_1/events?after=0&wait=25&output=true&terminal=true&view=compact",
+            "/api/v1/batches/b_1/events?after=7&wait=25&output=true&terminal=true&view=compact",
         ])
     }
 

@@ -77,6 +77,47 @@ import Testing
         #expect(later.compactMap(\.output).map { "\($0.commandId)@\($0.offset)" } == ["\(ids[0])@6"])
     }
 
+    @Test("a compact events stream, read by the CLI's decoder, carries the full stream's values of every command and output, across pages")
+    func compactLinesMatchTheFullForm() async throws {
+        let (store, agents) = try await Fixture.store(agents: ["web-1", "db-2"])
+        let ids = (0..<(BatchStreams.commandPage + 30)).map { String(format: "c%04d", $0) }
+        for (index, id) in ids.enumerated() {
+            try await Fixture.insert([id], agent: agents[index % 2].id, into: store)
+        }
+        let outcomes = [CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("sim\n".utf8)),
+                        CommandOutcome(state: .failed, reason: "exit status 3", exitCode: 3, stderr: Data("bad \"quote\" é\n".utf8)),
+                        CommandOutcome(state: .failed, reason: "killed by \"KILL\" (9)", signal: 9), CommandOutcome(state: .timedOut, reason: "ran past 30 s")]
+        for (index, id) in ids.enumerated() {
+            _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
+            guard index % 5 != 4 else { continue }  // some still sent: terminal=true leaves them out
+            _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
+            _ = try await store.finish(commandId: id, outcome: outcomes[index % outcomes.count], now: Fixture.at(3))
+        }
+        func read(terminal: Bool, view: BatchStreamView) async throws -> [BatchStreamLine] {
+            let response = try await BatchStreams.events(core(store), batchId: "b1", after: 0, wait: 0, output: true, terminalOnly: terminal, view: view)
+            let collected = Collected()
+            try await response.body.write(Collector(into: collected))
+            // Decoded as the CLI decodes a line: the fast path, else Foundation.
+            return try collected.bytes.withLock { $0 }.split(separator: 0x0A).map { line in
+                try BatchLineCodec.decode(Data(line)) ?? APICoding.decoder().decode(BatchStreamLine.self, from: Data(line))
+            }
+        }
+        for terminal in [true, false] {
+            let full = try await read(terminal: terminal, view: .full), compact = try await read(terminal: terminal, view: .compact)
+            #expect(compact.allSatisfy { $0.command == nil } && full.allSatisfy { $0.brief == nil })
+            #expect(compact.compactMap(\.brief) == full.compactMap(\.command).map(CommandBrief.init), "terminal=\(terminal)")
+            #expect(compact.compactMap(\.brief).count == (terminal ? ids.count - ids.count / 5 : ids.count))
+            let names = Dictionary(uniqueKeysWithValues: full.compactMap(\.command).map { ($0.id, $0.agent) })
+            let fullOutput = full.compactMap(\.output), compactOutput = compact.compactMap(\.output)
+            #expect(!fullOutput.isEmpty && compactOutput.count == fullOutput.count)
+            for (f, c) in zip(fullOutput, compactOutput) {
+                #expect(f.agent == nil && c.agent != nil && c.agent == names[c.commandId] ?? nil)
+                #expect(c.commandId == f.commandId && c.stream == f.stream && c.offset == f.offset && c.data == f.data)
+            }
+            #expect(compact.last?.end?.commands == full.last?.end?.commands && compact.last?.end?.version == full.last?.end?.version)
+        }
+    }
+
     @Test("results give every command its own whole output, in creation order, across pages and output reads of any size")
     func resultsCarryEachCommandsWholeOutput() async throws {
         let (store, agents) = try await Fixture.store()

@@ -19,6 +19,13 @@ extension CommandView {
     }
 }
 
+extension CommandBrief {
+    /// The record's brief, as a compact events stream writes it.
+    init(_ r: CommandRecord, agentName: String?) {
+        self.init(id: r.id, agentId: r.agentId, agent: agentName, state: r.state, exitCode: r.exitCode, reason: r.reason)
+    }
+}
+
 extension EnrollmentTokenView {
     /// The record's view, with the secret only when it was just created.
     init(_ record: EnrollmentTokenRecord, secret: String?) {

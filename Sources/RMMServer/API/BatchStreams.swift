@@ -41,7 +41,9 @@ enum BatchStreams {
     /// which version the answer went and whether the batch is done.
     /// With `terminalOnly`, only commands that have ended get a command line (the CLI needs no
     /// intermediate states: a quarter of the lines of a fan-out).
-    static func events(_ core: ServerCore, batchId: String, after: Int, wait: Double, output: Bool, terminalOnly: Bool) async throws -> Response {
+    /// With `view` compact, commands are `brief` lines and output lines name their agent.
+    static func events(_ core: ServerCore, batchId: String, after: Int, wait: Double, output: Bool, terminalOnly: Bool,
+                       view: BatchStreamView = .full) async throws -> Response {
         guard try await core.store.batchTopVersion(batchId: batchId) != nil else { throw RequestError(404, "batch \(batchId) not found") }
         let body = ResponseBody { writer in
             var lines = NDJSONLines()
@@ -63,7 +65,7 @@ enum BatchStreams {
                     let top = try await core.store.batchTopVersion(batchId: batchId) ?? after
                     if top > after {
                         written += try await changes(core, batchId: batchId, versions: OutputVersions(after: after, through: top), output: output,
-                                                     terminalOnly: terminalOnly, into: &lines, writer: &writer)
+                                                     terminalOnly: terminalOnly, view: view, into: &lines, writer: &writer)
                     }
                     after = max(after, top)
                 }
@@ -93,7 +95,7 @@ enum BatchStreams {
     /// lines it wrote. A command changed again after `versions.through` is left to the next round
     /// (its output up to `through` is written now, the rest then), so none is written twice.
     private static func changes(
-        _ core: ServerCore, batchId: String, versions: OutputVersions, output: Bool, terminalOnly: Bool,
+        _ core: ServerCore, batchId: String, versions: OutputVersions, output: Bool, terminalOnly: Bool, view: BatchStreamView,
         into lines: inout NDJSONLines, writer: inout any ResponseBodyWriter
     ) async throws -> Int {
         var written = 0
@@ -102,14 +104,22 @@ enum BatchStreams {
         var outputTaken = Set<String>()
         try await forEachChangedPage(core, batchId: batchId, after: versions.after) { page, names in
             for item in page where item.record.version <= versions.through && (!terminalOnly || item.record.state.isTerminal) {
-                try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: names[item.record.agentId], textLimit: 200)))
+                let name = names[item.record.agentId]
+                switch view {
+                case .full: try lines.append(BatchStreamLine(command: CommandView(item.record, agentName: name, textLimit: 200)))
+                case .compact: try lines.append(BatchStreamLine(brief: CommandBrief(item.record, agentName: name)))
+                }
                 written += 1
                 try await lines.flushIfFull(to: &writer)
             }
             guard output else { return }
             let fresh = page.map(\.record.id).filter { outputTaken.insert($0).inserted }
+            // A compact stream names each output's agent: its client need not know the batch's commands.
+            let agentOf = view == .compact ? Dictionary(page.map { ($0.record.id, names[$0.record.agentId] ?? $0.record.agentId) },
+                                                        uniquingKeysWith: { first, _ in first }) : [:]
             try await forEachChunk(core, commandIds: fresh, versions: versions) { chunk in
-                try lines.append(BatchStreamLine(output: OutputView(commandId: chunk.commandId, stream: chunk.stream, offset: chunk.offset, data: chunk.data)))
+                try lines.append(BatchStreamLine(output: OutputView(agent: agentOf[chunk.commandId], commandId: chunk.commandId, stream: chunk.stream,
+                                                                    offset: chunk.offset, data: chunk.data)))
                 try await lines.flushIfFull(to: &writer)
             }
         }

@@ -68,6 +68,15 @@ extension Request {
         }
     }
 
+    /// A query parameter naming one of `Choice`'s cases (`fallback` when absent); anything else is 400.
+    func queryChoice<Choice: RawRepresentable & CaseIterable>(_ name: String, fallback: Choice) throws -> Choice where Choice.RawValue == String {
+        guard let text = uri.queryParameters.get(name) else { return fallback }
+        guard let choice = Choice(rawValue: String(text)) else {
+            throw RequestError(400, "\(name) must be one of: " + Choice.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return choice
+    }
+
     /// A finite numeric query parameter in `range` (`fallback` when absent); anything else is 400.
     func queryReal(_ name: String, in range: ClosedRange<Double>, fallback: Double) throws -> Double {
         do {

@@ -17,6 +17,11 @@ enum CommandRoutes {
             let (batchId, records, names) = try await core.commands.run(body, by: context.operatorName ?? "unknown") { batchId, records in
                 ServerCore.auditEntry(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId): \(what)")
             }
+            // A client that follows the batch's streams may ask for the count alone: at 10,000
+            // targets the list is about a megabyte to write and read that it already gets there.
+            if body.listCommands == false {
+                return EditedResponse(status: .created, response: RunResponse(batchId: batchId, commands: [], commandCount: records.count))
+            }
             let targets = records.map { RunResponse.Target(commandId: $0.id, agentId: $0.agentId, agent: names[$0.agentId] ?? $0.agentId) }
             return EditedResponse(status: .created, response: RunResponse(batchId: batchId, commands: targets))
         }
@@ -65,7 +70,8 @@ enum CommandRoutes {
             let wait = try request.queryReal("wait", in: 0...60, fallback: 0)
             let output = try request.queryBool("output", fallback: true)
             let terminalOnly = try request.queryBool("terminal", fallback: false)
-            return try await BatchStreams.events(core, batchId: id, after: after, wait: wait, output: output, terminalOnly: terminalOnly)
+            let view = try request.queryChoice("view", fallback: BatchStreamView.full)
+            return try await BatchStreams.events(core, batchId: id, after: after, wait: wait, output: output, terminalOnly: terminalOnly, view: view)
         }
         routes.get("/batches/:id/results") { request, context -> Response in
             let id = try context.parameters.require("id")
