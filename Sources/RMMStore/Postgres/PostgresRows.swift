@@ -7,7 +7,7 @@ import RMMProtocol
 struct PostgresCells {
     private let row: PostgresRandomAccessRow
     /// Names the row in errors, such as "command c_1".
-    let what: String
+    var what: String
 
     init(_ row: PostgresRow, what: String) {
         self.row = PostgresRandomAccessRow(row)
@@ -43,8 +43,8 @@ extension CommandRecord {
 
     /// Decodes a row of `CommandRecord.columns` (by position, in that order).
     init(postgres row: PostgresRow) throws {
-        let firstId = try? PostgresCells(row, what: "a command row").value(0, "id", as: String.self)
-        let cells = PostgresCells(row, what: "command \(firstId ?? "(no id)")")
+        var cells = PostgresCells(row, what: "a command row")
+        cells.what = "command \((try? cells.value(0, "id", as: String.self)) ?? "(no id)")"
         self.init(
             id: try cells.value(0, "id"), agentId: try cells.value(1, "agent_id"), batchId: try cells.value(2, "batch_id"),
             kind: try cells.enumValue(3, "kind", as: CommandSpec.Kind.self), text: try cells.value(4, "text"),
@@ -71,8 +71,9 @@ extension PositionedCommand {
 extension OutputChunk {
     /// Decodes a row of command_id, stream, byte_offset, data, version.
     init(postgres row: PostgresRow) throws {
-        let commandId = try PostgresCells(row, what: "an output chunk").value(0, "command_id", as: String.self)
-        let cells = PostgresCells(row, what: "output chunk of command \(commandId)")
+        var cells = PostgresCells(row, what: "an output chunk")
+        let commandId = try cells.value(0, "command_id", as: String.self)
+        cells.what = "output chunk of command \(commandId)"
         self.init(
             commandId: commandId, stream: try cells.enumValue(1, "stream", as: StdStream.self),
             offset: try cells.value(2, "byte_offset"), data: try cells.value(3, "data"), version: try cells.value(4, "version")

@@ -122,8 +122,9 @@ extension PostgresStore {
                 """, logger: logger)
             var chunks: [OutputChunk] = []
             for try await row in rows {
-                let commandId = try PostgresCells(row, what: "an output chunk").value(0, "command_id", as: String.self)
-                let cells = PostgresCells(row, what: "output chunk of command \(commandId)")
+                var cells = PostgresCells(row, what: "an output chunk")
+                let commandId = try cells.value(0, "command_id", as: String.self)
+                cells.what = "output chunk of command \(commandId)"
                 guard chunks.count < limit, let data = try cells.value(3, "data", as: Data?.self) else {
                     return OutputChunkPage(chunks: chunks, more: true)
                 }
