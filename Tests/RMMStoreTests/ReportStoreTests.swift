@@ -97,11 +97,41 @@ import RMMStore
         #expect(try await store.events(commandId: "theirs").map(\.state) == [.queued, .sent])
     }
 
+    @Test(arguments: StoreBackend.allCases) func aLoneAckSaysWhatItDid(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
+        let other = try await Fixture.agent(store, key: "key-2", name: "web-2")
+        try await store.insertCommands([Fixture.command("mine", agent: agent.id), Fixture.command("theirs", agent: other.id)])
+        for id in ["mine", "theirs"] { _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1)) }
+        func ack(_ id: String) async throws -> ReportEffect {
+            try #require(try await store.recordReports([.acknowledged(commandId: id, reason: "got it")], agentId: agent.id, now: Fixture.at(2)).first)
+        }
+        let stored = try #require(try await store.command(id: "mine"))
+        #expect(try await ack("mine") == .changed(stored.with(state: .delivered, reason: "got it", at: Fixture.at(2), version: try #require(try await store.command(id: "mine")).version)))
+        #expect(try await ack("mine") == .unchanged(try #require(try await store.command(id: "mine"))))
+        #expect(try await ack("theirs") == .notOwned)
+        #expect(try await ack("c_gone") == .unknown)
+        #expect(try await store.events(commandId: "mine").map(\.state) == [.queued, .sent, .delivered])
+        #expect(try await store.command(id: "theirs")?.state == .sent)
+    }
+
     @Test(arguments: StoreBackend.allCases) func noReportsIsNoWrite(backend: StoreBackend) async throws {
         let (store, agent) = try await Fixture.storeWithAgent(backend)
         defer { Fixture.close(store) }
         let before = (store as? SQLiteStore)?.commitCounts.transactions
         #expect(try await store.recordReports([], agentId: agent.id, now: Fixture.t0).isEmpty)
         if let sqlite = store as? SQLiteStore { #expect(sqlite.commitCounts.transactions == before) }
+    }
+}
+
+extension CommandRecord {
+    /// This record after a move to `state`, as the store writes it.
+    fileprivate func with(state: CommandState, reason: String?, at: Date, version: Int) -> CommandRecord {
+        var record = self
+        record.state = state
+        record.reason = reason
+        record.updatedAt = at
+        record.version = version
+        return record
     }
 }
