@@ -5,15 +5,16 @@ import Testing
 
 /// The bounded pages the API streams a batch from: every command and chunk once, in order.
 @Suite struct BatchPageTests {
-    private func batch(_ count: Int) async throws -> (SQLiteStore, [String]) {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    private func batch(_ count: Int, _ backend: StoreBackend) async throws -> (any Store, [String]) {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
         let ids = (0..<count).map { String(format: "c%02d", $0) }
         try await store.insertCommands(ids.map { Fixture.command($0, agent: agent.id) } + [Fixture.command("x1", agent: agent.id, batch: "other")])
         return (store, ids)
     }
 
-    @Test func creationOrderPagesListEveryCommandOnce() async throws {
-        let (store, ids) = try await batch(7)
+    @Test(arguments: StoreBackend.allCases) func creationOrderPagesListEveryCommandOnce(backend: StoreBackend) async throws {
+        let (store, ids) = try await batch(7, backend)
+        defer { Fixture.close(store) }
         var seen: [String] = []
         var row: Int64 = 0
         while true {
@@ -26,8 +27,9 @@ import Testing
         #expect(try await store.batchCommands(batchId: "nope", afterRow: 0, limit: 3).isEmpty)
     }
 
-    @Test func changePagesListEveryChangedCommandOnceInVersionOrder() async throws {
-        let (store, ids) = try await batch(7)
+    @Test(arguments: StoreBackend.allCases) func changePagesListEveryChangedCommandOnceInVersionOrder(backend: StoreBackend) async throws {
+        let (store, ids) = try await batch(7, backend)
+        defer { Fixture.close(store) }
         func changed(after version: Int) async throws -> [PositionedCommand] {
             var seen: [PositionedCommand] = []
             var position: BatchPosition?
@@ -39,6 +41,7 @@ import Testing
             }
         }
         // Inserted in one transaction, the commands share a version: the row breaks the tie.
+        try await Fixture.settle(store)
         let all = try await changed(after: 0)
         #expect(all.map(\.record.id) == ids)
         let top = try #require(try await store.batchTopVersion(batchId: "b1"))
@@ -48,13 +51,15 @@ import Testing
 
         _ = try await store.transition(commandId: "c05", to: .sent, reason: nil, now: Fixture.at(1))
         _ = try await store.transition(commandId: "c02", to: .sent, reason: nil, now: Fixture.at(2))
+        try await Fixture.settle(store)
         let later = try await changed(after: top)
         #expect(later.map(\.record.id) == ["c05", "c02"])
         #expect(later.allSatisfy { $0.record.state == .sent })
     }
 
-    @Test func outputPagesFollowCommandsStreamsAndOffsetsWithinTheVersionsAsked() async throws {
-        let (store, _) = try await batch(2)
+    @Test(arguments: StoreBackend.allCases) func outputPagesFollowCommandsStreamsAndOffsetsWithinTheVersionsAsked(backend: StoreBackend) async throws {
+        let (store, _) = try await batch(2, backend)
+        defer { Fixture.close(store) }
         for id in ["c00", "c01"] {
             _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
             _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
@@ -88,8 +93,8 @@ import Testing
 
 extension BatchPageTests {
     /// Commands c00 (stdout "ab", "cd", "ef"; stderr "E") and c01 (stdout "Z"), running.
-    private func batchWithOutput() async throws -> SQLiteStore {
-        let (store, _) = try await batch(2)
+    private func batchWithOutput(_ backend: StoreBackend) async throws -> any Store {
+        let (store, _) = try await batch(2, backend)
         for id in ["c00", "c01"] {
             _ = try await store.transition(commandId: id, to: .sent, reason: nil, now: Fixture.at(1))
             _ = try await store.transition(commandId: id, to: .running, reason: nil, now: Fixture.at(2))
@@ -102,8 +107,9 @@ extension BatchPageTests {
         return store
     }
 
-    @Test func outputPagesEndAtTheChunkThatReachesTheirBytesAndSayWhetherMoreFollow() async throws {
-        let store = try await batchWithOutput()
+    @Test(arguments: StoreBackend.allCases) func outputPagesEndAtTheChunkThatReachesTheirBytesAndSayWhetherMoreFollow(backend: StoreBackend) async throws {
+        let store = try await batchWithOutput(backend)
+        defer { Fixture.close(store) }
         let ids = ["c00", "c01"]
         func names(_ page: OutputChunkPage) -> [String] { page.chunks.map { "\($0.commandId)/\($0.stream.rawValue)/\($0.offset)" } }
         let first = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 100, maxBytes: 3)
@@ -124,8 +130,9 @@ extension BatchPageTests {
         #expect(names(none) == ["c00/stderr/0"] && none.more, "a page takes one chunk whatever its bytes")
     }
 
-    @Test func wholeOutputsComeInTheOrderAskedForAsManyCommandsAsTheBytesAllow() async throws {
-        let store = try await batchWithOutput()
+    @Test(arguments: StoreBackend.allCases) func wholeOutputsComeInTheOrderAskedForAsManyCommandsAsTheBytesAllow(backend: StoreBackend) async throws {
+        let store = try await batchWithOutput(backend)
+        defer { Fixture.close(store) }
         let all = try await store.commandOutputs(commandIds: ["c01", "nope", "c00"], maxBytes: 100)
         #expect(all == [
             WholeOutput(commandId: "c01", stdout: Data("Z".utf8), stderr: Data()),

@@ -4,8 +4,9 @@ import Testing
 import RMMStore
 
 @Suite struct CommandStoreTests {
-    @Test func insertStoresQueuedCommandWithEvent() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func insertStoresQueuedCommandWithEvent(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         let cmd = Fixture.command("c1", agent: agent.id)
         try await store.insertCommands([cmd])
         let stored = try #require(try await store.command(id: "c1"))
@@ -17,8 +18,9 @@ import RMMStore
         #expect(try await store.events(commandId: "c1") == [CommandEvent(commandId: "c1", state: .queued, at: Fixture.t0, reason: nil)])
     }
 
-    @Test func insertRefusesDuplicatesAndUnknownAgentsAtomically() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func insertRefusesDuplicatesAndUnknownAgentsAtomically(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         await #expect(throws: StoreError.conflict("command 'c1' already exists")) {
             try await store.insertCommands([Fixture.command("c2", agent: agent.id), Fixture.command("c1", agent: agent.id)])
@@ -29,22 +31,31 @@ import RMMStore
         #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["c1"])
     }
 
-    @Test func aBatchTakesOneDistinctVersionPerCommand() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func aBatchTakesVersionsAfterThoseBefore(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c0", agent: agent.id)])
         let first = try #require(try await store.command(id: "c0")).version
         try await store.insertCommands((1...5).map { Fixture.command("c\($0)", agent: agent.id) })
         var versions: [Int] = []
         for index in 1...5 { versions.append(try #require(try await store.command(id: "c\(index)")).version) }
-        #expect(versions == Array(first + 1...first + 5))
-        // The next write continues after the range.
         let sent = try #require(try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1)))
-        #expect(sent.version == first + 6)
+        switch backend {
+        case .sqlite:
+            #expect(versions == Array(first + 1...first + 5))
+            // The next write continues after the range.
+            #expect(sent.version == first + 6)
+        case .postgres:
+            // A version is the writing transaction's id: one insert's commands share it.
+            #expect(Set(versions).count == 1 && versions[0] > first)
+            #expect(sent.version > versions[0])
+        }
     }
 
-    @Test("a large batch's history is stored in order, many rows per statement")
-    func largeBatchHistoryInOrder() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test("a large batch's history is stored in order, many rows per statement", arguments: StoreBackend.allCases)
+    func largeBatchHistoryInOrder(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         let commands = (0..<70).map { index in
             var command = Fixture.command("c\(index)", agent: agent.id)
             if index % 2 == 0 {
@@ -61,8 +72,9 @@ import RMMStore
         }
     }
 
-    @Test func allowedTransitionsUpdateRowAndRecordEventsInOrder() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func allowedTransitionsUpdateRowAndRecordEventsInOrder(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         let sent = try #require(try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1)))
         let delivered = try #require(try await store.transition(commandId: "c1", to: .delivered, reason: "acked", now: Fixture.at(2)))
@@ -75,8 +87,9 @@ import RMMStore
         #expect(try await store.events(commandId: "c1")[2] == CommandEvent(commandId: "c1", state: .delivered, at: Fixture.at(2), reason: "acked"))
     }
 
-    @Test func refusedTransitionLeavesEverythingUntouched() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func refusedTransitionLeavesEverythingUntouched(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         let before = try #require(try await store.command(id: "c1"))
         #expect(try await store.transition(commandId: "c1", to: .running, reason: "skip", now: Fixture.at(1)) == nil)
@@ -96,8 +109,9 @@ import RMMStore
         }
     }
 
-    @Test func finishAppendsMissingTailAndIsIdempotent() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func finishAppendsMissingTailAndIsIdempotent(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
         _ = try await store.transition(commandId: "c1", to: .running, reason: nil, now: Fixture.at(2))
@@ -123,8 +137,9 @@ import RMMStore
         #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .running, .failed])
     }
 
-    @Test func concurrentFinishesHaveExactlyOneWinner() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func concurrentFinishesHaveExactlyOneWinner(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
         let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -141,8 +156,9 @@ import RMMStore
         #expect(try await store.events(commandId: "c1").map(\.state) == [.queued, .sent, .succeeded])
     }
 
-    @Test func finishRefusesMovesTheLifecycleForbids() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func finishRefusesMovesTheLifecycleForbids(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         let before = try #require(try await store.command(id: "c1"))
         // queued → succeeded is not a move; nor is finishing with a non-terminal state.
@@ -154,9 +170,10 @@ import RMMStore
         #expect(before.state == .queued)
     }
 
-    @Test func listingsFilterAndOrder() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
-        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("other"), now: Fixture.t0)
+    @Test(arguments: StoreBackend.allCases) func listingsFilterAndOrder(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
+        let other = try await Fixture.agent(store, key: "key-2", name: "other")
         try await store.insertCommands([
             Fixture.command("a1", agent: agent.id, created: 1, expires: 10),
             Fixture.command("a2", agent: agent.id, created: 2, expires: 20),
@@ -183,9 +200,10 @@ import RMMStore
         #expect(try await store.commandsToExpire(now: Fixture.at(0.5)).isEmpty)
     }
 
-    @Test func pendingCountsCountNonTerminalCommandsPerAgent() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
-        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("other"), now: Fixture.t0)
+    @Test(arguments: StoreBackend.allCases) func pendingCountsCountNonTerminalCommandsPerAgent(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
+        let other = try await Fixture.agent(store, key: "key-2", name: "other")
         try await store.insertCommands((1...4).map { Fixture.command("a\($0)", agent: agent.id) } + [Fixture.command("o1", agent: other.id)])
         _ = try await store.transition(commandId: "a2", to: .sent, reason: nil, now: Fixture.at(1))
         _ = try await store.transition(commandId: "a3", to: .sent, reason: nil, now: Fixture.at(1))
@@ -200,9 +218,10 @@ import RMMStore
         #expect(try await store.pendingCommandCounts(agentIds: many) == [agent.id: 3])
     }
 
-    @Test func insertWithPendingLimitRefusesTheWholeBatch() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
-        let other = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("other"), now: Fixture.t0)
+    @Test(arguments: StoreBackend.allCases) func insertWithPendingLimitRefusesTheWholeBatch(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
+        let other = try await Fixture.agent(store, key: "key-2", name: "other")
         try await store.insertCommands([Fixture.command("a1", agent: agent.id), Fixture.command("a2", agent: agent.id)], maxPendingPerAgent: 2)
         await #expect(throws: StoreError.tooManyPending(limit: 2, counts: [agent.id: 2])) {
             try await store.insertCommands([Fixture.command("o1", agent: other.id), Fixture.command("a3", agent: agent.id)], maxPendingPerAgent: 2)
@@ -216,8 +235,9 @@ import RMMStore
         #expect(try await store.pendingCommandCounts(agentIds: [agent.id, other.id]) == [agent.id: 2, other.id: 1])
     }
 
-    @Test func auditEntryIsStoredWithTheCommandsOrNotAtAll() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func auditEntryIsStoredWithTheCommandsOrNotAtAll(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         let entry = AuditEntry(at: Fixture.t0, actor: "ops", role: "operator", action: "commands.run", targets: [agent.id], detail: "batch b_1", remote: "127.0.0.1:5")
         try await store.insertCommands([Fixture.command("a1", agent: agent.id)], maxPendingPerAgent: 1, audit: entry)
         // Refused as a whole: neither the commands nor their audit entry.
@@ -227,14 +247,15 @@ import RMMStore
         await #expect(throws: StoreError.notFound("agent 'ag_nobody'")) {
             try await store.insertCommands([Fixture.command("n1", agent: "ag_nobody")], maxPendingPerAgent: nil, audit: entry)
         }
-        let log = try await store.auditLog(limit: 10).filter { $0.action == "commands.run" }
+        let log = try await Fixture.auditLog(store).filter { $0.action == "commands.run" }
         #expect(log.count == 1)
         #expect(log.first?.detail == "batch b_1" && log.first?.targets == [agent.id])
         #expect(try await store.commands(agentId: nil, limit: 10).map(\.id) == ["a1"])
     }
 
-    @Test func aCommandCreatedSentKeepsBothStepsAndOtherStatesAreRefused() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func aCommandCreatedSentKeepsBothStepsAndOtherStatesAreRefused(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         var sent = Fixture.command("s1", agent: agent.id)
         sent.state = .sent
         sent.reason = "epoch 3"

@@ -4,8 +4,9 @@ import Testing
 import RMMStore
 
 @Suite struct OutputStoreTests {
-    @Test func appendOutputAcceptsOnlyTheNextBytesWithinCap() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func appendOutputAcceptsOnlyTheNextBytesWithinCap(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([Fixture.command("c1", agent: agent.id)])
         _ = try await store.transition(commandId: "c1", to: .sent, reason: nil, now: Fixture.at(1))
         _ = try await store.transition(commandId: "c1", to: .running, reason: nil, now: Fixture.at(2))
@@ -25,16 +26,19 @@ import RMMStore
         #expect(try await store.output(commandId: "c1", stream: .stderr) == Data("e".utf8))
     }
 
-    @Test func batchChangesReturnsExactlyWhatChangedAfterAVersion() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func batchChangesReturnsExactlyWhatChangedAfterAVersion(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { Fixture.close(store) }
         try await store.insertCommands([
             Fixture.command("c1", agent: agent.id), Fixture.command("c2", agent: agent.id),
             Fixture.command("x1", agent: agent.id, batch: "other"),
         ])
+        try await Fixture.settle(store)
         let initial = try await store.batchChanges(batchId: "b1", after: 0)
         #expect(initial.commands.map(\.id) == ["c1", "c2"])
         #expect(initial.output.isEmpty)
         #expect(initial.version == initial.commands.map(\.version).max())
+
 
         let quiet = try await store.batchChanges(batchId: "b1", after: initial.version)
         #expect(quiet == BatchChanges(version: initial.version, commands: [], output: []))
@@ -45,6 +49,7 @@ import RMMStore
         #expect(try await store.appendOutput(commandId: "c2", stream: .stdout, offset: 0, data: Data("one".utf8), cap: 100))
         #expect(try await store.appendOutput(commandId: "c2", stream: .stdout, offset: 3, data: Data("two".utf8), cap: 100))
 
+        try await Fixture.settle(store)
         let step = try await store.batchChanges(batchId: "b1", after: initial.version)
         #expect(step.commands.map(\.id) == ["c2"])
         #expect(step.commands.first?.state == .running)
@@ -57,11 +62,13 @@ import RMMStore
         let done = try #require(try await store.finish(
             commandId: "c2", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("onetwothree".utf8)), now: Fixture.at(3)
         ))
+        try await Fixture.settle(store)
         let last = try await store.batchChanges(batchId: "b1", after: step.version)
         #expect(last.commands == [done])
         #expect(last.output.map(\.data) == [Data("three".utf8)])
         #expect(last.output.first?.offset == 6)
         #expect(last.version == done.version)
+        try await Fixture.settle(store)
         #expect(try await store.batchChanges(batchId: "b1", after: last.version).commands.isEmpty)
     }
 }

@@ -2,28 +2,117 @@ import Foundation
 import PostgresNIO
 import RMMProtocol
 
+/// What a session reads and writes about its agent's commands.
 extension PostgresStore {
     public func undeliveredCommands(agentId: String) async throws -> [CommandRecord] {
-        throw StoreError.unavailable("PostgresStore.undeliveredCommands is not implemented yet")
+        try await read { connection in
+            try await connection.commands("""
+                SELECT \(unescaped: CommandRecord.columns) FROM commands
+                WHERE agent_id = \(agentId) AND state IN ('queued', 'sent') ORDER BY created_at, seq
+                """, logger: logger)
+        }
     }
 
     public func command(id: String) async throws -> CommandRecord? {
-        throw StoreError.unavailable("PostgresStore.command is not implemented yet")
+        try await read { connection in
+            try await connection.commands("SELECT \(unescaped: CommandRecord.columns) FROM commands WHERE id = \(id)", logger: logger).first
+        }
     }
 
+    /// Throws `notFound` for an unknown command (a refused move of a known one returns nil).
     public func transition(commandId: String, to state: CommandState, reason: String?, now: Date) async throws -> CommandRecord? {
-        throw StoreError.unavailable("PostgresStore.transition is not implemented yet")
+        try await move(commandId: commandId, to: state, reason: reason, now: now, audit: nil)
     }
 
     public func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
-        throw StoreError.unavailable("PostgresStore.recordReports is not implemented yet")
+        guard !reports.isEmpty else { return [] }
+        let steps = reports.map { (commandId: $0.commandId, step: $0.postgresStep) }
+        // A lone ack or start, the commonest report, is one atomic statement, as `transition`.
+        if steps.count == 1, case .move(let state, let reason) = steps[0].step {
+            return [try await moveReported(commandId: steps[0].commandId, to: state, reason: reason, agentId: agentId, now: now)]
+        }
+        return try await write { connection in
+            var run = try await PostgresReportRun.load(steps, connection, logger: logger)
+            let effects = steps.map { run.apply($0.commandId, $0.step, agentId: agentId, now: now) }
+            return try await run.flush(effects, connection, logger: logger)
+        }
     }
 
     public func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
-        throw StoreError.unavailable("PostgresStore.appendOutput is not implemented yet")
+        let step = PostgresReportRun.Step.output(stream, offset: offset, data: data, cap: cap)
+        let effect = try await write { connection in
+            var run = try await PostgresReportRun.load([(commandId, step)], connection, logger: logger)
+            // An output step records no time.
+            let effect = run.apply(commandId, step, agentId: nil, now: .distantPast)
+            return try await run.flush([effect], connection, logger: logger)[0]
+        }
+        if case .changed = effect { return true }
+        return false
     }
 
+    /// Throws `notFound` for an unknown command. A non-terminal `outcome.state` is a refused move (nil).
     public func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
-        throw StoreError.unavailable("PostgresStore.finish is not implemented yet")
+        let step = PostgresReportRun.Step.finish(outcome)
+        let effect = try await write { connection in
+            var run = try await PostgresReportRun.load([(commandId, step)], connection, logger: logger)
+            let effect = run.apply(commandId, step, agentId: nil, now: now)
+            return try await run.flush([effect], connection, logger: logger)[0]
+        }
+        switch effect {
+        case .changed(let record): return record
+        case .unchanged: return nil
+        case .unknown, .notOwned: throw StoreError.notFound("command '\(commandId)'")
+        }
+    }
+
+    /// `transition`, with `audit` appended in the same statement when the move is made: one
+    /// atomic statement, whose condition on the state is checked again against the row as
+    /// locked, so of two nodes making one move at once exactly one makes it.
+    func move(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry?) async throws -> CommandRecord? {
+        let query = try Self.moveStatement(commandId: commandId, to: state, reason: reason, now: now, agentId: nil, audit: audit)
+        return try await read { connection in
+            if let moved = try await connection.commands(query, logger: logger).first { return moved }
+            let known = try await connection.query("SELECT 1 FROM commands WHERE id = \(commandId)", logger: logger)
+            for try await _ in known { return nil }
+            throw StoreError.notFound("command '\(commandId)'")
+        }
+    }
+
+    /// An agent's report that moves a command, as `recordReports` applies it, in one statement.
+    private func moveReported(commandId: String, to state: CommandState, reason: String?, agentId: String, now: Date) async throws -> ReportEffect {
+        let query = try Self.moveStatement(commandId: commandId, to: state, reason: reason, now: now, agentId: agentId, audit: nil)
+        return try await read { connection in
+            if let moved = try await connection.commands(query, logger: logger).first { return .changed(moved) }
+            // Refused: say why, from the row as it stands.
+            let found = try await connection.commands(
+                "SELECT \(unescaped: CommandRecord.columns) FROM commands WHERE id = \(commandId)", logger: logger
+            ).first
+            guard let command = found else { return .unknown }
+            return command.agentId == agentId ? .unchanged(command) : .notOwned
+        }
+    }
+
+    /// The statement of a move: the update only where the lifecycle allows it (and, with
+    /// `agentId`, only on that agent's command), its event, and `audit` when it is made.
+    private static func moveStatement(
+        commandId: String, to state: CommandState, reason: String?, now: Date, agentId: String?, audit: AuditEntry?
+    ) throws -> PostgresQuery {
+        let from = CommandState.allCases.filter { $0.canMove(to: state) }.map(\.rawValue)
+        var statement = PostgresStatement()
+        let id = statement.bind(commandId), target = statement.bind(state.rawValue), why = statement.bind(reason)
+        let at = statement.bind(now.timeIntervalSinceReferenceDate), allowed = statement.bind(from), owner = statement.bind(agentId)
+        statement.append("""
+            WITH u AS (UPDATE commands SET state = \(target)::text, reason = \(why)::text, updated_at = \(at)::float8,
+                        version = \(PostgresSchema.writerVersion)
+                    WHERE id = \(id)::text AND state = ANY(\(allowed)::text[]) AND agent_id = COALESCE(\(owner)::text, agent_id)
+                    RETURNING \(CommandRecord.columns)),
+                e AS (INSERT INTO command_events (command_id, state, occurred_at, reason) SELECT id, state, updated_at, reason FROM u)
+            """)
+        if let audit {
+            statement.append(",\n")
+            try PostgresAuditRow.cte("a", audit, when: "EXISTS (SELECT 1 FROM u)", &statement)
+        }
+        statement.append("\nSELECT \(CommandRecord.columns) FROM u")
+        return statement.query
     }
 }

@@ -149,13 +149,9 @@ extension SQLiteStore {
     /// refuses. Nothing is written yet: the event waits in `scratch`, and the caller saves the
     /// record (`saveLifecycle`) — once for several steps of one command.
     static func move(_ command: CommandRecord, to state: CommandState, reason: String?, now: Date, _ scratch: inout WriteScratch) -> CommandRecord? {
-        var command = command
-        guard command.state.canMove(to: state) else { return nil }
-        command.state = state
-        command.reason = reason
-        command.updatedAt = now
+        guard let moved = command.moved(to: state, reason: reason, now: now) else { return nil }
         scratch.event(command.id, state, at: now, reason: reason)
-        return command
+        return moved
     }
 
     /// `finish` inside the caller's transaction.
@@ -173,12 +169,9 @@ extension SQLiteStore {
     /// Ends `command` (as just read in this transaction) with `outcome`; nil if nothing changes.
     /// The output is stored, the event waits in `scratch`; the caller saves the record (`saveLifecycle`).
     static func end(_ command: CommandRecord, outcome: CommandOutcome, now: Date, _ scratch: inout WriteScratch, _ db: Database) throws -> CommandRecord? {
-        var command = command
         let commandId = command.id
         // A redelivered result finds the command terminal already: nothing to do, nothing changes.
-        guard !command.state.isTerminal, outcome.state.isTerminal, command.state.canMove(to: outcome.state) else {
-            return nil
-        }
+        guard let ended = command.ended(with: outcome, now: now) else { return nil }
         // Live output is always a prefix of the agent's whole output; store only the missing tail.
         for (stream, whole) in [(StdStream.stdout, outcome.stdout), (.stderr, outcome.stderr)] where !whole.isEmpty {
             let stored = try storedLength(commandId, stream, db)
@@ -187,15 +180,8 @@ extension SQLiteStore {
                                 version: scratch.version(db), db)
             }
         }
-        command.state = outcome.state
-        command.reason = outcome.reason
-        command.exitCode = outcome.exitCode
-        command.signal = outcome.signal
-        command.stdoutTruncated = outcome.stdoutTruncated
-        command.stderrTruncated = outcome.stderrTruncated
-        command.updatedAt = now
         scratch.event(commandId, outcome.state, at: now, reason: outcome.reason)
-        return command
+        return ended
     }
 
     public func events(commandId: String) async throws -> [CommandEvent] {
