@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RMMStore
+import Synchronization
 
 /// Signals over PostgreSQL's LISTEN/NOTIFY: published with `pg_notify` on a pooled connection,
 /// heard on a dedicated one (`PostgresListener`, which reconnects by itself; each reconnect is
@@ -14,6 +15,8 @@ final class PostgresSignals: ClusterSignals {
     private let logger: Logger
     private let stream: AsyncStream<ClusterSignal>
     private let continuation: AsyncStream<ClusterSignal>.Continuation
+    /// Payloads refused so far: the first and every 1,000th is logged (a flood must not flood the log).
+    private let refused = Mutex(0)
 
     init(store: PostgresStore, listener: PostgresListener, logger: Logger) {
         self.store = store
@@ -58,7 +61,11 @@ final class PostgresSignals: ClusterSignals {
             case .success(let decoded):
                 if decoded.node != node { continuation.yield(decoded.signal) }
             case .failure(let refusal):
-                logger.warning("dropped a cluster signal: \(refusal)")
+                let count = refused.withLock { count in
+                    count += 1
+                    return count
+                }
+                if count % 1_000 == 1 { logger.warning("dropped a cluster signal (\(count) so far): \(refusal)") }
             }
         }
     }

@@ -136,6 +136,19 @@ public actor PostgresTimerLease {
         }
     }
 
+    /// Gives the lease up (a node stopping): unlocked at once (a closing connection's lock is
+    /// freed only once its backend ends), then the connection is closed. Call it before the
+    /// lease is dropped: a connection must be closed before it is released.
+    public func release() async {
+        guard let open = connection else { return }
+        connection = nil
+        if held {
+            held = false
+            _ = try? await open.query("SELECT pg_advisory_unlock(\(Self.key))", logger: logger).decode(Bool.self).reduce(true) { $0 && $1 }
+        }
+        try? await open.close()
+    }
+
     private func currentConnection() async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         held = false
