@@ -10,7 +10,7 @@ public enum CloseCode: UInt16, Sendable {
     case internalError = 1011
     /// Credentials or enrollment token refused.
     case authenticationFailed = 4001
-    /// A newer connection of the same agent took over.
+    /// A newer connection of the same agent took over (on this server node or another).
     case superseded = 4002
     /// An operator evicted the session; reconnecting is expected.
     case evicted = 4003

@@ -113,7 +113,7 @@ public enum GuruServer {
         // sessions with `serverShutdown`, ends downlink polls), then the timers.
         // The store is released once every service has returned, so all their writes are in it.
         var configuration = ServiceGroupConfiguration(
-            services: [
+            services: Self.clusterServices(registry: registry, store: store, feed: feed, settings: options.settings, logger: logger) + [
                 SessionTickerService(ticker: ticker),
                 HeapTrimmerService(trimmer: trimmer),
                 AgentGatewayService(gateway: gateway, registry: registry, logger: logger),

@@ -15,6 +15,9 @@ public struct ServerSettings: Sendable {
     public var expiryGrace: Double = 5
     /// Seconds between flushes of per-agent liveness to the store.
     public var livenessFlushInterval: Double = 30
+    /// Seconds between a cluster node's sweeps for undelivered commands its sessions lack (the
+    /// most a lost cluster signal can delay a command). Unused on one node.
+    public var clusterSweepInterval: Double = 5
     /// Default seconds a command may wait for delivery.
     public var defaultExpirySeconds: Double = 300
     /// Default seconds a command may run.

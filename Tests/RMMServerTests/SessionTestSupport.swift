@@ -178,7 +178,7 @@ final class FaultyStore: SessionStore {
     struct Injected: Error {}
 
     let base: SQLiteStore
-    /// Number of upcoming `transition(to: .sent)` calls that fail.
+    /// Number of upcoming moves to `sent` (`transition` or `markSent`) that fail.
     let failSentTransitions = Mutex(0)
     /// Number of upcoming `recordReports` calls (an agent's acks, output, results) that fail.
     let failReportWrites = Mutex(0)
@@ -227,6 +227,16 @@ final class FaultyStore: SessionStore {
     func finish(commandId: String, outcome: CommandOutcome, now: Date) async throws -> CommandRecord? {
         try await base.finish(commandId: commandId, outcome: outcome, now: now)
     }
+
+    // MARK: SessionRouteStore
+
+    /// Counted and failed as `transition(to: .sent)` is: it is the session's move to `sent`.
+    func markSent(commandIds: [String], agentId: String, epoch: Int, reason: String?, now: Date) async throws -> SentMarking {
+        sentAttempts.withLock { $0.append(contentsOf: commandIds) }
+        if Self.take(failSentTransitions) { throw Injected() }
+        return try await base.markSent(commandIds: commandIds, agentId: agentId, epoch: epoch, reason: reason, now: now)
+    }
+    func undeliveredCommandIds(agentIds: [String]) async throws -> [String: Set<String>] { try await base.undeliveredCommandIds(agentIds: agentIds) }
 
     // MARK: LivenessStore
 

@@ -27,7 +27,15 @@ enum AgentViews {
         let config = await core.registry.currentConfig
         let sessions = await core.registry.existingSessions(for: agents.map(\.id))
         var live: [String: (snapshot: SessionSnapshot, diagnosis: LinkDiagnosis?)] = [:]
-        for (id, session) in sessions { live[id] = (await session.snapshot(), await session.lastDiagnosis) }
+        let clustered = core.registry.clustered
+        for (id, session) in sessions {
+            let snapshot = await session.snapshot()
+            // With other nodes, a session here without a connection says nothing: the agent may
+            // be connected elsewhere, and the store's liveness facts say so.
+            if clustered, !snapshot.connected { continue }
+            live[id] = (snapshot, await session.lastDiagnosis)
+        }
+        let clusterFlush = clustered ? core.settings.livenessFlushInterval : nil
         let ids = agents.map(\.id)
         let latest = try await core.store.latestVerdicts(agentIds: ids, only: nil)
         let fallback = agents.compactMap { agent in live[agent.id]?.snapshot.downlinkMode.flatMap { $0 == .text ? nil : agent.id } }
@@ -39,18 +47,22 @@ enum AgentViews {
         for agent in agents {
             var stored = Stored(verdict: latest[agent.id], filtersCause: causes[agent.id], diagnosis: diagnoses[agent.id])
             if let session = sessions[agent.id] { stored.verdict = await session.currentVerdict(storedLatest: stored.verdict) }
-            views.append(view(of: agent, live: live[agent.id], stored: stored, config: config, now: now))
+            views.append(view(of: agent, live: live[agent.id], stored: stored, config: config, now: now, clusterFlush: clusterFlush))
         }
         return views
     }
 
-    /// One agent's view from what was read about it.
+    /// One agent's view from what was read about it. `clusterFlush` (the liveness flush interval,
+    /// set only when other nodes share the store) makes an agent without a session here take its
+    /// status from the store (`storedStatus`).
     static func view(
-        of agent: AgentRecord, live: (snapshot: SessionSnapshot, diagnosis: LinkDiagnosis?)?, stored: Stored, config: AgentConfig, now: Date
+        of agent: AgentRecord, live: (snapshot: SessionSnapshot, diagnosis: LinkDiagnosis?)?, stored: Stored, config: AgentConfig, now: Date,
+        clusterFlush: Double? = nil
     ) -> AgentView {
         let snapshot = live?.snapshot
         let reason = snapshot?.downlinkMode.map { DownlinkReason.explain(mode: $0, cause: stored.filtersCause) }
-        var status = snapshot?.status(now: now, deadline: config.heartbeatDeadline) ?? .offline
+        let elsewhere = clusterFlush.map { storedStatus(of: agent, now: now, deadline: config.heartbeatDeadline, flushInterval: $0) }
+        var status = snapshot?.status(now: now, deadline: config.heartbeatDeadline) ?? elsewhere ?? .offline
         if agent.revokedAt != nil { status = .revoked }
         let diagnosis = live?.diagnosis ?? stored.diagnosis.flatMap { try? APICoding.decoder().decode(LinkDiagnosis.self, from: $0) }
         return AgentView(
@@ -72,6 +84,23 @@ enum AgentViews {
             verdict: stored.verdict.map { VerdictView($0, withEvidence: false) },
             downlinkReason: reason
         )
+    }
+
+    /// Whether the store says the agent is connected (to some node): its connect is recorded at
+    /// once, its disconnect when the holding node's session detaches.
+    static func storedConnected(_ agent: AgentRecord) -> Bool {
+        guard let since = agent.connectedSince else { return false }
+        return agent.disconnectedAt.map { $0 < since } ?? true
+    }
+
+    /// The status of an agent whose session is on another node, from the liveness facts that
+    /// node flushes every `flushInterval` seconds: the same rule as `SessionSnapshot.status`, each
+    /// age allowed one flush interval more. A connect or a detach is written at once; a node that
+    /// died writes nothing more, and its agents turn offline `deadline + flushInterval` later.
+    static func storedStatus(of agent: AgentRecord, now: Date, deadline: Double, flushInterval: Double) -> AgentStatus {
+        guard storedConnected(agent), let seen = agent.lastSeenAt, now.timeIntervalSince(seen) <= deadline + flushInterval else { return .offline }
+        if let proof = agent.lastDownlinkAt, now.timeIntervalSince(proof) <= deadline + flushInterval { return .online }
+        return .degraded
     }
 
     /// The response of `GET /agents`: a JSON array of every agent's view, written a page at a

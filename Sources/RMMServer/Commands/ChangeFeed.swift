@@ -18,6 +18,8 @@ final class ChangeFeed: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Told of every local bump (`ClusterFeedBridge` passes them to the other nodes); nil on one node.
+    private let onBump = Mutex<(@Sendable () -> Void)?>(nil)
     /// Runs just before a wait parks; tests use it to fire a timeout in the window that must
     /// not lose it.
     private let beforeParking: (@Sendable (ChangeFeed, Int) -> Void)?
@@ -26,8 +28,23 @@ final class ChangeFeed: Sendable {
         self.beforeParking = beforeParking
     }
 
-    /// Something changed.
+    /// Something changed on this node.
     func bump() {
+        wake()
+        if let onBump = onBump.withLock({ $0 }) { onBump() }
+    }
+
+    /// Something changed on another node: wakes the waiters here, and is not passed on again.
+    func bumpFromElsewhere() {
+        wake()
+    }
+
+    /// Calls `handler` after every local bump from now on.
+    func observeBumps(_ handler: @escaping @Sendable () -> Void) {
+        onBump.withLock { $0 = handler }
+    }
+
+    private func wake() {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.version += 1
             defer { state.waiters.removeAll() }

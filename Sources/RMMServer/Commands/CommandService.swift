@@ -74,8 +74,11 @@ actor CommandService {
         // Each target's session decides how its command is stored (`AgentSession.admission`): one
         // whose agent is connected takes it at once, stored `sent` on that connection in the same
         // write as the insert (one write per command fewer, and one commit fewer on an operator's
-        // round trip). Agents without a session are not connected: `queued`.
-        let admissions = await registry.existingSessions(for: targets.map(\.id)).mapValues { $0.admission() }
+        // round trip). Agents without a session are not connected: `queued`. With other nodes on
+        // the store, every command is stored `queued` instead: the session's later move to `sent`
+        // is the one that confirms its connection is still the agent's newest (`markSent`).
+        let clustered = registry.clustered
+        let admissions = clustered ? [:] : await registry.existingSessions(for: targets.map(\.id)).mapValues { $0.admission() }
         let records = targets.map { agent in
             let admission = admissions[agent.id] ?? .queued
             return CommandRecord(
@@ -99,13 +102,31 @@ actor CommandService {
         // writes share transactions (group commit). One after another, a fan-out to 10,000
         // agents waited for 10,000 commits in turn (35 s measured).
         let registry = self.registry
-        await withTaskGroup(of: Void.self) { group in
-            for (agentId, commands) in byAgent {
-                group.addTask { await registry.session(for: agentId).enqueue(commands, admission: admissions[agentId] ?? .queued) }
+        if clustered {
+            await handOut(byAgent, batchId: batchId)
+        } else {
+            await withTaskGroup(of: Void.self) { group in
+                for (agentId, commands) in byAgent {
+                    group.addTask { await registry.session(for: agentId).enqueue(commands, admission: admissions[agentId] ?? .queued) }
+                }
             }
         }
         logger.info("batch \(batchId): \(records.count) command(s) queued by \(LogSafe.text(operatorName, limit: 64))")
         return (batchId, records, Dictionary(targets.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first }))
+    }
+
+    /// With other nodes: the commands of agents connected here go to their sessions; the others'
+    /// nodes are told (one signal for the batch), and their sweep covers a lost signal.
+    private func handOut(_ byAgent: [String: [CommandRecord]], batchId: String) async {
+        let local = await registry.existingSessions(for: Array(byAgent.keys)).filter { $0.value.liveEpoch.value != nil }
+        await withTaskGroup(of: Void.self) { group in
+            for (agentId, session) in local {
+                guard let commands = byAgent[agentId] else { continue }
+                group.addTask { await session.enqueue(commands) }
+            }
+        }
+        let elsewhere = byAgent.keys.filter { local[$0] == nil }.sorted()
+        if !elsewhere.isEmpty { await registry.signals.publish(.work(agentIds: elsewhere, batchId: batchId)) }
     }
 
     /// Cancels a command: ends it at once if it was never delivered, else asks the agent to stop it.
@@ -129,6 +150,10 @@ actor CommandService {
         }
         // Sent, delivered or running: only the agent knows whether it started; it answers with a result.
         await session.sendCancel(commandId: commandId, reason: reason)
+        if registry.clustered, session.liveEpoch.value == nil {
+            // Its connection may be on another node: that node sends the cancel.
+            await registry.signals.publish(.cancel(commandId: commandId, agentId: record.agentId, reason: reason))
+        }
         if let audit { try await store.appendAudit(audit) }
         return try await store.command(id: commandId) ?? record
     }

@@ -128,6 +128,8 @@ struct AgentHandshake: Sendable {
             logger.notice("refused agent connection from \(link.remoteDescription): agent \(record.id) was refused as it attached (revoked during its handshake, or a hello claiming more than was sent)")
             return
         }
+        // An older connection on another node closes at once rather than at its next `sent`.
+        if registry.clustered { await registry.signals.publish(.superseded(agentId: record.id, epoch: record.epoch)) }
         // An agent's ack, started and result often arrive in one read: stored in one write. Its
         // routine heartbeats stay on the event loop until the session looks (`HeartbeatMailbox`).
         link.deliverInBatches(sideline: heartbeats.take)

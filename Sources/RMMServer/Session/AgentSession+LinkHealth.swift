@@ -100,8 +100,8 @@ extension AgentSession {
         logger.notice("link diagnosis: \(result.verdict.rawValue): \(LogSafe.text(result.summary, limit: 400))", metadata: ["actions": "\(LogSafe.describe(result.actions, limit: 400))"])
         for id in outbound.pendingCommandIds {
             // Notes go on commands already written to a connection; a queued one was never sent and stays queued.
-            guard (try? await store.command(id: id))?.state == .sent else { continue }
-            _ = try? await store.transition(commandId: id, to: .sent, reason: LinkHealthMachine.diagnosisNote(result), now: Date())
+            guard let epoch = connection?.epoch, (try? await store.command(id: id))?.state == .sent else { continue }
+            if (try? await markSent(id, epoch: epoch, reason: LinkHealthMachine.diagnosisNote(result), now: Date())) == .superseded { break }
         }
         if let json = try? APICoding.encoder().encode(result) {
             try? await store.saveLinkDiagnosis(agentId: agentId, json)

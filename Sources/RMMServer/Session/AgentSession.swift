@@ -80,10 +80,14 @@ actor AgentSession {
     private let signer: WorkSigner
     /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
     private let clock: SessionClock?
+    /// Other nodes share the store: work for this agent may have been stored while it was
+    /// connected elsewhere, so every connection here reloads it (`attach`).
+    private let clustered: Bool
 
     init(agentId: String, store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
-         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil) {
+         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil, clustered: Bool = false) {
         self.agentId = agentId
+        self.clustered = clustered
         self.handshakeBook = handshakeBook
         self.clock = clock
         self.signer = signer
@@ -109,6 +113,7 @@ actor AgentSession {
     /// A revoked agent's session attaches nothing: `link` is closed with 4006 and nil returned.
     @discardableResult
     func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox? {
+        if clustered { loaded = false }
         try? await loadIfNeeded()
         // Checked after the last suspension before the connection is set: a handshake whose
         // lookup saw the agent before its revocation cannot attach after it.
@@ -379,12 +384,12 @@ actor AgentSession {
                 switch await recordSent(pending.id, epoch: epoch, now: Date()) {
                 case .recorded: write(.command(pending), seq: seq, epoch: epoch)
                 case .ended: outbound.dropped(seq: seq, epoch: epoch)
-                case .failed: return
+                case .failed, .superseded: return
                 }
             case .refuse(let seq, let epoch, let commandId, let problem):
                 switch await refuseUnsendable(commandId, problem: problem, epoch: epoch, now: Date()) {
                 case .recorded, .ended: outbound.dropped(seq: seq, epoch: epoch)
-                case .failed: return
+                case .failed, .superseded: return
                 }
             }
         }
@@ -406,25 +411,28 @@ actor AgentSession {
     }
 
     /// What a store write before a send came to.
-    private enum StoreStep {
+    enum StoreStep {
         case recorded
         /// The command ended meanwhile (or is gone): it must not be sent any more.
         case ended
         /// The store failed: keep the item and its place; the next tick pumps again. Never write
         /// a command whose `sent` is not recorded.
         case failed
+        /// A newer connection holds the agent's route: this one was closed (`supersede`).
+        case superseded
     }
 
-    /// Records a command `sent` on the connection of `epoch`, before it is written to it.
+    /// Records a command `sent` on the connection of `epoch`, before it is written to it, in a
+    /// transaction that confirms no newer connection of the agent exists (on any node).
     private func recordSent(_ commandId: String, epoch: Int, now: Date) async -> StoreStep {
         do {
-            guard try await store.transition(commandId: commandId, to: .sent, reason: CommandAdmission.sentReason(epoch: epoch), now: now) != nil else {
-                return .ended
+            switch try await markSent(commandId, epoch: epoch, reason: CommandAdmission.sentReason(epoch: epoch), now: now) {
+            case .superseded: return .superseded
+            case .ended: return .ended
+            case .recorded, .failed: break
             }
             feed.bump()
             return .recorded
-        } catch StoreError.notFound {
-            return .ended
         } catch {
             logger.error("could not mark \(commandId) sent: \(error); will retry")
             return .failed
@@ -436,7 +444,9 @@ actor AgentSession {
     private func refuseUnsendable(_ commandId: String, problem: String, epoch: Int, now: Date) async -> StoreStep {
         do {
             // `queued` cannot end `rejected`; `sent` (on this connection, never written) can.
-            _ = try await store.transition(commandId: commandId, to: .sent, reason: CommandAdmission.sentReason(epoch: epoch), now: now)
+            if try await markSent(commandId, epoch: epoch, reason: CommandAdmission.sentReason(epoch: epoch), now: now) == .superseded {
+                return .superseded
+            }
             _ = try await store.transition(commandId: commandId, to: .rejected, reason: "the server cannot send it: \(problem)", now: now)
             feed.bump()
             logger.error("command \(commandId) cannot be sent (\(problem)); it ends rejected")
@@ -447,6 +457,60 @@ actor AgentSession {
             logger.error("could not mark \(commandId) rejected: \(error); will retry")
             return .failed
         }
+    }
+
+    /// The guarded move to `sent` (`SessionRouteStore.markSent`): `recorded`, `ended` (the
+    /// command cannot be sent any more), or `superseded` (the connection was closed here).
+    func markSent(_ commandId: String, epoch: Int, reason: String, now: Date) async throws -> StoreStep {
+        switch try await store.markSent(commandIds: [commandId], agentId: agentId, epoch: epoch, reason: reason, now: now) {
+        case .superseded(let current):
+            supersede(by: current.map { max($0, epoch + 1) } ?? epoch + 1, now: now)
+            return .superseded
+        case .marked(let moved):
+            return moved.contains(commandId) ? .recorded : .ended
+        }
+    }
+
+    // MARK: cluster
+
+    /// A connection of a newer epoch holds the agent's route (on another node): the connection
+    /// here is closed with 4002, and nothing stays in flight here — the commands leave the
+    /// stream, and a later connection here reloads them from the store. Its liveness is not
+    /// written: the newer connection's node owns it now.
+    func supersede(by newer: Int, now: Date) {
+        guard let current = connection, current.epoch < newer else { return }
+        logger.info("connection of epoch \(current.epoch) superseded by epoch \(newer) elsewhere")
+        absorbHeartbeats()
+        current.link.close(.superseded, reason: "superseded by a newer connection on another node (epoch \(newer))")
+        connection = nil
+        outbound.disconnected()
+        schedule.disconnected()
+        liveEpoch.set(nil)
+        for id in outbound.pendingCommandIds { outbound.drop(commandId: id) }
+        loaded = false
+        lastCloseReason = "superseded by epoch \(newer) on another node"
+        live.connectedSince = nil
+        feed.bump()
+    }
+
+    /// Another node inserted commands for this agent (or the sweep found some missing): takes
+    /// every undelivered command from the store that the stream lacks, and sends them.
+    func reloadUndelivered() async {
+        guard connection != nil else { return }
+        do {
+            let pending = try await store.undeliveredCommands(agentId: agentId)
+            for record in pending where record.agentId == agentId { outbound.add(record) }
+            loaded = true
+        } catch {
+            logger.warning("could not reload undelivered commands: \(error)")
+            return
+        }
+        await pump()
+    }
+
+    /// The commands in the stream not yet acknowledged, for the cluster sweep.
+    func heldCommandIds() -> Set<String> {
+        Set(outbound.pendingCommandIds)
     }
 
     // MARK: timers

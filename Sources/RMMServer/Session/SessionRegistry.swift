@@ -19,11 +19,16 @@ actor SessionRegistry {
     nonisolated let handshakeBook = HandshakeBook()
     /// Set when the gateway starts closing sessions for a shutdown.
     private(set) var isShuttingDown = false
+    /// How this node tells the other nodes what it changed (`LocalSignals` on one node).
+    nonisolated let signals: any ClusterSignals
+    /// Whether other nodes share the store: then an agent's session may be on another node.
+    nonisolated var clustered: Bool { signals.crossesNodes }
     /// The close reason sent with 4008 `serverShutdown`.
     static let shutdownReason = "server shutting down; reconnect later"
 
     init(store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
-         clock: SessionClock? = nil) {
+         clock: SessionClock? = nil, signals: any ClusterSignals = LocalSignals()) {
+        self.signals = signals
         self.signer = signer
         self.clock = clock
         self.store = store
@@ -37,7 +42,7 @@ actor SessionRegistry {
     func session(for agentId: String) -> AgentSession {
         if let existing = sessions[agentId] { return existing }
         let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
-                                   clock: clock, handshakeBook: handshakeBook)
+                                   clock: clock, handshakeBook: handshakeBook, clustered: signals.crossesNodes)
         sessions[agentId] = session
         return session
     }
@@ -50,6 +55,12 @@ actor SessionRegistry {
 
     /// The session if one exists (the agent connected or got work since the server started).
     func existingSession(for agentId: String) -> AgentSession? { sessions[agentId] }
+
+    /// The agent's session if its connection is on this node.
+    func connectedSession(for agentId: String) -> AgentSession? {
+        guard let session = sessions[agentId], session.liveEpoch.value != nil else { return nil }
+        return session
+    }
 
     /// The existing sessions of these agents, in one call however many there are.
     func existingSessions(for agentIds: [String]) -> [String: AgentSession] {

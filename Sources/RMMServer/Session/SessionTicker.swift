@@ -11,6 +11,8 @@ struct SessionTicker: Sendable {
     let commands: CommandService
     let settings: ServerSettings
     let logger: Logger
+    /// Runs the expiry sweep on one node of a cluster at a time (always this one, alone).
+    var leadership: any TimerLeadership = SoleTimerLeader()
 
     /// Ticks until the task is cancelled, on the clock's slot boundaries.
     func run() async {
@@ -20,7 +22,7 @@ struct SessionTicker: Sendable {
             await tick(now: now)
             if now.timeIntervalSince(lastSweep) >= settings.expirySweepInterval {
                 lastSweep = now
-                await commands.expireOverdue(now: now)
+                if let at = await leadership.lead(localNow: now) { await commands.expireOverdue(now: at) }
             }
             // Sleeping to the next boundary (rather than a fixed interval after the work) keeps a
             // session woken at most one interval after its due time, however long a tick took.

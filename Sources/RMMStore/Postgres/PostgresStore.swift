@@ -63,7 +63,7 @@ public final class PostgresStore: Store {
     }
 
     /// The TLS client settings `location` asks for; nil for none.
-    private static func tlsSettings(_ location: PostgresLocation) throws -> TLSConfiguration? {
+    static func tlsSettings(_ location: PostgresLocation) throws -> TLSConfiguration? {
         var settings = TLSConfiguration.makeClientConfiguration()
         switch location.tls {
         case .disable:

@@ -18,7 +18,12 @@ enum AgentRoutes {
             try context.require(.operator)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let reason = try await OperatorAPI.optionalReason(request, context) ?? "evicted by \(context.operatorName ?? "operator")"
-            guard let session = await core.registry.existingSession(for: agent.id), await session.evict(reason: reason) else {
+            if let session = await core.registry.existingSession(for: agent.id), await session.evict(reason: reason) {
+                // Closed here.
+            } else if core.registry.clustered, AgentViews.storedConnected(agent) {
+                // Its connection is on another node, which closes it.
+                await core.registry.signals.publish(.evict(agentId: agent.id, reason: reason))
+            } else {
                 throw RequestError(409, "agent \(agent.name) (\(agent.id)) is not connected; nothing to evict")
             }
             try await core.audit(context, "agents.evict", targets: [agent.id], detail: reason)
@@ -43,6 +48,7 @@ enum AgentRoutes {
             } catch StoreError.notFound {
                 throw RequestError(404, "no agent with id '\(agent.id)'")
             }
+            if core.registry.clustered { await core.registry.signals.publish(.renamed(agentId: agent.id)) }
             return try await core.view(of: renamed, now: Date())
         }
         routes.post("/agents/:agent/revoke") { request, context -> OKView in
@@ -53,6 +59,7 @@ enum AgentRoutes {
                 id: agent.id, now: Date(), audit: ServerCore.auditEntry(context, "agents.revoke", targets: [agent.id], detail: reason ?? "")
             )
             await core.registry.revoke(agentId: agent.id, reason: "agent revoked by an operator")
+            if core.registry.clustered { await core.registry.signals.publish(.revoke(agentId: agent.id)) }
             return OKView(ok: true, message: "agent \(agent.name) (\(agent.id)) revoked: disconnected and refused from now on")
         }
         return routes

@@ -34,6 +34,9 @@ enum LinkRoutes {
             // The body is optional, but one that is not a `ReasonRequest` is refused, never ignored.
             _ = try await OperatorAPI.optionalReason(request, context)
             try await core.audit(context, "agents.diagnose", targets: [agent.id], detail: "link diagnosis of \(agent.name)")
+            if core.registry.clustered, await core.registry.connectedSession(for: agent.id) == nil, AgentViews.storedConnected(agent) {
+                return try await core.remoteDiagnosis(of: agent.id, timeout: ServerCore.remoteDiagnosisTimeout)
+            }
             let session = await core.registry.session(for: agent.id)
             return await LinkDiagnoser(session: session).run(trigger: "operator \(context.operatorName ?? "")")
         }

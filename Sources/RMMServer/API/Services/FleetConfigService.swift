@@ -19,6 +19,7 @@ struct FleetConfigService: Sendable {
             actor.entry("config.update", targets: [], detail: "config version \(saved.version)", at: now)
         }
         await registry.push(config: saved)
+        if registry.clustered { await registry.signals.publish(.config(version: saved.version)) }
         return saved
     }
 }

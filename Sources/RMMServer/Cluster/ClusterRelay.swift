@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import RMMProtocol
+import RMMStore
+
+/// Applies the other nodes' signals to this node's sessions (`RelayDecision` decides), and sweeps
+/// every `clusterSweepInterval` for work a lost signal left behind. Thin: it looks up sessions
+/// and performs actions; it holds no state of its own.
+actor ClusterRelay {
+    private let registry: SessionRegistry
+    private let store: any SessionRouteStore & SettingsStore
+    private let feed: ChangeFeed
+    private let logger: Logger
+
+    init(registry: SessionRegistry, store: any SessionRouteStore & SettingsStore, feed: ChangeFeed, logger: Logger) {
+        self.registry = registry
+        self.store = store
+        self.feed = feed
+        self.logger = logger
+    }
+
+    /// Applies incoming signals until the task is cancelled; with signals that cross nodes, also
+    /// sweeps every `sweepInterval` seconds.
+    func run(signals: any ClusterSignals, sweepInterval: Double) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await signal in signals.incoming() { await self.apply(signal) }
+            }
+            if signals.crossesNodes {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Int(sweepInterval * 1000)))
+                        if Task.isCancelled { break }
+                        await self.sweep()
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Performs what `RelayDecision` says for `signal` on this node.
+    func apply(_ signal: ClusterSignal) async {
+        let configVersion = await registry.currentConfig.version
+        if case .work(let agentIds, let batchId) = signal, !agentIds.isEmpty {
+            let sessions = await registry.existingSessions(for: agentIds)
+            for (agentId, session) in sessions {
+                let local = RelayDecision.Local(connectedEpoch: session.liveEpoch.value)
+                for action in RelayDecision.actions(for: .work(agentIds: [agentId], batchId: batchId), local: local, configVersion: configVersion) {
+                    await perform(action)
+                }
+            }
+            return
+        }
+        var local = RelayDecision.Local.none
+        if let agentId = RelayDecision.agent(of: signal), let session = await registry.existingSession(for: agentId) {
+            local.connectedEpoch = session.liveEpoch.value
+        }
+        for action in RelayDecision.actions(for: signal, local: local, configVersion: configVersion) {
+            await perform(action)
+        }
+    }
+
+    private func perform(_ action: RelayDecision.Action) async {
+        switch action {
+        case .reload(let agentId):
+            await registry.existingSession(for: agentId)?.reloadUndelivered()
+        case .sweepAll:
+            await sweep()
+        case .sendCancel(let agentId, let commandId, let reason):
+            await registry.existingSession(for: agentId)?.sendCancel(commandId: commandId, reason: reason)
+        case .evict(let agentId, let reason):
+            _ = await registry.existingSession(for: agentId)?.evict(reason: reason)
+        case .revoke(let agentId):
+            await registry.revoke(agentId: agentId, reason: "agent revoked by an operator")
+        case .loadConfig:
+            do {
+                let stored = try await store.config()
+                if stored.version > (await registry.currentConfig.version) { await registry.push(config: stored) }
+            } catch {
+                logger.warning("could not read the fleet config another node changed: \(error)")
+            }
+        case .diagnose(let agentId):
+            guard let session = await registry.existingSession(for: agentId) else { return }
+            // Runs here, where the connection is; the diagnosis is stored, where the asking node reads it.
+            Task { _ = await LinkDiagnoser(session: session).run(trigger: "operator on another node") }
+        case .closeSuperseded(let agentId, let epoch):
+            await registry.existingSession(for: agentId)?.supersede(by: epoch, now: Date())
+        case .wakeLongPolls:
+            feed.bumpFromElsewhere()
+        }
+    }
+
+    /// Compares the outboxes of the sessions connected here with the store's undelivered
+    /// commands of their agents (one query), and has those behind reload.
+    func sweep() async {
+        var held: [String: Set<String>] = [:]
+        for session in await registry.allSessions where session.liveEpoch.value != nil {
+            held[session.agentId] = await session.heldCommandIds()
+        }
+        guard !held.isEmpty else { return }
+        do {
+            let stored = try await store.undeliveredCommandIds(agentIds: Array(held.keys))
+            for agentId in ClusterSweep.behind(stored: stored, held: held) {
+                await registry.existingSession(for: agentId)?.reloadUndelivered()
+            }
+        } catch {
+            logger.warning("cluster sweep could not read undelivered commands: \(error)")
+        }
+    }
+}

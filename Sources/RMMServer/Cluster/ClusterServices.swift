@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import RMMStore
+import ServiceLifecycle
+import Synchronization
+
+/// A node's cluster side as a `Service`: the connection signals come in on, and the relay that
+/// applies them and sweeps. Only a node whose signals cross nodes runs it.
+struct ClusterRelayService: Service, CustomStringConvertible {
+    var description: String { "cluster relay" }
+    let signals: any ClusterSignals
+    let relay: ClusterRelay
+    let sweepInterval: Double
+
+    func run() async {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await signals.run() }
+                group.addTask { await relay.run(signals: signals, sweepInterval: sweepInterval) }
+                await group.waitForAll()
+            }
+        }
+    }
+}
+
+/// Passes this node's command changes to the other nodes as `batchChanged`, at most one signal
+/// in flight: a fan-out's thousands of bumps become a handful of signals.
+final class ClusterFeedBridge: Sendable {
+    private let signals: any ClusterSignals
+    private let pending = Mutex(false)
+
+    init(signals: any ClusterSignals) {
+        self.signals = signals
+    }
+
+    /// Wires `feed`'s local bumps to the other nodes.
+    func attach(to feed: ChangeFeed) {
+        feed.observeBumps { [self] in bumped() }
+    }
+
+    func bumped() {
+        let start = pending.withLock { pending -> Bool in
+            if pending { return false }
+            pending = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            // Bumps until the signal goes out ride on it.
+            pending.withLock { $0 = false }
+            await signals.publish(.batchChanged(batchId: nil))
+        }
+    }
+}
+
+extension GuruServer {
+    /// The cluster's services of a node whose signals cross nodes (none on one node alone, which
+    /// then pays nothing for them), and the bridge of its long-poll wake-ups to the others.
+    static func clusterServices(registry: SessionRegistry, store: any Store, feed: ChangeFeed, settings: ServerSettings, logger: Logger) -> [any Service] {
+        guard registry.clustered else { return [] }
+        ClusterFeedBridge(signals: registry.signals).attach(to: feed)
+        let relay = ClusterRelay(registry: registry, store: store, feed: feed, logger: logger)
+        return [ClusterRelayService(signals: registry.signals, relay: relay, sweepInterval: settings.clusterSweepInterval)]
+    }
+}
