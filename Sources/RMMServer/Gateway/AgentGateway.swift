@@ -53,6 +53,14 @@ final class AgentGateway: Sendable {
             ))
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Only with --trusted-proxy: the PROXY header comes before TLS. Without, the
+                    // connection's pipeline is as if the feature did not exist.
+                    let proxies = self.handshake.settings.trustedProxies
+                    if !proxies.isEmpty {
+                        try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(
+                            trusted: proxies, timeout: .milliseconds(Int64(self.handshake.settings.handshakeTimeout * 1000)), logger: self.logger
+                        ))
+                    }
                     if let tls = self.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     // Per-address limit on unauthenticated connections, and the request deadline.
                     // Behind TLS, so its 429/408 answers reach TLS clients readable (a refused
@@ -79,6 +87,7 @@ final class AgentGateway: Sendable {
                                     ?? (id: "", request: AgentUpgradeRequest(uri: UpgradeQuery.path))
                                 let connectionGuard = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self)
                                 let slot = try connectionGuard.requestComplete()
+                                let client = connectionGuard.client(of: channel)
                                 // Its work ends with the request (the slot is released at close or
                                 // authentication): out of the pipeline, it costs no hop per frame.
                                 channel.pipeline.syncOperations.removeHandler(connectionGuard, promise: nil)
@@ -94,7 +103,7 @@ final class AgentGateway: Sendable {
                                 // `maxUnauthenticatedBytes` (the handshake lifts the limit).
                                 let link = try WebSocketLink.install(
                                     on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id,
-                                    unauthenticatedLimit: WireLimits.maxUnauthenticatedBytes
+                                    unauthenticatedLimit: WireLimits.maxUnauthenticatedBytes, remoteDescription: client?.peerDescription
                                 )
                                 return Upgrade.link(link, choice.request, slot)
                             }
