@@ -2,6 +2,7 @@ import Foundation
 import RMMAPI
 import RMMProtocol
 import RMMTestSupport
+import RMMTransport
 import Testing
 
 extension EndToEnd {
@@ -79,13 +80,39 @@ extension EndToEnd {
             try? await other.stop()
         }
 
+        @Test("X-Forwarded-For from a trusted proxy names the client in the audit and the failure limit; a client's own claim is not read")
+        func forwardedFor() async throws {
+            let server = try await E2EServer.start(["--trusted-proxy", "127.0.0.1/32", "--max-failed-auth-per-minute", "2"])
+            do {
+                let api = server.api
+                let body = Data("{\"uses\": 1, \"expires_seconds\": 600}".utf8)
+                let (status, _) = try await api.send("POST", "/api/v1/enrollment-tokens", body: body, authorization: "Bearer \(server.token)",
+                                                     headers: ["X-Forwarded-For": "6.6.6.6, 198.51.100.7"])
+                #expect(status == 201 || status == 200)
+                let entry = try #require(try await api.client.audit(limit: 5).first { $0.action == "enrollment-tokens.create" })
+                #expect(entry.remote == "198.51.100.7", "audit remote \(entry.remote)")
+                // Failed authentications count against the forwarded client, not the proxy.
+                for _ in 0..<3 {
+                    _ = try await api.send("GET", "/api/v1/agents", authorization: "Bearer wrong", headers: ["X-Forwarded-For": "198.51.100.9"])
+                }
+                let (blocked, _) = try await api.send("GET", "/api/v1/agents", authorization: "Bearer \(server.token)", headers: ["X-Forwarded-For": "198.51.100.9"])
+                #expect(blocked == 429)
+                let (other, _) = try await api.send("GET", "/api/v1/agents", authorization: "Bearer \(server.token)", headers: ["X-Forwarded-For": "198.51.100.10"])
+                #expect(other == 200, "another client behind the same proxy is not blocked")
+            } catch {
+                Issue.record("\(error)\n---- server ----\n\(server.process.logContents().suffix(6000))")
+            }
+            await server.stop()
+        }
+
         /// Where Debian's haproxy is, if installed.
         static let haproxy: String? = ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"].first {
             FileManager.default.isExecutableFile(atPath: $0)
         }
 
-        @Test("behind haproxy with send-proxy-v2: the server sees the agent's address as haproxy reports it, and a command runs")
-        func behindHAProxy() async throws {
+        @Test("behind haproxy with send-proxy-v2: the server sees the agent's address as haproxy reports it, and a command runs",
+              arguments: [false, true])
+        func behindHAProxy(tls: Bool) async throws {
             guard let haproxy = Self.haproxy else {
                 let why = "needs haproxy in front of the server (apt-get install haproxy)"
                 if ProcessInfo.processInfo.environment["GURURMM_REQUIRE_TOOLS"] == "1" { throw E2EError("GURURMM_REQUIRE_TOOLS=1: " + why) }
@@ -93,16 +120,19 @@ extension EndToEnd {
             }
             // haproxy connects from 127.0.0.2, the agent from 127.0.0.1: without the header the
             // server would see the proxy's address.
-            let server = try await E2EServer.start(["--trusted-proxy", "127.0.0.2/32"])
+            let server = try await E2EServer.start(["--trusted-proxy", "127.0.0.2/32"], tls: tls)
             var balancer: ManagedProcess?
             var agent: E2EAgent?
             do {
                 let (process, port) = try await Self.startHAProxy(haproxy, directory: server.directory, upstreamPort: server.agentPort)
                 balancer = process
-                let token = try await server.api.enrollToken()
-                agent = try E2EAgent.start(name: "proxied", server: "ws://127.0.0.1:\(port)", enrollToken: token)
-                try await server.api.waitOnline("proxied")
-                let seen = try #require(try await server.api.agent(named: "proxied")?.remoteAddress)
+                let client = try Self.client(of: server)
+                let token = try await client.createEnrollmentToken(expiresSeconds: 600, uses: 1).token ?? ""
+                agent = try E2EAgent.start(name: "proxied", server: "\(tls ? "wss" : "ws")://127.0.0.1:\(port)", enrollToken: token)
+                try await waitUntil("proxied online", timeout: .seconds(30)) {
+                    try await client.agents().contains { $0.name == "proxied" && $0.status == .online }
+                }
+                let seen = try #require(try await client.agents().first { $0.name == "proxied" }?.remoteAddress)
                 // haproxy's log line names the client it proxied for (`log-format client %ci:%cp`).
                 try await waitUntil("haproxy logged the connection") { process.logContents().contains("client 127.0.0.1:") }
                 let reported = process.logContents().split(separator: "\n").compactMap { line -> String? in
@@ -111,7 +141,13 @@ extension EndToEnd {
                 }
                 #expect(reported.contains(seen), "server saw \(seen); haproxy reported \(reported)")
                 #expect(seen.hasPrefix("127.0.0.1:"))
-                let result = try #require(try await server.api.finish(try await server.api.run(["proxied"], "echo through")).first)
+                let enrolled = try #require(try await client.audit(limit: 20).first { $0.action == "agents.enroll" })
+                #expect(enrolled.remote == seen, "the enroll audit names the agent, not the proxy")
+                let batch = try await client.run(RunRequest(agents: ["proxied"], all: nil, command: "echo through", script: nil, interpreter: nil,
+                                                            timeoutSeconds: 60, expiresSeconds: 60))
+                let id = try #require(batch.commands.first).commandId
+                try await waitUntil("the command ends", timeout: .seconds(60)) { try await client.command(id).state.isTerminal }
+                let result = try await client.command(id)
                 #expect(result.state == .succeeded)
                 #expect(result.stdout == "through\n")
             } catch {
@@ -120,6 +156,13 @@ extension EndToEnd {
             await agent?.stop()
             if let balancer { _ = try? await balancer.terminateAndWait(grace: .seconds(5)) }
             await server.stop()
+        }
+
+        /// The typed API client for `server`, over TLS with the pin from its `server.json` when it has one.
+        static func client(of server: E2EServer) throws -> GuruAPIClient {
+            let ready = try APICoding.decoder().decode(ServerReady.self, from: Data(contentsOf: URL(fileURLWithPath: server.dataDirectory + "/server.json")))
+            guard let base = URL(string: ready.apiUrl) else { throw E2EError("bad API URL \(ready.apiUrl)") }
+            return GuruAPIClient(base: base, token: server.token, tls: try ready.tlsPin.map { try TLSTrust(parsing: $0) })
         }
 
         /// Starts haproxy on a free loopback port in front of `upstreamPort`, with `send-proxy-v2`.

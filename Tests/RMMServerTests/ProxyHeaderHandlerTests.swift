@@ -103,4 +103,41 @@ struct ProxyHeaderHandlerTests {
         #expect(!silent.isActive)
         #expect(silentRecorder.events.isEmpty)
     }
+
+    @Test("without --trusted-proxy the handler is not in an agent-port pipeline at all; with it, it is")
+    func onlyWhenTrusting() throws {
+        let logger = Logger(label: "test")
+        let limiter = AddressLimiter(maxUnauthenticated: 4, maxFailures: 5)
+        let plain = EmbeddedChannel()
+        try AgentGateway.addFrontHandlers(to: plain, settings: ServerSettings(), tls: nil,
+                                          connectionGuard: AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: logger), logger: logger)
+        #expect(throws: (any Error).self) { try plain.pipeline.syncOperations.handler(type: ProxyHeaderHandler.self) }
+        _ = try? plain.finish()
+
+        var settings = ServerSettings()
+        settings.trustedProxies = Self.trusted
+        let proxied = EmbeddedChannel()
+        try AgentGateway.addFrontHandlers(to: proxied, settings: settings, tls: nil,
+                                          connectionGuard: AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: logger), logger: logger)
+        _ = try proxied.pipeline.syncOperations.handler(type: ProxyHeaderHandler.self)
+        _ = try? proxied.finish()
+    }
+
+    @Test("the connection guard counts a proxied connection under the client's address")
+    func guardCountsClient() throws {
+        let logger = Logger(label: "test")
+        let limiter = AddressLimiter(maxUnauthenticated: 4, maxFailures: 5)
+        var settings = ServerSettings()
+        settings.trustedProxies = Self.trusted
+        let channel = EmbeddedChannel()
+        channel.remoteAddress = try SocketAddress(ipAddress: "127.0.0.1", port: 40000)
+        try AgentGateway.addFrontHandlers(to: channel, settings: settings, tls: nil,
+                                          connectionGuard: AgentConnectionGuard(limiter: limiter, requestTimeout: 5, logger: logger), logger: logger)
+        try channel.connect(to: try #require(channel.remoteAddress)).wait()
+        #expect(limiter.unauthenticatedCount("127.0.0.1") == 0)
+        try channel.writeInbound(ByteBuffer(bytes: Self.v2Header))
+        #expect(limiter.unauthenticatedCount("192.0.2.7") == 1)
+        #expect(limiter.unauthenticatedCount("127.0.0.1") == 0, "the proxy itself holds no slot")
+        _ = try? channel.finish()
+    }
 }
