@@ -29,25 +29,21 @@ struct ProxyHeaderHandlerTests {
     static let trusted = (try? TrustedProxies(parsing: ["127.0.0.1/32"])) ?? TrustedProxies()
     static let v2Header: [UInt8] = ProxyHeader.v2Signature + [0x21, 0x11, 0x00, 0x0C, 192, 0, 2, 7, 127, 0, 0, 1, 0xC3, 0x50, 0x1D, 0x13]
 
-    /// A channel whose peer is `peer` once `activate` connects it (an embedded channel's peer is
-    /// the address it connects to).
-    func channel(peer: String) throws -> (EmbeddedChannel, Recorder) {
+    /// A channel from `peer` behind the handler, connected (an embedded channel's peer is the
+    /// address it connects to).
+    func connected(peer: String) throws -> (EmbeddedChannel, Recorder) {
         let recorder = Recorder()
         let channel = EmbeddedChannel()
         channel.remoteAddress = try SocketAddress(ipAddress: peer, port: 40000)
         try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(trusted: Self.trusted, timeout: .seconds(5), logger: Logger(label: "test")))
         try channel.pipeline.syncOperations.addHandler(recorder)
-        return (channel, recorder)
-    }
-
-    func activate(_ channel: EmbeddedChannel) throws {
         try channel.connect(to: try #require(channel.remoteAddress)).wait()
+        return (channel, recorder)
     }
 
     @Test("a trusted proxy's v2 header, read a byte at a time: the client first, then active, then the rest; the handler leaves")
     func trustedHeader() throws {
-        let (channel, recorder) = try channel(peer: "127.0.0.1")
-        try activate(channel)
+        let (channel, recorder) = try connected(peer: "127.0.0.1")
         #expect(recorder.events.isEmpty, "active waits for the header")
         for byte in Self.v2Header { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
         try channel.writeInbound(ByteBuffer(string: "GET /agent"))
@@ -58,14 +54,12 @@ struct ProxyHeaderHandlerTests {
 
     @Test("v1 with the request in the same read; a trusted proxy without a header passes as itself")
     func v1AndAbsent() throws {
-        let (channel, recorder) = try channel(peer: "127.0.0.1")
-        try activate(channel)
+        let (channel, recorder) = try connected(peer: "127.0.0.1")
         try channel.writeInbound(ByteBuffer(string: "PROXY TCP6 2001:db8::9 ::1 443 7443\r\nGET"))
         #expect(recorder.events == ["client 2001:db8::9:443", "active", "read GET"])
         _ = try? channel.finish()
 
-        let (plain, plainRecorder) = try self.channel(peer: "127.0.0.1")
-        try activate(plain)
+        let (plain, plainRecorder) = try connected(peer: "127.0.0.1")
         try plain.writeInbound(ByteBuffer(string: "GET /healthz"))
         #expect(plainRecorder.events == ["active", "read GET /healthz"])
         _ = try? plain.finish()
@@ -73,15 +67,13 @@ struct ProxyHeaderHandlerTests {
 
     @Test("a header from an untrusted peer closes the connection; its own bytes pass")
     func untrusted() throws {
-        let (channel, recorder) = try channel(peer: "203.0.113.5")
-        try activate(channel)
+        let (channel, recorder) = try connected(peer: "203.0.113.5")
         #expect(recorder.events == ["active"], "an untrusted peer is active at once")
         try channel.writeInbound(ByteBuffer(bytes: Self.v2Header))
         #expect(!channel.isActive)
         #expect(!recorder.events.contains { $0.hasPrefix("client") || $0.hasPrefix("read") })
 
-        let (other, otherRecorder) = try self.channel(peer: "203.0.113.5")
-        try activate(other)
+        let (other, otherRecorder) = try connected(peer: "203.0.113.5")
         try other.writeInbound(ByteBuffer(string: "POST /x"))
         #expect(otherRecorder.events == ["active", "read POST /x"])
         _ = try? other.finish()
@@ -91,14 +83,12 @@ struct ProxyHeaderHandlerTests {
     func refusals() throws {
         for bytes in [Array("PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n".utf8), ProxyHeader.v2Signature + [0x21, 0x11, 0xFF, 0xFF],
                       Array("PROXY ".utf8) + Array(repeating: 0x41, count: 300)] {
-            let (channel, recorder) = try channel(peer: "127.0.0.1")
-            try activate(channel)
+            let (channel, recorder) = try connected(peer: "127.0.0.1")
             try channel.writeInbound(ByteBuffer(bytes: bytes))
             #expect(!channel.isActive)
             #expect(recorder.events.isEmpty, "\(recorder.events)")
         }
-        let (silent, silentRecorder) = try channel(peer: "127.0.0.1")
-        try activate(silent)
+        let (silent, silentRecorder) = try connected(peer: "127.0.0.1")
         silent.embeddedEventLoop.advanceTime(by: .seconds(6))
         #expect(!silent.isActive)
         #expect(silentRecorder.events.isEmpty)
