@@ -4,7 +4,8 @@ import RMMProtocol
 import RMMTransport
 
 /// Runs an agent: recovers its journal, then connects and reconnects forever with jittered
-/// exponential backoff, until cancelled or permanently refused.
+/// exponential backoff, until cancelled or permanently refused, to one server node at a time
+/// (`ServerRotation`: its `--server` URLs, then the nodes learned from welcomes).
 public enum AgentRuntime {
     /// `beforeHandling` runs before each server message is handled; the shipped agent passes none,
     /// tests inject faults through it (a consumer that stops, as a deadlocked receive loop would).
