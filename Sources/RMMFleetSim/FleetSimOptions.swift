@@ -4,6 +4,9 @@ import RMMTransport
 public struct FleetSimOptions: Sendable {
     /// The server's agent endpoint (`wss://`, or `ws://` with `allowPlain`).
     public var endpoint: ServerEndpoint
+    /// More nodes of the same cluster, tried in turn as the agent does (`ServerRotation`); the same
+    /// TLS trust applies to all.
+    public var otherServers: [ServerEndpoint] = []
     /// How many simulated agents run.
     public var count: Int
     /// Enrollment token for agents not enrolled yet (a new fleet needs one with `count` uses).

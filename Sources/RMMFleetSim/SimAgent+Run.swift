@@ -15,6 +15,7 @@ extension SimAgent {
     func run(fleet: SimFleet) async {
         let counters = fleet.counters
         var reconnect = ReconnectLoop(minBackoff: fleet.options.minBackoff, maxBackoff: fleet.options.maxBackoff)
+        var rotation = ServerRotation(first: fleet.options.endpoint, others: fleet.options.otherServers)
         while !Task.isCancelled {
             setPhase(.waiting, counters: counters)
             let slots: ConnectSlots
@@ -26,8 +27,10 @@ extension SimAgent {
             setPhase(.connecting, counters: counters)
             counters.update { $0.connectAttempts += 1 }
             let outcome: ConnectAttempt
+            let endpoint = rotation.next(now: Date())
+            var nodes: [String]?
             do {
-                outcome = .ended(try await connectOnce(fleet: fleet, slots: slots))
+                outcome = .ended(try await connectOnce(to: endpoint, fleet: fleet, slots: slots, nodes: &nodes))
             } catch let stop as Stop {
                 slots.release()
                 fleet.logger.error("\(name) stops: \(stop == .notEnrolled ? "not enrolled and no --enroll-token" : "the server's signing key does not match the pinned one")")
@@ -41,6 +44,12 @@ extension SimAgent {
                 outcome = .failed
             }
             slots.release()
+            if let nodes {
+                // Only nodes with the fleet's own scheme: its one TLS trust is for that.
+                let usable = nodes.compactMap { LearnedNodes.endpoint($0, allowPlain: fleet.options.allowPlain) }
+                rotation.learn(usable.filter { $0.secure == fleet.options.endpoint.secure })
+            }
+            rotation.record(ServerRotation.outcome(of: outcome, allowPlain: fleet.options.allowPlain), now: Date())
             switch outcome {
             case .ended(.ended(let closure, let welcomed, _, _)):
                 // Ended by our own shutdown: neither a close to count nor a reconnect.
@@ -71,11 +80,12 @@ extension SimAgent {
     }
 
     /// One connection: handshake, then the message loop until the link closes (as `AgentConnection.run`).
-    private func connectOnce(fleet: SimFleet, slots: ConnectSlots) async throws -> SessionEnd {
+    /// `nodes` is set to the welcome's node list when the server sent one.
+    private func connectOnce(to endpoint: ServerEndpoint, fleet: SimFleet, slots: ConnectSlots, nodes: inout [String]?) async throws -> SessionEnd {
         let options = fleet.options
         let settings = policy.nextConnection(now: Date())
         let link = try await WebSocketConnector.connect(
-            to: options.endpoint, tls: fleet.tls, downlink: settings.mode, maxSegmentSize: settings.mss,
+            to: endpoint, tls: fleet.tls, downlink: settings.mode, maxSegmentSize: settings.mss,
             answerTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000)), sourceAddress: sourceAddress
         )
         beginHandshake(link, deadline: Date().addingTimeInterval(options.handshakeTimeout))
@@ -123,6 +133,7 @@ extension SimAgent {
             fleet.store.enrolled(index, agentId: welcome.agentId)
         }
         fleet.store.pin(serverKey: expected ?? welcome.serverKey, tlsTrust: fleet.tls?.description)
+        nodes = welcome.nodes
         // The slot bounds handshakes in flight, not sessions.
         slots.release()
         attach(link, welcome: welcome, capOverride: settings.cap, fleet: fleet, now: Date())

@@ -22,7 +22,8 @@ public enum CloseCode: UInt16, Sendable {
     case revoked = 4006
     /// The peer sent more than the receiver can queue.
     case overloaded = 4007
-    /// The server is shutting down.
+    /// The server is shutting down. The reason may name another node to reconnect to
+    /// ("server=wss://node-2:7443/agent"; written and read as a `CloseHint`).
     case serverShutdown = 4008
     /// Too many failed authentications came from the agent's address recently; the server refuses
     /// its new connections for a while. Not permanent: back off and retry (the reason says when,

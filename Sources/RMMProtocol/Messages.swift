@@ -125,8 +125,11 @@ public struct Welcome: Codable, Sendable, Equatable {
     /// The agent's name as the server holds it (the server owns names: its proposal may have been
     /// taken, or an operator renamed it). Optional so that older peers decode the message.
     public var name: String?
+    /// The agent URLs of the cluster's nodes as the server knows them now (`NodeURL`), so that an
+    /// agent learns a node added later. Optional: older servers send none and older agents ignore it.
+    public var nodes: [String]?
     public init(agentId: String, epoch: Int, stream: String, received: StreamPosition?, heartbeatId: Int, config: AgentConfig,
-                configSignature: String? = nil, serverKey: String? = nil, name: String? = nil) {
+                configSignature: String? = nil, serverKey: String? = nil, name: String? = nil, nodes: [String]? = nil) {
         self.agentId = agentId
         self.epoch = epoch
         self.stream = stream
@@ -136,6 +139,7 @@ public struct Welcome: Codable, Sendable, Equatable {
         self.configSignature = configSignature
         self.serverKey = serverKey
         self.name = name
+        self.nodes = nodes
     }
 }
 

@@ -52,6 +52,15 @@ public enum WireRange {
     static func id(_ name: String, _ value: String) -> String? {
         text(name, value, limit: maxIdBytes)
     }
+
+    /// Nil when `values` has at most `count` entries of at most `bytes` bytes each; otherwise why not.
+    static func list(_ name: String, _ values: [String], count: Int, bytes: Int) -> String? {
+        guard values.count <= count else { return "\(name) must have at most \(count) entries, got \(values.count)" }
+        for (index, value) in values.enumerated() where value.utf8.count > bytes {
+            return "\(name)[\(index)] must be at most \(bytes) bytes"
+        }
+        return nil
+    }
 }
 
 /// A wire value that knows the ranges of its own fields.
@@ -159,7 +168,8 @@ extension Welcome: WireChecked {
             config.rangeProblem().map { "config: \($0)" },
             configSignature.flatMap { WireRange.id("config_signature", $0) },
             serverKey.flatMap { WireRange.id("server_key", $0) },
-            name.flatMap { WireRange.id("name", $0) }
+            name.flatMap { WireRange.id("name", $0) },
+            nodes.flatMap { WireRange.list("nodes", $0, count: NodeURL.maxNodes, bytes: NodeURL.maxBytes) }
         )
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RMMProtocol
 
 /// Server-side timings and limits that are not part of the agent config.
 public struct ServerSettings: Sendable {
@@ -54,6 +55,11 @@ public struct ServerSettings: Sendable {
     public var heapTrimInterval: Double = 5
     /// Growth of resident memory since the last trim after which the next quiet check trims.
     public var heapTrimGrowthBytes: Int = 16 << 20
+    /// Peers (`--trusted-proxy`) whose word on the client's address is taken: a PROXY header on the
+    /// agent port, `X-Forwarded-For` on the API port. Empty: every peer is its own client.
+    public var trustedProxies = TrustedProxies()
+    /// Where the welcome's node list comes from (`--advertise-url` on a single node).
+    public var cluster: any ClusterDirectory = SingleNodeDirectory(advertised: nil)
 
     public init() {}
 }

@@ -13,7 +13,8 @@ import RMMProtocol
 public final class WebSocketLink: Sendable {
     public var events: LinkEvents { LinkEvents(inbox: inbox) }
     private let inbox: LinkInbox
-    /// Description of the remote end, for logs ("127.0.0.1:53122").
+    /// Description of the remote end, for logs ("127.0.0.1:53122"): the peer's address, or the
+    /// client's a trusted proxy named (given to `install`).
     public let remoteDescription: String
     let channel: any Channel
     let shared: LinkShared
@@ -37,7 +38,7 @@ public final class WebSocketLink: Sendable {
     public static func install(
         on channel: any Channel, isClient: Bool, maxBacklog: Int = 10_000,
         sendMode: DownlinkMode = .text, pollQueue: DownlinkQueue? = nil, connectionId: String? = nil,
-        unauthenticatedLimit: Int? = nil
+        unauthenticatedLimit: Int? = nil, remoteDescription: String? = nil
     ) throws -> WebSocketLink {
         let shared = LinkShared(isClient: isClient, maxBacklog: maxBacklog)
         let inbox = LinkInbox()
@@ -57,7 +58,8 @@ public final class WebSocketLink: Sendable {
         try sync.addHandler(handler)
         let link = WebSocketLink(
             channel: channel, shared: shared, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), inbox: inbox,
-            sendMode: sendMode == .poll && pollQueue == nil ? .text : sendMode, pollQueue: pollQueue, connectionId: connectionId
+            sendMode: sendMode == .poll && pollQueue == nil ? .text : sendMode, pollQueue: pollQueue, connectionId: connectionId,
+            remoteDescription: remoteDescription
         )
         if let pollQueue {
             channel.closeFuture.whenComplete { _ in pollQueue.close() }
@@ -67,7 +69,7 @@ public final class WebSocketLink: Sendable {
 
     private init(
         channel: any Channel, shared: LinkShared, handler: NIOLoopBound<WebSocketLinkHandler>, inbox: LinkInbox,
-        sendMode: DownlinkMode, pollQueue: DownlinkQueue?, connectionId: String?
+        sendMode: DownlinkMode, pollQueue: DownlinkQueue?, connectionId: String?, remoteDescription: String?
     ) {
         self.channel = channel
         self.shared = shared
@@ -76,7 +78,7 @@ public final class WebSocketLink: Sendable {
         self.sendMode = sendMode
         self.pollQueue = pollQueue
         self.connectionId = connectionId
-        self.remoteDescription = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        self.remoteDescription = remoteDescription ?? channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
     }
 
     /// Largest message sent as one frame; longer ones are split into `chunk` frames.

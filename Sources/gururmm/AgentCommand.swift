@@ -42,8 +42,10 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var options = AgentOptions(endpoint: try connection.endpoint(), stateDirectory: stateDirectory,
+        let servers = try connection.endpoints()
+        var options = AgentOptions(endpoint: servers.first, stateDirectory: stateDirectory,
                                    enrollToken: connection.enrollToken, name: name, version: GuruRMM.version)
+        options.otherServers = servers.others
         options.allowPlain = connection.allowPlain
         switch downlink {
         case "auto": options.downlink = nil

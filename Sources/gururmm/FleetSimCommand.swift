@@ -59,10 +59,15 @@ struct FleetSimCommand: AsyncParsableCommand {
     var logLevel: String = "warning"
 
     func run() async throws {
-        let endpoint = try connection.endpoint()
+        let servers = try connection.endpoints()
+        let endpoint = servers.first
+        guard servers.others.allSatisfy({ $0.secure == endpoint.secure }) else {
+            throw ValidationError("fleet-sim: every --server must use the same scheme (its agents share one TLS trust)")
+        }
         guard statusInterval > 0 else { throw ValidationError("--status-interval must be positive") }
         var options = FleetSimOptions(endpoint: endpoint, count: agents, enrollToken: connection.enrollToken, stateDirectory: stateDirectory, version: GuruRMM.version)
         options.allowPlain = connection.allowPlain
+        options.otherServers = servers.others
         options.fork = fork
         options.forkConcurrency = forkConcurrency
         options.verifySignatures = verifySignatures

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RMMProtocol
 import RMMServer
 
 /// `gururmm server`: runs the server until SIGINT/SIGTERM, which shut it down gracefully.
@@ -53,6 +54,18 @@ struct ServerCommand: AsyncParsableCommand {
             help: "Commands one agent may have queued, sent, delivered or running; a request past it for any target creates nothing (HTTP 429).")
     var maxPendingPerAgent = ServerSettings().maxPendingCommandsPerAgent
 
+    @Option(name: .customLong("advertise-url"), help: ArgumentHelp(
+        "This node's agent URL as agents should reach it (e.g. wss://node-1.example.com:7443). Sent to agents in the welcome, so they learn the cluster's nodes.",
+        valueName: "url"
+    ))
+    var advertiseURL: String?
+
+    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
+        "A load balancer's address or CIDR block (IPv4 or IPv6; repeatable). Only from these may an agent-port connection start with a PROXY protocol header (v1 or v2), and only their X-Forwarded-For is read on the API port; the client address they name is then the one limited, logged and audited.",
+        valueName: "cidr"
+    ))
+    var trustedProxies: [String] = []
+
     func run() async throws {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
@@ -85,6 +98,15 @@ struct ServerCommand: AsyncParsableCommand {
         settings.maxUnauthenticated = maxUnauthenticated
         settings.maxFailedAuthPerAddressPerMinute = maxFailedAuthPerMinute
         settings.maxPendingCommandsPerAgent = maxPendingPerAgent
+        if let advertiseURL {
+            if let problem = NodeURL.problem(advertiseURL) { throw ValidationError("--advertise-url: '\(advertiseURL)' is \(problem)") }
+        }
+        settings.cluster = SingleNodeDirectory(advertised: advertiseURL)
+        do {
+            settings.trustedProxies = try TrustedProxies(parsing: trustedProxies)
+        } catch {
+            throw ValidationError("--trusted-proxy: \(error)")
+        }
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system")
         let dataDirectory = self.dataDirectory

@@ -17,7 +17,7 @@ final class E2EServer {
     private(set) var agentPort: Int
     private(set) var apiPort: Int
     let token: String
-    private let extraArguments: [String]
+    private var extraArguments: [String]
     private var starts = 0
 
     var api: TestAPI { TestAPI(base: "http://127.0.0.1:\(apiPort)", token: token) }
@@ -48,6 +48,13 @@ final class E2EServer {
     func killAndRestart() async throws {
         process.signal(SIGKILL)
         _ = try await process.waitForExit(timeout: .seconds(10))
+        try await restartOnSamePorts()
+    }
+
+    /// Stops the server and starts it again on the same data directory and ports with `arguments` added.
+    func restart(adding arguments: [String]) async throws {
+        await stop()
+        extraArguments += arguments
         try await restartOnSamePorts()
     }
 

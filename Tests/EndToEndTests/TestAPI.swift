@@ -32,11 +32,12 @@ struct TestAPI: Sendable {
     }
 
     /// One request with exactly this Authorization header (none when nil), never answered from a cache.
-    func send(_ method: String, _ path: String, body: Data? = nil, authorization: String?) async throws -> (Int, Data) {
+    func send(_ method: String, _ path: String, body: Data? = nil, authorization: String?, headers: [String: String] = [:]) async throws -> (Int, Data) {
         guard let url = URL(string: base + path) else { throw Failure(status: 0, body: "bad url \(path)") }
         var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 90)
         request.httpMethod = method
         request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         if let body {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")

@@ -8,10 +8,14 @@ import RMMTransport
 /// Returns how it ended; the runtime decides whether and when to reconnect.
 struct AgentConnection {
     let options: AgentOptions
+    /// The node this connection goes to (`ServerRotation`'s choice).
+    let endpoint: ServerEndpoint
     /// TLS trust for a wss:// server; nil for ws://.
     let tls: TLSTrust?
     let core: AgentCore
     let policy: LinkPolicy
+    /// Where the welcome's node list goes.
+    let learned: NodeListKeeper
     /// Runs before the consumer handles each server message (nil in the shipped agent).
     let beforeHandling: MessageGate?
     let logger: Logger
@@ -19,7 +23,7 @@ struct AgentConnection {
     func run(identity: inout AgentIdentity) async throws -> SessionEnd {
         let settings = policy.nextConnection(now: Date())
         let link = try await WebSocketConnector.connect(
-            to: options.endpoint, tls: tls, downlink: settings.mode, maxSegmentSize: settings.mss,
+            to: endpoint, tls: tls, downlink: settings.mode, maxSegmentSize: settings.mss,
             answerTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000))
         )
         policy.noteConnected(connectionId: link.connectionId, mode: settings.mode)
@@ -83,12 +87,15 @@ struct AgentConnection {
         // The server owns the name: it may have given another than the one proposed, or an operator renamed the agent.
         let givenName = welcome.name.flatMap { AgentName.problem($0) == nil ? $0 : nil } ?? facts.name
         let renamed = identity.name != givenName
-        if identity.agentId != welcome.agentId || identity.serverKey == nil || identity.tlsTrust != tls?.description || renamed {
+        if let nodes = welcome.nodes { learned.welcome(nodes) }
+        // A plain connection (--allow-plain) never drops the TLS pin the other nodes are checked by.
+        let trustChanged = tls.map { $0.description != identity.tlsTrust } ?? false
+        if identity.agentId != welcome.agentId || identity.serverKey == nil || trustChanged || renamed {
             let enrolled = identity.agentId != welcome.agentId
             identity.agentId = welcome.agentId
             identity.name = givenName
             identity.serverKey = expectedKey ?? welcome.serverKey
-            identity.tlsTrust = tls?.description
+            if let tls { identity.tlsTrust = tls.description }
             try identity.save(stateDirectory: options.stateDirectory)
             if enrolled { logger.info("enrolled as \(LogSafe.text(welcome.agentId, limit: 64))") }
             if renamed { logger.notice("the server names this agent '\(givenName)'\(givenName == facts.name ? "" : " (it proposed '\(facts.name)')")") }

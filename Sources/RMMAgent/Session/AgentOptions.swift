@@ -4,7 +4,11 @@ import RMMTransport
 
 /// How an agent runs.
 public struct AgentOptions: Sendable {
+    /// The first `--server`.
     public var endpoint: ServerEndpoint
+    /// The other `--server` URLs, in order: nodes of the same cluster tried when one fails
+    /// (`ServerRotation`), before the nodes learned from welcomes.
+    public var otherServers: [ServerEndpoint] = []
     public var stateDirectory: String
     public var enrollToken: String?
     public var name: String?

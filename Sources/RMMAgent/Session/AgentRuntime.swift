@@ -4,14 +4,20 @@ import RMMProtocol
 import RMMTransport
 
 /// Runs an agent: recovers its journal, then connects and reconnects forever with jittered
-/// exponential backoff, until cancelled or permanently refused.
+/// exponential backoff, until cancelled or permanently refused, to one server node at a time
+/// (`ServerRotation`: its `--server` URLs, then the nodes learned from welcomes).
 public enum AgentRuntime {
     /// `beforeHandling` runs before each server message is handled; the shipped agent passes none,
     /// tests inject faults through it (a consumer that stops, as a deadlocked receive loop would).
     public static func run(options: AgentOptions, logger: Logger, beforeHandling: MessageGate? = nil) async throws {
         var identity = try AgentIdentity.loadOrCreate(stateDirectory: options.stateDirectory)
         if identity.agentId == nil && options.enrollToken == nil { throw AgentError.notEnrolled }
-        let tls = try serverTrust(options: options, identity: identity)
+        // Every --server must be usable from the start (a learned node that is not is skipped).
+        for endpoint in [options.endpoint] + options.otherServers {
+            _ = try serverTrust(endpoint: endpoint, options: options, identity: identity)
+        }
+        let learned = NodeListKeeper(stateDirectory: options.stateDirectory, allowPlain: options.allowPlain, logger: logger)
+        var rotation = ServerRotation(first: options.endpoint, others: options.otherServers, learned: learned.endpoints)
         let journal = try CommandJournal(directory: options.stateDirectory + "/journal")
         let executor = CommandExecutor(limits: ExecutorLimits())
         let core = AgentCore(
@@ -25,20 +31,32 @@ public enum AgentRuntime {
         let policy = LinkPolicy(retryPrimaryAfter: options.retryPrimaryAfter, startMode: options.downlink)
         var reconnect = ReconnectLoop(minBackoff: options.minBackoff, maxBackoff: options.maxBackoff)
         var attempt = 0
+        var previous: ServerEndpoint?
         while !Task.isCancelled {
             attempt += 1
-            let connection = AgentConnection(options: options, tls: tls, core: core, policy: policy, beforeHandling: beforeHandling, logger: logger)
+            let endpoint = rotation.next(now: Date())
+            if let previous, previous != endpoint { logger.notice("trying server \(endpoint) (after \(previous))") }
+            previous = endpoint
             let outcome: ConnectAttempt
             do {
+                let tls = try serverTrust(endpoint: endpoint, options: options, identity: identity)
+                let connection = AgentConnection(
+                    options: options, endpoint: endpoint, tls: tls, core: core, policy: policy, learned: learned, beforeHandling: beforeHandling, logger: logger
+                )
                 outcome = .ended(try await connection.run(identity: &identity))
             } catch let error as AgentError {
-                throw error
+                // A node learned from a server that this agent cannot trust is skipped, not fatal.
+                guard case .badState(let why) = error, !rotation.configured.contains(endpoint) else { throw error }
+                logger.warning("skipping server \(endpoint): \(why)")
+                outcome = .failed
             } catch TransportError.answerLost(let why) {
                 outcome = .answerLost(why)
             } catch {
-                logger.notice("connect attempt \(attempt) to \(options.endpoint) failed: \(LogSafe.describe(error, limit: 400))")
+                logger.notice("connect attempt \(attempt) to \(endpoint) failed: \(LogSafe.describe(error, limit: 400))")
                 outcome = .failed
             }
+            rotation.learn(learned.endpoints)
+            rotation.record(ServerRotation.outcome(of: outcome, allowPlain: options.allowPlain), now: Date())
             if case .ended(.ended(let closure, _, _, _)) = outcome { logger.notice("disconnected: \(LogSafe.describe(closure))") }
             switch reconnect.next(after: outcome, policy: policy, now: Date()) {
             case .stop(let closure):
@@ -67,8 +85,8 @@ public enum AgentRuntime {
 
     /// How this agent trusts the server: the TLS trust pinned at enrollment (or carried by the
     /// enrollment token on first run). Plain ws:// only with `allowPlain`; wss:// never unpinned.
-    static func serverTrust(options: AgentOptions, identity: AgentIdentity) throws -> TLSTrust? {
-        try serverTrust(endpoint: options.endpoint, allowPlain: options.allowPlain, pinned: identity.tlsTrust, enrollToken: options.enrollToken)
+    static func serverTrust(endpoint: ServerEndpoint, options: AgentOptions, identity: AgentIdentity) throws -> TLSTrust? {
+        try serverTrust(endpoint: endpoint, allowPlain: options.allowPlain, pinned: identity.tlsTrust, enrollToken: options.enrollToken)
     }
 
     /// The same for any agent-like client (the fleet simulator): `pinned` is the trust stored at

@@ -102,6 +102,9 @@ public final class LinkPolicy: Sendable {
                 s.maxSegmentSize = mss
                 s.messageCap = cap
                 s.finding = "server found large packets are lost; mss \(s.maxSegmentSize.map(String.init) ?? "-"), cap \(s.messageCap.map(String.init) ?? "-")"
+            case .reconnect:
+                // Where to connect is the server rotation's decision, not the link's.
+                break
             }
         }
     }

@@ -10,6 +10,10 @@ import RMMStore
 enum OperatorAPI {
     static func router(core: ServerCore) -> Router<OperatorContext> {
         let router = Router(context: OperatorContext.self)
+        if !core.settings.trustedProxies.isEmpty {
+            // First, so the audit and the per-address limits see the client, not the proxy.
+            router.add(middleware: ForwardedClientMiddleware(trusted: core.settings.trustedProxies))
+        }
         router.add(middleware: ErrorMappingMiddleware())
         router.add(middleware: NULRefusingMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(table: .operatorAPI))

@@ -12,15 +12,18 @@ struct OperatorContext: RequestContext {
     /// Id of the authenticated API token (names need not be unique; the audit log records both).
     var operatorTokenId: String?
     var operatorRole: OperatorRole?
-    /// Where the request came from, for the audit log.
-    let remote: String
+    /// Where the request came from, for the audit log (a trusted proxy's client: `ForwardedClientMiddleware`).
+    var remote: String
     /// The address failed authentications are counted under (`AddressLimiter.key`).
-    let remoteKey: String
+    var remoteKey: String
+    /// The TCP peer, whatever a proxy says.
+    let peer: SocketAddress?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remote = source.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
-        remoteKey = AddressLimiter.key(for: source.channel.remoteAddress)
+        peer = source.channel.remoteAddress
+        remote = peer?.peerDescription ?? "unknown"
+        remoteKey = AddressLimiter.key(for: peer)
     }
 
     /// Refuses the request unless the token's role is at least `role`.

@@ -33,6 +33,14 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     private var answered = false
     /// Bytes of the HTTP request read so far; nil once the request is complete.
     private var requestBytes: Int? = 0
+    /// The client a trusted proxy's PROXY header named (`ProxyHeaderHandler`); nil: the peer itself.
+    private var proxiedClient: SocketAddress?
+
+    /// The connection's client: the address a trusted proxy named, else the peer's. Call on the
+    /// channel's event loop.
+    func client(of channel: any Channel) -> SocketAddress? {
+        proxiedClient ?? channel.remoteAddress
+    }
 
     init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger, book: HandshakeBook? = nil, behindTLS: Bool = false) {
         self.limiter = limiter
@@ -45,6 +53,12 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     func handlerAdded(context: ChannelHandlerContext) {
         // Normally added before the channel is active; if added later, admit at once.
         if context.channel.isActive { admit(context: context) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Comes before `channelActive`, so the connection is admitted under the client's address.
+        if let proxied = event as? ProxiedClient { proxiedClient = proxied.address }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -71,7 +85,7 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
         // Closed by the peer before its request was complete (under TLS, often before the TLS
         // handshake: an agent whose answer was lost on the path gives up this way).
         if deadline != nil, requestBytes != nil, !answered {
-            noteIncomplete(address: AddressLimiter.key(for: context.channel.remoteAddress), closedBeforeDeadline: true)
+            noteIncomplete(address: AddressLimiter.key(for: client(of: context.channel)), closedBeforeDeadline: true)
         }
         deadline?.cancel()
         deadline = nil
@@ -89,7 +103,7 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func admit(context: ChannelHandlerContext) {
-        let address = AddressLimiter.key(for: context.channel.remoteAddress)
+        let address = AddressLimiter.key(for: client(of: context.channel))
         let seconds = max(1, Int(requestTimeout.rounded(.up)))
         let slot: ConnectionSlot
         switch limiter.admission(address) {
@@ -136,7 +150,7 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     /// Writes a whole HTTP/1.1 response as raw bytes (no HTTP handler has answered yet), then closes.
     private func answer(context: ChannelHandlerContext, status: String, retryAfter: Int?, body: String) {
         answered = true
-        let remote = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        let remote = client(of: context.channel)?.peerDescription ?? "unknown"
         logger.debug("closed agent-port connection from \(remote) with \(status): \(body)")
         var text = "HTTP/1.1 \(status)\r\n"
         if let retryAfter { text += "Retry-After: \(retryAfter)\r\n" }

@@ -53,11 +53,8 @@ final class AgentGateway: Sendable {
             ))
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls = self.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    // Per-address limit on unauthenticated connections, and the request deadline.
-                    // Behind TLS, so its 429/408 answers reach TLS clients readable (a refused
-                    // handshake costs about a tenth of a millisecond of CPU).
-                    try channel.pipeline.syncOperations.addHandler(self.handshake.connectionGuard(behindTLS: self.tls != nil))
+                    try Self.addFrontHandlers(to: channel, settings: self.handshake.settings, tls: self.tls,
+                                              connectionGuard: self.handshake.connectionGuard(behindTLS: self.tls != nil), logger: self.logger)
                     let upgrader = NIOTypedWebSocketServerUpgrader<Upgrade>(
                         maxFrameSize: WireLimits.maxFrameBytes,
                         // The link answers framing errors itself (1009 or 1002 with a reason), so the
@@ -79,6 +76,7 @@ final class AgentGateway: Sendable {
                                     ?? (id: "", request: AgentUpgradeRequest(uri: UpgradeQuery.path))
                                 let connectionGuard = try channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self)
                                 let slot = try connectionGuard.requestComplete()
+                                let client = connectionGuard.client(of: channel)
                                 // Its work ends with the request (the slot is released at close or
                                 // authentication): out of the pipeline, it costs no hop per frame.
                                 channel.pipeline.syncOperations.removeHandler(connectionGuard, promise: nil)
@@ -94,7 +92,7 @@ final class AgentGateway: Sendable {
                                 // `maxUnauthenticatedBytes` (the handshake lifts the limit).
                                 let link = try WebSocketLink.install(
                                     on: channel, isClient: false, sendMode: choice.request.downlink, pollQueue: queue, connectionId: choice.id,
-                                    unauthenticatedLimit: WireLimits.maxUnauthenticatedBytes
+                                    unauthenticatedLimit: WireLimits.maxUnauthenticatedBytes, remoteDescription: client?.peerDescription
                                 )
                                 return Upgrade.link(link, choice.request, slot)
                             }
@@ -126,6 +124,24 @@ final class AgentGateway: Sendable {
                 }
             }
         }
+    }
+
+    /// The handlers every agent-port connection starts with, in order. The PROXY header reader only
+    /// with `--trusted-proxy` (the header comes before TLS); without, the pipeline is as if the
+    /// feature did not exist. Then TLS, then the connection guard (per-address limit on
+    /// unauthenticated connections, and the request deadline), behind TLS so its 429/408 answers
+    /// reach TLS clients readable (a refused handshake costs about a tenth of a millisecond of CPU).
+    static func addFrontHandlers(
+        to channel: any Channel, settings: ServerSettings, tls: NIOSSLContext?, connectionGuard: AgentConnectionGuard, logger: Logger
+    ) throws {
+        let sync = channel.pipeline.syncOperations
+        if !settings.trustedProxies.isEmpty {
+            try sync.addHandler(ProxyHeaderHandler(
+                trusted: settings.trustedProxies, timeout: .milliseconds(Int64(settings.handshakeTimeout * 1000)), logger: logger
+            ))
+        }
+        if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+        try sync.addHandler(connectionGuard)
     }
 
     /// Stops accepting connections; `run` returns once the connections it serves have ended.

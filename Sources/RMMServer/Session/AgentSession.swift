@@ -154,7 +154,7 @@ actor AgentSession {
             agentId: agentId, epoch: epoch, stream: outbound.stream, received: inbound.position,
             heartbeatId: heartbeatCounter, config: config,
             configSignature: signer.signature(of: config, for: agentId, at: WorkVerifier.welcomePosition(stream: outbound.stream)),
-            serverKey: signer.publicKey, name: name
+            serverKey: signer.publicKey, name: name, nodes: settings.cluster.welcomeNodes()
         )
         link.send(Envelope(.welcome(welcome), ack: inbound.lastSeq))
         link.ping()

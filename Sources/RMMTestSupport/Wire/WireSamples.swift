@@ -62,7 +62,7 @@ public enum WireSamples {
         Envelope(.hello(Hello(agentId: "a_1", signature: "c2ln", facts: facts, stream: "s-agent", received: StreamPosition(stream: "s-server", seq: 41))), ack: 1),
         Envelope(.enroll(Enroll(token: "tok", publicKey: "cHVi", signature: "c2ln", facts: facts, stream: "s-agent")), ack: 1),
         Envelope(.welcome(Welcome(agentId: "a_1", epoch: 3, stream: "s-server", received: StreamPosition(stream: "s-agent", seq: 9), heartbeatId: 12,
-                                  config: config, configSignature: "c2ln", serverKey: "a2V5", name: "web-1")), ack: 9),
+                                  config: config, configSignature: "c2ln", serverKey: "a2V5", name: "web-1", nodes: ["wss://node-2:7443/agent"])), ack: 9),
         Envelope(.heartbeat(Heartbeat(id: 5, echo: 4, time: 1_750_000_000.75, metrics: metrics)), ack: 1),
         Envelope(.configUpdate(ConfigUpdate(config: config, signature: "c2ln")), seq: 1, ack: 1),
         Envelope(.configApplied(ConfigApplied(version: 7)), seq: 2, ack: 1),
