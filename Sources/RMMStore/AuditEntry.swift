@@ -31,3 +31,10 @@ public struct AuditEntry: Sendable, Equatable, Codable {
         self.remote = remote
     }
 }
+
+extension AuditEntry {
+    /// The targets as the JSON array text both stores keep in the `targets` column.
+    func encodedTargets() throws -> String {
+        String(decoding: try JSONEncoder().encode(targets), as: UTF8.self)
+    }
+}

@@ -50,8 +50,9 @@ import Testing
         #expect(renamed.map(\.name) == ["Web-3", "web-4"])
     }
 
-    @Test func enrollmentTakesAProposedNameOnlyIfNoOtherAgentHoldsIt() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func enrollmentTakesAProposedNameOnlyIfNoOtherAgentHoldsIt(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
         let first = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("web"), now: Fixture.t0)
         let second = try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("WEB"), now: Fixture.t0)
@@ -61,8 +62,9 @@ import Testing
         #expect(try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("other"), now: Fixture.t0) == second)
     }
 
-    @Test func renameRefusesTakenAndInvalidNamesAndAuditsOnlyWhatHappened() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func renameRefusesTakenAndInvalidNamesAndAuditsOnlyWhatHappened(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
         let web = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("web"), now: Fixture.t0)
         let db = try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("db"), now: Fixture.t0)

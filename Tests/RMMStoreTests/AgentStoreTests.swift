@@ -4,8 +4,9 @@ import Testing
 import RMMStore
 
 @Suite struct AgentStoreTests {
-    @Test func enrollmentConsumesUsesUntilUsedUp() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func enrollmentConsumesUsesUntilUsedUp(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let token = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 2, now: Fixture.t0)
         #expect(token.usesLeft == 2)
         let a = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("a"), now: Fixture.t0)
@@ -19,8 +20,9 @@ import RMMStore
         #expect(try await store.agents().count == 2)
     }
 
-    @Test func reEnrollWithSameKeyReturnsSameAgentAndConsumesNothing() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func reEnrollWithSameKeyReturnsSameAgentAndConsumesNothing(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: Fixture.at(60), uses: 1, now: Fixture.t0)
         let first = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts(), now: Fixture.t0)
         // The token is now used up and, later, expired: a retry after a lost reply still succeeds.
@@ -30,8 +32,9 @@ import RMMStore
         #expect(try await store.agents() == [first])
     }
 
-    @Test func enrollmentRefusesUnknownExpiredAndRevokedTokens() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func enrollmentRefusesUnknownExpiredAndRevokedTokens(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let expiring = try await store.createEnrollmentToken(hash: "exp", expiresAt: Fixture.at(60), uses: 5, now: Fixture.t0)
         let revoked = try await store.createEnrollmentToken(hash: "rev", expiresAt: nil, uses: 5, now: Fixture.t0)
         try await store.revokeEnrollmentToken(id: revoked.id, now: Fixture.at(1))
@@ -58,16 +61,18 @@ import RMMStore
         _ = try await store.enrollAgent(tokenHash: "exp", publicKey: "k", facts: Fixture.facts(), now: Fixture.at(59.999))
     }
 
-    @Test func emptyNameFallsBackToHostname() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func emptyNameFallsBackToHostname(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 1, now: Fixture.t0)
         let agent = try await store.enrollAgent(tokenHash: "h", publicKey: "k", facts: Fixture.facts("", hostname: "db-7"), now: Fixture.t0)
         #expect(agent.name == "db-7")
         #expect(try await store.agent(id: agent.id) == agent)
     }
 
-    @Test func recordConnectIncrementsEpochAndStoresFacts() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func recordConnectIncrementsEpochAndStoresFacts(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
         #expect(agent.epoch == 0)
         try await store.saveLiveness(agentId: agent.id, AgentLiveness(disconnectedAt: Fixture.at(5)))
         let first = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts("renamed"), now: Fixture.at(10))
@@ -86,8 +91,9 @@ import RMMStore
         }
     }
 
-    @Test func saveLivenessOverwritesOnlyGivenFields() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func saveLivenessOverwritesOnlyGivenFields(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
         _ = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts(), now: Fixture.at(1))
         let metrics = HostMetrics(cpuPercent: 12.5, memoryTotalBytes: 1 << 30, load1: 0.5)
         try await store.saveLiveness(
@@ -110,14 +116,15 @@ import RMMStore
         }
     }
 
-    @Test func saveLivenessBatchWritesEveryKnownAgentInOneWriteAndSkipsUnknownOnes() async throws {
-        let (store, first) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func saveLivenessBatchWritesEveryKnownAgentInOneWriteAndSkipsUnknownOnes(backend: StoreBackend) async throws {
+        let (store, first) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
         let second = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("web-2"), now: Fixture.t0)
         _ = try await store.recordConnect(agentId: first.id, facts: Fixture.facts(), now: Fixture.at(1))
         _ = try await store.recordConnect(agentId: second.id, facts: Fixture.facts("web-2"), now: Fixture.at(1))
         try await store.saveLiveness(agentId: first.id, AgentLiveness(lastDownlinkAt: Fixture.at(2), configVersionApplied: 3))
         let metrics = HostMetrics(cpuPercent: 7.5, memoryTotalBytes: 1 << 30, load1: 0.25)
-        let before = store.commitCounts
+        let before = (store as? SQLiteStore)?.commitCounts
 
         let unknown = try await store.saveLiveness([
             (agentId: first.id, liveness: AgentLiveness(lastSeenAt: Fixture.at(5), lastPongRttMs: 3.5, metrics: metrics)),
@@ -127,7 +134,7 @@ import RMMStore
 
         // An unknown id is reported back and does not cost the others their write.
         #expect(unknown == ["ag_missing"])
-        #expect(store.commitCounts.writes == before.writes + 1)
+        if let sqlite = store as? SQLiteStore, let before { #expect(sqlite.commitCounts.writes == before.writes + 1) }
         let a = try #require(try await store.agent(id: first.id))
         #expect(a.lastSeenAt == Fixture.at(5) && a.lastPongRttMs == 3.5 && a.metrics == metrics)
         // Fields the batch left nil keep their stored values.
@@ -139,13 +146,33 @@ import RMMStore
         #expect(try await store.saveLiveness([(agentId: second.id, liveness: AgentLiveness(connectedSince: Fixture.at(8), disconnectedAt: Fixture.at(6)))]).isEmpty)
         #expect(try await store.agent(id: second.id)?.connectedSince == Fixture.at(8))
         // Nothing to save is no write at all.
-        let idle = store.commitCounts
+        let idle = (store as? SQLiteStore)?.commitCounts
         #expect(try await store.saveLiveness([]).isEmpty)
-        #expect(store.commitCounts.writes == idle.writes)
+        if let sqlite = store as? SQLiteStore, let idle { #expect(sqlite.commitCounts.writes == idle.writes) }
     }
 
-    @Test func resolveAgentPrefersIdThenUniqueName() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func aBatchNamingAnAgentTwiceAppliesItsFlushesInOrder(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
+        #expect(try await store.saveLiveness([
+            (agentId: agent.id, liveness: AgentLiveness(lastSeenAt: Fixture.at(5), connectedSince: Fixture.at(4))),
+            (agentId: "ag_missing", liveness: AgentLiveness(lastSeenAt: Fixture.at(5))),
+            (agentId: agent.id, liveness: AgentLiveness(disconnectedAt: Fixture.at(6))),
+            (agentId: "ag_missing", liveness: AgentLiveness(lastSeenAt: Fixture.at(6))),
+        ]) == ["ag_missing", "ag_missing"])
+        var stored = try #require(try await store.agent(id: agent.id))
+        #expect(stored.lastSeenAt == Fixture.at(5) && stored.disconnectedAt == Fixture.at(6) && stored.connectedSince == nil)
+        _ = try await store.saveLiveness([
+            (agentId: agent.id, liveness: AgentLiveness(disconnectedAt: Fixture.at(7))),
+            (agentId: agent.id, liveness: AgentLiveness(connectedSince: Fixture.at(8))),
+        ])
+        stored = try #require(try await store.agent(id: agent.id))
+        #expect(stored.disconnectedAt == Fixture.at(7) && stored.connectedSince == Fixture.at(8))
+    }
+
+    @Test(arguments: StoreBackend.allCases) func resolveAgentPrefersIdThenUniqueName(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
         let a = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("alpha"), now: Fixture.t0)
         let b1 = try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("twin"), now: Fixture.t0)
@@ -164,8 +191,9 @@ import RMMStore
         #expect(try await store.resolveAgent("nobody") == nil)
     }
 
-    @Test func liveAgentNamesLeaveOutTheRevokedInNameOrder() async throws {
-        let (store, web1) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func liveAgentNamesLeaveOutTheRevokedInNameOrder(backend: StoreBackend) async throws {
+        let (store, web1) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
         let db = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-2", facts: Fixture.facts("db-1"), now: Fixture.t0)
         let gone = try await store.enrollAgent(tokenHash: "tok", publicKey: "key-3", facts: Fixture.facts("app-1"), now: Fixture.t0)
         try await store.revokeAgent(id: gone.id, now: Fixture.at(1))
@@ -174,8 +202,9 @@ import RMMStore
         #expect(live.map(\.name) == ["db-1", "web-1"])
     }
 
-    @Test func revokeAgentKeepsFirstTime() async throws {
-        let (store, agent) = try await Fixture.storeWithAgent()
+    @Test(arguments: StoreBackend.allCases) func revokeAgentKeepsFirstTime(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
         try await store.revokeAgent(id: agent.id, now: Fixture.at(3))
         try await store.revokeAgent(id: agent.id, now: Fixture.at(9))
         #expect(try await store.agent(id: agent.id)?.revokedAt == Fixture.at(3))

@@ -11,12 +11,13 @@ import Testing
         AuditEntry(at: Fixture.t0, actor: "boss", tokenId: "tk_boss", role: "admin", action: action, targets: targets, detail: "d", remote: "127.0.0.1:1")
     }
 
-    private func actions(_ store: SQLiteStore) async throws -> [String] {
+    private func actions(_ store: any Store) async throws -> [String] {
         try await store.auditLog(limit: 1000).reversed().map(\.action)
     }
 
-    @Test func failingActionsLeaveNoEntry() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func failingActionsLeaveNoEntry(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         _ = try await store.createEnrollmentToken(hash: "dup", expiresAt: nil, uses: 1, now: Fixture.t0)
         _ = try await store.createAPIToken(name: "t", role: "admin", hash: "dup", now: Fixture.t0)
         let entry = self.entry("x")
@@ -52,8 +53,9 @@ import Testing
         #expect(log.map(\.targets) == [["c1"]] && log.first?.tokenId == "tk_boss")
     }
 
-    @Test func eachActionIsAuditedWithItsTokenIdInItsTransaction() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func eachActionIsAuditedWithItsTokenIdInItsTransaction(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let enrollToken = try await store.createEnrollmentToken(hash: "e", expiresAt: nil, uses: 5, now: Fixture.t0) { record in
             self.entry("enrollment-tokens.create", [record.id])
         }

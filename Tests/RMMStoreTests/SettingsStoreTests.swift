@@ -5,8 +5,9 @@ import Testing
 @testable import RMMStore
 
 @Suite struct SettingsStoreTests {
-    @Test func apiTokensCreateLookupAndRevoke() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func apiTokensCreateLookupAndRevoke(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let admin = try await store.createAPIToken(name: "alice", role: "admin", hash: "h1", now: Fixture.t0)
         let viewer = try await store.createAPIToken(name: "bob", role: "viewer", hash: "h2", now: Fixture.at(1))
         #expect(admin.id.hasPrefix("tk_") && admin.id != viewer.id)
@@ -25,8 +26,9 @@ import Testing
         await #expect(throws: StoreError.notFound("API token 'tk_x'")) { try await store.revokeAPIToken(id: "tk_x", now: Fixture.t0) }
     }
 
-    @Test func configStartsAtDefaultsAndVersionsEverySave() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func configStartsAtDefaultsAndVersionsEverySave(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         #expect(try await store.config() == .defaults)
         var change = AgentConfig.defaults
         change.heartbeatInterval = 5
@@ -114,8 +116,9 @@ import Testing
 
 @Suite("Audit log")
 struct AuditStoreTests {
-    @Test func appendOnlyAndNewestFirst() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func appendOnlyAndNewestFirst(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let t = Date(timeIntervalSince1970: 1_750_000_000)
         try await store.appendAudit(AuditEntry(at: t, actor: "ops", role: "operator", action: "commands.run", targets: ["ag_1", "ag_2"], detail: "batch b_1", remote: "127.0.0.1:5"))
         try await store.appendAudit(AuditEntry(at: t.addingTimeInterval(1), actor: "root", role: "admin", action: "agents.revoke", targets: ["ag_2"], detail: "", remote: "127.0.0.1:6"))
@@ -123,13 +126,24 @@ struct AuditStoreTests {
         #expect(entries.map(\.action) == ["agents.revoke", "commands.run"])
         #expect(entries.last?.targets == ["ag_1", "ag_2"])
         #expect(entries.last?.at == t)
+        #expect(try await store.auditLog(limit: 1).map(\.action) == ["agents.revoke"])
         // The database itself refuses to change or delete an entry.
-        await #expect(throws: (any Error).self) {
-            try await store.write { db in try db.execute(sql: "UPDATE audit_log SET actor = 'x'") }
+        for statement in ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+            await #expect(throws: (any Error).self, "\(statement)") {
+                try await Self.execute(statement, in: store)
+            }
         }
-        await #expect(throws: (any Error).self) {
-            try await store.write { db in try db.execute(sql: "DELETE FROM audit_log") }
+        #expect(try await store.auditLog(limit: 10) == entries)
+    }
+
+    /// Runs `sql` in a write transaction of either backend, bypassing the store's methods.
+    private static func execute(_ sql: String, in store: any Store) async throws {
+        if let postgres = store as? PostgresStore {
+            try await RegistryFixture.execute([sql], in: postgres)
+        } else if let sqlite = store as? SQLiteStore {
+            // SQLite has no TRUNCATE; its DELETE stands for it.
+            let statement = sql.hasPrefix("TRUNCATE") ? "DELETE FROM audit_log" : sql
+            try await sqlite.write { db in try db.execute(sql: statement) }
         }
-        #expect(try await store.auditLog(limit: 10).count == 2)
     }
 }

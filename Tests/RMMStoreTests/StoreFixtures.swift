@@ -21,7 +21,7 @@ enum Fixture {
     }
 
     /// Enrolls one agent (key "key-1") in `store` through a new token "tok" of `uses` uses.
-    static func enrolledAgent(_ store: SQLiteStore, uses: Int = 10) async throws -> AgentRecord {
+    static func enrolledAgent(_ store: any Store, uses: Int = 10) async throws -> AgentRecord {
         _ = try await store.createEnrollmentToken(hash: "tok", expiresAt: nil, uses: uses, now: t0)
         return try await store.enrollAgent(tokenHash: "tok", publicKey: "key-1", facts: facts(), now: t0)
     }

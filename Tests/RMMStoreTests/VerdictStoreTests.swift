@@ -5,7 +5,7 @@ import Testing
 
 /// The link verdict history: bounded per agent, a repeat extends the newest entry.
 @Suite struct VerdictStoreTests {
-    static func enrolled(_ store: SQLiteStore, _ names: [String]) async throws -> [AgentRecord] {
+    static func enrolled(_ store: any Store, _ names: [String]) async throws -> [AgentRecord] {
         _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
         var agents: [AgentRecord] = []
         for name in names {
@@ -19,8 +19,9 @@ import Testing
         VerdictRecord(agentId: agent, verdict: verdict, source: source, stage: stage, summary: summary, evidence: Data("{}".utf8), firstAt: Fixture.at(seconds))
     }
 
-    @Test func aRepeatExtendsTheNewestEntryAndAnythingElseAddsOne() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func aRepeatExtendsTheNewestEntryAndAnythingElseAddsOne(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let agent = try await Self.enrolled(store, ["a"])[0].id
         let first = try await store.recordVerdict(Self.entry(agent, .pathFiltersData, .handshake, .challenge, at: 1), keep: 100)
         #expect(first.count == 1)
@@ -40,8 +41,9 @@ import Testing
         #expect(history.map(\.count) == [1, 1, 1, 2])
     }
 
-    @Test func historyIsBoundedPerAgentAndKeepsTheNewest() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func historyIsBoundedPerAgentAndKeepsTheNewest(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let agents = try await Self.enrolled(store, ["a", "b"])
         let verdicts: [LinkVerdict] = [.healthy, .halfOpen]
         for i in 0..<12 {
@@ -57,8 +59,9 @@ import Testing
         #expect(try await store.verdicts(agentId: agents[0].id, limit: 2).count == 2)
     }
 
-    @Test func agentReportsCannotPushTheServersEvidenceOut() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func agentReportsCannotPushTheServersEvidenceOut(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let agent = try await Self.enrolled(store, ["a"])[0].id
         _ = try await store.recordVerdict(Self.entry(agent, .pathFiltersData, .handshake, .challenge, at: 0), keep: 10)
         _ = try await store.recordVerdict(Self.entry(agent, .halfOpen, .serverProbe, .session, at: 1), keep: 10)
@@ -72,8 +75,9 @@ import Testing
         #expect(history.first?.lastAt == Fixture.at(51), "the newest agent report stays")
     }
 
-    @Test func oversizedEvidenceIsReplacedByANote() async throws {
-        let store = try SQLiteStore.inMemory()
+    @Test(arguments: StoreBackend.allCases) func oversizedEvidenceIsReplacedByANote(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
         let agent = try await Self.enrolled(store, ["a"])[0].id
         let big = VerdictRecord(agentId: agent, verdict: .halfOpen, source: .serverProbe, stage: .session, summary: "s",
                                 evidence: Data(repeating: 0x41, count: VerdictRecord.maxEvidenceBytes + 1), firstAt: Fixture.t0)
@@ -81,5 +85,39 @@ import Testing
         let stored = try #require(try await store.verdicts(agentId: agent, limit: 1).first)
         #expect(stored.evidence.count < 100)
         #expect(String(decoding: stored.evidence, as: UTF8.self).contains("omitted"))
+    }
+
+    @Test("a delay note goes only on commands still sent, once per prefix, in the order asked", arguments: StoreBackend.allCases)
+    func delayNotesOnlySentCommandsOnce(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
+        try await RegistryFixture.command("c_q", agent: agent.id, sent: false, in: store)
+        try await RegistryFixture.command("c_s", agent: agent.id, sent: true, in: store)
+        try await RegistryFixture.command("c_t", agent: agent.id, sent: true, in: store)
+        let note = "delayed by link verdict x (a, b) since T: y"
+        let once = "delayed by link verdict x ("
+        #expect(try await store.noteDelay(commandIds: ["c_t", "c_q", "c_s", "c_s", "c_missing"], note: note, once: once, now: Fixture.at(2)) == ["c_t", "c_s"])
+        #expect(try await RegistryFixture.historyReasons("c_q", in: store).allSatisfy { $0?.hasPrefix("delayed") != true })
+        #expect(try await RegistryFixture.historyReasons("c_s", in: store).last == note)
+        // Once per prefix: the same kind again notes nothing, another kind notes again.
+        #expect(try await store.noteDelay(commandIds: ["c_s"], note: note + " again", once: once, now: Fixture.at(3)).isEmpty)
+        #expect(try await store.noteDelay(commandIds: ["c_s"], note: "delayed by link verdict z (q)", once: "delayed by link verdict z (", now: Fixture.at(3)) == ["c_s"])
+        // A note that does not start with its prefix, or no commands, notes nothing.
+        #expect(try await store.noteDelay(commandIds: ["c_t"], note: "other", once: "delayed", now: Fixture.at(4)).isEmpty)
+        #expect(try await store.noteDelay(commandIds: [], note: note, once: once, now: Fixture.at(4)).isEmpty)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func linkDiagnosisIsKeptPerAgent(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
+        #expect(try await store.linkDiagnosis(agentId: agent.id) == nil)
+        try await store.saveLinkDiagnosis(agentId: agent.id, Data("{\"a\":1}".utf8))
+        try await store.saveLinkDiagnosis(agentId: agent.id, Data("{\"a\":2}".utf8))
+        #expect(try await store.linkDiagnosis(agentId: agent.id) == Data("{\"a\":2}".utf8))
+        #expect(try await store.linkDiagnosis(agentId: "ag_missing") == nil)
+        await #expect(throws: StoreError.notFound("agent 'ag_missing'")) {
+            try await store.saveLinkDiagnosis(agentId: "ag_missing", Data("{}".utf8))
+        }
     }
 }

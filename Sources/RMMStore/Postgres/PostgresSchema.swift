@@ -76,11 +76,14 @@ enum PostgresSchema {
     }
 
     /// The first schema: `SQLiteStore`'s, in PostgreSQL's types. `seq` columns stand in for
-    /// SQLite's rowid where an order of creation is paged on.
+    /// SQLite's rowid where an order of creation is paged or listed on. Text that results are
+    /// ordered by is `COLLATE "C"` (byte order, as SQLite's): the database's own collation depends
+    /// on where it was created, and would change the order of lists and pages.
     private static let v1: [String] = [
         """
         CREATE TABLE enrollment_tokens (
             id TEXT PRIMARY KEY,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
             hash TEXT NOT NULL UNIQUE,
             created_at DOUBLE PRECISION NOT NULL,
             expires_at DOUBLE PRECISION,
@@ -90,9 +93,9 @@ enum PostgresSchema {
         """,
         """
         CREATE TABLE agents (
-            id TEXT PRIMARY KEY,
+            id TEXT COLLATE "C" PRIMARY KEY,
             seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-            name TEXT NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
             name_key TEXT NOT NULL UNIQUE,
             public_key TEXT NOT NULL UNIQUE,
             hostname TEXT NOT NULL,
@@ -165,6 +168,7 @@ enum PostgresSchema {
         """
         CREATE TABLE api_tokens (
             id TEXT PRIMARY KEY,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
             name TEXT NOT NULL,
             role TEXT NOT NULL,
             hash TEXT NOT NULL UNIQUE,

@@ -2,17 +2,93 @@ import Foundation
 import PostgresNIO
 import RMMProtocol
 
+/// Connects and liveness flushes: single statements, so concurrent writers of one agent's row
+/// queue on its row lock and each applies to the row the one before left.
 extension PostgresStore {
     public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
-        throw StoreError.unavailable("PostgresStore.recordConnect is not implemented yet")
+        // The name is the server's (given at enrollment, changed only by an operator's rename).
+        let updated = try await write { connection in
+            try await connection.rows(
+                """
+                UPDATE agents SET epoch = epoch + 1, hostname = \(facts.hostname), os = \(facts.os), version = \(facts.version),
+                    connected_since = \(now.dbSeconds), last_seen_at = \(now.dbSeconds), disconnected_at = NULL
+                WHERE id = \(agentId) RETURNING \(unescaped: AgentRecord.columns)
+                """,
+                logger: logger, AgentRecord.init(postgres:)
+            ).first
+        }
+        guard let updated else { throw StoreError.notFound("agent '\(agentId)'") }
+        return updated
     }
 
     public func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws {
-        throw StoreError.unavailable("PostgresStore.saveLiveness is not implemented yet")
+        let unknown = try await saveLiveness([(agentId: agentId, liveness: liveness)])
+        if !unknown.isEmpty { throw StoreError.notFound("agent '\(agentId)'") }
     }
 
     @discardableResult
     public func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] {
-        throw StoreError.unavailable("PostgresStore.saveLiveness is not implemented yet")
+        guard !batch.isEmpty else { return [] }
+        // Encoded before the write, so the transaction does no JSON work.
+        let rows = try batch.map { (agentId: $0.agentId, liveness: $0.liveness, metrics: try $0.liveness.metrics.map(StoredJSON.encode)) }
+        // One statement applies each agent once; an agent listed twice gets its later flushes in
+        // later rounds, so they apply in order as the single-agent method's would.
+        var rounds: [[(agentId: String, liveness: AgentLiveness, metrics: String?)]] = []
+        var seen: [String: Int] = [:]
+        for row in rows {
+            let round = seen[row.agentId, default: 0]
+            seen[row.agentId] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(row)
+        }
+        let distinct = Array(seen.keys).sorted()
+        let updated = try await write { connection in
+            // Rows locked in id order first: two nodes flushing overlapping batches then queue
+            // rather than deadlock, as they could if each update locked in its own join order.
+            if distinct.count > 1 {
+                _ = try await connection.count("SELECT id FROM agents WHERE id = ANY(\(distinct)) ORDER BY id FOR NO KEY UPDATE", logger: logger)
+            }
+            var updated: Set<String> = []
+            for round in rounds {
+                for id in try await connection.rows(Self.livenessUpdate(round), logger: logger, { row in
+                    try PostgresRowReader(row, table: "agents").value(0, as: String.self)
+                }) {
+                    updated.insert(id)
+                }
+            }
+            return updated
+        }
+        // One per row naming an unknown agent, as SQLiteStore answers.
+        return rows.filter { !updated.contains($0.agentId) }.map(\.agentId)
+    }
+
+    /// The liveness columns a flush may overwrite, for agents listed at most once: a NULL keeps the
+    /// stored value, and a disconnect clears `connected_since` (an offline agent has no live
+    /// connection to date from) unless the same flush sets it. Returns the ids updated.
+    private static func livenessUpdate(_ rows: [(agentId: String, liveness: AgentLiveness, metrics: String?)]) -> PostgresQuery {
+        let ids = rows.map(\.agentId)
+        let lastSeen = PostgresNullableArray(rows.map(\.liveness.lastSeenAt.dbSeconds))
+        let downlink = PostgresNullableArray(rows.map(\.liveness.lastDownlinkAt.dbSeconds))
+        let connected = PostgresNullableArray(rows.map(\.liveness.connectedSince.dbSeconds))
+        let disconnected = PostgresNullableArray(rows.map(\.liveness.disconnectedAt.dbSeconds))
+        let configVersion = PostgresNullableArray(rows.map(\.liveness.configVersionApplied))
+        let rtt = PostgresNullableArray(rows.map(\.liveness.lastPongRttMs))
+        let metrics = PostgresNullableArray(rows.map(\.metrics))
+        return """
+            UPDATE agents SET
+                last_seen_at = COALESCE(f.last_seen_at, agents.last_seen_at),
+                last_downlink_at = COALESCE(f.last_downlink_at, agents.last_downlink_at),
+                connected_since = CASE WHEN f.connected_since IS NOT NULL THEN f.connected_since
+                    WHEN f.disconnected_at IS NOT NULL THEN NULL ELSE agents.connected_since END,
+                disconnected_at = COALESCE(f.disconnected_at, agents.disconnected_at),
+                config_version_applied = COALESCE(f.config_version_applied, agents.config_version_applied),
+                last_pong_rtt_ms = COALESCE(f.last_pong_rtt_ms, agents.last_pong_rtt_ms),
+                metrics_json = COALESCE(f.metrics_json, agents.metrics_json)
+            FROM UNNEST(\(ids)::text[], \(lastSeen)::float8[], \(downlink)::float8[], \(connected)::float8[], \(disconnected)::float8[],
+                        \(configVersion)::int8[], \(rtt)::float8[], \(metrics)::text[])
+                AS f(id, last_seen_at, last_downlink_at, connected_since, disconnected_at, config_version_applied, last_pong_rtt_ms, metrics_json)
+            WHERE agents.id = f.id
+            RETURNING agents.id
+            """
     }
 }

@@ -9,7 +9,7 @@ extension SQLiteStore {
 
     /// The entry's targets as the JSON array text the `targets` column holds.
     static func encodedTargets(_ entry: AuditEntry) throws -> String {
-        String(decoding: try JSONEncoder().encode(entry.targets), as: UTF8.self)
+        try entry.encodedTargets()
     }
 
     /// Appends `entry` inside the caller's transaction.
