@@ -100,6 +100,7 @@ struct ServerCommand: AsyncParsableCommand {
                                     store: store.map { .postgres(url: $0, passwordFile: storePasswordFile) } ?? .sqlite,
                                     nodeName: nodeName ?? ServerOptions.defaultNodeName)
         let dataDirectory = self.dataDirectory
+        let shared = options.store == .sqlite ? nil : "node \(options.nodeName) on the shared store \(store ?? "")"
         // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`; one
         // that comes while the store opens ends the start), which ends this call normally: exit status 0.
         signal(SIGPIPE, SIG_IGN)
@@ -111,6 +112,7 @@ struct ServerCommand: AsyncParsableCommand {
                 say("The admin token in \(ready.adminTokenPath) is revoked; started without it. Use another admin token (--token), or move the file away and restart to have a new one made.")
             }
             say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
+            if let shared { say("Running as \(shared)") }
             if let pin = ready.tlsPin {
                 say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")
             } else {
