@@ -103,8 +103,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
             throw HTTPError(error.status, headers: error.headers,
                             message: "\(error.status.code) \(error.status.reasonPhrase): \(request.method) \(request.uri.path)")
         } catch StoreError.unavailable(let why) {
-            // The database is away (restarting, cut off): nothing was changed, and the same request
-            // succeeds once it is back.
+            // The database is away (restarting, cut off): a temporary state, so 503 and when to try
+            // again rather than a 500 that reads as a bug.
             context.logger.warning("request failed: the database is unavailable: \(LogSafe.describe(why, limit: 400))")
             throw HTTPError(.serviceUnavailable, headers: [.retryAfter: String(Self.unavailableRetrySeconds)],
                             message: "the database is unavailable: \(why); retry in \(Self.unavailableRetrySeconds) s")
