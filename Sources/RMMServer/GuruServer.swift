@@ -22,10 +22,17 @@ public struct ServerOptions: Sendable {
     /// Enrollment tokens tell agents to pin the certificate's key (default) or to trust the
     /// system's CAs (a TLS-terminating proxy with a public certificate in front of the server).
     public var enrollWithSystemTrust: Bool
+    /// The SQLite file in the data directory (one node), or a PostgreSQL database nodes share.
+    public var store: ServerStoreChoice
+    /// This node's name among the nodes of a shared store (unique among running ones).
+    public var nodeName: String
+    /// How long a node's lease on its name lasts, and how often it is renewed (a shared store only).
+    public var lease: NodeLeaseTiming
 
     public init(dataDirectory: String = "./gururmm-data", agentHost: String = "127.0.0.1", agentPort: Int = 7443,
                 apiHost: String = "127.0.0.1", apiPort: Int = 7080, settings: ServerSettings = ServerSettings(),
-                tls: ServerTLSMode = .selfSigned, enrollWithSystemTrust: Bool = false) {
+                tls: ServerTLSMode = .selfSigned, enrollWithSystemTrust: Bool = false, store: ServerStoreChoice = .sqlite,
+                nodeName: String = ServerOptions.defaultNodeName, lease: NodeLeaseTiming = NodeLeaseTiming()) {
         self.dataDirectory = dataDirectory
         self.agentHost = agentHost
         self.agentPort = agentPort
@@ -34,7 +41,13 @@ public struct ServerOptions: Sendable {
         self.settings = settings
         self.tls = tls
         self.enrollWithSystemTrust = enrollWithSystemTrust
+        self.store = store
+        self.nodeName = nodeName
+        self.lease = lease
     }
+
+    /// The host's name.
+    public static var defaultNodeName: String { ClusterJoin.hostName() }
 }
 
 /// The GuruRMM server: agent gateway, operator API and timers, over one store.
@@ -52,25 +65,36 @@ public enum GuruServer {
         // Keys first: a start that cannot use them stops before it creates anything else.
         let signer = WorkSigner(key: try data.ensureSigningKey())
         let tls = try ServerTLS.load(options.tls, dataDirectory: data)
-        try data.prepareDatabaseFiles()
-        let store = try SQLiteStore(path: data.databasePath)
-        if case .failed(let why) = store.walPreallocation {
-            logger.warning("the write-ahead log was not preallocated (\(why)); commits grow it until its first checkpoint, which makes each slower")
+        if options.store != .sqlite, let problem = ClusterJoin.problem(nodeName: options.nodeName) { throw StartupError(problem) }
+        let opened = try await OpenedStore.open(options, data: data, environment: ProcessInfo.processInfo.environment, logger: logger)
+        defer { opened.close() }
+        let store = opened.store
+        let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
+        // A shared store: this node's keys must be the cluster's and its name free, checked before
+        // the admin token file is used, so a node refused adds nothing.
+        let membership: NodeMembership?
+        if opened.shared {
+            try await ClusterJoin.checkIdentity(ClusterIdentity(signingKey: signer.publicKey, tlsTrust: enrollTrust ?? "plain"),
+                                                node: options.nodeName, store: store, dataDirectory: data.path)
+            membership = try await NodeMembership.join(store: store, name: options.nodeName, timing: options.lease, logger: logger)
+        } else {
+            membership = nil
         }
-        let adminToken = try await data.ensureAdminToken(store: store)
+        let (adminToken, config) = try await membership.released(onError: logger) {
+            (try await data.ensureAdminToken(store: store), try await store.config())
+        }
         if adminToken == .revoked {
             logger.warning("the admin token in \(data.adminTokenPath) was revoked; starting without it (it is not brought back). Use another admin token, or move the file away and restart to have a new one made")
         }
         let adminTokenCreated = adminToken == .created
         let adminTokenPath = data.adminTokenPath
         let feed = ChangeFeed()
-        let config = try await store.config()
         // Agents refuse a config outside the protocol's ranges; serving one would keep every
         // agent from connecting, so it stops the start instead, saying which field and how to fix it.
         if let problem = config.problems().first {
-            throw StartupError("the stored agent config (version \(config.version)) is not valid: \(problem). Every agent would refuse it. Stop the server, then reset it to the defaults with `sqlite3 \(data.databasePath) \"DELETE FROM settings WHERE key = 'agent_config'\"` and set it again with PUT /api/v1/config")
+            await membership?.release(logger: logger)
+            throw StartupError("the stored agent config (version \(config.version)) is not valid: \(problem). Every agent would refuse it. Stop the server, then reset it to the defaults with `\(opened.manualSQL("DELETE FROM settings WHERE key = 'agent_config'"))` and set it again with PUT /api/v1/config")
         }
-        let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
         let clock = SessionClock(interval: options.settings.tickInterval)
         let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger,
                                        clock: clock)
@@ -103,6 +127,7 @@ public enum GuruServer {
                 tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated,
                 adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
             )
+            try await membership?.advertise(agentUrl: ready.agentUrl, apiUrl: ready.apiUrl)
             try data.writeReady(ready)
             return ready
         }, onReady: onReady)
@@ -113,14 +138,14 @@ public enum GuruServer {
         // sessions with `serverShutdown`, ends downlink polls), then the timers.
         // The store is released once every service has returned, so all their writes are in it.
         var configuration = ServiceGroupConfiguration(
-            services: Self.clusterServices(registry: registry, store: store, feed: feed, settings: options.settings, logger: logger) + [
+            services: (membership.map { [$0.leaseService] } ?? []) + Self.clusterServices(registry: registry, store: store, feed: feed, settings: options.settings, logger: logger) + [
                 SessionTickerService(ticker: ticker),
                 HeapTrimmerService(trimmer: trimmer),
                 AgentGatewayService(gateway: gateway, registry: registry, logger: logger),
                 app,
                 ready,
                 LongPollStopService(feed: feed),
-            ],
+            ] + (membership.map { [$0.drainService] } ?? []),
             // `stops` turns the signals into the group's graceful shutdown.
             gracefulShutdownSignals: [],
             logger: logger
@@ -130,6 +155,7 @@ public enum GuruServer {
         configuration.maximumGracefulShutdownDuration = Self.maximumShutdown
         let group = ServiceGroup(configuration: configuration)
         if let stops, !stops.shouldRun(group) {
+            await membership?.release(logger: logger)
             logger.info("server stopped before it started serving")
             return
         }

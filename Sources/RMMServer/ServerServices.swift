@@ -80,14 +80,14 @@ struct ReadinessService: Service, CustomStringConvertible {
     var description: String { "readiness report" }
     let agentPorts: AsyncStream<Int>
     let apiPorts: AsyncStream<Int>
-    let makeReady: @Sendable (_ agentPort: Int, _ apiPort: Int) throws -> ServerReady
+    let makeReady: @Sendable (_ agentPort: Int, _ apiPort: Int) async throws -> ServerReady
     let onReady: @Sendable (ServerReady) -> Void
 
     func run() async throws {
         var agentIterator = agentPorts.makeAsyncIterator()
         var apiIterator = apiPorts.makeAsyncIterator()
         if let agentPort = await agentIterator.next(), let apiPort = await apiIterator.next(), !Task.isCancelled {
-            onReady(try makeReady(agentPort, apiPort))
+            onReady(try await makeReady(agentPort, apiPort))
         }
         try? await gracefulShutdown()
     }

@@ -13,7 +13,7 @@ struct GuruRMM: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, AgentCommand.self, FleetSimCommand.self, DemoCommand.self,
             EnrollTokenCommand.self, AgentsCommand.self, RunCommand.self, CommandsCommand.self, DiagnoseCommand.self,
-            TokensCommand.self, AuditCommand.self, BenchCommand.self,
+            TokensCommand.self, AuditCommand.self, BenchCommand.self, StoreCommand.self, ClusterCommand.self,
         ]
     )
 }

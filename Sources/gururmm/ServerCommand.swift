@@ -8,8 +8,17 @@ import RMMServer
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "server", abstract: "Run the GuruRMM server (agent gateway + operator API).")
 
-    @Option(name: .customLong("data-dir"), help: "Where the database and admin token live.")
+    @Option(name: .customLong("data-dir"), help: "Where the keys, the admin token and (without --store) the SQLite database live.")
     var dataDirectory: String = "./gururmm-data"
+
+    @Option(name: .customLong("store"), help: "postgres://USER@HOST:PORT/DB[?host=/socket/dir&sslmode=...]: a PostgreSQL database several nodes share, instead of DATA_DIR/gururmm.sqlite. The password comes from GURURMM_STORE_PASSWORD or --store-password-file.")
+    var store: String?
+
+    @Option(name: .customLong("store-password-file"), help: "A file whose first line is the PostgreSQL password (with --store).")
+    var storePasswordFile: String?
+
+    @Option(name: .customLong("node-name"), help: "This node's name among the nodes of a shared --store (default: the host name); running nodes' names are unique.")
+    var nodeName: String?
 
     @Option(name: .customLong("agent-listen"), help: "HOST:PORT for agent WebSocket connections.")
     var agentListen: String = "127.0.0.1:7443"
@@ -91,6 +100,7 @@ struct ServerCommand: AsyncParsableCommand {
         case (false, _, _): throw ValidationError("--tls-cert and --tls-key go together")
         }
         guard enrollTrust == "pin" || enrollTrust == "system" else { throw ValidationError("--enroll-trust must be 'pin' or 'system' (got '\(enrollTrust)')") }
+        guard store != nil || storePasswordFile == nil else { throw ValidationError("--store-password-file goes with --store") }
         var settings = ServerSettings()
         settings.handshakeTimeout = handshakeTimeout
         settings.expiryGrace = expiryGrace
@@ -108,8 +118,11 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError("--trusted-proxy: \(error)")
         }
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
-                                    tls: tls, enrollWithSystemTrust: enrollTrust == "system")
+                                    tls: tls, enrollWithSystemTrust: enrollTrust == "system",
+                                    store: store.map { .postgres(url: $0, passwordFile: storePasswordFile) } ?? .sqlite,
+                                    nodeName: nodeName ?? ServerOptions.defaultNodeName)
         let dataDirectory = self.dataDirectory
+        let shared = options.store == .sqlite ? nil : "node \(options.nodeName) on the shared store \(store ?? "")"
         // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`; one
         // that comes while the store opens ends the start), which ends this call normally: exit status 0.
         signal(SIGPIPE, SIG_IGN)
@@ -121,6 +134,7 @@ struct ServerCommand: AsyncParsableCommand {
                 say("The admin token in \(ready.adminTokenPath) is revoked; started without it. Use another admin token (--token), or move the file away and restart to have a new one made.")
             }
             say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
+            if let shared { say("Running as \(shared)") }
             if let pin = ready.tlsPin {
                 say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")
             } else {

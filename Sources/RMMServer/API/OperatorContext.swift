@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import RMMAPI
 import RMMProtocol
+import RMMStore
 
 /// Request context of the operator API: who is calling, and JSON coders in the API's style.
 struct OperatorContext: RequestContext {
@@ -104,6 +105,12 @@ struct ErrorMappingMiddleware: RouterMiddleware {
             guard error.body == nil else { throw error }
             throw HTTPError(error.status, headers: error.headers,
                             message: "\(error.status.code) \(error.status.reasonPhrase): \(request.method) \(request.uri.path)")
+        } catch StoreError.unavailable(let why) {
+            // The database is away (restarting, cut off): a temporary state, so 503 and when to try
+            // again rather than a 500 that reads as a bug.
+            context.logger.warning("request failed: the database is unavailable: \(LogSafe.describe(why, limit: 400))")
+            throw HTTPError(.serviceUnavailable, headers: [.retryAfter: String(Self.unavailableRetrySeconds)],
+                            message: "the database is unavailable: \(why); retry in \(Self.unavailableRetrySeconds) s")
         } catch is NIOTooManyBytesError {
             throw HTTPError(.contentTooLarge, message: "request body is larger than \(context.maxUploadSize) bytes")
         } catch {
@@ -111,6 +118,9 @@ struct ErrorMappingMiddleware: RouterMiddleware {
             throw HTTPError(.internalServerError, message: "the server failed to handle this request; see the server log")
         }
     }
+
+    /// The `Retry-After` of a 503 for an unavailable database: about one lease renewal.
+    static let unavailableRetrySeconds = 5
 
     static func describe(_ error: DecodingError) -> String {
         switch error {

@@ -33,6 +33,7 @@ enum PostgresSchema {
     /// The schema's history, oldest first.
     static let migrations: [(id: String, statements: [String])] = [
         ("v1", v1),
+        ("v2-cluster", PostgresClusterSchema.statements),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

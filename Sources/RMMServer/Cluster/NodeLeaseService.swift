@@ -1,0 +1,100 @@
+import Logging
+import RMMStore
+import ServiceLifecycle
+
+/// Keeps this node's lease on its name while the server runs (`NodeLeaseMachine` decides), and
+/// gives it up when the server stops cleanly.
+///
+/// When the lease runs out (the database unreachable until the lease's end) or another start
+/// took the name, the service throws `NodeLeaseLost`: the server's service group then cancels
+/// every service at once and the process exits non-zero, so a node that may have lost its name
+/// stops taking work before any other start can have it. It is the first service of the group,
+/// so a graceful stop reaches it last: it renews while the others finish, then releases the name.
+struct NodeLeaseService: Service, CustomStringConvertible {
+    var description: String { "node lease" }
+    let store: any ClusterStore
+    let claim: NodeClaim
+    let machine: NodeLeaseMachine
+    let draining: NodeDraining
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await keep() }
+        } catch let error as NodeLeaseLost {
+            logger.critical("\(error)")
+            throw error
+        } catch {
+            // A graceful stop or the group's cancellation: the name is given up below.
+        }
+        // In a task of its own: this one may be cancelled, and a cancelled task's query fails at once.
+        let store = self.store
+        let claim = self.claim
+        do {
+            try await Task { try await store.releaseNodeLease(claim) }.value
+        } catch {
+            logger.warning("node \(claim.name): could not give up its lease (\(error)); the name is free when it expires in \(claim.leaseSeconds) s")
+        }
+    }
+
+    private func keep() async throws {
+        var machine = self.machine
+        let clock = ContinuousClock()
+        while true {
+            switch machine.next(now: clock.now) {
+            case .stop(let why):
+                throw NodeLeaseLost(description: "node \(claim.name): \(why)")
+            case .wait(let until):
+                try await Task.sleep(until: until, clock: clock)
+            case .renew(let deadline):
+                let sentAt = clock.now
+                switch await renew(before: deadline) {
+                case .renewed: machine.renewed(sentAt: sentAt)
+                case .lost: machine.lost()
+                case .failed(let why):
+                    try Task.checkCancellation()
+                    logger.warning("node \(claim.name): renewing its lease failed: \(why)")
+                    machine.failed(why, now: clock.now)
+                }
+            }
+        }
+    }
+
+    private enum Renewal: Sendable {
+        case renewed, lost, failed(String)
+    }
+
+    /// One renewal, or a failure at `deadline` if it has not answered by then (a query to an
+    /// unreachable database may hang for longer than the lease lasts).
+    private func renew(before deadline: ContinuousClock.Instant) async -> Renewal {
+        let (answers, answer) = AsyncStream<Renewal>.makeStream()
+        let store = self.store
+        let claim = self.claim
+        let draining = self.draining.isSet
+        let work = Task {
+            do {
+                switch try await store.renewNodeLease(claim, draining: draining) {
+                case .renewed: answer.yield(.renewed)
+                case .lost: answer.yield(.lost)
+                }
+            } catch {
+                answer.yield(.failed("\(error)"))
+            }
+        }
+        let timer = Task {
+            try? await Task.sleep(until: deadline, clock: ContinuousClock())
+            answer.yield(.failed("no answer before the lease's end"))
+        }
+        var iterator = answers.makeAsyncIterator()
+        let first = await iterator.next() ?? .failed("cancelled")
+        work.cancel()
+        timer.cancel()
+        answer.finish()
+        return first
+    }
+}
+
+/// Why a running node stopped: its lease on its name is gone.
+struct NodeLeaseLost: Error, CustomStringConvertible {
+    let description: String
+}
