@@ -96,14 +96,22 @@ public enum GuruServer {
             throw StartupError("the stored agent config (version \(config.version)) is not valid: \(problem). Every agent would refuse it. Stop the server, then reset it to the defaults with `\(opened.manualSQL("DELETE FROM settings WHERE key = 'agent_config'"))` and set it again with PUT /api/v1/config")
         }
         let clock = SessionClock(interval: options.settings.tickInterval)
-        let registry = SessionRegistry(store: store, feed: feed, settings: options.settings, config: config, signer: signer, logger: logger,
-                                       clock: clock)
-        let commands = CommandService(store: store, registry: registry, feed: feed, settings: options.settings, logger: logger)
-        let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: options.settings,
+        var settings = options.settings
+        // On a shared store the welcome's node list comes from the nodes' leases.
+        var directoryRefresh: [any Service] = []
+        if opened.shared {
+            let directory = LeaseNodeDirectory(own: settings.cluster.agentURLs())
+            settings.cluster = directory
+            directoryRefresh = [LeaseNodeDirectoryService(directory: directory, store: store, logger: logger)]
+        }
+        let registry = SessionRegistry(store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
+                                       clock: clock, signals: opened.signals)
+        let commands = CommandService(store: store, registry: registry, feed: feed, settings: settings, logger: logger)
+        let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: settings,
                               enrollTrust: enrollTrust, logger: logger)
         let handshake = AgentHandshake(
-            store: store, registry: registry, settings: options.settings, logger: logger, serverVersion: version,
-            limiter: AddressLimiter(settings: options.settings)
+            store: store, registry: registry, settings: settings, logger: logger, serverVersion: version,
+            limiter: AddressLimiter(settings: settings)
         )
         let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, tls: try tls.map { try NIOSSLContext(configuration: $0.configuration) },
                                    handshake: handshake, logger: logger)
@@ -131,14 +139,15 @@ public enum GuruServer {
             try data.writeReady(ready)
             return ready
         }, onReady: onReady)
-        let ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: options.settings, logger: logger)
-        let trimmer = HeapTrimmer(interval: options.settings.heapTrimInterval, growthBytes: options.settings.heapTrimGrowthBytes, logger: logger)
+        var ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: settings, logger: logger)
+        ticker.leadership = opened.leadership
+        let trimmer = HeapTrimmer(interval: settings.heapTrimInterval, growthBytes: settings.heapTrimGrowthBytes, logger: logger)
         // Graceful shutdown runs in reverse order: the long-polls answer with what they have,
         // readiness, the API (in-flight requests finish), the gateway (stops accepting, closes
         // sessions with `serverShutdown`, ends downlink polls), then the timers.
         // The store is released once every service has returned, so all their writes are in it.
         var configuration = ServiceGroupConfiguration(
-            services: (membership.map { [$0.leaseService] } ?? []) + Self.clusterServices(registry: registry, store: store, feed: feed, settings: options.settings, logger: logger) + [
+            services: (membership.map { [$0.leaseService] } ?? []) + opened.services + directoryRefresh + Self.clusterServices(registry: registry, store: store, feed: feed, settings: settings, logger: logger) + [
                 SessionTickerService(ticker: ticker),
                 HeapTrimmerService(trimmer: trimmer),
                 AgentGatewayService(gateway: gateway, registry: registry, logger: logger),

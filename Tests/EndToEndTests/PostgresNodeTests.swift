@@ -97,8 +97,7 @@ extension EndToEnd {
             return (try await process.waitForExit(timeout: .seconds(60)), process.logContents())
         }
 
-        @Test("a node on PostgreSQL serves an agent; a second node with the same keys joins; another key or a live node's name is refused",
-              .disabled("needs the PostgreSQL role implementations (pg-agents, pg-commands)"))
+        @Test("a node on PostgreSQL serves an agent; a second node with the same keys joins; another key or a live node's name is refused")
         func nodesShareAStore() async throws {
             let postgres = try await PostgresTestServer.shared()
             let url = try await postgres.createDatabase(prefix: "node_pair")

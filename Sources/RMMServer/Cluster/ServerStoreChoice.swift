@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RMMStore
+import ServiceLifecycle
 
 /// Which store a server runs on.
 public enum ServerStoreChoice: Sendable, Equatable {
@@ -20,6 +21,12 @@ struct OpenedStore {
     let manualSQL: @Sendable (String) -> String
     /// Closes it once every service has returned.
     let close: @Sendable () -> Void
+    /// How this node hears of the other nodes' changes (`LocalSignals` alone).
+    var signals: any ClusterSignals = LocalSignals()
+    /// Who runs the cluster-wide timers (`SoleTimerLeader` alone).
+    var leadership: any TimerLeadership = SoleTimerLeader()
+    /// Services the store's cluster side needs running (the timer lease, released at shutdown).
+    var services: [any Service] = []
 
     /// Opens the store `options` names; a URL, password or database that cannot be used is a
     /// `StartupError` saying which and why.
@@ -49,7 +56,25 @@ struct OpenedStore {
                 throw StartupError("cannot use the store: \(error)")
             }
             let shown = "\(location)"
-            return OpenedStore(store: store, shared: true, manualSQL: { "psql against \(shown): \($0)" }, close: { store.close() })
+            var opened = OpenedStore(store: store, shared: true, manualSQL: { "psql against \(shown): \($0)" }, close: { store.close() })
+            opened.signals = PostgresSignals(store: store, listener: PostgresListener(location: location, password: password, logger: logger), logger: logger)
+            let lease = PostgresTimerLease(location: location, password: password, logger: logger)
+            opened.leadership = PostgresTimerLeadership(lease: lease)
+            opened.services = [TimerLeaseService(lease: lease)]
+            return opened
         }
+    }
+}
+
+/// Holds the timer lease's connection for the life of the node and releases the lock at the end,
+/// so another node takes the timers at once rather than when the connection times out.
+struct TimerLeaseService: Service, CustomStringConvertible {
+    var description: String { "timer lease" }
+    let lease: PostgresTimerLease
+
+    func run() async throws {
+        // Sleeps until the group stops it (graceful shutdown or cancellation), then releases.
+        try? await gracefulShutdown()
+        await lease.release()
     }
 }
