@@ -76,6 +76,8 @@ struct DataDirectory {
                 _ = try await store.createAPIToken(name: "admin", role: "admin", hash: hash, now: Date(), audit: Self.audit("admin token from \(adminTokenPath) restored"))
                 return .existing
             } catch StoreError.conflict {
+                // Another node sharing the store and this token file stored it meanwhile: live.
+                if try await store.apiToken(hash: hash) != nil { return .existing }
                 // The hash is stored but not live: an operator revoked this token. Bringing it back
                 // would undo that, so the server starts without it.
                 return .revoked

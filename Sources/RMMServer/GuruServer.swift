@@ -88,7 +88,7 @@ public enum GuruServer {
         }
         let adminTokenCreated = adminToken == .created
         let adminTokenPath = data.adminTokenPath
-        let feed = ChangeFeed()
+        let feed = ChangeFeed(maximumWait: opened.maximumFeedWait)
         // Agents refuse a config outside the protocol's ranges; serving one would keep every
         // agent from connecting, so it stops the start instead, saying which field and how to fix it.
         if let problem = config.problems().first {

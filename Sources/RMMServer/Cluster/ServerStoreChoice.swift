@@ -27,6 +27,8 @@ struct OpenedStore {
     var leadership: any TimerLeadership = SoleTimerLeader()
     /// Services the store's cluster side needs running (the timer lease, released at shutdown).
     var services: [any Service] = []
+    /// How long a long-poll waits for a bump before it reads again (`ChangeFeed.maximumWait`).
+    var maximumFeedWait: Duration?
 
     /// Opens the store `options` names; a URL, password or database that cannot be used is a
     /// `StartupError` saying which and why.
@@ -61,6 +63,7 @@ struct OpenedStore {
             let lease = PostgresTimerLease(location: location, password: password, logger: logger)
             opened.leadership = PostgresTimerLeadership(lease: lease)
             opened.services = [TimerLeaseService(lease: lease)]
+            opened.maximumFeedWait = .milliseconds(250)
             return opened
         }
     }

@@ -24,7 +24,13 @@ final class ChangeFeed: Sendable {
     /// not lose it.
     private let beforeParking: (@Sendable (ChangeFeed, Int) -> Void)?
 
-    init(beforeParking: (@Sendable (ChangeFeed, Int) -> Void)? = nil) {
+    /// The longest one wait lasts before its waiter re-reads the store, bump or not: set where a
+    /// committed change can become readable later than its bump (PostgreSQL's horizon waits for
+    /// transactions no bump announces); nil where a bump always follows a readable change.
+    private let maximumWait: Duration?
+
+    init(maximumWait: Duration? = nil, beforeParking: (@Sendable (ChangeFeed, Int) -> Void)? = nil) {
+        self.maximumWait = maximumWait
         self.beforeParking = beforeParking
     }
 
@@ -71,7 +77,8 @@ final class ChangeFeed: Sendable {
 
     /// Returns when `bump` is called after `seen`, after `timeout`, or when `stop` is called,
     /// whichever is first.
-    func wait(after seen: Int, timeout: Duration) async {
+    func wait(after seen: Int, timeout requested: Duration) async {
+        let timeout = maximumWait.map { min($0, requested) } ?? requested
         let id = state.withLock { state -> Int? in
             guard state.version == seen, !state.stopped else { return nil }
             defer { state.nextWaiter += 1 }

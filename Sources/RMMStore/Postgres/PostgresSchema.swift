@@ -118,10 +118,10 @@ enum PostgresSchema {
         "CREATE INDEX agents_by_name_id ON agents (name, id)",
         """
         CREATE TABLE commands (
-            id TEXT PRIMARY KEY,
+            id TEXT COLLATE "C" PRIMARY KEY,
             seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-            agent_id TEXT NOT NULL REFERENCES agents (id),
-            batch_id TEXT NOT NULL,
+            agent_id TEXT COLLATE "C" NOT NULL REFERENCES agents (id),
+            batch_id TEXT COLLATE "C" NOT NULL,
             kind TEXT NOT NULL,
             text TEXT NOT NULL,
             interpreter TEXT,
@@ -149,7 +149,7 @@ enum PostgresSchema {
         """
         CREATE TABLE command_events (
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            command_id TEXT NOT NULL REFERENCES commands (id),
+            command_id TEXT COLLATE "C" NOT NULL REFERENCES commands (id),
             state TEXT NOT NULL,
             occurred_at DOUBLE PRECISION NOT NULL,
             reason TEXT
@@ -158,8 +158,8 @@ enum PostgresSchema {
         "CREATE INDEX command_events_by_command ON command_events (command_id, id)",
         """
         CREATE TABLE command_output (
-            command_id TEXT NOT NULL REFERENCES commands (id),
-            stream TEXT NOT NULL,
+            command_id TEXT COLLATE "C" NOT NULL REFERENCES commands (id),
+            stream TEXT COLLATE "C" NOT NULL,
             byte_offset BIGINT NOT NULL,
             data BYTEA NOT NULL,
             version BIGINT NOT NULL,
@@ -211,7 +211,7 @@ enum PostgresSchema {
         """
         CREATE TABLE link_verdicts (
             id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+            agent_id TEXT COLLATE "C" NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
             verdict TEXT NOT NULL,
             source TEXT NOT NULL,
             stage TEXT NOT NULL,

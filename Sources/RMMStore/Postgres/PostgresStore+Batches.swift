@@ -54,8 +54,13 @@ extension PostgresStore {
     public func batchPendingCount(batchId: String) async throws -> Int {
         try await read { connection in
             var count = 0
+            // An ended command whose end is still above the horizon counts as unfinished: a
+            // stream that said "done" before its version reads could show that end would lose it.
             let rows = try await connection.query("""
-                SELECT COUNT(*) FROM commands WHERE batch_id = \(batchId) AND state IN ('queued', 'sent', 'delivered', 'running')
+                SELECT (SELECT COUNT(*) FROM commands WHERE batch_id = \(batchId) AND state IN ('queued', 'sent', 'delivered', 'running'))
+                    + (SELECT COUNT(*) FROM commands WHERE batch_id = \(batchId) AND version >= h.top
+                        AND state NOT IN ('queued', 'sent', 'delivered', 'running'))
+                FROM (SELECT \(unescaped: Self.horizon) AS top) h
                 """, logger: logger)
             for try await value in rows.decode(Int.self) { count = value }
             return count

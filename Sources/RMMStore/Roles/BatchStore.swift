@@ -10,7 +10,9 @@ public protocol BatchStore: Sendable {
     func batch(id: String) async throws -> [CommandRecord]
     /// How many of a batch's commands are in each state (one query; it reads every command of the batch).
     func batchStateCounts(batchId: String) async throws -> [CommandState: Int]
-    /// How many of a batch's commands are not finished (reads only those: cheap to ask often).
+    /// How many of a batch's commands are not finished (reads only those: cheap to ask often). A
+    /// backend whose "changed after" reads lag behind commits (PostgreSQL's horizon) also counts an
+    /// ended command whose end those reads cannot show yet, so zero means they show every end.
     func batchPendingCount(batchId: String) async throws -> Int
     /// The highest change version among a batch's commands (a command's covers its output); nil for an unknown batch.
     func batchTopVersion(batchId: String) async throws -> Int?
