@@ -10,7 +10,7 @@ extension EndToEnd {
     /// crosses nodes, and a node killed in the middle of a fan-out loses nothing and runs nothing twice.
     @Suite("End to end: two nodes on PostgreSQL, one killed mid-fan-out", .serialized)
     struct ClusterFailoverTests {
-        @Test("a fan-out from node 2 reaches agents on node 1; node 1 is killed mid-fan-out; every command ends once, succeeded, run once")
+        @Test("a fan-out from node 2 reaches agents on node 1; node 1 is SIGKILLed as the next fan-out is posted; every command ends once, succeeded, run once")
         func killedNodeLosesNothing() async throws {
             let postgres = try await PostgresTestServer.shared()
             let url = try await postgres.createDatabase(prefix: "failover")
@@ -57,7 +57,8 @@ extension EndToEnd {
                 #expect(warmup.count == 40 && warmup.allSatisfy { $0.state == .succeeded },
                         "\(warmup.filter { $0.state != .succeeded }.map { "\($0.agent ?? $0.agentId): \($0.state.rawValue) \($0.reason ?? "")" })")
 
-                // Node 1 dies while a fan-out is under way; its agents move to node 2.
+                // Node 1 is killed the moment the fan-out is posted, so its agents' commands may be in
+                // any state there (queued, sent, delivered, answered but unacknowledged); they move to node 2.
                 let batch: RunResponse = try await api2.call("POST", "/api/v1/commands", body: RunRequest(
                     agents: nil, all: true, command: "echo once", script: nil, interpreter: nil, timeoutSeconds: 30, expiresSeconds: 60))
                 first.process.signal(SIGKILL)

@@ -8,11 +8,11 @@ import RMMStore
 /// and performs actions; it holds no state of its own.
 actor ClusterRelay {
     private let registry: SessionRegistry
-    private let store: any SessionRouteStore & SettingsStore
+    private let store: any SessionRouteStore & SettingsStore & AgentStore
     private let feed: ChangeFeed
     private let logger: Logger
 
-    init(registry: SessionRegistry, store: any SessionRouteStore & SettingsStore, feed: ChangeFeed, logger: Logger) {
+    init(registry: SessionRegistry, store: any SessionRouteStore & SettingsStore & AgentStore, feed: ChangeFeed, logger: Logger) {
         self.registry = registry
         self.store = store
         self.feed = feed
@@ -73,6 +73,12 @@ actor ClusterRelay {
         case .evict(let agentId, let reason):
             _ = await registry.existingSession(for: agentId)?.evict(reason: reason)
         case .revoke(let agentId):
+            // Any role that can connect to the database can NOTIFY: a revoke is carried out only
+            // when the store says the agent is revoked (the revoking node stored it first).
+            guard let stored = await storedAgent(agentId), stored.revokedAt != nil else {
+                logger.warning("a revoke signal named an agent the store does not show revoked; ignored")
+                return
+            }
             await registry.revoke(agentId: agentId, reason: "agent revoked by an operator")
         case .loadConfig:
             do {
@@ -86,9 +92,22 @@ actor ClusterRelay {
             // Runs here, where the connection is; the diagnosis is stored, where the asking node reads it.
             Task { _ = await LinkDiagnoser(session: session).run(trigger: "operator on another node") }
         case .closeSuperseded(let agentId, let epoch):
-            await registry.existingSession(for: agentId)?.supersede(by: epoch, now: Date())
+            // Checked the same way: only a newer connection the store recorded supersedes one here.
+            guard let session = await registry.existingSession(for: agentId),
+                  let stored = await storedAgent(agentId), stored.epoch >= epoch else { return }
+            await session.supersede(by: stored.epoch, now: Date())
         case .wakeLongPolls:
             feed.bumpFromElsewhere()
+        }
+    }
+
+    /// The agent as stored, or nil (unknown, or the store unreachable: then nothing is done).
+    private func storedAgent(_ agentId: String) async -> AgentRecord? {
+        do {
+            return try await store.agent(id: agentId)
+        } catch {
+            logger.warning("could not check a signal against the store: \(error)")
+            return nil
         }
     }
 

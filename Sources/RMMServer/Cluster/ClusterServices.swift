@@ -27,7 +27,8 @@ struct ClusterRelayService: Service, CustomStringConvertible {
 /// in flight: a fan-out's thousands of bumps become a handful of signals.
 final class ClusterFeedBridge: Sendable {
     private let signals: any ClusterSignals
-    private let pending = Mutex(false)
+    private enum Publishing: Sendable { case idle, publishing, publishingAndBumped }
+    private let pending = Mutex(Publishing.idle)
 
     init(signals: any ClusterSignals) {
         self.signals = signals
@@ -39,16 +40,29 @@ final class ClusterFeedBridge: Sendable {
     }
 
     func bumped() {
-        let start = pending.withLock { pending -> Bool in
-            if pending { return false }
-            pending = true
-            return true
+        let start = pending.withLock { state -> Bool in
+            switch state {
+            case .idle:
+                state = .publishing
+                return true
+            case .publishing, .publishingAndBumped:
+                state = .publishingAndBumped
+                return false
+            }
         }
         guard start else { return }
         Task {
-            // Bumps until the signal goes out ride on it.
-            pending.withLock { $0 = false }
-            await signals.publish(.batchChanged(batchId: nil))
+            // One publish at a time: bumps during it ask for one more, sent when it returns.
+            while true {
+                pending.withLock { $0 = .publishing }
+                await signals.publish(.batchChanged(batchId: nil))
+                let again = pending.withLock { state -> Bool in
+                    if state == .publishingAndBumped { return true }
+                    state = .idle
+                    return false
+                }
+                if !again { break }
+            }
         }
     }
 }

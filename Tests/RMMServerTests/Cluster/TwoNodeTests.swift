@@ -132,6 +132,20 @@ struct TwoNodeTests {
         for id in ids { #expect(try await rig.sentReasons(id) == [CommandAdmission.sentReason(epoch: record.epoch)]) }
     }
 
+    @Test("revoke and superseded signals the store does not bear out (anyone who can connect can NOTIFY) change nothing")
+    func forgedSignalsAreCheckedAgainstTheStore() async throws {
+        let rig = try await Rig.make()
+        defer { rig.stop() }
+        let b = try await rig.connectToB()
+        await rig.a.registry.signals.publish(.revoke(agentId: rig.agentId))
+        await rig.a.registry.signals.publish(.superseded(agentId: rig.agentId, epoch: 1_000_000))
+        // Signals are applied in order: once work published after them arrives, they were applied.
+        let id = try await rig.run(on: rig.a)
+        #expect(try await eventually { try await b.commandIds() == [id] })
+        #expect(try await b.closeCode() == nil)
+        #expect(await rig.b.registry.connectedSession(for: rig.agentId) != nil)
+    }
+
     @Test("the superseded signal closes the older connection on the other node at once")
     func supersededSignal() async throws {
         let rig = try await Rig.make()
