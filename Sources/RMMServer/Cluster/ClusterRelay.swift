@@ -127,5 +127,15 @@ actor ClusterRelay {
         } catch {
             logger.warning("cluster sweep could not read undelivered commands: \(error)")
         }
+        // What else a lost signal would leave undone: a revoke, a newer config.
+        do {
+            let live = Set(try await store.liveAgentNames().map(\.id))
+            for agentId in held.keys where !live.contains(agentId) {
+                await perform(.revoke(agentId: agentId))
+            }
+            await perform(.loadConfig)
+        } catch {
+            logger.warning("cluster sweep could not read revoked agents: \(error)")
+        }
     }
 }

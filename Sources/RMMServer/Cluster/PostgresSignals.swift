@@ -59,7 +59,8 @@ final class PostgresSignals: ClusterSignals {
         case .payload(let payload):
             switch ClusterSignalCodec.decode(payload) {
             case .success(let decoded):
-                if decoded.node != node { continuation.yield(decoded.signal) }
+                // A full buffer drops the oldest signal: what it said is then found by a rescan.
+                if decoded.node != node, case .dropped = continuation.yield(decoded.signal) { continuation.yield(.rescan) }
             case .failure(let refusal):
                 let count = refused.withLock { count in
                     count += 1

@@ -73,6 +73,21 @@ struct TwoNodeTests {
         #expect(try await eventually { try await b.commandIds() == records.map(\.id) })
     }
 
+    @Test("a revoke and a config whose signals were lost are found by B's sweep")
+    func sweepFindsLostRevokeAndConfig() async throws {
+        let rig = try await Rig.make()
+        defer { rig.stop() }
+        let b = try await rig.connectToB()
+        var next = AgentConfig.defaults
+        next.version = 2
+        next.heartbeatInterval = 20
+        let saved = try await rig.store.saveConfig(next)
+        try await rig.store.revokeAgent(id: rig.agentId, now: Date())
+        await rig.b.relay.sweep()
+        #expect(await rig.b.registry.currentConfig.version == saved.version)
+        #expect(try await eventually { try await b.closeCode() == CloseCode.revoked.rawValue })
+    }
+
     @Test("cancel, evict, config and revoke from node A are done by node B")
     func actionsCrossNodes() async throws {
         let rig = try await Rig.make()
