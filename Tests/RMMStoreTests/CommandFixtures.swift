@@ -27,7 +27,7 @@ extension Fixture {
         }
         let facts = facts(name)
         let agent = AgentRecord(
-            id: PostgresStore.newId(prefix: "ag_"), name: facts.name, publicKey: key, hostname: facts.hostname, os: facts.os,
+            id: RecordId.random(prefix: "ag_"), name: facts.name, publicKey: key, hostname: facts.hostname, os: facts.os,
             version: facts.version, enrolledAt: t0
         )
         try await postgres.write { connection in

@@ -27,7 +27,7 @@ extension PostgresStore {
             while true {
                 let name = try await freeName(base, besides: lost, connection)
                 let agent = AgentRecord(
-                    id: Self.newId(prefix: "ag_"), name: name,
+                    id: RecordId.random(prefix: "ag_"), name: name,
                     publicKey: publicKey, hostname: facts.hostname, os: facts.os, version: facts.version, enrolledAt: now
                 )
                 // DO NOTHING waits for a concurrent enrollment holding the same name or key to end.

@@ -8,7 +8,7 @@ extension PostgresStore {
         hash: String, expiresAt: Date?, uses: Int, now: Date, audit: (@Sendable (EnrollmentTokenRecord) -> AuditEntry)?
     ) async throws -> EnrollmentTokenRecord {
         guard uses >= 0 else { throw StoreError.conflict("an enrollment token needs zero or more uses, not \(uses)") }
-        let record = EnrollmentTokenRecord(id: Self.newId(prefix: "et_"), createdAt: now, expiresAt: expiresAt, usesLeft: uses)
+        let record = EnrollmentTokenRecord(id: RecordId.random(prefix: "et_"), createdAt: now, expiresAt: expiresAt, usesLeft: uses)
         return try await write { connection in
             do {
                 _ = try await connection.query(
@@ -48,7 +48,7 @@ extension PostgresStore {
     }
 
     public func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord {
-        let record = APITokenRecord(id: Self.newId(prefix: "tk_"), name: name, role: role, createdAt: now)
+        let record = APITokenRecord(id: RecordId.random(prefix: "tk_"), name: name, role: role, createdAt: now)
         return try await write { connection in
             do {
                 _ = try await connection.query(

@@ -27,7 +27,7 @@ public final class PostgresStore: Store {
     /// it looked and what the connection attempt met.
     public static func open(_ location: PostgresLocation, password: String?, logger: Logger, connections: Int = 8) async throws -> PostgresStore {
         let tls = try tlsSettings(location)
-        try await probe(location, password: password, tls: tls, logger: logger)
+        try await probe(location, password: password, logger: logger)
         var configuration: PostgresClient.Configuration
         switch location.endpoint {
         case .unixSocket(let path):
@@ -81,18 +81,9 @@ public final class PostgresStore: Store {
 
     /// One connection made and closed outside the pool: the pool retries a refused connection
     /// with backoff for about a minute before it gives up, and says less about why.
-    private static func probe(_ location: PostgresLocation, password: String?, tls: TLSConfiguration?, logger: Logger) async throws {
-        var configuration: PostgresConnection.Configuration
-        switch location.endpoint {
-        case .unixSocket(let path):
-            configuration = .init(unixSocketPath: path, username: location.user, password: password, database: location.database)
-        case .tcp(let host, let port):
-            configuration = .init(host: host, port: port, username: location.user, password: password, database: location.database,
-                                  tls: try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
-        }
-        configuration.options.connectTimeout = .seconds(10)
+    private static func probe(_ location: PostgresLocation, password: String?, logger: Logger) async throws {
         do {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            let connection = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger)
             try await connection.close()
         } catch {
             throw StoreError.unavailable("cannot open \(location): \(describe(error))")
@@ -117,10 +108,4 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// A fresh random lowercase id such as `ag_0123456789abcdef` (the same form as `SQLiteStore`'s).
-    static func newId(prefix: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = String(generator.next() as UInt64, radix: 16)
-        return prefix + String(repeating: "0", count: 16 - hex.count) + hex
-    }
 }

@@ -8,7 +8,7 @@ extension SQLiteStore {
         hash: String, expiresAt: Date?, uses: Int, now: Date, audit: (@Sendable (EnrollmentTokenRecord) -> AuditEntry)?
     ) async throws -> EnrollmentTokenRecord {
         guard uses >= 0 else { throw StoreError.conflict("an enrollment token needs zero or more uses, not \(uses)") }
-        let record = EnrollmentTokenRecord(id: Self.newId(prefix: "et_"), createdAt: now, expiresAt: expiresAt, usesLeft: uses)
+        let record = EnrollmentTokenRecord(id: RecordId.random(prefix: "et_"), createdAt: now, expiresAt: expiresAt, usesLeft: uses)
         return try await write { db in
             do {
                 try db.execute(
@@ -61,7 +61,7 @@ extension SQLiteStore {
             // The server owns names: the agent's proposal is taken only if valid and free.
             let name = try AgentName.unique(AgentName.sanitized(proposed: facts.name, hostname: facts.hostname)) { try Self.nameHolder($0, db) != nil }
             let agent = AgentRecord(
-                id: Self.newId(prefix: "ag_"), name: name,
+                id: RecordId.random(prefix: "ag_"), name: name,
                 publicKey: publicKey, hostname: facts.hostname, os: facts.os, version: facts.version, enrolledAt: now
             )
             try db.execute(

@@ -7,7 +7,7 @@ extension SQLiteStore {
     private static let configKey = "agent_config"
 
     public func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord {
-        let record = APITokenRecord(id: Self.newId(prefix: "tk_"), name: name, role: role, createdAt: now)
+        let record = APITokenRecord(id: RecordId.random(prefix: "tk_"), name: name, role: role, createdAt: now)
         return try await write { db in
             do {
                 try db.execute(

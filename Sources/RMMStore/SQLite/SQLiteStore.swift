@@ -107,12 +107,6 @@ public final class SQLiteStore: Store {
         try await writer.read(body)
     }
 
-    /// A fresh random lowercase id such as `ag_0123456789abcdef`.
-    static func newId(prefix: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = String(generator.next() as UInt64, radix: 16)
-        return prefix + String(repeating: "0", count: 16 - hex.count) + hex
-    }
 
     /// True when `error` is SQLite refusing a row whose reference names no existing row.
     static func isForeignKeyViolation(_ error: any Error) -> Bool {
