@@ -4,6 +4,9 @@ import Foundation
 /// `after`, each as an 8-byte index and a 4-byte length, big-endian, then its bytes. Written by
 /// the server and read by the agent's poller here.
 public enum DownlinkPollBody {
+    /// Largest answer body a reader takes (the agent's poller, and a node relaying a poll).
+    public static let maxBytes = 64 << 20
+
     /// Encodes frames for the HTTP answer.
     public static func encode(_ frames: [(index: Int, data: Data)]) -> Data {
         var out = Data()

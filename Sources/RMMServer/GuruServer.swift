@@ -28,11 +28,15 @@ public struct ServerOptions: Sendable {
     public var nodeName: String
     /// How long a node's lease on its name lasts, and how often it is renewed (a shared store only).
     public var lease: NodeLeaseTiming
+    /// Where the other nodes reach this node's agent port to forward long-polls (`PeerURL`); nil:
+    /// `PeerURL.byDefault` (a shared store only).
+    public var peerURL: String?
 
     public init(dataDirectory: String = "./gururmm-data", agentHost: String = "127.0.0.1", agentPort: Int = 7443,
                 apiHost: String = "127.0.0.1", apiPort: Int = 7080, settings: ServerSettings = ServerSettings(),
                 tls: ServerTLSMode = .selfSigned, enrollWithSystemTrust: Bool = false, store: ServerStoreChoice = .sqlite,
-                nodeName: String = ServerOptions.defaultNodeName, lease: NodeLeaseTiming = NodeLeaseTiming()) {
+                nodeName: String = ServerOptions.defaultNodeName, lease: NodeLeaseTiming = NodeLeaseTiming(),
+                peerURL: String? = nil) {
         self.dataDirectory = dataDirectory
         self.agentHost = agentHost
         self.agentPort = agentPort
@@ -44,6 +48,7 @@ public struct ServerOptions: Sendable {
         self.store = store
         self.nodeName = nodeName
         self.lease = lease
+        self.peerURL = peerURL
     }
 
     /// The host's name.
@@ -63,7 +68,11 @@ public enum GuruServer {
         defer { stops?.stop() }
         let data = try DataDirectory(path: options.dataDirectory)
         // Keys first: a start that cannot use them stops before it creates anything else.
-        let signer = WorkSigner(key: try data.ensureSigningKey())
+        let signingKey = try data.ensureSigningKey()
+        // Every node has the cluster's signing key, and agents only its public half: the key of
+        // the proof that a long-poll was forwarded by a node.
+        let clusterSecret = signingKey.rawRepresentation
+        let signer = WorkSigner(key: signingKey)
         let tls = try ServerTLS.load(options.tls, dataDirectory: data)
         if options.store != .sqlite, let problem = ClusterJoin.problem(nodeName: options.nodeName) { throw StartupError(problem) }
         let opened = try await OpenedStore.open(options, data: data, environment: ProcessInfo.processInfo.environment, logger: logger)
@@ -113,8 +122,11 @@ public enum GuruServer {
             store: store, registry: registry, settings: settings, logger: logger, serverVersion: version,
             limiter: AddressLimiter(settings: settings)
         )
+        let forwarding = membership.map {
+            PollForwarding(instance: $0.claim.instance, store: store, clusterSecret: clusterSecret, tlsPin: tls?.pin, logger: logger)
+        } ?? .singleNode(logger: logger)
         let gateway = AgentGateway(host: options.agentHost, port: options.agentPort, tls: try tls.map { try NIOSSLContext(configuration: $0.configuration) },
-                                   handshake: handshake, logger: logger)
+                                   handshake: handshake, forwarding: forwarding, logger: logger)
         let (apiPorts, apiPortContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: OperatorAPI.router(core: core),
@@ -135,7 +147,11 @@ public enum GuruServer {
                 tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated,
                 adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
             )
-            try await membership?.advertise(agentUrl: ready.agentUrl, apiUrl: ready.apiUrl)
+            if let membership {
+                let peerURL = options.peerURL ?? PeerURL.byDefault(listenHost: options.agentHost, port: agentPort, secure: secure, hostName: ClusterJoin.hostName())
+                try await membership.advertise(agentUrl: ready.agentUrl, apiUrl: ready.apiUrl, peerUrl: peerURL)
+                logger.info("other nodes forward long-polls to this node at \(peerURL)")
+            }
             try data.writeReady(ready)
             return ready
         }, onReady: onReady)

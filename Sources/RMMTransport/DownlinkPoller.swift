@@ -21,7 +21,7 @@ struct DownlinkPoller: Sendable {
             do {
                 let reply = try await OneShotHTTP.request(
                     .GET, host: endpoint.host, port: endpoint.port, path: DownlinkPollQuery(after: after).uri(connectionId: connectionId),
-                    tls: tls, headers: [("User-Agent", "gururmm-agent")], timeout: .seconds(40)
+                    tls: tls, headers: [("User-Agent", "gururmm-agent")], timeout: .seconds(40), maxBody: DownlinkPollBody.maxBytes
                 )
                 let status = reply.status
                 if status == 404 || status == 410 { return }

@@ -69,6 +69,12 @@ struct ServerCommand: AsyncParsableCommand {
     ))
     var advertiseURL: String?
 
+    @Option(name: .customLong("peer-url"), help: ArgumentHelp(
+        "With --store: where the other nodes reach this node's agent port to forward an agent's long-poll to the node holding its connection (wss://HOST:PORT; ws:// with --plain). Default: the --agent-listen host and port; with a wildcard host (0.0.0.0, ::), this host's name.",
+        valueName: "url"
+    ))
+    var peerURL: String?
+
     @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
         "A load balancer's address or CIDR block (IPv4 or IPv6; repeatable). Only from these may an agent-port connection start with a PROXY protocol header (v1 or v2), and only their X-Forwarded-For is read on the API port; the client address they name is then the one limited, logged and audited.",
         valueName: "cidr"
@@ -101,6 +107,10 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard enrollTrust == "pin" || enrollTrust == "system" else { throw ValidationError("--enroll-trust must be 'pin' or 'system' (got '\(enrollTrust)')") }
         guard store != nil || storePasswordFile == nil else { throw ValidationError("--store-password-file goes with --store") }
+        if let peerURL {
+            guard store != nil else { throw ValidationError("--peer-url goes with --store") }
+            if let problem = PeerURL.problem(peerURL, secure: tls != .plain) { throw ValidationError("--peer-url: '\(peerURL)' is \(problem)") }
+        }
         var settings = ServerSettings()
         settings.handshakeTimeout = handshakeTimeout
         settings.expiryGrace = expiryGrace
@@ -120,7 +130,7 @@ struct ServerCommand: AsyncParsableCommand {
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system",
                                     store: store.map { .postgres(url: $0, passwordFile: storePasswordFile) } ?? .sqlite,
-                                    nodeName: nodeName ?? ServerOptions.defaultNodeName)
+                                    nodeName: nodeName ?? ServerOptions.defaultNodeName, peerURL: peerURL)
         let dataDirectory = self.dataDirectory
         let shared = options.store == .sqlite ? nil : "node \(options.nodeName) on the shared store \(store ?? "")"
         // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`; one

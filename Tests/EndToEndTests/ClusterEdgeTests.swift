@@ -110,14 +110,20 @@ extension EndToEnd {
             FileManager.default.isExecutableFile(atPath: $0)
         }
 
-        @Test("behind haproxy with send-proxy-v2: the server sees the agent's address as haproxy reports it, and a command runs",
-              arguments: [false, true])
-        func behindHAProxy(tls: Bool) async throws {
-            guard let haproxy = Self.haproxy else {
+        /// haproxy's path; without it the test is skipped saying why (failed under GURURMM_REQUIRE_TOOLS=1).
+        static func requireHAProxy() throws -> String {
+            guard let haproxy else {
                 let why = "needs haproxy in front of the server (apt-get install haproxy)"
                 if ProcessInfo.processInfo.environment["GURURMM_REQUIRE_TOOLS"] == "1" { throw E2EError("GURURMM_REQUIRE_TOOLS=1: " + why) }
                 try Test.cancel(Comment(rawValue: why))
             }
+            return haproxy
+        }
+
+        @Test("behind haproxy with send-proxy-v2: the server sees the agent's address as haproxy reports it, and a command runs",
+              arguments: [false, true])
+        func behindHAProxy(tls: Bool) async throws {
+            let haproxy = try Self.requireHAProxy()
             // haproxy connects from 127.0.0.2, the agent from 127.0.0.1: without the header the
             // server would see the proxy's address.
             let server = try await E2EServer.start(["--trusted-proxy", "127.0.0.2/32"], tls: tls)
@@ -169,6 +175,14 @@ extension EndToEnd {
         /// haproxy cannot report a port it picked, so a free one is found first; a lost race with
         /// another process for it is retried.
         static func startHAProxy(_ executable: String, directory: String, upstreamPort: Int) async throws -> (ManagedProcess, Int) {
+            try await startHAProxy(executable, directory: directory, upstreamPorts: [upstreamPort])
+        }
+
+        /// haproxy in front of several upstreams, each new connection to the next (`balance roundrobin`).
+        static func startHAProxy(_ executable: String, directory: String, upstreamPorts: [Int]) async throws -> (ManagedProcess, Int) {
+            let servers = upstreamPorts.enumerated().map { index, port in
+                "    server node\(index + 1) 127.0.0.1:\(port) send-proxy-v2 source 127.0.0.2"
+            }.joined(separator: "\n")
             for attempt in 1...3 {
                 let port = try freeLoopbackPort()
                 let config = directory + "/haproxy-\(attempt).cfg"
@@ -187,7 +201,8 @@ extension EndToEnd {
                     bind 127.0.0.1:\(port)
                     default_backend nodes
                 backend nodes
-                    server node1 127.0.0.1:\(upstreamPort) send-proxy-v2 source 127.0.0.2
+                    balance roundrobin
+                \(servers)
 
                 """.write(toFile: config, atomically: true, encoding: .utf8)
                 let process = try ManagedProcess.start(executable, arguments: ["-db", "-f", config], logPath: directory + "/haproxy-\(attempt).log")

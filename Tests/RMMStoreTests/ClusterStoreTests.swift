@@ -63,7 +63,7 @@ struct ClusterStoreTests {
         #expect(try await store.renewNodeLease(claim("n1", "a", seconds: 0), draining: false) == .renewed)
         #expect(try await store.acquireNodeLease(claim("n1", "b")) == .acquired)
         #expect(try await store.renewNodeLease(claim("n1", "a"), draining: false) == .lost)
-        #expect(try await store.advertiseNode(claim("n1", "a"), agentUrl: "wss://x/agent", apiUrl: "https://x") == .lost)
+        #expect(try await store.advertiseNode(claim("n1", "a"), agentUrl: "wss://x/agent", apiUrl: "https://x", peerUrl: "") == .lost)
         #expect(try await store.renewNodeLease(claim("n1", "b"), draining: false) == .renewed)
 
         // A release frees the name at once; a stale start's release changes nothing.
@@ -94,15 +94,21 @@ struct ClusterStoreTests {
         #expect(try await store.acquireNodeLease(claim("a", "2")) == .acquired)
         #expect(try await store.acquireNodeLease(claim("c", "3")) == .acquired)
         #expect(try await store.liveNodes().isEmpty, "no node advertised yet")
-        #expect(try await store.advertiseNode(claim("b", "1"), agentUrl: "wss://b/agent", apiUrl: "https://b") == .renewed)
-        #expect(try await store.advertiseNode(claim("a", "2"), agentUrl: "wss://a/agent", apiUrl: "https://a") == .renewed)
-        #expect(try await store.advertiseNode(claim("c", "3"), agentUrl: "wss://c/agent", apiUrl: "https://c") == .renewed)
+        #expect(try await store.advertiseNode(claim("b", "1"), agentUrl: "wss://b/agent", apiUrl: "https://b", peerUrl: "wss://b-peer:7443") == .renewed)
+        #expect(try await store.advertiseNode(claim("a", "2"), agentUrl: "wss://a/agent", apiUrl: "https://a", peerUrl: "") == .renewed)
+        #expect(try await store.advertiseNode(claim("c", "3"), agentUrl: "wss://c/agent", apiUrl: "https://c", peerUrl: "wss://c-peer:7443") == .renewed)
         #expect(try await store.renewNodeLease(claim("c", "3", seconds: 0), draining: false) == .renewed)
         #expect(try await store.renewNodeLease(claim("b", "1"), draining: true) == .renewed)
         #expect(try await store.liveNodes() == [
             LiveNode(name: "a", agentUrl: "wss://a/agent", apiUrl: "https://a", draining: false),
             LiveNode(name: "b", agentUrl: "wss://b/agent", apiUrl: "https://b", draining: true),
         ])
+        // Peers: a current lease and a peer URL (a draining node still holds its connections).
+        #expect(try await store.nodePeers() == [NodePeer(name: "b", instance: "1", peerUrl: "wss://b-peer:7443")])
+        // A new start of the name has no peer URL until it advertises one.
+        #expect(try await store.acquireNodeLease(claim("c", "4")) == .acquired)
+        #expect(try await store.advertiseNode(claim("c", "4"), agentUrl: "wss://c/agent", apiUrl: "https://c", peerUrl: "wss://c-peer:7443") == .renewed)
+        #expect(try await store.nodePeers().map(\.instance) == ["1", "4"])
     }
 
     @Test("a SQLite store is one node: every claim succeeds and it lists no peers")
@@ -113,5 +119,6 @@ struct ClusterStoreTests {
         #expect(try await store.acquireNodeLease(claim("n1", "b")) == .acquired)
         #expect(try await store.renewNodeLease(claim("n1", "a"), draining: false) == .renewed)
         #expect(try await store.liveNodes().isEmpty)
+        #expect(try await store.nodePeers().isEmpty)
     }
 }

@@ -46,8 +46,8 @@ struct NodeMembership: Sendable {
     }
 
     /// Publishes the node's URLs once its listeners are bound.
-    func advertise(agentUrl: String, apiUrl: String) async throws {
-        if try await store.advertiseNode(claim, agentUrl: agentUrl, apiUrl: apiUrl) == .lost {
+    func advertise(agentUrl: String, apiUrl: String, peerUrl: String) async throws {
+        if try await store.advertiseNode(claim, agentUrl: agentUrl, apiUrl: apiUrl, peerUrl: peerUrl) == .lost {
             throw NodeLeaseLost(description: "node \(claim.name): its lease was taken by another start before it was ready")
         }
     }

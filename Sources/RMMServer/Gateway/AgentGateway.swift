@@ -27,17 +27,20 @@ final class AgentGateway: Sendable {
     /// What `shouldUpgrade` decided per channel, picked up by `upgradePipelineHandler` on the same loop.
     private let pending = NIOLockedValueBox<[ObjectIdentifier: (id: String, request: AgentUpgradeRequest)]>([:])
     private let handshake: AgentHandshake
+    /// This start's tag in connection ids, and the forwarding of polls to the node holding theirs.
+    private let forwarding: PollForwarding
     private let logger: Logger
     private let boundPort: AsyncStream<Int>.Continuation
     /// The listening channel once bound, so that shutdown can stop accepting.
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     let boundPorts: AsyncStream<Int>
 
-    init(host: String, port: Int, tls: NIOSSLContext?, handshake: AgentHandshake, logger: Logger) {
+    init(host: String, port: Int, tls: NIOSSLContext?, handshake: AgentHandshake, forwarding: PollForwarding, logger: Logger) {
         self.host = host
         self.port = port
         self.tls = tls
         self.handshake = handshake
+        self.forwarding = forwarding
         self.logger = logger
         (boundPorts, boundPort) = AsyncStream<Int>.makeStream()
     }
@@ -64,7 +67,7 @@ final class AgentGateway: Sendable {
                         shouldUpgrade: { channel, head in
                             let request = AgentUpgradeRequest(uri: head.uri)
                             guard request.path == UpgradeQuery.path else { return channel.eventLoop.makeSucceededFuture(nil) }
-                            let id = CommandService.newId(prefix: "k_") + CommandService.newId(prefix: "")
+                            let id = self.forwarding.newConnectionId()
                             self.pending.withLockedValue { $0[ObjectIdentifier(channel)] = (id, request) }
                             var headers = HTTPHeaders()
                             headers.add(name: UpgradeQuery.connectionIdHeader, value: id)
@@ -99,11 +102,13 @@ final class AgentGateway: Sendable {
                         }
                     )
                     let downlinks = self.downlinks
+                    let forwarding = self.forwarding
+                    let logger = self.logger
                     let config = NIOTypedHTTPServerUpgradeConfiguration(
                         upgraders: [upgrader],
                         notUpgradingCompletionHandler: { channel in
                             channel.eventLoop.makeCompletedFuture {
-                                try channel.pipeline.syncOperations.addHandler(AgentPortHTTPHandler(downlinks: downlinks))
+                                try channel.pipeline.syncOperations.addHandler(AgentPortHTTPHandler(downlinks: downlinks, forwarding: forwarding, logger: logger))
                                 return Upgrade.plainHTTP
                             }
                         }

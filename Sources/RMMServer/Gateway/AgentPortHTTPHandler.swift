@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import RMMProtocol
@@ -20,16 +21,22 @@ struct AgentUpgradeRequest: Sendable {
 }
 
 /// Plain HTTP on the agent port: the long-poll downlink (`GET /agent/downlink/ID?after=N&wait=S`),
-/// and a short explanation for anything else. One request per connection.
+/// and a short explanation for anything else. One request per connection. A poll whose
+/// connection another node holds is forwarded to that node and its answer relayed
+/// (`PollRoute`); a poll another node forwarded here is served here or answered 410.
 final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let downlinks: DownlinkQueues
+    private let forwarding: PollForwarding
+    private let logger: Logger
     private var head: HTTPRequestHead?
 
-    init(downlinks: DownlinkQueues) {
+    init(downlinks: DownlinkQueues, forwarding: PollForwarding, logger: Logger) {
         self.downlinks = downlinks
+        self.forwarding = forwarding
+        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -59,6 +66,62 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             respond(context: context, status: .badRequest, body: Data("\(error)\n".utf8))
             return
         }
+        let client = (try? context.pipeline.syncOperations.handler(type: AgentConnectionGuard.self))?.client(of: context.channel)?.peerDescription ?? "unknown"
+        let proofs = head.headers[PollForwardProof.header]
+        var forwardedFor: String?
+        if !proofs.isEmpty {
+            let opened = proofs.count == 1 ? forwarding.forwarder.proof.open(proofs[0], uri: head.uri, now: Date()) : .failure(.malformed)
+            switch opened {
+            case .success(let agent):
+                forwardedFor = agent
+                // The forwarding node counts the agent's connection under the agent's address
+                // for the poll's whole life; counting it here too, under the node's, would make
+                // every agent behind that node share one address's allowance.
+                slot?.release()
+                logger.debug("long-poll of agent \(agent) forwarded by node at \(client)")
+            case .failure(let refusal):
+                logger.notice("refused a long-poll from \(client): \(refusal)")
+                respond(context: context, status: .forbidden, body: Data("\(refusal)\n".utf8))
+                return
+            }
+        }
+        route(context: context, uri: head.uri, id: id, poll: poll, client: client, forwarded: forwardedFor != nil, lookedUp: false, slot: slot)
+    }
+
+    private func route(context: ChannelHandlerContext, uri: String, id: String, poll: DownlinkPollQuery, client: String,
+                       forwarded: Bool, lookedUp: Bool, slot: ConnectionSlot?) {
+        let decision = PollRoute.decide(id: id, ownTag: forwarding.ownTag, forwarded: forwarded, peers: forwarding.peers.current, lookedUp: lookedUp)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        switch decision {
+        case .local:
+            serveLocally(context: context, id: id, poll: poll, slot: slot)
+        case .gone(let why):
+            respond(context: context, status: .gone, body: Data("\(why)\n".utf8))
+        case .lookUp:
+            let peers = forwarding.peers
+            Task {
+                await peers.lookUp()
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.route(context: context, uri: uri, id: id, poll: poll, client: client, forwarded: forwarded, lookedUp: true, slot: slot)
+                }
+            }
+        case .forward(let peerURL):
+            let forwarder = forwarding.forwarder
+            let logger = logger
+            Task {
+                let relay = await forwarder.forward(uri: uri, wait: poll.wait, client: client, to: peerURL, now: Date())
+                if relay.status == .badGateway { logger.notice("long-poll of agent \(client) for \(peerURL): \(LogSafe.text(String(decoding: relay.body, as: UTF8.self), limit: 200))") }
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.respond(context: context, status: relay.status, body: relay.body)
+                }
+            }
+        }
+    }
+
+    private func serveLocally(context: ChannelHandlerContext, id: String, poll: DownlinkPollQuery, slot: ConnectionSlot?) {
         let after = poll.after
         guard let queue = downlinks.queue(for: id), !queue.isClosed else {
             respond(context: context, status: .gone, body: Data("unknown or closed connection\n".utf8))

@@ -34,6 +34,8 @@ enum PostgresSchema {
     static let migrations: [(id: String, statements: [String])] = [
         ("v1", v1),
         ("v2-cluster", PostgresClusterSchema.statements),
+        // Where the other nodes reach a node's agent port to forward a long-poll (`NodePeer`).
+        ("v3-peer-url", ["ALTER TABLE nodes ADD COLUMN peer_url TEXT NOT NULL DEFAULT ''"]),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

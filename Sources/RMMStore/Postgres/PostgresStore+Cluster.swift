@@ -32,7 +32,7 @@ extension PostgresStore {
                 """
                 INSERT INTO nodes (name, instance, lease_expires_at, started_at)
                 VALUES (\(claim.name), \(claim.instance), clock_timestamp() + make_interval(secs => \(claim.leaseSeconds)), clock_timestamp())
-                ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, agent_url = '', api_url = '',
+                ON CONFLICT (name) DO UPDATE SET instance = excluded.instance, agent_url = '', api_url = '', peer_url = '',
                     lease_expires_at = excluded.lease_expires_at, started_at = excluded.started_at, draining = FALSE
                 WHERE nodes.lease_expires_at < clock_timestamp()
                 RETURNING instance
@@ -48,11 +48,11 @@ extension PostgresStore {
         }
     }
 
-    public func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String) async throws -> NodeLeaseRenewal {
+    public func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String, peerUrl: String) async throws -> NodeLeaseRenewal {
         try await write { connection in
             let rows = try await connection.query(
                 """
-                UPDATE nodes SET agent_url = \(agentUrl), api_url = \(apiUrl)
+                UPDATE nodes SET agent_url = \(agentUrl), api_url = \(apiUrl), peer_url = \(peerUrl)
                 WHERE name = \(claim.name) AND instance = \(claim.instance) RETURNING name
                 """, logger: logger)
             for try await _ in rows.decode(String.self) { return .renewed }
@@ -93,6 +93,22 @@ extension PostgresStore {
                 nodes.append(LiveNode(name: name, agentUrl: agentUrl, apiUrl: apiUrl, draining: draining))
             }
             return nodes
+        }
+    }
+
+    public func nodePeers() async throws -> [NodePeer] {
+        try await read { connection in
+            let rows = try await connection.query(
+                """
+                SELECT name, instance, peer_url FROM nodes
+                WHERE lease_expires_at > clock_timestamp() AND peer_url <> '' ORDER BY name
+                """, logger: logger)
+            var peers: [NodePeer] = []
+            for try await (name, instance, peerUrl) in rows.decode((String?, String?, String?).self) {
+                guard let name, let instance, let peerUrl else { throw StoreError.corrupt("a nodes row has a NULL column") }
+                peers.append(NodePeer(name: name, instance: instance, peerUrl: peerUrl))
+            }
+            return peers
         }
     }
 }

@@ -72,6 +72,22 @@ public struct LiveNode: Sendable, Equatable {
     }
 }
 
+/// Where the other nodes reach a node's agent port to forward a long-poll to it (the node that
+/// holds the poll's WebSocket), and which start of the node that is.
+public struct NodePeer: Sendable, Equatable {
+    public var name: String
+    /// The start's `NodeClaim.instance`: connection ids carry a tag of it.
+    public var instance: String
+    /// `wss://HOST:PORT` (`ws://` on a plain cluster), as the node advertised it.
+    public var peerUrl: String
+
+    public init(name: String, instance: String, peerUrl: String) {
+        self.name = name
+        self.instance = instance
+        self.peerUrl = peerUrl
+    }
+}
+
 /// The cluster's shared facts: its keys, and which nodes run (each under a lease on its name, so
 /// no two running nodes share a name). A single-node backend (SQLite) keeps none of it: every
 /// claim succeeds and `liveNodes` is empty, meaning "only this node".
@@ -82,9 +98,9 @@ public protocol ClusterStore: Sendable {
     /// Takes the lease on `claim.name` if no one holds it or its holder's lease has expired (on
     /// the database's clock), for `claim.leaseSeconds`.
     func acquireNodeLease(_ claim: NodeClaim) async throws -> NodeLeaseGrant
-    /// Sets the URLs the node advertises (known once its listeners are bound); `lost` if the lease
-    /// is not this start's.
-    func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String) async throws -> NodeLeaseRenewal
+    /// Sets the URLs the node advertises (known once its listeners are bound), `peerUrl` where the
+    /// other nodes reach its agent port; `lost` if the lease is not this start's.
+    func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String, peerUrl: String) async throws -> NodeLeaseRenewal
     /// Extends this start's lease by `claim.leaseSeconds` from the database's now; `lost` if
     /// another start holds the name.
     func renewNodeLease(_ claim: NodeClaim, draining: Bool) async throws -> NodeLeaseRenewal
@@ -92,4 +108,6 @@ public protocol ClusterStore: Sendable {
     func releaseNodeLease(_ claim: NodeClaim) async throws
     /// Nodes whose lease is current and that advertised their URLs, by name.
     func liveNodes() async throws -> [LiveNode]
+    /// Nodes whose lease is current and that advertised a peer URL, by name.
+    func nodePeers() async throws -> [NodePeer]
 }

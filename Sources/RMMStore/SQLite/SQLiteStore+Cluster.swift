@@ -3,8 +3,9 @@
 extension SQLiteStore {
     public func claimIdentity(_ identity: ClusterIdentity, node: String) async throws -> ClusterIdentityOutcome { .matches }
     public func acquireNodeLease(_ claim: NodeClaim) async throws -> NodeLeaseGrant { .acquired }
-    public func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String) async throws -> NodeLeaseRenewal { .renewed }
+    public func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String, peerUrl: String) async throws -> NodeLeaseRenewal { .renewed }
     public func renewNodeLease(_ claim: NodeClaim, draining: Bool) async throws -> NodeLeaseRenewal { .renewed }
     public func releaseNodeLease(_ claim: NodeClaim) async throws {}
     public func liveNodes() async throws -> [LiveNode] { [] }
+    public func nodePeers() async throws -> [NodePeer] { [] }
 }

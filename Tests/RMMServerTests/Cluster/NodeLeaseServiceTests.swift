@@ -24,7 +24,7 @@ struct NodeLeaseServiceTests {
 
         func claimIdentity(_ identity: ClusterIdentity, node: String) async throws -> ClusterIdentityOutcome { .matches }
         func acquireNodeLease(_ claim: NodeClaim) async throws -> NodeLeaseGrant { .acquired }
-        func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String) async throws -> NodeLeaseRenewal { .renewed }
+        func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String, peerUrl: String) async throws -> NodeLeaseRenewal { .renewed }
         func renewNodeLease(_ claim: NodeClaim, draining: Bool) async throws -> NodeLeaseRenewal {
             let answer = state.withLock { state in
                 state.renewals += 1
@@ -42,6 +42,7 @@ struct NodeLeaseServiceTests {
         }
         func releaseNodeLease(_ claim: NodeClaim) async throws { state.withLock { $0.releases += 1 } }
         func liveNodes() async throws -> [LiveNode] { [] }
+        func nodePeers() async throws -> [NodePeer] { [] }
     }
 
     static let claim = NodeClaim(name: "n1", instance: "i1", leaseSeconds: 0.6)
