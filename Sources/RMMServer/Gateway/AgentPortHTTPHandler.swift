@@ -68,12 +68,11 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         let client = (try? context.pipeline.syncOperations.handler(type: AgentConnectionGuard.self))?.client(of: context.channel)?.peerDescription ?? "unknown"
         let proofs = head.headers[PollForwardProof.header]
-        var forwardedFor: String?
-        if !proofs.isEmpty {
+        let forwarded = !proofs.isEmpty
+        if forwarded {
             let opened = proofs.count == 1 ? forwarding.forwarder.proof.open(proofs[0], uri: head.uri, now: Date()) : .failure(.malformed)
             switch opened {
             case .success(let agent):
-                forwardedFor = agent
                 // The forwarding node counts the agent's connection under the agent's address
                 // for the poll's whole life; counting it here too, under the node's, would make
                 // every agent behind that node share one address's allowance.
@@ -85,10 +84,10 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 return
             }
         }
-        route(context: context, uri: head.uri, id: id, poll: poll, client: client, forwarded: forwardedFor != nil, lookedUp: false, slot: slot)
+        route(context: context, id: id, poll: poll, client: client, forwarded: forwarded, lookedUp: false, slot: slot)
     }
 
-    private func route(context: ChannelHandlerContext, uri: String, id: String, poll: DownlinkPollQuery, client: String,
+    private func route(context: ChannelHandlerContext, id: String, poll: DownlinkPollQuery, client: String,
                        forwarded: Bool, lookedUp: Bool, slot: ConnectionSlot?) {
         let decision = PollRoute.decide(id: id, ownTag: forwarding.ownTag, forwarded: forwarded, peers: forwarding.peers.current, lookedUp: lookedUp)
         let loop = context.eventLoop
@@ -104,12 +103,15 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 await peers.lookUp()
                 loop.execute {
                     let (handler, context) = bound.value
-                    handler.route(context: context, uri: uri, id: id, poll: poll, client: client, forwarded: forwarded, lookedUp: true, slot: slot)
+                    handler.route(context: context, id: id, poll: poll, client: client, forwarded: forwarded, lookedUp: true, slot: slot)
                 }
             }
         case .forward(let peerURL):
             let forwarder = forwarding.forwarder
             let logger = logger
+            // The request goes on rebuilt from its checked parts (the id is one `PollRoute` could
+            // read a tag from), never as the bytes the client sent.
+            let uri = poll.uri(connectionId: id)
             Task {
                 let relay = await forwarder.forward(uri: uri, wait: poll.wait, client: client, to: peerURL, now: Date())
                 if relay.status == .badGateway { logger.notice("long-poll of agent \(client) for \(peerURL): \(LogSafe.text(String(decoding: relay.body, as: UTF8.self), limit: 200))") }
