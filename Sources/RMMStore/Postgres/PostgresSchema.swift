@@ -136,7 +136,9 @@ enum PostgresSchema {
             stderr_truncated BOOLEAN NOT NULL DEFAULT FALSE,
             updated_at DOUBLE PRECISION NOT NULL,
             created_by TEXT NOT NULL,
-            version BIGINT NOT NULL
+            version BIGINT NOT NULL,
+            cancel_requested_at DOUBLE PRECISION,
+            cancel_reason TEXT
         )
         """,
         "CREATE INDEX commands_by_agent_created ON commands (agent_id, created_at)",
