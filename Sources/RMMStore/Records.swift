@@ -58,8 +58,9 @@ public struct AgentLiveness: Sendable, Equatable {
     public var lastPongRttMs: Double?
     public var metrics: HostMetrics?
     /// The epoch of the connection these facts are about. When set, the flush applies only while
-    /// it is still the agent's stored epoch: a late flush of a connection that another (on any
-    /// node) has since replaced must not mark the agent offline or stale. Nil: applies regardless.
+    /// no newer epoch is stored for the agent (as `markSent` checks): a late flush of a connection
+    /// that another (on any node) has since replaced must not mark the agent offline or stale.
+    /// Nil: applies regardless.
     public var epoch: Int?
 
     public init(

@@ -155,7 +155,7 @@ actor AgentSession {
         live.disconnectedAt = nil
         live.lastDownlinkAt = nil
         // Every flush from now on (the detach's too) is this connection's: it lands only while
-        // its epoch is the agent's, so it cannot undo a newer connection's on another node.
+        // no newer epoch is stored, so it cannot undo a newer connection's on another node.
         live.epoch = epoch
         link.setMaxMessageBytes(health.messageCap(configured: config.maxMessageBytes))
         let welcome = Welcome(

@@ -92,8 +92,9 @@ extension PostgresStore {
     /// The liveness columns a flush may overwrite, for agents listed at most once: a NULL keeps the
     /// stored value, and a disconnect clears `connected_since` (an offline agent has no live
     /// connection to date from) unless the same flush sets it. A row carrying an epoch applies only
-    /// while it is the agent's stored epoch, checked in the same statement (a `recordConnect`
-    /// that committed first wins; one that commits later follows it). Returns the ids updated.
+    /// while no newer epoch is stored (the guard of `markSent`), checked in the same statement (a
+    /// `recordConnect` that committed first wins; one that commits later follows it). Returns the
+    /// ids updated.
     private static func livenessUpdate(_ rows: [(agentId: String, liveness: AgentLiveness, metrics: String?)]) -> PostgresQuery {
         let ids = rows.map(\.agentId)
         let lastSeen = PostgresNullableArray(rows.map(\.liveness.lastSeenAt.dbSeconds))
@@ -117,7 +118,7 @@ extension PostgresStore {
             FROM UNNEST(\(ids)::text[], \(lastSeen)::float8[], \(downlink)::float8[], \(connected)::float8[], \(disconnected)::float8[],
                         \(configVersion)::int8[], \(rtt)::float8[], \(metrics)::text[], \(epochs)::int8[])
                 AS f(id, last_seen_at, last_downlink_at, connected_since, disconnected_at, config_version_applied, last_pong_rtt_ms, metrics_json, epoch)
-            WHERE agents.id = f.id AND (f.epoch IS NULL OR agents.epoch = f.epoch)
+            WHERE agents.id = f.id AND (f.epoch IS NULL OR agents.epoch <= f.epoch)
             RETURNING agents.id
             """
     }

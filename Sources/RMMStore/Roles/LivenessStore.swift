@@ -7,7 +7,7 @@ public protocol LivenessStore: Sendable {
     /// Records an accepted connection: stores the facts and returns the agent with its epoch incremented.
     func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
     /// Flushes liveness facts (non-nil fields overwrite); `notFound` for an unknown agent. A flush
-    /// carrying an epoch (`AgentLiveness.epoch`) that is no longer the agent's stored epoch is
+    /// carrying an epoch (`AgentLiveness.epoch`) older than the agent's stored epoch is
     /// ignored, checked and written in one statement: a newer connection owns the agent's liveness.
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws
     /// Flushes many agents' liveness facts in one write, each as `saveLiveness(agentId:_:)` does.

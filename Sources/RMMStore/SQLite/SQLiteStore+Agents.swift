@@ -278,11 +278,11 @@ extension SQLiteStore {
             config_version_applied = COALESCE(?5, config_version_applied),
             last_pong_rtt_ms = COALESCE(?6, last_pong_rtt_ms),
             metrics_json = COALESCE(?7, metrics_json)
-        WHERE id = ?8 AND (?9 IS NULL OR epoch = ?9)
+        WHERE id = ?8 AND (?9 IS NULL OR epoch <= ?9)
         """
 
     /// Applies one agent's liveness in the caller's transaction (not at all if it carries an epoch
-    /// that is no longer the agent's); false only if there is no such agent.
+    /// older than the agent's); false only if there is no such agent.
     private static func saveLiveness(agentId: String, _ liveness: AgentLiveness, metricsJSON: String?, _ db: Database) throws -> Bool {
         try db.cachedStatement(sql: livenessUpdate).execute(arguments: [
             liveness.lastSeenAt.dbSeconds, liveness.lastDownlinkAt.dbSeconds, liveness.connectedSince.dbSeconds,
