@@ -16,6 +16,9 @@ public struct ServerReady: Sendable, Codable {
     public var adminTokenCreated: Bool
     /// The token in `adminTokenPath` was revoked: the server started without it. Absent from older servers.
     public var adminTokenRevoked: Bool?
+    /// No token file, and the cluster this node joined already had an admin token: this node made
+    /// none (copy the first node's file, or mint one through the API). Absent from single nodes.
+    public var adminTokenHeldByCluster: Bool?
     public var pid: Int32
 
     /// Every field, as the server fills it in.

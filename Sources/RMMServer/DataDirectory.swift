@@ -57,11 +57,17 @@ struct DataDirectory {
         case existing
         /// The file's token was revoked; the server starts without it and does not replace it.
         case revoked
+        /// No file, on a store shared with other nodes that already holds a live admin token: the
+        /// cluster has its admin, so this node made none (it starts without a file).
+        case heldByCluster
     }
 
     /// Creates the admin API token on first start (file mode 0600); on later starts makes sure the
-    /// token in the file is known to the store, unless an operator revoked it.
-    func ensureAdminToken(store: any TokenStore) async throws -> AdminTokenOutcome {
+    /// token in the file is known to the store, unless an operator revoked it. On a store `shared`
+    /// with other nodes, a node without the file makes a token only if the cluster has no live
+    /// admin token: one cluster, one bootstrap admin (a joining node copies the first node's file,
+    /// or an admin mints more through the API), rather than one secret per node's disk.
+    func ensureAdminToken(store: any TokenStore, shared: Bool = false) async throws -> AdminTokenOutcome {
         let existing: String
         do {
             existing = String(decoding: try PrivateStorage.readIfPresent(adminTokenPath) ?? Data(), as: UTF8.self)
@@ -83,6 +89,7 @@ struct DataDirectory {
                 return .revoked
             }
         }
+        if shared, try await store.apiTokens().contains(where: { $0.role == "admin" && $0.revokedAt == nil }) { return .heldByCluster }
         let secret = "grt_" + CommandService.newId(prefix: "") + CommandService.newId(prefix: "") + CommandService.newId(prefix: "")
         _ = try await store.createAPIToken(name: "admin", role: "admin", hash: CommandService.sha256Hex(secret), now: Date(),
                                            audit: Self.audit("bootstrap admin token written to \(adminTokenPath)"))

@@ -90,10 +90,13 @@ public enum GuruServer {
             membership = nil
         }
         let (adminToken, config) = try await membership.released(onError: logger) {
-            (try await data.ensureAdminToken(store: store), try await store.config())
+            (try await data.ensureAdminToken(store: store, shared: opened.shared), try await store.config())
         }
         if adminToken == .revoked {
             logger.warning("the admin token in \(data.adminTokenPath) was revoked; starting without it (it is not brought back). Use another admin token, or move the file away and restart to have a new one made")
+        }
+        if adminToken == .heldByCluster {
+            logger.notice("the cluster already has an admin token; this node made none. Copy admin.token from the first node's data directory into \(data.path) (`gururmm cluster export-keys`), or mint a token with an admin token on any node (POST /api/v1/tokens)")
         }
         let adminTokenCreated = adminToken == .created
         let adminTokenPath = data.adminTokenPath
@@ -140,13 +143,14 @@ public enum GuruServer {
         )
         let secure = tls != nil
         let ready = ReadinessService(agentPorts: gateway.boundPorts, apiPorts: apiPorts, makeReady: { agentPort, apiPort in
-            let ready = ServerReady(
+            var ready = ServerReady(
                 agentPort: agentPort, apiPort: apiPort,
                 agentUrl: "\(secure ? "wss" : "ws")://\(Self.urlHost(options.agentHost)):\(agentPort)/agent",
                 apiUrl: "\(secure ? "https" : "http")://\(Self.urlHost(options.apiHost)):\(apiPort)",
                 tlsPin: tls?.pin, adminTokenPath: adminTokenPath, adminTokenCreated: adminTokenCreated,
                 adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
             )
+            ready.adminTokenHeldByCluster = adminToken == .heldByCluster ? true : nil
             if let membership {
                 let peerURL = options.peerURL ?? PeerURL.byDefault(listenHost: options.agentHost, port: agentPort, secure: secure, hostName: ClusterJoin.hostName())
                 try await membership.advertise(agentUrl: ready.agentUrl, apiUrl: ready.apiUrl, peerUrl: peerURL)

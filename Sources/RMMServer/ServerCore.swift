@@ -36,6 +36,9 @@ struct ServerCore: Sendable {
     }
 
     /// Counts by status without reading any agent row: live sessions say who is online or degraded.
+    /// With other nodes on the store, the store's liveness says it for the whole cluster instead,
+    /// by the rule an agent's own status follows there (`AgentViews.storedStatus`); the pending
+    /// count stays this node's (what its sessions hold).
     func fleetSummary(now: Date) async throws -> FleetSummaryView {
         let (enrolled, revoked) = try await store.agentCounts()
         let deadline = await registry.currentConfig.heartbeatDeadline
@@ -48,6 +51,9 @@ struct ServerCore: Sendable {
             case .offline, .revoked: break
             }
             pending += snapshot.pendingOutbound
+        }
+        if registry.clustered {
+            (online, degraded) = try await store.liveCounts(since: now.addingTimeInterval(-(deadline + settings.livenessFlushInterval)))
         }
         return FleetSummaryView(enrolled: enrolled, online: online, degraded: degraded,
                                 offline: max(0, enrolled - revoked - online - degraded), revoked: revoked, pendingOutbound: pending)

@@ -57,11 +57,17 @@ public struct AgentLiveness: Sendable, Equatable {
     public var configVersionApplied: Int?
     public var lastPongRttMs: Double?
     public var metrics: HostMetrics?
+    /// The epoch of the connection these facts are about. When set, the flush applies only while
+    /// no newer epoch is stored for the agent (as `markSent` checks): a late flush of a connection
+    /// that another (on any node) has since replaced must not mark the agent offline or stale.
+    /// Nil: applies regardless.
+    public var epoch: Int?
 
     public init(
         lastSeenAt: Date? = nil, connectedSince: Date? = nil, lastDownlinkAt: Date? = nil, disconnectedAt: Date? = nil,
-        configVersionApplied: Int? = nil, lastPongRttMs: Double? = nil, metrics: HostMetrics? = nil
+        configVersionApplied: Int? = nil, lastPongRttMs: Double? = nil, metrics: HostMetrics? = nil, epoch: Int? = nil
     ) {
+        self.epoch = epoch
         self.lastSeenAt = lastSeenAt
         self.connectedSince = connectedSince
         self.lastDownlinkAt = lastDownlinkAt

@@ -143,6 +143,9 @@ struct ServerCommand: AsyncParsableCommand {
             if ready.adminTokenRevoked == true {
                 say("The admin token in \(ready.adminTokenPath) is revoked; started without it. Use another admin token (--token), or move the file away and restart to have a new one made.")
             }
+            if ready.adminTokenHeldByCluster == true {
+                say("The cluster already has an admin token, so this node made none: copy admin.token from the first node's data directory into \(dataDirectory) (`gururmm cluster export-keys`), or mint one on any node with an admin token (`gururmm tokens create --name NAME --role admin`).")
+            }
             say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
             if let shared { say("Running as \(shared)") }
             if let pin = ready.tlsPin {

@@ -245,6 +245,7 @@ final class FaultyStore: SessionStore {
     }
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
     func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] { try await base.saveLiveness(batch) }
+    func liveCounts(since: Date) async throws -> (online: Int, degraded: Int) { try await base.liveCounts(since: since) }
 
     // MARK: VerdictStore
 

@@ -8,11 +8,11 @@ import RMMStore
 /// and performs actions; it holds no state of its own.
 actor ClusterRelay {
     private let registry: SessionRegistry
-    private let store: any SessionRouteStore & SettingsStore & AgentStore
+    private let store: any SessionRouteStore & SettingsStore & AgentStore & CancelRequestStore
     private let feed: ChangeFeed
     private let logger: Logger
 
-    init(registry: SessionRegistry, store: any SessionRouteStore & SettingsStore & AgentStore, feed: ChangeFeed, logger: Logger) {
+    init(registry: SessionRegistry, store: any SessionRouteStore & SettingsStore & AgentStore & CancelRequestStore, feed: ChangeFeed, logger: Logger) {
         self.registry = registry
         self.store = store
         self.feed = feed
@@ -68,8 +68,19 @@ actor ClusterRelay {
             await registry.existingSession(for: agentId)?.reloadUndelivered()
         case .sweepAll:
             await sweep()
-        case .sendCancel(let agentId, let commandId, let reason):
-            await registry.existingSession(for: agentId)?.sendCancel(commandId: commandId, reason: reason)
+        case .sendCancel(let agentId, let commandId, _):
+            // Any role that can connect can NOTIFY: a cancel is sent only when the store holds its
+            // request (the cancelling node stored it before signalling), with the stored reason.
+            do {
+                guard let reason = try await store.requestedCancels(agentIds: [agentId])[agentId]?[commandId] else {
+                    logger.warning("a cancel signal named a command with no cancel request stored; ignored")
+                    return
+                }
+                await registry.existingSession(for: agentId)?.sendCancel(commandId: commandId, reason: reason)
+            } catch {
+                // The sweep sends it once the store answers.
+                logger.warning("could not check a cancel signal against the store: \(error)")
+            }
         case .evict(let agentId, let reason):
             _ = await registry.existingSession(for: agentId)?.evict(reason: reason)
         case .revoke(let agentId):
@@ -112,7 +123,8 @@ actor ClusterRelay {
     }
 
     /// Compares the outboxes of the sessions connected here with the store's undelivered
-    /// commands of their agents (one query), and has those behind reload.
+    /// commands of their agents (one query), and has those behind reload; sends the cancels
+    /// stored for their commands that they have not sent (one query).
     func sweep() async {
         var held: [String: Set<String>] = [:]
         for session in await registry.allSessions where session.liveEpoch.value != nil {
@@ -126,6 +138,14 @@ actor ClusterRelay {
             }
         } catch {
             logger.warning("cluster sweep could not read undelivered commands: \(error)")
+        }
+        // A cancel of a command an agent here holds, asked on another node.
+        do {
+            for (agentId, requested) in try await store.requestedCancels(agentIds: Array(held.keys)).sorted(by: { $0.key < $1.key }) {
+                await registry.existingSession(for: agentId)?.sendRequestedCancels(requested)
+            }
+        } catch {
+            logger.warning("cluster sweep could not read requested cancels: \(error)")
         }
         // What else a lost signal would leave undone: a revoke, a newer config.
         do {

@@ -23,3 +23,13 @@ enum ClusterSignal: Sendable, Equatable {
     /// Signals may have been lost (a reconnect to the database): re-read everything.
     case rescan
 }
+
+extension ClusterSignal {
+    /// Work for one agent that a node holds no route for (its session there was superseded, or
+    /// its connection there ended as the work was handed to it): the node with the agent's
+    /// connection reloads the agent's work from the store. The commands may be of several
+    /// batches, so the agent's id stands in the batch field (which no receiver reads).
+    static func handOn(agentId: String) -> ClusterSignal {
+        .work(agentIds: [agentId], batchId: agentId)
+    }
+}

@@ -26,13 +26,13 @@ public struct RequestError: Error, Sendable, CustomStringConvertible {
 /// Every state change goes to the store first; sessions only send what the store already says.
 /// It never decides `sent`: the agent's session does (it holds the connection).
 actor CommandService {
-    private let store: any CommandStore & DeliveryStore & AgentStore & AuditStore
+    private let store: any CommandStore & DeliveryStore & AgentStore & AuditStore & CancelRequestStore
     private let registry: SessionRegistry
     private let feed: ChangeFeed
     private let settings: ServerSettings
     private let logger: Logger
 
-    init(store: any CommandStore & DeliveryStore & AgentStore & AuditStore, registry: SessionRegistry, feed: ChangeFeed, settings: ServerSettings, logger: Logger) {
+    init(store: any CommandStore & DeliveryStore & AgentStore & AuditStore & CancelRequestStore, registry: SessionRegistry, feed: ChangeFeed, settings: ServerSettings, logger: Logger) {
         self.store = store
         self.registry = registry
         self.feed = feed
@@ -149,6 +149,8 @@ actor CommandService {
             }
         }
         // Sent, delivered or running: only the agent knows whether it started; it answers with a result.
+        // With other nodes, stored first: the holding node's sweep finds it if the signal is lost.
+        if registry.clustered { try await store.requestCancel(commandId: commandId, reason: reason, now: now) }
         await session.sendCancel(commandId: commandId, reason: reason)
         if registry.clustered, session.liveEpoch.value == nil {
             // Its connection may be on another node: that node sends the cancel.

@@ -68,6 +68,8 @@ actor AgentSession {
         set { storedLive = newValue }
     }
     private var lastCloseReason: String?
+    /// Commands this session asked the agent to cancel (see `sendRequestedCancels`).
+    private var cancelsAsked: Set<String> = []
     private var everConnected = false
     /// Set by `revoke`; `attach` refuses every connection from then on.
     private var revoked = false
@@ -83,11 +85,14 @@ actor AgentSession {
     /// Other nodes share the store: work for this agent may have been stored while it was
     /// connected elsewhere, so every connection here reloads it (`attach`).
     private let clustered: Bool
+    /// Where work this session cannot send any more is handed on (see `handOn`); nil on one node.
+    private let signals: (any ClusterSignals)?
 
     init(agentId: String, store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
-         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil, clustered: Bool = false) {
+         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil, clustered: Bool = false, signals: (any ClusterSignals)? = nil) {
         self.agentId = agentId
         self.clustered = clustered
+        self.signals = signals
         self.handshakeBook = handshakeBook
         self.clock = clock
         self.signer = signer
@@ -149,6 +154,9 @@ actor AgentSession {
         live.lastSeenAt = now
         live.disconnectedAt = nil
         live.lastDownlinkAt = nil
+        // Every flush from now on (the detach's too) is this connection's: it lands only while
+        // no newer epoch is stored, so it cannot undo a newer connection's on another node.
+        live.epoch = epoch
         link.setMaxMessageBytes(health.messageCap(configured: config.maxMessageBytes))
         let welcome = Welcome(
             agentId: agentId, epoch: epoch, stream: outbound.stream, received: inbound.position,
@@ -233,12 +241,29 @@ actor AgentSession {
             }
             outbound.add(record, admission: admission)
         }
+        // Handed here for a connection that ended meanwhile (the agent may be on another node by now).
+        if connection == nil, !commands.isEmpty { await handOn() }
         await pump()
     }
 
     /// Asks the agent to cancel a delivered or running command (or to refuse it if it arrives later).
     func sendCancel(commandId: String, reason: String) async {
+        cancelsAsked.insert(commandId)
         outbound.cancel(commandId: commandId, reason: reason)
+        await pump()
+    }
+
+    /// The cancels stored for this agent's unfinished commands (command id → reason), for the
+    /// cluster sweep: those this session has not asked the agent yet are sent now (their signal
+    /// was lost). Forgets the commands no longer listed (they ended).
+    func sendRequestedCancels(_ requested: [String: String]) async {
+        let new = requested.filter { !cancelsAsked.contains($0.key) }
+        cancelsAsked.formIntersection(requested.keys)
+        guard !new.isEmpty else { return }
+        for (commandId, reason) in new.sorted(by: { $0.key < $1.key }) {
+            cancelsAsked.insert(commandId)
+            outbound.cancel(commandId: commandId, reason: reason)
+        }
         await pump()
     }
 
@@ -464,7 +489,7 @@ actor AgentSession {
     func markSent(_ commandId: String, epoch: Int, reason: String, now: Date) async throws -> StoreStep {
         switch try await store.markSent(commandIds: [commandId], agentId: agentId, epoch: epoch, reason: reason, now: now) {
         case .superseded(let current):
-            supersede(by: current.map { max($0, epoch + 1) } ?? epoch + 1, now: now)
+            await supersede(by: current.map { max($0, epoch + 1) } ?? epoch + 1, now: now)
             return .superseded
         case .marked(let moved):
             return moved.contains(commandId) ? .recorded : .ended
@@ -476,8 +501,9 @@ actor AgentSession {
     /// A connection of a newer epoch holds the agent's route (on another node): the connection
     /// here is closed with 4002, and nothing stays in flight here — the commands leave the
     /// stream, and a later connection here reloads them from the store. Its liveness is not
-    /// written: the newer connection's node owns it now.
-    func supersede(by newer: Int, now: Date) {
+    /// written: the newer connection's node owns it now. If it held commands, the node of the
+    /// newer connection is told at once (`handOn`) rather than finding them at its next sweep.
+    func supersede(by newer: Int, now: Date) async {
         guard let current = connection, current.epoch < newer else { return }
         logger.info("connection of epoch \(current.epoch) superseded by epoch \(newer) elsewhere")
         absorbHeartbeats()
@@ -486,11 +512,21 @@ actor AgentSession {
         outbound.disconnected()
         schedule.disconnected()
         liveEpoch.set(nil)
-        for id in outbound.pendingCommandIds { outbound.drop(commandId: id) }
+        let held = outbound.pendingCommandIds
+        for id in held { outbound.drop(commandId: id) }
         loaded = false
         lastCloseReason = "superseded by epoch \(newer) on another node"
         live.connectedSince = nil
         feed.bump()
+        if !held.isEmpty { await handOn() }
+    }
+
+    /// Tells the other nodes this agent has work in the store that this node will not send: the
+    /// one holding its connection reloads it now. Commands stored while the route moved (after the
+    /// new connection loaded its work) would otherwise wait for that node's sweep.
+    private func handOn() async {
+        guard let signals else { return }
+        await signals.publish(.handOn(agentId: agentId))
     }
 
     /// Another node inserted commands for this agent (or the sweep found some missing): takes

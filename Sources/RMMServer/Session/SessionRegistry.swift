@@ -42,7 +42,8 @@ actor SessionRegistry {
     func session(for agentId: String) -> AgentSession {
         if let existing = sessions[agentId] { return existing }
         let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
-                                   clock: clock, handshakeBook: handshakeBook, clustered: signals.crossesNodes)
+                                   clock: clock, handshakeBook: handshakeBook, clustered: signals.crossesNodes,
+                                   signals: signals.crossesNodes ? signals : nil)
         sessions[agentId] = session
         return session
     }

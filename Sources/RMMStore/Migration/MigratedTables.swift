@@ -39,7 +39,7 @@ enum MigratedTables {
             ("id", .text), ("seq", .rowid), ("agent_id", .text), ("batch_id", .text), ("kind", .text), ("text", .text), ("interpreter", .text),
             ("timeout_seconds", .double), ("created_at", .double), ("expires_at", .double), ("state", .text), ("reason", .text),
             ("exit_code", .integer), ("signal", .integer), ("stdout_truncated", .boolean), ("stderr_truncated", .boolean),
-            ("updated_at", .double), ("created_by", .text), ("version", .writerVersion),
+            ("updated_at", .double), ("created_by", .text), ("version", .writerVersion), ("cancel_requested_at", .double), ("cancel_reason", .text),
         ], identity: "seq", rowsPerInsert: 500),
         Table(name: "command_events", columns: [
             ("id", .integer), ("command_id", .text), ("state", .text), ("occurred_at", .double), ("reason", .text),

@@ -36,6 +36,11 @@ enum PostgresSchema {
         ("v2-cluster", PostgresClusterSchema.statements),
         // Where the other nodes reach a node's agent port to forward a long-poll (`NodePeer`).
         ("v3-peer-url", ["ALTER TABLE nodes ADD COLUMN peer_url TEXT NOT NULL DEFAULT ''"]),
+        // A cancel is stored before it is signalled, so a node's sweep finds one whose signal was lost.
+        ("v4-cancel-requests", [
+            "ALTER TABLE commands ADD COLUMN cancel_requested_at DOUBLE PRECISION",
+            "ALTER TABLE commands ADD COLUMN cancel_reason TEXT",
+        ]),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

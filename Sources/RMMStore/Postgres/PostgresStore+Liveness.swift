@@ -56,15 +56,45 @@ extension PostgresStore {
                     updated.insert(id)
                 }
             }
+            // A row skipped for its stale epoch names a known agent: only the rest are unknown.
+            let stale = Array(Set(rows.filter { $0.liveness.epoch != nil && !updated.contains($0.agentId) }.map(\.agentId))).sorted()
+            if !stale.isEmpty {
+                for id in try await connection.rows("SELECT id FROM agents WHERE id = ANY(\(stale))", logger: logger, { row in
+                    try PostgresRowReader(row, table: "agents").value(0, as: String.self)
+                }) {
+                    updated.insert(id)
+                }
+            }
             return updated
         }
         // One per row naming an unknown agent, as SQLiteStore answers.
         return rows.filter { !updated.contains($0.agentId) }.map(\.agentId)
     }
 
+    public func liveCounts(since: Date) async throws -> (online: Int, degraded: Int) {
+        let counts = try await read { connection in
+            try await connection.rows(
+                """
+                SELECT count(*), count(*) FILTER (WHERE last_downlink_at >= \(since.dbSeconds)) FROM agents
+                WHERE revoked_at IS NULL AND connected_since IS NOT NULL AND (disconnected_at IS NULL OR disconnected_at < connected_since)
+                    AND last_seen_at >= \(since.dbSeconds)
+                """,
+                logger: logger
+            ) { row in
+                let reader = PostgresRowReader(row, table: "agents")
+                return (seen: try reader.value(0, as: Int.self), proven: try reader.value(1, as: Int.self))
+            }.first
+        }
+        guard let counts else { return (0, 0) }
+        return (counts.proven, counts.seen - counts.proven)
+    }
+
     /// The liveness columns a flush may overwrite, for agents listed at most once: a NULL keeps the
     /// stored value, and a disconnect clears `connected_since` (an offline agent has no live
-    /// connection to date from) unless the same flush sets it. Returns the ids updated.
+    /// connection to date from) unless the same flush sets it. A row carrying an epoch applies only
+    /// while no newer epoch is stored (the guard of `markSent`), checked in the same statement (a
+    /// `recordConnect` that committed first wins; one that commits later follows it). Returns the
+    /// ids updated.
     private static func livenessUpdate(_ rows: [(agentId: String, liveness: AgentLiveness, metrics: String?)]) -> PostgresQuery {
         let ids = rows.map(\.agentId)
         let lastSeen = PostgresNullableArray(rows.map(\.liveness.lastSeenAt.dbSeconds))
@@ -74,6 +104,7 @@ extension PostgresStore {
         let configVersion = PostgresNullableArray(rows.map(\.liveness.configVersionApplied))
         let rtt = PostgresNullableArray(rows.map(\.liveness.lastPongRttMs))
         let metrics = PostgresNullableArray(rows.map(\.metrics))
+        let epochs = PostgresNullableArray(rows.map(\.liveness.epoch))
         return """
             UPDATE agents SET
                 last_seen_at = COALESCE(f.last_seen_at, agents.last_seen_at),
@@ -85,9 +116,9 @@ extension PostgresStore {
                 last_pong_rtt_ms = COALESCE(f.last_pong_rtt_ms, agents.last_pong_rtt_ms),
                 metrics_json = COALESCE(f.metrics_json, agents.metrics_json)
             FROM UNNEST(\(ids)::text[], \(lastSeen)::float8[], \(downlink)::float8[], \(connected)::float8[], \(disconnected)::float8[],
-                        \(configVersion)::int8[], \(rtt)::float8[], \(metrics)::text[])
-                AS f(id, last_seen_at, last_downlink_at, connected_since, disconnected_at, config_version_applied, last_pong_rtt_ms, metrics_json)
-            WHERE agents.id = f.id
+                        \(configVersion)::int8[], \(rtt)::float8[], \(metrics)::text[], \(epochs)::int8[])
+                AS f(id, last_seen_at, last_downlink_at, connected_since, disconnected_at, config_version_applied, last_pong_rtt_ms, metrics_json, epoch)
+            WHERE agents.id = f.id AND (f.epoch IS NULL OR agents.epoch <= f.epoch)
             RETURNING agents.id
             """
     }

@@ -108,6 +108,14 @@ extension SQLiteStore {
             // every agent (v7 replaced the old index on name with the unique one on name_key).
             try db.execute(sql: "CREATE INDEX agents_by_name_id ON agents(name, id)")
         }
+        migrator.registerMigration("v10-cancel-requests") { db in
+            // An operator's cancel of a command an agent may hold, kept until the command ends:
+            // the node with the agent's connection finds it even if the cancel's signal was lost.
+            try db.execute(sql: """
+                ALTER TABLE commands ADD COLUMN cancel_requested_at REAL;
+                ALTER TABLE commands ADD COLUMN cancel_reason TEXT;
+                """)
+        }
         return migrator
     }
 

@@ -223,6 +223,18 @@ extension SQLiteStore {
         }
     }
 
+    public func liveCounts(since: Date) async throws -> (online: Int, degraded: Int) {
+        try await read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS seen, COALESCE(SUM(CASE WHEN last_downlink_at >= ?1 THEN 1 ELSE 0 END), 0) AS proven FROM agents
+                WHERE revoked_at IS NULL AND connected_since IS NOT NULL AND (disconnected_at IS NULL OR disconnected_at < connected_since)
+                    AND last_seen_at >= ?1
+                """, arguments: [since.dbSeconds])
+            let seen: Int = row?["seen"] ?? 0, proven: Int = row?["proven"] ?? 0
+            return (proven, seen - proven)
+        }
+    }
+
     public func saveLinkDiagnosis(agentId: String, _ json: Data) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE agents SET link_diagnosis = ? WHERE id = ?", arguments: [json, agentId])
@@ -266,16 +278,20 @@ extension SQLiteStore {
             config_version_applied = COALESCE(?5, config_version_applied),
             last_pong_rtt_ms = COALESCE(?6, last_pong_rtt_ms),
             metrics_json = COALESCE(?7, metrics_json)
-        WHERE id = ?8
+        WHERE id = ?8 AND (?9 IS NULL OR epoch <= ?9)
         """
 
-    /// Applies one agent's liveness in the caller's transaction; false if there is no such agent.
+    /// Applies one agent's liveness in the caller's transaction (not at all if it carries an epoch
+    /// older than the agent's); false only if there is no such agent.
     private static func saveLiveness(agentId: String, _ liveness: AgentLiveness, metricsJSON: String?, _ db: Database) throws -> Bool {
         try db.cachedStatement(sql: livenessUpdate).execute(arguments: [
             liveness.lastSeenAt.dbSeconds, liveness.lastDownlinkAt.dbSeconds, liveness.connectedSince.dbSeconds,
             liveness.disconnectedAt.dbSeconds, liveness.configVersionApplied, liveness.lastPongRttMs, metricsJSON, agentId,
+            liveness.epoch,
         ])
-        return db.changesCount > 0
+        if db.changesCount > 0 { return true }
+        guard liveness.epoch != nil else { return false }
+        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM agents WHERE id = ?"), arguments: [agentId]) != nil
     }
 
     /// Writes every mutable column of `agent` but its name (id, key and enrollment time never change;

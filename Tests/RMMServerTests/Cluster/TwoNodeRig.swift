@@ -106,6 +106,14 @@ actor LinkLog {
         try await all().compactMap(\.envelope).commands.map(\.spec.commandId)
     }
 
+    /// The command ids of the cancels written, in order.
+    func cancelIds() async throws -> [String] {
+        try await all().compactMap { item in
+            if case .message(let envelope) = item, case .cancel(let cancel) = envelope.message { return cancel.commandId }
+            return nil
+        }
+    }
+
     func closeCode() async throws -> UInt16? {
         for item in try await all() { if case .close(let code, _) = item { return code } }
         return nil

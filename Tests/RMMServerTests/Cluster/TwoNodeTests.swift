@@ -2,6 +2,7 @@ import Foundation
 import RMMAPI
 import RMMProtocol
 import RMMStore
+import RMMTransport
 import Testing
 @testable import RMMServer
 
@@ -88,6 +89,31 @@ struct TwoNodeTests {
         #expect(try await eventually { try await b.closeCode() == CloseCode.revoked.rawValue })
     }
 
+    @Test("a cancel whose signal was lost is found by B's sweep and sent once")
+    func sweepFindsLostCancel() async throws {
+        let rig = try await Rig.make()
+        defer { rig.stop() }
+        let b = try await rig.connectToB()
+        let id = try await rig.run(on: rig.a)
+        #expect(try await eventually { try await b.commandIds() == [id] })
+        // A's cancel stores the request before it signals.
+        _ = try await rig.a.commands.cancel(commandId: id, reason: "first ask")
+        #expect(try await rig.store.requestedCancels(agentIds: [rig.agentId]) == [rig.agentId: [id: "first ask"]])
+        #expect(try await eventually { try await b.cancelIds() == [id] })
+        // A second cancel, stored as if by a node whose signal never came: B already asked the
+        // agent, so its sweep sends nothing again.
+        await rig.b.relay.sweep()
+        #expect(try await b.cancelIds() == [id])
+
+        // Another command whose cancel is stored with no signal at all.
+        let lost = try await rig.run(on: rig.a)
+        #expect(try await eventually { try await b.commandIds().contains(lost) })
+        try await rig.store.requestCancel(commandId: lost, reason: "signal lost", now: Date())
+        #expect(try await b.cancelIds() == [id])
+        await rig.b.relay.sweep()
+        #expect(try await eventually { try await b.cancelIds() == [id, lost] })
+    }
+
     @Test("cancel, evict, config and revoke from node A are done by node B")
     func actionsCrossNodes() async throws {
         let rig = try await Rig.make()
@@ -97,12 +123,7 @@ struct TwoNodeTests {
         #expect(try await eventually { try await b.commandIds() == [id] })
 
         _ = try await rig.a.commands.cancel(commandId: id, reason: "operator changed their mind")
-        #expect(try await eventually {
-            try await b.all().contains { item in
-                if case .message(let envelope) = item, case .cancel(let cancel) = envelope.message { return cancel.commandId == id }
-                return false
-            }
-        })
+        #expect(try await eventually { try await b.cancelIds() == [id] })
 
         var next = AgentConfig.defaults
         next.version = 2
@@ -126,7 +147,7 @@ struct TwoNodeTests {
         #expect(try await eventually { try await again.closeCode() == CloseCode.revoked.rawValue })
     }
 
-    @Test("a reconnect to node A supersedes B: B's guarded sent fails, B closes with 4002, nothing is sent on both")
+    @Test("a reconnect to node A supersedes B: B's guarded sent fails, B closes with 4002 and hands the work on at once, nothing is sent on both")
     func reconnectSupersedes() async throws {
         let rig = try await Rig.make()
         defer { rig.stop() }
@@ -142,9 +163,62 @@ struct TwoNodeTests {
         #expect(try await eventually { try await b.closeCode() == CloseCode.superseded.rawValue })
         #expect(try await b.commandIds().isEmpty)
         #expect(await rig.b.registry.existingSession(for: rig.agentId)?.heldCommandIds() == [])
-        await rig.a.relay.sweep()
+        // No sweep on A (its connection loaded its work before these were stored): B's hand-on
+        // signal alone brings them.
+        #expect(rig.b.signals.published.withLock { $0 }.contains(.handOn(agentId: rig.agentId)))
         #expect(try await eventually { try await onA.commandIds() == ids })
         for id in ids { #expect(try await rig.sentReasons(id) == [CommandAdmission.sentReason(epoch: record.epoch)]) }
+    }
+
+    @Test("commands handed to a session whose connection just ended are handed on to the agent's node")
+    func workForAnEndedConnectionIsHandedOn() async throws {
+        let rig = try await Rig.make()
+        defer { rig.stop() }
+        let b = try await rig.connectToB()
+        let session = try #require(await rig.b.registry.existingSession(for: rig.agentId))
+        let epoch = try #require(session.liveEpoch.value)
+        await session.detach(epoch: epoch, closure: LinkClosure(code: nil, reason: "gone", byPeer: true), now: Date())
+        let records = try await Fixture.insert(["c_late"], agent: rig.agentId, into: rig.store)
+        await session.enqueue(records)
+        #expect(try await b.commandIds().isEmpty)
+        #expect(rig.b.signals.published.withLock { $0 }.contains(.handOn(agentId: rig.agentId)))
+    }
+
+    @Test("a late detach on the node the agent left does not mark it offline: its flush carries the old epoch")
+    func lateDetachLeavesTheAgentOnline() async throws {
+        let rig = try await Rig.make()
+        defer { rig.stop() }
+        _ = try await rig.connectToB()
+        let session = try #require(await rig.b.registry.existingSession(for: rig.agentId))
+        let old = try #require(session.liveEpoch.value)
+        // The agent connected to A (its signal not yet at B); then B's connection ends.
+        let newer = try await rig.store.recordConnect(agentId: rig.agentId, facts: Fixture.facts("web-1"), now: Date())
+        await session.detach(epoch: old, closure: LinkClosure(code: nil, reason: "gone", byPeer: true), now: Date().addingTimeInterval(1))
+        let stored = try #require(try await rig.store.agent(id: rig.agentId))
+        #expect(stored.epoch == newer.epoch && stored.disconnectedAt == nil && AgentViews.storedConnected(stored))
+        #expect(AgentViews.storedStatus(of: stored, now: Date(), deadline: 45, flushInterval: 30) != .offline)
+    }
+
+    @Test("each node's fleet summary counts the agents connected to the other, from stored liveness")
+    func fleetSummaryCountsTheCluster() async throws {
+        let rig = try await Rig.make()
+        defer { rig.stop() }
+        _ = try await rig.connectToB()
+        let settings = ServerSettings()
+        let coreA = ServerCore(store: rig.store, registry: rig.a.registry, commands: rig.a.commands, feed: rig.a.feed, settings: settings,
+                               enrollTrust: nil, logger: Fixture.quietLogger)
+        // Connected to B, its downlink not yet proven: degraded, as its own status says on A.
+        var summary = try await coreA.fleetSummary(now: Date())
+        #expect(summary.enrolled == 1 && summary.online == 0 && summary.degraded == 1 && summary.offline == 0)
+        let session = try #require(await rig.b.registry.existingSession(for: rig.agentId))
+        let epoch = try #require(session.liveEpoch.value)
+        try await rig.store.saveLiveness(agentId: rig.agentId, AgentLiveness(lastSeenAt: Date(), lastDownlinkAt: Date(), epoch: epoch))
+        summary = try await coreA.fleetSummary(now: Date())
+        #expect(summary.online == 1 && summary.degraded == 0 && summary.offline == 0)
+        // Seen longer ago than one heartbeat deadline plus one flush interval: offline.
+        let later = Date().addingTimeInterval(AgentConfig.defaults.heartbeatDeadline + settings.livenessFlushInterval + 1)
+        summary = try await coreA.fleetSummary(now: later)
+        #expect(summary.online == 0 && summary.degraded == 0 && summary.offline == 1)
     }
 
     @Test("revoke and superseded signals the store does not bear out (anyone who can connect can NOTIFY) change nothing")
