@@ -103,13 +103,7 @@ extension EndToEnd {
 
                 // Each simulated agent ran the drain's command once.
                 let simProcess = try #require(sim)
-                #expect(try await simProcess.terminateAndWait(grace: .seconds(10)) == 0)
-                let summary = try #require(simProcess.logContents().split(separator: "\n").last { $0.contains("\"summary\"") })
-                let stats = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])["stats"] as? [String: Any]
-                let received = (stats?["commands_received"] as? Int) ?? -1
-                let duplicates = (stats?["duplicates"] as? Int) ?? -1
-                let rejected = (stats?["rejected"] as? Int) ?? -1
-                #expect(received - duplicates - rejected == 20, "each of 20 simulated agents runs the command once: \(stats ?? [:])")
+                #expect(try await simProcess.stopFleetSimCountingRuns() == 20, "each of 20 simulated agents runs the command once")
             } catch {
                 Issue.record("\(error)\n---- node 1 log (tail) ----\n\(first.process.logExcerpt(tail: 6000))\n---- node 2 log (tail) ----\n\(second?.logExcerpt(tail: 4000) ?? "")")
             }
@@ -136,12 +130,7 @@ extension EndToEnd {
             let url = try await postgres.createDatabase(prefix: "drain_alone")
             let server = try await E2EServer.start(["--store", url, "--node-name", "solo"])
             await withFleet(on: server, agents: ["lonely"]) { server, agents in
-                let clock = ContinuousClock()
-                let signalled = clock.now
-                server.process.signal(SIGTERM)
-                let code = try await server.process.waitForExit(timeout: .seconds(15))
-                let took = clock.now - signalled
-                let log = server.process.logContents()
+                let (code, took, log) = try await server.process.sigtermAndWait(timeout: .seconds(15))
                 #expect(code == 0, "exit code \(code); log tail:\n\(log.suffix(4000))")
                 #expect(took < .seconds(5), "a node alone took \(took) to stop")
                 #expect(log.contains("closing 1 agent session") && !log.contains("draining"), "log tail:\n\(log.suffix(4000))")
