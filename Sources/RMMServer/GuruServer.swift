@@ -162,6 +162,8 @@ public enum GuruServer {
         var ticker = SessionTicker(clock: clock, store: store, commands: commands, settings: settings, logger: logger)
         ticker.leadership = opened.leadership
         let trimmer = HeapTrimmer(interval: settings.heapTrimInterval, growthBytes: settings.heapTrimGrowthBytes, logger: logger)
+        // A cluster node hands its agents to the other nodes as it stops; a single node has no one to hand them to.
+        let drain = SessionDrain(store: registry.clustered ? store : nil, nodeName: options.nodeName, limit: settings.drainLimit, logger: logger)
         // Graceful shutdown runs in reverse order: the long-polls answer with what they have,
         // readiness, the API (in-flight requests finish), the gateway (stops accepting, closes
         // sessions with `serverShutdown`, ends downlink polls), then the timers.
@@ -170,7 +172,7 @@ public enum GuruServer {
             services: (membership.map { [$0.leaseService] } ?? []) + opened.services + directoryRefresh + Self.clusterServices(registry: registry, store: store, feed: feed, settings: settings, logger: logger) + [
                 SessionTickerService(ticker: ticker),
                 HeapTrimmerService(trimmer: trimmer),
-                AgentGatewayService(gateway: gateway, registry: registry, logger: logger),
+                AgentGatewayService(gateway: gateway, registry: registry, drain: drain),
                 app,
                 ready,
                 LongPollStopService(feed: feed),
@@ -181,7 +183,8 @@ public enum GuruServer {
         )
         // A graceful stop must end even if something in it hangs: past this the group cancels
         // every service.
-        configuration.maximumGracefulShutdownDuration = Self.maximumShutdown
+        // A draining node may take its drain's limit on top.
+        configuration.maximumGracefulShutdownDuration = Self.maximumShutdown + (registry.clustered ? settings.drainLimit : .zero)
         let group = ServiceGroup(configuration: configuration)
         if let stops, !stops.shouldRun(group) {
             await membership?.release(logger: logger)

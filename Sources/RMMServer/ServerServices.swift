@@ -5,13 +5,14 @@ import RMMProtocol
 import ServiceLifecycle
 
 /// The agent gateway as a `Service`: it listens until graceful shutdown (or cancellation), then stops
-/// accepting, closes every agent session with `serverShutdown` (agents reconnect later), answers
-/// pending downlink polls, and returns once the connections it served have ended.
+/// accepting, closes every agent session with `serverShutdown` (`SessionDrain`: a node with other
+/// live nodes hands its agents to them and waits until they moved; alone, agents reconnect
+/// later), answers pending downlink polls, and returns once the connections it served have ended.
 struct AgentGatewayService: Service, CustomStringConvertible {
     var description: String { "agent gateway" }
     let gateway: AgentGateway
     let registry: SessionRegistry
-    let logger: Logger
+    let drain: SessionDrain
 
     func run() async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -30,10 +31,11 @@ struct AgentGatewayService: Service, CustomStringConvertible {
             }
             gateway.stopAccepting()
             // From here a handshake that attaches is closed with 4008 too (`AgentHandshake`).
-            let sessions = await registry.beginShutdown()
-            logger.info("shutting down: closing \(sessions.count) agent session(s)")
-            for session in sessions {
-                await session.close(.serverShutdown, reason: SessionRegistry.shutdownReason)
+            await drain.run(sessions: await registry.beginShutdown(), registry: registry)
+            // A connection that attached while the drain ran (its handshake began before the
+            // listener closed) is closed too.
+            for session in await registry.allSessions where session.liveEpoch.value != nil {
+                await session.close(.serverShutdown, reason: await registry.shutdownCloseReason())
             }
             gateway.endDownlinkPolls()
             try await group.waitForAll()

@@ -19,6 +19,9 @@ public struct ServerSettings: Sendable {
     /// Seconds between a cluster node's sweeps for undelivered commands its sessions lack (the
     /// most a lost cluster signal can delay a command). Unused on one node.
     public var clusterSweepInterval: Double = 5
+    /// How long a cluster node stopped with SIGTERM waits for the agents it hands to the other
+    /// nodes to connect there (`--drain-seconds`). Unused on one node, which does not wait.
+    public var drainLimit: Duration = .seconds(30)
     /// Default seconds a command may wait for delivery.
     public var defaultExpirySeconds: Double = 300
     /// Default seconds a command may run.

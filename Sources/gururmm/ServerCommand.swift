@@ -20,6 +20,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("node-name"), help: "This node's name among the nodes of a shared --store (default: the host name); running nodes' names are unique.")
     var nodeName: String?
 
+    @Option(name: .customLong("drain-seconds"), help: "On SIGTERM, how long a node of a shared --store waits for the agents it hands to the other live nodes to connect there before it exits (0...600).")
+    var drainSeconds: Double = 30
+
     @Option(name: .customLong("agent-listen"), help: "HOST:PORT for agent WebSocket connections.")
     var agentListen: String = "127.0.0.1:7443"
 
@@ -93,6 +96,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard handshakeTimeout > 0, handshakeTimeout <= 300 else { throw ValidationError("--handshake-timeout must be 0...300 seconds") }
         guard expiryGrace >= 0, expiryGrace <= 300 else { throw ValidationError("--expiry-grace must be 0...300 seconds") }
+        guard drainSeconds >= 0, drainSeconds <= 600 else { throw ValidationError("--drain-seconds must be 0...600 seconds") }
         guard (1...100_000).contains(maxUnauthenticatedPerAddress) else { throw ValidationError("--max-unauthenticated-per-address must be 1...100000") }
         guard (1...1_000_000).contains(maxUnauthenticated) else { throw ValidationError("--max-unauthenticated must be 1...1000000") }
         guard (1...100_000).contains(maxFailedAuthPerMinute) else { throw ValidationError("--max-failed-auth-per-minute must be 1...100000") }
@@ -114,6 +118,7 @@ struct ServerCommand: AsyncParsableCommand {
         var settings = ServerSettings()
         settings.handshakeTimeout = handshakeTimeout
         settings.expiryGrace = expiryGrace
+        settings.drainLimit = .milliseconds(Int64((drainSeconds * 1000).rounded()))
         settings.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
         settings.maxUnauthenticated = maxUnauthenticated
         settings.maxFailedAuthPerAddressPerMinute = maxFailedAuthPerMinute

@@ -74,15 +74,7 @@ extension EndToEnd {
                 // Each simulated agent ran each command once: what they received beyond duplicates
                 // they recognised is exactly the two fan-outs.
                 var ran = 0
-                for sim in sims {
-                    #expect(try await sim.terminateAndWait(grace: .seconds(10)) == 0)
-                    let summary = try #require(sim.logContents().split(separator: "\n").last { $0.contains("\"summary\"") })
-                    let stats = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])["stats"] as? [String: Any]
-                    let received = (stats?["commands_received"] as? Int) ?? -1
-                    let duplicates = (stats?["duplicates"] as? Int) ?? -1
-                    let rejected = (stats?["rejected"] as? Int) ?? -1
-                    ran += received - duplicates - rejected
-                }
+                for sim in sims { ran += try await sim.stopFleetSimCountingRuns() }
                 #expect(ran == 80, "each of 40 agents runs each of 2 commands once")
             } catch {
                 Issue.record("\(error)\n---- node 2 log (tail) ----\n\(second?.logExcerpt(tail: 6000) ?? "")\n---- node 1 log (tail) ----\n\(first.process.logExcerpt(tail: 4000))")

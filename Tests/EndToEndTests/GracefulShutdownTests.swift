@@ -73,12 +73,7 @@ extension EndToEnd {
                 var lineIterator = firstLine.makeAsyncIterator()
                 try #require(await lineIterator.next() != nil, "the events stream wrote its first line")
 
-                let clock = ContinuousClock()
-                let signalled = clock.now
-                server.process.signal(SIGTERM)
-                let code = try await server.process.waitForExit(timeout: .seconds(30))
-                let took = clock.now - signalled
-                let log = server.process.logContents()
+                let (code, took, log) = try await server.process.sigtermAndWait(timeout: .seconds(30))
                 #expect(code == 0, "exit code \(code); log tail:\n\(log.suffix(4000))")
                 #expect(took < .seconds(10), "a stop with long-polls open took \(took)")
                 #expect(Self.errorLines(log).isEmpty, "error-level lines: \(Self.errorLines(log))")

@@ -237,6 +237,7 @@ final class FaultyStore: SessionStore {
         return try await base.markSent(commandIds: commandIds, agentId: agentId, epoch: epoch, reason: reason, now: now)
     }
     func undeliveredCommandIds(agentIds: [String]) async throws -> [String: Set<String>] { try await base.undeliveredCommandIds(agentIds: agentIds) }
+    func agentEpochs(agentIds: [String]) async throws -> [String: Int] { try await base.agentEpochs(agentIds: agentIds) }
 
     // MARK: LivenessStore
 

@@ -25,4 +25,18 @@ import Testing
         #expect(await registry.existingSession(for: agent.id)?.connection == nil)
         #expect(await registry.isShuttingDown)
     }
+
+    @Test("while the node drains, a hello in flight is sent to another node in its close hint")
+    func handshakeInFlightDuringDrain() async throws {
+        var rig = try await HandshakeRig.make()
+        let registry = rig.registry
+        rig.handshake.afterLookup = { _ in
+            await registry.sendLateConnections(to: ["ws://127.0.0.1:7002/agent"])
+            _ = await registry.beginShutdown()
+        }
+        let link = try await rig.helloToTheEnd()
+        let after = try await link.drain()
+        #expect(after == [.close(code: CloseCode.serverShutdown.rawValue, reason: "server=ws://127.0.0.1:7002/agent")], "no welcome: \(after)")
+        #expect(CloseHint.parse(code: .serverShutdown, reason: "server=ws://127.0.0.1:7002/agent") == .reconnect(to: "ws://127.0.0.1:7002/agent"))
+    }
 }

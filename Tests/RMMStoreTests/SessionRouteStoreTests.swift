@@ -49,6 +49,17 @@ struct SessionRouteStoreTests {
         #expect(try await store.undeliveredCommandIds(agentIds: []).isEmpty)
     }
 
+    @Test("a draining node's read: each agent's stored epoch, unknown agents absent", arguments: StoreBackend.allCases)
+    func epochs(backend: StoreBackend) async throws {
+        let (store, agent) = try await Fixture.storeWithAgent(backend)
+        defer { (store as? PostgresStore)?.close() }
+        #expect(try await store.agentEpochs(agentIds: [agent.id, "ag_none"]) == [agent.id: agent.epoch])
+        let connected = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts(), now: Fixture.at(1))
+        #expect(try await store.agentEpochs(agentIds: [agent.id]) == [agent.id: connected.epoch])
+        #expect(connected.epoch == agent.epoch + 1)
+        #expect(try await store.agentEpochs(agentIds: []).isEmpty)
+    }
+
     // MARK: PostgreSQL
 
     /// A PostgreSQL store with one agent at `epoch` and queued commands, inserted by plain SQL.

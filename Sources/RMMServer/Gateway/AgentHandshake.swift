@@ -118,7 +118,7 @@ struct AgentHandshake: Sendable {
         // A shutdown that began during the handshake: the gateway closed the sessions it had.
         if await registry.isShuttingDown {
             logger.debug("closing agent connection from \(link.remoteDescription): the server is shutting down")
-            link.close(.serverShutdown, reason: SessionRegistry.shutdownReason)
+            link.close(.serverShutdown, reason: await registry.shutdownCloseReason())
             return
         }
         // Refused (4006) if the agent was revoked since its lookup above.
@@ -151,7 +151,7 @@ struct AgentHandshake: Sendable {
         }
         // Shutdown began while the session attached: the gateway may have closed it before this
         // connection was on it. Looked at after the attach, so one of the two closes it.
-        if await registry.isShuttingDown { link.close(.serverShutdown, reason: SessionRegistry.shutdownReason) }
+        if await registry.isShuttingDown { link.close(.serverShutdown, reason: await registry.shutdownCloseReason()) }
     }
 
     /// Keeps what an attempt that ended before any hello showed, for its agent to claim later by

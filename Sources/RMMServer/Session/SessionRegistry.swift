@@ -25,6 +25,9 @@ actor SessionRegistry {
     nonisolated var clustered: Bool { signals.crossesNodes }
     /// The close reason sent with 4008 `serverShutdown`.
     static let shutdownReason = "server shutting down; reconnect later"
+    /// The agent URLs of the nodes a draining node sends agents to (`SessionDrain`), and whose turn it is.
+    private var drainHints: [String] = []
+    private var drainHintTurn = 0
 
     init(store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
          clock: SessionClock? = nil, signals: any ClusterSignals = LocalSignals()) {
@@ -77,6 +80,19 @@ actor SessionRegistry {
     func beginShutdown() -> [AgentSession] {
         isShuttingDown = true
         return allSessions
+    }
+
+    /// A draining node's other nodes: a connection that attaches during the shutdown is sent to them in turn.
+    func sendLateConnections(to agentUrls: [String]) {
+        drainHints = agentUrls
+    }
+
+    /// The reason a connection that attaches during the shutdown is closed with: a close hint
+    /// naming another node while this one drains, else `shutdownReason`.
+    func shutdownCloseReason() -> String {
+        guard !drainHints.isEmpty else { return Self.shutdownReason }
+        defer { drainHintTurn += 1 }
+        return CloseHint.reconnect(to: drainHints[drainHintTurn % drainHints.count]).reason
     }
 
     var currentConfig: AgentConfig { config }

@@ -53,6 +53,16 @@ extension PostgresStore {
         }
     }
 
+    public func agentEpochs(agentIds: [String]) async throws -> [String: Int] {
+        guard !agentIds.isEmpty else { return [:] }
+        return try await read { connection in
+            let rows = try await connection.query("SELECT id, epoch FROM agents WHERE id = ANY(\(agentIds))", logger: logger)
+            var out: [String: Int] = [:]
+            for try await (agentId, epoch) in rows.decode((String, Int).self) { out[agentId] = epoch }
+            return out
+        }
+    }
+
     /// The agent's epoch now (nil: no such agent), for a `superseded` answer.
     private func currentEpoch(agentId: String) async throws -> Int? {
         try await read { connection in

@@ -23,4 +23,7 @@ public protocol SessionRouteStore: Sendable {
     /// The ids of the commands in `queued` or `sent` of each of `agentIds` (agents with none are
     /// absent), in one query: a node's sweep compares them with its sessions' outboxes.
     func undeliveredCommandIds(agentIds: [String]) async throws -> [String: Set<String>]
+    /// The stored epoch of each of `agentIds` (unknown agents are absent), in one query: a
+    /// draining node sees which of the agents it closed have connected again, elsewhere.
+    func agentEpochs(agentIds: [String]) async throws -> [String: Int]
 }

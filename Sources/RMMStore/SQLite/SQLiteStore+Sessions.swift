@@ -39,6 +39,19 @@ extension SQLiteStore {
         }
     }
 
+    public func agentEpochs(agentIds: [String]) async throws -> [String: Int] {
+        guard !agentIds.isEmpty else { return [:] }
+        let ids = JSONIdList.text(agentIds)
+        return try await read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, epoch FROM agents WHERE id IN (SELECT value FROM json_each(?))", arguments: [ids])
+            var out: [String: Int] = [:]
+            while let row = try rows.next() {
+                out[try row.value("id", as: String.self)] = try row.value("epoch", as: Int.self)
+            }
+            return out
+        }
+    }
+
     static let undeliveredIdsQuery = """
         SELECT agent_id, id FROM commands INDEXED BY commands_pending_by_agent
         WHERE agent_id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'sent') AND \(pendingCondition)
