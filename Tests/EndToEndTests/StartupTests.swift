@@ -151,8 +151,10 @@ extension EndToEnd {
             await server.stop()
 
             try await server.restartOnSamePorts()
-            let log = server.process.logContents()
-            #expect(log.contains("admin token in \(server.dataDirectory)/admin.token is revoked; started without it"), "\(log)")
+            // The line is logged just after server.json appears: wait for it rather than read once.
+            let expected = "admin token in \(server.dataDirectory)/admin.token is revoked; started without it"
+            let process = server.process
+            try await waitUntil("the revoked-token line in the log", timeout: .seconds(10)) { process.logContents().contains(expected) }
             // The revoked token stays revoked; the other admin token works.
             #expect(try await server.api.raw("GET", "/api/v1/agents").0 == 401)
             #expect(try await server.api.raw("GET", "/api/v1/agents", token: otherSecret).0 == 200)

@@ -19,6 +19,17 @@ struct GroupCommitTests {
     private final class Gate: Sendable {
         let entered = Mutex(false)
         let release = DispatchSemaphore(value: 0)
+
+        /// Waits for `condition`; if it times out, lets the held write go first, or the test would
+        /// hang awaiting it instead of failing.
+        func waitUntil(_ what: String, _ condition: @Sendable () async throws -> Bool) async throws {
+            do {
+                try await RMMTestSupport.waitUntil(what, timeout: .seconds(60), condition)
+            } catch {
+                release.signal()
+                throw error
+            }
+        }
     }
 
     /// How many times each write's body ran.
@@ -37,7 +48,7 @@ struct GroupCommitTests {
             gate.release.wait()
             try db.execute(sql: "INSERT INTO t (id) VALUES (0)")
         }
-        try await waitUntil("first write holds the writer", timeout: .seconds(10)) { gate.entered.withLock { $0 } }
+        try await gate.waitUntil("first write holds the writer") { gate.entered.withLock { $0 } }
         let results = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
             for id in 1...50 {
                 group.addTask {
@@ -51,7 +62,7 @@ struct GroupCommitTests {
                     }
                 }
             }
-            try await waitUntil("50 writes queued", timeout: .seconds(10)) { committer.queuedForTest == 50 }
+            try await gate.waitUntil("50 writes queued") { committer.queuedForTest == 50 }
             gate.release.signal()
             var results: [Int: Bool] = [:]
             for try await (id, ok) in group { results[id] = ok }
@@ -79,7 +90,7 @@ struct GroupCommitTests {
                 gate.entered.withLock { $0 = true }
                 gate.release.wait()
             }
-            try await waitUntil("the writer is held", timeout: .seconds(10)) { gate.entered.withLock { $0 } }
+            try await gate.waitUntil("the writer is held") { gate.entered.withLock { $0 } }
             let queuedBefore = committer.queuedForTest
             let results = try await withThrowingTaskGroup(of: (Int, Int64?).self) { group in
                 for id in ids {
@@ -93,7 +104,7 @@ struct GroupCommitTests {
                         return (id, rowid)
                     }
                 }
-                try await waitUntil("the writes queued", timeout: .seconds(10)) { committer.queuedForTest == queuedBefore + ids.count }
+                try await gate.waitUntil("the writes queued") { committer.queuedForTest == queuedBefore + ids.count }
                 gate.release.signal()
                 var results: [Int: Int64?] = [:]
                 for try await (id, value) in group { results[id] = value }

@@ -21,7 +21,7 @@ struct SupportTests {
     @Test("waitUntil returns once the condition holds")
     func waitUntilSucceeds() async throws {
         let calls = Mutex(0)
-        try await waitUntil("third poll", timeout: .seconds(10), poll: .milliseconds(1)) {
+        try await waitUntil("third poll", timeout: .seconds(60), poll: .milliseconds(1)) {
             calls.withLock { count in
                 count += 1
                 return count >= 3
