@@ -32,7 +32,8 @@ struct ClusterBench {
             }
         } catch {
             await postgres.stop()
-            throw BenchError("\(error)\n(node, simulator and PostgreSQL logs in \(directory))")
+            // What the phases before the failure measured still counts.
+            throw BenchError("\(error)\n(node, simulator and PostgreSQL logs in \(directory))\n\nMeasured before the failure:\n\(results.render())")
         }
         await postgres.stop()
         return results.render()
@@ -70,8 +71,12 @@ struct ClusterBench {
         do {
             try await body(&self, cluster)
         } catch {
+            // A node that exited on its own is usually why: say which, and its last words.
+            let exited = cluster.nodes.enumerated().filter { !$0.element.child.isRunning }.map { index, node in
+                "node n\(index + 1) had exited: \(node.child.log.split(separator: "\n").suffix(2).joined(separator: " / ").suffix(600))"
+            }
             await cluster.stop()
-            throw error
+            throw exited.isEmpty ? error : BenchError("\(name): \(error)\n" + exited.joined(separator: "\n"))
         }
         await cluster.stop()
     }
