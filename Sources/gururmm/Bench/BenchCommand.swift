@@ -52,7 +52,11 @@ struct BenchCommand: AsyncParsableCommand {
             help: "With --unauthenticated: seconds after the server closed the sockets before reading its memory again (its heap trimmer checks every 5 s).")
     var unauthenticatedSettle: Double = 12
 
+    @OptionGroup var cluster: ClusterBenchArguments
+
     func run() async throws {
+        let clusterOptions = try cluster.enabled
+            ? cluster.options(roundTrips: roundTrips, throughputSeconds: throughputSeconds, idleSeconds: idleSeconds, perSimulator: perSimulator) : nil
         let requested = try sizes.split(separator: ",").map { text -> Int in
             guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else { throw ValidationError("--sizes: '\(text)' is not a positive number") }
             return n
@@ -73,6 +77,13 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--work-dir \(directory) is not empty (it holds another run's server data or simulator identities); give a new or empty directory")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if let clusterOptions {
+            var bench = ClusterBench(directory: directory, options: clusterOptions, postgresBinaries: cluster.postgresBinaries)
+            let report = try await bench.execute()
+            print(report)
+            if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+            return
+        }
         if let unauthenticated {
             let bench = UnauthenticatedBench(count: unauthenticated, directory: directory, holdSeconds: unauthenticatedHold, settleSeconds: unauthenticatedSettle)
             let report = try await bench.execute()

@@ -7,12 +7,17 @@ final class BenchChild {
     let process: Process
     let logPath: String
 
-    init(name: String, arguments: [String], logPath: String) throws {
+    /// This same gururmm binary with `arguments`.
+    convenience init(name: String, arguments: [String], logPath: String) throws {
+        try self.init(name: name, executable: CommandLine.arguments[0], arguments: arguments, logPath: logPath)
+    }
+
+    init(name: String, executable: String, arguments: [String], logPath: String) throws {
         self.name = name
         self.logPath = logPath
         guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else { throw BenchError("cannot write \(logPath)") }
         process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.executableURL = URL(fileURLWithPath: executable).standardizedFileURL
         process.arguments = arguments
         process.standardOutput = log
         process.standardError = log

@@ -169,6 +169,8 @@ struct BenchSimulatorStats: Decodable {
     var duplicates: Int
     var commandsReceived: Int
     var resultsSent: Int
+    var connected: Int
+    var welcomes: Int
 
     private struct Line: Decodable { var stats: BenchSimulatorStats }
 

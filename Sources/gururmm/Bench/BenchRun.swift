@@ -237,3 +237,8 @@ func median(_ values: [Double]) -> Double {
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
+
+extension BenchRun {
+    /// Raises this process's open-file limit as a server does (its children inherit it); the soft limit reached.
+    static func raiseOpenFileLimit() -> Int { FileLimit.raise().after }
+}
