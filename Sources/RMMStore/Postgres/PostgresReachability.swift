@@ -6,33 +6,21 @@ import Synchronization
 /// lost or refused connection (or a lease renewal that goes unanswered) marks it away, and until a
 /// call succeeds again every call fails at once with `StoreError.unavailable`, saying since when
 /// and why, instead of waiting in the pool's queue (which holds a request for up to a minute while
-/// it cannot connect). Two things find it back: the lease renewal, the one call let through while
-/// away, and the store's own probe (`PostgresStore.probeUntilBack`, one `SELECT 1` a second, each
-/// given up after two), so a store without a node lease recovers too; the first call that
-/// succeeds (or any call queued before that ends well) ends the outage.
+/// it cannot connect). The lease renewal is the one call let through while away: it probes, and
+/// its success (or any call queued before that ends well) brings the node back.
 final class PostgresReachability: Sendable {
     /// The decision itself, pure: what was seen, and when.
     struct State: Equatable {
         /// Since when, and the latest reason.
         private(set) var away: (since: Date, why: String)?
-        /// The store's probe runs (one at a time).
-        private(set) var probing = false
 
         static func == (lhs: State, rhs: State) -> Bool {
-            lhs.away?.since == rhs.away?.since && lhs.away?.why == rhs.away?.why && lhs.probing == rhs.probing
+            lhs.away?.since == rhs.away?.since && lhs.away?.why == rhs.away?.why
         }
 
-        /// A call found the database unreachable at `now`. Returns true when the probe is to start.
-        mutating func failed(_ why: String, now: Date) -> Bool {
+        /// A call found the database unreachable at `now`.
+        mutating func failed(_ why: String, now: Date) {
             away = (away?.since ?? now, why)
-            defer { probing = true }
-            return !probing
-        }
-
-        /// The probe asks whether to go on: only while the database is away; false ends it.
-        mutating func keepProbing() -> Bool {
-            probing = away != nil
-            return probing
         }
 
         /// A call succeeded: the database answers.
@@ -70,16 +58,11 @@ final class PostgresReachability: Sendable {
         }
     }
 
-    /// Returns true when the caller is to start the probe.
-    func failed(_ why: String, now: Date = Date()) -> Bool {
+    func failed(_ why: String, now: Date = Date()) {
         state.withLock { state in
+            state.failed(why, now: now)
             isAway.store(true, ordering: .relaxed)
-            return state.failed(why, now: now)
         }
-    }
-
-    func keepProbing() -> Bool {
-        state.withLock { $0.keepProbing() }
     }
 }
 

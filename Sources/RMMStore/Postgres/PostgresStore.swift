@@ -123,7 +123,7 @@ public final class PostgresStore: Store {
     private func noted(_ error: any Error) -> any Error {
         let mapped = Self.storeError(error)
         if Self.isConnectionLoss(error), !Task.isCancelled, case StoreError.unavailable(let why)? = mapped as? StoreError {
-            databaseAway(why)
+            reachability.failed(why)
         }
         return mapped
     }
@@ -131,42 +131,6 @@ public final class PostgresStore: Store {
     /// A lease renewal went unanswered past its deadline: the database counts as away until a
     /// call succeeds (calls then fail at once rather than wait in the pool's queue).
     public func databaseUnanswered(_ why: String) {
-        databaseAway(why)
-    }
-
-    private func databaseAway(_ why: String) {
-        guard reachability.failed(why) else { return }
-        Task { [weak self] in await self?.probeUntilBack() }
-    }
-
-    /// While the database is away: one `SELECT 1` a second through the pool, each given up after
-    /// two seconds (a request waiting in the pool's queue is taken out when cancelled), until one
-    /// answers. Ends when the store is released or closed.
-    private func probeUntilBack() async {
-        while reachability.keepProbing(), !runner.isCancelled {
-            try? await Task.sleep(for: .seconds(1))
-            let client = self.client
-            let logger = self.logger
-            let answered = await withTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    do {
-                        try await client.withConnection { connection in
-                            for try await _ in try await connection.query("SELECT 1", logger: logger) {}
-                        }
-                        return true
-                    } catch {
-                        return false
-                    }
-                }
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(2))
-                    return false
-                }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
-            }
-            if answered { reachability.answered() }
-        }
+        reachability.failed(why)
     }
 }
