@@ -84,6 +84,9 @@ struct ServerCommand: AsyncParsableCommand {
     ))
     var trustedProxies: [String] = []
 
+    @Option(name: .customLong("node-lease-seconds"), help: ArgumentHelp("The lease on the node's name, in seconds (tests of database outages).", visibility: .hidden))
+    var nodeLeaseSeconds: Int?
+
     func run() async throws {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
@@ -135,7 +138,8 @@ struct ServerCommand: AsyncParsableCommand {
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system",
                                     store: store.map { .postgres(url: $0, passwordFile: storePasswordFile) } ?? .sqlite,
-                                    nodeName: nodeName ?? ServerOptions.defaultNodeName, peerURL: peerURL)
+                                    nodeName: nodeName ?? ServerOptions.defaultNodeName,
+                                    lease: nodeLeaseSeconds.map { NodeLeaseTiming(leaseSeconds: $0) } ?? NodeLeaseTiming(), peerURL: peerURL)
         let dataDirectory = self.dataDirectory
         let shared = options.store == .sqlite ? nil : "node \(options.nodeName) on the shared store \(store ?? "")"
         // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`; one

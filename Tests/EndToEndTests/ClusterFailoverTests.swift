@@ -19,22 +19,10 @@ extension EndToEnd {
             var sims: [ManagedProcess] = []
             let state = try freeTemporaryDirectory(prefix: "gururmm-failover")
             do {
-                let join = state + "/n2"
-                let export = try ManagedProcess.start(try gururmmBinary(), arguments: ["cluster", "export-keys", "--data-dir", first.dataDirectory, "--out", join],
-                                                      logPath: state + "/export.log")
-                #expect(try await export.waitForExit(timeout: .seconds(60)) == 0, "\(export.logContents())")
-                let node2 = try ManagedProcess.start(try gururmmBinary(), arguments: [
-                    "server", "--plain", "--data-dir", join, "--agent-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
-                    "--store", url, "--node-name", "n2",
-                ], logPath: state + "/n2.log")
-                second = node2
-                try await waitUntil("node 2 is ready", timeout: .seconds(60)) {
-                    if !node2.isRunning { throw E2EError("node 2 exited:\n\(node2.logContents())") }
-                    return FileManager.default.fileExists(atPath: join + "/server.json")
-                }
-                let ready = try APICoding.decoder().decode(ServerReady.self, from: Data(contentsOf: URL(fileURLWithPath: join + "/server.json")))
-                let api2 = TestAPI(base: ready.apiUrl, token: first.token)
-                let node2URL = "ws://127.0.0.1:\(ready.agentPort)"
+                let joined = try await JoinedNode.start(joining: first, store: url, name: "n2", state: state)
+                second = joined.process
+                let api2 = joined.api
+                let node2URL = joined.agentURL
 
                 // 20 agents prefer node 1, 20 prefer node 2; each knows both.
                 let token = try await first.api.enrollToken(uses: 40)

@@ -182,6 +182,8 @@ final class FaultyStore: SessionStore {
     let failSentTransitions = Mutex(0)
     /// Number of upcoming `recordReports` calls (an agent's acks, output, results) that fail.
     let failReportWrites = Mutex(0)
+    /// While set, `recordReports` and `markSent` fail as a database that is away does.
+    let databaseAway = Mutex(false)
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
     /// Number of upcoming `recordVerdict` calls that fail.
@@ -219,6 +221,7 @@ final class FaultyStore: SessionStore {
     }
     func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
         if Self.take(failReportWrites) { throw Injected() }
+        if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }
         return try await base.recordReports(reports, agentId: agentId, now: now)
     }
     func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
@@ -234,6 +237,7 @@ final class FaultyStore: SessionStore {
     func markSent(commandIds: [String], agentId: String, epoch: Int, reason: String?, now: Date) async throws -> SentMarking {
         sentAttempts.withLock { $0.append(contentsOf: commandIds) }
         if Self.take(failSentTransitions) { throw Injected() }
+        if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }
         return try await base.markSent(commandIds: commandIds, agentId: agentId, epoch: epoch, reason: reason, now: now)
     }
     func undeliveredCommandIds(agentIds: [String]) async throws -> [String: Set<String>] { try await base.undeliveredCommandIds(agentIds: agentIds) }

@@ -5,11 +5,14 @@ import ServiceLifecycle
 /// Keeps this node's lease on its name while the server runs (`NodeLeaseMachine` decides), and
 /// gives it up when the server stops cleanly.
 ///
-/// When the lease runs out (the database unreachable until the lease's end) or another start
-/// took the name, the service throws `NodeLeaseLost`: the server's service group then cancels
-/// every service at once and the process exits non-zero, so a node that may have lost its name
-/// stops taking work before any other start can have it. It is the first service of the group,
-/// so a graceful stop reaches it last: it renews while the others finish, then releases the name.
+/// While the database does not answer, the node keeps serving on an unconfirmed lease (the
+/// machine's comment says why that is safe), logging the outage when it begins, every 30 s while
+/// it lasts and when it ends; a renewal unanswered by its deadline also marks the store's database
+/// away, so the node's other calls fail at once rather than queue. When a renewal the database
+/// answers finds the name taken by another start, the service throws `NodeLeaseLost`: the
+/// server's service group then cancels every service at once and the process exits non-zero. It
+/// is the first service of the group, so a graceful stop reaches it last: it renews while the
+/// others finish, then releases the name.
 struct NodeLeaseService: Service, CustomStringConvertible {
     var description: String { "node lease" }
     let store: any ClusterStore
@@ -49,23 +52,27 @@ struct NodeLeaseService: Service, CustomStringConvertible {
             case .renew(let deadline):
                 let sentAt = clock.now
                 switch await renew(before: deadline) {
-                case .renewed: machine.renewed(sentAt: sentAt)
-                case .lost: machine.lost()
-                case .failed(let why):
+                case .renewed:
+                    if let line = machine.renewed(sentAt: sentAt, now: clock.now) { logger.notice("node \(claim.name): \(line)") }
+                case .lost:
+                    machine.lost()
+                case .failed(let why, let unanswered):
                     try Task.checkCancellation()
-                    logger.warning("node \(claim.name): renewing its lease failed: \(why)")
-                    machine.failed(why, now: clock.now)
+                    if unanswered { store.databaseUnanswered(why) }
+                    if let line = machine.failed(why, now: clock.now) { logger.warning("node \(claim.name): \(line)") }
                 }
             }
         }
     }
 
     private enum Renewal: Sendable {
-        case renewed, lost, failed(String)
+        case renewed, lost
+        /// `unanswered`: no answer by the deadline (rather than an error).
+        case failed(String, unanswered: Bool)
     }
 
     /// One renewal, or a failure at `deadline` if it has not answered by then (a query to an
-    /// unreachable database may hang for longer than the lease lasts).
+    /// unreachable database may wait in the pool's queue for a minute; cancelling it takes it out).
     private func renew(before deadline: ContinuousClock.Instant) async -> Renewal {
         let (answers, answer) = AsyncStream<Renewal>.makeStream()
         let store = self.store
@@ -78,15 +85,15 @@ struct NodeLeaseService: Service, CustomStringConvertible {
                 case .lost: answer.yield(.lost)
                 }
             } catch {
-                answer.yield(.failed("\(error)"))
+                answer.yield(.failed("\(error)", unanswered: false))
             }
         }
         let timer = Task {
             try? await Task.sleep(until: deadline, clock: ContinuousClock())
-            answer.yield(.failed("no answer before the lease's end"))
+            answer.yield(.failed("the renewal was not answered in time", unanswered: true))
         }
         var iterator = answers.makeAsyncIterator()
-        let first = await iterator.next() ?? .failed("cancelled")
+        let first = await iterator.next() ?? .failed("cancelled", unanswered: false)
         work.cancel()
         timer.cancel()
         answer.finish()

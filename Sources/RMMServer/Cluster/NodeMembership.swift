@@ -7,10 +7,17 @@ public struct NodeLeaseTiming: Sendable, Equatable {
     /// The lease's length: a node that stopped without releasing its name holds it this long.
     public var lease: Duration = .seconds(15)
     public var renewEvery: Duration = .seconds(5)
-    /// The node stops this long before its lease would end unrenewed.
-    public var margin: Duration = .seconds(3)
+    /// A renewal unanswered this long counts as failed (and the database as away).
+    public var answerWithin: Duration = .seconds(3)
 
     public init() {}
+
+    /// A lease of `seconds`, renewed every third of it (a test's short lease; at least 1 s).
+    public init(leaseSeconds seconds: Int) {
+        lease = .seconds(max(1, seconds))
+        renewEvery = lease / 3
+        answerWithin = min(answerWithin, lease / 3)
+    }
 }
 
 /// A running node's place in a shared store: its lease, and the services that keep and mark it.
@@ -27,7 +34,7 @@ struct NodeMembership: Sendable {
         let sentAt = ContinuousClock.now
         try await ClusterJoin.acquire(claim, store: store)
         logger.info("node \(name) holds its name's lease (instance \(claim.instance))")
-        let machine = NodeLeaseMachine(acquiredAt: sentAt, lease: timing.lease, renewEvery: timing.renewEvery, margin: timing.margin)
+        let machine = NodeLeaseMachine(acquiredAt: sentAt, lease: timing.lease, renewEvery: timing.renewEvery, answerWithin: timing.answerWithin)
         let draining = NodeDraining()
         return NodeMembership(
             store: store, claim: claim,

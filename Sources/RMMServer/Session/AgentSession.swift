@@ -70,6 +70,14 @@ actor AgentSession {
     private var lastCloseReason: String?
     /// Commands this session asked the agent to cancel (see `sendRequestedCancels`).
     private var cancelsAsked: Set<String> = []
+    /// Reliable messages of the current connection whose reports could not be stored (the
+    /// database away), in seq order: never acknowledged before they are stored, tried again at
+    /// `storeRetryAt` and always before anything newer. The connection stays open meanwhile.
+    private var unstored: [InboundMachine.Reliable] = []
+    /// A reports write is in progress: newer messages wait in `unstored` behind it.
+    private var storingReports = false
+    /// While the database is away: when this session's store writes are tried again.
+    private var storeRetryAt: Date?
     private var everConnected = false
     /// Set by `revoke`; `attach` refuses every connection from then on.
     private var revoked = false
@@ -142,6 +150,8 @@ actor AgentSession {
             superseded = SupersededFact(oldEpoch: old.epoch, newEpoch: epoch, secondsSinceData: lastData, unacknowledgedMoved: outbound.pendingCount)
         }
         inbound.peerStream(agentStream)
+        // The agent resends whatever the old connection left unacknowledged.
+        unstored = []
         heartbeatCounter += 1
         let mailbox = HeartbeatMailbox(firstHeartbeatId: heartbeatCounter)
         connection = Connection(link: link, epoch: epoch, since: now, firstHeartbeatId: heartbeatCounter, heartbeats: mailbox)
@@ -298,7 +308,7 @@ actor AgentSession {
         // Judged before the reports that follow them: a verdict found before a command's ack
         // notes the delay on it while it still waits.
         for report in reading.findings { await absorbFindings(of: report, epoch: epoch, now: now) }
-        if !reading.reliable.isEmpty { await apply(reading.reliable, epoch: epoch, now: now) }
+        if !reading.reliable.isEmpty { await storeReports(reading.reliable, epoch: epoch, now: now) }
         // From now on the link may take heartbeats that acknowledge nothing newer than this.
         if let current = connection, current.epoch == epoch {
             current.heartbeats.publish(acked: outbound.acked, proven: storedLive.lastDownlinkAt != nil)
@@ -339,44 +349,83 @@ actor AgentSession {
         }
     }
 
+    /// Stores `new` after the messages still held, strictly in seq order and one write at a time
+    /// (a later write settling first would acknowledge the earlier seqs with it).
+    private func storeReports(_ new: [InboundMachine.Reliable], epoch: Int, now: Date) async {
+        unstored += new
+        guard !storingReports else { return }  // the write in progress takes them next
+        storingReports = true
+        defer { storingReports = false }
+        while !unstored.isEmpty, connection?.epoch == epoch {
+            let messages = unstored
+            unstored = []
+            guard await apply(messages, epoch: epoch, now: now) else {
+                if connection?.epoch == epoch { unstored = messages + unstored }
+                return
+            }
+        }
+    }
+
+    /// Whether store writes are due now (not backing off from a database that is away).
+    private func storeRetryDue(_ now: Date) -> Bool {
+        storeRetryAt.map { now >= $0 } ?? true
+    }
+
+    /// The database is away: this session's writes wait a second before they are tried again
+    /// (the node logs the outage once; a line per agent would flood the log).
+    private func storeAway(_ why: String, now: Date) {
+        logger.debug("store unavailable (\(why)); retrying")
+        storeRetryAt = now.addingTimeInterval(1)
+    }
+
     /// Applies new reliable messages: their command reports in one store write, then each message's
     /// follow-up in order (`InboundMachine.settle`). The seqs are recorded as handled only after that
-    /// write committed; if it fails, none is, the connection closes, and the agent resends them all
-    /// after reconnecting.
-    private func apply(_ messages: [InboundMachine.Reliable], epoch: Int, now: Date) async {
+    /// write committed. Returns false if the database is away: none is handled and the caller keeps
+    /// them; any other failure closes the connection, and the agent resends them all after
+    /// reconnecting.
+    private func apply(_ messages: [InboundMachine.Reliable], epoch: Int, now: Date) async -> Bool {
         let batch = InboundMachine.batch(messages, outputCap: config.outputCapBytes)
         let effects: [ReportEffect]
         do {
             effects = try await record(batch.reports, now: now)
+            storeRetryAt = nil
+        } catch StoreError.unavailable(let why) {
+            storeAway(why, now: now)
+            scheduleWake(now: now)
+            return false
         } catch {
             logger.error("could not persist \(batch.reports.count) report(s) from the agent: \(error)")
             if connection?.epoch == epoch {
                 connection?.link.close(.internalError, reason: "server could not store your messages; retry")
             }
-            return
+            return true
         }
         // Durable now. A newer connection may have taken over meanwhile (possibly with a restarted
         // agent numbering from 1 again): then the seqs are left for its resend, which is harmless
         // (its reports then change nothing) — but what did change must still wake the long-polls.
         guard let current = connection, current.epoch == epoch else {
             if InboundMachine.anyChanged(effects) { feed.bump() }
-            return
+            return true
         }
         let settlement = inbound.settle(batch, effects: effects, agentId: agentId)
         for action in settlement.actions { perform(action, on: current, now: now) }
-        if settlement.stopped { return }
+        if settlement.stopped { return true }
         if settlement.changed { feed.bump() }
         if outbound.hasUnsent { await pump() }
+        return true
     }
 
     /// Stores reports in one write. A `StoreError` is about one report's command (say, a row that
     /// cannot be read) and would fail the same way forever: then each is stored alone and only the
-    /// failing one is dropped. Any other error (the database) is thrown: nothing was stored.
+    /// failing one is dropped. An unavailable database, or any other error, is thrown: nothing was
+    /// stored, and nothing may be acknowledged.
     private func record(_ reports: [CommandReport], now: Date) async throws -> [ReportEffect] {
         do {
             let effects = try await store.recordReports(reports, agentId: agentId, now: now)
             guard effects.count == reports.count else { throw StoreError.corrupt("\(effects.count) effects for \(reports.count) reports") }
             return effects
+        } catch StoreError.unavailable(let why) {
+            throw StoreError.unavailable(why)
         } catch let error as StoreError {
             guard reports.count > 1 else {
                 logger.warning("dropped a report on command \(LogSafe.text(reports.first?.commandId ?? "?")): \(LogSafe.describe(error))")
@@ -457,7 +506,11 @@ actor AgentSession {
             case .recorded, .failed: break
             }
             feed.bump()
+            storeRetryAt = nil
             return .recorded
+        } catch StoreError.unavailable(let why) {
+            storeAway(why, now: now)
+            return .failed
         } catch {
             logger.error("could not mark \(commandId) sent: \(error); will retry")
             return .failed
@@ -586,7 +639,8 @@ actor AgentSession {
         }
         if let link, !closing {
             if let rtt = link.counters.lastPongRttMs { live.lastPongRttMs = rtt }
-            if outbound.hasUnsent { await pump() }
+            if !unstored.isEmpty, storeRetryDue(now), let epoch = connection?.epoch { await storeReports([], epoch: epoch, now: now) }
+            if outbound.hasUnsent, storeRetryDue(now) { await pump() }
             // A command unacknowledged past the ack deadline: find out why, automatically.
             let overdue = outbound.overdueCommand(now: now, ackDeadline: config.ackDeadline)
             if let trigger = health.autoDiagnosis(overdue: overdue, now: now, ackDeadline: config.ackDeadline) {
@@ -606,11 +660,14 @@ actor AgentSession {
     /// calling this whenever something may have moved a duty earlier is always safe.
     private func scheduleWake(now: Date) {
         guard let clock else { return }
-        // An owed ack, or items the pump could not send (the store failed): the next tick.
+        // An owed ack, or items the pump could not send (the store failed): the next tick; while
+        // the database is away, the retry time.
         let deadline = config.ackDeadline
+        let storeWork = outbound.hasUnsent || !unstored.isEmpty
         guard let due = schedule.nextDue(
-            now: now, lastDataIn: lastDataIn, immediate: outbound.ackOwed || outbound.hasUnsent, timing: timing,
+            now: now, lastDataIn: lastDataIn, immediate: outbound.ackOwed || (storeWork && storeRetryAt == nil), timing: timing,
             others: [
+                storeWork ? storeRetryAt : nil,
                 outbound.retransmitDue(ackDeadline: deadline),
                 health.autoDiagnosisDue(oldestCommandWrite: outbound.oldestCommandWrite, ackDeadline: deadline),
             ]

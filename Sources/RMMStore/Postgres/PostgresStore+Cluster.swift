@@ -61,9 +61,10 @@ extension PostgresStore {
     }
 
     public func renewNodeLease(_ claim: NodeClaim, draining: Bool) async throws -> NodeLeaseRenewal {
-        try await write { connection in
+        try await write(probe: true) { connection in
             // The instance check is the whole guard: while this start's row is there, no other start
-            // took the name, so extending it (even just past its expiry) cannot make two holders.
+            // took the name (`acquireNodeLease` replaces the instance), so extending it, even long
+            // after its expiry (a database outage), cannot make two holders.
             let rows = try await connection.query(
                 """
                 UPDATE nodes SET lease_expires_at = clock_timestamp() + make_interval(secs => \(claim.leaseSeconds)), draining = \(draining)

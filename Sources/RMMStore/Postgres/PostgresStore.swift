@@ -20,6 +20,8 @@ public final class PostgresStore: Store {
     /// Where the store is, without secrets.
     public let location: PostgresLocation
     let logger: Logger
+    /// Whether the database is away, as this node's calls found it (see `PostgresReachability`).
+    let reachability: PostgresReachability
     private let runner: Task<Void, Never>
 
     /// Connects, and brings the schema up to date under the migration lock (`PostgresSchema`).
@@ -52,6 +54,7 @@ public final class PostgresStore: Store {
         self.client = client
         self.location = location
         self.logger = logger
+        reachability = PostgresReachability(database: "PostgreSQL at \(location)")
         runner = Task { await client.run() }
     }
 
@@ -92,20 +95,42 @@ public final class PostgresStore: Store {
 
     /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot).
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try reachability.admit()
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            let value = try await client.withConnection { connection in try await body(connection) }
+            reachability.answered()
+            return value
         } catch {
-            throw Self.storeError(error)
+            throw noted(error)
         }
     }
 
     /// Runs `body` in one transaction and returns once it committed; rolls back if `body` throws.
-    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// `probe`: tried even while the database is away (the lease renewal, which finds it back).
+    func write<T: Sendable>(probe: Bool = false, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        if !probe { try reachability.admit() }
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            let value = try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            reachability.answered()
+            return value
         } catch {
-            throw Self.storeError(error)
+            throw noted(error)
         }
     }
 
+    /// `error` as the store reports it; a lost or refused connection marks the database away
+    /// (not a call its caller cancelled: that says nothing about the database).
+    private func noted(_ error: any Error) -> any Error {
+        let mapped = Self.storeError(error)
+        if Self.isConnectionLoss(error), !Task.isCancelled, case StoreError.unavailable(let why)? = mapped as? StoreError {
+            reachability.failed(why)
+        }
+        return mapped
+    }
+
+    /// A lease renewal went unanswered past its deadline: the database counts as away until a
+    /// call succeeds (calls then fail at once rather than wait in the pool's queue).
+    public func databaseUnanswered(_ why: String) {
+        reachability.failed(why)
+    }
 }

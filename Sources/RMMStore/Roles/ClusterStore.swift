@@ -101,8 +101,10 @@ public protocol ClusterStore: Sendable {
     /// Sets the URLs the node advertises (known once its listeners are bound), `peerUrl` where the
     /// other nodes reach its agent port; `lost` if the lease is not this start's.
     func advertiseNode(_ claim: NodeClaim, agentUrl: String, apiUrl: String, peerUrl: String) async throws -> NodeLeaseRenewal
-    /// Extends this start's lease by `claim.leaseSeconds` from the database's now; `lost` if
-    /// another start holds the name.
+    /// Extends this start's lease by `claim.leaseSeconds` from the database's now, also after it
+    /// expired unrenewed (a database outage) as long as no other start took the name; `lost` if
+    /// another start holds it. Tried even while the database counts as away: it is the probe that
+    /// finds it back.
     func renewNodeLease(_ claim: NodeClaim, draining: Bool) async throws -> NodeLeaseRenewal
     /// Gives the lease up (a clean stop), so the name is free at once; nothing if it is not this start's.
     func releaseNodeLease(_ claim: NodeClaim) async throws
@@ -110,4 +112,12 @@ public protocol ClusterStore: Sendable {
     func liveNodes() async throws -> [LiveNode]
     /// Nodes whose lease is current and that advertised a peer URL, by name.
     func nodePeers() async throws -> [NodePeer]
+    /// A renewal went unanswered past its deadline (a database that hangs rather than refuses):
+    /// a backend that can be away treats it as away until a call succeeds.
+    func databaseUnanswered(_ why: String)
+}
+
+extension ClusterStore {
+    /// One node alone on a local file has no database to lose.
+    public func databaseUnanswered(_ why: String) {}
 }

@@ -1,0 +1,75 @@
+import Foundation
+import RMMProtocol
+import RMMStore
+import Testing
+
+@testable import RMMServer
+
+/// A session while its database is away: the agent's connection stays open, its reports are kept
+/// and acknowledged only once stored, and no command is written whose `sent` is not recorded.
+@Suite("Session while the database is away")
+struct StoreAwaySessionTests {
+    /// The close codes written to `link` since the last drain, and the newest ack it carried.
+    func written(_ link: TestLink) async throws -> (closes: [UInt16], lastAck: Int?) {
+        let frames = try await link.drain()
+        let closes = frames.compactMap { written -> UInt16? in
+            if case .close(let code, _) = written { return code }
+            return nil
+        }
+        return (closes, frames.compactMap(\.envelope).last?.ack)
+    }
+
+    @Test("reports sent while the database is away are kept, not acknowledged, and stored in order once it is back; the connection stays open")
+    func reportsWaitForTheDatabase() async throws {
+        let (base, store, agentId, session, link) = try await Fixture.faultySession()
+        await session.enqueue(try await Fixture.insert(["c1", "c2"], agent: agentId, into: base))
+        _ = try await link.drain()
+        store.databaseAway.withLock { $0 = true }
+        // Two reads: the first's write fails; the second's messages queue behind the first's.
+        await session.handle([
+            Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 2),
+            Envelope(.result(CommandResult(commandId: "c1", status: .succeeded, exitCode: 0, finishedAt: 1)), seq: 2),
+        ], epoch: 1, now: Fixture.at(1))
+        await session.handle([Envelope(.commandAck(CommandAck(commandId: "c2", duplicate: false)), seq: 3)], epoch: 1, now: Fixture.at(1.2))
+        await session.tick(now: Fixture.at(1.5))
+        await session.tick(now: Fixture.at(20))
+        var seen = try await written(link)
+        #expect(seen.closes.isEmpty, "the connection stays open")
+        #expect((seen.lastAck ?? 0) == 0, "nothing was acknowledged before it was stored")
+        #expect(try await base.command(id: "c1")?.state == .sent)
+        #expect(link.link.isOpen)
+
+        // Back: the next retry stores all three, in order, and acknowledges them together.
+        store.databaseAway.withLock { $0 = false }
+        await session.tick(now: Fixture.at(22))
+        await session.tick(now: Fixture.at(22.5))
+        seen = try await written(link)
+        #expect(seen.closes.isEmpty)
+        #expect(seen.lastAck == 3)
+        #expect(try await base.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .succeeded])
+        #expect(try await base.command(id: "c2")?.state == .delivered)
+    }
+
+    @Test("a command whose `sent` cannot be recorded is not written; it is tried again a second later, then written")
+    func sendsWaitForTheDatabase() async throws {
+        // Attached now on the wall clock: the session stamps its store retries with it.
+        let (base, agents) = try await Fixture.store()
+        let store = FaultyStore(base: base)
+        let agentId = agents[0].id
+        let session = Fixture.session(agentId: agentId, store: store)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Date())
+        _ = try await link.drain()
+        store.databaseAway.withLock { $0 = true }
+        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
+        #expect(try await link.messages().commands.isEmpty)
+        store.databaseAway.withLock { $0 = false }
+        // Within the second the session waits before trying the store again: nothing yet.
+        let attempts = store.sentAttempts.withLock { $0.count }
+        await session.tick(now: Date().addingTimeInterval(0.2))
+        #expect(store.sentAttempts.withLock { $0.count } == attempts)
+        await session.tick(now: Date().addingTimeInterval(2))
+        #expect(try await link.messages().commands.map(\.spec.commandId) == ["c1"])
+        #expect(try await base.command(id: "c1")?.state == .sent)
+    }
+}
