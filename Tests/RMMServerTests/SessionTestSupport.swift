@@ -193,7 +193,24 @@ final class FaultyStore: SessionStore {
     /// The `recordVerdict` calls held now.
     let heldVerdicts = Mutex<[CheckedContinuation<Void, Never>]>([])
 
+    /// Number of upcoming `recordReports` / `markSent` calls that hang (before writing) until
+    /// `releaseHungWrites`: a database call that never returns.
+    let hangReportWrites = Mutex(0)
+    let hangSentMarks = Mutex(0)
+    /// The calls hanging now.
+    let hung = Mutex<[CheckedContinuation<Void, Never>]>([])
+
     init(base: SQLiteStore) { self.base = base }
+
+    /// Lets every hanging call go on.
+    func releaseHungWrites() {
+        for held in hung.withLock({ held in defer { held = [] }; return held }) { held.resume() }
+    }
+
+    private func hangIfPlanned(_ counter: borrowing Mutex<Int>) async {
+        guard Self.take(counter) else { return }
+        await withCheckedContinuation { held in hung.withLock { $0.append(held) } }
+    }
 
     /// Lets every held `recordVerdict` call go on.
     func releaseVerdicts() {
@@ -220,6 +237,7 @@ final class FaultyStore: SessionStore {
         return try await base.transition(commandId: commandId, to: state, reason: reason, now: now)
     }
     func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
+        await hangIfPlanned(hangReportWrites)
         if Self.take(failReportWrites) { throw Injected() }
         if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }
         return try await base.recordReports(reports, agentId: agentId, now: now)
@@ -236,6 +254,7 @@ final class FaultyStore: SessionStore {
     /// Counted and failed as `transition(to: .sent)` is: it is the session's move to `sent`.
     func markSent(commandIds: [String], agentId: String, epoch: Int, reason: String?, now: Date) async throws -> SentMarking {
         sentAttempts.withLock { $0.append(contentsOf: commandIds) }
+        await hangIfPlanned(hangSentMarks)
         if Self.take(failSentTransitions) { throw Injected() }
         if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }
         return try await base.markSent(commandIds: commandIds, agentId: agentId, epoch: epoch, reason: reason, now: now)

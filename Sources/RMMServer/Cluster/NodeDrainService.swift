@@ -26,10 +26,16 @@ struct NodeDrainService: Service, CustomStringConvertible {
         draining.set()
         let store = self.store
         let claim = self.claim
-        do {
-            _ = try await Task { try await store.renewNodeLease(claim, draining: true) }.value
-        } catch {
-            logger.warning("node \(claim.name): could not mark itself draining (\(error))")
+        // Bounded: while the database is away the drain (which waits for this service) must not
+        // wait on an answer that may never come.
+        let failure = await firstAnswer(before: .now + .seconds(3), late: "no answer within 3 s") { () -> String? in
+            do {
+                _ = try await store.renewNodeLease(claim, draining: true)
+                return nil
+            } catch {
+                return "\(error)"
+            }
         }
+        if let failure { logger.warning("node \(claim.name): could not mark itself draining (\(failure))") }
     }
 }

@@ -71,33 +71,22 @@ struct NodeLeaseService: Service, CustomStringConvertible {
         case failed(String, unanswered: Bool)
     }
 
-    /// One renewal, or a failure at `deadline` if it has not answered by then (a query to an
-    /// unreachable database may wait in the pool's queue for a minute; cancelling it takes it out).
+    /// One renewal, or a failure at `deadline` if it has not answered by then (a query to a
+    /// database that vanished without a reset may not answer for minutes).
     private func renew(before deadline: ContinuousClock.Instant) async -> Renewal {
-        let (answers, answer) = AsyncStream<Renewal>.makeStream()
         let store = self.store
         let claim = self.claim
         let draining = self.draining.isSet
-        let work = Task {
+        return await firstAnswer(before: deadline, late: .failed("the renewal was not answered in time", unanswered: true)) {
             do {
                 switch try await store.renewNodeLease(claim, draining: draining) {
-                case .renewed: answer.yield(.renewed)
-                case .lost: answer.yield(.lost)
+                case .renewed: return .renewed
+                case .lost: return .lost
                 }
             } catch {
-                answer.yield(.failed("\(error)", unanswered: false))
+                return .failed("\(error)", unanswered: false)
             }
         }
-        let timer = Task {
-            try? await Task.sleep(until: deadline, clock: ContinuousClock())
-            answer.yield(.failed("the renewal was not answered in time", unanswered: true))
-        }
-        var iterator = answers.makeAsyncIterator()
-        let first = await iterator.next() ?? .failed("cancelled", unanswered: false)
-        work.cancel()
-        timer.cancel()
-        answer.finish()
-        return first
     }
 }
 

@@ -79,7 +79,8 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 slot?.release()
                 logger.debug("long-poll of agent \(agent) forwarded by node at \(client)")
             case .failure(let refusal):
-                logger.notice("refused a long-poll from \(client): \(refusal)")
+                // Anyone can send a bad header, as fast as it likes: not a line per request at notice.
+                logger.debug("refused a long-poll from \(client): \(refusal)")
                 respond(context: context, status: .forbidden, body: Data("\(refusal)\n".utf8))
                 return
             }
@@ -114,7 +115,7 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
             let uri = poll.uri(connectionId: id)
             Task {
                 let relay = await forwarder.forward(uri: uri, wait: poll.wait, client: client, to: peerURL, now: Date())
-                if relay.status == .badGateway { logger.notice("long-poll of agent \(client) for \(peerURL): \(LogSafe.text(String(decoding: relay.body, as: UTF8.self), limit: 200))") }
+                if relay.status == .badGateway { logger.debug("long-poll of agent \(client) for \(peerURL): \(LogSafe.text(String(decoding: relay.body, as: UTF8.self), limit: 200))") }
                 loop.execute {
                     let (handler, context) = bound.value
                     handler.respond(context: context, status: relay.status, body: relay.body)

@@ -74,8 +74,18 @@ actor AgentSession {
     /// database away), in seq order: never acknowledged before they are stored, tried again at
     /// `storeRetryAt` and always before anything newer. The connection stays open meanwhile.
     private var unstored: [InboundMachine.Reliable] = []
-    /// A reports write is in progress: newer messages wait in `unstored` behind it.
-    private var storingReports = false
+    /// The connection whose reports write is in progress: newer messages wait in `unstored`
+    /// behind it. Kept per connection, so a write stuck on the store cannot keep the next
+    /// connection's reports from being stored.
+    private var storingEpoch: Int?
+    /// The connection whose reports could not be stored for a reason other than an absent
+    /// database (it is being closed): none of its later messages may be stored or acknowledged,
+    /// or their seqs would acknowledge the failed ones with them.
+    private var failedEpoch: Int?
+    /// Most bytes of reports held in `unstored` for one connection: past it the connection is
+    /// closed (the agent resends after reconnecting), so no agent can make the server hold an
+    /// unbounded backlog while the database is away.
+    static let maxUnstoredBytes = 8 << 20
     /// While the database is away: when this session's store writes are tried again.
     private var storeRetryAt: Date?
     private var everConnected = false
@@ -197,6 +207,8 @@ actor AgentSession {
         guard let current = connection, current.epoch == epoch else { return }
         absorbHeartbeats()
         connection = nil
+        // The agent resends what was not acknowledged on its next connection, here or elsewhere.
+        unstored = []
         outbound.disconnected()
         schedule.disconnected()
         liveEpoch.set(nil)
@@ -352,17 +364,38 @@ actor AgentSession {
     /// Stores `new` after the messages still held, strictly in seq order and one write at a time
     /// (a later write settling first would acknowledge the earlier seqs with it).
     private func storeReports(_ new: [InboundMachine.Reliable], epoch: Int, now: Date) async {
+        guard failedEpoch != epoch else { return }
         unstored += new
-        guard !storingReports else { return }  // the write in progress takes them next
-        storingReports = true
-        defer { storingReports = false }
-        while !unstored.isEmpty, connection?.epoch == epoch {
+        if Self.heldBytes(unstored) > Self.maxUnstoredBytes {
+            failReports(epoch: epoch, reason: "server cannot store your messages now (database away); retry later")
+            return
+        }
+        guard storingEpoch != epoch else { return }  // the write in progress takes them next
+        storingEpoch = epoch
+        defer { if storingEpoch == epoch { storingEpoch = nil } }
+        while !unstored.isEmpty, connection?.epoch == epoch, failedEpoch != epoch {
             let messages = unstored
             unstored = []
             guard await apply(messages, epoch: epoch, now: now) else {
                 if connection?.epoch == epoch { unstored = messages + unstored }
                 return
             }
+        }
+    }
+
+    /// The reports of connection `epoch` cannot be stored: it is closed with `reason`, and nothing
+    /// more from it is stored or acknowledged (the agent resends all of it after reconnecting).
+    private func failReports(epoch: Int, reason: String) {
+        failedEpoch = epoch
+        unstored = []
+        if connection?.epoch == epoch { connection?.link.close(.internalError, reason: reason) }
+    }
+
+    /// Roughly what `messages` hold in memory: output's bytes, a kilobyte for anything else.
+    static func heldBytes(_ messages: [InboundMachine.Reliable]) -> Int {
+        messages.reduce(0) { total, reliable in
+            if case .output(let output) = reliable.message { return total + output.data.count + 1024 }
+            return total + 1024
         }
     }
 
@@ -395,9 +428,7 @@ actor AgentSession {
             return false
         } catch {
             logger.error("could not persist \(batch.reports.count) report(s) from the agent: \(error)")
-            if connection?.epoch == epoch {
-                connection?.link.close(.internalError, reason: "server could not store your messages; retry")
-            }
+            failReports(epoch: epoch, reason: "server could not store your messages; retry")
             return true
         }
         // Durable now. A newer connection may have taken over meanwhile (possibly with a restarted
@@ -409,7 +440,12 @@ actor AgentSession {
         }
         let settlement = inbound.settle(batch, effects: effects, agentId: agentId)
         for action in settlement.actions { perform(action, on: current, now: now) }
-        if settlement.stopped { return true }
+        if settlement.stopped {
+            // A protocol error closed the connection: what it sent after is not settled either.
+            failedEpoch = epoch
+            unstored = []
+            return true
+        }
         if settlement.changed { feed.bump() }
         if outbound.hasUnsent { await pump() }
         return true
@@ -443,14 +479,15 @@ actor AgentSession {
     /// order, performing what `OutboundStream.nextDelivery` asks. Only one pump runs at a time, so
     /// an enqueue during a resend can never overtake older items.
     private func pump() async {
-        guard outbound.beginPump() else { return }
+        guard let pumpEpoch = outbound.beginPump() else { return }
         defer {
-            outbound.endPump()
+            outbound.endPump(epoch: pumpEpoch)
             // A pump that ends leaves writes awaiting acks, or items it could not send (the store
             // failed, retried at the next tick): file the session under whichever is due first.
             scheduleWake(now: Date())
         }
-        while let delivery = outbound.nextDelivery() {
+        // A newer connection pumps for itself: this one stops at its next step.
+        while outbound.pumps(epoch: pumpEpoch), let delivery = outbound.nextDelivery() {
             switch delivery {
             case .write(let seq, let epoch, let item):
                 write(item, seq: seq, epoch: epoch)
@@ -562,6 +599,7 @@ actor AgentSession {
         absorbHeartbeats()
         current.link.close(.superseded, reason: "superseded by a newer connection on another node (epoch \(newer))")
         connection = nil
+        unstored = []
         outbound.disconnected()
         schedule.disconnected()
         liveEpoch.set(nil)
@@ -604,9 +642,13 @@ actor AgentSession {
 
     // MARK: timers
 
-    /// The schedule's periods under the current config.
+    /// The schedule's periods under the current config. With other nodes, the liveness is
+    /// flushed at least once a heartbeat interval: they see this agent's status only from the
+    /// store, and must see it right within one heartbeat interval (a new connection's first
+    /// proof of its downlink, which turns it from degraded to online, included).
     private var timing: SessionSchedule.Timing {
-        SessionSchedule.Timing(config, livenessFlushInterval: settings.livenessFlushInterval)
+        let flush = clustered ? min(settings.livenessFlushInterval, config.heartbeatInterval) : settings.livenessFlushInterval
+        return SessionSchedule.Timing(config, livenessFlushInterval: flush)
     }
 
     /// When the agent's last data frame arrived on the current connection (nil: none yet).

@@ -33,8 +33,10 @@ struct OutboundStream: Sendable {
     private var recordedSent: [String: Int] = [:]
     /// The agent is owed an ack for something it sent (it rides on the next heartbeat or item).
     private(set) var ackOwed = false
-    /// A pump runs: a second one would let a newer item overtake an older one awaiting the store.
-    private(set) var pumping = false
+    /// The connection whose pump runs: a second pump for it would let a newer item overtake an
+    /// older one awaiting the store. A pump belongs to one connection, so a pump stuck on a store
+    /// call cannot keep the next connection from being pumped.
+    private(set) var pumpingEpoch: Int?
 
     init(stream: String) {
         outbox = ReliableOutbox(stream: stream)
@@ -124,17 +126,23 @@ struct OutboundStream: Sendable {
 
     // MARK: pumping
 
-    /// Claims the pump; false if one runs already (it will see every item added meanwhile).
-    mutating func beginPump() -> Bool {
-        if pumping { return false }
-        pumping = true
-        return true
+    /// Claims the pump for the current connection, returning its epoch; nil without a connection,
+    /// or if its pump runs already (that one sees every item added meanwhile).
+    mutating func beginPump() -> Int? {
+        guard let epoch, pumpingEpoch != epoch else { return nil }
+        pumpingEpoch = epoch
+        return epoch
     }
 
-    /// The pump stopped: nothing left to send, no connection, or a store failure (the next wake
-    /// pumps again).
-    mutating func endPump() {
-        pumping = false
+    /// Whether the pump of `epoch` may go on: its connection is still the current one.
+    func pumps(epoch: Int) -> Bool {
+        pumpingEpoch == epoch && self.epoch == epoch
+    }
+
+    /// The pump of `epoch` stopped: nothing left to send, no connection, or a store failure (the
+    /// next wake pumps again).
+    mutating func endPump(epoch: Int) {
+        if pumpingEpoch == epoch { pumpingEpoch = nil }
     }
 
     /// The next item the current connection has not carried, and what to do for it; nil when

@@ -42,14 +42,23 @@ extension PostgresStore {
         case .server:
             let state = error.serverInfo?[.sqlState] ?? "?"
             let message = error.serverInfo?[.message] ?? "no message"
-            // Class 08 (connection), 57P (operator intervention: shutdown, restart) and 53 (resources).
-            if state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") {
+            if Self.isTransient(sqlState: state) {
                 return StoreError.unavailable("PostgreSQL: \(message) (SQLSTATE \(state))")
             }
             return StoreError.corrupt("PostgreSQL refused a statement: \(message) (SQLSTATE \(state))")
         default:
             return StoreError.unavailable(describe(error))
         }
+    }
+
+    /// Whether a server error says "not now" rather than "not this": the same call may succeed
+    /// when tried again, so it is `unavailable` (retried; an agent's reports stay unacknowledged)
+    /// and never `corrupt` (which drops the report it was about). Class 08 (connection), 57P
+    /// (shutdown, restart), 53 (resources), 40 (serialization failure, deadlock), 25006 (a
+    /// read-only transaction: a primary demoted by a failover), 57014 (statement timeout), 55P03
+    /// (lock not available), 55006 (object in use).
+    static func isTransient(sqlState state: String) -> Bool {
+        ["08", "57P", "53", "40"].contains { state.hasPrefix($0) } || ["25006", "57014", "55P03", "55006"].contains(state)
     }
 
     /// What went wrong, in one line: a server's message and SQLSTATE, or the connection's code and cause.

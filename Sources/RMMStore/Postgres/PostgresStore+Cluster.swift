@@ -61,7 +61,8 @@ extension PostgresStore {
     }
 
     public func renewNodeLease(_ claim: NodeClaim, draining: Bool) async throws -> NodeLeaseRenewal {
-        try await write(probe: true) { connection in
+        let logger = self.logger
+        return try await onLeaseConnection { connection in
             // The instance check is the whole guard: while this start's row is there, no other start
             // took the name (`acquireNodeLease` replaces the instance), so extending it, even long
             // after its expiry (a database outage), cannot make two holders.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The PostgreSQL implementation of every `Store` role, through PostgresNIO: the store several
 /// server nodes share.
@@ -22,6 +23,10 @@ public final class PostgresStore: Store {
     let logger: Logger
     /// Whether the database is away, as this node's calls found it (see `PostgresReachability`).
     let reachability: PostgresReachability
+    /// Where lease renewals go (not the pool: see `PostgresLeaseConnection`).
+    let leaseConnection: PostgresLeaseConnection
+    /// A probe of a database found away runs (`probeSoon`).
+    private let probing = Atomic(false)
     private let runner: Task<Void, Never>
 
     /// Connects, and brings the schema up to date under the migration lock (`PostgresSchema`).
@@ -40,7 +45,8 @@ public final class PostgresStore: Store {
         }
         configuration.options.maximumConnections = max(1, connections)
         configuration.options.minimumConnections = 1
-        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location, logger: logger)
+        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
+                                  password: password, logger: logger)
         do {
             try await PostgresSchema.migrate(store)
         } catch {
@@ -50,11 +56,12 @@ public final class PostgresStore: Store {
         return store
     }
 
-    private init(client: PostgresClient, location: PostgresLocation, logger: Logger) {
+    private init(client: PostgresClient, location: PostgresLocation, password: String?, logger: Logger) {
         self.client = client
         self.location = location
         self.logger = logger
         reachability = PostgresReachability(database: "PostgreSQL at \(location)")
+        leaseConnection = PostgresLeaseConnection(location: location, password: password, logger: logger)
         runner = Task { await client.run() }
     }
 
@@ -63,6 +70,8 @@ public final class PostgresStore: Store {
     /// Closes the pool's connections. The store is not usable afterwards.
     public func close() {
         runner.cancel()
+        let leaseConnection = self.leaseConnection
+        Task { await leaseConnection.drop() }
     }
 
     /// The TLS client settings `location` asks for; nil for none.
@@ -106,9 +115,8 @@ public final class PostgresStore: Store {
     }
 
     /// Runs `body` in one transaction and returns once it committed; rolls back if `body` throws.
-    /// `probe`: tried even while the database is away (the lease renewal, which finds it back).
-    func write<T: Sendable>(probe: Bool = false, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        if !probe { try reachability.admit() }
+    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try reachability.admit()
         do {
             let value = try await client.withTransaction(logger: logger) { connection in try await body(connection) }
             reachability.answered()
@@ -119,18 +127,49 @@ public final class PostgresStore: Store {
     }
 
     /// `error` as the store reports it; a lost or refused connection marks the database away
-    /// (not a call its caller cancelled: that says nothing about the database).
-    private func noted(_ error: any Error) -> any Error {
+    /// (not a call its caller cancelled: that says nothing about the database) and, from a pooled
+    /// call, asks at once whether it answers (one pooled connection dropped, say by
+    /// `pg_terminate_backend`, must not keep the node refusing work until its next renewal).
+    private func noted(_ error: any Error, probe: Bool = true) -> any Error {
         let mapped = Self.storeError(error)
         if Self.isConnectionLoss(error), !Task.isCancelled, case StoreError.unavailable(let why)? = mapped as? StoreError {
             reachability.failed(why)
+            if probe { probeSoon() }
         }
         return mapped
+    }
+
+    /// One `SELECT 1` on the lease's connection (at most one at a time): its answer ends the
+    /// outage; its failure leaves it to the renewals (once a second while they fail).
+    private func probeSoon() {
+        guard probing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let logger = self.logger
+        Task {
+            defer { probing.store(false, ordering: .relaxed) }
+            _ = try? await onLeaseConnection { connection in
+                for try await _ in try await connection.query("SELECT 1", logger: logger).decode(Int.self) {}
+            }
+        }
     }
 
     /// A lease renewal went unanswered past its deadline: the database counts as away until a
     /// call succeeds (calls then fail at once rather than wait in the pool's queue).
     public func databaseUnanswered(_ why: String) {
         reachability.failed(why)
+        // The renewal's connection may hang (a peer that vanished without a reset): start afresh.
+        let leaseConnection = self.leaseConnection
+        Task { await leaseConnection.drop() }
+    }
+
+    /// Runs `body` (one statement: it commits alone) on the lease's own connection, also while
+    /// the database counts as away: the renewal is the probe that finds it back.
+    func onLeaseConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            let value = try await leaseConnection.run(body)
+            reachability.answered()
+            return value
+        } catch {
+            throw noted(error, probe: false)
+        }
     }
 }

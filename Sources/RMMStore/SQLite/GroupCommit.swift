@@ -165,8 +165,9 @@ final class GroupCommitter: Sendable {
                 do { try job.run(db, isolated) } catch { failed = true }
                 // Some errors (disk full, I/O) make SQLite roll back the whole transaction, taking
                 // the writes before this one with it: then none of them may be reported done (and
-                // an isolated run would only meet the error again).
-                if !db.isInsideTransaction { throw StoreError.corrupt("SQLite rolled back the shared transaction (disk full or I/O error)") }
+                // an isolated run would only meet the error again). It is the disk's state, not
+                // the write's: unavailable, so callers retry (an agent's reports stay unacknowledged).
+                if !db.isInsideTransaction { throw StoreError.unavailable("SQLite rolled back the shared transaction (disk full or I/O error)") }
                 if failed { throw WriteFailed() }
             }
             try counter?.save(db)

@@ -172,13 +172,25 @@ struct OutboundStreamTests {
         #expect(!stream.ackOwed)
     }
 
-    @Test("one pump at a time")
+    @Test("one pump at a time per connection; a pump stuck on an old connection does not hold up the next")
     func onePump() {
         var stream = OutboundStream(stream: "s")
-        #expect(stream.beginPump() == true)
-        #expect(stream.beginPump() == false)
-        stream.endPump()
-        #expect(stream.beginPump() == true)
+        #expect(stream.beginPump() == nil, "no connection, nothing to pump")
+        stream.connected(epoch: 1)
+        #expect(stream.beginPump() == 1)
+        #expect(stream.beginPump() == nil)
+        stream.endPump(epoch: 1)
+        #expect(stream.beginPump() == 1)
+        // Connection 1's pump is stuck on a store call when connection 2 arrives.
+        stream.disconnected()
+        stream.connected(epoch: 2)
+        #expect(!stream.pumps(epoch: 1), "the old pump stops at its next step")
+        #expect(stream.beginPump() == 2)
+        #expect(stream.pumps(epoch: 2))
+        stream.endPump(epoch: 1)  // the old pump ends late: the new one keeps its claim
+        #expect(stream.beginPump() == nil)
+        stream.endPump(epoch: 2)
+        #expect(stream.beginPump() == 2)
     }
 
     @Test("cancel replaces the undelivered command; drop removes it; a newer config replaces an unacknowledged one")

@@ -1,6 +1,7 @@
 import Foundation
 import RMMProtocol
 import RMMStore
+import RMMTransport
 import Testing
 
 @testable import RMMServer
@@ -71,5 +72,49 @@ struct StoreAwaySessionTests {
         await session.tick(now: Date().addingTimeInterval(2))
         #expect(try await link.messages().commands.map(\.spec.commandId) == ["c1"])
         #expect(try await base.command(id: "c1")?.state == .sent)
+    }
+
+    @Test("a reports write that never returns on one connection does not keep the next connection's reports from being stored")
+    func hungReportWriteDoesNotBlockTheNextConnection() async throws {
+        let (base, store, agentId, session, link) = try await Fixture.faultySession()
+        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
+        _ = try await link.drain()
+        store.hangReportWrites.withLock { $0 = 1 }
+        let stuck = Task {
+            await session.handle([Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1)], epoch: 1, now: Fixture.at(1))
+        }
+        while store.hung.withLock({ $0.isEmpty }) { await Task.yield() }
+        // The agent gives up on the silent connection and comes back.
+        await session.detach(epoch: 1, closure: LinkClosure(code: nil, reason: "gone", byPeer: true), now: Fixture.at(4))
+        let second = try await TestLink.make()
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(5))
+        await session.handle([
+            Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1),
+            Envelope(.result(CommandResult(commandId: "c1", status: .succeeded, exitCode: 0, finishedAt: 1)), seq: 2),
+        ], epoch: 2, now: Fixture.at(6))
+        await session.tick(now: Fixture.at(8))
+        #expect(try await base.command(id: "c1")?.state == .succeeded)
+        store.releaseHungWrites()
+        await stuck.value
+        #expect(try await base.events(commandId: "c1").map(\.state) == [.queued, .sent, .delivered, .succeeded])
+    }
+
+    @Test("a move to `sent` that never returns on one connection does not keep the next connection from being sent the command")
+    func hungSentMarkDoesNotBlockTheNextConnection() async throws {
+        let (base, store, agentId, session, link) = try await Fixture.faultySession()
+        store.hangSentMarks.withLock { $0 = 1 }
+        let records = try await Fixture.insert(["c1"], agent: agentId, into: base)
+        let stuck = Task { await session.enqueue(records) }
+        while store.hung.withLock({ $0.isEmpty }) { await Task.yield() }
+        #expect(try await link.messages().commands.isEmpty)
+        await session.detach(epoch: 1, closure: LinkClosure(code: nil, reason: "gone", byPeer: true), now: Fixture.at(4))
+        let second = try await TestLink.make()
+        await session.attach(link: second.link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(5))
+        await session.tick(now: Fixture.at(6))
+        #expect(try await second.messages().commands.map(\.spec.commandId) == ["c1"])
+        store.releaseHungWrites()
+        await stuck.value
+        // The old pump wrote nothing on the closed connection and nothing twice on the new one.
+        #expect(try await second.messages().commands.isEmpty)
     }
 }

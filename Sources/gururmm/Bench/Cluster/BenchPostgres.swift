@@ -33,7 +33,8 @@ final class BenchPostgres {
             superuser = "postgres"
         } else {
             runAs = []
-            superuser = String(cString: getpwuid(getuid()).pointee.pw_name)
+            guard let entry = getpwuid(getuid()) else { throw BenchError("the user id \(getuid()) has no passwd entry: PostgreSQL needs a user name") }
+            superuser = String(cString: entry.pointee.pw_name)
         }
         let data = directory + "/data"
         try await Self.run(runAs + [binaries + "/initdb", "-D", data, "-U", superuser, "--auth=trust", "-E", "UTF8", "--no-instructions"],
