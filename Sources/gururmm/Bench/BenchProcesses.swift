@@ -28,6 +28,17 @@ final class BenchChild {
     var isRunning: Bool { process.isRunning }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// The end of the log, and if the process crashed, the crash's first lines too (a backtrace's
+    /// registers and images would push the reason out of the end).
+    var exitReport: String {
+        let text = log
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let crash = lines.firstIndex(where: { $0.contains("Fatal error") || $0.contains("Crash") || $0.contains("crashed") }) else {
+            return String(text.suffix(2000))
+        }
+        return lines[crash..<min(lines.count, crash + 25)].joined(separator: "\n") + "\n…\n" + String(text.suffix(600))
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds.
     func stop(grace: Double = 10) async {
         guard process.isRunning else { return }
@@ -90,7 +101,7 @@ final class BenchServer {
             "--max-unauthenticated-per-address", "100000", "--max-pending-per-agent", "10000000",
         ] + extraArguments, logPath: directory + "/server-\(run).log")
         try await benchWait("the server to start", timeout: 60) {
-            if !child.isRunning { throw BenchError("server exited:\n\(child.log.suffix(2000))") }
+            if !child.isRunning { throw BenchError("server exited:\n\(child.exitReport)") }
             return FileManager.default.fileExists(atPath: readyPath)
         }
         let ready = try APICoding.decoder().decode(ServerReady.self, from: Data(contentsOf: URL(fileURLWithPath: readyPath)))

@@ -101,7 +101,7 @@ final class BenchCluster {
         let clock = ContinuousClock(), started = clock.now
         try await benchWait("\(count) agents online over the nodes", timeout: max(120, Double(count) / 50), every: 0.5) {
             for simulator in self.simulators where !simulator.child.isRunning {
-                throw BenchError("\(simulator.child.name) exited:\n\(simulator.child.log.suffix(2000))")
+                throw BenchError("\(simulator.child.name) exited:\n\(simulator.child.exitReport)")
             }
             var connected = 0
             for node in self.nodes where node.child.isRunning {
