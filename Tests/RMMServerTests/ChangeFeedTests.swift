@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import RMMServer
@@ -77,4 +78,17 @@ import Testing
         #expect(clock.now - later < .seconds(10))
         #expect(feed.current == seen, "a stop is not a change")
     }
+
+    @Test("the bump observer runs at the same depth however many bumps came before (100,000 bumps, each observed once)")
+    func observerDoesNotGrowWithBumps() {
+        // A closure kept bare in the feed's Mutex came back wrapped in two more thunks at each
+        // read: by the 100,000th bump, a call 200,000 frames deep, past any thread's stack.
+        let feed = ChangeFeed()
+        let calls = Mutex(0)
+        feed.observeBumps { calls.withLock { $0 += 1 } }
+        for _ in 0..<100_000 { feed.bump() }
+        #expect(calls.withLock { $0 } == 100_000)
+        #expect(feed.current == 100_000)
+    }
 }
+
