@@ -62,12 +62,15 @@ struct StoreAwaySessionTests {
         await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Date())
         _ = try await link.drain()
         store.databaseAway.withLock { $0 = true }
-        await session.enqueue(try await Fixture.insert(["c1"], agent: agentId, into: base))
+        let records = try await Fixture.insert(["c1"], agent: agentId, into: base)
+        // The session stamps its failed attempt with the wall clock, at or after this.
+        let failedAt = Date()
+        await session.enqueue(records)
         #expect(try await link.messages().commands.isEmpty)
         store.databaseAway.withLock { $0 = false }
         // Within the second the session waits before trying the store again: nothing yet.
         let attempts = store.sentAttempts.withLock { $0.count }
-        await session.tick(now: Date().addingTimeInterval(0.2))
+        await session.tick(now: failedAt.addingTimeInterval(0.2))
         #expect(store.sentAttempts.withLock { $0.count } == attempts)
         await session.tick(now: Date().addingTimeInterval(2))
         #expect(try await link.messages().commands.map(\.spec.commandId) == ["c1"])
