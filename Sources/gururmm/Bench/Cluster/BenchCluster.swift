@@ -49,6 +49,18 @@ final class BenchCluster {
         lastNodeCPU.append(0)
     }
 
+    /// Starts a statement profile of this cluster's database (nil on SQLite).
+    func beginProfile() async throws -> (commits: Int, walSyncs: Int)? {
+        guard let postgres, let storeURL else { return nil }
+        return try await postgres.beginProfile(url: storeURL)
+    }
+
+    /// The statement profile since `beginProfile` (nil on SQLite).
+    func endProfile(since start: (commits: Int, walSyncs: Int)?, label: String, commands: Int) async throws -> PostgresStatementProfile? {
+        guard let postgres, let storeURL, let start else { return nil }
+        return try await postgres.endProfile(url: storeURL, since: start, label: label, commands: commands)
+    }
+
     /// Node 1: where the bench makes its API calls.
     var first: BenchServer {
         get throws {

@@ -42,6 +42,8 @@ final class BenchPostgres {
         // Durability stated, not inherited: the figures are for fsync and synchronous commits on.
         let settings = "\nlisten_addresses = ''\nunix_socket_directories = '\(directory)'\nport = \(port)\n"
             + "max_connections = 300\nfsync = on\nsynchronous_commit = on\nfull_page_writes = on\n"
+            // Where the database's time goes, per statement (`PostgresStatementProfile`).
+            + "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.max = 1000\npg_stat_statements.track_planning = on\n"
         guard let handle = FileHandle(forWritingAtPath: data + "/postgresql.conf") else { throw BenchError("cannot open \(data)/postgresql.conf") }
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(settings.utf8))
@@ -61,6 +63,43 @@ final class BenchPostgres {
         }
         let durability = try await psql("SELECT current_setting('fsync') || ',' || current_setting('synchronous_commit')")
         guard durability.trimmingCharacters(in: .whitespacesAndNewlines) == "on,on" else { throw BenchError("PostgreSQL runs with fsync,synchronous_commit = \(durability)") }
+        try await psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    }
+
+    /// What the database of `url` has committed so far, and the server's WAL flushes.
+    private func counters(database: String) async throws -> (commits: Int, walSyncs: Int) {
+        let output = try await psql("SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = '\(database)') || ',' || (SELECT wal_sync FROM pg_stat_wal)")
+        let fields = output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",")
+        guard fields.count == 2, let commits = Int(fields[0]), let syncs = Int(fields[1]) else { throw BenchError("unreadable PostgreSQL counters: \(output.prefix(200))") }
+        return (commits, syncs)
+    }
+
+    /// Starts a statement profile of the database of `url`: forgets the statements seen so far
+    /// and returns the counters to subtract at its end.
+    func beginProfile(url: String) async throws -> (commits: Int, walSyncs: Int) {
+        try await psql("SELECT pg_stat_statements_reset()")
+        return try await counters(database: Self.databaseName(url))
+    }
+
+    /// The statements, commits and WAL flushes of the database of `url` since `beginProfile`.
+    func endProfile(url: String, since start: (commits: Int, walSyncs: Int), label: String, commands: Int) async throws -> PostgresStatementProfile {
+        let database = Self.databaseName(url)
+        let end = try await counters(database: database)
+        let separator: Character = "\u{1F}"
+        let filter = "dbid = (SELECT oid FROM pg_database WHERE datname = '\(database)')"
+        let top = try await psql("""
+            SELECT calls || chr(31) || round(total_exec_time::numeric, 3) || chr(31) || round(total_plan_time::numeric, 3) || chr(31) || rows || chr(31) || left(regexp_replace(query, '\\s+', ' ', 'g'), 140)
+            FROM pg_stat_statements WHERE \(filter) ORDER BY total_exec_time + total_plan_time DESC LIMIT \(PostgresStatementProfile.top)
+            """)
+        let total = try await psql("SELECT coalesce(round(sum(total_exec_time + total_plan_time)::numeric, 3), 0) FROM pg_stat_statements WHERE \(filter)")
+        return PostgresStatementProfile(label: label, commands: commands, statements: PostgresStatementProfile.statements(from: top, separator: separator),
+                                        totalMilliseconds: Double(total.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0,
+                                        commits: end.commits - start.commits, walSyncs: end.walSyncs - start.walSyncs)
+    }
+
+    /// The database a `createDatabase` URL names (its path).
+    private static func databaseName(_ url: String) -> String {
+        String(URL(string: url)?.path.dropFirst() ?? "")
     }
 
     /// A new, empty database; its URL for `gururmm server --store`.

@@ -22,9 +22,13 @@ extension ClusterBench {
         }
         results.spent.append(.init(phase: "fan-out, \(label), \(options.fanOutRepeats) × \(agents) commands", split: cluster.cpu().since(fanOutStart)))
         note("throughput \(label): \(Int(options.throughputSeconds)) s")
+        let profileStart = try await cluster.beginProfile()
         let before = cluster.cpu()
         let throughput = try await BenchMeasurements.throughput(node, seconds: options.throughputSeconds, inFlight: 2)
         let split = cluster.cpu().since(before)
+        if let profile = try await cluster.endProfile(since: profileStart, label: "throughput, \(label)", commands: throughput.commands) {
+            results.profiles.append(profile)
+        }
         results.spent.append(.init(phase: "throughput, \(label), \(throughput.commands) commands", split: split))
         results.fanOut.append(.init(label: label, sqlite: !postgres, nodes: nodes, agents: agents, onlineSeconds: onlineSeconds,
                                     fanOutSeconds: median(seconds), succeeded: succeeded, perSecond: throughput.perSecond,

@@ -30,6 +30,8 @@ struct ClusterResults {
     var idle: [IdleFleet] = []
     var failover: Failover?
     var spent: [Spent] = []
+    /// Where each PostgreSQL fan-out configuration's database time went.
+    var profiles: [PostgresStatementProfile] = []
     var notes: [String] = []
 
     /// The p99 the cross-node round trip must stay under, and the failover's bound, in the terms.
@@ -43,6 +45,7 @@ struct ClusterResults {
         if !idle.isEmpty { lines += renderIdle() + [""] }
         if let failover { lines += render(failover) + [""] }
         if !spent.isEmpty { lines += renderSpent() + [""] }
+        for profile in profiles { lines += profile.render() + [""] }
         lines += notes.map { "- \($0)" }
         lines.append("- node, simulator and PostgreSQL logs: \(directory)")
         return lines.joined(separator: "\n")
