@@ -110,7 +110,7 @@ struct SessionRouteStoreTests {
                 group.addTask { (id, try await store.markSent(commandIds: [id], agentId: "ag_1", epoch: 1, reason: "epoch 1", now: Fixture.at(1))) }
             }
             group.addTask {
-                _ = try await server.psql("UPDATE agents SET epoch = epoch + 1 WHERE id = 'ag_1'", database: database)
+                _ = try await store.recordConnect(agentId: "ag_1", facts: Fixture.facts(), now: Fixture.at(2))
                 return ("reconnect", .marked([]))
             }
             return try await group.reduce(into: [String: SentMarking]()) { $0[$1.0] = $1.1 }

@@ -55,56 +55,71 @@ struct PostgresCommandWrites {
     func flush(_ connection: PostgresConnection, logger: Logger, audit: AuditEntry? = nil) async throws -> Int? {
         guard !isEmpty else { return nil }
         var statement = PostgresStatement()
-        statement.append("WITH v AS (SELECT \(PostgresSchema.writerVersion) AS version)")
-        if !rows.isEmpty { appendRowUpdate(&statement) }
-        if !events.isEmpty {
-            statement.append(",\n")
-            appendEvents(&statement)
-        }
-        if !chunks.isEmpty { appendChunks(&statement) }
+        bindArrays(&statement)
+        let version: Int?
         if let audit {
-            statement.append(",\n")
+            // An operator's action, rare: its audit row makes the statement's shape its own.
+            statement.append(FlushSQL.ctes + ",\n")
             try PostgresAuditRow.cte("a", audit, &statement)
+            statement.append("\nSELECT version FROM v")
+            version = try await Self.version(of: connection.query(statement.query, logger: logger))
+        } else {
+            version = try await Self.version(of: connection.run(FlushSQL.self, statement.bindings, logger: logger))
         }
-        statement.append("\nSELECT version FROM v")
-        var version: Int?
-        for try await value in try await connection.query(statement.query, logger: logger).decode(Int.self) { version = value }
         guard let version else { throw StoreError.corrupt("a command write returned no version") }
         return version
     }
 
-    private func appendRowUpdate(_ statement: inout PostgresStatement) {
-        let ids = statement.bind(rows.map(\.id))
-        let states = statement.bind(rows.map(\.state.rawValue))
-        let reasons = statement.bindNullable(rows.map(\.reason), fill: "")
-        let exitCodes = statement.bindNullable(rows.map(\.exitCode), fill: 0)
-        let signals = statement.bindNullable(rows.map(\.signal), fill: 0)
-        let stdoutTruncated = statement.bind(rows.map(\.stdoutTruncated))
-        let stderrTruncated = statement.bind(rows.map(\.stderrTruncated))
-        let updated = statement.bind(rows.map(\.updatedAt.timeIntervalSinceReferenceDate))
-        statement.append("""
-            ,
+    /// The version the flush's one row returns.
+    private static func version<Rows: AsyncSequence>(of rows: Rows) async throws -> Int? where Rows.Element == PostgresRow {
+        var version: Int?
+        for try await row in rows { version = try PostgresCells(row, what: "a command write").value(0, "version", as: Int.self) }
+        return version
+    }
+
+    /// Binds the rows, events and chunks as `FlushSQL`'s `$1…$20`, in that order (an empty
+    /// array where a write has none: the statement keeps one shape, so it is prepared once).
+    private func bindArrays(_ statement: inout PostgresStatement) {
+        _ = statement.bind(rows.map(\.id))
+        _ = statement.bind(rows.map(\.state.rawValue))
+        _ = statement.bindNullable(rows.map(\.reason), fill: "")
+        _ = statement.bindNullable(rows.map(\.exitCode), fill: 0)
+        _ = statement.bindNullable(rows.map(\.signal), fill: 0)
+        _ = statement.bind(rows.map(\.stdoutTruncated))
+        _ = statement.bind(rows.map(\.stderrTruncated))
+        _ = statement.bind(rows.map(\.updatedAt.timeIntervalSinceReferenceDate))
+        _ = statement.bind(events.map(\.commandId))
+        _ = statement.bind(events.map(\.state.rawValue))
+        _ = statement.bind(events.map(\.at.timeIntervalSinceReferenceDate))
+        _ = statement.bindNullable(events.map(\.reason), fill: "")
+        _ = statement.bind(chunks.map(\.commandId))
+        _ = statement.bind(chunks.map(\.stream.rawValue))
+        _ = statement.bind(chunks.map(\.offset))
+        _ = statement.bind(chunks.map { ByteBuffer(bytes: $0.data) })
+    }
+
+    /// The write of commands' rows (`u`), their events in order (`e`) and output chunks (`o`),
+    /// all under the transaction's version (`v`).
+    enum FlushSQL: PostgresPreparedSQL {
+        static let ctes = """
+            WITH v AS (SELECT \(PostgresSchema.writerVersion) AS version),
             u AS (UPDATE commands c SET state = r.state,
                     reason = CASE WHEN r.has_reason THEN r.reason END,
                     exit_code = CASE WHEN r.has_exit_code THEN r.exit_code END,
                     signal = CASE WHEN r.has_signal THEN r.signal END,
                     stdout_truncated = r.stdout_truncated, stderr_truncated = r.stderr_truncated,
                     updated_at = r.updated_at, version = v.version
-                FROM UNNEST(\(ids)::text[], \(states)::text[], \(reasons.values)::text[], \(reasons.present)::bool[],
-                            \(exitCodes.values)::int4[], \(exitCodes.present)::bool[], \(signals.values)::int4[], \(signals.present)::bool[],
-                            \(stdoutTruncated)::bool[], \(stderrTruncated)::bool[], \(updated)::float8[])
+                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int4[], $6::bool[], $7::int4[], $8::bool[],
+                            $9::bool[], $10::bool[], $11::float8[])
                     AS r(id, state, reason, has_reason, exit_code, has_exit_code, signal, has_signal, stdout_truncated, stderr_truncated, updated_at),
                     v
-                WHERE c.id = r.id)
-            """)
-    }
-
-    /// Appends the CTE `e` that inserts the events (no leading comma).
-    private func appendEvents(_ statement: inout PostgresStatement) {
-        Self.appendEvents(
-            ids: events.map(\.commandId), states: events.map(\.state.rawValue),
-            at: events.map(\.at.timeIntervalSinceReferenceDate), reasons: events.map(\.reason), &statement
-        )
+                WHERE c.id = r.id),
+            \(PostgresCommandWrites.eventsCTE(ids: "$12", states: "$13", at: "$14", reasons: "$15", present: "$16")),
+            o AS (INSERT INTO command_output (command_id, stream, byte_offset, data, version)
+                SELECT r.command_id, r.stream, r.byte_offset, r.data, v.version
+                FROM UNNEST($17::text[], $18::text[], $19::int8[], $20::bytea[]) AS r(command_id, stream, byte_offset, data), v)
+            """
+        static let sql = ctes + "\nSELECT version FROM v"
     }
 
     /// The CTE `e`: history events from parallel arrays, stored in their order.
@@ -113,25 +128,17 @@ struct PostgresCommandWrites {
         let states = statement.bind(states)
         let at = statement.bind(at)
         let reasons = statement.bindNullable(reasons, fill: "")
-        statement.append("""
-            e AS (INSERT INTO command_events (command_id, state, occurred_at, reason)
-                SELECT r.command_id, r.state, r.occurred_at, CASE WHEN r.has_reason THEN r.reason END
-                FROM UNNEST(\(ids)::text[], \(states)::text[], \(at)::float8[], \(reasons.values)::text[], \(reasons.present)::bool[])
-                    WITH ORDINALITY AS r(command_id, state, occurred_at, reason, has_reason, n)
-                ORDER BY r.n)
-            """)
+        statement.append(eventsCTE(ids: ids, states: states, at: at, reasons: reasons.values, present: reasons.present))
     }
 
-    private func appendChunks(_ statement: inout PostgresStatement) {
-        let ids = statement.bind(chunks.map(\.commandId))
-        let streams = statement.bind(chunks.map(\.stream.rawValue))
-        let offsets = statement.bind(chunks.map(\.offset))
-        let data = statement.bind(chunks.map { ByteBuffer(bytes: $0.data) })
-        statement.append("""
-            ,
-            o AS (INSERT INTO command_output (command_id, stream, byte_offset, data, version)
-                SELECT r.command_id, r.stream, r.byte_offset, r.data, v.version
-                FROM UNNEST(\(ids)::text[], \(streams)::text[], \(offsets)::int8[], \(data)::bytea[]) AS r(command_id, stream, byte_offset, data), v)
-            """)
+    /// The text of the CTE `e` (no leading comma), its arrays at the placeholders given.
+    static func eventsCTE(ids: String, states: String, at: String, reasons: String, present: String) -> String {
+        """
+        e AS (INSERT INTO command_events (command_id, state, occurred_at, reason)
+            SELECT r.command_id, r.state, r.occurred_at, CASE WHEN r.has_reason THEN r.reason END
+            FROM UNNEST(\(ids)::text[], \(states)::text[], \(at)::float8[], \(reasons)::text[], \(present)::bool[])
+                WITH ORDINALITY AS r(command_id, state, occurred_at, reason, has_reason, n)
+            ORDER BY r.n)
+        """
     }
 }

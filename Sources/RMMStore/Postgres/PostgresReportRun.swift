@@ -42,25 +42,38 @@ struct PostgresReportRun {
     static func load(_ steps: [(commandId: String, step: Step)], _ connection: PostgresConnection, logger: Logger) async throws -> PostgresReportRun {
         var run = PostgresReportRun()
         let ids = Array(Set(steps.map(\.commandId))).sorted()
-        let records = try await connection.commands(
-            "SELECT \(unescaped: CommandRecord.columns) FROM commands WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE", logger: logger
-        )
-        for record in records { run.latest[record.id] = record }
+        var locked = PostgresBindings()
+        locked.append(ids)
+        for try await row in try await connection.run(LockCommandsSQL.self, locked, logger: logger) {
+            let record = try CommandRecord(postgres: row)
+            run.latest[record.id] = record
+        }
         let writers = Array(Set(steps.filter { $0.step.writesOutput && run.latest[$0.commandId] != nil }.map(\.commandId))).sorted()
         guard !writers.isEmpty else { return run }
         // A separate statement after the lock: its snapshot holds every chunk committed before it.
-        let rows = try await connection.query("""
-            SELECT i.id, s.stream, (SELECT o.byte_offset + length(o.data) FROM command_output o
-                                    WHERE o.command_id = i.id AND o.stream = s.stream ORDER BY o.byte_offset DESC LIMIT 1)
-            FROM UNNEST(\(writers)::text[]) AS i(id) CROSS JOIN (VALUES ('stdout'), ('stderr')) AS s(stream)
-            """, logger: logger)
-        for try await row in rows {
+        var lengths = PostgresBindings()
+        lengths.append(writers)
+        for try await row in try await connection.run(StoredLengthsSQL.self, lengths, logger: logger) {
             let cells = PostgresCells(row, what: "stored output length")
             if let length = try cells.value(2, "length", as: Int?.self) {
                 run.lengths[StreamKey(commandId: try cells.value(0, "command_id"), stream: try cells.enumValue(1, "stream", as: StdStream.self))] = length
             }
         }
         return run
+    }
+
+    /// The commands named by `$1`, locked in id order.
+    enum LockCommandsSQL: PostgresPreparedSQL {
+        static let sql = "SELECT \(CommandRecord.columns) FROM commands WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+    }
+
+    /// The stored length of each stream of each command named by `$1` (NULL: nothing stored).
+    enum StoredLengthsSQL: PostgresPreparedSQL {
+        static let sql = """
+            SELECT i.id, s.stream, (SELECT o.byte_offset + length(o.data) FROM command_output o
+                                    WHERE o.command_id = i.id AND o.stream = s.stream ORDER BY o.byte_offset DESC LIMIT 1)
+            FROM UNNEST($1::text[]) AS i(id) CROSS JOIN (VALUES ('stdout'), ('stderr')) AS s(stream)
+            """
     }
 
     /// Applies one step, as `SQLiteStore` does: nothing for an unknown command or, with

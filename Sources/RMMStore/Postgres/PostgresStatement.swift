@@ -32,6 +32,9 @@ struct PostgresStatement {
     }
 
     var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
+
+    /// The values bound so far, for a prepared statement whose text has the same placeholders.
+    var bindings: PostgresBindings { binds }
 }
 
 /// The rows of an audit entry as `audit_log` holds them.

@@ -69,9 +69,8 @@ extension PostgresStore {
     /// atomic statement, whose condition on the state is checked again against the row as
     /// locked, so of two nodes making one move at once exactly one makes it.
     func move(commandId: String, to state: CommandState, reason: String?, now: Date, audit: AuditEntry?) async throws -> CommandRecord? {
-        let query = try Self.moveStatement(commandId: commandId, to: state, reason: reason, now: now, agentId: nil, audit: audit)
-        return try await read { connection in
-            if let moved = try await connection.commands(query, logger: logger).first { return moved }
+        try await writeAlone { connection in
+            if let moved = try await runMove(commandId: commandId, to: state, reason: reason, now: now, agentId: nil, audit: audit, connection) { return moved }
             let known = try await connection.query("SELECT 1 FROM commands WHERE id = \(commandId)", logger: logger)
             for try await _ in known { return nil }
             throw StoreError.notFound("command '\(commandId)'")
@@ -80,9 +79,8 @@ extension PostgresStore {
 
     /// An agent's report that moves a command, as `recordReports` applies it, in one statement.
     private func moveReported(commandId: String, to state: CommandState, reason: String?, agentId: String, now: Date) async throws -> ReportEffect {
-        let query = try Self.moveStatement(commandId: commandId, to: state, reason: reason, now: now, agentId: agentId, audit: nil)
-        return try await read { connection in
-            if let moved = try await connection.commands(query, logger: logger).first { return .changed(moved) }
+        try await writeAlone { connection in
+            if let moved = try await runMove(commandId: commandId, to: state, reason: reason, now: now, agentId: agentId, audit: nil, connection) { return .changed(moved) }
             // Refused: say why, from the row as it stands.
             let found = try await connection.commands(
                 "SELECT \(unescaped: CommandRecord.columns) FROM commands WHERE id = \(commandId)", logger: logger
@@ -92,27 +90,40 @@ extension PostgresStore {
         }
     }
 
-    /// The statement of a move: the update only where the lifecycle allows it (and, with
-    /// `agentId`, only on that agent's command), its event, and `audit` when it is made.
-    private static func moveStatement(
-        commandId: String, to state: CommandState, reason: String?, now: Date, agentId: String?, audit: AuditEntry?
-    ) throws -> PostgresQuery {
-        let from = CommandState.allCases.filter { $0.canMove(to: state) }.map(\.rawValue)
+    /// The moved command, if the move was made: `MoveSQL`, prepared, or with `audit` the same
+    /// statement with the audit row appended (an operator's action, rare).
+    private func runMove(
+        commandId: String, to state: CommandState, reason: String?, now: Date, agentId: String?, audit: AuditEntry?, _ connection: PostgresConnection
+    ) async throws -> CommandRecord? {
         var statement = PostgresStatement()
-        let id = statement.bind(commandId), target = statement.bind(state.rawValue), why = statement.bind(reason)
-        let at = statement.bind(now.timeIntervalSinceReferenceDate), allowed = statement.bind(from), owner = statement.bind(agentId)
-        statement.append("""
-            WITH u AS (UPDATE commands SET state = \(target)::text, reason = \(why)::text, updated_at = \(at)::float8,
+        // `MoveSQL`'s $1…$6, in its order.
+        _ = statement.bind(commandId)
+        _ = statement.bind(state.rawValue)
+        _ = statement.bind(reason)
+        _ = statement.bind(now.timeIntervalSinceReferenceDate)
+        _ = statement.bind(CommandState.allCases.filter { $0.canMove(to: state) }.map(\.rawValue))
+        _ = statement.bind(agentId)
+        guard let audit else {
+            var moved: CommandRecord?
+            for try await row in try await connection.run(MoveSQL.self, statement.bindings, logger: logger) { moved = try CommandRecord(postgres: row) }
+            return moved
+        }
+        statement.append(MoveSQL.ctes + ",\n")
+        try PostgresAuditRow.cte("a", audit, when: "EXISTS (SELECT 1 FROM u)", &statement)
+        statement.append("\nSELECT \(CommandRecord.columns) FROM u")
+        return try await connection.commands(statement.query, logger: logger).first
+    }
+
+    /// A move: the update only where the lifecycle allows it (`$5`, the states that may move to
+    /// `$2`) and, with an agent (`$6`), only on that agent's command; and its event.
+    enum MoveSQL: PostgresPreparedSQL {
+        static let ctes = """
+            WITH u AS (UPDATE commands SET state = $2::text, reason = $3::text, updated_at = $4::float8,
                         version = \(PostgresSchema.writerVersion)
-                    WHERE id = \(id)::text AND state = ANY(\(allowed)::text[]) AND agent_id = COALESCE(\(owner)::text, agent_id)
+                    WHERE id = $1::text AND state = ANY($5::text[]) AND agent_id = COALESCE($6::text, agent_id)
                     RETURNING \(CommandRecord.columns)),
                 e AS (INSERT INTO command_events (command_id, state, occurred_at, reason) SELECT id, state, updated_at, reason FROM u)
-            """)
-        if let audit {
-            statement.append(",\n")
-            try PostgresAuditRow.cte("a", audit, when: "EXISTS (SELECT 1 FROM u)", &statement)
-        }
-        statement.append("\nSELECT \(CommandRecord.columns) FROM u")
-        return statement.query
+            """
+        static let sql = ctes + "\nSELECT \(CommandRecord.columns) FROM u"
     }
 }

@@ -7,12 +7,16 @@ import RMMProtocol
 extension PostgresStore {
     public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         // The name is the server's (given at enrollment, changed only by an operator's rename).
-        let updated = try await write { connection in
+        // `FOR UPDATE` first, not the weaker lock a plain UPDATE of these columns takes: it waits
+        // for every `markSent` holding the row (`FOR KEY SHARE`) to commit, so none can mark a
+        // command sent on the epoch this replaces after the new one is stored.
+        let updated = try await writeAlone { connection in
             try await connection.rows(
                 """
+                WITH locked AS (SELECT id FROM agents WHERE id = \(agentId) FOR UPDATE)
                 UPDATE agents SET epoch = epoch + 1, hostname = \(facts.hostname), os = \(facts.os), version = \(facts.version),
                     connected_since = \(now.dbSeconds), last_seen_at = \(now.dbSeconds), disconnected_at = NULL
-                WHERE id = \(agentId) RETURNING \(unescaped: AgentRecord.columns)
+                WHERE id = (SELECT id FROM locked) RETURNING \(unescaped: AgentRecord.columns)
                 """,
                 logger: logger, AgentRecord.init(postgres:)
             ).first

@@ -5,39 +5,50 @@ import RMMProtocol
 /// The epoch-guarded move to `sent` and the sweep's read of undelivered commands.
 extension PostgresStore {
     public func markSent(commandIds: [String], agentId: String, epoch: Int, reason: String?, now: Date) async throws -> SentMarking {
-        let moved: Set<String>? = try await write { connection in
-            // FOR SHARE holds the agent's row until COMMIT: a concurrent `recordConnect` (an
-            // UPDATE of that row) waits for this move, or this waits for it and reads its epoch.
-            let rows = try await connection.query(
-                "SELECT epoch FROM agents WHERE id = \(agentId) FOR SHARE", logger: logger
-            )
+        var binds = PostgresBindings()
+        binds.append(agentId)
+        binds.append(epoch)
+        binds.append(commandIds)
+        binds.append(reason)
+        binds.append(now.timeIntervalSinceReferenceDate)
+        let outcome: (current: Int, moved: Set<String>)? = try await writeAlone { connection in
             var current: Int?
-            for try await value in rows.decode(Int.self) { current = value }
-            guard let current, current <= epoch else { return nil }
-            guard !commandIds.isEmpty else { return [] }
-            // One statement moves them and writes their events: `queued` or `sent` may become
-            // `sent` (`CommandState.canMove`); any other state, or another agent's command, stays.
-            let at = now.timeIntervalSinceReferenceDate
-            let update: PostgresQuery = """
-                WITH moved AS (
-                    UPDATE commands SET state = 'sent', reason = \(reason)::text, updated_at = \(at),
-                        version = \(unescaped: PostgresSchema.writerVersion)
-                    WHERE id = ANY(\(commandIds)) AND agent_id = \(agentId) AND state IN ('queued', 'sent')
-                    RETURNING id
-                ), events AS (
-                    INSERT INTO command_events (command_id, state, occurred_at, reason)
-                    SELECT id, 'sent', \(at), \(reason)::text FROM moved
-                )
-                SELECT id FROM moved
-                """
-            var ids: Set<String> = []
-            for try await id in try await connection.query(update, logger: logger).decode(String.self) { ids.insert(id) }
-            return ids
+            var moved: Set<String> = []
+            for try await row in try await connection.run(MarkSentSQL.self, binds, logger: logger) {
+                let cells = PostgresCells(row, what: "agent '\(agentId)'")
+                current = try cells.value(0, "epoch", as: Int.self)
+                if let id = try cells.value(1, "command_id", as: String?.self) { moved.insert(id) }
+            }
+            return current.map { ($0, moved) }
         }
-        guard let moved else {
-            return .superseded(currentEpoch: try await currentEpoch(agentId: agentId))
+        guard let outcome, outcome.current <= epoch else {
+            return .superseded(currentEpoch: outcome?.current)
         }
-        return .marked(moved)
+        return .marked(outcome.moved)
+    }
+
+    /// The move to `sent`, one statement that commits alone: the agent's row is share-locked
+    /// first (`FOR KEY SHARE`, which `recordConnect`'s `FOR UPDATE` waits for, so a new
+    /// connection's epoch cannot be stored between this check and this commit, while liveness
+    /// flushes and command inserts, which take weaker locks, do not queue behind it). Then only
+    /// if the epoch is still the session's, `queued` or `sent` commands of that agent become
+    /// `sent` (`CommandState.canMove`) with their events. One row per moved command, or one with
+    /// a NULL id when none moved; no row when the agent is gone.
+    enum MarkSentSQL: PostgresPreparedSQL {
+        static let sql = """
+            WITH guard AS (SELECT epoch FROM agents WHERE id = $1::text FOR KEY SHARE),
+            moved AS (
+                UPDATE commands SET state = 'sent', reason = $4::text, updated_at = $5::float8,
+                    version = \(PostgresSchema.writerVersion)
+                WHERE id = ANY($3::text[]) AND agent_id = $1::text AND state IN ('queued', 'sent')
+                    AND (SELECT epoch FROM guard) <= $2::int8
+                RETURNING id
+            ), events AS (
+                INSERT INTO command_events (command_id, state, occurred_at, reason)
+                SELECT id, 'sent', $5::float8, $4::text FROM moved
+            )
+            SELECT g.epoch, m.id FROM guard g LEFT JOIN moved m ON TRUE
+            """
     }
 
     public func undeliveredCommandIds(agentIds: [String]) async throws -> [String: Set<String>] {
@@ -60,17 +71,6 @@ extension PostgresStore {
             var out: [String: Int] = [:]
             for try await (agentId, epoch) in rows.decode((String, Int).self) { out[agentId] = epoch }
             return out
-        }
-    }
-
-    /// The agent's epoch now (nil: no such agent), for a `superseded` answer.
-    private func currentEpoch(agentId: String) async throws -> Int? {
-        try await read { connection in
-            var epoch: Int?
-            for try await value in try await connection.query("SELECT epoch FROM agents WHERE id = \(agentId)", logger: logger).decode(Int.self) {
-                epoch = value
-            }
-            return epoch
         }
     }
 }

@@ -45,6 +45,10 @@ public final class PostgresStore: Store {
         }
         configuration.options.maximumConnections = max(1, connections)
         configuration.options.minimumConnections = 1
+        // The prepared statements (`PostgresPreparedSQL`) exist to skip planning; left to choose,
+        // PostgreSQL keeps planning those taking an array (`id = ANY($1)`) at every call, as the
+        // size of the array changes its estimates. Their generic plans are index lookups.
+        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
                                   password: password, logger: logger)
         do {
@@ -124,6 +128,12 @@ public final class PostgresStore: Store {
         } catch {
             throw noted(error)
         }
+    }
+
+    /// Runs `body`, a single statement that commits alone (no BEGIN or COMMIT round trips), on a
+    /// pooled connection: for writes whose every check and change fits in one statement.
+    func writeAlone<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await read(body)
     }
 
     /// `error` as the store reports it; a lost or refused connection marks the database away
