@@ -40,13 +40,19 @@ extension EndToEnd {
             #expect(row("all 10 agents reconnected").contains(" s |") && !row("all 10 agents reconnected").contains("not seen"), "\(text)")
             #expect(row("outcome").contains("10/10 succeeded; agents ran 10 (once each)") && row("outcome").hasSuffix("| met |"), "\(text)")
             // Where the time goes: PostgreSQL's CPU is read for every PostgreSQL phase.
-            let spentHeader = rows.firstIndex { $0.contains("| where the time goes") } ?? rows.count
-            let spent = rows.dropFirst(spentHeader + 2).filter { $0.hasPrefix("| ") }
+            let lines = text.components(separatedBy: "\n")
+            let spentHeader = lines.firstIndex { $0.contains("| where the time goes") } ?? lines.count
+            let spent = lines.dropFirst(spentHeader + 2).prefix { $0.hasPrefix("| ") }
             #expect(spent.count == 9, "\(text)")
             for line in spent where !line.contains("SQLite") {
                 let columns = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
                 #expect(columns.count == 6 && columns[3].hasSuffix(" s"), "PostgreSQL's CPU in: \(line)")
             }
+            // And in PostgreSQL, per statement: the throughput's commits, WAL flushes and costliest statements.
+            let profileHeader = lines.firstIndex { $0.hasPrefix("| throughput, PostgreSQL, 2 nodes: database work per command") } ?? lines.count
+            let profile = Array(lines.dropFirst(profileHeader + 2).prefix { $0.hasPrefix("| ") })
+            #expect(profile.first?.hasPrefix("| all statements |") == true && profile.contains { $0.hasPrefix("| commits (xact_commit) |") }, "\(text)")
+            #expect(profile.contains { $0.hasPrefix("| `") && $0.contains("commands") }, "a statement on commands among the costliest: \(text)")
             // Nothing of this run is left running: nodes, simulators, PostgreSQL.
             let running = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
                 ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains(directory + "/work")

@@ -59,8 +59,8 @@ extension EndToEnd {
                     #expect(history.filter { $0.state == CommandState.succeeded }.count == 1, "\(result.id): \(history.map { $0.state.rawValue })")
                 }
 
-                // Each simulated agent ran each command once: what they received beyond duplicates
-                // they recognised is exactly the two fan-outs.
+                // Each simulated agent ran each command once: what they admitted (a redelivery from
+                // node 2 of a command node 1 had sent is recognised and not run) is exactly the two fan-outs.
                 var ran = 0
                 for sim in sims { ran += try await sim.stopFleetSimCountingRuns() }
                 #expect(ran == 80, "each of 40 agents runs each of 2 commands once")

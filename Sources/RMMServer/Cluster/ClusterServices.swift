@@ -24,14 +24,18 @@ struct ClusterRelayService: Service, CustomStringConvertible {
 }
 
 /// Passes this node's command changes to the other nodes as `batchChanged`, at most one signal
-/// in flight: a fan-out's thousands of bumps become a handful of signals.
+/// in flight and at most one per `spacing`: a fan-out's thousands of bumps become a handful of
+/// signals. Without the spacing a busy node published back to back, one NOTIFY transaction for
+/// almost every command; the other nodes' long-polls lose at most `spacing` of latency.
 final class ClusterFeedBridge: Sendable {
     private let signals: any ClusterSignals
+    private let spacing: Duration
     private enum Publishing: Sendable { case idle, publishing, publishingAndBumped }
     private let pending = Mutex(Publishing.idle)
 
-    init(signals: any ClusterSignals) {
+    init(signals: any ClusterSignals, spacing: Duration = .milliseconds(50)) {
         self.signals = signals
+        self.spacing = spacing
     }
 
     /// Wires `feed`'s local bumps to the other nodes.
@@ -53,8 +57,10 @@ final class ClusterFeedBridge: Sendable {
         guard start else { return }
         Task {
             // One publish at a time: bumps during it ask for one more, sent when it returns.
+            let clock = ContinuousClock()
             while true {
                 pending.withLock { $0 = .publishing }
+                let started = clock.now
                 await signals.publish(.batchChanged(batchId: nil))
                 let again = pending.withLock { state -> Bool in
                     if state == .publishingAndBumped { return true }
@@ -62,6 +68,7 @@ final class ClusterFeedBridge: Sendable {
                     return false
                 }
                 if !again { break }
+                try? await clock.sleep(until: started + spacing)
             }
         }
     }

@@ -5,12 +5,22 @@ import RMMProtocol
 /// What a session reads and writes about its agent's commands.
 extension PostgresStore {
     public func undeliveredCommands(agentId: String) async throws -> [CommandRecord] {
-        try await read { connection in
-            try await connection.commands("""
-                SELECT \(unescaped: CommandRecord.columns) FROM commands
-                WHERE agent_id = \(agentId) AND state IN ('queued', 'sent') ORDER BY created_at, seq
-                """, logger: logger)
+        var binds = PostgresBindings()
+        binds.append(agentId)
+        return try await read { connection in
+            var records: [CommandRecord] = []
+            for try await row in try await connection.run(UndeliveredSQL.self, binds, logger: logger) { records.append(try CommandRecord(postgres: row)) }
+            return records
         }
+    }
+
+    /// An agent's commands not yet delivered, oldest first: read by a session at every connect
+    /// and, across nodes, at every work signal.
+    enum UndeliveredSQL: PostgresPreparedSQL {
+        static let sql = """
+            SELECT \(CommandRecord.columns) FROM commands
+            WHERE agent_id = $1::text AND state IN ('queued', 'sent') ORDER BY created_at, seq
+            """
     }
 
     public func command(id: String) async throws -> CommandRecord? {
