@@ -15,7 +15,7 @@ extension SimAgent {
     func run(fleet: SimFleet) async {
         let counters = fleet.counters
         var reconnect = ReconnectLoop(minBackoff: fleet.options.minBackoff, maxBackoff: fleet.options.maxBackoff)
-        var rotation = ServerRotation(first: fleet.options.endpoint, others: fleet.options.otherServers)
+        var rotation = ServerRotation(first: fleet.options.endpoint, others: fleet.options.otherServers, spread: .random(in: 0...UInt64.max))
         while !Task.isCancelled {
             setPhase(.waiting, counters: counters)
             let slots: ConnectSlots

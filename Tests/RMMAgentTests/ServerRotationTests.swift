@@ -51,6 +51,20 @@ struct ServerRotationTests {
         #expect(rotation.next(now: t0 + 6) == node(2))
     }
 
+    @Test("the agents of a lost node divide among the others by their spread; the first connect still goes to the first --server")
+    func spreadDividesALostNodesAgents() {
+        var chosen: [String: Int] = [:]
+        for spread in UInt64(0)..<300 {
+            var rotation = ServerRotation(first: node(3), others: [node(1), node(2)], spread: spread)
+            #expect(rotation.next(now: t0) == node(3))
+            rotation.record(.failed, now: t0)
+            let next = rotation.next(now: t0 + 1)
+            #expect(next != node(3), "a node that just failed comes last")
+            chosen[next.description, default: 0] += 1
+        }
+        #expect(chosen[node(1).description] == 150 && chosen[node(2).description] == 150, "\(chosen)")
+    }
+
     @Test("a close hint's node is tried first, once, and only while fresh")
     func redirect() {
         var rotation = ServerRotation(first: node(1), others: [node(2), node(3)])

@@ -4,9 +4,10 @@ import RMMTransport
 
 /// Which server node an agent (or a simulated one) connects to next: the `--server` URLs in their
 /// order, then the nodes learned from welcomes. It stays with a node while the node works, moves
-/// on after a failure to the node that failed longest ago (never-failed first, ties in list
-/// order), and tries a node named by a draining server's close hint first. A pure machine: the
-/// caller reports each attempt and passes the time.
+/// on after a failure to the node that failed longest ago (never-failed first; ties in list
+/// order from a place of the agent's own, `spread`, so the agents of a lost node divide among
+/// the others rather than all take the next in the list), and tries a node named by a draining
+/// server's close hint first. A pure machine: the caller reports each attempt and passes the time.
 public struct ServerRotation: Sendable {
     /// How one attempt on the current node went, as the rotation needs it.
     public enum Outcome: Sendable, Equatable {
@@ -31,13 +32,17 @@ public struct ServerRotation: Sendable {
     private var redirect: (endpoint: ServerEndpoint, until: Date)?
 
     /// `first` and `others` are the `--server` URLs in order (the command line requires one).
-    public init(first: ServerEndpoint, others: [ServerEndpoint] = [], learned: [ServerEndpoint] = []) {
+    /// `spread` picks where among equally good nodes this agent starts looking (a random number,
+    /// fixed for the agent's run; tests pass 0 for plain list order).
+    public init(first: ServerEndpoint, others: [ServerEndpoint] = [], learned: [ServerEndpoint] = [], spread: UInt64 = 0) {
         self.first = first
+        self.spread = spread
         configured = Self.unique([first] + others)
         self.learned = Self.unique(learned).filter { !configured.contains($0) }
     }
 
     private let first: ServerEndpoint
+    private let spread: UInt64
 
     /// Every node it may try, configured first.
     public var candidates: [ServerEndpoint] { configured + learned }
@@ -54,15 +59,18 @@ public struct ServerRotation: Sendable {
         let all = candidates
         if let current, all.contains(current), lastFailure[current.description] == nil { return current }
         var choice = first
-        var oldest: Date?
-        for endpoint in all {
-            guard let failed = lastFailure[endpoint.description] else {
-                choice = endpoint
-                break
-            }
-            if oldest == nil || failed < (oldest ?? failed) {
-                oldest = failed
-                choice = endpoint
+        let neverFailed = all.filter { lastFailure[$0.description] == nil }
+        if !neverFailed.isEmpty {
+            // Until a node fails, the list's own order: the first connect goes to the first --server.
+            choice = neverFailed[lastFailure.isEmpty ? 0 : Int(spread % UInt64(neverFailed.count))]
+        } else {
+            var oldest: Date?
+            for endpoint in all {
+                guard let failed = lastFailure[endpoint.description] else { continue }
+                if oldest == nil || failed < (oldest ?? failed) {
+                    oldest = failed
+                    choice = endpoint
+                }
             }
         }
         current = choice

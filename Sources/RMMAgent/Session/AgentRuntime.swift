@@ -17,7 +17,7 @@ public enum AgentRuntime {
             _ = try serverTrust(endpoint: endpoint, options: options, identity: identity)
         }
         let learned = NodeListKeeper(stateDirectory: options.stateDirectory, allowPlain: options.allowPlain, logger: logger)
-        var rotation = ServerRotation(first: options.endpoint, others: options.otherServers, learned: learned.endpoints)
+        var rotation = ServerRotation(first: options.endpoint, others: options.otherServers, learned: learned.endpoints, spread: .random(in: 0...UInt64.max))
         let journal = try CommandJournal(directory: options.stateDirectory + "/journal")
         let executor = CommandExecutor(limits: ExecutorLimits())
         let core = AgentCore(
