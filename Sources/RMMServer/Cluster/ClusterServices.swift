@@ -24,18 +24,17 @@ struct ClusterRelayService: Service, CustomStringConvertible {
 }
 
 /// Passes this node's command changes to the other nodes as `batchChanged`, at most one signal
-/// in flight and at most one per `spacing`: a fan-out's thousands of bumps become a handful of
-/// signals. Without the spacing a busy node published back to back, one NOTIFY transaction for
-/// almost every command; the other nodes' long-polls lose at most `spacing` of latency.
+/// in flight and paced (`SignalPacing`): a fan-out's thousands of bumps become a few dozen
+/// signals a second, while a lone command's changes go at once.
 final class ClusterFeedBridge: Sendable {
     private let signals: any ClusterSignals
-    private let spacing: Duration
     private enum Publishing: Sendable { case idle, publishing, publishingAndBumped }
     private let pending = Mutex(Publishing.idle)
+    private let pacing: Mutex<SignalPacing>
 
-    init(signals: any ClusterSignals, spacing: Duration = .milliseconds(50)) {
+    init(signals: any ClusterSignals, pacing: SignalPacing = SignalPacing()) {
         self.signals = signals
-        self.spacing = spacing
+        self.pacing = Mutex(pacing)
     }
 
     /// Wires `feed`'s local bumps to the other nodes.
@@ -60,7 +59,8 @@ final class ClusterFeedBridge: Sendable {
             let clock = ContinuousClock()
             while true {
                 pending.withLock { $0 = .publishing }
-                let started = clock.now
+                let wait = pacing.withLock { $0.take(now: clock.now) }
+                if wait > .zero { try? await clock.sleep(for: wait) }
                 await signals.publish(.batchChanged(batchId: nil))
                 let again = pending.withLock { state -> Bool in
                     if state == .publishingAndBumped { return true }
@@ -68,7 +68,6 @@ final class ClusterFeedBridge: Sendable {
                     return false
                 }
                 if !again { break }
-                try? await clock.sleep(until: started + spacing)
             }
         }
     }

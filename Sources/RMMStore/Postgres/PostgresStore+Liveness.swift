@@ -7,22 +7,32 @@ import RMMProtocol
 extension PostgresStore {
     public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
         // The name is the server's (given at enrollment, changed only by an operator's rename).
-        // `FOR UPDATE` first, not the weaker lock a plain UPDATE of these columns takes: it waits
-        // for every `markSent` holding the row (`FOR KEY SHARE`) to commit, so none can mark a
-        // command sent on the epoch this replaces after the new one is stored.
+        var binds = PostgresBindings()
+        binds.append(agentId)
+        binds.append(facts.hostname)
+        binds.append(facts.os)
+        binds.append(facts.version)
+        binds.append(now.dbSeconds)
         let updated = try await writeAlone { connection in
-            try await connection.rows(
-                """
-                WITH locked AS (SELECT id FROM agents WHERE id = \(agentId) FOR UPDATE)
-                UPDATE agents SET epoch = epoch + 1, hostname = \(facts.hostname), os = \(facts.os), version = \(facts.version),
-                    connected_since = \(now.dbSeconds), last_seen_at = \(now.dbSeconds), disconnected_at = NULL
-                WHERE id = (SELECT id FROM locked) RETURNING \(unescaped: AgentRecord.columns)
-                """,
-                logger: logger, AgentRecord.init(postgres:)
-            ).first
+            var record: AgentRecord?
+            for try await row in try await connection.run(ConnectSQL.self, binds, logger: logger) { record = try AgentRecord(postgres: row) }
+            return record
         }
         guard let updated else { throw StoreError.notFound("agent '\(agentId)'") }
         return updated
+    }
+
+    /// A new connection of agent `$1`: its next epoch and the facts it reported, one statement.
+    /// `FOR UPDATE` first, not the weaker lock a plain UPDATE of these columns takes: it waits for
+    /// every `markSent` holding the row (`FOR KEY SHARE`) to commit, so none can mark a command
+    /// sent on the epoch this replaces after the new one is stored.
+    enum ConnectSQL: PostgresPreparedSQL {
+        static let sql = """
+            WITH locked AS (SELECT id FROM agents WHERE id = $1::text FOR UPDATE)
+            UPDATE agents SET epoch = epoch + 1, hostname = $2::text, os = $3::text, version = $4::text,
+                connected_since = $5::float8, last_seen_at = $5::float8, disconnected_at = NULL
+            WHERE id = (SELECT id FROM locked) RETURNING \(AgentRecord.columns)
+            """
     }
 
     public func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws {

@@ -26,6 +26,7 @@ extension ClusterBench {
         }
         let base = counters()
         note("failover: queueing \(perNode) commands on node 1, then SIGKILL to node \(victim + 1)")
+        let profileStart = try await cluster.beginProfile()
         let before = cluster.cpu()
         let batch = try await node.api.run(RunRequest(agents: ids, all: nil, command: "true", script: nil, interpreter: nil, timeoutSeconds: 60, expiresSeconds: 600))
         let clock = ContinuousClock(), killed = clock.now
@@ -45,5 +46,8 @@ extension ClusterBench {
         results.failover = .init(nodes: cluster.nodes.count, timeline: timeline, succeeded: summary?.states["succeeded"] ?? 0,
                                  received: after.received - base.received, duplicates: after.duplicates - base.duplicates, split: split)
         results.spent.append(.init(phase: "failover: kill to all back and done, \(perNode) agents", split: split))
+        if let profile = try await cluster.endProfile(since: profileStart, label: "failover, \(perNode) agents back and their commands done (per agent)", commands: perNode) {
+            results.profiles.append(profile)
+        }
     }
 }
