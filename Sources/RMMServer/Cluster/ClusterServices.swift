@@ -24,8 +24,8 @@ struct ClusterRelayService: Service, CustomStringConvertible {
 }
 
 /// Passes this node's command changes to the other nodes as `batchChanged`, at most one signal
-/// in flight and paced (`SignalPacing`): a fan-out's thousands of bumps become a few dozen
-/// signals a second, while a lone command's changes go at once.
+/// in flight and paced (`SignalPacing`): a fan-out's thousands of bumps become at most a few
+/// hundred signals a second, while a lone command's changes go at once.
 final class ClusterFeedBridge: Sendable {
     private let signals: any ClusterSignals
     private enum Publishing: Sendable { case idle, publishing, publishingAndBumped }
