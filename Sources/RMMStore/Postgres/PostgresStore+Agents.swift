@@ -2,11 +2,37 @@ import Foundation
 import PostgresNIO
 import RMMProtocol
 
-/// The agent registry. Enrollments on one token are serialized by a lock on the token's row, so
-/// its uses are never overspent; names and public keys are unique by constraint, and an
-/// enrollment that meets another's name (or key) as it inserts takes the next name (or that agent).
+/// The agent registry. An enrollment locks its token's row so that uses are never overspent, for
+/// as short a time as it can: the usual enrollment is one statement that commits alone
+/// (`PostgresEnrollSQL`); any other takes the careful path, a transaction that says why the
+/// token refuses, returns the agent a key already has, or finds the next free name. Names and
+/// public keys are unique by constraint, and an enrollment that meets another's name (or key) as
+/// it inserts takes the next name (or that agent).
 extension PostgresStore {
     public func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date, remote: String) async throws -> AgentRecord {
+        // The server owns names: the agent's proposal is taken only if valid and free.
+        let name = AgentName.sanitized(proposed: facts.name, hostname: facts.hostname)
+        let agent = AgentRecord(
+            id: RecordId.random(prefix: "ag_"), name: name,
+            publicKey: publicKey, hostname: facts.hostname, os: facts.os, version: facts.version, enrolledAt: now
+        )
+        let bindings = try PostgresEnrollSQL.bindings(
+            tokenHash: tokenHash, agent: agent, audit: Self.enrollmentAudit(agent, proposed: facts.name, tokenId: nil, remote: remote)
+        )
+        let enrolled = try await writeAlone { connection in
+            var spent = false
+            for try await _ in try await connection.run(PostgresEnrollSQL.self, bindings, logger: logger) { spent = true }
+            return spent
+        }
+        if enrolled { return agent }
+        return try await enrollCarefully(tokenHash: tokenHash, publicKey: publicKey, facts: facts, base: name, now: now, remote: remote)
+    }
+
+    /// An enrollment the one statement did not make, in a transaction holding the token's row:
+    /// the same checks in the same order as `SQLiteStore.enrollAgent`, then the first free name.
+    private func enrollCarefully(
+        tokenHash: String, publicKey: String, facts: AgentFacts, base: String, now: Date, remote: String
+    ) async throws -> AgentRecord {
         try await write { connection in
             guard let token = try await connection.rows(
                 "SELECT \(unescaped: EnrollmentTokenRecord.columns) FROM enrollment_tokens WHERE hash = \(tokenHash) FOR UPDATE",
@@ -21,8 +47,6 @@ extension PostgresStore {
             if let expiresAt = token.expiresAt, expiresAt <= now { throw StoreError.enrollmentTokenExpired }
             if token.usesLeft <= 0 { throw StoreError.enrollmentTokenUsedUp }
 
-            // The server owns names: the agent's proposal is taken only if valid and free.
-            let base = AgentName.sanitized(proposed: facts.name, hostname: facts.hostname)
             var lost: Set<String> = []
             while true {
                 let name = try await freeName(base, besides: lost, connection)
@@ -46,14 +70,20 @@ extension PostgresStore {
                     continue
                 }
                 _ = try await connection.query("UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = \(token.id)", logger: logger)
-                let proposed = facts.name == name ? "" : " (it proposed '\(AgentName.printable(facts.name))')"
-                try await insertAudit(AuditEntry(
-                    at: now, actor: "agent", tokenId: token.id, role: "agent", action: "agents.enroll", targets: [agent.id],
-                    detail: "enrolled as '\(name)'\(proposed) with enrollment token \(token.id)", remote: remote
-                ), connection)
+                try await insertAudit(Self.enrollmentAudit(agent, proposed: facts.name, tokenId: token.id, remote: remote), connection)
                 return agent
             }
         }
+    }
+
+    /// The audit entry of `agent`'s enrollment with token `tokenId`, whose detail ends with that
+    /// id (without one, the detail ends where it goes: `PostgresEnrollSQL` fills it in).
+    private static func enrollmentAudit(_ agent: AgentRecord, proposed: String, tokenId: String?, remote: String) -> AuditEntry {
+        let proposal = proposed == agent.name ? "" : " (it proposed '\(AgentName.printable(proposed))')"
+        return AuditEntry(
+            at: agent.enrolledAt, actor: "agent", tokenId: tokenId, role: "agent", action: "agents.enroll", targets: [agent.id],
+            detail: "enrolled as '\(agent.name)'\(proposal) with enrollment token \(tokenId ?? "")", remote: remote
+        )
     }
 
     /// The first of `AgentName.unique`'s candidates for `base` that no agent holds and is not in
