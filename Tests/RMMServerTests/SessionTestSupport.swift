@@ -133,8 +133,8 @@ enum Fixture {
     /// The server's signing key for these tests.
     static let signer = WorkSigner(key: Curve25519.Signing.PrivateKey())
 
-    static func session(agentId: String, store: any SessionStore, settings: ServerSettings = ServerSettings()) -> AgentSession {
-        AgentSession(agentId: agentId, store: store, feed: ChangeFeed(), settings: settings, config: .defaults, signer: signer, logger: quietLogger)
+    static func session(agentId: String, store: any SessionStore, settings: ServerSettings = ServerSettings(), feed: ChangeFeed = ChangeFeed()) -> AgentSession {
+        AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: .defaults, signer: signer, logger: quietLogger)
     }
 
     /// A store with one agent, that agent's session attached at `t0` (epoch 1) on a test link, and
@@ -149,15 +149,17 @@ enum Fixture {
         return (store, agentId, session, link)
     }
 
-    /// A session over a `FaultyStore` (failures on demand), attached on epoch 1 with its welcome
-    /// already read off the link.
-    static func faultySession() async throws -> (base: SQLiteStore, store: FaultyStore, agentId: String, session: AgentSession, link: TestLink) {
+    /// A session over a `FaultyStore` (failures on demand), attached on epoch 1 at `attachedAt`
+    /// with its welcome already read off the link. Attach at `Date()` for a test of the store
+    /// retries: the session stamps them with the wall clock.
+    static func faultySession(feed: ChangeFeed = ChangeFeed(), attachedAt: Date = t0) async throws
+        -> (base: SQLiteStore, store: FaultyStore, agentId: String, session: AgentSession, link: TestLink) {
         let (base, agents) = try await Fixture.store()
         let store = FaultyStore(base: base)
         let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
+        let session = Fixture.session(agentId: agentId, store: store, feed: feed)
         let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: t0)
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: attachedAt)
         _ = try await link.drain()
         return (base, store, agentId, session, link)
     }
@@ -199,6 +201,10 @@ final class FaultyStore: SessionStore {
     let hangSentMarks = Mutex(0)
     /// The calls hanging now.
     let hung = Mutex<[CheckedContinuation<Void, Never>]>([])
+    /// Number of upcoming `recordReports` / `markSent` calls that take effect and then fail as
+    /// `unavailable`: a write past its deadline, or whose COMMIT lost its answer, that committed.
+    let commitThenFailReportWrites = Mutex(0)
+    let commitThenFailSentMarks = Mutex(0)
 
     init(base: SQLiteStore) { self.base = base }
 
@@ -240,7 +246,9 @@ final class FaultyStore: SessionStore {
         await hangIfPlanned(hangReportWrites)
         if Self.take(failReportWrites) { throw Injected() }
         if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }
-        return try await base.recordReports(reports, agentId: agentId, now: now)
+        let effects = try await base.recordReports(reports, agentId: agentId, now: now)
+        if Self.take(commitThenFailReportWrites) { throw StoreError.unavailable("PostgreSQL did not answer within 10 s") }
+        return effects
     }
     func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
         try await base.appendOutput(commandId: commandId, stream: stream, offset: offset, data: data, cap: cap)
@@ -257,7 +265,9 @@ final class FaultyStore: SessionStore {
         await hangIfPlanned(hangSentMarks)
         if Self.take(failSentTransitions) { throw Injected() }
         if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }
-        return try await base.markSent(commandIds: commandIds, agentId: agentId, epoch: epoch, reason: reason, now: now)
+        let marking = try await base.markSent(commandIds: commandIds, agentId: agentId, epoch: epoch, reason: reason, now: now)
+        if Self.take(commitThenFailSentMarks) { throw StoreError.unavailable("PostgreSQL did not answer within 10 s") }
+        return marking
     }
     func undeliveredCommandIds(agentIds: [String]) async throws -> [String: Set<String>] { try await base.undeliveredCommandIds(agentIds: agentIds) }
     func agentEpochs(agentIds: [String]) async throws -> [String: Int] { try await base.agentEpochs(agentIds: agentIds) }

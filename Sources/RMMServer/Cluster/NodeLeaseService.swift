@@ -1,4 +1,5 @@
 import Logging
+import RMMProtocol
 import RMMStore
 import ServiceLifecycle
 

@@ -54,8 +54,15 @@ struct AgentHandshake: Sendable {
         let admitted: (agentId: String, facts: AgentFacts, stream: String, peerSaw: StreamPosition?)
         switch envelope.message {
         case .hello(let hello):
-            guard let agent = await lookup(hello.agentId) else {
+            let agent: AgentRecord
+            switch await lookup(hello.agentId) {
+            case .found(let found):
+                agent = found
+            case .unknown:
                 refuse(link, .authenticationFailed, "unknown agent id \(LogSafe.text(hello.agentId, limit: 64)); enroll again with a token", from: slot)
+                return
+            case .databaseAway(let why):
+                refuseForNow(link, why, from: slot)
                 return
             }
             if agent.revokedAt != nil {
@@ -83,6 +90,11 @@ struct AgentHandshake: Sendable {
                 }
                 logger.info("agent enrolled", metadata: ["agent": "\(agent.id)", "name": "\(LogSafe.text(agent.name))"])
                 admitted = (agent.id, enroll.facts, enroll.stream, nil)
+            } catch StoreError.unavailable(let why) {
+                // Not a refusal (4001 would make the agent give up for good): it enrolls again
+                // with the same key, which returns the same agent if this enrollment committed.
+                refuseForNow(link, why, from: slot)
+                return
             } catch let error as StoreError {
                 refuse(link, .authenticationFailed, "enrollment refused: \(error.description)", from: slot)
                 return
@@ -174,13 +186,30 @@ struct AgentHandshake: Sendable {
         AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger, book: registry.handshakeBook, behindTLS: behindTLS)
     }
 
-    private func lookup(_ agentId: String) async -> AgentRecord? {
+    /// What looking an agent up found.
+    private enum Lookup {
+        case found(AgentRecord)
+        case unknown
+        /// The store could not say (`StoreError.unavailable`): the agent must retry, not give up.
+        case databaseAway(String)
+    }
+
+    private func lookup(_ agentId: String) async -> Lookup {
         do {
-            return try await store.agent(id: agentId)
+            return try await store.agent(id: agentId).map(Lookup.found) ?? .unknown
+        } catch StoreError.unavailable(let why) {
+            return .databaseAway(why)
         } catch {
             logger.error("agent lookup failed: \(error)")
-            return nil
+            return .unknown
         }
+    }
+
+    /// Closes an agent the server cannot authenticate now, its database away, with a code the
+    /// agent retries after its backoff (the reason stays short: a close frame holds 123 bytes).
+    private func refuseForNow(_ link: WebSocketLink, _ why: String, from slot: ConnectionSlot) {
+        logger.info("agent connection from \(link.remoteDescription) closed for now: \(LogSafe.describe(why, limit: 400))")
+        refuse(link, .internalError, "server cannot reach its database now; retry", from: slot)
     }
 
     private func refuse(_ link: WebSocketLink, _ code: CloseCode, _ reason: String, from slot: ConnectionSlot) {

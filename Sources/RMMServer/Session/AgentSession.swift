@@ -88,6 +88,12 @@ actor AgentSession {
     static let maxUnstoredBytes = 8 << 20
     /// While the database is away: when this session's store writes are tried again.
     private var storeRetryAt: Date?
+    /// A reports write failed as `unavailable` since the last one stored: it may have committed
+    /// all the same (a write past its deadline, or whose COMMIT lost its answer, can), and then
+    /// its retry finds the commands unchanged (every report applies once: a repeated ack, result
+    /// or output at a stored offset changes nothing). What it changed must still wake the
+    /// long-polls, so the retry that succeeds bumps the feed.
+    private var reportsMaybeStored = false
     private var everConnected = false
     /// Set by `revoke`; `attach` refuses every connection from then on.
     private var revoked = false
@@ -423,6 +429,9 @@ actor AgentSession {
             effects = try await record(batch.reports, now: now)
             storeRetryAt = nil
         } catch StoreError.unavailable(let why) {
+            // Not "not stored": maybe stored. Either way nothing is acknowledged until a retry
+            // returns, and the retry is harmless if it was.
+            reportsMaybeStored = !batch.reports.isEmpty || reportsMaybeStored
             storeAway(why, now: now)
             scheduleWake(now: now)
             return false
@@ -434,8 +443,10 @@ actor AgentSession {
         // Durable now. A newer connection may have taken over meanwhile (possibly with a restarted
         // agent numbering from 1 again): then the seqs are left for its resend, which is harmless
         // (its reports then change nothing) — but what did change must still wake the long-polls.
+        let maybeChangedBefore = reportsMaybeStored
+        reportsMaybeStored = false
         guard let current = connection, current.epoch == epoch else {
-            if InboundMachine.anyChanged(effects) { feed.bump() }
+            if InboundMachine.anyChanged(effects) || maybeChangedBefore { feed.bump() }
             return true
         }
         let settlement = inbound.settle(batch, effects: effects, agentId: agentId)
@@ -446,7 +457,7 @@ actor AgentSession {
             unstored = []
             return true
         }
-        if settlement.changed { feed.bump() }
+        if settlement.changed || maybeChangedBefore { feed.bump() }
         if outbound.hasUnsent { await pump() }
         return true
     }
@@ -546,6 +557,9 @@ actor AgentSession {
             storeRetryAt = nil
             return .recorded
         } catch StoreError.unavailable(let why) {
+            // The move may have committed all the same: the item keeps its place and the retry
+            // moves `sent` to `sent` (allowed, so it is `recorded` again) before writing it, or
+            // a later connection reloads it (undelivered includes `sent`). Never written unrecorded.
             storeAway(why, now: now)
             return .failed
         } catch {

@@ -24,7 +24,7 @@ public enum SQLiteToPostgres {
             }
         }
         let logger = target.logger
-        return try await target.write { connection in
+        return try await target.write(unbounded: true) { connection in
             // Nothing else writes these tables while they are checked and filled.
             let names = MigratedTables.all.map(\.name).joined(separator: ", ")
             _ = try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(names) IN SHARE ROW EXCLUSIVE MODE"), logger: logger)

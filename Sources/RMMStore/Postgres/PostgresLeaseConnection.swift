@@ -10,6 +10,8 @@ actor PostgresLeaseConnection {
     private let password: String?
     private let logger: Logger
     private var connection: PostgresConnection?
+    /// Set by `shutDown`: no connection is kept from then on.
+    private var isShutDown = false
 
     init(location: PostgresLocation, password: String?, logger: Logger) {
         self.location = location
@@ -35,9 +37,20 @@ actor PostgresLeaseConnection {
         await close(current)
     }
 
+    /// Closes the connection for good (the store closes): one still being opened is closed as it
+    /// comes, never kept open past the store.
+    func shutDown() async {
+        isShutDown = true
+        await drop()
+    }
+
     private func open() async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         let fresh = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger)
+        if isShutDown {
+            try? await fresh.close()
+            throw StoreError.unavailable("the store is closed")
+        }
         // Another call may have connected while this one waited: keep one.
         if let connection, !connection.isClosed {
             try? await fresh.close()

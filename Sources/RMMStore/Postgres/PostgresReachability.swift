@@ -3,11 +3,12 @@ import PostgresNIO
 import Synchronization
 
 /// Whether the database is away, as this node's own calls found it: the first call that meets a
-/// lost or refused connection (or a lease renewal that goes unanswered) marks it away, and until a
-/// call succeeds again every call fails at once with `StoreError.unavailable`, saying since when
-/// and why, instead of waiting in the pool's queue (which holds a request for up to a minute while
-/// it cannot connect). The lease renewal is the one call let through while away: it probes, and
-/// its success (or any call queued before that ends well) brings the node back.
+/// lost or refused connection, a call past its deadline (`PostgresCallDeadline`) or a lease
+/// renewal that goes unanswered marks it away, and until a call succeeds again every call fails at
+/// once with `StoreError.unavailable`, saying since when and why, instead of waiting in the pool's
+/// queue (which holds a request for up to a minute while it cannot connect; calls already in it
+/// fail within a second). The lease renewal and the store's probe are the calls let through while
+/// away: their success (or any call queued before that ends well) brings the node back.
 final class PostgresReachability: Sendable {
     /// The decision itself, pure: what was seen, and when.
     struct State: Equatable {
@@ -36,7 +37,7 @@ final class PostgresReachability: Sendable {
 
     private let state = Mutex(State())
     /// Mirrors `state.away != nil`, so a call on a reachable database takes no lock.
-    private let isAway = Atomic(false)
+    private let awayFlag = Atomic(false)
     /// The database as named in reasons (no secrets).
     let database: String
 
@@ -44,24 +45,27 @@ final class PostgresReachability: Sendable {
         self.database = database
     }
 
+    /// Whether the database counts as away now.
+    var isAway: Bool { awayFlag.load(ordering: .relaxed) }
+
     /// Throws at once while the database is away.
     func admit(now: Date = Date()) throws {
-        guard isAway.load(ordering: .relaxed) else { return }
+        guard awayFlag.load(ordering: .relaxed) else { return }
         if let refusal = state.withLock({ $0.refusal(at: now, database: database) }) { throw refusal }
     }
 
     func answered() {
-        guard isAway.load(ordering: .relaxed) else { return }
+        guard awayFlag.load(ordering: .relaxed) else { return }
         state.withLock { state in
             state.answered()
-            isAway.store(false, ordering: .relaxed)
+            awayFlag.store(false, ordering: .relaxed)
         }
     }
 
     func failed(_ why: String, now: Date = Date()) {
         state.withLock { state in
             state.failed(why, now: now)
-            isAway.store(true, ordering: .relaxed)
+            awayFlag.store(true, ordering: .relaxed)
         }
     }
 }

@@ -45,7 +45,8 @@ enum PostgresSchema {
 
     /// Applies the migrations this database lacks, under the migration lock.
     static func migrate(_ store: PostgresStore) async throws {
-        try await store.read { connection in
+        // Unbounded: it may wait for another node's migration, and a migration may take long.
+        try await store.read(unbounded: true) { connection in
             _ = try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: store.logger)
             do {
                 try await applyMissing(connection, logger: store.logger)

@@ -25,6 +25,8 @@ public final class PostgresStore: Store {
     let reachability: PostgresReachability
     /// Where lease renewals go (not the pool: see `PostgresLeaseConnection`).
     let leaseConnection: PostgresLeaseConnection
+    /// How long a call may wait for a connection and for the database's answer (`bounded`).
+    let callLimits: PostgresCallDeadline.Limits
     /// A probe of a database found away runs (`probeSoon`).
     private let probing = Atomic(false)
     private let runner: Task<Void, Never>
@@ -33,6 +35,12 @@ public final class PostgresStore: Store {
     /// Throws `StoreError.unavailable` at once when the database cannot be reached, saying where
     /// it looked and what the connection attempt met.
     public static func open(_ location: PostgresLocation, password: String?, logger: Logger, connections: Int = 8) async throws -> PostgresStore {
+        try await open(location, password: password, logger: logger, connections: connections, callLimits: .standard)
+    }
+
+    /// `open`, with the limits of every call (`PostgresCallDeadline`; tests shorten them).
+    static func open(_ location: PostgresLocation, password: String?, logger: Logger, connections: Int = 8,
+                     callLimits: PostgresCallDeadline.Limits) async throws -> PostgresStore {
         let tls = try tlsSettings(location)
         try await probe(location, password: password, logger: logger)
         var configuration: PostgresClient.Configuration
@@ -50,7 +58,7 @@ public final class PostgresStore: Store {
         // size of the array changes its estimates. Their generic plans are index lookups.
         configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
-                                  password: password, logger: logger)
+                                  password: password, logger: logger, callLimits: callLimits)
         do {
             try await PostgresSchema.migrate(store)
         } catch {
@@ -60,8 +68,9 @@ public final class PostgresStore: Store {
         return store
     }
 
-    private init(client: PostgresClient, location: PostgresLocation, password: String?, logger: Logger) {
+    private init(client: PostgresClient, location: PostgresLocation, password: String?, logger: Logger, callLimits: PostgresCallDeadline.Limits) {
         self.client = client
+        self.callLimits = callLimits
         self.location = location
         self.logger = logger
         reachability = PostgresReachability(database: "PostgreSQL at \(location)")
@@ -75,7 +84,7 @@ public final class PostgresStore: Store {
     public func close() {
         runner.cancel()
         let leaseConnection = self.leaseConnection
-        Task { await leaseConnection.drop() }
+        Task { await leaseConnection.shutDown() }
     }
 
     /// The TLS client settings `location` asks for; nil for none.
@@ -106,41 +115,55 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot).
-    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot),
+    /// under `callLimits` (`bounded`); `unbounded` only for calls that may rightly take long
+    /// (migrations, which may also wait for another node's).
+    func read<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
-        do {
-            let value = try await client.withConnection { connection in try await body(connection) }
-            reachability.answered()
-            return value
-        } catch {
-            throw noted(error)
+        let client = self.client
+        return try await bounded(deadline(unbounded: unbounded)) { watch in
+            try await client.withConnection { connection in
+                try watch.begin(on: connection)
+                return try await body(connection)
+            }
         }
     }
 
     /// Runs `body` in one transaction and returns once it committed; rolls back if `body` throws.
-    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// Under `callLimits` from BEGIN to COMMIT (`bounded`): past them the caller is told
+    /// `unavailable` though the transaction may still commit.
+    func write<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
-        do {
-            let value = try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-            reachability.answered()
-            return value
-        } catch {
-            throw noted(error)
+        let client = self.client
+        let logger = self.logger
+        return try await bounded(deadline(unbounded: unbounded)) { watch in
+            try await client.withConnection { connection in
+                try watch.begin(on: connection)
+                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
         }
     }
 
     /// Runs `body`, a single statement that commits alone (no BEGIN or COMMIT round trips), on a
-    /// pooled connection: for writes whose every check and change fits in one statement.
-    func writeAlone<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// pooled connection: for writes whose every check and change fits in one statement. Bounded
+    /// as `read`: past the deadline, the statement may still have committed.
+    func writeAlone<T: Sendable>(@_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await read(body)
+    }
+
+    /// A pooled call's deadline, starting now; an unbounded one never passes.
+    private func deadline(unbounded: Bool) -> PostgresCallDeadline {
+        // A year: "never" for a call, and still an instant every clock and sleep can take.
+        let forever = Duration.seconds(365 * 86_400)
+        let limits = unbounded ? PostgresCallDeadline.Limits(answer: forever, connection: forever, recheck: callLimits.recheck) : callLimits
+        return PostgresCallDeadline(limits: limits, startedAt: .now)
     }
 
     /// `error` as the store reports it; a lost or refused connection marks the database away
     /// (not a call its caller cancelled: that says nothing about the database) and, from a pooled
     /// call, asks at once whether it answers (one pooled connection dropped, say by
     /// `pg_terminate_backend`, must not keep the node refusing work until its next renewal).
-    private func noted(_ error: any Error, probe: Bool = true) -> any Error {
+    func noted(_ error: any Error, probe: Bool = true) -> any Error {
         let mapped = Self.storeError(error)
         if Self.isConnectionLoss(error), !Task.isCancelled, case StoreError.unavailable(let why)? = mapped as? StoreError {
             reachability.failed(why)
@@ -151,7 +174,7 @@ public final class PostgresStore: Store {
 
     /// One `SELECT 1` on the lease's connection (at most one at a time): its answer ends the
     /// outage; its failure leaves it to the renewals (once a second while they fail).
-    private func probeSoon() {
+    func probeSoon() {
         guard probing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         let logger = self.logger
         Task {
@@ -172,14 +195,15 @@ public final class PostgresStore: Store {
     }
 
     /// Runs `body` (one statement: it commits alone) on the lease's own connection, also while
-    /// the database counts as away: the renewal is the probe that finds it back.
-    func onLeaseConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            let value = try await leaseConnection.run(body)
-            reachability.answered()
-            return value
-        } catch {
-            throw noted(error, probe: false)
+    /// the database counts as away: the renewal is the probe that finds it back. Bounded by the
+    /// answer's limit from the start (connecting included); past it the connection is dropped.
+    func onLeaseConnection<T: Sendable>(@_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leaseConnection = self.leaseConnection
+        return try await bounded(.answering(limits: callLimits, from: .now), onLeaseConnection: true) { watch in
+            try await leaseConnection.run { connection in
+                try watch.begin(on: connection)
+                return try await body(connection)
+            }
         }
     }
 }

@@ -53,14 +53,7 @@ struct StoreAwaySessionTests {
 
     @Test("a command whose `sent` cannot be recorded is not written; it is tried again a second later, then written")
     func sendsWaitForTheDatabase() async throws {
-        // Attached now on the wall clock: the session stamps its store retries with it.
-        let (base, agents) = try await Fixture.store()
-        let store = FaultyStore(base: base)
-        let agentId = agents[0].id
-        let session = Fixture.session(agentId: agentId, store: store)
-        let link = try await TestLink.make()
-        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Date())
-        _ = try await link.drain()
+        let (base, store, agentId, session, link) = try await Fixture.faultySession(attachedAt: Date())
         store.databaseAway.withLock { $0 = true }
         let records = try await Fixture.insert(["c1"], agent: agentId, into: base)
         // The session stamps its failed attempt with the wall clock, at or after this.
