@@ -201,4 +201,26 @@ struct PostgresCallDeadlineTests {
         }
         _ = try await store.liveNodes()
     }
+
+    @Test("the timer lease, unanswered, says it does not lead at the deadline and gives its connection up; a later try takes the lease again")
+    func hungTimerLease() async throws {
+        let server = try await PostgresTestServer.shared()
+        let url = try await server.createDatabase(prefix: "deadline_timer")
+        let location = try PostgresLocation(parsing: url)
+        let lease = PostgresTimerLease(location: location, password: nil, logger: logger, answerWithin: .milliseconds(500))
+        #expect(await lease.lead() != nil)
+        let pidText = try await server.psql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '\(location.database)' AND query LIKE '%clock_timestamp%' AND pid <> pg_backend_pid()"
+        )
+        let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), "the lease's backend: \(pidText)")
+        kill(pid, SIGSTOP)
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await lease.lead() == nil)
+        #expect(clock.now - start < .seconds(10))
+        kill(pid, SIGCONT)
+        // Its backend, resumed, finds the connection closed and ends, which frees the lock.
+        try await waitUntil("the lease is taken again on a fresh connection") { await lease.lead() != nil }
+        await lease.release()
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import RMMProtocol
 
 /// The right to run the cluster-wide timers: a session-level advisory lock on a dedicated
 /// connection. PostgreSQL releases it when that connection ends (a node that died or lost the
@@ -14,36 +15,74 @@ public actor PostgresTimerLease {
     private let logger: Logger
     private var connection: PostgresConnection?
     private var held = false
+    /// How long one `lead` waits for the database (connecting included).
+    private let answerWithin: Duration
 
     public init(location: PostgresLocation, password: String?, logger: Logger) {
+        self.init(location: location, password: password, logger: logger, answerWithin: PostgresCallDeadline.Limits.standard.answer)
+    }
+
+    /// `answerWithin`: see `lead` (tests shorten it).
+    init(location: PostgresLocation, password: String?, logger: Logger, answerWithin: Duration) {
         self.location = location
         self.password = password
         self.logger = logger
+        self.answerWithin = answerWithin
     }
 
-    /// The database's clock if this node holds the lease (taking it when free), else nil.
+    /// The database's clock if this node holds the lease (taking it when free), else nil. Nil too
+    /// when the database does not answer within `PostgresCallDeadline`'s answer limit: the
+    /// connection is then given up (a query on it may never end, and the sweep that asks must not
+    /// wait on it), and the lock goes with it once PostgreSQL ends its backend.
     public func lead() async -> Date? {
+        switch await firstAnswer(before: .now + answerWithin, late: Attempt.unanswered, { [self] in await attempt() }) {
+        case .answered(let now):
+            return now
+        case .unanswered:
+            held = false
+            if let lost = connection {
+                connection = nil
+                Task { try? await lost.close() }
+            }
+            return nil
+        }
+    }
+
+    private enum Attempt: Sendable {
+        case answered(Date?)
+        case unanswered
+    }
+
+    /// One try at the lease on the current connection. One given up on (`lead`) may end late, or
+    /// never: it then changes nothing, since a newer connection has replaced its own.
+    private func attempt() async -> Attempt {
+        var used: PostgresConnection?
         do {
             let connection = try await currentConnection()
+            used = connection
             if !held {
-                for try await taken in try await connection.query("SELECT pg_try_advisory_lock(\(Self.key))", logger: logger).decode(Bool.self) {
-                    held = taken
+                var taken = false
+                for try await answer in try await connection.query("SELECT pg_try_advisory_lock(\(Self.key))", logger: logger).decode(Bool.self) {
+                    taken = answer
                 }
+                guard connection === self.connection else { return .answered(nil) }
+                held = taken
             }
-            guard held else { return nil }
+            guard held else { return .answered(nil) }
             var now: Double?
             let clock = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::double precision"
             for try await seconds in try await connection.query(PostgresQuery(unsafeSQL: clock), logger: logger).decode(Double.self) {
                 now = seconds
             }
-            return now.map { Date(timeIntervalSince1970: $0) }
+            return .answered(now.map { Date(timeIntervalSince1970: $0) })
         } catch {
             // The lock went with the connection.
-            held = false
-            let lost = connection
-            connection = nil
-            try? await lost?.close()
-            return nil
+            if let used, used === connection {
+                held = false
+                connection = nil
+                try? await used.close()
+            }
+            return .answered(nil)
         }
     }
 
