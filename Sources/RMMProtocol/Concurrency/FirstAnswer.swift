@@ -10,7 +10,7 @@ public enum DeadlineCheck<T: Sendable>: Sendable {
 /// Runs `work` and returns its answer, or `late` once `deadline` passes first. `work` runs in a
 /// task of its own and is cancelled when the deadline wins, but not awaited: a call to a database
 /// that vanished may not end when cancelled, and the caller must not wait on it.
-public func firstAnswer<T: Sendable>(before deadline: ContinuousClock.Instant, late: T, _ work: @escaping @Sendable () async -> T) async -> T {
+public func firstAnswer<T: Sendable>(before deadline: ContinuousClock.Instant, late: T, _ work: sending @escaping () async -> T) async -> T {
     await firstAnswer(judge: { now in now < deadline ? .lookAgain(at: deadline) : .late(late) }, work) ?? late
 }
 
@@ -20,7 +20,7 @@ public func firstAnswer<T: Sendable>(before deadline: ContinuousClock.Instant, l
 /// of its own and is cancelled when the deadline wins, but not awaited (see above). Returns nil
 /// if the calling task is cancelled first.
 public func firstAnswer<T: Sendable>(judge: @escaping @Sendable (ContinuousClock.Instant) -> DeadlineCheck<T>,
-                                     _ work: @escaping @Sendable () async -> T) async -> T? {
+                                     _ work: sending @escaping () async -> T) async -> T? {
     let (answers, answer) = AsyncStream<T>.makeStream()
     let worker = Task { answer.yield(await work()) }
     let timer = Task {

@@ -48,7 +48,7 @@ extension PostgresStore {
     /// A write past its deadline has an unknown outcome: it may still commit. Its callers treat
     /// `unavailable` as "maybe", never as "not done" (see `storeError`).
     func bounded<T: Sendable>(_ deadline: PostgresCallDeadline, onLeaseConnection: Bool = false,
-                              _ call: @escaping @Sendable (PostgresCallWatch) async throws -> T) async throws -> T {
+                              _ call: sending @escaping (PostgresCallWatch) async throws -> T) async throws -> T {
         let watch = PostgresCallWatch(deadline)
         let reachability = self.reachability
         let outcome = await firstAnswer(judge: { now -> DeadlineCheck<Result<T, any Error>> in

@@ -56,7 +56,7 @@ extension PostgresStore {
             rounds[round].append(row)
         }
         let distinct = Array(seen.keys).sorted()
-        let updated = try await write { [rounds] connection in
+        let updated = try await write { connection in
             // Rows locked in id order first: two nodes flushing overlapping batches then queue
             // rather than deadlock, as they could if each update locked in its own join order.
             if distinct.count > 1 {

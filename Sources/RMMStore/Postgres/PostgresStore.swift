@@ -118,7 +118,7 @@ public final class PostgresStore: Store {
     /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot),
     /// under `callLimits` (`bounded`); `unbounded` only for calls that may rightly take long
     /// (migrations, which may also wait for another node's).
-    func read<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func read<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
         let client = self.client
         return try await bounded(deadline(unbounded: unbounded)) { watch in
@@ -132,7 +132,7 @@ public final class PostgresStore: Store {
     /// Runs `body` in one transaction and returns once it committed; rolls back if `body` throws.
     /// Under `callLimits` from BEGIN to COMMIT (`bounded`): past them the caller is told
     /// `unavailable` though the transaction may still commit.
-    func write<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func write<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
         let client = self.client
         let logger = self.logger
@@ -147,7 +147,7 @@ public final class PostgresStore: Store {
     /// Runs `body`, a single statement that commits alone (no BEGIN or COMMIT round trips), on a
     /// pooled connection: for writes whose every check and change fits in one statement. Bounded
     /// as `read`: past the deadline, the statement may still have committed.
-    func writeAlone<T: Sendable>(@_implicitSelfCapture _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func writeAlone<T: Sendable>(@_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try await read(body)
     }
 
