@@ -117,7 +117,9 @@ public final class PostgresStore: Store {
 
     /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot),
     /// under `callLimits` (`bounded`); `unbounded` only for calls that may rightly take long
-    /// (migrations, which may also wait for another node's).
+    /// (migrations, which may also wait for another node's). `body` runs in a task of its own, so
+    /// it escapes; it captures `self` implicitly, as `Task`'s operation does, so the role files
+    /// name the store's members without `self.`.
     func read<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
         let client = self.client
