@@ -19,22 +19,25 @@ struct PostgresCallDeadline: Sendable {
 
         /// `answer`: the clock starts only once the call has its connection, so the pool's queue —
         /// this node's own backlog, thousands deep when 10,000 agents ack a fan-out or enroll at
-        /// once (10,000 enrollments took 55 s on one node, so the last queued could wait most of
-        /// that) — never counts against the database. Holding a connection, a statement of this store waits only for PostgreSQL:
-        /// the largest (a fan-out's one insert of 10,000 commands, a page of a batch) answers in
-        /// well under a second on a loaded machine, and a row lock it may wait for is held by at
-        /// most a few dozen short transactions (one per pooled connection of each node). 10 s is
-        /// ten times that, more than a checkpoint's fsync stall, and well inside the 45 s an agent
-        /// waits for a data frame before it gives a connection up (`AgentConfig.heartbeatDeadline`),
-        /// so a session held by such a call recovers before its agent reconnects. (The
-        /// node lease's renewal, on an idle connection of its own, counts 3 s of silence as an
-        /// outage already.)
+        /// once — never counts against the database. Holding a connection, a call waits only for
+        /// PostgreSQL, but that includes row locks: on a loaded node a fan-out's insert of 10,000
+        /// commands was seen waiting more than 10 s for the agents' rows behind the fan-out before
+        /// it. 30 s stays inside the 45 s an agent waits for a data frame before it gives a
+        /// connection up (`AgentConfig.heartbeatDeadline`), so a session held by such a call
+        /// recovers before its agent reconnects; PostgreSQL ends a blocked statement itself first
+        /// (`statementTimeout`). (The node lease's renewal, on an idle connection of its own, counts
+        /// 3 s of silence as an outage already.)
         ///
         /// `connection`: the pool itself fails its queue once it could not connect for 60 s (its
         /// circuit breaker), and a database found away fails queued calls within `recheck`; this
         /// is only the bound for a pool that neither answers nor fails, about twice the longest queue
         /// a 10,000-agent wave was seen to build.
-        static let standard = Limits(answer: .seconds(10), connection: .seconds(120), recheck: .seconds(1))
+        static let standard = Limits(answer: .seconds(30), connection: .seconds(120), recheck: .seconds(1))
+
+        /// What PostgreSQL lets one statement of a pooled connection run (`statement_timeout`),
+        /// below `standard.answer`, so a statement merely blocked ends by itself, rolled back,
+        /// before the call walks away from it.
+        static let statementTimeout = Duration.seconds(25)
     }
 
     /// How the call ended at its deadline.

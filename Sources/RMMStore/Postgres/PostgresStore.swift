@@ -56,7 +56,15 @@ public final class PostgresStore: Store {
         // The prepared statements (`PostgresPreparedSQL`) exist to skip planning; left to choose,
         // PostgreSQL keeps planning those taking an array (`id = ANY($1)`) at every call, as the
         // size of the array changes its estimates. Their generic plans are index lookups.
-        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
+        // A statement blocked past `statementTimeout` (behind another transaction's row locks on
+        // a loaded node) is ended by PostgreSQL itself: its transaction rolls back and frees its
+        // locks, and the caller gets a definite "not done" before the call's own deadline, which
+        // can only walk away from the connection (a backend waiting for a lock does not notice
+        // its client left, and would hold its locks on until the wait ended).
+        configuration.options.additionalStartupParameters = [
+            ("plan_cache_mode", "force_generic_plan"),
+            ("statement_timeout", "\(Int(PostgresCallDeadline.Limits.statementTimeout.components.seconds) * 1000)"),
+        ]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
                                   password: password, logger: logger, callLimits: callLimits)
         do {
@@ -123,10 +131,22 @@ public final class PostgresStore: Store {
     func read<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
         let client = self.client
+        let logger = self.logger
         return try await bounded(deadline(unbounded: unbounded)) { watch in
             try await client.withConnection { connection in
                 try watch.begin(on: connection)
-                return try await body(connection)
+                guard unbounded else { return try await body(connection) }
+                // A migration may rightly run long: no statement timeout on this connection
+                // until it is done (RESET restores the pool's, given at connect).
+                _ = try await connection.query("SET statement_timeout = 0", logger: logger)
+                do {
+                    let value = try await body(connection)
+                    _ = try await connection.query("RESET statement_timeout", logger: logger)
+                    return value
+                } catch {
+                    _ = try? await connection.query("RESET statement_timeout", logger: logger)
+                    throw error
+                }
             }
         }
     }
@@ -141,7 +161,10 @@ public final class PostgresStore: Store {
         return try await bounded(deadline(unbounded: unbounded)) { watch in
             try await client.withConnection { connection in
                 try watch.begin(on: connection)
-                return try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+                return try await connection.withTransaction(logger: logger) { connection in
+                    if unbounded { _ = try await connection.query("SET LOCAL statement_timeout = 0", logger: logger) }
+                    return try await body(connection)
+                }
             }
         }
     }
