@@ -53,12 +53,11 @@ struct OpenedStore {
             }
             let store: PostgresStore
             do {
-                // Each commit waits for its WAL flush, and PostgreSQL flushes the commits of
-                // concurrent transactions together: a wider pool means fewer flushes per command
-                // (a 10,000-agent node: 596 commands/s on 8 connections, 830/s on 24; BENCHMARKS.md).
-                // 16, plus the lease's and LISTEN's own, keeps five nodes within PostgreSQL's
-                // default max_connections of 100.
-                store = try await PostgresStore.open(location, password: password, logger: logger, connections: 16)
+                // Eight pooled connections, plus the lease's and LISTEN's own. Wider pools let
+                // PostgreSQL flush more commits together, but on one 2-core box 16 per node helped
+                // one node and hurt three (BENCHMARKS.md, "every cluster phase"): left at the
+                // measured default until a deployment's own database can be measured.
+                store = try await PostgresStore.open(location, password: password, logger: logger, connections: 8)
             } catch {
                 throw StartupError("cannot use the store: \(error)")
             }
