@@ -36,4 +36,34 @@ struct PostgresSessionSettingsTests {
         #expect(inWrite == "0")
         #expect(try await Self.setting("statement_timeout", store) == "25s")
     }
+
+    @Test("a statement whose preparation timed out is prepared again on a fresh connection, not broken for good")
+    func failedPreparationIsNotRemembered() async throws {
+        let server = try await PostgresTestServer.shared()
+        let location = try PostgresLocation(parsing: try await server.createDatabase(prefix: "prepare"))
+        var limits = PostgresCallDeadline.Limits.standard
+        limits.statementTimeout = .milliseconds(500)
+        // One connection: without the fix, the failed preparation would stay on it.
+        let store = try await PostgresStore.open(location, password: nil, logger: Logger(label: "test.prepare"), connections: 1, callLimits: limits)
+        defer { store.close() }
+        let holder = try await PostgresStore.open(location, password: nil, logger: Logger(label: "test.holder"))
+        defer { holder.close() }
+        let (lockedSignals, locked) = AsyncStream<Void>.makeStream()
+        let (releaseSignals, release) = AsyncStream<Void>.makeStream()
+        // Another session holds the commands table exclusively: the first Parse naming it waits.
+        let holding = Task {
+            try await holder.write(unbounded: true) { connection in
+                _ = try await connection.query("LOCK TABLE commands IN ACCESS EXCLUSIVE MODE", logger: holder.logger)
+                locked.yield()
+                var waiting = releaseSignals.makeAsyncIterator()
+                _ = await waiting.next()
+            }
+        }
+        var lockedWait = lockedSignals.makeAsyncIterator()
+        _ = await lockedWait.next()
+        await #expect(throws: (any Error).self) { _ = try await store.undeliveredCommands(agentId: "ag_1") }
+        release.yield()
+        try await holding.value
+        #expect(try await store.undeliveredCommands(agentId: "ag_1").isEmpty)
+    }
 }

@@ -35,9 +35,9 @@ struct PostgresCallDeadline: Sendable {
         static let standard = Limits(answer: .seconds(30), connection: .seconds(120), recheck: .seconds(1))
 
         /// What PostgreSQL lets one statement of a pooled connection run (`statement_timeout`),
-        /// below `standard.answer`, so a statement merely blocked ends by itself, rolled back,
-        /// before the call walks away from it.
-        static let statementTimeout = Duration.seconds(25)
+        /// below `answer`, so a statement merely blocked ends by itself, rolled back, before the
+        /// call walks away from it.
+        var statementTimeout: Duration = .seconds(25)
     }
 
     /// How the call ended at its deadline.

@@ -28,7 +28,20 @@ struct PostgresPrepared<SQL: PostgresPreparedSQL>: PostgresPreparedStatement {
 
 extension PostgresConnection {
     /// Runs the prepared statement `SQL` (preparing it on this connection the first time).
+    ///
+    /// PostgresNIO remembers a failed preparation and answers every later use of that statement
+    /// on the connection with the same error, never preparing it again. So a transient failure
+    /// (a Parse that met `statement_timeout` queued behind another node's migration, a cancel)
+    /// closes the connection, and the pool replaces it, rather than leave the statement broken on
+    /// it for the life of the process.
     func run<SQL: PostgresPreparedSQL>(_: SQL.Type, _ bindings: PostgresBindings, logger: Logger) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow> {
-        try await execute(PostgresPrepared<SQL>(bindings: bindings), logger: logger)
+        do {
+            return try await execute(PostgresPrepared<SQL>(bindings: bindings), logger: logger)
+        } catch {
+            if let state = PostgresStore.sqlState(error), PostgresStore.isTransient(sqlState: state) {
+                try? await close()
+            }
+            throw error
+        }
     }
 }

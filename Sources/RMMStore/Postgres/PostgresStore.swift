@@ -63,7 +63,7 @@ public final class PostgresStore: Store {
         // its client left, and would hold its locks on until the wait ended).
         configuration.options.additionalStartupParameters = [
             ("plan_cache_mode", "force_generic_plan"),
-            ("statement_timeout", "\(Int(PostgresCallDeadline.Limits.statementTimeout.components.seconds) * 1000)"),
+            ("statement_timeout", "\(max(1, Int(callLimits.statementTimeout / .milliseconds(1))))"),
         ]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
                                   password: password, logger: logger, callLimits: callLimits)
