@@ -58,7 +58,7 @@ public final class PostgresStore: Store {
         // size of the array changes its estimates. Their generic plans are index lookups. The
         // setting also reaches every other parameterised statement the pool sends (PostgresNIO
         // sends each as an unnamed prepared statement): their plans, too, are made without the
-        // values, which the full-size benchmark ran with (50,000 agents) without a slow statement.
+        // values. The full-size benchmark ran with it; the other statements' plans are not audited.
         // A statement blocked past `statementTimeout` (behind another transaction's row locks on
         // a loaded node) is ended by PostgreSQL itself: its transaction rolls back and frees its
         // locks, and the caller gets a definite "not done" before the call's own deadline, which
