@@ -134,6 +134,9 @@ actor AgentSession {
     /// The newest finished link diagnosis of this agent.
     var lastDiagnosis: LinkDiagnosis? { health.lastDiagnosis }
 
+    /// When an automatic link diagnosis last started (`distantPast`: never).
+    var lastAutoDiagnosisStart: Date { health.lastAutoDiagnosis }
+
     // MARK: connection lifecycle
 
     /// Makes `link` the agent's only route. An older connection is closed as superseded; its late
@@ -697,8 +700,10 @@ actor AgentSession {
             if let rtt = link.counters.lastPongRttMs { live.lastPongRttMs = rtt }
             if !unstored.isEmpty, storeRetryDue(now), let epoch = connection?.epoch { await storeReports([], epoch: epoch, now: now) }
             if outbound.hasUnsent, storeRetryDue(now) { await pump() }
-            // A command unacknowledged past the ack deadline: find out why, automatically.
-            let overdue = outbound.overdueCommand(now: now, ackDeadline: config.ackDeadline)
+            // A command unacknowledged past the ack deadline: find out why, automatically. Not
+            // while a report write is in flight or reports wait to be stored: reading the agent's
+            // next frames (and its acks) waits on the database then, not on the link.
+            let overdue = storeHoldsReading ? nil : outbound.overdueCommand(now: now, ackDeadline: config.ackDeadline)
             if let trigger = health.autoDiagnosis(overdue: overdue, now: now, ackDeadline: config.ackDeadline) {
                 Task { _ = await LinkDiagnoser(session: self).run(trigger: trigger) }
             }
@@ -711,6 +716,10 @@ actor AgentSession {
         scheduleWake(now: now)
         return flush ? live : nil
     }
+
+    /// Whether the agent's reports are being stored or wait to be: the agent's later frames are
+    /// read only after, so what they would acknowledge is not evidence about the link.
+    private var storeHoldsReading: Bool { storingEpoch != nil || !unstored.isEmpty }
 
     /// Files the session in its clock under its next duty. Scheduling is "earliest wins", so
     /// calling this whenever something may have moved a duty earlier is always safe.
@@ -725,7 +734,7 @@ actor AgentSession {
             others: [
                 storeWork ? storeRetryAt : nil,
                 outbound.retransmitDue(ackDeadline: deadline),
-                health.autoDiagnosisDue(oldestCommandWrite: outbound.oldestCommandWrite, ackDeadline: deadline),
+                storeHoldsReading ? nil : health.autoDiagnosisDue(oldestCommandWrite: outbound.oldestCommandWrite, ackDeadline: deadline),
             ]
         ) else { return }
         clock.schedule(self, at: due)

@@ -51,6 +51,26 @@ struct StoreAwaySessionTests {
         #expect(try await base.command(id: "c2")?.state == .delivered)
     }
 
+    @Test("while a report write hangs (the database not answering), an unacknowledged command is not taken for a link fault")
+    func hungStoreIsNotALinkFault() async throws {
+        let (base, store, agentId, session, link) = try await Fixture.faultySession(attachedAt: Date())
+        await session.enqueue(try await Fixture.insert(["c1", "c2"], agent: agentId, into: base))
+        #expect(try await link.messages().commands.map(\.spec.commandId) == ["c1", "c2"])
+        // The agent's ack of c1 acknowledges only the first message; its write hangs, and with it
+        // the reading of what the agent sends next (the ack of c2 waits on the socket).
+        store.hangReportWrites.withLock { $0 = 1 }
+        let stuck = Task {
+            await session.handle([Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1)], epoch: 1, now: Date())
+        }
+        while store.hung.withLock({ $0.isEmpty }) { await Task.yield() }
+        // Well past the ack deadline of c2 (the session stamped its write with the wall clock).
+        await session.tick(now: Date().addingTimeInterval(3 * AgentConfig.defaults.ackDeadline))
+        #expect(await session.lastAutoDiagnosisStart == .distantPast)
+        #expect(link.link.isOpen)
+        store.releaseHungWrites()
+        await stuck.value
+    }
+
     @Test("a command whose `sent` cannot be recorded is not written; it is tried again a second later, then written")
     func sendsWaitForTheDatabase() async throws {
         let (base, store, agentId, session, link) = try await Fixture.faultySession(attachedAt: Date())
