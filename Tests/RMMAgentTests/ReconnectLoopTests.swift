@@ -35,13 +35,13 @@ struct ReconnectLoopTests {
         var top = Highest()
         let policy = LinkPolicy()
         let delays = (0..<5).map { _ in loop.next(after: .failed, policy: policy, now: t0, using: &top) }
-        #expect(delays.map { step -> Double in if case .retry(let d) = step { return d } else { return -1 } }.map { ($0 * 1000).rounded() / 1000 } == [0.5, 1, 2, 4, 4])
+        #expect(delays.map { step -> Double in if case .retry(let d) = step { return d } else { return -1 } }.map { ($0 * 1000).rounded() / 1000 } == [1, 2, 4, 4, 4])
         let ended = SessionEnd.ended(closure(.goingAway, byPeer: true), welcomed: true, downlinkQuiet: false, welcomeLost: false)
         guard case .retry(let delay) = loop.next(after: .ended(ended), policy: policy, now: t0, using: &top) else {
             Issue.record("a welcomed session must be retried")
             return
         }
-        #expect(delay <= 0.5 + 1e-9)
+        #expect(delay <= 1 + 1e-9)
         #expect(policy.history.reconnects.count == 1, "the policy recorded the reconnect")
     }
 
@@ -52,7 +52,7 @@ struct ReconnectLoopTests {
         let policy = LinkPolicy()
         for _ in 0..<3 { _ = loop.next(after: .failed, policy: policy, now: t0, using: &top) }
         let quiet = SessionEnd.ended(closure(.deadlineExpired, "no data", byPeer: false), welcomed: true, downlinkQuiet: true, welcomeLost: false)
-        #expect(loop.next(after: .ended(quiet), policy: policy, now: t0, using: &top) == .retry(after: 0.5))
+        #expect(loop.next(after: .ended(quiet), policy: policy, now: t0, using: &top) == .retry(after: 1))
         #expect(policy.mode == DownlinkMode.text.fallback)
     }
 
@@ -62,7 +62,7 @@ struct ReconnectLoopTests {
         var top = Highest()
         let policy = LinkPolicy()
         for _ in 0..<3 { _ = loop.next(after: .failed, policy: policy, now: t0, using: &top) }
-        #expect(loop.next(after: .answerLost("no answer"), policy: policy, now: t0, using: &top) == .retry(after: 0.5))
+        #expect(loop.next(after: .answerLost("no answer"), policy: policy, now: t0, using: &top) == .retry(after: 1))
         let next = policy.nextConnection(now: t0)
         #expect(next.mss != nil && next.cap != nil)
         #expect(policy.history.findings.map(\.kind) == [.answerLost])

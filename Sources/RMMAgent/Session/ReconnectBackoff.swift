@@ -1,5 +1,9 @@
 /// Delays between reconnect attempts: exponential with full jitter, so a fleet that lost its server
 /// at the same moment does not come back in lockstep. Shared by the agent and the fleet simulator.
+///
+/// The first delay (and the first after a reset) is already drawn from a range, `minimum` to
+/// twice it: a node that dies drops all its agents in the same millisecond, and without jitter
+/// on the first attempt they would all knock on the next node at the same instant.
 public struct ReconnectBackoff: Sendable {
     public let minimum: Double
     public let maximum: Double
@@ -8,12 +12,12 @@ public struct ReconnectBackoff: Sendable {
     public init(minimum: Double, maximum: Double) {
         self.minimum = max(0, minimum)
         self.maximum = max(self.minimum, maximum)
-        ceiling = self.minimum
+        ceiling = min(self.maximum, self.minimum * 2)
     }
 
     /// Starts over from the minimum (after a connection that worked).
     public mutating func reset() {
-        ceiling = minimum
+        ceiling = min(maximum, minimum * 2)
     }
 
     /// The next delay in seconds: uniform in minimum...ceiling; the ceiling then doubles up to the maximum.

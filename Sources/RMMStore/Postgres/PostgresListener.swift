@@ -65,9 +65,25 @@ struct ListenBackoff {
 
 extension PostgresStore {
     /// Sends `payload` to every listener on `PostgresListener.channel` (on commit: here at once).
+    /// Signals sent while one is on its way go together in the next round trip (`signalWriter`).
     public func notify(_ payload: String) async throws {
-        try await read { connection in
-            for try await _ in try await connection.query("SELECT pg_notify(\(PostgresListener.channel), \(payload))", logger: logger) {}
+        try await signalWriter.submit(payload, bytes: payload.utf8.count) { batch in await self.notifyAll(batch) }
+    }
+
+    /// Sends `payloads` in one statement, in order (PostgreSQL delivers one transaction's
+    /// notifications in the order sent, and folds identical ones into one: harmless, as every
+    /// signal is a hint that says the same the second time).
+    func notifyAll(_ payloads: [String]) async -> [Result<Void, any Error>] {
+        do {
+            try await read { connection in
+                let sent = try await connection.query("""
+                    SELECT pg_notify(\(PostgresListener.channel), p) FROM unnest(\(payloads)::text[]) WITH ORDINALITY AS s(p, n) ORDER BY n
+                    """, logger: logger)
+                for try await _ in sent {}
+            }
+            return payloads.map { _ in .success(()) }
+        } catch {
+            return payloads.map { _ in .failure(error) }
         }
     }
 }

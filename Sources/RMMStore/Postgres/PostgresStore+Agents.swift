@@ -158,11 +158,17 @@ extension PostgresStore {
     }
 
     public func agent(id: String) async throws -> AgentRecord? {
-        try await read { connection in
-            try await connection.rows(
-                "SELECT \(unescaped: AgentRecord.columns) FROM agents WHERE id = \(id)", logger: logger, AgentRecord.init(postgres:)
-            ).first
+        var binds = PostgresBindings()
+        binds.append(id)
+        return try await read { connection in
+            for try await row in try await connection.run(AgentByIdSQL.self, binds, logger: logger) { return try AgentRecord(postgres: row) }
+            return nil
         }
+    }
+
+    /// An agent by id: read at every handshake, so prepared.
+    enum AgentByIdSQL: PostgresPreparedSQL {
+        static let sql = "SELECT \(AgentRecord.columns) FROM agents WHERE id = $1::text"
     }
 
     private func agent(publicKey: String, _ connection: PostgresConnection) async throws -> AgentRecord? {

@@ -37,15 +37,8 @@ extension PostgresStore {
     public func recordReports(_ reports: [CommandReport], agentId: String, now: Date) async throws -> [ReportEffect] {
         guard !reports.isEmpty else { return [] }
         let steps = reports.map { (commandId: $0.commandId, step: $0.postgresStep) }
-        // A lone ack or start, the commonest report, is one atomic statement, as `transition`.
-        if steps.count == 1, case .move(let state, let reason) = steps[0].step {
-            return [try await moveReported(commandId: steps[0].commandId, to: state, reason: reason, agentId: agentId, now: now)]
-        }
-        return try await write { connection in
-            var run = try await PostgresReportRun.load(steps, connection, logger: logger)
-            let effects = steps.map { run.apply($0.commandId, $0.step, agentId: agentId, now: now) }
-            return try await run.flush(effects, connection, logger: logger)
-        }
+        let reports = AgentReports(agentId: agentId, steps: steps, now: now)
+        return try await reportWriter.submit(reports, bytes: reports.bytes) { batch in await self.commitReports(batch) }
     }
 
     public func appendOutput(commandId: String, stream: StdStream, offset: Int, data: Data, cap: Int) async throws -> Bool {
@@ -88,7 +81,7 @@ extension PostgresStore {
     }
 
     /// An agent's report that moves a command, as `recordReports` applies it, in one statement.
-    private func moveReported(commandId: String, to state: CommandState, reason: String?, agentId: String, now: Date) async throws -> ReportEffect {
+    func moveReported(commandId: String, to state: CommandState, reason: String?, agentId: String, now: Date) async throws -> ReportEffect {
         try await writeAlone { connection in
             if let moved = try await runMove(commandId: commandId, to: state, reason: reason, now: now, agentId: agentId, audit: nil, connection) { return .changed(moved) }
             // Refused: say why, from the row as it stands.

@@ -27,6 +27,10 @@ public final class PostgresStore: Store {
     let leaseConnection: PostgresLeaseConnection
     /// How long a call may wait for a connection and for the database's answer (`bounded`).
     let callLimits: PostgresCallDeadline.Limits
+    /// Where agents' reports queue to share transactions (`PostgresStore+ReportBatches`).
+    let reportWriter: PostgresGroupWriter<AgentReports, [ReportEffect]>
+    /// Where cluster signals queue to share a NOTIFY round trip (`notify`).
+    let signalWriter = PostgresGroupWriter<String, Void>(lanes: 1, maxJobs: 256, maxBytes: 512 << 10)
     /// A probe of a database found away runs (`probeSoon`).
     private let probing = Atomic(false)
     private let runner: Task<Void, Never>
@@ -69,7 +73,8 @@ public final class PostgresStore: Store {
             ("statement_timeout", "\(max(1, Int(callLimits.statementTimeout / .milliseconds(1))))"),
         ]
         let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
-                                  password: password, logger: logger, callLimits: callLimits)
+                                  password: password, logger: logger, callLimits: callLimits,
+                                  reportLanes: reportLanes(connections: connections))
         do {
             try await PostgresSchema.migrate(store)
         } catch {
@@ -79,8 +84,10 @@ public final class PostgresStore: Store {
         return store
     }
 
-    private init(client: PostgresClient, location: PostgresLocation, password: String?, logger: Logger, callLimits: PostgresCallDeadline.Limits) {
+    private init(client: PostgresClient, location: PostgresLocation, password: String?, logger: Logger, callLimits: PostgresCallDeadline.Limits,
+                 reportLanes: Int) {
         self.client = client
+        reportWriter = PostgresGroupWriter(lanes: reportLanes)
         self.callLimits = callLimits
         self.location = location
         self.logger = logger

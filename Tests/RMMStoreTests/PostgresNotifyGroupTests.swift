@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import RMMTestSupport
+import Testing
+@testable import RMMStore
+
+/// Cluster signals sent together (`PostgresStore.notify` through its group writer): one round
+/// trip carries many, each arrives, and in the order given.
+@Suite("PostgreSQL grouped NOTIFY", .timeLimit(.minutes(1)))
+struct PostgresNotifyGroupTests {
+    @Test("signals sent in one round trip arrive in order; signals sent at once all arrive")
+    func groupedSignalsArrive() async throws {
+        let server = try await PostgresTestServer.shared()
+        let location = try PostgresLocation(parsing: try await server.createDatabase(prefix: "notify"))
+        let logger = Logger(label: "test.notify")
+        let store = try await PostgresStore.open(location, password: nil, logger: logger)
+        defer { store.close() }
+        let (events, sink) = AsyncStream<PostgresListener.Event>.makeStream()
+        let listening = Task { await PostgresListener(location: location, password: nil, logger: logger).run(into: sink) }
+        defer { listening.cancel() }
+        var heard = events.makeAsyncIterator()
+        // The LISTEN may not be set up yet: knock until it hears.
+        let knocking = Task {
+            while !Task.isCancelled {
+                try? await store.notify("knock")
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        while let event = await heard.next(), event != .payload("knock") {}
+        knocking.cancel()
+        _ = await knocking.value
+
+        let ordered = (1...50).map { "ordered-\($0)" }
+        let results = await store.notifyAll(ordered)
+        #expect(results.count == 50)
+        var received: [String] = []
+        while received.count < 50, let event = await heard.next() {
+            if case .payload(let payload) = event, payload.hasPrefix("ordered-") { received.append(payload) }
+        }
+        #expect(received == ordered)
+
+        // Two hundred at once: every one arrives (most share round trips).
+        let before = store.signalWriter.counts
+        await withTaskGroup(of: Void.self) { group in
+            for index in 1...200 { group.addTask { try? await store.notify("many-\(index)") } }
+        }
+        var many: Set<String> = []
+        while many.count < 200, let event = await heard.next() {
+            if case .payload(let payload) = event, payload.hasPrefix("many-") { many.insert(payload) }
+        }
+        #expect(many == Set((1...200).map { "many-\($0)" }))
+        let after = store.signalWriter.counts
+        #expect(after.items - before.items == 200)
+        #expect(after.batches - before.batches <= 200)
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import PostgresNIO
+import RMMProtocol
+import RMMTestSupport
+import Testing
+@testable import RMMStore
+
+/// Group commit of agents' reports on PostgreSQL (`PostgresGroupWriter`): reports that
+/// arrive while every report writer is busy share one transaction, each caller still gets its
+/// own effects, and a report that fails the shared transaction fails alone.
+@Suite("PostgreSQL report group commit")
+struct PostgresReportGroupTests {
+    /// Agents `ag_0`…`ag_<agents-1>`, each with one command `c<i>` in state `sent`.
+    private static func fleet(agents: Int) async throws -> (PostgresStore, PostgresTestServer, String) {
+        let server = try await PostgresTestServer.shared()
+        let location = try PostgresLocation(parsing: try await server.createDatabase(prefix: "reportgroup"))
+        let store = try await PostgresStore.open(location, password: nil, logger: Logger(label: "test.reportgroup"))
+        var sql = ""
+        for index in 0..<agents {
+            sql += """
+                INSERT INTO agents (id, name, name_key, public_key, hostname, os, version, enrolled_at, epoch)
+                VALUES ('ag_\(index)', 'host-\(index)', 'host-\(index)', 'key-\(index)', 'h', 'linux', '1', 0, 1);
+                INSERT INTO commands (id, agent_id, batch_id, kind, text, timeout_seconds, created_at, expires_at, state, updated_at, created_by, version)
+                VALUES ('c\(index)', 'ag_\(index)', 'b1', 'shell', 'echo', 30, 0, 600, 'sent', 0, 'ops', 1);
+
+                """
+        }
+        _ = try await server.psql(sql, database: location.database)
+        return (store, server, location.database)
+    }
+
+    /// Holds `c0`'s row lock and fills every report lane with a write that waits for it; returns
+    /// the release. Writes made after this queue in the committer.
+    private static func blockEveryLane(_ store: PostgresStore, server: PostgresTestServer, database: String) async throws -> (release: () -> Void, holder: Task<Void, any Error>, blocked: [Task<[ReportEffect], any Error>]) {
+        let (lockedSignals, locked) = AsyncStream<Void>.makeStream()
+        let (releaseSignals, release) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await store.write { connection in
+                for try await _ in try await connection.query("SELECT id FROM commands WHERE id = 'c0' FOR UPDATE", logger: store.logger) {}
+                locked.yield()
+                var waiting = releaseSignals.makeAsyncIterator()
+                _ = await waiting.next()
+            }
+        }
+        var lockedWait = lockedSignals.makeAsyncIterator()
+        _ = await lockedWait.next()
+        var blocked: [Task<[ReportEffect], any Error>] = []
+        let lanes = PostgresStore.reportLanes(connections: 8)
+        for lane in 1...lanes {
+            // One at a time, so each takes a lane of its own rather than joining the one before.
+            blocked.append(Task { try await store.recordReports([.acknowledged(commandId: "c0", reason: nil)], agentId: "ag_0", now: Fixture.at(Double(lane))) })
+            try await waitForLockWaits(lane, server: server, database: database)
+        }
+        return ({ release.yield() }, holder, blocked)
+    }
+
+    @Test("reports that arrive while every writer is busy share one transaction, each with its own effects")
+    func busyWritersShareOneTransaction() async throws {
+        let (store, server, database) = try await Self.fleet(agents: 21)
+        defer { store.close() }
+        let (release, holder, blocked) = try await Self.blockEveryLane(store, server: server, database: database)
+        let before = store.reportWriter.counts
+        var waiting: [Task<[ReportEffect], any Error>] = []
+        for index in 1...20 {
+            waiting.append(Task {
+                try await store.recordReports([
+                    .acknowledged(commandId: "c\(index)", reason: nil),
+                    .started(commandId: "c\(index)", reason: "pid \(index)"),
+                    .finished(commandId: "c\(index)", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("out \(index)".utf8))),
+                    // Another agent's command: refused for this one, in the same transaction.
+                    .acknowledged(commandId: index == 1 ? "c2" : "c1", reason: nil),
+                ], agentId: "ag_\(index)", now: Fixture.at(10))
+            })
+        }
+        try await waitUntil("20 report writes queue behind the busy writers", timeout: .seconds(30)) { store.reportWriter.waitingForTest == 20 }
+        release()
+        try await holder.value
+        for task in blocked { _ = try await task.value }
+        for (offset, task) in waiting.enumerated() {
+            let index = offset + 1
+            let effects = try await task.value
+            let stored = try #require(try await store.command(id: "c\(index)"))
+            #expect(stored.state == .succeeded && stored.exitCode == 0)
+            #expect(effects.count == 4)
+            #expect(effects[2] == .changed(stored))
+            #expect(effects[3] == .notOwned)
+            #expect(try await store.events(commandId: "c\(index)").map(\.state) == [.delivered, .running, .succeeded])
+            #expect(try await store.output(commandId: "c\(index)", stream: .stdout) == Data("out \(index)".utf8))
+        }
+        // The blocked lanes' three transactions, then one for all twenty agents.
+        let after = store.reportWriter.counts
+        #expect(after.batches - before.batches == 1 + blocked.count)
+        #expect(after.items - before.items == 20 + blocked.count)
+        // One version for the twenty: they committed together.
+        let versions = try await server.psql("SELECT count(DISTINCT version) FROM commands WHERE id <> 'c0'", database: database)
+        #expect(versions.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+    }
+
+    @Test("a report whose command cannot be read fails alone; the others in its transaction are stored")
+    func aFailingReportFailsAlone() async throws {
+        let (store, server, database) = try await Self.fleet(agents: 6)
+        defer { store.close() }
+        // Another writer left c3 unreadable.
+        _ = try await server.psql("UPDATE commands SET state = 'no-such-state' WHERE id = 'c3'", database: database)
+        let (release, holder, blocked) = try await Self.blockEveryLane(store, server: server, database: database)
+        var waiting: [Task<[ReportEffect], any Error>] = []
+        for index in 1...5 {
+            waiting.append(Task { try await store.recordReports([.acknowledged(commandId: "c\(index)", reason: nil), .started(commandId: "c\(index)", reason: nil)], agentId: "ag_\(index)", now: Fixture.at(10)) })
+        }
+        try await waitUntil("5 report writes queue behind the busy writers", timeout: .seconds(30)) { store.reportWriter.waitingForTest == 5 }
+        release()
+        try await holder.value
+        for task in blocked { _ = try await task.value }
+        for (offset, task) in waiting.enumerated() {
+            let index = offset + 1
+            if index == 3 {
+                await #expect(throws: StoreError.self) { _ = try await task.value }
+                continue
+            }
+            let effects = try await task.value
+            #expect(effects.count == 2)
+            #expect(try await store.command(id: "c\(index)")?.state == .running)
+        }
+        let c3 = try await server.psql("SELECT state FROM commands WHERE id = 'c3'", database: database)
+        #expect(c3.trimmingCharacters(in: .whitespacesAndNewlines) == "no-such-state")
+    }
+
+    /// Waits (at most 30 s) until `count` statements on `database` wait for a lock.
+    private static func waitForLockWaits(_ count: Int, server: PostgresTestServer, database: String) async throws {
+        try await waitUntil("\(count) statements to wait for a lock", timeout: .seconds(30)) {
+            let waiting = try await server.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(database)' AND wait_event_type = 'Lock'"
+            ).trimmingCharacters(in: .whitespacesAndNewlines)
+            return waiting == "\(count)"
+        }
+    }
+}
