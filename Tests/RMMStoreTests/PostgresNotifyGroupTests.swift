@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import RMMTestSupport
 import Testing
@@ -52,5 +53,52 @@ struct PostgresNotifyGroupTests {
         let after = store.signalWriter.counts
         #expect(after.items - before.items == 200)
         #expect(after.batches - before.batches <= 200)
+    }
+}
+
+/// The LISTEN connection's own liveness: one that stops answering is dropped and replaced.
+@Suite("PostgreSQL LISTEN probe", .timeLimit(.minutes(1)))
+struct PostgresListenProbeTests {
+    @Test("a LISTEN connection whose backend froze is found by its probe, replaced, and reported as a gap; signals flow again")
+    func frozenListenConnectionIsReplaced() async throws {
+        let server = try await PostgresTestServer.shared()
+        let location = try PostgresLocation(parsing: try await server.createDatabase(prefix: "listenprobe"))
+        let listener = PostgresListener(location: location, password: nil, logger: Logger(label: "test.listen-probe"),
+                                        probeEvery: .milliseconds(200), answerWithin: .milliseconds(500))
+        let (events, sink) = AsyncStream<PostgresListener.Event>.makeStream()
+        let listening = Task { await listener.run(into: sink) }
+        defer { listening.cancel() }
+        var heard = events.makeAsyncIterator()
+        func notify(_ payload: String) async throws {
+            _ = try await server.psql("SELECT pg_notify('\(PostgresListener.channel)', '\(payload)')", database: location.database)
+        }
+        // Knock (through psql: the listener's is then the database's only other connection) until it hears.
+        let knocking = Task {
+            while !Task.isCancelled {
+                try? await notify("knock")
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        while let event = await heard.next(), event != .payload("knock") {}
+        knocking.cancel()
+        _ = await knocking.value
+
+        let pidText = try await server.psql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '\(location.database)' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), "the listener's backend: \(pidText)")
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        // Unanswered probe → dropped → a fresh connection listens and says something may have been missed.
+        while let event = await heard.next(), event != .gap {}
+        kill(pid, SIGCONT)
+        let resumed = Task {
+            while !Task.isCancelled {
+                try? await notify("after")
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        defer { resumed.cancel() }
+        while let event = await heard.next(), event != .payload("after") {}
     }
 }

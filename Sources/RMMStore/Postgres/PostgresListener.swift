@@ -1,9 +1,15 @@
 import Foundation
 import Logging
 import PostgresNIO
+import RMMProtocol
 
 /// LISTENs on one channel on a dedicated connection and reconnects by itself with backoff; after
 /// every reconnect it reports a `gap` (notifications sent meanwhile are lost).
+///
+/// The connection is asked to answer (`SELECT 1`) every `probeEvery`: a LISTEN connection that
+/// went half-open (a NAT or firewall that forgot it, a database host that froze) hears nothing
+/// and says nothing, and without the probe the node would never learn that its signals stopped.
+/// Unanswered within `answerWithin`, it is dropped and a new one listens, after a `gap`.
 public struct PostgresListener: Sendable {
     /// What the listener hears.
     public enum Event: Sendable, Equatable {
@@ -18,11 +24,15 @@ public struct PostgresListener: Sendable {
     let location: PostgresLocation
     let password: String?
     let logger: Logger
+    let probeEvery: Duration
+    let answerWithin: Duration
 
-    public init(location: PostgresLocation, password: String?, logger: Logger) {
+    public init(location: PostgresLocation, password: String?, logger: Logger, probeEvery: Duration = .seconds(15), answerWithin: Duration = .seconds(10)) {
         self.location = location
         self.password = password
         self.logger = logger
+        self.probeEvery = probeEvery
+        self.answerWithin = answerWithin
     }
 
     /// Listens until the task is cancelled, yielding what it hears.
@@ -37,7 +47,7 @@ public struct PostgresListener: Sendable {
                     if !first { continuation.yield(.gap) }
                     first = false
                     backoff.reset()
-                    for try await notification in notifications { continuation.yield(.payload(notification.payload)) }
+                    throw ListenEnded(why: await listen(notifications, on: connection, into: continuation))
                 }
             } catch {
                 if Task.isCancelled { break }
@@ -48,6 +58,55 @@ public struct PostgresListener: Sendable {
         }
         continuation.finish()
     }
+
+    /// Passes on what `notifications` bring until the connection fails or stops answering its
+    /// probes; returns why it ended. Neither the reader nor the probe is awaited once the other
+    /// ended: on a frozen connection both may hang until it is closed.
+    private func listen(_ notifications: PostgresNotificationSequence, on connection: PostgresConnection,
+                        into continuation: AsyncStream<Event>.Continuation) async -> String {
+        let (endings, ending) = AsyncStream<String>.makeStream()
+        let reader = Task {
+            do {
+                for try await notification in notifications { continuation.yield(.payload(notification.payload)) }
+                ending.yield("the notification stream ended")
+            } catch {
+                ending.yield(PostgresStore.describe(error))
+            }
+        }
+        let prober = Task { [probeEvery, answerWithin, logger] in
+            ending.yield(await Self.probe(connection, every: probeEvery, answerWithin: answerWithin, logger: logger))
+        }
+        var first = endings.makeAsyncIterator()
+        let why = await first.next() ?? "stopped"
+        reader.cancel()
+        prober.cancel()
+        ending.finish()
+        return why
+    }
+
+    /// Asks `connection` to answer every `every`; returns when it did not within `answerWithin`.
+    private static func probe(_ connection: PostgresConnection, every: Duration, answerWithin: Duration, logger: Logger) async -> String {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: every)
+            if Task.isCancelled { break }
+            let answered = await firstAnswer(before: .now + answerWithin, late: false) {
+                do {
+                    for try await _ in try await connection.query("SELECT 1", logger: logger) {}
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            if !answered { return "the signal connection did not answer a probe within \(answerWithin)" }
+        }
+        return "stopped"
+    }
+}
+
+/// Why a LISTEN connection was given up.
+struct ListenEnded: Error, CustomStringConvertible {
+    let why: String
+    var description: String { why }
 }
 
 /// Reconnection delays: 100 ms doubling to 5 s, with up to 50 % jitter so nodes do not reconnect in step.
