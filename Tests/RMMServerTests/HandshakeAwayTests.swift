@@ -22,6 +22,7 @@ struct HandshakeAwayTests {
         }
         func revokeAgent(id: String, now: Date, audit: AuditEntry?) async throws { try await base.revokeAgent(id: id, now: now, audit: audit) }
         func resolveAgent(_ idOrName: String) async throws -> AgentRecord? { try await base.resolveAgent(idOrName) }
+        func resolveAgents(_ targets: [String]) async throws -> [Result<AgentRecord?, StoreError>] { try await base.resolveAgents(targets) }
         func agents() async throws -> [AgentRecord] { try await base.agents() }
         func agentPage(after: AgentPageCursor?, limit: Int) async throws -> [AgentRecord] { try await base.agentPage(after: after, limit: limit) }
         func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }

@@ -122,6 +122,11 @@ import Testing
         } throws: { error in
             "\(error)".contains("matches 2 agents") && "\(error)".contains("ag_a") && "\(error)".contains("ag_e")
         }
+        // In a list, only that target is refused; the others still resolve.
+        let resolved = try await store.resolveAgents(["ag_b", "ag_a", "web-2"])
+        #expect(try resolved[0].get()?.id == "ag_b" && (try resolved[2].get()?.id) == "ag_d")
+        guard case .failure(.conflict(let why)) = resolved[1] else { Issue.record("expected a conflict, got \(resolved[1])"); return }
+        #expect(why.contains("matches 2 agents"))
         // The index holds: no second "WEB" can be written, even bypassing the store's checks.
         #expect(throws: (any Error).self) {
             try store.writer.write { db in try db.execute(sql: "UPDATE agents SET name = 'WEB', name_key = 'web' WHERE id = 'ag_d'") }

@@ -191,6 +191,24 @@ import RMMStore
         #expect(try await store.resolveAgent("nobody") == nil)
     }
 
+    @Test("many targets resolved in one read, each as resolveAgent would, in the order given", arguments: StoreBackend.allCases)
+    func resolveAgentsAnswersEachTargetInOrder(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
+        _ = try await store.createEnrollmentToken(hash: "h", expiresAt: nil, uses: 10, now: Fixture.t0)
+        let a = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts("alpha"), now: Fixture.t0)
+        let b1 = try await store.enrollAgent(tokenHash: "h", publicKey: "k2", facts: Fixture.facts("twin"), now: Fixture.t0)
+        let b2 = try await store.enrollAgent(tokenHash: "h", publicKey: "k3", facts: Fixture.facts("twin"), now: Fixture.t0)
+        try await store.revokeAgent(id: b2.id, now: Fixture.at(1))
+        let revoked = try #require(try await store.agent(id: b2.id))
+        let targets = ["twin", a.id, "nobody", "ALPHA", "Twin-2", b1.id, "", "alpha"]
+        let resolved = try await store.resolveAgents(targets).map { try $0.get() }
+        #expect(resolved == [b1, a, nil, a, revoked, b1, nil, a])
+        #expect(try await store.resolveAgents([]).isEmpty)
+        // The same answers one at a time.
+        for target in targets { #expect(try await store.resolveAgent(target) == resolved[targets.firstIndex(of: target) ?? 0]) }
+    }
+
     @Test(arguments: StoreBackend.allCases) func liveAgentNamesLeaveOutTheRevokedInNameOrder(backend: StoreBackend) async throws {
         let (store, web1) = try await RegistryFixture.storeWithAgent(backend)
         defer { RegistryFixture.close(store) }

@@ -208,15 +208,21 @@ actor CommandService {
         }
         if names.isEmpty { throw RequestError(400, "name at least one agent (id or name), or set all") }
         if names.count > settings.maxCommandsPerRequest { throw RequestError(400, "at most \(settings.maxCommandsPerRequest) agents per request") }
+        for name in names { try RequestError.refuseNUL(name, in: "agent name") }
+        // One read for the whole list: a request may name thousands of agents.
+        let resolved: [Result<AgentRecord?, StoreError>]
+        do {
+            resolved = try await store.resolveAgents(names)
+        } catch let error as StoreError {
+            throw RequestError(409, error.description)
+        }
         var seen = Set<String>()
         var out: [Target] = []
-        for name in names {
-            try RequestError.refuseNUL(name, in: "agent name")
+        for (name, result) in zip(names, resolved) {
             let agent: AgentRecord?
-            do {
-                agent = try await store.resolveAgent(name)
-            } catch let error as StoreError {
-                throw RequestError(409, error.description)
+            switch result {
+            case .success(let found): agent = found
+            case .failure(let error): throw RequestError(409, error.description)
             }
             guard let agent else { throw RequestError(404, "no agent with id or name '\(name)'") }
             if agent.revokedAt != nil { throw RequestError(409, "agent '\(name)' is revoked") }

@@ -178,22 +178,32 @@ extension PostgresStore {
     }
 
     public func resolveAgent(_ idOrName: String) async throws -> AgentRecord? {
-        // The agent with this id first, then those with this name in enrollment order.
-        let candidates = try await read { connection in
-            try await connection.rows(
+        try await resolveAgents([idOrName])[0].get()
+    }
+
+    public func resolveAgents(_ targets: [String]) async throws -> [Result<AgentRecord?, StoreError>] {
+        guard !targets.isEmpty else { return [] }
+        let unique = Array(Set(targets))
+        // Each target's candidates: the agent with this id first, then those with this name in
+        // enrollment order (`AgentTarget`).
+        let targetColumn = AgentRecord.columns.split(separator: ",").count
+        let rows = try await read { connection in
+            var found: [(String, AgentRecord)] = []
+            let query: PostgresQuery = """
+                SELECT \(unescaped: AgentRecord.columns), target FROM (
+                    SELECT a.*, q.target, a.id = q.target AS by_id
+                    FROM unnest(\(unique)::text[], \(unique.map(AgentName.key))::text[]) AS q(target, key)
+                    JOIN agents a ON a.id = q.target OR a.name_key = q.key
+                ) m ORDER BY target, by_id DESC, enrolled_at, seq
                 """
-                SELECT \(unescaped: AgentRecord.columns) FROM agents WHERE id = \(idOrName) OR name_key = \(AgentName.key(idOrName))
-                ORDER BY id = \(idOrName) DESC, enrolled_at, seq
-                """,
-                logger: logger, AgentRecord.init(postgres:)
-            )
+            for try await row in try await connection.query(query, logger: logger) {
+                let target = try PostgresCells(row, what: "an agent target").value(targetColumn, "target", as: String.self)
+                found.append((target, try AgentRecord(postgres: row)))
+            }
+            return found
         }
-        // Names are unique and never look like ids, but a database edited by hand may disagree:
-        // a target that could mean several agents is never guessed.
-        if candidates.count > 1 {
-            throw StoreError.conflict("'\(idOrName)' matches \(candidates.count) agents: \(candidates.map(\.id).joined(separator: ", ")); use one of these ids")
-        }
-        return candidates.first
+        let candidates = Dictionary(grouping: rows, by: \.0).mapValues { $0.map(\.1) }
+        return targets.map { AgentTarget.pick($0, from: candidates[$0] ?? []) }
     }
 
     public func agents() async throws -> [AgentRecord] {

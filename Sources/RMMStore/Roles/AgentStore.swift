@@ -19,6 +19,9 @@ public protocol AgentStore: Sendable {
     /// An agent by id, or else by name (case-insensitively); `conflict` listing the candidates' ids
     /// if the text could mean more than one agent.
     func resolveAgent(_ idOrName: String) async throws -> AgentRecord?
+    /// `resolveAgent` for each of `targets` in one read, answered in their order: the agent, nil
+    /// when none matches, or the `conflict` `resolveAgent` would throw.
+    func resolveAgents(_ targets: [String]) async throws -> [Result<AgentRecord?, StoreError>]
     func agents() async throws -> [AgentRecord]
     /// At most `limit` agents in the order of `agents()`, those after `after` (keyset paging: a
     /// page costs the same however deep it is).

@@ -104,22 +104,21 @@ extension SQLiteStore {
     }
 
     public func resolveAgent(_ idOrName: String) async throws -> AgentRecord? {
-        try await read { db in
-            let byId = try Self.agent(id: idOrName, db)
-            let byName = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name_key = ? ORDER BY enrolled_at, rowid"),
-                arguments: [AgentName.key(idOrName)]
-            ).map(AgentRecord.init(row:))
-            // Names are unique and never look like ids, but a database from before that rule (or
-            // edited by hand) may disagree: a target that could mean several agents is never guessed.
-            let candidates = ([byId].compactMap { $0 } + byName).reduce(into: [AgentRecord]()) { found, agent in
-                if !found.contains(where: { $0.id == agent.id }) { found.append(agent) }
-            }
-            if candidates.count > 1 {
-                throw StoreError.conflict("'\(idOrName)' matches \(candidates.count) agents: \(candidates.map(\.id).joined(separator: ", ")); use one of these ids")
-            }
-            return candidates.first
-        }
+        try await read { db in try Self.resolve(idOrName, db) }.get()
+    }
+
+    public func resolveAgents(_ targets: [String]) async throws -> [Result<AgentRecord?, StoreError>] {
+        try await read { db in try targets.map { try Self.resolve($0, db) } }
+    }
+
+    /// The agent with this id first, then those with this name in enrollment order (`AgentTarget`).
+    private static func resolve(_ idOrName: String, _ db: Database) throws -> Result<AgentRecord?, StoreError> {
+        let byId = try agent(id: idOrName, db)
+        let byName = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT \(AgentRecord.columns) FROM agents WHERE name_key = ? ORDER BY enrolled_at, rowid"),
+            arguments: [AgentName.key(idOrName)]
+        ).map(AgentRecord.init(row:))
+        return AgentTarget.pick(idOrName, from: [byId].compactMap { $0 } + byName)
     }
 
     public func agentCounts() async throws -> (enrolled: Int, revoked: Int) {
