@@ -17,6 +17,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("store-password-file"), help: "A file whose first line is the PostgreSQL password (with --store).")
     var storePasswordFile: String?
 
+    @Option(name: .customLong("store-connections"), help: "With --store: the width of the pool of database connections the agents' work shares (\(ServerStoreChoice.connectionRange.lowerBound)...\(ServerStoreChoice.connectionRange.upperBound), default \(ServerStoreChoice.defaultConnections)). The operator API has \(ServerStoreChoice.operatorConnections) more of its own; the name lease, the timer lease and LISTEN one each.")
+    var storeConnections: Int?
+
     @Option(name: .customLong("node-name"), help: "This node's name among the nodes of a shared --store (default: the host name); running nodes' names are unique.")
     var nodeName: String?
 
@@ -114,6 +117,11 @@ struct ServerCommand: AsyncParsableCommand {
         }
         guard enrollTrust == "pin" || enrollTrust == "system" else { throw ValidationError("--enroll-trust must be 'pin' or 'system' (got '\(enrollTrust)')") }
         guard store != nil || storePasswordFile == nil else { throw ValidationError("--store-password-file goes with --store") }
+        if let storeConnections {
+            // The SQLite store has no pool: a width given for it is a mistake worth saying.
+            guard store != nil else { throw ValidationError("--store-connections goes with --store (the SQLite store has no connection pool)") }
+            if let problem = ServerStoreChoice.connectionsProblem(storeConnections) { throw ValidationError(problem) }
+        }
         if let peerURL {
             guard store != nil else { throw ValidationError("--peer-url goes with --store") }
             if let problem = PeerURL.problem(peerURL, secure: tls != .plain) { throw ValidationError("--peer-url: '\(peerURL)' is \(problem)") }
@@ -137,7 +145,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system",
-                                    store: store.map { .postgres(url: $0, passwordFile: storePasswordFile) } ?? .sqlite,
+                                    store: store.map { .postgres(url: $0, passwordFile: storePasswordFile, connections: storeConnections ?? ServerStoreChoice.defaultConnections) } ?? .sqlite,
                                     nodeName: nodeName ?? ServerOptions.defaultNodeName,
                                     lease: nodeLeaseSeconds.map { NodeLeaseTiming(leaseSeconds: $0) } ?? NodeLeaseTiming(), peerURL: peerURL)
         let dataDirectory = self.dataDirectory

@@ -188,6 +188,8 @@ final class FaultyStore: SessionStore {
     let databaseAway = Mutex(false)
     /// Log of `transition(to: .sent)` attempts, in order.
     let sentAttempts = Mutex<[String]>([])
+    /// The `StoreLane` each `markSent` call was made on, in order.
+    let sentLanes = Mutex<[StoreLane]>([])
     /// Number of upcoming `recordVerdict` calls that fail.
     let failVerdictWrites = Mutex(0)
     /// Number of upcoming `recordVerdict` calls held (once written) until `releaseVerdicts`.
@@ -262,6 +264,7 @@ final class FaultyStore: SessionStore {
     /// Counted and failed as `transition(to: .sent)` is: it is the session's move to `sent`.
     func markSent(commandIds: [String], agentId: String, epoch: Int, reason: String?, now: Date) async throws -> SentMarking {
         sentAttempts.withLock { $0.append(contentsOf: commandIds) }
+        sentLanes.withLock { $0.append(StoreLane.current) }
         await hangIfPlanned(hangSentMarks)
         if Self.take(failSentTransitions) { throw Injected() }
         if databaseAway.withLock({ $0 }) { throw StoreError.unavailable("PostgreSQL at test has not answered") }

@@ -10,8 +10,10 @@ import RMMStore
 enum OperatorAPI {
     static func router(core: ServerCore) -> Router<OperatorContext> {
         let router = Router(context: OperatorContext.self)
+        // Before all else: every store call a request makes, its token's included, uses the operator's pool.
+        router.add(middleware: OperatorLaneMiddleware())
         if !core.settings.trustedProxies.isEmpty {
-            // First, so the audit and the per-address limits see the client, not the proxy.
+            // Before the audit and the per-address limits, so they see the client, not the proxy.
             router.add(middleware: ForwardedClientMiddleware(trusted: core.settings.trustedProxies))
         }
         router.add(middleware: ErrorMappingMiddleware())

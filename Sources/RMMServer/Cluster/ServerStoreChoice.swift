@@ -8,8 +8,29 @@ public enum ServerStoreChoice: Sendable, Equatable {
     /// `DATA_DIR/gururmm.sqlite`: a single node.
     case sqlite
     /// A PostgreSQL database that several nodes share, by `postgres://` URL; its password comes
-    /// from `passwordFile` or `GURURMM_STORE_PASSWORD`, never the URL.
-    case postgres(url: String, passwordFile: String?)
+    /// from `passwordFile` or `GURURMM_STORE_PASSWORD`, never the URL. `connections`: the agents'
+    /// pool's width (`--store-connections`, in `connectionRange`).
+    case postgres(url: String, passwordFile: String?, connections: Int = ServerStoreChoice.defaultConnections)
+
+    /// Eight pooled connections for the agents' work, beside the operator API's own
+    /// (`PostgresStore.operatorConnections`), the two leases' and LISTEN's. Wider pools let
+    /// PostgreSQL flush more commits together, but on one 2-core box 16 per node helped one node
+    /// and hurt three (BENCHMARKS.md, "every cluster phase"): the measured default until a
+    /// deployment's own database is measured.
+    public static let defaultConnections = 8
+
+    /// The operator API's own pool beside the agents' (`StoreLane.operator`).
+    public static var operatorConnections: Int { PostgresStore.operatorConnections }
+
+    /// The widths `--store-connections` takes: below 2 one slow call stalls every agent; above 64
+    /// a few nodes exhaust PostgreSQL's default 100 connections.
+    public static let connectionRange = 2...64
+
+    /// Why `connections` is not a width `--store-connections` takes; nil when it is.
+    public static func connectionsProblem(_ connections: Int) -> String? {
+        guard !connectionRange.contains(connections) else { return nil }
+        return "--store-connections must be \(connectionRange.lowerBound)...\(connectionRange.upperBound) (got \(connections))"
+    }
 }
 
 /// An open store and what the server needs to know about its kind.
@@ -42,7 +63,7 @@ struct OpenedStore {
             }
             let path = data.databasePath
             return OpenedStore(store: store, shared: false, manualSQL: { "sqlite3 \(path) \"\($0)\"" }, close: {})
-        case .postgres(let url, let passwordFile):
+        case .postgres(let url, let passwordFile, let connections):
             let location: PostgresLocation
             let password: String?
             do {
@@ -51,13 +72,10 @@ struct OpenedStore {
             } catch {
                 throw StartupError("--store: \(error)")
             }
+            if let problem = ServerStoreChoice.connectionsProblem(connections) { throw StartupError(problem) }
             let store: PostgresStore
             do {
-                // Eight pooled connections, plus the lease's and LISTEN's own. Wider pools let
-                // PostgreSQL flush more commits together, but on one 2-core box 16 per node helped
-                // one node and hurt three (BENCHMARKS.md, "every cluster phase"): left at the
-                // measured default until a deployment's own database can be measured.
-                store = try await PostgresStore.open(location, password: password, logger: logger, connections: 8)
+                store = try await PostgresStore.open(location, password: password, logger: logger, connections: connections)
             } catch {
                 throw StartupError("cannot use the store: \(error)")
             }

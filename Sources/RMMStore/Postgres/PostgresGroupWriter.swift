@@ -42,8 +42,10 @@ final class PostgresGroupWriter<Item: Sendable, Output: Sendable>: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let start = queue.withLock { $0.add(Job(item: item, continuation: continuation), bytes: bytes) }
             // The writer runs in a task of its own: it outlives this caller's wait and takes
-            // whatever queued meanwhile, with no lane held by a caller that went away.
-            if start { Task { await self.drain(commit) } }
+            // whatever queued meanwhile, with no lane held by a caller that went away. It writes
+            // for everyone queued, so on the agents' pool whoever started it (a task inherits
+            // its creator's `StoreLane`, and an operator's call must not carry agents' writes).
+            if start { Task { await StoreLane.$current.withValue(.agents) { await self.drain(commit) } } }
         }
     }
 

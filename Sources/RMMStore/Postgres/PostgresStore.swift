@@ -16,8 +16,11 @@ import Synchronization
 ///
 /// Change versions (`commands.version`, `command_output.version`): see `PostgresSchema`.
 public final class PostgresStore: Store {
-    /// The connection pool; `runner` runs it.
+    /// The agents' connection pool (`StoreLane.agents`: everything but the operator's calls); `runner` runs it.
     let client: PostgresClient
+    /// The operator API's own pool (`StoreLane.operator`), `operatorConnections` wide: an agent
+    /// storm queues thousands of calls in `client`'s, and an operator's must not wait behind them.
+    let operatorClient: PostgresClient
     /// Where the store is, without secrets.
     public let location: PostgresLocation
     let logger: Logger
@@ -38,6 +41,7 @@ public final class PostgresStore: Store {
     /// Connects, and brings the schema up to date under the migration lock (`PostgresSchema`).
     /// Throws `StoreError.unavailable` at once when the database cannot be reached, saying where
     /// it looked and what the connection attempt met.
+    /// `connections` is the agents' pool's width; the operator's pool adds `operatorConnections`.
     public static func open(_ location: PostgresLocation, password: String?, logger: Logger, connections: Int = 8) async throws -> PostgresStore {
         try await open(location, password: password, logger: logger, connections: connections, callLimits: .standard)
     }
@@ -72,8 +76,17 @@ public final class PostgresStore: Store {
             ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "\(max(1, Int(callLimits.statementTimeout / .milliseconds(1))))"),
         ]
-        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), location: location,
-                                  password: password, logger: logger, callLimits: callLimits,
+        // The same connections for the operator's lane, fewer of them, opened when first needed
+        // (an idle node holds none; a connection takes milliseconds to open); each lane named in
+        // `pg_stat_activity.application_name`.
+        var operatorConfiguration = configuration
+        operatorConfiguration.options.maximumConnections = operatorConnections
+        operatorConfiguration.options.minimumConnections = 0
+        operatorConfiguration.options.additionalStartupParameters.append(("application_name", "gururmm operator"))
+        configuration.options.additionalStartupParameters.append(("application_name", "gururmm agents"))
+        let store = PostgresStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger),
+                                  operatorClient: PostgresClient(configuration: operatorConfiguration, backgroundLogger: logger),
+                                  location: location, password: password, logger: logger, callLimits: callLimits,
                                   reportLanes: reportLanes(connections: connections))
         do {
             try await PostgresSchema.migrate(store)
@@ -84,21 +97,30 @@ public final class PostgresStore: Store {
         return store
     }
 
-    private init(client: PostgresClient, location: PostgresLocation, password: String?, logger: Logger, callLimits: PostgresCallDeadline.Limits,
-                 reportLanes: Int) {
+    /// The width of the operator's pool: its calls are a few people's, each short.
+    public static let operatorConnections = 2
+
+    private init(client: PostgresClient, operatorClient: PostgresClient, location: PostgresLocation, password: String?, logger: Logger,
+                 callLimits: PostgresCallDeadline.Limits, reportLanes: Int) {
         self.client = client
+        self.operatorClient = operatorClient
         reportWriter = PostgresGroupWriter(lanes: reportLanes)
         self.callLimits = callLimits
         self.location = location
         self.logger = logger
         reachability = PostgresReachability(database: "PostgreSQL at \(location)")
         leaseConnection = PostgresLeaseConnection(location: location, password: password, logger: logger)
-        runner = Task { await client.run() }
+        runner = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await client.run() }
+                group.addTask { await operatorClient.run() }
+            }
+        }
     }
 
     deinit { runner.cancel() }
 
-    /// Closes the pool's connections. The store is not usable afterwards.
+    /// Closes both pools' connections. The store is not usable afterwards.
     public func close() {
         runner.cancel()
         let leaseConnection = self.leaseConnection
@@ -133,14 +155,14 @@ public final class PostgresStore: Store {
         }
     }
 
-    /// Runs `body` on a pooled connection outside a transaction (each statement its own snapshot),
-    /// under `callLimits` (`bounded`); `unbounded` only for calls that may rightly take long
+    /// Runs `body` on a connection of the current `StoreLane`'s pool outside a transaction (each
+    /// statement its own snapshot), under `callLimits` (`bounded`); `unbounded` only for calls that may rightly take long
     /// (migrations, which may also wait for another node's). `body` runs in a task of its own, so
     /// it escapes; it captures `self` implicitly, as `Task`'s operation does, so the role files
     /// name the store's members without `self.`.
     func read<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
-        let client = self.client
+        let client = laneClient
         let logger = self.logger
         return try await bounded(deadline(unbounded: unbounded)) { watch in
             try await client.withConnection { connection in
@@ -166,7 +188,7 @@ public final class PostgresStore: Store {
     /// `unavailable` though the transaction may still commit.
     func write<T: Sendable>(unbounded: Bool = false, @_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try reachability.admit()
-        let client = self.client
+        let client = laneClient
         let logger = self.logger
         return try await bounded(deadline(unbounded: unbounded)) { watch in
             try await client.withConnection { connection in
@@ -184,6 +206,11 @@ public final class PostgresStore: Store {
     /// as `read`: past the deadline, the statement may still have committed.
     func writeAlone<T: Sendable>(@_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
         try await read(body)
+    }
+
+    /// The pool of the current task's `StoreLane`.
+    private var laneClient: PostgresClient {
+        StoreLane.current == .operator ? operatorClient : client
     }
 
     /// A pooled call's deadline, starting now; an unbounded one never passes.

@@ -18,7 +18,8 @@ struct FleetConfigService: Sendable {
         let saved = try await store.saveConfig(config) { saved in
             actor.entry("config.update", targets: [], detail: "config version \(saved.version)", at: now)
         }
-        await registry.push(config: saved)
+        // Pushing wakes every session's delivery: the agents' work (`StoreLane`), not the operator's.
+        await StoreLane.$current.withValue(.agents) { await registry.push(config: saved) }
         if registry.clustered { await registry.signals.publish(.config(version: saved.version)) }
         return saved
     }
