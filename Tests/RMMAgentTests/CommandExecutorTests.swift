@@ -224,7 +224,7 @@ import Testing
         _ = await executor.submit(shellSpec("run", "echo ready; sleep 60"))
         #expect(await log.wait { events in events.contains { if case .output(let o) = $0 { return o.commandId == "run" } else { return false } } })
         await executor.cancel(commandId: "run", reason: "operator cancelled")
-        let result = try #require(await log.result("run", upTo: .seconds(10)))
+        let result = try #require(await log.result("run"))
         #expect(result.status == .cancelled)
         #expect(result.reason == "operator cancelled")
         #expect(utf8Text(result.stdout) == "ready\n")

@@ -190,7 +190,12 @@ actor CommandService {
             }
             if !silent.isEmpty { feed.bump() }
         } catch {
-            logger.error("expiry sweep failed: \(error)")
+            // A sweep the shutdown cancelled did not fail: it was stopped.
+            if Task.isCancelled {
+                logger.debug("expiry sweep stopped: \(error)")
+            } else {
+                logger.error("expiry sweep failed: \(error)")
+            }
         }
     }
 

@@ -56,6 +56,8 @@ struct StoreAwaySessionTests {
         let (base, store, agentId, session, link) = try await Fixture.faultySession(attachedAt: Date())
         await session.enqueue(try await Fixture.insert(["c1", "c2"], agent: agentId, into: base))
         #expect(try await link.messages().commands.map(\.spec.commandId) == ["c1", "c2"])
+        // Both were written (and stamped with the wall clock) before this.
+        let writtenBy = Date()
         // The agent's ack of c1 acknowledges only the first message; its write hangs, and with it
         // the reading of what the agent sends next (the ack of c2 waits on the socket).
         store.hangReportWrites.withLock { $0 = 1 }
@@ -63,8 +65,9 @@ struct StoreAwaySessionTests {
             await session.handle([Envelope(.commandAck(CommandAck(commandId: "c1", duplicate: false)), seq: 1, ack: 1)], epoch: 1, now: Date())
         }
         while store.hung.withLock({ $0.isEmpty }) { await Task.yield() }
-        // Well past the ack deadline of c2 (the session stamped its write with the wall clock).
-        await session.tick(now: Date().addingTimeInterval(3 * AgentConfig.defaults.ackDeadline))
+        // Past the ack deadline of c2, and well inside the data deadline of the frame just read
+        // however slowly this test runs (both count from before `writtenBy` or after it).
+        await session.tick(now: writtenBy.addingTimeInterval(AgentConfig.defaults.ackDeadline + 1))
         #expect(await session.lastAutoDiagnosisStart == .distantPast)
         #expect(link.link.isOpen)
         store.releaseHungWrites()
