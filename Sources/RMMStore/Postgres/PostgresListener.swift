@@ -135,7 +135,8 @@ extension PostgresStore {
     func notifyAll(_ payloads: [String]) async -> [Result<Void, any Error>] {
         do {
             try await read { connection in
-                let sent = try await connection.query("""
+                // A lone signal, the common case on a quiet node, takes the simplest statement.
+                let sent = try await connection.query(payloads.count == 1 ? "SELECT pg_notify(\(PostgresListener.channel), \(payloads[0]))" : """
                     SELECT pg_notify(\(PostgresListener.channel), p) FROM unnest(\(payloads)::text[]) WITH ORDINALITY AS s(p, n) ORDER BY n
                     """, logger: logger)
                 for try await _ in sent {}
