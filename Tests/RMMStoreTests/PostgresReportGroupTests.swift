@@ -30,21 +30,28 @@ struct PostgresReportGroupTests {
         return (store, server, location.database)
     }
 
-    /// Holds `c0`'s row lock and fills every report lane with a write that waits for it; returns
-    /// the release. Writes made after this queue in the committer.
-    private static func blockEveryLane(_ store: PostgresStore, server: PostgresTestServer, database: String) async throws -> (release: () -> Void, holder: Task<Void, any Error>, blocked: [Task<[ReportEffect], any Error>]) {
-        let (lockedSignals, locked) = AsyncStream<Void>.makeStream()
-        let (releaseSignals, release) = AsyncStream<Void>.makeStream()
+    /// Runs `lockSQL` in a transaction of `store`'s and keeps that transaction (and its locks)
+    /// open until `release` is called; returns once the locks are held.
+    private static func holding(_ lockSQL: String, in store: PostgresStore) async throws -> (release: @Sendable () -> Void, holder: Task<Void, any Error>) {
+        let (heldSignals, held) = AsyncStream<Void>.makeStream()
+        let (letGoSignals, letGo) = AsyncStream<Void>.makeStream()
         let holder = Task {
             try await store.write { connection in
-                for try await _ in try await connection.query("SELECT id FROM commands WHERE id = 'c0' FOR UPDATE", logger: store.logger) {}
-                locked.yield()
-                var waiting = releaseSignals.makeAsyncIterator()
+                for try await _ in try await connection.query(PostgresQuery(unsafeSQL: lockSQL), logger: store.logger) {}
+                held.yield()
+                var waiting = letGoSignals.makeAsyncIterator()
                 _ = await waiting.next()
             }
         }
-        var lockedWait = lockedSignals.makeAsyncIterator()
-        _ = await lockedWait.next()
+        var heldWait = heldSignals.makeAsyncIterator()
+        _ = await heldWait.next()
+        return ({ letGo.yield() }, holder)
+    }
+
+    /// Holds `c0`'s row lock and fills every report lane with a write that waits for it; returns
+    /// the release. Writes made after this queue in the committer.
+    private static func blockEveryLane(_ store: PostgresStore, server: PostgresTestServer, database: String) async throws -> (release: @Sendable () -> Void, holder: Task<Void, any Error>, blocked: [Task<[ReportEffect], any Error>]) {
+        let (release, holder) = try await holding("SELECT id FROM commands WHERE id = 'c0' FOR UPDATE", in: store)
         var blocked: [Task<[ReportEffect], any Error>] = []
         let lanes = PostgresStore.reportLanes(connections: 8)
         for lane in 1...lanes {
@@ -52,7 +59,7 @@ struct PostgresReportGroupTests {
             blocked.append(Task { try await store.recordReports([.acknowledged(commandId: "c0", reason: nil)], agentId: "ag_0", now: Fixture.at(Double(lane))) })
             try await waitForLockWaits(lane, server: server, database: database)
         }
-        return ({ release.yield() }, holder, blocked)
+        return (release, holder, blocked)
     }
 
     @Test("reports that arrive while every writer is busy share one transaction, each with its own effects")
@@ -124,6 +131,39 @@ struct PostgresReportGroupTests {
         }
         let c3 = try await server.psql("SELECT state FROM commands WHERE id = 'c3'", database: database)
         #expect(c3.trimmingCharacters(in: .whitespacesAndNewlines) == "no-such-state")
+    }
+
+    @Test("a report whose command row another transaction holds does not hold up its batch: the others are stored, it is told to retry")
+    func aHeldRowDoesNotHoldUpTheBatch() async throws {
+        let (store, server, database) = try await Self.fleet(agents: 6)
+        defer { store.close() }
+        // A transaction elsewhere (a node that froze mid-transaction, say) holds c1.
+        let (letGo, holder) = try await Self.holding("SELECT id FROM commands WHERE id = 'c1' FOR UPDATE", in: store)
+        let (release, lanesHolder, blocked) = try await Self.blockEveryLane(store, server: server, database: database)
+        var waiting: [Task<[ReportEffect], any Error>] = []
+        for index in 1...5 {
+            waiting.append(Task { try await store.recordReports([.acknowledged(commandId: "c\(index)", reason: nil), .started(commandId: "c\(index)", reason: nil)], agentId: "ag_\(index)", now: Fixture.at(10)) })
+        }
+        try await waitUntil("5 report writes queue behind the busy writers", timeout: .seconds(30)) { store.reportWriter.waitingForTest == 5 }
+        // The lanes come free; the five share a transaction, which meets c1's lock.
+        release()
+        try await lanesHolder.value
+        for task in blocked { _ = try await task.value }
+        for (offset, task) in waiting.enumerated() {
+            let index = offset + 1
+            if index == 1 {
+                await #expect(throws: StoreError.self) { _ = try await task.value }
+                continue
+            }
+            #expect(try await task.value.count == 2)
+            #expect(try await store.command(id: "c\(index)")?.state == .running)
+        }
+        // Still held: nothing of c1 was stored. Let go, and the agent's retry applies once.
+        #expect(try await store.command(id: "c1")?.state == .sent)
+        letGo()
+        try await holder.value
+        #expect(try await store.recordReports([.acknowledged(commandId: "c1", reason: nil), .started(commandId: "c1", reason: nil)], agentId: "ag_1", now: Fixture.at(11)).count == 2)
+        #expect(try await store.events(commandId: "c1").map(\.state) == [.delivered, .running])
     }
 
     /// Waits (at most 30 s) until `count` statements on `database` wait for a lock.

@@ -25,6 +25,7 @@ struct PostgresSessionSettingsTests {
         let store = try await PostgresStore.open(location, password: nil, logger: Logger(label: "test.settings"), connections: 1)
         defer { store.close() }
         #expect(try await Self.setting("statement_timeout", store) == "25s")
+        #expect(try await Self.setting("idle_in_transaction_session_timeout", store) == "45s")
         #expect(try await Self.setting("plan_cache_mode", store) == "force_generic_plan")
         #expect(try await Self.setting("statement_timeout", store, unbounded: true) == "0")
         #expect(try await Self.setting("statement_timeout", store) == "25s")

@@ -1,9 +1,10 @@
 /// Delays between reconnect attempts: exponential with full jitter, so a fleet that lost its server
 /// at the same moment does not come back in lockstep. Shared by the agent and the fleet simulator.
 ///
-/// The first delay (and the first after a reset) is already drawn from a range, `minimum` to
-/// twice it: a node that dies drops all its agents in the same millisecond, and without jitter
-/// on the first attempt they would all knock on the next node at the same instant.
+/// Each delay is drawn from `minimum` up to a ceiling of 2, 4, 8, … times `minimum` (at most
+/// `maximum`): already the first (and the first after a reset) is drawn from a range, since a
+/// node that dies drops all its agents in the same millisecond, and without jitter on the first
+/// attempt they would all knock on the next node at the same instant.
 public struct ReconnectBackoff: Sendable {
     public let minimum: Double
     public let maximum: Double

@@ -155,7 +155,9 @@ actor CommandService {
         // Sent, delivered or running: only the agent knows whether it started; it answers with a result.
         // With other nodes, stored first: the holding node's sweep finds it if the signal is lost.
         if registry.clustered { try await store.requestCancel(commandId: commandId, reason: reason, now: now) }
-        await session.sendCancel(commandId: commandId, reason: reason)
+        // Sending wakes the session's delivery, which may record other commands `sent`: the
+        // agents' work (`StoreLane`), not the operator's small pool.
+        await StoreLane.$current.withValue(.agents) { await session.sendCancel(commandId: commandId, reason: reason) }
         if registry.clustered, session.liveEpoch.value == nil {
             // Its connection may be on another node: that node sends the cancel.
             await registry.signals.publish(.cancel(commandId: commandId, agentId: record.agentId, reason: reason))

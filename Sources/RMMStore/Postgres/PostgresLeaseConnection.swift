@@ -6,6 +6,8 @@ import PostgresNIO
 /// seconds, it would make the node take a busy database for an absent one and refuse its work. On
 /// a connection of its own, a renewal that goes unanswered says something about the database.
 actor PostgresLeaseConnection {
+    /// The connection's `application_name`.
+    static let applicationName = "gururmm node lease"
     private let location: PostgresLocation
     private let password: String?
     private let logger: Logger
@@ -46,7 +48,7 @@ actor PostgresLeaseConnection {
 
     private func open() async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
-        let fresh = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger)
+        let fresh = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger, purpose: Self.applicationName)
         if isShutDown {
             try? await fresh.close()
             throw StoreError.unavailable("the store is closed")

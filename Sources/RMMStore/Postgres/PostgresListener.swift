@@ -20,6 +20,8 @@ public struct PostgresListener: Sendable {
 
     /// The channel every node listens on and notifies.
     public static let channel = "gururmm_signals"
+    /// The LISTEN connection's `application_name`.
+    public static let applicationName = "gururmm signals"
 
     let location: PostgresLocation
     let password: String?
@@ -41,7 +43,7 @@ public struct PostgresListener: Sendable {
         var first = true
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger)
+                let connection = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger, purpose: Self.applicationName)
                 defer { Task { try? await connection.close() } }
                 try await connection.listen(on: Self.channel) { notifications in
                     if !first { continuation.yield(.gap) }

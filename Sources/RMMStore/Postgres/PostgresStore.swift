@@ -75,6 +75,12 @@ public final class PostgresStore: Store {
         configuration.options.additionalStartupParameters = [
             ("plan_cache_mode", "force_generic_plan"),
             ("statement_timeout", "\(max(1, Int(callLimits.statementTimeout / .milliseconds(1))))"),
+            // A node that vanished in the middle of a transaction (a frozen host, a cut link: no
+            // reset ever reaches PostgreSQL) would keep that transaction's row locks until TCP
+            // gave up, hours later, and every agent whose command rows it held would wait behind
+            // it. No transaction of the store's idles that long between statements: past the call
+            // deadline its caller has walked away and closed the connection anyway.
+            ("idle_in_transaction_session_timeout", "\(Self.idleInTransactionTimeoutMilliseconds)"),
         ]
         // The same connections for the operator's lane, fewer of them, opened when first needed
         // (an idle node holds none; a connection takes milliseconds to open); each lane named in
@@ -96,6 +102,10 @@ public final class PostgresStore: Store {
         }
         return store
     }
+
+    /// How long PostgreSQL lets one of the store's connections sit idle inside a transaction
+    /// before it ends the session (and frees its locks): longer than any call's deadline.
+    static let idleInTransactionTimeoutMilliseconds = 45_000
 
     /// The width of the operator's pool: its calls are a few people's, each short.
     public static let operatorConnections = 2
@@ -148,7 +158,7 @@ public final class PostgresStore: Store {
     /// with backoff for about a minute before it gives up, and says less about why.
     private static func probe(_ location: PostgresLocation, password: String?, logger: Logger) async throws {
         do {
-            let connection = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger)
+            let connection = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger, purpose: "gururmm probe")
             try await connection.close()
         } catch {
             throw StoreError.unavailable("cannot open \(location): \(describe(error))")
@@ -194,7 +204,10 @@ public final class PostgresStore: Store {
             try await client.withConnection { connection in
                 try watch.begin(on: connection)
                 return try await connection.withTransaction(logger: logger) { connection in
-                    if unbounded { _ = try await connection.query("SET LOCAL statement_timeout = 0", logger: logger) }
+                    if unbounded {
+                        _ = try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+                        _ = try await connection.query("SET LOCAL idle_in_transaction_session_timeout = 0", logger: logger)
+                    }
                     return try await body(connection)
                 }
             }

@@ -7,6 +7,8 @@ import RMMProtocol
 /// connection. PostgreSQL releases it when that connection ends (a node that died or lost the
 /// database), so another node takes over at its next attempt.
 public actor PostgresTimerLease {
+    /// The lease connection's `application_name`.
+    static let applicationName = "gururmm timer lease"
     /// The advisory lock key (an arbitrary constant of this application).
     static let key: Int64 = 0x6775_7275_7469_6d72
 
@@ -102,7 +104,7 @@ public actor PostgresTimerLease {
     private func currentConnection() async throws -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
         held = false
-        let fresh = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger)
+        let fresh = try await PostgresDedicatedConnection.connect(location, password: password, logger: logger, purpose: Self.applicationName)
         connection = fresh
         return fresh
     }
