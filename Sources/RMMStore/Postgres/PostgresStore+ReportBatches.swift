@@ -52,7 +52,8 @@ extension PostgresStore {
                 }
             }
         } catch StoreError.unavailable(let why) {
-            // Nothing is known to be stored: every caller retries (its reports stay unacknowledged).
+            // Stored or not, nobody knows (a lost answer to COMMIT, say): every caller retries,
+            // its reports stay unacknowledged meanwhile, and a retry applies nothing twice.
             return batch.map { _ in .failure(StoreError.unavailable(why)) }
         } catch {
             // One agent's reports failed the shared transaction (a row that cannot be read) or
