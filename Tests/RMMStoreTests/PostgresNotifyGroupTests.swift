@@ -21,16 +21,7 @@ struct PostgresNotifyGroupTests {
         let listening = Task { await PostgresListener(location: location, password: nil, logger: logger).run(into: sink) }
         defer { listening.cancel() }
         var heard = events.makeAsyncIterator()
-        // The LISTEN may not be set up yet: knock until it hears.
-        let knocking = Task {
-            while !Task.isCancelled {
-                try? await store.notify("knock")
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        while let event = await heard.next(), event != .payload("knock") {}
-        knocking.cancel()
-        _ = await knocking.value
+        await knock("knock", until: &heard) { try await store.notify($0) }
 
         let ordered = (1...50).map { "ordered-\($0)" }
         let results = await store.notifyAll(ordered)
@@ -69,19 +60,11 @@ struct PostgresListenProbeTests {
         let listening = Task { await listener.run(into: sink) }
         defer { listening.cancel() }
         var heard = events.makeAsyncIterator()
-        func notify(_ payload: String) async throws {
+        // Through psql: the listener's is then the database's only lasting other connection.
+        let notify: @Sendable (String) async throws -> Void = { payload in
             _ = try await server.psql("SELECT pg_notify('\(PostgresListener.channel)', '\(payload)')", database: location.database)
         }
-        // Knock (through psql: the listener's is then the database's only other connection) until it hears.
-        let knocking = Task {
-            while !Task.isCancelled {
-                try? await notify("knock")
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        while let event = await heard.next(), event != .payload("knock") {}
-        knocking.cancel()
-        _ = await knocking.value
+        await knock("knock", until: &heard, with: notify)
 
         // The listener's backend, by its name (a knocking psql's may linger a moment).
         let found = Mutex<Int32?>(nil)
@@ -98,13 +81,21 @@ struct PostgresListenProbeTests {
         // Unanswered probe → dropped → a fresh connection listens and says something may have been missed.
         while let event = await heard.next(), event != .gap {}
         kill(pid, SIGCONT)
-        let resumed = Task {
-            while !Task.isCancelled {
-                try? await notify("after")
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        defer { resumed.cancel() }
-        while let event = await heard.next(), event != .payload("after") {}
+        await knock("after", until: &heard, with: notify)
     }
+}
+
+/// Sends `payload` with `send` every 50 ms until `heard` brings it: the LISTEN may not be set up
+/// yet, or is being set up again.
+private func knock(_ payload: String, until heard: inout AsyncStream<PostgresListener.Event>.Iterator,
+                   with send: @escaping @Sendable (String) async throws -> Void) async {
+    let knocking = Task {
+        while !Task.isCancelled {
+            try? await send(payload)
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+    while let event = await heard.next(), event != .payload(payload) {}
+    knocking.cancel()
+    _ = await knocking.value
 }

@@ -49,7 +49,7 @@ struct PostgresReportGroupTests {
     }
 
     /// Holds `c0`'s row lock and fills every report lane with a write that waits for it; returns
-    /// the release. Writes made after this queue in the committer.
+    /// the release. Writes made after this queue in the report writer.
     private static func blockEveryLane(_ store: PostgresStore, server: PostgresTestServer, database: String) async throws -> (release: @Sendable () -> Void, holder: Task<Void, any Error>, blocked: [Task<[ReportEffect], any Error>]) {
         let (release, holder) = try await holding("SELECT id FROM commands WHERE id = 'c0' FOR UPDATE", in: store)
         var blocked: [Task<[ReportEffect], any Error>] = []
@@ -62,31 +62,48 @@ struct PostgresReportGroupTests {
         return (release, holder, blocked)
     }
 
+    /// Records each agent's reports while every report writer is busy, so they queue and then
+    /// share one transaction; returns each agent's outcome, in order.
+    private static func writtenTogether(_ writes: [(agentId: String, reports: [CommandReport])], store: PostgresStore,
+                                        server: PostgresTestServer, database: String) async throws -> [Result<[ReportEffect], any Error>] {
+        let (release, holder, blocked) = try await blockEveryLane(store, server: server, database: database)
+        let waiting = writes.map { write in
+            Task { try await store.recordReports(write.reports, agentId: write.agentId, now: Fixture.at(10)) }
+        }
+        try await waitUntil("\(writes.count) report writes queue behind the busy writers", timeout: .seconds(30)) {
+            store.reportWriter.waitingForTest == writes.count
+        }
+        release()
+        try await holder.value
+        for task in blocked { _ = try await task.value }
+        var results: [Result<[ReportEffect], any Error>] = []
+        for task in waiting { results.append(await task.result) }
+        return results
+    }
+
+    /// Agent `ag_<index>` acknowledging and starting its command `c<index>`.
+    private static func ackAndStart(_ index: Int) -> (agentId: String, reports: [CommandReport]) {
+        ("ag_\(index)", [.acknowledged(commandId: "c\(index)", reason: nil), .started(commandId: "c\(index)", reason: nil)])
+    }
+
     @Test("reports that arrive while every writer is busy share one transaction, each with its own effects")
     func busyWritersShareOneTransaction() async throws {
         let (store, server, database) = try await Self.fleet(agents: 21)
         defer { store.close() }
-        let (release, holder, blocked) = try await Self.blockEveryLane(store, server: server, database: database)
         let before = store.reportWriter.counts
-        var waiting: [Task<[ReportEffect], any Error>] = []
-        for index in 1...20 {
-            waiting.append(Task {
-                try await store.recordReports([
-                    .acknowledged(commandId: "c\(index)", reason: nil),
-                    .started(commandId: "c\(index)", reason: "pid \(index)"),
-                    .finished(commandId: "c\(index)", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("out \(index)".utf8))),
-                    // Another agent's command: refused for this one, in the same transaction.
-                    .acknowledged(commandId: index == 1 ? "c2" : "c1", reason: nil),
-                ], agentId: "ag_\(index)", now: Fixture.at(10))
-            })
-        }
-        try await waitUntil("20 report writes queue behind the busy writers", timeout: .seconds(30)) { store.reportWriter.waitingForTest == 20 }
-        release()
-        try await holder.value
-        for task in blocked { _ = try await task.value }
-        for (offset, task) in waiting.enumerated() {
+        let results = try await Self.writtenTogether((1...20).map { index in
+            ("ag_\(index)", [
+                .acknowledged(commandId: "c\(index)", reason: nil),
+                .started(commandId: "c\(index)", reason: "pid \(index)"),
+                .finished(commandId: "c\(index)", outcome: CommandOutcome(state: .succeeded, exitCode: 0, stdout: Data("out \(index)".utf8))),
+                // Another agent's command: refused for this one, in the same transaction.
+                .acknowledged(commandId: index == 1 ? "c2" : "c1", reason: nil),
+            ])
+        }, store: store, server: server, database: database)
+        let lanes = PostgresStore.reportLanes(connections: 8)
+        for (offset, result) in results.enumerated() {
             let index = offset + 1
-            let effects = try await task.value
+            let effects = try result.get()
             let stored = try #require(try await store.command(id: "c\(index)"))
             #expect(stored.state == .succeeded && stored.exitCode == 0)
             #expect(effects.count == 4)
@@ -97,8 +114,8 @@ struct PostgresReportGroupTests {
         }
         // The blocked lanes' three transactions, then one for all twenty agents.
         let after = store.reportWriter.counts
-        #expect(after.batches - before.batches == 1 + blocked.count)
-        #expect(after.items - before.items == 20 + blocked.count)
+        #expect(after.batches - before.batches == 1 + lanes)
+        #expect(after.items - before.items == 20 + lanes)
         // One version for the twenty: they committed together.
         let versions = try await server.psql("SELECT count(DISTINCT version) FROM commands WHERE id <> 'c0'", database: database)
         #expect(versions.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
@@ -110,23 +127,14 @@ struct PostgresReportGroupTests {
         defer { store.close() }
         // Another writer left c3 unreadable.
         _ = try await server.psql("UPDATE commands SET state = 'no-such-state' WHERE id = 'c3'", database: database)
-        let (release, holder, blocked) = try await Self.blockEveryLane(store, server: server, database: database)
-        var waiting: [Task<[ReportEffect], any Error>] = []
-        for index in 1...5 {
-            waiting.append(Task { try await store.recordReports([.acknowledged(commandId: "c\(index)", reason: nil), .started(commandId: "c\(index)", reason: nil)], agentId: "ag_\(index)", now: Fixture.at(10)) })
-        }
-        try await waitUntil("5 report writes queue behind the busy writers", timeout: .seconds(30)) { store.reportWriter.waitingForTest == 5 }
-        release()
-        try await holder.value
-        for task in blocked { _ = try await task.value }
-        for (offset, task) in waiting.enumerated() {
+        let results = try await Self.writtenTogether((1...5).map(Self.ackAndStart), store: store, server: server, database: database)
+        for (offset, result) in results.enumerated() {
             let index = offset + 1
             if index == 3 {
-                await #expect(throws: StoreError.self) { _ = try await task.value }
+                #expect(throws: StoreError.self) { _ = try result.get() }
                 continue
             }
-            let effects = try await task.value
-            #expect(effects.count == 2)
+            #expect(try result.get().count == 2)
             #expect(try await store.command(id: "c\(index)")?.state == .running)
         }
         let c3 = try await server.psql("SELECT state FROM commands WHERE id = 'c3'", database: database)
@@ -139,30 +147,22 @@ struct PostgresReportGroupTests {
         defer { store.close() }
         // A transaction elsewhere (a node that froze mid-transaction, say) holds c1.
         let (letGo, holder) = try await Self.holding("SELECT id FROM commands WHERE id = 'c1' FOR UPDATE", in: store)
-        let (release, lanesHolder, blocked) = try await Self.blockEveryLane(store, server: server, database: database)
-        var waiting: [Task<[ReportEffect], any Error>] = []
-        for index in 1...5 {
-            waiting.append(Task { try await store.recordReports([.acknowledged(commandId: "c\(index)", reason: nil), .started(commandId: "c\(index)", reason: nil)], agentId: "ag_\(index)", now: Fixture.at(10)) })
-        }
-        try await waitUntil("5 report writes queue behind the busy writers", timeout: .seconds(30)) { store.reportWriter.waitingForTest == 5 }
-        // The lanes come free; the five share a transaction, which meets c1's lock.
-        release()
-        try await lanesHolder.value
-        for task in blocked { _ = try await task.value }
-        for (offset, task) in waiting.enumerated() {
+        // The five share a transaction, which meets c1's lock.
+        let results = try await Self.writtenTogether((1...5).map(Self.ackAndStart), store: store, server: server, database: database)
+        for (offset, result) in results.enumerated() {
             let index = offset + 1
             if index == 1 {
-                await #expect(throws: StoreError.self) { _ = try await task.value }
+                #expect(throws: StoreError.self) { _ = try result.get() }
                 continue
             }
-            #expect(try await task.value.count == 2)
+            #expect(try result.get().count == 2)
             #expect(try await store.command(id: "c\(index)")?.state == .running)
         }
         // Still held: nothing of c1 was stored. Let go, and the agent's retry applies once.
         #expect(try await store.command(id: "c1")?.state == .sent)
         letGo()
         try await holder.value
-        #expect(try await store.recordReports([.acknowledged(commandId: "c1", reason: nil), .started(commandId: "c1", reason: nil)], agentId: "ag_1", now: Fixture.at(11)).count == 2)
+        #expect(try await store.recordReports(Self.ackAndStart(1).reports, agentId: "ag_1", now: Fixture.at(11)).count == 2)
         #expect(try await store.events(commandId: "c1").map(\.state) == [.delivered, .running])
     }
 
