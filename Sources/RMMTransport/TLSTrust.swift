@@ -9,7 +9,8 @@ import NIOSSL
 /// `pinned`: the server's leaf certificate must carry the public key whose SHA-256 (over its
 /// SubjectPublicKeyInfo, base64url) was pinned — no CA, no hostname, no manual trust step, and a
 /// renewed certificate with the same key keeps working. `system`: the system's CA store and the
-/// hostname decide, for servers behind a TLS-terminating proxy with a public certificate.
+/// hostname decide, for servers behind a TLS-terminating proxy with a public certificate (or a
+/// private CA's, named by `SSL_CERT_FILE` as for OpenSSL's tools: `systemCAFile(environment:)`).
 public enum TLSTrust: Sendable, Hashable, CustomStringConvertible {
     case pinned(String)
     case system
@@ -78,11 +79,21 @@ public enum TLSTrust: Sendable, Hashable, CustomStringConvertible {
             if let context = cache[trust] { return context }
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.minimumTLSVersion = .tlsv12
-            if case .pinned = trust { configuration.certificateVerification = .noHostnameVerification }
+            switch trust {
+            case .pinned: configuration.certificateVerification = .noHostnameVerification
+            case .system: configuration.trustRoots = systemCAFile(environment: ProcessInfo.processInfo.environment).map { .file($0) } ?? .default
+            }
             let context = try NIOSSLContext(configuration: configuration)
             cache[trust] = context
             return context
         }
+    }
+
+    /// The CA file `system` trust uses instead of the system's store: the one `SSL_CERT_FILE`
+    /// names (a site's own CA, as OpenSSL's tools and curl read it); nil: the system's store.
+    public static func systemCAFile(environment: [String: String]) -> String? {
+        guard let file = environment["SSL_CERT_FILE"], !file.isEmpty else { return nil }
+        return file
     }
 
     static func isIPAddress(_ host: String) -> Bool {

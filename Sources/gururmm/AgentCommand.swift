@@ -13,6 +13,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where the agent keeps its identity and journal.")
     var stateDirectory: String
 
+    @Option(name: .customLong("enroll-token-file"), help: "A file (mode 0600) whose first line is the enrollment token, instead of --enroll-token, which other users of this machine can read in the process list. Read only while the agent is not enrolled: it may be deleted once it is.")
+    var enrollTokenFile: String?
+
     @Option(name: .customLong("name"), help: "Name shown to operators (default: hostname).")
     var name: String?
 
@@ -39,12 +42,13 @@ struct AgentCommand: AsyncParsableCommand {
                               ("--watchdog-seconds", watchdogSeconds), ("--retry-text-after", retryTextAfter)] {
             guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(flag) must be a number of seconds in (0, 86400] (got \(value))") }
         }
+        if connection.enrollToken != nil && enrollTokenFile != nil { throw ValidationError("--enroll-token and --enroll-token-file exclude each other") }
     }
 
     func run() async throws {
         let servers = try connection.endpoints()
         var options = AgentOptions(endpoint: servers.first, stateDirectory: stateDirectory,
-                                   enrollToken: connection.enrollToken, name: name, version: GuruRMM.version)
+                                   enrollToken: try connection.enrollToken ?? enrollTokenFromFile(), name: name, version: GuruRMM.version)
         options.otherServers = servers.others
         options.allowPlain = connection.allowPlain
         switch downlink {
@@ -65,5 +69,21 @@ struct AgentCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("gururmm agent: \(error)\n".utf8))
             throw ExitCode(3)
         }
+    }
+
+    /// The token in `--enroll-token-file`; nil without the flag, and once the agent is enrolled
+    /// (the file may be gone by then; its enrollment already happened).
+    private func enrollTokenFromFile() throws -> String? {
+        guard let enrollTokenFile else { return nil }
+        let identity = FileManager.default.contents(atPath: AgentIdentity.path(in: stateDirectory))
+            .flatMap { try? JSONDecoder().decode(AgentIdentity.self, from: $0) }
+        if identity?.agentId != nil { return nil }
+        guard let text = try? String(contentsOfFile: enrollTokenFile, encoding: .utf8) else {
+            throw ValidationError("--enroll-token-file: cannot read \(enrollTokenFile), and this agent is not enrolled yet")
+        }
+        guard let token = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !token.isEmpty else {
+            throw ValidationError("--enroll-token-file: \(enrollTokenFile) holds no token")
+        }
+        return token
     }
 }
