@@ -20,6 +20,8 @@ public struct ServerReady: Sendable, Codable {
     /// none (copy the first node's file, or mint one through the API). Absent from single nodes.
     public var adminTokenHeldByCluster: Bool?
     public var pid: Int32
+    /// `http://HOST:PORT/metrics` of the `--metrics-listen` listener (no token); absent without one.
+    public var metricsUrl: String?
 
     /// Every field, as the server fills it in.
     public init(

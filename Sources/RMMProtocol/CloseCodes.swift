@@ -1,5 +1,5 @@
 /// WebSocket close codes GuruRMM uses, and when. 1000-range codes are RFC 6455's; 4000-range are ours.
-public enum CloseCode: UInt16, Sendable {
+public enum CloseCode: UInt16, Sendable, CaseIterable {
     case normal = 1000
     case goingAway = 1001
     case protocolError = 1002

@@ -31,6 +31,9 @@ public struct ServerOptions: Sendable {
     /// Where the other nodes reach this node's agent port to forward long-polls (`PeerURL`); nil:
     /// `PeerURL.byDefault` (a shared store only).
     public var peerURL: String?
+    /// Where a second listener serves `/metrics` without a token (plain HTTP); nil: none, and
+    /// `/metrics` is only on the API port, behind a token.
+    public var metricsListen: (host: String, port: Int)?
 
     public init(dataDirectory: String = "./gururmm-data", agentHost: String = "127.0.0.1", agentPort: Int = 7443,
                 apiHost: String = "127.0.0.1", apiPort: Int = 7080, settings: ServerSettings = ServerSettings(),
@@ -78,6 +81,8 @@ public enum GuruServer {
         let opened = try await OpenedStore.open(options, data: data, environment: ProcessInfo.processInfo.environment, logger: logger)
         defer { opened.close() }
         let store = opened.store
+        let metrics = ServerMetrics()
+        (store as? any CommitTimedStore)?.observeCommits(metrics)
         let enrollTrust = tls.map { options.enrollWithSystemTrust ? "system" : $0.pin }
         // A shared store: this node's keys must be the cluster's and its name free, checked before
         // the admin token file is used, so a node refused adds nothing.
@@ -117,7 +122,7 @@ public enum GuruServer {
             directoryRefresh = [LeaseNodeDirectoryService(directory: directory, store: store, logger: logger)]
         }
         let registry = SessionRegistry(store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
-                                       clock: clock, signals: opened.signals)
+                                       clock: clock, signals: opened.signals, metrics: metrics)
         let commands = CommandService(store: store, registry: registry, feed: feed, settings: settings, logger: logger)
         let core = ServerCore(store: store, registry: registry, commands: commands, feed: feed, settings: settings,
                               enrollTrust: enrollTrust, logger: logger)
@@ -141,6 +146,7 @@ public enum GuruServer {
             },
             logger: logger
         )
+        let (metricsListener, metricsPorts) = Self.metricsListener(options.metricsListen, core: core, logger: logger)
         let secure = tls != nil
         let ready = ReadinessService(agentPorts: gateway.boundPorts, apiPorts: apiPorts, makeReady: { agentPort, apiPort in
             var ready = ServerReady(
@@ -151,6 +157,9 @@ public enum GuruServer {
                 adminTokenRevoked: adminToken == .revoked ? true : nil, pid: getpid()
             )
             ready.adminTokenHeldByCluster = adminToken == .heldByCluster ? true : nil
+            if let listen = options.metricsListen, let metricsPort = await metricsPorts?.first(where: { _ in true }) {
+                ready.metricsUrl = "http://\(Self.urlHost(listen.host)):\(metricsPort)\(MetricsEndpoint.path)"
+            }
             if let membership {
                 let peerURL = options.peerURL ?? PeerURL.byDefault(listenHost: options.agentHost, port: agentPort, secure: secure, hostName: ClusterJoin.hostName())
                 try await membership.advertise(agentUrl: ready.agentUrl, apiUrl: ready.apiUrl, peerUrl: peerURL)
@@ -174,6 +183,7 @@ public enum GuruServer {
                 HeapTrimmerService(trimmer: trimmer),
                 AgentGatewayService(gateway: gateway, registry: registry, drain: drain),
                 app,
+            ] + metricsListener + [
                 ready,
                 LongPollStopService(feed: feed),
             ] + (membership.map { [$0.drainService] } ?? []),
@@ -193,6 +203,24 @@ public enum GuruServer {
         }
         try await group.run()
         logger.info("server stopped")
+    }
+
+    /// The `--metrics-listen` listener as a service, and the stream that gives its bound port;
+    /// none without the option.
+    private static func metricsListener(_ listen: (host: String, port: Int)?, core: ServerCore,
+                                        logger: Logger) -> ([any Service], AsyncStream<Int>?) {
+        guard let listen else { return ([], nil) }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let listener = Application(
+            router: MetricsEndpoint.listenerRouter(core: core),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "gururmm"),
+            onServerRunning: { channel in
+                continuation.yield(channel.localAddress?.port ?? listen.port)
+                continuation.finish()
+            },
+            logger: logger
+        )
+        return ([listener], ports)
     }
 
     /// Longest graceful stop before the server's services are cancelled.

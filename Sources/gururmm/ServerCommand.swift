@@ -32,6 +32,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-listen"), help: "HOST:PORT for the operator REST API.")
     var apiListen: String = "127.0.0.1:7080"
 
+    @Option(name: .customLong("metrics-listen"), help: "HOST:PORT for a second listener that serves GET /metrics (Prometheus text format) in plain HTTP and WITHOUT a token: bind it to loopback or a monitoring network only. Without it, /metrics is on the API port and needs a token of any role.")
+    var metricsListen: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -93,6 +96,7 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let agent = try HostPort(parsing: agentListen, flag: "--agent-listen")
         let api = try HostPort(parsing: apiListen, flag: "--api-listen")
+        let metricsAddress = try metricsListen.map { try HostPort(parsing: $0, flag: "--metrics-listen") }
         let logger = makeLogger(label: "gururmm.server", level: logLevel)
         let files = FileLimit.raise()
         if files.error != nil || files.agentCapacity < 10_000 {
@@ -143,11 +147,12 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--trusted-proxy: \(error)")
         }
-        let options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
+        var options = ServerOptions(dataDirectory: dataDirectory, agentHost: agent.host, agentPort: agent.port, apiHost: api.host, apiPort: api.port, settings: settings,
                                     tls: tls, enrollWithSystemTrust: enrollTrust == "system",
                                     store: store.map { .postgres(url: $0, passwordFile: storePasswordFile, connections: storeConnections ?? ServerStoreChoice.defaultConnections) } ?? .sqlite,
                                     nodeName: nodeName ?? ServerOptions.defaultNodeName,
                                     lease: nodeLeaseSeconds.map { NodeLeaseTiming(leaseSeconds: $0) } ?? NodeLeaseTiming(), peerURL: peerURL)
+        options.metricsListen = metricsAddress.map { (host: $0.host, port: $0.port) }
         let dataDirectory = self.dataDirectory
         let shared = options.store == .sqlite ? nil : "node \(options.nodeName) on the shared store \(store ?? "")"
         // SIGTERM and SIGINT start the server's own graceful shutdown (its `ServiceGroup`; one
@@ -164,6 +169,7 @@ struct ServerCommand: AsyncParsableCommand {
                 say("The cluster already has an admin token, so this node made none: copy admin.token from the first node's data directory into \(dataDirectory) (`gururmm cluster export-keys`), or mint one on any node with an admin token (`gururmm tokens create --name NAME --role admin`).")
             }
             say("GuruRMM server ready: agents on \(ready.agentUrl), operator API on \(ready.apiUrl)")
+            if let metricsUrl = ready.metricsUrl { say("Prometheus metrics without a token on \(metricsUrl)") }
             if let shared { say("Running as \(shared)") }
             if let pin = ready.tlsPin {
                 say("TLS key pin \(pin) (carried by enrollment tokens; `gururmm` finds it in \(dataDirectory)/server.json)")

@@ -270,6 +270,10 @@ extension FuzzRoute {
             let entries = try exchange.decode([AuditEntry].self)
             try ensure(entries.count <= exchange.queryValue("limit").flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 10_000, "more than the limit")
         },
+        FuzzRoute("GET", "/metrics") { exchange, _ in
+            let text = String(decoding: exchange.response, as: UTF8.self)
+            try ensure(text.contains("# TYPE gururmm_commands_total counter"), "the metrics lack the commands counter")
+        },
     ]
 
     /// A created command exists, for exactly the agents asked for, with the text sent.

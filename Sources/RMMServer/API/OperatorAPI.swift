@@ -20,7 +20,10 @@ enum OperatorAPI {
         router.add(middleware: NULRefusingMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(table: .operatorAPI))
         router.get("/api/v1/health") { _, _ in OKView(ok: true, message: "gururmm server is running") }
-        let api = router.group("/api/v1").add(middleware: TokenAuthMiddleware(core: core, limiter: AddressLimiter(settings: core.settings)))
+        // One limiter for both groups: failed tokens on /metrics count against the same address as the API's.
+        let auth = TokenAuthMiddleware(core: core, limiter: AddressLimiter(settings: core.settings))
+        MetricsEndpoint.addRoute(to: router, core: core, auth: auth)
+        let api = router.group("/api/v1").add(middleware: auth)
         // One route collection per resource group; the group's token middleware covers them all.
         api.addRoutes(AgentRoutes.collection(core: core))
         api.addRoutes(LinkRoutes.collection(core: core))

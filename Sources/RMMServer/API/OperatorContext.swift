@@ -50,6 +50,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: OperatorContext, next: (Request, OperatorContext) async throws -> Response) async throws -> Response {
         let now = ContinuousClock.now
         if let block = limiter.block(for: context.remoteKey, now: now) {
+            core.registry.metrics.refused(by: .apiFailedAuthPerAddress)
             throw HTTPError(.tooManyRequests, headers: [.retryAfter: String(block.retryAfterSeconds)],
                             message: "too many failed API authentications from \(block.address) (\(block.failures) in the last minute); retry in \(block.retryAfterSeconds) s")
         }

@@ -31,6 +31,7 @@ struct RouteTable: Sendable {
         "/api/v1/tokens": [.get, .post],
         "/api/v1/tokens/:id": [.delete],
         "/api/v1/audit": [.get],
+        "/metrics": [.get],
     ])
 
     private let routes: [(segments: [Substring], methods: [HTTPRequest.Method])]

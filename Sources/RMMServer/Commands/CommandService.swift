@@ -147,6 +147,7 @@ actor CommandService {
                 updated = try await store.transition(commandId: commandId, to: .cancelled, reason: reason, now: now)
             }
             if let updated {
+                registry.metrics.commandEnded(.cancelled)
                 await session.drop(commandId: commandId)
                 feed.bump()
                 return updated
@@ -174,6 +175,7 @@ actor CommandService {
                 let session = await registry.session(for: record.agentId)
                 let reason = await session.undeliveredReason(for: record, now: now)
                 if try await store.transition(commandId: record.id, to: .expired, reason: reason, now: now) != nil {
+                    registry.metrics.commandEnded(.expired)
                     await session.drop(commandId: record.id)
                     logger.notice("command \(record.id) expired: \(LogSafe.text(reason, limit: 400))")
                 }
@@ -187,6 +189,7 @@ actor CommandService {
                 let where_ = await session.undeliveredReason(for: record, now: now)
                 let reason = "no result from the agent within expiry + timeout + \(Int(settings.resultSlack)) s (\(where_)); a late result is logged, not applied"
                 if try await store.transition(commandId: record.id, to: .timedOut, reason: reason, now: now) != nil {
+                    registry.metrics.commandEnded(.timedOut)
                     logger.warning("command \(record.id) timed out waiting for its result")
                 }
             }

@@ -26,6 +26,8 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     private let book: HandshakeBook?
     /// Whether TLS sits in front of this handler (the 408 then means TLS or the request never completed).
     private let behindTLS: Bool
+    /// Where refusals are counted; nil in tests.
+    private let metrics: ServerMetrics?
     private var opened = 0.0
     private var slot: ConnectionSlot?
     private var deadline: Scheduled<Void>?
@@ -42,8 +44,10 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
         proxiedClient ?? channel.remoteAddress
     }
 
-    init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger, book: HandshakeBook? = nil, behindTLS: Bool = false) {
+    init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger, book: HandshakeBook? = nil, behindTLS: Bool = false,
+         metrics: ServerMetrics? = nil) {
         self.limiter = limiter
+        self.metrics = metrics
         self.requestTimeout = requestTimeout
         self.logger = logger
         self.book = book
@@ -110,11 +114,13 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
         case .success(let admitted):
             slot = admitted
         case .failure(.address):
+            metrics?.refused(by: .unauthenticatedPerAddress)
             answer(context: context, status: "429 Too Many Requests", retryAfter: seconds, body:
                 "too many unauthenticated connections from \(address): at most \(limiter.maxUnauthenticated) per address "
                 + "(gururmm server --max-unauthenticated-per-address); retry in \(seconds) s")
             return
         case .failure(.total):
+            metrics?.refused(by: .unauthenticatedTotal)
             answer(context: context, status: "503 Service Unavailable", retryAfter: seconds, body:
                 "the server holds its limit of \(limiter.maxUnauthenticatedTotal) unauthenticated connections "
                 + "(gururmm server --max-unauthenticated); retry in \(seconds) s")

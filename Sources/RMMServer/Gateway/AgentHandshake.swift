@@ -22,6 +22,7 @@ struct AgentHandshake: Sendable {
     func run(_ link: WebSocketLink, request: AgentUpgradeRequest, slot: ConnectionSlot) async {
         if let block = limiter.block(for: slot.address, now: .now) {
             logger.debug("refused agent connection from \(link.remoteDescription): \(block.reason)")
+            registry.metrics.refused(by: .failedAuthPerAddress)
             link.close(.rateLimited, reason: block.reason)
             return
         }
@@ -149,6 +150,7 @@ struct AgentHandshake: Sendable {
         // for the connection's lifetime would keep the slabs of its deepest async stack (this
         // handshake, `attach`, `handle`: about 33 KiB per idle agent, measured with heaptrack).
         let epoch = record.epoch
+        let metrics = registry.metrics
         link.deliver { event in
             switch event {
             case .message(let envelope):
@@ -158,6 +160,7 @@ struct AgentHandshake: Sendable {
                 await session.handle(envelopes, epoch: epoch, now: Date())
                 link.markHandled(envelopes.count)
             case .closed(let closure):
+                metrics.closed(closure)
                 await session.detach(epoch: epoch, closure: closure, now: Date())
             }
         }
@@ -183,7 +186,8 @@ struct AgentHandshake: Sendable {
 
     /// The first handler for a new agent-port connection (see `AgentConnectionGuard`).
     func connectionGuard(behindTLS: Bool) -> AgentConnectionGuard {
-        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger, book: registry.handshakeBook, behindTLS: behindTLS)
+        AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger, book: registry.handshakeBook, behindTLS: behindTLS,
+                             metrics: registry.metrics)
     }
 
     /// What looking an agent up found.

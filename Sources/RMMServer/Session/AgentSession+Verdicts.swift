@@ -21,6 +21,7 @@ extension AgentSession {
             logger.warning("could not record link verdict \(conclusion.verdict.rawValue): \(error)")
             return nil
         }
+        metrics?.verdict(conclusion.verdict, source: source)
         if verdicts.recorded(stored) {
             logger.notice("link verdict (\(source.rawValue), \(conclusion.stage.rawValue)): \(conclusion.verdict.rawValue): \(LogSafe.text(conclusion.summary, limit: 400))")
         }

@@ -102,6 +102,10 @@ actor AgentSession {
     var probeWaiters: [Int: CheckedContinuation<Double?, Never>] = [:]
     /// Pre-authentication evidence of failed attempts, claimed by connection id.
     let handshakeBook: HandshakeBook?
+    /// The server's metrics; nil where tests drive a session alone.
+    let metrics: ServerMetrics?
+    /// Pongs of the current connection already observed (`observePong`).
+    private var pongsObserved = 0
 
     private let signer: WorkSigner
     /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
@@ -113,8 +117,10 @@ actor AgentSession {
     private let signals: (any ClusterSignals)?
 
     init(agentId: String, store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
-         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil, clustered: Bool = false, signals: (any ClusterSignals)? = nil) {
+         clock: SessionClock? = nil, handshakeBook: HandshakeBook? = nil, clustered: Bool = false, signals: (any ClusterSignals)? = nil,
+         metrics: ServerMetrics? = nil) {
         self.agentId = agentId
+        self.metrics = metrics
         self.clustered = clustered
         self.signals = signals
         self.handshakeBook = handshakeBook
@@ -178,6 +184,8 @@ actor AgentSession {
         schedule.connected(now: now)
         liveEpoch.set(epoch)
         everConnected = true
+        pongsObserved = 0
+        metrics?.attached(epoch: epoch)
         health.connected()
         live.connectedSince = now
         live.lastSeenAt = now
@@ -310,6 +318,16 @@ actor AgentSession {
         await pump()
     }
 
+    /// Observes the pongs `link` saw since the last look (each is kept among its recent ones).
+    private func observePong(_ link: WebSocketLink) {
+        guard let metrics else { return }
+        let counters = link.counters
+        let new = counters.pongsReceived - pongsObserved
+        guard new > 0 else { return }
+        pongsObserved = counters.pongsReceived
+        for rtt in counters.recentPongRttMs.suffix(new) { metrics.pong(rttMilliseconds: rtt) }
+    }
+
     // MARK: inbound
 
     /// Handles one message from the connection of `epoch`.
@@ -323,6 +341,9 @@ actor AgentSession {
     func handle(_ envelopes: [Envelope], epoch: Int, now: Date) async {
         guard let current = connection, current.epoch == epoch else { return }
         live.lastSeenAt = max(live.lastSeenAt ?? now, now)
+        if let metrics, let ack = envelopes.lazy.compactMap(\.ack).max() {
+            outbound.commandWrites(newlyAcknowledgedBy: ack) { metrics.commandAcknowledged(after: now.timeIntervalSince($0)) }
+        }
         let reading = inbound.read(envelopes, outbound: &outbound, firstHeartbeatId: current.firstHeartbeatId)
         for action in reading.actions { perform(action, on: current, now: now) }
         if reading.stopped { return }
@@ -367,6 +388,7 @@ actor AgentSession {
         case .warn(let line): logger.warning("\(line)")
         case .cancel(let cancel): outbound.append(cancel)
         case .configApplied(let version): live.configVersionApplied = version
+        case .commandEnded(let record): metrics?.resultStored(record, now: now)
         }
     }
 
@@ -579,7 +601,9 @@ actor AgentSession {
             if try await markSent(commandId, epoch: epoch, reason: CommandAdmission.sentReason(epoch: epoch), now: now) == .superseded {
                 return .superseded
             }
-            _ = try await store.transition(commandId: commandId, to: .rejected, reason: "the server cannot send it: \(problem)", now: now)
+            if try await store.transition(commandId: commandId, to: .rejected, reason: "the server cannot send it: \(problem)", now: now) != nil {
+                metrics?.commandEnded(.rejected)
+            }
             feed.bump()
             logger.error("command \(commandId) cannot be sent (\(problem)); it ends rejected")
             return .recorded
@@ -698,6 +722,7 @@ actor AgentSession {
         }
         if let link, !closing {
             if let rtt = link.counters.lastPongRttMs { live.lastPongRttMs = rtt }
+            observePong(link)
             if !unstored.isEmpty, storeRetryDue(now), let epoch = connection?.epoch { await storeReports([], epoch: epoch, now: now) }
             if outbound.hasUnsent, storeRetryDue(now) { await pump() }
             // A command unacknowledged past the ack deadline: find out why, automatically. Not

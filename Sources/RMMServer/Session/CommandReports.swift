@@ -47,11 +47,12 @@ enum CommandReports {
             // succeed: log it and move on rather than ask for it forever.
             return ([.warn("dropped \(message.type) for command \(LogSafe.text(commandId)): unknown to this server, or its record is unreadable")], false)
         case .changed(let record):
-            if case .result(let result) = message, result.status == .rejected {
+            guard case .result(let result) = message, record.state.isTerminal else { return ([], true) }
+            if result.status == .rejected {
                 // Includes refused signatures: a path that altered work shows up here, on both sides.
-                return ([.warn("agent rejected command \(record.id): \(LogSafe.text(result.reason ?? "no reason given"))")], true)
+                return ([.warn("agent rejected command \(record.id): \(LogSafe.text(result.reason ?? "no reason given"))"), .commandEnded(record)], true)
             }
-            return ([], true)
+            return ([.commandEnded(record)], true)
         case .unchanged(let record):
             switch message {
             case .commandAck(let ack) where !ack.duplicate && (record.state == .expired || record.state == .cancelled):

@@ -39,6 +39,8 @@ struct InboundMachine: Sendable {
         case cancel(Cancel)
         /// The agent applied config `version`.
         case configApplied(version: Int)
+        /// The agent's result ended `record` (stored in its terminal state): counted in the metrics.
+        case commandEnded(CommandRecord)
     }
 
     /// A new reliable message and its seq.

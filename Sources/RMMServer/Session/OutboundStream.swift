@@ -188,6 +188,16 @@ struct OutboundStream: Sendable {
 
     // MARK: acks
 
+    /// Calls `body` with when each command that `ack` acknowledges for the first time was last
+    /// written on this connection (the sent → delivered latency); nothing when `ack` is not new.
+    func commandWrites(newlyAcknowledgedBy ack: Int, _ body: (Date) -> Void) {
+        guard ack > outbox.acked, !writtenAt.isEmpty else { return }
+        for (seq, item) in outbox.unacknowledged {
+            if seq > ack { break }  // oldest first
+            if case .command = item, let at = writtenAt[seq] { body(at) }
+        }
+    }
+
     /// The agent acknowledged everything through `ack` at `now`.
     mutating func acknowledge(through ack: Int) -> AckOutcome {
         let before = outbox.acked

@@ -17,6 +17,8 @@ actor SessionRegistry {
     private let clock: SessionClock?
     /// What failed attempts showed before authentication (see `HandshakeBook`).
     nonisolated let handshakeBook = HandshakeBook()
+    /// This server's metrics: the sessions, the handshake and the command service count into it.
+    nonisolated let metrics: ServerMetrics
     /// Set when the gateway starts closing sessions for a shutdown.
     private(set) var isShuttingDown = false
     /// How this node tells the other nodes what it changed (`LocalSignals` on one node).
@@ -30,8 +32,9 @@ actor SessionRegistry {
     private var drainHintTurn = 0
 
     init(store: any SessionStore, feed: ChangeFeed, settings: ServerSettings, config: AgentConfig, signer: WorkSigner, logger: Logger,
-         clock: SessionClock? = nil, signals: any ClusterSignals = LocalSignals()) {
+         clock: SessionClock? = nil, signals: any ClusterSignals = LocalSignals(), metrics: ServerMetrics = ServerMetrics()) {
         self.signals = signals
+        self.metrics = metrics
         self.signer = signer
         self.clock = clock
         self.store = store
@@ -46,7 +49,7 @@ actor SessionRegistry {
         if let existing = sessions[agentId] { return existing }
         let session = AgentSession(agentId: agentId, store: store, feed: feed, settings: settings, config: config, signer: signer, logger: logger,
                                    clock: clock, handshakeBook: handshakeBook, clustered: signals.crossesNodes,
-                                   signals: signals.crossesNodes ? signals : nil)
+                                   signals: signals.crossesNodes ? signals : nil, metrics: metrics)
         sessions[agentId] = session
         return session
     }

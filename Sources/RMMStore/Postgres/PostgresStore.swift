@@ -15,7 +15,7 @@ import Synchronization
 /// date reads back bit-for-bit equal to the one written and both backends pass the same tests.
 ///
 /// Change versions (`commands.version`, `command_output.version`): see `PostgresSchema`.
-public final class PostgresStore: Store {
+public final class PostgresStore: Store, CommitTimedStore {
     /// The agents' connection pool (`StoreLane.agents`: everything but the operator's calls); `runner` runs it.
     let client: PostgresClient
     /// The operator API's own pool (`StoreLane.operator`), `operatorConnections` wide: an agent
@@ -34,6 +34,8 @@ public final class PostgresStore: Store {
     let reportWriter: PostgresGroupWriter<AgentReports, [ReportEffect]>
     /// Where cluster signals queue to share a NOTIFY round trip (`notify`).
     let signalWriter = PostgresGroupWriter<String, Void>(lanes: 1, maxJobs: 256, maxBytes: 512 << 10)
+    /// Each committed transaction's duration goes here (the server's metrics).
+    let timing = CommitTiming(backend: .postgresql)
     /// A probe of a database found away runs (`probeSoon`).
     private let probing = Atomic(false)
     private let runner: Task<Void, Never>
@@ -200,25 +202,41 @@ public final class PostgresStore: Store {
         try reachability.admit()
         let client = laneClient
         let logger = self.logger
+        let timing = self.timing
         return try await bounded(deadline(unbounded: unbounded)) { watch in
             try await client.withConnection { connection in
                 try watch.begin(on: connection)
-                return try await connection.withTransaction(logger: logger) { connection in
+                let start = ContinuousClock.now
+                let value = try await connection.withTransaction(logger: logger) { connection in
                     if unbounded {
                         _ = try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
                         _ = try await connection.query("SET LOCAL idle_in_transaction_session_timeout = 0", logger: logger)
                     }
                     return try await body(connection)
                 }
+                // Only a transaction that committed is timed: a rolled-back one throws past this.
+                timing.committed(since: start)
+                return value
             }
         }
+    }
+
+    public func observeCommits(_ observer: any StoreCommitObserver) {
+        timing.set(observer)
     }
 
     /// Runs `body`, a single statement that commits alone (no BEGIN or COMMIT round trips), on a
     /// pooled connection: for writes whose every check and change fits in one statement. Bounded
     /// as `read`: past the deadline, the statement may still have committed.
     func writeAlone<T: Sendable>(@_implicitSelfCapture _ body: sending @escaping (PostgresConnection) async throws -> T) async throws -> T {
-        try await read(body)
+        let timing = self.timing
+        return try await read { connection in
+            let start = ContinuousClock.now
+            let value = try await body(connection)
+            // The statement committed as it returned.
+            timing.committed(since: start)
+            return value
+        }
     }
 
     /// The pool of the current task's `StoreLane`.

@@ -43,6 +43,8 @@ final class GroupCommitter: Sendable {
     /// The change counter the writes take versions from: read afresh in each transaction and
     /// saved just before it commits.
     private let counter: VersionCounter?
+    /// Each committed transaction's duration goes here (the server's metrics).
+    let timing = CommitTiming(backend: .sqlite)
 
     init(writer: any DatabaseWriter, maxBatch: Int = 2048, counter: VersionCounter? = nil) {
         self.writer = writer
@@ -159,6 +161,7 @@ final class GroupCommitter: Sendable {
     private func commit(_ batch: [Job], isolated: Bool, _ db: Database) throws {
         counter?.reset()
         defer { counter?.reset() }
+        let start = ContinuousClock.now
         try db.inTransaction(.immediate) {
             for job in batch {
                 var failed = false
@@ -173,6 +176,8 @@ final class GroupCommitter: Sendable {
             try counter?.save(db)
             return .commit
         }
+        // Only a transaction that committed is timed: a rolled-back one throws past this.
+        timing.committed(since: start)
     }
 }
 

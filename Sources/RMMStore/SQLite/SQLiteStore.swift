@@ -12,7 +12,7 @@ import RMMProtocol
 ///
 /// Dates are stored as REAL seconds since the reference date (2001-01-01 UTC), the value `Date`
 /// holds internally, so a stored date reads back bit-for-bit equal to the one written.
-public final class SQLiteStore: Store {
+public final class SQLiteStore: Store, CommitTimedStore {
     /// A `DatabasePool` for files, a `DatabaseQueue` for in-memory test stores; both are Sendable.
     let writer: any DatabaseWriter
     /// Every write goes through here, so concurrent writes share transactions (and fsyncs).
@@ -65,6 +65,10 @@ public final class SQLiteStore: Store {
         self.writer = writer
         self.versions = VersionCounter()
         self.committer = GroupCommitter(writer: writer, counter: versions)
+    }
+
+    public func observeCommits(_ observer: any StoreCommitObserver) {
+        committer.timing.set(observer)
     }
 
     /// A private in-memory store, for tests.

@@ -175,7 +175,7 @@ struct InboundMachineTests {
         rejected.stdout = Data()
         let follow = CommandReports.follow(.result(rejected), .changed(record("c2", .rejected)), agentId: "a1")
         #expect(follow.changed)
-        #expect(follow.actions == [.warn("agent rejected command c2: bad signature")])
+        #expect(follow.actions == [.warn("agent rejected command c2: bad signature"), .commandEnded(record("c2", .rejected))])
     }
 
     @Test("a reliable message no agent sends stops settling: it and the rest stay unhandled, no ack is owed")
