@@ -59,12 +59,24 @@ final class E2EServer {
     }
 
     /// Starts the server again (after it exited) on the same data directory and ports.
+    ///
+    /// Between the stop and this start another test's outgoing connection may hold one of these
+    /// ports as its ephemeral local port for a moment, so a start that fails with "Address already
+    /// in use" is tried again until the port is free or 60 s have passed.
     func restartOnSamePorts() async throws {
-        starts += 1
-        let (process, ready) = try await Self.launch(directory: directory, agentPort: agentPort, apiPort: apiPort, extra: extraArguments, log: directory + "/server-\(starts).log")
-        self.process = process
-        self.agentPort = ready.agentPort
-        self.apiPort = ready.apiPort
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            starts += 1
+            do {
+                let (process, ready) = try await Self.launch(directory: directory, agentPort: agentPort, apiPort: apiPort, extra: extraArguments, log: directory + "/server-\(starts).log")
+                self.process = process
+                self.agentPort = ready.agentPort
+                self.apiPort = ready.apiPort
+                return
+            } catch let error as E2EError where "\(error)".contains("Address already in use") && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
     }
 
     private static func launch(directory: String, agentPort: Int, apiPort: Int, extra: [String], log: String) async throws -> (ManagedProcess, ServerReady) {
