@@ -122,9 +122,12 @@ extension EndToEnd {
                 #expect(rows == 100)
                 #expect(page.body.utf8.count < 128 << 10, "\(page.body.utf8.count) bytes")
                 #expect(page.body.contains("id=\"fleet-next\""))
-                // Filtering reads a bounded number of agents too, and the search finds one by name.
-                let found = try await http.send("GET", "/?q=fleet-09999", cookie: cookie)
-                #expect(found.body.contains("fleet-09999") && found.body.components(separatedBy: "data-test=\"agent-row\"").count - 1 <= 1)
+                // A name search starts where the prefix does in the name order: it finds the last agents too.
+                let found = try await http.send("GET", "/?q=fleet-0999", cookie: cookie)
+                let foundRows = found.body.components(separatedBy: "data-test=\"agent-row\"").dropFirst()
+                #expect(foundRows.count == 10 && foundRows.allSatisfy { $0.contains(">fleet-0999") } && !found.body.contains("id=\"fleet-next\""))
+                let online = try await http.send("GET", "/?status=online", cookie: cookie)
+                #expect(online.body.contains("id=\"fleet-empty\"") && online.body.contains("id=\"fleet-next\""), "no agent is online: a bounded scan, then a link on")
                 print("console fleet page: \(page.body.utf8.count) bytes, \(rows) rows of \(count) agents in \(took)")
             } catch {
                 Issue.record("\(error)")

@@ -79,7 +79,7 @@ enum ConsoleTemplates {
         {{> header}}
         <h1>Fleet</h1>
         <form method="get" action="/" id="fleet-filter" data-test="fleet-filter" class="filters">
-        <input type="search" name="q" value="{{filter.q}}" placeholder="name contains" id="filter-q" data-test="filter-q">
+        <input type="search" name="q" value="{{filter.q}}" placeholder="name starts with" id="filter-q" data-test="filter-q">
         <select name="status" id="filter-status" data-test="filter-status">
         {{#statusOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statusOptions}}
         </select>

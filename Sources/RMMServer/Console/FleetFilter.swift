@@ -2,7 +2,8 @@ import Foundation
 import RMMAPI
 import RMMProtocol
 
-/// The fleet page's search and filters, from its query string: a name substring (case-insensitive),
+/// The fleet page's search and filters, from its query string: a name prefix (case-sensitive,
+/// so that the store's name order finds it: `FleetPage.load`),
 /// a status, a verdict, a downlink mode. A value the page does not know is ignored.
 struct FleetFilter: Equatable, Sendable {
     var q = ""
@@ -33,7 +34,7 @@ struct FleetFilter: Equatable, Sendable {
         if let status, view.status != status { return false }
         if let verdict, view.verdict?.verdict != verdict { return false }
         if let mode, view.downlinkMode != mode { return false }
-        if !q.isEmpty, view.name.range(of: q, options: .caseInsensitive) == nil { return false }
+        if !q.isEmpty, !view.name.hasPrefix(q) { return false }
         return true
     }
 

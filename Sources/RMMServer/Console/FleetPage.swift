@@ -18,21 +18,24 @@ enum FleetPage {
         var next: AgentPageCursor?
     }
 
-    /// Reads one page after `cursor`.
+    /// Reads one page after `cursor`. A name search is a prefix (case-sensitive, the list's byte
+    /// order): the read starts at the first name at or after it and ends at the first that does not
+    /// start with it, so a search costs what it finds, whatever the fleet's size.
     static func load(core: ServerCore, filter: FleetFilter, after cursor: AgentPageCursor?, now: Date) async throws -> Result {
         var shown: [AgentView] = []
-        var cursor = cursor
+        var cursor = cursor ?? (filter.q.isEmpty ? nil : AgentPageCursor(name: filter.q, id: ""))
         var scanned = 0
         while scanned < scanLimit {
-            let agents = try await core.store.agentPage(after: cursor, limit: storePage)
-            scanned += agents.count
+            let page = try await core.store.agentPage(after: cursor, limit: storePage)
+            scanned += page.count
+            let agents = filter.q.isEmpty ? page : Array(page.prefix { $0.name.hasPrefix(filter.q) })
             for (index, view) in try await AgentViews.views(of: agents, core: core, now: now).enumerated() where filter.matches(view) {
                 shown.append(view)
                 if shown.count == pageSize {
                     return Result(views: shown, next: AgentPageCursor(after: agents[index]))
                 }
             }
-            guard agents.count == storePage, let last = agents.last else { return Result(views: shown, next: nil) }
+            guard page.count == storePage, agents.count == page.count, let last = page.last else { return Result(views: shown, next: nil) }
             cursor = AgentPageCursor(after: last)
         }
         return Result(views: shown, next: cursor)

@@ -69,7 +69,7 @@ struct ConsoleRulesTests {
         #expect(form["token"] == "grt_a+b" && form["csrf"] == "x" && form["note"] == "two words" && form["empty"] == "")
     }
 
-    @Test("the fleet filter matches name substrings case-insensitively, status, verdict and mode; unknown values are ignored")
+    @Test("the fleet filter reads a name prefix, status, verdict and mode; unknown values are ignored")
     func fleetFilter() {
         let filter = FleetFilter { ["q": "WEB", "status": "online", "mode": "nonsense"][$0] }
         #expect(filter == FleetFilter(q: "WEB", status: .online))
