@@ -243,6 +243,19 @@ extension EndToEnd {
                 #expect(commands.map(\.text) == ["echo '<b>hi</b>'"], "neither the viewer's nor the forged command ran")
                 let audit: [AuditEntry] = try await server.api.call("GET", "/api/v1/audit?limit=20")
                 #expect(audit.contains { $0.action == "commands.run" && $0.detail.contains("(console)") && $0.tokenId != nil })
+
+                // The other pages render for the admin; the tokens page is refused to a viewer by the API's rule.
+                let listed = try await http.send("GET", "/commands?agent=run-1&state=succeeded", cookie: cookie)
+                #expect(listed.status == 200 && listed.body.components(separatedBy: "data-test=\"command-row\"").count == 2)
+                #expect(try await http.send("GET", "/audit", cookie: cookie).body.contains("console.login"))
+                let sites = try await http.send("GET", "/sites", cookie: cookie)
+                #expect(sites.body.contains("data-network=\"127.0.0.0/24\"") && sites.body.contains("behind 127.0.0.1"), "\(sites.body.suffix(800))")
+                #expect(try await http.send("GET", "/tokens", cookie: viewerCookie).status == 403)
+                let tokens = try await http.send("GET", "/tokens", cookie: cookie)
+                #expect(tokens.status == 200 && tokens.body.contains("data-token=\"\(viewer.id)\""))
+                let revoked = try await http.send("POST", "/tokens/\(viewer.id)/revoke", cookie: cookie, form: [("csrf", try #require(tokens.csrf))])
+                #expect(revoked.status == 303)
+                #expect(try await http.send("GET", "/", cookie: viewerCookie).header("location") == "/login", "the revoked token's session ended")
             }
         }
     }
