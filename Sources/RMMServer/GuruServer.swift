@@ -137,7 +137,7 @@ public enum GuruServer {
                                    handshake: handshake, forwarding: forwarding, logger: logger)
         let (apiPorts, apiPortContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: OperatorAPI.router(core: core),
+            router: try OperatorAPI.router(core: core, tls: tls != nil),
             server: try tls.map { try .tls(.http1(), tlsConfiguration: $0.configuration) } ?? .http1(),
             configuration: .init(address: .hostname(options.apiHost, port: options.apiPort), serverName: "gururmm"),
             onServerRunning: { channel in

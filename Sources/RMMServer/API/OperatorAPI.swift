@@ -8,7 +8,8 @@ import RMMStore
 /// The operator REST API under `/api/v1`: middleware, the health route, and the route collections
 /// (`Routes/`), whose routes only translate HTTP to calls of `ServerCore` and its services (`Services/`).
 enum OperatorAPI {
-    static func router(core: ServerCore) -> Router<OperatorContext> {
+    /// `tls`: the API port terminates TLS (the console's cookie is then `Secure`).
+    static func router(core: ServerCore, tls: Bool) throws -> Router<OperatorContext> {
         let router = Router(context: OperatorContext.self)
         // Before all else: every store call a request makes, its token's included, uses the operator's pool.
         router.add(middleware: OperatorLaneMiddleware())
@@ -20,8 +21,10 @@ enum OperatorAPI {
         router.add(middleware: NULRefusingMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(table: .operatorAPI))
         router.get("/api/v1/health") { _, _ in OKView(ok: true, message: "gururmm server is running") }
-        // One limiter for both groups: failed tokens on /metrics count against the same address as the API's.
-        let auth = TokenAuthMiddleware(core: core, limiter: AddressLimiter(settings: core.settings))
+        // One failure limit for API tokens, /metrics and console logins: failures on any of them
+        // count against the same address.
+        let limiter = AddressLimiter(settings: core.settings)
+        let auth = TokenAuthMiddleware(core: core, limiter: limiter)
         MetricsEndpoint.addRoute(to: router, core: core, auth: auth)
         let api = router.group("/api/v1").add(middleware: auth)
         // One route collection per resource group; the group's token middleware covers them all.
@@ -30,6 +33,7 @@ enum OperatorAPI {
         api.addRoutes(CommandRoutes.collection(core: core))
         api.addRoutes(TokenRoutes.collection(core: core))
         api.addRoutes(FleetRoutes.collection(core: core))
+        ConsoleRoutes(core: core, pages: try ConsolePages(), limiter: limiter, tls: tls).add(to: router)
         return router
     }
 

@@ -19,18 +19,23 @@ struct OperatorContext: RequestContext {
     var remoteKey: String
     /// The TCP peer, whatever a proxy says.
     let peer: SocketAddress?
+    /// The address the peer connected to (the console refuses plain-http logins to a non-loopback one).
+    let local: SocketAddress?
+    /// The web console's session, set by `ConsoleSessionMiddleware` (nil on the API's routes).
+    var consoleSession: ConsoleSessionRecord?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         peer = source.channel.remoteAddress
+        local = source.channel.localAddress
         remote = peer?.peerDescription ?? "unknown"
         remoteKey = AddressLimiter.key(for: peer)
     }
 
-    /// Refuses the request unless the token's role is at least `role`.
-    func require(_ role: OperatorRole) throws {
-        guard let have = operatorRole, have >= role else {
-            throw RequestError(403, "this needs the \(role.rawValue) role; token '\(operatorName ?? "?")' has \(operatorRole?.rawValue ?? "none")")
+    /// Refuses the request unless the token's role may take `action` (`OperatorAction`'s table).
+    func require(_ action: OperatorAction) throws {
+        guard action.allows(operatorRole) else {
+            throw RequestError(403, "this needs the \(action.role.rawValue) role; token '\(operatorName ?? "?")' has \(operatorRole?.rawValue ?? "none")")
         }
     }
 

@@ -41,6 +41,8 @@ enum PostgresSchema {
             "ALTER TABLE commands ADD COLUMN cancel_requested_at DOUBLE PRECISION",
             "ALTER TABLE commands ADD COLUMN cancel_reason TEXT",
         ]),
+        // Web console logins, shared by every node (`ConsoleSessionStore`).
+        ("v5-console-sessions", [ConsoleSessionSchema.create(double: "DOUBLE PRECISION")] + ConsoleSessionSchema.indexes),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

@@ -87,6 +87,8 @@ extension PostgresStore {
                 "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, \(now.dbSeconds)) WHERE id = \(id) RETURNING id", logger: logger
             )
             if revoked == 0 { throw StoreError.notFound("API token '\(id)'") }
+            // Its console sessions end with it (lookups also refuse a revoked token's sessions).
+            _ = try await connection.query("DELETE FROM console_sessions WHERE token_id = \(id)", logger: logger)
             if let audit { try await insertAudit(audit, connection) }
         }
     }

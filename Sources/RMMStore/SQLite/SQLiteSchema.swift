@@ -116,6 +116,12 @@ extension SQLiteStore {
                 ALTER TABLE commands ADD COLUMN cancel_reason TEXT;
                 """)
         }
+        migrator.registerMigration("v11-console-sessions") { db in
+            // Web console logins, by the hash of the cookie's secret. `idle_expires_at` never passes
+            // `expires_at`, so the expiry sweep reads only its index.
+            try db.execute(sql: ConsoleSessionSchema.create(double: "REAL"))
+            for index in ConsoleSessionSchema.indexes { try db.execute(sql: index) }
+        }
         return migrator
     }
 

@@ -42,6 +42,8 @@ extension SQLiteStore {
             // COALESCE keeps the first revocation time when revoked twice.
             try db.execute(sql: "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.dbSeconds, id])
             if db.changesCount == 0 { throw StoreError.notFound("API token '\(id)'") }
+            // Its console sessions end with it (lookups also refuse a revoked token's sessions).
+            try db.execute(sql: "DELETE FROM console_sessions WHERE token_id = ?", arguments: [id])
             if let audit { try Self.insertAudit(audit, db) }
         }
     }

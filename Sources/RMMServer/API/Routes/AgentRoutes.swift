@@ -15,7 +15,7 @@ enum AgentRoutes {
             return try await core.view(of: agent, now: Date())
         }
         routes.post("/agents/:agent/evict") { request, context -> OKView in
-            try context.require(.operator)
+            try context.require(.evictAgents)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let reason = try await OperatorAPI.optionalReason(request, context) ?? "evicted by \(context.operatorName ?? "operator")"
             if let session = await core.registry.existingSession(for: agent.id), await session.evict(reason: reason) {
@@ -30,7 +30,7 @@ enum AgentRoutes {
             return OKView(ok: true, message: "evicted \(agent.name) (\(agent.id)); it will reconnect and resume")
         }
         routes.post("/agents/:agent/rename") { request, context -> AgentView in
-            try context.require(.operator)
+            try context.require(.renameAgents)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let name = try await request.decode(as: RenameRequest.self, context: context).name
             try RequestError.refuseNUL(name, in: "name")
@@ -52,7 +52,7 @@ enum AgentRoutes {
             return try await core.view(of: renamed, now: Date())
         }
         routes.post("/agents/:agent/revoke") { request, context -> OKView in
-            try context.require(.admin)
+            try context.require(.revokeAgents)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             let reason = try await OperatorAPI.optionalReason(request, context)
             try await core.store.revokeAgent(

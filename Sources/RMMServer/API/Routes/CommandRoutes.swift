@@ -10,7 +10,7 @@ enum CommandRoutes {
     static func collection(core: ServerCore) -> RouteCollection<OperatorContext> {
         let routes = RouteCollection(context: OperatorContext.self)
         routes.post("/commands") { request, context -> EditedResponse<RunResponse> in
-            try context.require(.operator)
+            try context.require(.runCommands)
             let body = try await request.decode(as: RunRequest.self, context: context)
             let what = body.command.map { "shell: " + String($0.prefix(200)) } ?? "script of \(body.script?.utf8.count ?? 0) bytes"
             // The audit entry is stored with the commands, in one commit.
@@ -43,7 +43,7 @@ enum CommandRoutes {
             return view
         }
         routes.post("/commands/:id/cancel") { request, context -> CommandView in
-            try context.require(.operator)
+            try context.require(.cancelCommands)
             let id = try context.parameters.require("id")
             let reason = try await OperatorAPI.optionalReason(request, context)
             // Stored with the state change when the command was still queued.

@@ -12,7 +12,7 @@ enum FleetRoutes {
         routes.get("/fleet") { _, _ -> FleetSummaryView in try await core.fleetSummary(now: Date()) }
         routes.get("/config") { _, _ -> JSONBody<AgentConfig> in JSONBody(await core.fleetConfig.current) }
         routes.put("/config") { request, context -> JSONBody<AgentConfig> in
-            try context.require(.admin)
+            try context.require(.configureFleet)
             let config = try await request.decode(as: AgentConfig.self, context: context)
             try FleetConfigRules.requireVersion(config)
             let minimumVersion = try request.queryInteger("min_version", in: 1...WireRange.maxCount, fallback: 1)

@@ -29,7 +29,7 @@ enum LinkRoutes {
             JSONBody(core.unattributedEvidence())
         }
         routes.post("/agents/:agent/diagnose") { request, context -> LinkDiagnosis in
-            try context.require(.operator)
+            try context.require(.diagnoseLinks)
             let agent = try await core.requireAgent(try context.parameters.require("agent"))
             // The body is optional, but one that is not a `ReasonRequest` is refused, never ignored.
             _ = try await OperatorAPI.optionalReason(request, context)

@@ -43,6 +43,11 @@ enum AccessTokenRules {
         "grt_" + randomPart(count: 3)
     }
 
+    /// A new console session or CSRF secret (256 random bits in hex).
+    static func consoleSecret() -> String {
+        randomPart(count: 4)
+    }
+
     private static func randomPart(count: Int) -> String {
         (0..<count).map { _ in CommandService.newId(prefix: "") }.joined()
     }

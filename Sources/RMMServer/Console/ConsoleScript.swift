@@ -1,0 +1,87 @@
+/// The console's only script (served as `/static/console.js`): plain JavaScript, no build step.
+/// It patches the fleet table from the server's events, writing text only (`textContent`, never
+/// HTML), so hostile agent data stays inert.
+enum ConsoleScript {
+    static let js = """
+        "use strict";
+        (function () {
+          function patch(row, change) {
+            ["status", "verdict", "mode", "rtt", "lastSeen", "cpu", "memory", "disk"].forEach(function (field) {
+              if (!(field in change)) { return; }
+              var cell = row.querySelector('[data-field="' + field + '"]');
+              if (!cell) { return; }
+              cell.textContent = change[field];
+              if (field === "status") {
+                cell.className = "status-" + change.status;
+                row.setAttribute("data-status", change.status);
+              }
+            });
+            row.classList.add("changed");
+            setTimeout(function () { row.classList.remove("changed"); }, 2000);
+          }
+          function notice(text) {
+            var note = document.getElementById("fleet-notice");
+            if (!note) {
+              note = document.createElement("p");
+              note.id = "fleet-notice";
+              note.setAttribute("data-test", "fleet-notice");
+              var table = document.getElementById("fleet-table");
+              table.parentNode.insertBefore(note, table);
+            }
+            note.textContent = text;
+          }
+          function start() {
+            var table = document.getElementById("fleet-table");
+            if (!table || !window.EventSource) { return; }
+            var ids = [];
+            table.querySelectorAll("[data-agent]").forEach(function (row) { ids.push(row.getAttribute("data-agent")); });
+            var source = new EventSource(table.getAttribute("data-live") + "?ids=" + encodeURIComponent(ids.join(",")));
+            source.addEventListener("fleet", function () { notice("Agents were enrolled or removed; reload to see them."); });
+            source.addEventListener("agent", function (event) {
+              var change;
+              try { change = JSON.parse(event.data); } catch (e) { return; }
+              var row = document.getElementById("agent-" + change.id);
+              if (row) { patch(row, change); } else { notice("Agents changed that are not on this page; reload to see them."); }
+            });
+            source.addEventListener("gone", function (event) {
+              var row = document.getElementById("agent-" + event.data);
+              if (row) { row.parentNode.removeChild(row); }
+            });
+            document.body.setAttribute("data-live", "open");
+          }
+          function cell(row, field) { return row ? row.querySelector('[data-field="' + field + '"]') : null; }
+          function startBatch() {
+            var table = document.getElementById("batch-commands");
+            if (!table || !window.EventSource) { return; }
+            var source = new EventSource(table.getAttribute("data-live"));
+            source.addEventListener("command", function (event) {
+              var change;
+              try { change = JSON.parse(event.data); } catch (e) { return; }
+              var row = document.getElementById("command-" + change.id);
+              if (!row) { return; }
+              row.setAttribute("data-state", change.state);
+              ["state", "exit", "reason"].forEach(function (field) { var c = cell(row, field); if (c) { c.textContent = change[field]; } });
+            });
+            source.addEventListener("output", function (event) {
+              var chunk;
+              try { chunk = JSON.parse(event.data); } catch (e) { return; }
+              var pre = cell(document.getElementById("command-" + chunk.id), chunk.stream);
+              if (!pre) { return; }
+              var shown = parseInt(pre.getAttribute("data-bytes"), 10);
+              if (shown !== chunk.offset) { return; }
+              pre.textContent += chunk.text;
+              pre.setAttribute("data-bytes", String(shown + chunk.bytes));
+            });
+            source.addEventListener("summary", function (event) {
+              var summary = document.getElementById("batch-summary");
+              try { summary.textContent = JSON.parse(event.data).text; } catch (e) { return; }
+              summary.setAttribute("data-done", "true");
+              source.close();
+            });
+            document.body.setAttribute("data-live", "open");
+          }
+          function boot() { start(); startBatch(); }
+          if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", boot); } else { boot(); }
+        })();
+        """
+}
