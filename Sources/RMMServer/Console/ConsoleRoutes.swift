@@ -117,13 +117,14 @@ struct ConsoleRoutes: Sendable {
     func fleet(_ request: Request, _ context: OperatorContext) async throws -> Response {
         let query = request.uri.queryParameters
         let filter = FleetFilter { query.get($0) }
-        let cursor = query.get("after_name").flatMap { name in query.get("after_id").map { AgentPageCursor(name: name, id: $0) } }
+        let cursor = FleetPage.cursor { query.get($0) }
         let now = Date()
         let page = try await FleetPage.load(core: core, filter: filter, after: cursor, now: now)
         let summary = try await core.fleetSummary(now: now)
         var values: [String: Any] = [
             "rows": page.views.map { FleetPage.row($0, now: now) },
             "filter": ["q": filter.q],
+            "liveQuery": FleetPage.liveQuery(filter: filter, cursor: cursor),
             "statusOptions": FleetFilter.options(FleetFilter.statuses.map(\.rawValue), selected: filter.status?.rawValue),
             "verdictOptions": FleetFilter.options(LinkVerdict.allCases.map(\.rawValue), selected: filter.verdict?.rawValue),
             "modeOptions": FleetFilter.options(DownlinkMode.allCases.map(\.rawValue), selected: filter.mode?.rawValue),

@@ -19,29 +19,66 @@ enum ConsoleScript {
             row.classList.add("changed");
             setTimeout(function () { row.classList.remove("changed"); }, 2000);
           }
-          function notice(text) {
-            var note = document.getElementById("fleet-notice");
-            if (!note) {
-              note = document.createElement("p");
-              note.id = "fleet-notice";
-              note.setAttribute("data-test", "fleet-notice");
-              var table = document.getElementById("fleet-table");
-              table.parentNode.insertBefore(note, table);
+          var fields = ["name", "status", "verdict", "mode", "rtt", "lastSeen", "os", "version", "cpu", "memory", "disk"];
+          function buildRow(values) {
+            var row = document.createElement("tr");
+            row.id = "agent-" + values.id;
+            row.setAttribute("data-test", "agent-row");
+            row.setAttribute("data-agent", values.id);
+            row.setAttribute("data-status", values.status);
+            fields.forEach(function (field) {
+              var cell = document.createElement("td");
+              cell.setAttribute("data-field", field);
+              if (field === "name") {
+                var link = document.createElement("a");
+                link.href = "/agents/" + encodeURIComponent(values.id);
+                link.setAttribute("data-test", "agent-link");
+                link.textContent = values.name;
+                cell.appendChild(link);
+              } else {
+                cell.textContent = values[field];
+              }
+              if (field === "status") { cell.className = "status-" + values.status; }
+              row.appendChild(cell);
+            });
+            return row;
+          }
+          function add(added) {
+            var body = document.getElementById("fleet-rows");
+            var old = document.getElementById("agent-" + added.row.id);
+            if (old) { old.parentNode.removeChild(old); }
+            var empty = document.getElementById("fleet-empty");
+            if (empty) { empty.parentNode.removeChild(empty); }
+            var row = buildRow(added.row);
+            var before = added.after ? document.getElementById("agent-" + added.after) : null;
+            if (before) {
+              before.parentNode.insertBefore(row, before.nextSibling);
+            } else if (added.after) {
+              body.appendChild(row);
+            } else {
+              body.insertBefore(row, body.firstChild);
             }
-            note.textContent = text;
+            row.classList.add("changed");
+            setTimeout(function () { row.classList.remove("changed"); }, 2000);
           }
           function start() {
             var table = document.getElementById("fleet-table");
             if (!table || !window.EventSource) { return; }
             var ids = [];
             table.querySelectorAll("[data-agent]").forEach(function (row) { ids.push(row.getAttribute("data-agent")); });
-            var source = new EventSource(table.getAttribute("data-live") + "?ids=" + encodeURIComponent(ids.join(",")));
-            source.addEventListener("fleet", function () { notice("Agents were enrolled or removed; reload to see them."); });
+            var query = table.getAttribute("data-live-query");
+            var url = table.getAttribute("data-live") + "?" + (query ? query + "&" : "") + "ids=" + encodeURIComponent(ids.join(","));
+            var source = new EventSource(url);
             source.addEventListener("agent", function (event) {
               var change;
               try { change = JSON.parse(event.data); } catch (e) { return; }
               var row = document.getElementById("agent-" + change.id);
-              if (row) { patch(row, change); } else { notice("Agents changed that are not on this page; reload to see them."); }
+              if (row) { patch(row, change); }
+            });
+            source.addEventListener("added", function (event) {
+              var added;
+              try { added = JSON.parse(event.data); } catch (e) { return; }
+              if (added && added.row) { add(added); }
             });
             source.addEventListener("gone", function (event) {
               var row = document.getElementById("agent-" + event.data);

@@ -92,7 +92,7 @@ enum ConsoleTemplates {
         <button type="submit" id="filter-apply" data-test="filter-apply">Filter</button>
         </form>
         <p class="summary" id="fleet-summary" data-test="fleet-summary">{{summary}}</p>
-        <table id="fleet-table" data-test="fleet-table" data-live="/events/fleet">
+        <table id="fleet-table" data-test="fleet-table" data-live="/events/fleet" data-live-query="{{liveQuery}}">
         <thead><tr><th>Name</th><th>Status</th><th>Verdict</th><th>Downlink</th><th>RTT</th><th>Last seen</th><th>OS</th><th>Version</th><th>CPU</th><th>Memory</th><th>Disk</th></tr></thead>
         <tbody id="fleet-rows">
         {{#rows}}

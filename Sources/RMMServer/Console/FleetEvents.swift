@@ -3,12 +3,13 @@ import Hummingbird
 import NIOCore
 import RMMStore
 
-/// `GET /events/fleet?ids=…`: a server-sent event stream of the changes to the agents a fleet
-/// page shows (at most `FleetPage.pageSize` ids). It reads those agents every `interval` through
-/// the same views as the page (on a cluster the store's liveness says an agent's status, so a
-/// change on another node reaches this one), and sends what `FleetChangeMachine` decides, plus a
-/// `fleet` event when the number of enrolled agents changes. Each write is awaited before the
-/// next read, so a slow browser holds at most one read's events, never a growing queue.
+/// `GET /events/fleet?…`: a server-sent event stream of the changes to one fleet page, named by
+/// the page's own query (search, filters and where the page starts) and the ids of the rows it shows. It reads that page again
+/// every `interval` through the same code and views as the page itself (on a cluster the store's
+/// liveness says an agent's status, so a change on another node reaches this one), and sends what
+/// `FleetChangeMachine` decides: rows that change, come onto the page or leave it. Each write is
+/// awaited before the next read, so a slow browser holds at most one read's events, never a
+/// growing queue; a read costs what rendering the page costs, whatever the fleet's size.
 struct FleetEvents: Sendable {
     let core: ServerCore
     let slots: ConsoleStreamSlots
@@ -19,26 +20,27 @@ struct FleetEvents: Sendable {
 
     func stream(_ request: Request, _ context: OperatorContext) async throws -> Response {
         guard let session = context.consoleSession else { throw RequestError(401, "no console session") }
-        let ids = Array((request.uri.queryParameters.get("ids") ?? "").split(separator: ",").prefix(FleetPage.pageSize).map(String.init))
+        let query = request.uri.queryParameters
+        let filter = FleetFilter { query.get($0) }
+        let cursor = FleetPage.cursor { query.get($0) }
+        // The rows the browser's page shows; only compared with, so a bounded list of bounded ids.
+        let shown = (query.get("ids") ?? "").split(separator: ",", omittingEmptySubsequences: true)
+            .prefix(FleetPage.pageSize).filter { $0.utf8.count <= 64 }.map(String.init)
         guard slots.take(session.id) else {
             throw RequestError(429, "this session already has \(slots.perSession) live views open; close a tab")
         }
         let body = ResponseBody { writer in
             defer { slots.release(session.id) }
-            var machine = FleetChangeMachine()
-            var enrolled: Int?
+            var machine = FleetChangeMachine(shown: shown)
             var quiet = 0
             try await writer.write(ByteBuffer(string: "retry: 5000\n\n"))
             while !Task.isCancelled, !core.feed.isStopped {
                 let now = Date()
                 var out = ""
-                let agents = try await core.store.resolveAgents(ids).compactMap { try? $0.get() }
-                for event in machine.observe(try await AgentViews.views(of: agents, core: core, now: now).map { FleetPage.row($0, now: now) }, now: now) {
+                let page = try await FleetPage.load(core: core, filter: filter, after: cursor, now: now)
+                for event in machine.observe(page.views.map { FleetPage.row($0, now: now) }, now: now) {
                     out += Self.encode(event)
                 }
-                let count = try await core.store.agentCounts().enrolled
-                if let enrolled, enrolled != count { out += "event: fleet\ndata: {\"enrolled\":\(count)}\n\n" }
-                enrolled = count
                 quiet = out.isEmpty ? quiet + 1 : 0
                 if quiet >= keepAliveEvery {
                     out = ": keep-alive\n\n"
@@ -56,7 +58,14 @@ struct FleetEvents: Sendable {
     static func encode(_ event: FleetChangeMachine.Event) -> String {
         switch event {
         case .changed(let row): return ServerSentEvent.event("agent", row)
+        case .added(let row, let after): return ServerSentEvent.event("added", AddedRow(after: after, row: row))
         case .gone(let id): return "event: gone\ndata: \(id)\n\n"
         }
+    }
+
+    /// An `added` event's data: the row, and the id of the row it follows (null: first).
+    struct AddedRow: Encodable {
+        var after: String?
+        var row: FleetRow
     }
 }

@@ -71,6 +71,19 @@ enum FleetPage {
         return String(format: "%.0f%%", Double(used) * 100 / Double(total))
     }
 
+    /// Where a page starts, from its query (`after_name` and `after_id`), or nil for the first page.
+    static func cursor(_ query: (String) -> String?) -> AgentPageCursor? {
+        query("after_name").flatMap { name in query("after_id").map { AgentPageCursor(name: name, id: $0) } }
+    }
+
+    /// The query of the live stream for the page that starts at `cursor` with `filter`.
+    static func liveQuery(filter: FleetFilter, cursor: AgentPageCursor?) -> String {
+        var components = URLComponents()
+        components.queryItems = (filter.queryItems + (cursor.map { [("after_name", $0.name), ("after_id", $0.id)] } ?? []))
+            .map { URLQueryItem(name: $0.0, value: $0.1) }
+        return components.percentEncodedQuery ?? ""
+    }
+
     /// The link to the page after `next`, keeping the filter.
     static func nextLink(_ next: AgentPageCursor, filter: FleetFilter) -> String {
         var components = URLComponents()

@@ -35,11 +35,31 @@ struct FleetChangeMachineTests {
                 == [.changed(row("a", status: "degraded", cpu: "80%"))])
     }
 
-    @Test("an agent no longer found is gone; one that appears is sent")
-    func goneAndNew() {
+    @Test("an agent that leaves the page is gone; one that enters it is added after the row it follows, gone events first")
+    func goneAndAdded() {
         var machine = FleetChangeMachine()
         _ = machine.observe([row("a"), row("b")], now: t0)
-        #expect(machine.observe([row("b"), row("c")], now: t0.addingTimeInterval(1)) == [.changed(row("c")), .gone("a")])
+        #expect(machine.observe([row("b"), row("c")], now: t0.addingTimeInterval(1)) == [.gone("a"), .added(row("c"), after: "b")])
+        // One that sorts first goes to the top, and the page's last row is pushed off.
+        #expect(machine.observe([row("0"), row("b")], now: t0.addingTimeInterval(2)) == [.gone("c"), .added(row("0"), after: nil)])
+        #expect(machine.observe([row("0"), row("b")], now: t0.addingTimeInterval(3)).isEmpty)
+    }
+
+    @Test("a renamed agent is taken off and put back where its new name sorts")
+    func renamed() {
+        var machine = FleetChangeMachine()
+        _ = machine.observe([row("a"), row("b")], now: t0)
+        var renamed = row("a")
+        renamed.name = "zed"
+        #expect(machine.observe([row("b"), renamed], now: t0.addingTimeInterval(1)) == [.gone("a"), .added(renamed, after: "b")])
+    }
+
+    @Test("with the ids the browser shows, the first read sends every shown row, what came and what went since the render")
+    func catchUp() {
+        var machine = FleetChangeMachine(shown: ["a", "gone", "b", "gone"])
+        #expect(machine.observe([row("a"), row("new"), row("b", status: "offline")], now: t0)
+                == [.gone("gone"), .changed(row("a")), .added(row("new"), after: "a"), .changed(row("b", status: "offline"))])
+        #expect(machine.observe([row("a"), row("new"), row("b", status: "offline")], now: t0.addingTimeInterval(1)).isEmpty)
     }
 
     @Test("a session holds at most perSession streams; a released slot can be taken again")
