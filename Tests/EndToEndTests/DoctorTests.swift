@@ -114,6 +114,51 @@ extension EndToEnd {
             await server.stop()
         }
 
+        @Test("a probe session keeps the pre-authentication limits: the input budget (1009), only probes (1002), at most 1 + 16 messages (1002); the token is never used")
+        func probeSessionLimits() async throws {
+            let server = try await E2EServer.start()
+            do {
+                let token = try await server.api.enrollToken(uses: 1)
+                /// A raw client from its own address, in a probe session.
+                func session(_ source: String) async throws -> RawAgentPortClient {
+                    let client = try await RawAgentPortClient.connect(port: server.agentPort, from: source)
+                    _ = try #require(try await client.upgrade())
+                    try await client.send(Envelope(.doctor(DoctorHello(token: token))))
+                    let ready = try await client.message(at: 1)
+                    guard case .doctorReady(let limits)? = ready?.message else { throw E2EError("expected doctor_ready, got \(String(describing: ready))") }
+                    #expect(limits.maxEchoes == DoctorLimits.maxEchoes && limits.budgetBytes <= WireLimits.maxUnauthenticatedBytes)
+                    return client
+                }
+                func probe(_ id: Int, _ size: Int) throws -> [UInt8] {
+                    RawWebSocket.frame(payload: Array(try #require(ProbeFrames.encode(id: id, size: size, shape: .plain))))
+                }
+
+                let greedy = try await session("127.0.0.21")
+                for id in 1...3 { await greedy.send(try probe(id, 16_384)) }
+                let echoed = try await greedy.message(at: 4)
+                #expect(echoed.map { if case .probe(let echo) = $0.message { echo.id == 3 && echo.size == 16_384 } else { false } } == true, "echoes come back, same size")
+                for id in 4...5 { await greedy.send(try probe(id, 16_384)) }
+                let (budget, budgetWhy) = await greedy.end(within: .seconds(10))
+                #expect(budget == .close(.messageTooBig) && budgetWhy.contains("before authentication"), "\(budget): \(budgetWhy)")
+
+                let chatty = try await session("127.0.0.22")
+                try await chatty.send(Envelope(.heartbeat(Heartbeat(id: 1, echo: nil, time: 1, metrics: nil))))
+                let (other, otherWhy) = await chatty.end(within: .seconds(10))
+                #expect(other == .close(.protocolError) && otherWhy.contains("only 'probe' messages"), "\(other): \(otherWhy)")
+
+                let many = try await session("127.0.0.23")
+                for id in 1...(DoctorLimits.maxEchoes + 1) { await many.send(try probe(id, 64)) }
+                let (count, countWhy) = await many.end(within: .seconds(10))
+                #expect(count == .close(.protocolError) && countWhy.contains("messages are read in a probe session"), "\(count): \(countWhy)")
+
+                #expect(try await server.api.client.enrollmentTokens().first?.usesLeft == 1, "probe sessions use nothing up")
+                #expect(server.process.isRunning)
+            } catch {
+                Issue.record("\(error)\n---- server ----\n\(server.process.logContents().suffix(6000))")
+            }
+            await server.stop()
+        }
+
         /// A plain server with a fault proxy in front of its agent port, and a token for it.
         private func throughProxy(_ mode: FaultMode, _ body: (E2EServer, FaultProxy, String) async throws -> Void) async throws {
             let server = try await E2EServer.start()
