@@ -114,7 +114,7 @@ extension EndToEnd {
             await server.stop()
         }
 
-        @Test("a probe session keeps the pre-authentication limits: the input budget (1009), only probes (1002), at most 1 + 16 messages (1002); the token is never used")
+        @Test("a probe session keeps the pre-authentication limits: the input budget (1009), only probes (1002), at most 1 + 16 messages (1002), a 20 s lifetime (1000); the token is never used")
         func probeSessionLimits() async throws {
             let server = try await E2EServer.start()
             do {
@@ -133,6 +133,8 @@ extension EndToEnd {
                     RawWebSocket.frame(payload: Array(try #require(ProbeFrames.encode(id: id, size: size, shape: .plain))))
                 }
 
+                // Opened first, so its lifetime runs while the other cases do.
+                let idle = try await session("127.0.0.24")
                 let greedy = try await session("127.0.0.21")
                 for id in 1...3 { await greedy.send(try probe(id, 16_384)) }
                 let echoed = try await greedy.message(at: 4)
@@ -151,6 +153,8 @@ extension EndToEnd {
                 let (count, countWhy) = await many.end(within: .seconds(10))
                 #expect(count == .close(.protocolError) && countWhy.contains("messages are read in a probe session"), "\(count): \(countWhy)")
 
+                let (lifetime, lifetimeWhy) = await idle.end(within: .seconds(DoctorLimits.lifetimeSeconds + 10))
+                #expect(lifetime == .close(.normal) && lifetimeWhy.contains("probe session over"), "\(lifetime): \(lifetimeWhy)")
                 #expect(try await server.api.client.enrollmentTokens().first?.usesLeft == 1, "probe sessions use nothing up")
                 #expect(server.process.isRunning)
             } catch {
