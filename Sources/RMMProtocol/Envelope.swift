@@ -19,6 +19,8 @@ public enum Message: Sendable, Equatable {
     case probe(Probe)
     case probeReply(ProbeReply)
     case linkReport(LinkReport)
+    case doctor(DoctorHello)
+    case doctorReady(DoctorReady)
 
     /// The `t` value of this message on the wire.
     public var type: String {
@@ -40,6 +42,8 @@ public enum Message: Sendable, Equatable {
         case .probe: return "probe"
         case .probeReply: return "probe_reply"
         case .linkReport: return "link_report"
+        case .doctor: return "doctor"
+        case .doctorReady: return "doctor_ready"
         }
     }
 
@@ -58,7 +62,7 @@ public enum Message: Sendable, Equatable {
     public var isReliable: Bool {
         switch self {
         case .configUpdate, .configApplied, .command, .cancel, .commandAck, .started, .output, .result: return true
-        case .challenge, .hello, .enroll, .welcome, .heartbeat, .chunk, .probe, .probeReply, .linkReport: return false
+        case .challenge, .hello, .enroll, .welcome, .heartbeat, .chunk, .probe, .probeReply, .linkReport, .doctor, .doctorReady: return false
         }
     }
 }

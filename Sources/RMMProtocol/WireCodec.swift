@@ -74,6 +74,8 @@ public struct WireCodec: Sendable {
             case "probe": message = .probe(try body(Probe.self))
             case "probe_reply": message = .probeReply(try body(ProbeReply.self))
             case "link_report": message = .linkReport(try body(LinkReport.self))
+            case "doctor": message = .doctor(try body(DoctorHello.self))
+            case "doctor_ready": message = .doctorReady(try body(DoctorReady.self))
             default: throw WireDecodeError.unknownType(WireCodec.printable(type, limit: 64))
             }
             if message.isReliable && seq == nil { throw WireDecodeError.malformed("'\(type)' needs a seq") }
@@ -140,6 +142,8 @@ public struct WireCodec: Sendable {
         case .probe(let b): return try out(b)
         case .probeReply(let b): return try out(b)
         case .linkReport(let b): return try out(b)
+        case .doctor(let b): return try out(b)
+        case .doctorReady(let b): return try out(b)
         }
     }
 

@@ -106,6 +106,8 @@ extension Message: WireChecked {
         case .probe(let b): return b.rangeProblem()
         case .probeReply(let b): return b.rangeProblem()
         case .linkReport(let b): return b.rangeProblem()
+        case .doctor(let b): return b.rangeProblem()
+        case .doctorReady(let b): return b.rangeProblem()
         }
     }
 }

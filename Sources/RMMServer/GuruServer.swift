@@ -128,7 +128,7 @@ public enum GuruServer {
                               enrollTrust: enrollTrust, logger: logger)
         let handshake = AgentHandshake(
             store: store, registry: registry, settings: settings, logger: logger, serverVersion: version,
-            limiter: AddressLimiter(settings: settings)
+            limiter: AddressLimiter(settings: settings), tokens: store
         )
         let forwarding = membership.map {
             PollForwarding(instance: $0.claim.instance, store: store, clusterSecret: clusterSecret, tlsPin: tls?.pin, logger: logger)

@@ -231,6 +231,17 @@ public struct EnrollmentTokenRecord: Sendable, Equatable, Codable {
     }
 }
 
+extension EnrollmentTokenRecord {
+    /// Why this token cannot enroll an agent at `now` (revoked, expired, used up, in that order),
+    /// or nil: the one rule enrollment and `gururmm doctor`'s check share.
+    public func refusal(now: Date) -> StoreError? {
+        if revokedAt != nil { return .enrollmentTokenRevoked }
+        if let expiresAt, expiresAt <= now { return .enrollmentTokenExpired }
+        if usesLeft <= 0 { return .enrollmentTokenUsedUp }
+        return nil
+    }
+}
+
 /// Where a command stands in a batch's pages: its change version and its row (creation order).
 public struct BatchPosition: Sendable, Equatable {
     public var version: Int

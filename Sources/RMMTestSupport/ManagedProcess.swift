@@ -30,12 +30,14 @@ public final class ManagedProcess: Sendable {
     ///   - environment: variables set on top of the inherited environment (or on top of
     ///     nothing when `inheritEnvironment` is false).
     ///   - logPath: the log file; by default `output.log` in a new temporary directory.
+    ///   - standardInput: a file the child reads as its standard input (default: /dev/null).
     public static func start(
         _ executable: String,
         arguments: [String] = [],
         environment: [String: String] = [:],
         inheritEnvironment: Bool = true,
-        logPath: String? = nil
+        logPath: String? = nil,
+        standardInput: String? = nil
     ) throws -> ManagedProcess {
         let log = try logPath ?? defaultLogPath(for: executable)
         var fullEnvironment = inheritEnvironment ? ProcessInfo.processInfo.environment : [:]
@@ -44,7 +46,8 @@ public final class ManagedProcess: Sendable {
             executable: executable,
             arguments: arguments,
             environment: fullEnvironment,
-            logPath: log
+            logPath: log,
+            standardInput: standardInput ?? "/dev/null"
         )
         return ManagedProcess(pid: pid, logPath: log, executable: executable)
     }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Starts a child with posix_spawn: its own process group, default signal handling, stdin from
-/// /dev/null, and stdout and stderr appended to `logPath`.
+/// `standardInput` (/dev/null by default), and stdout and stderr appended to `logPath`.
 ///
 /// posix_spawn rather than Foundation's `Process` because the child writes straight into the
 /// log file (no pipe to drain, nothing lost if the test process dies) and because the signal
@@ -10,7 +10,8 @@ func spawnChild(
     executable: String,
     arguments: [String],
     environment: [String: String],
-    logPath: String
+    logPath: String,
+    standardInput: String = "/dev/null"
 ) throws -> pid_t {
     #if canImport(Darwin)
     var actions: posix_spawn_file_actions_t?
@@ -24,7 +25,7 @@ func spawnChild(
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
 
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, standardInput, O_RDONLY, 0)
     // O_APPEND so that writes from the child and any grandchildren interleave without
     // overwriting each other.
     posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)

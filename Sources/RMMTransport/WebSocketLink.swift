@@ -252,6 +252,16 @@ public final class WebSocketLink: Sendable {
         }
     }
 
+    /// A probe session was opened on this unauthenticated connection: `count` more messages may come
+    /// (its input budget still holds). Queued on the event loop ahead of any later send, so the
+    /// peer, which waits for the answer, never meets the old allowance.
+    public func allowProbeMessages(_ count: Int) {
+        let handler = self.handler
+        channel.eventLoop.execute {
+            handler.value.allowMessagesBeforeAuthentication(count)
+        }
+    }
+
     /// Drops the TCP connection without a close frame (what a crash looks like to the peer).
     public func abort() {
         channel.close(promise: nil)

@@ -29,6 +29,8 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     private var peerAuthenticated: Bool
     /// Messages decoded while the peer had not authenticated (one is allowed).
     private var messagesBeforeAuthentication = 0
+    /// How many messages an unauthenticated peer may send: one (hello or enroll), more in a probe session.
+    private var allowedBeforeAuthentication = 1
 
     init(shared: LinkShared, inbox: LinkInbox, peerAuthenticated: Bool = true) {
         self.shared = shared
@@ -39,6 +41,12 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
     /// The handshake authenticated the peer: chunked messages are accepted from now on.
     func markPeerAuthenticated() {
         peerAuthenticated = true
+    }
+
+    /// A probe session (`gururmm doctor`) was opened: `count` more messages may come before
+    /// authentication, still within the connection's unauthenticated input budget.
+    func allowMessagesBeforeAuthentication(_ count: Int) {
+        allowedBeforeAuthentication += max(0, count)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -181,9 +189,11 @@ final class WebSocketLinkHandler: ChannelInboundHandler {
                 // A peer that has not authenticated says one thing, hello or enroll, and waits:
                 // more would let 64 KiB of tiny frames become thousands of held messages.
                 messagesBeforeAuthentication += 1
-                guard messagesBeforeAuthentication == 1 else {
+                guard messagesBeforeAuthentication <= allowedBeforeAuthentication else {
                     shared.update { $0.decodeErrors += 1 }
-                    fail(context: context, code: .protocolError, reason: "only one message (hello or enroll) is read before authentication")
+                    fail(context: context, code: .protocolError, reason: allowedBeforeAuthentication == 1
+                        ? "only one message (hello or enroll) is read before authentication"
+                        : "at most \(allowedBeforeAuthentication) messages are read in a probe session")
                     return
                 }
             }

@@ -12,7 +12,7 @@ struct GuruRMM: AsyncParsableCommand {
         version: version,
         subcommands: [
             ServerCommand.self, AgentCommand.self, FleetSimCommand.self, DemoCommand.self,
-            EnrollTokenCommand.self, AgentsCommand.self, RunCommand.self, CommandsCommand.self, DiagnoseCommand.self,
+            EnrollTokenCommand.self, AgentsCommand.self, DoctorCommand.self, RunCommand.self, CommandsCommand.self, DiagnoseCommand.self,
             TokensCommand.self, AuditCommand.self, BenchCommand.self, StoreCommand.self, ClusterCommand.self,
         ]
     )

@@ -44,6 +44,8 @@ enum Samples {
         Envelope(.probe(Probe(id: 3, size: 4096, shape: .command, pad: #"{"t":"command"} 0123"#))),
         Envelope(.probeReply(ProbeReply(id: 3, receivedBytes: 4096)), ack: 44),
         Envelope(.linkReport(linkReport), ack: 44),
+        Envelope(.doctor(DoctorHello(token: "secret.a2V5.system"))),
+        Envelope(.doctorReady(DoctorReady(budgetBytes: 65_000, lifetimeSeconds: 20, maxEchoes: 16))),
     ]
 
     /// Every field set, so a key that does not survive snake_case round trips is caught.
@@ -79,7 +81,7 @@ struct WireCodecTests {
         let types = Set(Samples.envelopes.map(\.message.type))
         #expect(types == ["challenge", "hello", "enroll", "welcome", "heartbeat", "config_update", "config_applied",
                           "command", "cancel", "command_ack", "started", "output", "result", "chunk",
-                          "probe", "probe_reply", "link_report"])
+                          "probe", "probe_reply", "link_report", "doctor", "doctor_ready"])
     }
 
     @Test("round trip of every message", arguments: Samples.envelopes)

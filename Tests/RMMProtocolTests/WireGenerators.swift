@@ -159,6 +159,8 @@ enum WireGen {
         { .probe(Probe(id: integer(&$0), size: integer(&$0), shape: Bool.random(using: &$0) ? .plain : .command, pad: text(&$0))) },
         { .probeReply(ProbeReply(id: integer(&$0), receivedBytes: integer(&$0))) },
         { .linkReport(linkReport(&$0)) },
+        { .doctor(DoctorHello(token: text(&$0))) },
+        { .doctorReady(DoctorReady(budgetBytes: integer(&$0), lifetimeSeconds: double(&$0), maxEchoes: integer(&$0))) },
     ]
 
     /// A valid envelope around `message`: reliable messages always carry a seq, others sometimes.

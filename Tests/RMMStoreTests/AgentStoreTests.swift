@@ -20,6 +20,19 @@ import RMMStore
         #expect(try await store.agents().count == 2)
     }
 
+    @Test(arguments: StoreBackend.allCases) func lookingATokenUpUsesNothingAndSaysWhyItWouldBeRefused(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
+        _ = try await store.createEnrollmentToken(hash: "h", expiresAt: Fixture.at(60), uses: 1, now: Fixture.t0)
+        let found = try #require(try await store.enrollmentToken(hash: "h"))
+        #expect(found.usesLeft == 1 && found.refusal(now: Fixture.t0) == nil)
+        #expect(found.refusal(now: Fixture.at(60)) == .enrollmentTokenExpired)
+        #expect(try await store.enrollmentToken(hash: "other") == nil)
+        #expect(try await store.enrollmentTokens().map(\.usesLeft) == [1], "a look-up is not a use")
+        _ = try await store.enrollAgent(tokenHash: "h", publicKey: "k1", facts: Fixture.facts(), now: Fixture.t0)
+        #expect(try await store.enrollmentToken(hash: "h")?.refusal(now: Fixture.t0) == .enrollmentTokenUsedUp)
+    }
+
     @Test(arguments: StoreBackend.allCases) func reEnrollWithSameKeyReturnsSameAgentAndConsumesNothing(backend: StoreBackend) async throws {
         let store = try await backend.makeStore()
         defer { RegistryFixture.close(store) }

@@ -126,6 +126,9 @@ public struct LinkEvidence: Codable, Sendable, Equatable {
     public var pingSent: Bool
     public var pongRttMs: Double?
     public var probes: [ProbeResult]
+    /// The plain echo sizes this driver probes, smallest first; nil: `LinkProbePlan.sizes`. (`gururmm
+    /// doctor` probes smaller ones: its echoes must fit the pre-authentication limit.)
+    public var probeSizes: [Int]?
     public var oldestUnacked: UnackedWriteFact?
     public var agentClose: AgentCloseFact?
     public var handshake: HandshakeFact?

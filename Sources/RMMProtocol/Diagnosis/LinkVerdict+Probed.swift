@@ -33,13 +33,14 @@ extension LinkVerdict {
         // blackhole TCP stalls behind it).
         let plain = e.probes.filter { $0.encoding == mode.rawValue && $0.shape == .plain }
         var largest: Int?
-        for (index, size) in LinkProbePlan.sizes.enumerated() {
+        let sizes = e.probeSizes ?? LinkProbePlan.sizes
+        for (index, size) in sizes.enumerated() {
             guard index < plain.count else { return .gather(.probe(size: size, encoding: mode, shape: .plain, timeoutSeconds: timeout)) }
             if !plain[index].passed { break }
             largest = size
         }
         let commandBytes = LinkProbePlan.commandShapeBytes
-        if let largest, largest == LinkProbePlan.sizes.last {
+        if let largest, largest == sizes.last {
             guard let command = e.probes.first(where: { $0.encoding == mode.rawValue && $0.shape == .command }) else {
                 return .gather(.probe(size: commandBytes, encoding: mode, shape: .command, timeoutSeconds: timeout))
             }
@@ -69,7 +70,7 @@ extension LinkVerdict {
         }
         // Not even 64 bytes of data got through: does binary pass where text does not?
         if mode == .text {
-            let smallest = LinkProbePlan.sizes[0]
+            let smallest = sizes.first ?? LinkProbePlan.sizes[0]
             guard let binary = e.probes.first(where: { $0.encoding == DownlinkMode.binary.rawValue && $0.shape == .plain }) else {
                 return .gather(.probe(size: smallest, encoding: .binary, shape: .plain, timeoutSeconds: timeout))
             }

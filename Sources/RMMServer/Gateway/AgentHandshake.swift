@@ -18,6 +18,8 @@ struct AgentHandshake: Sendable {
     /// Runs after the agent's record was looked up and before its session attaches: lets tests
     /// put a revocation exactly there. Nil in the server.
     var afterLookup: (@Sendable (String) async -> Void)? = nil
+    /// Where `gururmm doctor`'s enrollment token is checked (never used up); nil: probe sessions are refused.
+    var tokens: (any TokenStore)? = nil
 
     func run(_ link: WebSocketLink, request: AgentUpgradeRequest, slot: ConnectionSlot) async {
         if let block = limiter.block(for: slot.address, now: .now) {
@@ -104,6 +106,10 @@ struct AgentHandshake: Sendable {
                 logger.error("enrollment failed: \(error)")
                 return
             }
+        case .doctor(let doctor):
+            timer.cancel()
+            await runProbeSession(link, doctor, events: &events, slot: slot)
+            return
         default:
             refuse(link, .protocolError, "expected hello or enroll first, got '\(envelope.message.type)'", from: slot)
             return
@@ -211,12 +217,12 @@ struct AgentHandshake: Sendable {
 
     /// Closes an agent the server cannot authenticate now, its database away, with a code the
     /// agent retries after its backoff (the reason stays short: a close frame holds 123 bytes).
-    private func refuseForNow(_ link: WebSocketLink, _ why: String, from slot: ConnectionSlot) {
+    func refuseForNow(_ link: WebSocketLink, _ why: String, from slot: ConnectionSlot) {
         logger.info("agent connection from \(link.remoteDescription) closed for now: \(LogSafe.describe(why, limit: 400))")
         refuse(link, .internalError, "server cannot reach its database now; retry", from: slot)
     }
 
-    private func refuse(_ link: WebSocketLink, _ code: CloseCode, _ reason: String, from slot: ConnectionSlot) {
+    func refuse(_ link: WebSocketLink, _ code: CloseCode, _ reason: String, from slot: ConnectionSlot) {
         logger.notice("refused agent connection from \(link.remoteDescription): \(reason)")
         link.close(code, reason: reason)
         if Self.countsAsFailure(code) { noteFailure(from: slot.address) }

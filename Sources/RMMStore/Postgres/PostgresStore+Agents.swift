@@ -43,9 +43,7 @@ extension PostgresStore {
             // Checked before the token's limits: an agent retrying after a lost reply may find the
             // token used up (by itself) or expired, and must still get its own record back.
             if let existing = try await agent(publicKey: publicKey, connection) { return existing }
-            if token.revokedAt != nil { throw StoreError.enrollmentTokenRevoked }
-            if let expiresAt = token.expiresAt, expiresAt <= now { throw StoreError.enrollmentTokenExpired }
-            if token.usesLeft <= 0 { throw StoreError.enrollmentTokenUsedUp }
+            if let refusal = token.refusal(now: now) { throw refusal }
 
             var lost: Set<String> = []
             while true {

@@ -47,6 +47,15 @@ extension PostgresStore {
         }
     }
 
+    public func enrollmentToken(hash: String) async throws -> EnrollmentTokenRecord? {
+        try await read { connection in
+            try await connection.rows(
+                "SELECT \(unescaped: EnrollmentTokenRecord.columns) FROM enrollment_tokens WHERE hash = \(hash)", logger: logger,
+                EnrollmentTokenRecord.init(postgres:)
+            ).first
+        }
+    }
+
     public func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord {
         let record = APITokenRecord(id: RecordId.random(prefix: "tk_"), name: name, role: role, createdAt: now)
         return try await write { connection in

@@ -11,6 +11,9 @@ public protocol TokenStore: Sendable {
     /// Revokes an enrollment token (`notFound` if unknown), with `audit` in the same transaction.
     func revokeEnrollmentToken(id: String, now: Date, audit: AuditEntry?) async throws
     func enrollmentTokens() async throws -> [EnrollmentTokenRecord]
+    /// The enrollment token with this hash, whatever its state; it is only read (`gururmm doctor`
+    /// checks a token without using it up).
+    func enrollmentToken(hash: String) async throws -> EnrollmentTokenRecord?
 
     /// Stores an API token by the SHA-256 (hex) of its secret, and `audit`'s entry for it in the same transaction.
     func createAPIToken(name: String, role: String, hash: String, now: Date, audit: (@Sendable (APITokenRecord) -> AuditEntry)?) async throws -> APITokenRecord

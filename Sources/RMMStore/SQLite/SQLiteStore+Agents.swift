@@ -42,6 +42,13 @@ extension SQLiteStore {
         }
     }
 
+    public func enrollmentToken(hash: String) async throws -> EnrollmentTokenRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(EnrollmentTokenRecord.columns) FROM enrollment_tokens WHERE hash = ?", arguments: [hash])
+                .map(EnrollmentTokenRecord.init(row:))
+        }
+    }
+
     public func enrollAgent(tokenHash: String, publicKey: String, facts: AgentFacts, now: Date, remote: String) async throws -> AgentRecord {
         try await write { db in
             guard let row = try Row.fetchOne(
@@ -53,9 +60,7 @@ extension SQLiteStore {
             // Checked before the token's limits: an agent retrying after a lost reply may find the
             // token used up (by itself) or expired, and must still get its own record back.
             if let existing = try Self.agent(publicKey: publicKey, db) { return existing }
-            if token.revokedAt != nil { throw StoreError.enrollmentTokenRevoked }
-            if let expiresAt = token.expiresAt, expiresAt <= now { throw StoreError.enrollmentTokenExpired }
-            if token.usesLeft <= 0 { throw StoreError.enrollmentTokenUsedUp }
+            if let refusal = token.refusal(now: now) { throw refusal }
 
             try db.execute(sql: "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = ?", arguments: [token.id])
             // The server owns names: the agent's proposal is taken only if valid and free.

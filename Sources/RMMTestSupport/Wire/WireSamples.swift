@@ -77,6 +77,8 @@ public enum WireSamples {
         Envelope(.probe(Probe(id: 3, size: 4096, shape: .command, pad: "0123")), ack: 1),
         Envelope(.probeReply(ProbeReply(id: 3, receivedBytes: 4096)), ack: 1),
         Envelope(.linkReport(linkReport), ack: 1),
+        Envelope(.doctor(DoctorHello(token: "secret.a2V5.system")), ack: 1),
+        Envelope(.doctorReady(DoctorReady(budgetBytes: 65_000, lifetimeSeconds: 20, maxEchoes: 16)), ack: 1),
     ]
 
     /// The message types an agent sends; the others are the server's.

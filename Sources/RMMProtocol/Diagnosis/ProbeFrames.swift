@@ -1,14 +1,13 @@
 import Foundation
-import RMMProtocol
 
-/// Builds probe frames of an exact size for the link diagnosis.
-enum ProbeFrames {
+/// Builds probe frames of an exact size, for the link diagnosis and `gururmm doctor`'s echoes.
+public enum ProbeFrames {
     /// Probe sizes, smallest first (bytes per frame).
-    static let sizes = LinkProbePlan.sizes
+    public static let sizes = LinkProbePlan.sizes
 
     /// The encoded envelope of a probe whose frame is exactly `size` bytes (the smallest possible
     /// probe when `size` is below it).
-    static func encode(id: Int, size: Int, shape: Probe.Shape) -> Data? {
+    public static func encode(id: Int, size: Int, shape: Probe.Shape) -> Data? {
         let codec = WireCodec()
         guard let empty = try? codec.encode(Envelope(.probe(Probe(id: id, size: size, shape: shape, pad: "")))) else { return nil }
         // The smallest probe envelope is about 70 bytes: a "64 B" probe is the smallest there is.
