@@ -40,11 +40,16 @@ struct BatchEvents: Sendable {
         guard slots.take(session.id) else {
             throw RequestError(429, "this session already has \(slots.perSession) live views open; close a tab")
         }
+        let live = ConsoleStreamSession(request)
         let body = ResponseBody { writer in
             defer { slots.release(session.id) }
             var version = after
             try await writer.write(ByteBuffer(string: "retry: 5000\n\n"))
             while !Task.isCancelled {
+                guard try await live.isLive(core.store, now: Date()) else {
+                    try await writer.write(ByteBuffer(string: ConsoleStreamSession.endedEvent))
+                    break
+                }
                 let seen = core.feed.current
                 let changes = try await core.store.batchChanges(batchId: id, after: version)
                 version = changes.version

@@ -61,6 +61,18 @@ enum ConsoleScript {
             row.classList.add("changed");
             setTimeout(function () { row.classList.remove("changed"); }, 2000);
           }
+          // The session ended (logout elsewhere, expiry, a revoked token): reload, and the server
+          // answers with the login page. A stream the server refused (too many open, an error)
+          // says so on the page instead: reloading into a refusal would loop.
+          function watchEnd(source) {
+            source.addEventListener("ended", function () { source.close(); window.location.reload(); });
+            source.addEventListener("error", function () {
+              if (source.readyState !== EventSource.CLOSED) { return; }
+              var note = document.getElementById("live-notice");
+              if (note) { note.textContent = "Live updates stopped; reload the page to resume them."; }
+              document.body.setAttribute("data-live", "closed");
+            });
+          }
           function start() {
             var table = document.getElementById("fleet-table");
             if (!table || !window.EventSource) { return; }
@@ -84,6 +96,7 @@ enum ConsoleScript {
               var row = document.getElementById("agent-" + event.data);
               if (row) { row.parentNode.removeChild(row); }
             });
+            watchEnd(source);
             document.body.setAttribute("data-live", "open");
           }
           function cell(row, field) { return row ? row.querySelector('[data-field="' + field + '"]') : null; }
@@ -115,6 +128,7 @@ enum ConsoleScript {
               summary.setAttribute("data-done", "true");
               source.close();
             });
+            watchEnd(source);
             document.body.setAttribute("data-live", "open");
           }
           function boot() { start(); startBatch(); }

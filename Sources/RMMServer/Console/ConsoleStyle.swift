@@ -17,6 +17,8 @@ enum ConsoleStyle {
         tr.changed { background: #fff6d5; }
         .error { color: #a50e0e; font-weight: 600; }
         .hint { color: #5f6673; }
+        #live-notice { color: #b06000; margin: 0 0 .6em; }
+        #live-notice:empty { display: none; }
         pre { background: #fff; padding: .6em; overflow: auto; max-height: 30em; }
         """
 }

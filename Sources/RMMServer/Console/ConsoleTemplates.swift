@@ -38,6 +38,7 @@ enum ConsoleTemplates {
         {{/operator}}
         </header>
         <main>
+        <p id="live-notice" data-test="live-notice" role="status"></p>
 
         """
 

@@ -29,6 +29,7 @@ struct FleetEvents: Sendable {
         guard slots.take(session.id) else {
             throw RequestError(429, "this session already has \(slots.perSession) live views open; close a tab")
         }
+        let live = ConsoleStreamSession(request)
         let body = ResponseBody { writer in
             defer { slots.release(session.id) }
             var machine = FleetChangeMachine(shown: shown)
@@ -36,6 +37,10 @@ struct FleetEvents: Sendable {
             try await writer.write(ByteBuffer(string: "retry: 5000\n\n"))
             while !Task.isCancelled, !core.feed.isStopped {
                 let now = Date()
+                guard try await live.isLive(core.store, now: now) else {
+                    try await writer.write(ByteBuffer(string: ConsoleStreamSession.endedEvent))
+                    break
+                }
                 var out = ""
                 let page = try await FleetPage.load(core: core, filter: filter, after: cursor, now: now)
                 for event in machine.observe(page.views.map { FleetPage.row($0, now: now) }, now: now) {
