@@ -37,6 +37,13 @@ public final class ManagedProcess: Sendable {
         inheritEnvironment: Bool = true,
         logPath: String? = nil
     ) throws -> ManagedProcess {
+        try start(executable, arguments: arguments, environment: environment, inheritEnvironment: inheritEnvironment, logPath: logPath, terminal: nil)
+    }
+
+    /// `start`, with the child on the pseudo-terminal `terminal` (a device path) when given.
+    static func start(
+        _ executable: String, arguments: [String], environment: [String: String], inheritEnvironment: Bool, logPath: String?, terminal: String?
+    ) throws -> ManagedProcess {
         let log = try logPath ?? defaultLogPath(for: executable)
         var fullEnvironment = inheritEnvironment ? ProcessInfo.processInfo.environment : [:]
         fullEnvironment.merge(environment) { _, new in new }
@@ -44,7 +51,8 @@ public final class ManagedProcess: Sendable {
             executable: executable,
             arguments: arguments,
             environment: fullEnvironment,
-            logPath: log
+            logPath: log,
+            terminal: terminal
         )
         return ManagedProcess(pid: pid, logPath: log, executable: executable)
     }
