@@ -1,4 +1,5 @@
 import Foundation
+import RMMProtocol
 
 /// Follows one batch over the streamed batch routes: a bounded number of requests whatever the
 /// batch's size (one per 25 s of waiting, plus one for the results).
@@ -27,7 +28,14 @@ public struct BatchFollower: Sendable {
     /// Asks for the compact lines (`view=compact`): a console needs five of a command's fields,
     /// and at 10,000 agents writing and reading the other twelve was a third of the stream's cost.
     /// Full `command` lines are taken too, as a server that ignores `view` writes them.
-    public func follow(output: Bool, drained: () -> Void = {}, onOutput: (OutputView) -> Void) async throws -> [String: CommandBrief] {
+    ///
+    /// With `everyState`, the stream carries each command's intermediate states too (`sent`,
+    /// `delivered`, `running`) and `onCommand` gets every state line: what a progress display
+    /// counts. Without it only ended commands are asked for, a quarter of the lines.
+    public func follow(
+        output: Bool, everyState: Bool = false, drained: () -> Void = {}, onCommand: (CommandBrief) -> Void = { _ in },
+        onOutput: (OutputView) -> Void
+    ) async throws -> [String: CommandBrief] {
         var after = 0
         var finals: [String: CommandBrief] = [:]
         let clock = ContinuousClock()
@@ -35,11 +43,13 @@ public struct BatchFollower: Sendable {
             let asked = clock.now
             var end: BatchStreamEnd?
             try await client.streamLines(
-                "/api/v1/batches/\(GuruAPIClient.pathSegment(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)&terminal=true&view=compact",
+                "/api/v1/batches/\(GuruAPIClient.pathSegment(batchId))/events?after=\(after)&wait=\(Self.wait)&output=\(output)&terminal=\(!everyState)&view=compact",
                 as: BatchStreamLine.self, idleTimeout: Self.idle, fastDecode: BatchLineCodec.decode, drained: drained
             ) { line in
-                if let brief = line.brief { finals[brief.id] = brief }
-                if let view = line.command { finals[view.id] = CommandBrief(view) }
+                if let brief = line.brief ?? line.command.map(CommandBrief.init) {
+                    if brief.state.isTerminal { finals[brief.id] = brief }
+                    onCommand(brief)
+                }
                 if let chunk = line.output { onOutput(chunk) }
                 if let last = line.end { end = last }
             }

@@ -39,6 +39,15 @@ public final class ManagedProcess: Sendable {
         logPath: String? = nil,
         standardInput: String? = nil
     ) throws -> ManagedProcess {
+        try start(executable, arguments: arguments, environment: environment, inheritEnvironment: inheritEnvironment, logPath: logPath,
+                  standardInput: standardInput, terminal: nil)
+    }
+
+    /// `start`, with the child on the pseudo-terminal `terminal` (a device path) when given.
+    static func start(
+        _ executable: String, arguments: [String], environment: [String: String], inheritEnvironment: Bool, logPath: String?,
+        standardInput: String?, terminal: String?
+    ) throws -> ManagedProcess {
         let log = try logPath ?? defaultLogPath(for: executable)
         var fullEnvironment = inheritEnvironment ? ProcessInfo.processInfo.environment : [:]
         fullEnvironment.merge(environment) { _, new in new }
@@ -47,7 +56,8 @@ public final class ManagedProcess: Sendable {
             arguments: arguments,
             environment: fullEnvironment,
             logPath: log,
-            standardInput: standardInput ?? "/dev/null"
+            standardInput: standardInput ?? "/dev/null",
+            terminal: terminal
         )
         return ManagedProcess(pid: pid, logPath: log, executable: executable)
     }

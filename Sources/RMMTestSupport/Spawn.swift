@@ -1,7 +1,10 @@
 import Foundation
 
 /// Starts a child with posix_spawn: its own process group, default signal handling, stdin from
-/// `standardInput` (/dev/null by default), and stdout and stderr appended to `logPath`.
+/// `standardInput` (/dev/null by default), and stdout and stderr appended to `logPath` — or,
+/// given `terminal` (a pseudo-terminal's device path), its own session with that terminal as its
+/// controlling one and its stdin, stdout and stderr, as when started from a shell (`logPath` and
+/// `standardInput` are then unused).
 ///
 /// posix_spawn rather than Foundation's `Process` because the child writes straight into the
 /// log file (no pipe to drain, nothing lost if the test process dies) and because the signal
@@ -11,7 +14,8 @@ func spawnChild(
     arguments: [String],
     environment: [String: String],
     logPath: String,
-    standardInput: String = "/dev/null"
+    standardInput: String = "/dev/null",
+    terminal: String? = nil
 ) throws -> pid_t {
     #if canImport(Darwin)
     var actions: posix_spawn_file_actions_t?
@@ -25,11 +29,18 @@ func spawnChild(
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
 
-    posix_spawn_file_actions_addopen(&actions, 0, standardInput, O_RDONLY, 0)
-    // O_APPEND so that writes from the child and any grandchildren interleave without
-    // overwriting each other.
-    posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    if let terminal {
+        // Opened by the child after setsid, so it becomes the session's controlling terminal.
+        posix_spawn_file_actions_addopen(&actions, 0, terminal, O_RDWR, 0)
+        posix_spawn_file_actions_adddup2(&actions, 0, 1)
+        posix_spawn_file_actions_adddup2(&actions, 0, 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 0, standardInput, O_RDONLY, 0)
+        // O_APPEND so that writes from the child and any grandchildren interleave without
+        // overwriting each other.
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    }
     // SwiftNIO does not open sockets close-on-exec, so without this every child would inherit
     // every socket the test process has open, and a socket a test closes would stay open (no FIN)
     // for as long as some unrelated child lives.
@@ -43,9 +54,11 @@ func spawnChild(
     sigemptyset(&noSignals)
     posix_spawnattr_setsigdefault(&attributes, &allSignals)
     posix_spawnattr_setsigmask(&attributes, &noSignals)
-    // Its own process group, so the whole tree can be killed with kill(-pid, ...).
+    // Its own process group, so the whole tree can be killed with kill(-pid, ...); with a
+    // terminal its own session, whose leader also leads its process group.
     posix_spawnattr_setpgroup(&attributes, 0)
-    let flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+    let group = terminal == nil ? POSIX_SPAWN_SETPGROUP : spawnSetSID
+    let flags = group | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
     posix_spawnattr_setflags(&attributes, Int16(flags))
 
     let argv = CStringArray([executable] + arguments)
@@ -60,6 +73,10 @@ func spawnChild(
     }
     return pid
 }
+
+/// glibc's `POSIX_SPAWN_SETSID` (2.26+), which the Swift Glibc module does not export: the child
+/// calls setsid before its file actions run.
+private let spawnSetSID: Int32 = 0x80
 
 /// A NULL-terminated C string array that frees its strings when it goes away.
 private final class CStringArray {

@@ -11,22 +11,51 @@ struct AgentsCommand: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List agents with status, liveness and metrics.")
+        static let configuration = CommandConfiguration(
+            abstract: "List agents with status, liveness and metrics.",
+            discussion: """
+            With --watch the list is fetched again every --interval seconds: on a terminal it is \
+            redrawn in place until Ctrl-C (exit 0); when standard output is not a terminal each \
+            refresh is printed as a plain table under a line with its time, with no escape codes.
+            """
+        )
         @OptionGroup var api: APIOptions
         @Flag(name: .customLong("json"), help: "Print JSON.")
         var json = false
+        @Flag(name: .customLong("watch"), help: "Refresh the list until interrupted.")
+        var watch = false
+        @Option(name: .customLong("interval"), help: "Seconds between refreshes with --watch (0.5...3600, default 2).")
+        var interval: Double?
+
+        func validate() throws {
+            if let interval {
+                guard watch else { throw ValidationError("--interval only applies with --watch") }
+                guard interval.isFinite, (0.5...3600).contains(interval) else {
+                    throw ValidationError("--interval must be a number of seconds from 0.5 to 3600 (got \(interval))")
+                }
+            }
+            if watch && json { throw ValidationError("--watch prints tables; it does not combine with --json") }
+        }
 
         func run() async throws {
-            let agents = try await api.client().agents()
+            let client = try api.client()
+            if watch {
+                try await AgentsWatch(client: client, interval: interval ?? 2).run()
+                return
+            }
+            let agents = try await client.agents()
             if json {
                 try printJSON(agents)
                 return
             }
+            for line in Self.report(agents, now: Date()) { print(line) }
+        }
+
+        /// The table of `agents` and the notes under it, a line each.
+        static func report(_ agents: [AgentView], now: Date) -> [String] {
             if agents.isEmpty {
-                print("No agents enrolled. Create a token with `gururmm enroll-token create` and start `gururmm agent`.")
-                return
+                return ["No agents enrolled. Create a token with `gururmm enroll-token create` and start `gururmm agent`."]
             }
-            let now = Date()
             var rows = [["ID", "NAME", "STATUS", "LAST SEEN", "CONNECTED", "DOWNLINK", "LINK", "VERSION", "OS", "CONFIG", "PONG", "CPU", "MEM", "DISK", "LOAD"]]
             for a in agents {
                 let m = a.metrics
@@ -40,18 +69,19 @@ struct AgentsCommand: AsyncParsableCommand {
                     m?.load1.map { String(format: "%.2f", $0) } ?? "-",
                 ])
             }
-            printTable(rows)
+            var lines = tableLines(rows)
             let format = ISO8601DateFormatter()
             for a in agents {
                 if let v = a.verdict, v.verdict.isAdverse {
                     let origin = LinkProvenance.words(stage: v.stage, source: v.source)
-                    print("link: \(a.name): \(v.verdict.rawValue) since \(format.string(from: v.firstAt)) (\(origin)): \(v.summary)")
+                    lines.append("link: \(a.name): \(v.verdict.rawValue) since \(format.string(from: v.firstAt)) (\(origin)): \(v.summary)")
                 }
-                if let reason = a.downlinkReason, a.downlinkMode != .text { print("downlink: \(a.name): \(reason)") }
+                if let reason = a.downlinkReason, a.downlinkMode != .text { lines.append("downlink: \(a.name): \(reason)") }
             }
             for a in agents where a.status == .degraded {
-                print("note: \(a.name) is degraded: heard from, but it has not acknowledged a server frame since \(a.lastDownlinkAt.map { ago($0, now) + " ago" } ?? "it connected").")
+                lines.append("note: \(a.name) is degraded: heard from, but it has not acknowledged a server frame since \(a.lastDownlinkAt.map { ago($0, now) + " ago" } ?? "it connected").")
             }
+            return lines
         }
     }
 
@@ -138,11 +168,16 @@ func percent(_ used: Int64?, _ total: Int64?) -> String {
 }
 
 func printTable(_ rows: [[String]]) {
-    guard let first = rows.first else { return }
+    for line in tableLines(rows) { print(line) }
+}
+
+/// `rows` as aligned columns, a line each.
+func tableLines(_ rows: [[String]]) -> [String] {
+    guard let first = rows.first else { return [] }
     var widths = Array(repeating: 0, count: first.count)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-    for row in rows {
-        print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+    return rows.map { row in
+        row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
     }
 }
 

@@ -8,7 +8,20 @@ struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a command (/bin/sh -c) or a script on agents.",
-        discussion: "Exit status: 0 all succeeded, 1 any failed or timed out, 2 any not delivered."
+        discussion: """
+        Each agent's output is printed as it arrives on standard output and error, prefixed \
+        with the agent's name; the summary goes to standard error; with --json, only the JSON \
+        goes to standard output, after every command ended.
+
+        Progress: when standard output is a terminal and --json is not given, a line such as \
+        "812/1000 delivered · 640 done · 3 failed" (expired and cancelled added when any) is \
+        rewritten in place on it, at most ten times a second, and erased before the results. \
+        Delivered counts commands the agent confirmed it holds; done counts ended ones, failed \
+        those ended failed, timed out, interrupted or rejected. Nothing of it is written when \
+        standard output is a file or a pipe.
+
+        Exit status: 0 all succeeded, 1 any failed or timed out, 2 any not delivered.
+        """
     )
 
     @OptionGroup var api: APIOptions
@@ -82,8 +95,19 @@ struct RunCommand: AsyncParsableCommand {
             states = seen
         } else {
             let commandAgents = Dictionary(created.commands.map { ($0.commandId, $0.agent) }, uniquingKeysWith: { a, _ in a })
-            let printer = LivePrinter(enabled: true, prefixes: commandAgents)
-            let finals = try await printer.printing { drained, print in try await follower.follow(output: true, drained: drained, onOutput: print) }
+            let total = created.commandCount ?? created.commands.count
+            let finals: [String: CommandBrief]
+            if let progress = FanOutProgressLine.onTerminal(wanted: true, total: total) {
+                let printer = LivePrinter(enabled: true, prefixes: commandAgents, sink: progress.write)
+                finals = try await progress.showing {
+                    try await printer.printing { drained, print in
+                        try await follower.follow(output: true, everyState: true, drained: drained, onCommand: progress.record, onOutput: print)
+                    }
+                }
+            } else {
+                let printer = LivePrinter(enabled: true, prefixes: commandAgents)
+                finals = try await printer.printing { drained, print in try await follower.follow(output: true, drained: drained, onOutput: print) }
+            }
             let results = try Self.inOrder(finals, created: created)
             printSummary(results, names: names)
             states = results.map(\.state)
