@@ -25,8 +25,8 @@ extension EndToEnd {
                     try await browser.screenshot("01-login")
 
                     // 2. Log in with the operator token: the fleet page, its live stream open.
-                    try await browser.fill("#login-token", with: secret)
-                    try await browser.click("#login-submit")
+                    try await browser.fill("[data-test='login-token']", with: secret)
+                    try await browser.click("[data-test='login-submit']")
                     _ = try await browser.waitForElement("#fleet-table")
                     try await browser.waitUntil("the fleet page's live stream is open") {
                         try await !browser.findAll("body[data-live='open']").isEmpty
