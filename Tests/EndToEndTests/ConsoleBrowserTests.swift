@@ -47,6 +47,7 @@ extension EndToEnd {
                         try await browser.findAll("[data-test='agent-row'][data-status='online']").count == 2
                     }
                     #expect(try await browser.execute("return window.gururmmNoReload;").string == "still here", "the page was not reloaded")
+                    try await browser.waitForText("#fleet-summary", containing: "2 enrolled: 2 online", timeout: .seconds(30))
                     let names = try await browser.findAll("[data-test='agent-link']")
                     var shown: [String] = []
                     for name in names { shown.append(try await name.text()) }

@@ -128,8 +128,7 @@ struct ConsoleRoutes: Sendable {
             "statusOptions": FleetFilter.options(FleetFilter.statuses.map(\.rawValue), selected: filter.status?.rawValue),
             "verdictOptions": FleetFilter.options(LinkVerdict.allCases.map(\.rawValue), selected: filter.verdict?.rawValue),
             "modeOptions": FleetFilter.options(DownlinkMode.allCases.map(\.rawValue), selected: filter.mode?.rawValue),
-            "summary": "\(summary.enrolled) enrolled: \(summary.online) online, \(summary.degraded) degraded, \(summary.offline) offline, \(summary.revoked) revoked. "
-                + "Showing \(page.views.count) on this page.",
+            "summary": FleetPage.summaryText(summary, shown: page.views.count),
         ]
         if let next = page.next { values["next"] = FleetPage.nextLink(next, filter: filter) }
         return pages.render("fleet", title: "Fleet", operator: context.consoleOperator, values: values)

@@ -96,6 +96,10 @@ enum ConsoleScript {
               var row = document.getElementById("agent-" + event.data);
               if (row) { row.parentNode.removeChild(row); }
             });
+            source.addEventListener("summary", function (event) {
+              var line = document.getElementById("fleet-summary");
+              try { if (line) { line.textContent = JSON.parse(event.data).text; } } catch (e) { return; }
+            });
             watchEnd(source);
             document.body.setAttribute("data-live", "open");
           }

@@ -17,6 +17,8 @@ struct FleetEvents: Sendable {
     var interval: Duration = .seconds(2)
     /// Sent when nothing else was, so proxies and the browser keep the stream open.
     var keepAliveEvery = 5
+    /// Between recounts of the fleet's summary line (a count visits every session of this node).
+    var summaryEvery: TimeInterval = 10
 
     func stream(_ request: Request, _ context: OperatorContext) async throws -> Response {
         guard let session = context.consoleSession else { throw RequestError(401, "no console session") }
@@ -34,6 +36,7 @@ struct FleetEvents: Sendable {
             defer { slots.release(session.id) }
             var machine = FleetChangeMachine(shown: shown)
             var quiet = 0
+            var summary: (text: String, at: Date)?
             try await writer.write(ByteBuffer(string: "retry: 5000\n\n"))
             while !Task.isCancelled, !core.feed.isStopped {
                 let now = Date()
@@ -45,6 +48,11 @@ struct FleetEvents: Sendable {
                 let page = try await FleetPage.load(core: core, filter: filter, after: cursor, now: now)
                 for event in machine.observe(page.views.map { FleetPage.row($0, now: now) }, now: now) {
                     out += Self.encode(event)
+                }
+                if summary.map({ now.timeIntervalSince($0.at) >= summaryEvery }) ?? true {
+                    let text = FleetPage.summaryText(try await core.fleetSummary(now: now), shown: page.views.count)
+                    if text != summary?.text { out += ServerSentEvent.event("summary", ["text": text]) }
+                    summary = (text, now)
                 }
                 quiet = out.isEmpty ? quiet + 1 : 0
                 if quiet >= keepAliveEvery {

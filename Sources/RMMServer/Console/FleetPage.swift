@@ -71,6 +71,12 @@ enum FleetPage {
         return String(format: "%.0f%%", Double(used) * 100 / Double(total))
     }
 
+    /// The line above the table: the fleet's counts and how many rows this page shows.
+    static func summaryText(_ summary: FleetSummaryView, shown: Int) -> String {
+        "\(summary.enrolled) enrolled: \(summary.online) online, \(summary.degraded) degraded, \(summary.offline) offline, \(summary.revoked) revoked. "
+            + "Showing \(shown) on this page."
+    }
+
     /// Where a page starts, from its query (`after_name` and `after_id`), or nil for the first page.
     static func cursor(_ query: (String) -> String?) -> AgentPageCursor? {
         query("after_name").flatMap { name in query("after_id").map { AgentPageCursor(name: name, id: $0) } }
