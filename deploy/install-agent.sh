@@ -54,7 +54,14 @@ while [ $# -gt 0 ]; do
         --ca-file) ca_file=${2:?--ca-file needs a path}; shift ;;
         --root) root=${2:?--root needs a directory}; shift ;;
         --unit-template) unit_template=${2:?--unit-template needs a path}; shift ;;
-        --enroll-timeout) enroll_timeout=${2:?--enroll-timeout needs seconds}; shift ;;
+        --enroll-timeout) enroll_timeout=${2:?--enroll-timeout needs seconds}; shift
+            case "$enroll_timeout" in
+                ''|*[!0-9]*) die "--enroll-timeout takes a whole number of seconds from 1 to 3600 (got '$enroll_timeout')" ;;
+            esac
+            if [ "$enroll_timeout" -lt 1 ] || [ "$enroll_timeout" -gt 3600 ]; then
+                die "--enroll-timeout takes a whole number of seconds from 1 to 3600 (got '$enroll_timeout')"
+            fi
+            ;;
         --uninstall) uninstall=1 ;;
         --keep-identity) identity_choice=keep ;;
         --remove-identity) identity_choice=remove ;;
@@ -86,10 +93,10 @@ if [ "$uninstall" = 1 ]; then
         rm -f "$root$unit_path"
         "$SYSTEMCTL" daemon-reload
     fi
-    rm -rf "${root:?}$bin_dir"
+    rm -rf -- "$root${bin_dir:?}"
     rm -f "$root$state_dir/enroll.token"
     if [ "$identity_choice" = remove ]; then
-        rm -rf "${root:?}$state_dir"
+        rm -rf -- "$root${state_dir:?}"
         echo "Uninstalled the GuruRMM agent and removed its identity."
     else
         echo "Uninstalled the GuruRMM agent; kept its identity in $root$state_dir."

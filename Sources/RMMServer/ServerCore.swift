@@ -16,6 +16,8 @@ struct ServerCore: Sendable {
     let logger: Logger
     /// Live API tokens recently seen, so most requests authenticate without a store read.
     let tokens = APITokenCache()
+    /// The fleet's counts for readers that may take them a few seconds old.
+    let summaries = FleetSummaryCache()
 
     /// Enrollment and API tokens: minting, listing, revoking.
     var accessTokens: AccessTokenService {
@@ -57,6 +59,15 @@ struct ServerCore: Sendable {
         }
         return FleetSummaryView(enrolled: enrolled, online: online, degraded: degraded,
                                 offline: max(0, enrolled - revoked - online - degraded), revoked: revoked, pendingOutbound: pending)
+    }
+
+    /// `fleetSummary`, or its last result if at most `maxAge` seconds old: for the console's live
+    /// streams and the metrics scrape, which would otherwise each visit every session.
+    func recentFleetSummary(now: Date, maxAge: TimeInterval = 5) async throws -> FleetSummaryView {
+        if let cached = summaries.fresh(now: now, maxAge: maxAge) { return cached }
+        let summary = try await fleetSummary(now: now)
+        summaries.store(summary, at: now)
+        return summary
     }
 
     /// Records an operator action that changes no stored state (evict, diagnose) in the

@@ -8,6 +8,8 @@ struct ConsoleForm: Sendable {
 
     /// Largest form body: a script typed into the run form fits with its encoding.
     static let maxBytes = 2 << 20
+    /// Largest login form, read before any authentication: a token with room to spare.
+    static let loginMaxBytes = 4096
 
     subscript(_ name: String) -> String? { fields[name] }
 
@@ -25,13 +27,13 @@ struct ConsoleForm: Sendable {
         self.fields = fields
     }
 
-    /// The request's form; 413 past `maxBytes`.
-    static func read(_ request: Request) async throws -> ConsoleForm {
+    /// The request's form; 413 past `limit` bytes.
+    static func read(_ request: Request, limit: Int = maxBytes) async throws -> ConsoleForm {
         do {
-            let buffer = try await request.body.collect(upTo: maxBytes)
+            let buffer = try await request.body.collect(upTo: limit)
             return ConsoleForm(parsing: String(buffer: buffer))
         } catch is NIOTooManyBytesError {
-            throw RequestError(413, "the form is larger than \(maxBytes) bytes")
+            throw RequestError(413, "the form is larger than \(limit) bytes")
         }
     }
 

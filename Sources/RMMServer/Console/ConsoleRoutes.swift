@@ -22,13 +22,17 @@ struct ConsoleRoutes: Sendable {
 
     /// Adds the console's routes to `router`.
     func add(to router: Router<OperatorContext>) {
-        let open = router.group().add(middleware: ConsoleHeadersMiddleware()).add(middleware: ConsoleErrorMiddleware(pages: pages))
+        let open = router.group()
+            .add(middleware: ConsoleHeadersMiddleware())
+            .add(middleware: ConsoleErrorMiddleware(pages: pages))
+            .add(middleware: ConsoleOriginMiddleware())
         open.get("/login") { request, context in loginPage(request, context, error: nil, status: .ok) }
         open.post("/login") { request, context in try await login(request, context) }
         open.get("/static/:file") { request, context in try asset(request, context) }
         let signedIn = router.group()
             .add(middleware: ConsoleHeadersMiddleware())
             .add(middleware: ConsoleErrorMiddleware(pages: pages))
+            .add(middleware: ConsoleOriginMiddleware())
             .add(middleware: ConsoleSessionMiddleware(store: core.store, policy: policy))
         signedIn.post("/logout") { request, context in try await logout(request, context) }
         signedIn.get("/") { request, context in try await fleet(request, context) }
@@ -70,7 +74,8 @@ struct ConsoleRoutes: Sendable {
             return loginPage(request, context, error: "too many failed logins from \(block.address); retry in \(block.retryAfterSeconds) s",
                              status: .tooManyRequests)
         }
-        let form = try await ConsoleForm.read(request)
+        // Before authentication: a login form is a token and little else.
+        let form = try await ConsoleForm.read(request, limit: ConsoleForm.loginMaxBytes)
         let secret = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let store = core.store
         guard !secret.isEmpty, let token = try await core.tokens.token(hash: CommandService.sha256Hex(secret), fetch: { try await store.apiToken(hash: $0) }),

@@ -10,6 +10,26 @@ final class ConsoleStreamSlots: Sendable {
         self.perSession = perSession
     }
 
+    /// Takes a slot for `session` as a lease that gives it back when the stream's body drops it
+    /// (ended, failed, or never started because the client left before the response head was
+    /// written); nil when the session already holds `perSession` streams.
+    func lease(_ session: String) -> Lease? {
+        take(session) ? Lease(slots: self, session: session) : nil
+    }
+
+    /// One stream's slot; released once, when the last reference goes.
+    final class Lease: Sendable {
+        private let slots: ConsoleStreamSlots
+        private let session: String
+
+        fileprivate init(slots: ConsoleStreamSlots, session: String) {
+            self.slots = slots
+            self.session = session
+        }
+
+        deinit { slots.release(session) }
+    }
+
     /// Takes a slot for `session`; false when it already holds `perSession` streams.
     func take(_ session: String) -> Bool {
         open.withLock { open in

@@ -27,13 +27,14 @@ struct FleetEvents: Sendable {
         let cursor = FleetPage.cursor { query.get($0) }
         // The rows the browser's page shows; only compared with, so a bounded list of bounded ids.
         let shown = (query.get("ids") ?? "").split(separator: ",", omittingEmptySubsequences: true)
-            .prefix(FleetPage.pageSize).filter { $0.utf8.count <= 64 }.map(String.init)
-        guard slots.take(session.id) else {
+            .prefix(FleetPage.pageSize).filter(Self.isAgentId).map(String.init)
+        guard let lease = slots.lease(session.id) else {
             throw RequestError(429, "this session already has \(slots.perSession) live views open; close a tab")
         }
         let live = ConsoleStreamSession(request)
         let body = ResponseBody { writer in
-            defer { slots.release(session.id) }
+            // Held for as long as the body runs; dropped with it on every path.
+            _ = lease
             var machine = FleetChangeMachine(shown: shown)
             var quiet = 0
             var summary: (text: String, at: Date)?
@@ -50,7 +51,7 @@ struct FleetEvents: Sendable {
                     out += Self.encode(event)
                 }
                 if summary.map({ now.timeIntervalSince($0.at) >= summaryEvery }) ?? true {
-                    let text = FleetPage.summaryText(try await core.fleetSummary(now: now), shown: page.views.count)
+                    let text = FleetPage.summaryText(try await core.recentFleetSummary(now: now), shown: page.views.count)
                     if text != summary?.text { out += ServerSentEvent.event("summary", ["text": text]) }
                     summary = (text, now)
                 }
@@ -65,6 +66,14 @@ struct FleetEvents: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
+
+    /// Whether `text` could be an agent id (letters, digits, `_` and `-`, at most 64): only such
+    /// ids are taken from the query, since a `gone` event echoes them into the stream.
+    static func isAgentId(_ text: Substring) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D
+        }
     }
 
     /// One event in the SSE format.

@@ -12,7 +12,10 @@ import RMMTransport
 /// (`WireLimits.maxUnauthenticatedBytes` in all, so the echoes, never larger than what came in,
 /// stay within it too) and refuses chunked messages.
 extension AgentHandshake {
-    func runProbeSession(_ link: WebSocketLink, _ doctor: DoctorHello, events: inout LinkEvents.Iterator, slot: ConnectionSlot) async {
+    /// `handshakeTimer` still runs while the token is checked (a stalled store read must not hold
+    /// the slot past the handshake deadline); the session's own lifetime replaces it after.
+    func runProbeSession(_ link: WebSocketLink, _ doctor: DoctorHello, events: inout LinkEvents.Iterator, slot: ConnectionSlot,
+                         handshakeTimer: Task<Void, any Error>) async {
         guard let tokens else {
             refuse(link, .authenticationFailed, "this server does not serve probe sessions", from: slot)
             return
@@ -37,6 +40,7 @@ extension AgentHandshake {
             logger.error("probe session token check failed: \(error)")
             return
         }
+        handshakeTimer.cancel()
         let lifetime = Task {
             try await Task.sleep(for: .seconds(DoctorLimits.lifetimeSeconds))
             link.close(.normal, reason: "probe session over after \(Int(DoctorLimits.lifetimeSeconds)) s")

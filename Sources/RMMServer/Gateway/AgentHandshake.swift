@@ -107,8 +107,7 @@ struct AgentHandshake: Sendable {
                 return
             }
         case .doctor(let doctor):
-            timer.cancel()
-            await runProbeSession(link, doctor, events: &events, slot: slot)
+            await runProbeSession(link, doctor, events: &events, slot: slot, handshakeTimer: timer)
             return
         default:
             refuse(link, .protocolError, "expected hello or enroll first, got '\(envelope.message.type)'", from: slot)
