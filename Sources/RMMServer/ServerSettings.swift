@@ -59,7 +59,7 @@ public struct ServerSettings: Sendable {
     /// Growth of resident memory since the last trim after which the next quiet check trims.
     public var heapTrimGrowthBytes: Int = 16 << 20
     /// Peers (`--trusted-proxy`) whose word on the client's address is taken: a PROXY header on the
-    /// agent port, `X-Forwarded-For` on the API port. Empty: every peer is its own client.
+    /// agent port, `X-Forwarded-For` on both ports. Empty: every peer is its own client.
     public var trustedProxies = TrustedProxies()
     /// Where the welcome's node list comes from (`--advertise-url` on a single node).
     public var cluster: any ClusterDirectory = SingleNodeDirectory(advertised: nil)

@@ -4,9 +4,10 @@ import NIOCore
 /// upgrade request, client frames with any header (a length that lies included), and a reading
 /// of what the server sent back.
 public enum RawWebSocket {
-    /// A complete WebSocket upgrade request for `path`.
-    public static func upgradeRequest(path: String = "/agent", host: String = "127.0.0.1") -> String {
+    /// A complete WebSocket upgrade request for `path`; `extraHeaders` are whole `Name: value` lines without their line ends.
+    public static func upgradeRequest(path: String = "/agent", host: String = "127.0.0.1", extraHeaders: [String] = []) -> String {
         "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + extraHeaders.map { $0 + "\r\n" }.joined()
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     }
 

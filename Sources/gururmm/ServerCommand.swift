@@ -85,7 +85,7 @@ struct ServerCommand: AsyncParsableCommand {
     var peerURL: String?
 
     @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
-        "A load balancer's address or CIDR block (IPv4 or IPv6; repeatable). Only from these may an agent-port connection start with a PROXY protocol header (v1 or v2), and only their X-Forwarded-For is read on the API port; the client address they name is then the one limited, logged and audited.",
+        "A load balancer's address or CIDR block (IPv4 or IPv6; repeatable). Only from these may an agent-port connection start with a PROXY protocol header (v1 or v2), and only their X-Forwarded-For is read (on both ports; a malformed one is refused on the agent port); the client address they name is then the one limited, logged and audited.",
         valueName: "cidr"
     ))
     var trustedProxies: [String] = []

@@ -60,6 +60,9 @@ struct DeployFilesTests {
         }
         #expect(Self.flag("--enroll-trust", in: command) == "system")
         #expect(Self.flag("--trusted-proxy", in: command) == "127.0.0.1/32", "nginx on this host is the trusted proxy")
+        for limit in ["--max-unauthenticated-per-address", "--max-failed-auth-per-minute"] {
+            #expect(Self.flag(limit, in: command) == nil, "nginx names each agent, so \(limit) keeps its per-address default")
+        }
         #expect(site.contains("proxy_set_header X-Forwarded-For $remote_addr;") && !site.contains("$proxy_add_x_forwarded_for"),
                 "nginx sets the header; appending would keep what a client wrote")
     }

@@ -108,8 +108,8 @@ struct RawAgentPortClient: Sendable {
 
     /// Asks for the WebSocket upgrade and returns the server's challenge; nil when the server
     /// closed instead (refused at accept, or right after the upgrade).
-    func upgrade() async throws -> Challenge? {
-        await send(Array(RawWebSocket.upgradeRequest().utf8))
+    func upgrade(extraHeaders: [String] = []) async throws -> Challenge? {
+        await send(Array(RawWebSocket.upgradeRequest(extraHeaders: extraHeaders).utf8))
         guard case .challenge(let challenge)? = try await message(at: 0)?.message else { return nil }
         return challenge
     }

@@ -1,7 +1,9 @@
+import Crypto
 import Foundation
 import RMMAPI
 import RMMProtocol
 import RMMTestSupport
+import RMMTransport
 import Testing
 
 extension EndToEnd {
@@ -75,6 +77,36 @@ extension EndToEnd {
             return site.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("listen [::]") }.joined(separator: "\n")
         }
 
+        /// The key pin of the site's certificate (`TLSTrust.pin(of:)`, computed by openssl), for
+        /// the test's own WebSocket clients, which do not read `SSL_CERT_FILE`.
+        static func pin(openssl: String, certificate: String, directory: String) async throws -> TLSTrust {
+            let script = "'\(openssl)' x509 -in '\(certificate)' -pubkey -noout | '\(openssl)' pkey -pubin -outform der "
+                + "| '\(openssl)' dgst -sha256 -binary | '\(openssl)' base64 -A"
+            let base64 = try await run("/bin/sh", ["-c", script], log: directory + "/pin.log").trimmingCharacters(in: .whitespacesAndNewlines)
+            let url = base64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            return try TLSTrust(parsing: url)
+        }
+
+        /// Three well-signed hellos for an agent that does not exist, through nginx from 127.0.0.3
+        /// (4001 each), then a fourth connection: the server's answer to it.
+        static func failAuthentication(agentPort: Int, trust: TLSTrust) async throws -> LinkClosure? {
+            let endpoint = try ServerEndpoint(parsing: "wss://127.0.0.1:\(agentPort)")
+            for _ in 0..<3 {
+                let link = try await WebSocketConnector.connect(to: endpoint, tls: trust, sourceAddress: "127.0.0.3")
+                var events = link.events.makeAsyncIterator()
+                guard case .message(let envelope)? = await nextEvent(&events), case .challenge(let challenge) = envelope.message else {
+                    throw E2EError("expected a challenge through nginx")
+                }
+                let signature = try AgentProof.sign(nonce: challenge.nonce, agentId: "ag_nobody", key: Curve25519.Signing.PrivateKey())
+                link.send(Envelope(.hello(Hello(agentId: "ag_nobody", signature: signature, facts: malloryFacts, stream: "s", received: nil))))
+                let closed = await closeOf(&events)
+                guard closed?.code == CloseCode.authenticationFailed.rawValue else { throw E2EError("expected 4001, got \(String(describing: closed))") }
+            }
+            let link = try await WebSocketConnector.connect(to: endpoint, tls: trust, sourceAddress: "127.0.0.3")
+            var events = link.events.makeAsyncIterator()
+            return await closeOf(&events)
+        }
+
         /// nginx with its own prefix, pid and logs. It connects upstream from 127.0.0.2 (the
         /// server trusts that address), so the server can tell nginx from the client at 127.0.0.1.
         static func startNginx(_ nginx: String, directory: String, server: E2EServer, certificate: String, key: String) async throws -> (ManagedProcess, api: Int, agent: Int) {
@@ -123,12 +155,13 @@ extension EndToEnd {
             throw E2EError("nginx did not start")
         }
 
-        @Test("agents enroll through nginx (WebSocket and long-poll), stay connected through an idle past its timeout, and run an operator's command sent through it")
+        @Test("agents enroll through nginx (WebSocket and long-poll) under their own address, unblocked by another address's failed authentications, stay connected through an idle past its timeout, and run an operator's command sent through it")
         func throughNginx() async throws {
             let nginx = try Self.tool(["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"], install: "nginx")
             let openssl = try Self.tool(["/usr/bin/openssl", "/usr/local/bin/openssl"], install: "openssl")
             let curl = try Self.tool(["/usr/bin/curl", "/usr/local/bin/curl"], install: "curl")
-            let server = try await E2EServer.start(["--enroll-trust", "system", "--trusted-proxy", "127.0.0.2/32"], tls: true)
+            let server = try await E2EServer.start(["--enroll-trust", "system", "--trusted-proxy", "127.0.0.2/32",
+                                                            "--max-failed-auth-per-minute", "3"], tls: true)
             var front: ManagedProcess?
             var agents: [ManagedProcess] = []
             do {
@@ -144,6 +177,13 @@ extension EndToEnd {
                 config.heartbeatDeadline = 6
                 config.pingInterval = 2
                 _ = try await direct.putConfig(config)
+
+                // Failed authentications through nginx count against their own client, 127.0.0.3,
+                // not against nginx's address, which every agent below comes through too.
+                let blocked = try await Self.failAuthentication(
+                    agentPort: agentPort, trust: try await Self.pin(openssl: openssl, certificate: tls.certificate, directory: server.directory))
+                #expect(blocked?.code == CloseCode.rateLimited.rawValue, "\(String(describing: blocked))")
+                #expect(blocked?.reason.hasPrefix("too many failed authentications from 127.0.0.3 ") == true, "\(String(describing: blocked))")
 
                 let trust = ["SSL_CERT_FILE": tls.ca]
                 for (name, downlink) in [("via-nginx", "auto"), ("via-nginx-poll", "poll")] {
@@ -162,6 +202,9 @@ extension EndToEnd {
                     return names.allSatisfy(online.contains)
                 }
                 let before = try await direct.agents().filter { names.contains($0.name) }
+                for agent in agents {
+                    #expect(!agent.logContents().contains("too many failed authentications"), "agents on 127.0.0.1 were never refused for 127.0.0.3's failures")
+                }
 
                 // The idle is what is tested: longer than nginx's read and send timeout.
                 try await Task.sleep(for: .seconds(Self.renderedTimeout + 3))
@@ -177,8 +220,8 @@ extension EndToEnd {
                 for agent in before {
                     let now = try #require(after.first { $0.id == agent.id })
                     #expect(now.epoch == agent.epoch, "\(agent.name) kept its session through the idle (epoch \(agent.epoch) -> \(now.epoch))")
-                    // The agent port reads no X-Forwarded-For (the site says so): nginx's address.
-                    #expect(now.remoteAddress?.hasPrefix("127.0.0.2:") == true, "\(agent.name): \(now.remoteAddress ?? "nil")")
+                    // nginx (at 127.0.0.2) names the agent's own address in X-Forwarded-For; it has no port.
+                    #expect(now.remoteAddress == "127.0.0.1", "\(agent.name): \(now.remoteAddress ?? "nil")")
                 }
 
                 // The API port: the operator's address from nginx's X-Forwarded-For, which nginx

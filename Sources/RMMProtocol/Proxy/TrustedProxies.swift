@@ -1,5 +1,5 @@
 /// The addresses (`--trusted-proxy CIDR`, IPv4 and IPv6) whose word on a client's address the
-/// server takes: a PROXY header on the agent port, `X-Forwarded-For` on the API port. From any
+/// server takes: a PROXY header on the agent port, `X-Forwarded-For` on both ports. From any
 /// other peer such a claim is refused or ignored, since anyone could write one.
 public struct TrustedProxies: Sendable, Equatable {
     /// One CIDR block.
@@ -72,21 +72,54 @@ public struct TrustedProxies: Sendable, Equatable {
     /// Most `X-Forwarded-For` entries looked at, from the right; a longer chain is cut there.
     public static let maxForwardedHops = 32
 
+    /// Most bytes of `X-Forwarded-For` (all its headers together) a trusted proxy's chain may
+    /// take: 32 IPv6 hops with separators fit.
+    public static let maxForwardedBytes = 2048
+
+    /// What a `X-Forwarded-For` chain says, read from the right.
+    public struct ForwardedReading: Sendable, Equatable {
+        /// The rightmost entry that is not a trusted proxy; else the last trusted one read before
+        /// the chain ended or could not be read; nil when the first entry read is not an address.
+        public var client: [UInt8]?
+        /// Why the chain is not clean (an entry read that is not an IP address, more than
+        /// `maxForwardedHops` trusted hops, more than `maxForwardedBytes`); nil when it is.
+        public var problem: String?
+
+        public init(client: [UInt8]?, problem: String?) {
+            self.client = client
+            self.problem = problem
+        }
+    }
+
     /// The client's address on a request from `peer` carrying `X-Forwarded-For` values `headers`
     /// (several headers read as one list, in order): the rightmost entry that is not itself a
     /// trusted proxy, walking left only through trusted ones. Nil keeps the peer: it is not trusted,
     /// there is no header, or the first entry read is not an IP address. Entries left of the
     /// first untrusted one are the client's own claims and never read.
     public func forwardedClient(peer: [UInt8], headers: [String]) -> [UInt8]? {
-        guard trusts(peer) else { return nil }
+        readForwarded(peer: peer, headers: headers)?.client
+    }
+
+    /// The chain as `forwardedClient` reads it, with what is wrong with it, for callers that
+    /// refuse an unreadable header instead of keeping the peer. Nil: the peer is not trusted or
+    /// sent no header.
+    public func readForwarded(peer: [UInt8], headers: [String]) -> ForwardedReading? {
+        guard trusts(peer), !headers.isEmpty else { return nil }
+        let bytes = headers.reduce(0) { $0 + $1.utf8.count }
         let entries = headers.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
         var client: [UInt8]?
+        var problem: String? = bytes > Self.maxForwardedBytes ? "X-Forwarded-For is longer than \(Self.maxForwardedBytes) bytes" : nil
         for entry in entries.reversed().prefix(Self.maxForwardedHops) {
-            guard let address = IPAddressText.any(Substring(entry.trimmingSpaces)) else { return client }
+            guard let address = IPAddressText.any(Substring(entry.trimmingSpaces)) else {
+                return ForwardedReading(client: client, problem: problem ?? "X-Forwarded-For has an entry that is not an IP address")
+            }
             client = address
-            if !trusts(address) { return address }
+            if !trusts(address) { return ForwardedReading(client: address, problem: problem) }
         }
-        return client
+        if entries.count > Self.maxForwardedHops {
+            problem = problem ?? "X-Forwarded-For names more than \(Self.maxForwardedHops) trusted proxies"
+        }
+        return ForwardedReading(client: client, problem: problem)
     }
 }
 

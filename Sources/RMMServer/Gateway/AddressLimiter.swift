@@ -62,11 +62,16 @@ final class AddressLimiter: Sendable {
 
     // MARK: unauthenticated connections
 
-    /// Counts a new connection from `address`, or says which limit it would pass.
-    func admission(_ address: String) -> Result<ConnectionSlot, Refusal> {
+    /// Counts a new connection from `address`, or says which limit it would pass. A trusted
+    /// proxy's connection (`asProxy`) is counted under its address only until its request's
+    /// headers name the client (`transfer`), and only the total limit applies to it: a proxy
+    /// carries many clients' connections at once, nginx reads a whole request head before it
+    /// connects upstream (a slow client never holds a slot through it), and the total limit is
+    /// the most a proxy, like any set of clients, can make the server hold.
+    func admission(_ address: String, asProxy: Bool = false) -> Result<ConnectionSlot, Refusal> {
         let refusal = state.withLockedValue { state -> Refusal? in
             let held = state.unauthenticated[address, default: 0]
-            guard held < maxUnauthenticated else { return .address }
+            guard held < maxUnauthenticated || asProxy else { return .address }
             guard state.total < maxUnauthenticatedTotal else { return .total }
             state.unauthenticated[address] = held + 1
             state.total += 1
@@ -74,6 +79,22 @@ final class AddressLimiter: Sendable {
         }
         if let refusal { return .failure(refusal) }
         return .success(ConnectionSlot(address: address, limiter: self))
+    }
+
+    /// Moves a connection counted under `slot`'s address to `address` (a trusted proxy's client),
+    /// or says that `address` already holds its limit; the total is unchanged. `slot` is no longer
+    /// held once moved; the returned slot is.
+    func transfer(_ slot: ConnectionSlot, to address: String) -> Result<ConnectionSlot, Refusal> {
+        let moved = state.withLockedValue { state -> Bool in
+            guard state.unauthenticated[address, default: 0] < maxUnauthenticated else { return false }
+            guard slot.takeForTransfer() else { return false }
+            let held = state.unauthenticated[slot.address, default: 0] - 1
+            state.unauthenticated[slot.address] = held > 0 ? held : nil
+            state.unauthenticated[address, default: 0] += 1
+            return true
+        }
+        if moved { return .success(ConnectionSlot(address: address, limiter: self)) }
+        return slot.isHeld ? .failure(.address) : admission(address)
     }
 
     /// Counts a new connection from `address`; nil when either limit is reached.
@@ -174,6 +195,15 @@ final class ConnectionSlot: Sendable {
     }
 
     var isHeld: Bool { held.withLockedValue { $0 } }
+
+    /// Gives up the slot without releasing its count, which `AddressLimiter.transfer` moves under
+    /// its lock. False when it was already released.
+    fileprivate func takeForTransfer() -> Bool {
+        held.withLockedValue { held in
+            defer { held = false }
+            return held
+        }
+    }
 
     func release() {
         let wasHeld = held.withLockedValue { held in

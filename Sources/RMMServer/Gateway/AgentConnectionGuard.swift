@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import RMMProtocol
 
 /// The first handler on every agent-port connection.
@@ -14,6 +15,10 @@ import RMMProtocol
 /// gets `431 Request Header Fields Too Large` and is closed, so the HTTP parser never holds more. The slot is given back when the agent authenticates
 /// (`AgentHandshake`) or the connection closes, whichever comes first. A WebSocket connection
 /// drops the guard from its pipeline once the upgrade request is complete.
+///
+/// A trusted proxy's connection is admitted under the proxy's address (only the total limit
+/// applies) and moved to the client its `X-Forwarded-For` names once the request's headers are
+/// read (`headersRead`), so every per-address limit counts the client (`ForwardedAgentClient`).
 final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -37,21 +42,84 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     private var requestBytes: Int? = 0
     /// The client a trusted proxy's PROXY header named (`ProxyHeaderHandler`); nil: the peer itself.
     private var proxiedClient: SocketAddress?
+    /// The client a trusted proxy's `X-Forwarded-For` named, once the headers are read.
+    private var forwardedClient: SocketAddress?
+    /// Whether `X-Forwarded-For` names the client, decided once per connection.
+    private var forwarding: ForwardedAgentClient
+    /// What `headersRead` answered, for the second handler that asks.
+    private var headersOutcome: HeadersRefusal??
 
     /// The connection's client: the address a trusted proxy named, else the peer's. Call on the
     /// channel's event loop.
     func client(of channel: any Channel) -> SocketAddress? {
-        proxiedClient ?? channel.remoteAddress
+        forwardedClient ?? proxiedClient ?? channel.remoteAddress
     }
 
     init(limiter: AddressLimiter, requestTimeout: Double, logger: Logger, book: HandshakeBook? = nil, behindTLS: Bool = false,
-         metrics: ServerMetrics? = nil) {
+         metrics: ServerMetrics? = nil, trusted: TrustedProxies = TrustedProxies()) {
         self.limiter = limiter
         self.metrics = metrics
         self.requestTimeout = requestTimeout
         self.logger = logger
         self.book = book
         self.behindTLS = behindTLS
+        forwarding = ForwardedAgentClient(trusted: trusted)
+    }
+
+    /// Why a request whose headers were read is answered instead of served.
+    struct HeadersRefusal: Sendable, Equatable {
+        var status: HTTPResponseStatus
+        var body: String
+        var retryAfter: Int?
+    }
+
+    /// The request's headers are read: when a trusted proxy sent it, the connection becomes its
+    /// `X-Forwarded-For` client's, counted under that address. Nil: go on. Else this handler has
+    /// answered with the refusal (400 for an unreadable header, 429 when the client holds its
+    /// limit) and closes the connection: the caller sends nothing more. It answers itself because
+    /// NIO's upgrade handler passes a declined upgrade request on to no one. Call on the
+    /// channel's event loop; later calls return the first answer.
+    func headersRead(_ headers: HTTPHeaders, channel: any Channel) -> HeadersRefusal? {
+        if let decided = headersOutcome { return decided }
+        let outcome = moveToForwardedClient(headers, channel: channel)
+        headersOutcome = .some(outcome)
+        if let outcome, !answered, let context = try? channel.pipeline.syncOperations.context(handler: self) {
+            deadline?.cancel()
+            deadline = nil
+            answer(context: context, status: "\(outcome.status.code) \(outcome.status.reasonPhrase)", retryAfter: outcome.retryAfter, body: outcome.body)
+        }
+        return outcome
+    }
+
+    private func moveToForwardedClient(_ headers: HTTPHeaders, channel: any Channel) -> HeadersRefusal? {
+        let sender = proxiedClient ?? channel.remoteAddress
+        switch forwarding.headersRead(sender: sender, forwardedFor: headers[ForwardedClientMiddleware.header]) {
+        case .keep:
+            return nil
+        case .refuse(let why):
+            logger.notice("refused an agent-port request from trusted proxy \(sender?.peerDescription ?? "unknown"): \(LogSafe.text(why, limit: 120))")
+            return HeadersRefusal(status: .badRequest, body: "\(why) (from a --trusted-proxy address)")
+        case .forwarded(let address):
+            forwardedClient = address
+            let key = AddressLimiter.key(for: address)
+            guard let held = slot, held.address != key else { return nil }
+            switch limiter.transfer(held, to: key) {
+            case .success(let moved):
+                slot = moved
+                channel.closeFuture.whenComplete { _ in moved.release() }
+                return nil
+            case .failure(let refusal):
+                let seconds = max(1, Int(requestTimeout.rounded(.up)))
+                guard refusal == .address else {
+                    metrics?.refused(by: .unauthenticatedTotal)
+                    return HeadersRefusal(status: .serviceUnavailable, body: "the server holds its limit of \(limiter.maxUnauthenticatedTotal) "
+                                          + "unauthenticated connections (gururmm server --max-unauthenticated)", retryAfter: seconds)
+                }
+                metrics?.refused(by: .unauthenticatedPerAddress)
+                return HeadersRefusal(status: .tooManyRequests, body: "too many unauthenticated connections from \(key): at most "
+                                      + "\(limiter.maxUnauthenticated) per address (gururmm server --max-unauthenticated-per-address)", retryAfter: seconds)
+            }
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -107,10 +175,11 @@ final class AgentConnectionGuard: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func admit(context: ChannelHandlerContext) {
-        let address = AddressLimiter.key(for: client(of: context.channel))
+        let sender = client(of: context.channel)
+        let address = AddressLimiter.key(for: sender)
         let seconds = max(1, Int(requestTimeout.rounded(.up)))
         let slot: ConnectionSlot
-        switch limiter.admission(address) {
+        switch limiter.admission(address, asProxy: forwarding.isProxy(sender)) {
         case .success(let admitted):
             slot = admitted
         case .failure(.address):

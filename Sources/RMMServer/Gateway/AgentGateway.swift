@@ -67,6 +67,9 @@ final class AgentGateway: Sendable {
                         shouldUpgrade: { channel, head in
                             let request = AgentUpgradeRequest(uri: head.uri)
                             guard request.path == UpgradeQuery.path else { return channel.eventLoop.makeSucceededFuture(nil) }
+                            // A refused X-Forwarded-For is answered by the guard itself.
+                            let connectionGuard = try? channel.pipeline.syncOperations.handler(type: AgentConnectionGuard.self)
+                            if connectionGuard?.headersRead(head.headers, channel: channel) != nil { return channel.eventLoop.makeSucceededFuture(nil) }
                             let id = self.forwarding.newConnectionId()
                             self.pending.withLockedValue { $0[ObjectIdentifier(channel)] = (id, request) }
                             var headers = HTTPHeaders()

@@ -192,7 +192,7 @@ struct AgentHandshake: Sendable {
     /// The first handler for a new agent-port connection (see `AgentConnectionGuard`).
     func connectionGuard(behindTLS: Bool) -> AgentConnectionGuard {
         AgentConnectionGuard(limiter: limiter, requestTimeout: settings.handshakeTimeout, logger: logger, book: registry.handshakeBook, behindTLS: behindTLS,
-                             metrics: registry.metrics)
+                             metrics: registry.metrics, trusted: settings.trustedProxies)
     }
 
     /// What looking an agent up found.

@@ -46,7 +46,10 @@ final class AgentPortHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         case .end:
             guard let head else { return }
             // The request is complete: the connection guard's request deadline no longer applies.
-            let slot = try? context.pipeline.syncOperations.handler(type: AgentConnectionGuard.self).requestComplete()
+            let connectionGuard = try? context.pipeline.syncOperations.handler(type: AgentConnectionGuard.self)
+            // A refused X-Forwarded-For: the guard has answered.
+            if connectionGuard?.headersRead(head.headers, channel: context.channel) != nil { return }
+            let slot = try? connectionGuard?.requestComplete()
             serve(context: context, head: head, slot: slot)
         }
     }

@@ -125,8 +125,12 @@ extension SocketAddress {
         }
     }
 
-    /// "address:port" as the server's logs and audit entries write a peer.
-    var peerDescription: String { "\(ipAddress ?? "?"):\(port ?? 0)" }
+    /// "address:port" as the server's logs and audit entries write a peer; the address alone when there is no port (a proxy's `X-Forwarded-For` client).
+    var peerDescription: String {
+        let ip = ipAddress ?? "?"
+        guard let port, port != 0 else { return ip }
+        return "\(ip):\(port)"
+    }
 }
 
 extension ProxyHeader.Address {
