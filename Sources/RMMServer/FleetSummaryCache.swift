@@ -2,10 +2,9 @@ import Foundation
 import RMMAPI
 import Synchronization
 
-/// The fleet's counts as last computed, shared by every live console stream and every metrics
-/// scrape of this node: computing them visits every session the node holds, which 40 streams or
-/// a tight scrape loop must not each do at 50,000 agents. `GET /api/v1/fleet` and a page render
-/// still compute fresh counts.
+/// The fleet's counts as last computed, shared by every live console stream of this node:
+/// computing them visits every session the node holds, which forty streams must not each do at
+/// 50,000 agents. `GET /api/v1/fleet`, a metrics scrape and a page render compute fresh counts.
 final class FleetSummaryCache: Sendable {
     private let last = Mutex<(summary: FleetSummaryView, at: Date)?>(nil)
 

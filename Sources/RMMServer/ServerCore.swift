@@ -62,7 +62,7 @@ struct ServerCore: Sendable {
     }
 
     /// `fleetSummary`, or its last result if at most `maxAge` seconds old: for the console's live
-    /// streams and the metrics scrape, which would otherwise each visit every session.
+    /// streams, which would otherwise each visit every session.
     func recentFleetSummary(now: Date, maxAge: TimeInterval = 5) async throws -> FleetSummaryView {
         if let cached = summaries.fresh(now: now, maxAge: maxAge) { return cached }
         let summary = try await fleetSummary(now: now)

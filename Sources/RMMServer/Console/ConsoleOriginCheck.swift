@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// Refuses a console form posted from another site before anything reads it: the CSRF token

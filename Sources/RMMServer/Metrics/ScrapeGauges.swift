@@ -35,7 +35,7 @@ struct ScrapeGauges: Sendable {
         for (status, modes) in sessions {
             for (mode, gauge) in modes { gauge.set(to: Double(counts[status]?[mode] ?? 0)) }
         }
-        guard let fleet = try? await core.recentFleetSummary(now: now, maxAge: 1) else { return }
+        guard let fleet = try? await core.fleetSummary(now: now) else { return }
         agents[.online]?.set(to: Double(fleet.online))
         agents[.degraded]?.set(to: Double(fleet.degraded))
         agents[.offline]?.set(to: Double(fleet.offline))
