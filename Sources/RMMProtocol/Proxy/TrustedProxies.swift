@@ -42,7 +42,8 @@ public struct TrustedProxies: Sendable, Equatable {
             }
         }
 
-        static func unmapped(_ bytes: [UInt8]) -> [UInt8] {
+        /// The IPv4 address of an IPv4-mapped IPv6 one (`::ffff:a.b.c.d`); any other address as it is.
+        public static func unmapped(_ bytes: [UInt8]) -> [UInt8] {
             if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return Array(bytes[12...]) }
             return bytes
         }
