@@ -35,7 +35,8 @@ public struct TrustedProxies: Sendable, Equatable {
 
         public var description: String { "\(IPAddressText.describe(network))/\(prefix)" }
 
-        static func masked(_ bytes: [UInt8], prefix: Int) -> [UInt8] {
+        /// `bytes` with every bit past the first `prefix` cleared.
+        public static func masked(_ bytes: [UInt8], prefix: Int) -> [UInt8] {
             bytes.enumerated().map { index, byte in
                 let keep = min(8, max(0, prefix - index * 8))
                 return keep == 8 ? byte : byte & UInt8(truncatingIfNeeded: 0xFF << (8 - keep))

@@ -84,19 +84,32 @@ struct NamedSites: Sendable, Equatable, Codable {
         sites.map { "\($0.name): \($0.ranges.joined(separator: ", "))" }.joined(separator: "\n")
     }
 
-    /// The ranges parsed once, most specific first (the first listed on a tie), for `site(of:)`.
+    /// The ranges parsed once, for `site(of:)`.
     var lookup: Lookup {
-        let entries = sites.flatMap { site in site.ranges.compactMap { range in (try? TrustedProxies.Block(parsing: range)).map { (name: site.name, block: $0) } } }
-        return Lookup(entries: entries.enumerated().sorted { ($0.element.block.prefix, $1.offset) > ($1.element.block.prefix, $0.offset) }.map(\.element))
+        Lookup(entries: sites.flatMap { site in site.ranges.compactMap { range in (try? TrustedProxies.Block(parsing: range)).map { (name: site.name, block: $0) } } })
     }
 
-    /// Named ranges ready to match addresses against.
+    /// Named ranges ready to match addresses against: one table per prefix length, longest first,
+    /// so an address costs a lookup per distinct length (at most 33 + 129), not one per range
+    /// (10,000 agents against 1,000 ranges took 24 s as a scan).
     struct Lookup: Sendable {
-        var entries: [(name: String, block: TrustedProxies.Block)]
+        /// Per address size (4 or 16 bytes) and prefix length: each range's network and its site.
+        private var levels: [(bytes: Int, prefix: Int, sites: [[UInt8]: String])] = []
 
-        /// The named site holding `address` (4 or 16 bytes) by its most specific range; nil when none does.
+        init(entries: [(name: String, block: TrustedProxies.Block)]) {
+            var tables: [[Int]: [[UInt8]: String]] = [:]
+            // A range is in one site only (`NamedSites` refuses it twice), so no entry replaces another.
+            for entry in entries { tables[[entry.block.network.count, entry.block.prefix], default: [:]][entry.block.network] = entry.name }
+            levels = tables.map { (bytes: $0.key[0], prefix: $0.key[1], sites: $0.value) }.sorted { ($0.prefix, $0.bytes) > ($1.prefix, $1.bytes) }
+        }
+
+        /// The named site holding `address` (4 or 16 bytes; IPv4-mapped IPv6 as its IPv4) by its most specific range; nil when none does.
         func site(of address: [UInt8]) -> String? {
-            entries.first { $0.block.contains(address) }?.name
+            let plain = TrustedProxies.Block.unmapped(address)
+            for level in levels where level.bytes == plain.count {
+                if let name = level.sites[TrustedProxies.Block.masked(plain, prefix: level.prefix)] { return name }
+            }
+            return nil
         }
     }
 }
