@@ -22,12 +22,15 @@ public struct AgentRecord: Sendable, Equatable, Codable {
     public var lastPongRttMs: Double?
     public var metrics: HostMetrics?
     public var revokedAt: Date?
+    /// The address (`ip:port`, after trusted proxies) the agent's latest accepted connection came
+    /// from, stored at each handshake so every node knows it; nil until one is recorded.
+    public var remoteAddress: String?
 
     public init(
         id: String, name: String, publicKey: String, hostname: String, os: String, version: String,
         enrolledAt: Date, epoch: Int = 0, lastSeenAt: Date? = nil, connectedSince: Date? = nil,
         lastDownlinkAt: Date? = nil, disconnectedAt: Date? = nil, configVersionApplied: Int? = nil,
-        lastPongRttMs: Double? = nil, metrics: HostMetrics? = nil, revokedAt: Date? = nil
+        lastPongRttMs: Double? = nil, metrics: HostMetrics? = nil, revokedAt: Date? = nil, remoteAddress: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -45,6 +48,7 @@ public struct AgentRecord: Sendable, Equatable, Codable {
         self.lastPongRttMs = lastPongRttMs
         self.metrics = metrics
         self.revokedAt = revokedAt
+        self.remoteAddress = remoteAddress
     }
 }
 

@@ -31,12 +31,15 @@ public final class FaultProxy: Sendable {
         self.statistics = statistics
     }
 
-    /// Starts listening and forwarding to `upstreamHost:upstreamPort`, in `.pass` mode.
+    /// Starts listening and forwarding to `upstreamHost:upstreamPort`, in `.pass` mode. With
+    /// `proxyHeader` (e.g. `PROXY TCP6 2001:db8::7 ::1 40000 443\r\n`) each upstream connection
+    /// starts with it, as a load balancer naming the client would.
     public static func start(
         listenHost: String = "127.0.0.1",
         listenPort: Int = 0,
         upstreamHost: String,
-        upstreamPort: Int
+        upstreamPort: Int,
+        proxyHeader: String? = nil
     ) async throws -> FaultProxy {
         // One thread: both sockets of a pair share a loop anyway, and test machines are small.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -44,7 +47,7 @@ public final class FaultProxy: Sendable {
         let registry = ConnectionRegistry()
         let statistics = FrameStatistics()
         let upstream = UpstreamConnector(
-            host: upstreamHost, port: upstreamPort, defaultMode: modeSwitch, registry: registry, statistics: statistics
+            host: upstreamHost, port: upstreamPort, defaultMode: modeSwitch, registry: registry, statistics: statistics, proxyHeader: proxyHeader
         )
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)

@@ -10,6 +10,8 @@ struct UpstreamConnector: Sendable {
     let registry: ConnectionRegistry
     /// Where every connection's frame filters count what they forward, drop and corrupt.
     let statistics: FrameStatistics
+    /// Written first on each upstream connection, before any client byte (a PROXY header).
+    var proxyHeader: String? = nil
 
     /// Runs as the accepted channel's initializer, on its event loop. The downstream is not
     /// registered (so not read) until the returned future succeeds, which means no client byte
@@ -20,6 +22,7 @@ struct UpstreamConnector: Sendable {
         let id = registry.register(downstream: downstream, modeSwitch: modeSwitch)
         let registry = self.registry
         let statistics = self.statistics
+        let proxyHeader = self.proxyHeader
         downstream.closeFuture.whenComplete { _ in registry.markClosed(.downstream, of: id) }
         do {
             try downstream.pipeline.syncOperations.addHandler(Forwarder(direction: .uplink, modeSwitch: modeSwitch, filter: FrameFilter(statistics: statistics)))
@@ -43,6 +46,8 @@ struct UpstreamConnector: Sendable {
             .flatMapThrowing { upstream in
                 registry.attach(upstream: upstream, to: id)
                 upstream.closeFuture.whenComplete { _ in registry.markClosed(.upstream, of: id) }
+                // The downstream is not read until the pair is made below, so this goes first.
+                if let proxyHeader { upstream.writeAndFlush(ByteBuffer(string: proxyHeader), promise: nil) }
                 do {
                     let uplink = try downstream.pipeline.syncOperations.handler(type: Forwarder.self)
                     let downlink = try upstream.pipeline.syncOperations.handler(type: Forwarder.self)

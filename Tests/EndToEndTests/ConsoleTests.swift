@@ -95,7 +95,7 @@ extension EndToEnd {
             await server.stop()
         }
 
-        @Test("10,000 agents: the fleet page's first page is 100 rows in bounded size, a hostile name is escaped, and the CSP is set")
+        @Test("10,000 agents: the fleet page's first page is 100 rows in bounded size, a hostile name is escaped, and the CSP is set; the sites page groups them all against 992 named ranges")
         func fleetPageAtScaleEscapesNames() async throws {
             let count = 10_000
             let hostile = "<script>alert(1)</script>"
@@ -106,9 +106,16 @@ extension EndToEnd {
                 _ = try await store.createEnrollmentToken(hash: "bulk", expiresAt: nil, uses: count, now: Date())
                 for index in 0..<count {
                     let name = index == 0 ? hostile : String(format: "fleet-%05d", index)
-                    _ = try await store.enrollAgent(tokenHash: "bulk", publicKey: "key-\(index)",
-                                                    facts: AgentFacts(name: name, hostname: name, os: "linux", version: "1"), now: Date())
+                    let agent = try await store.enrollAgent(tokenHash: "bulk", publicKey: "key-\(index)",
+                                                            facts: AgentFacts(name: name, hostname: name, os: "linux", version: "1"), now: Date())
+                    _ = try await store.recordConnect(agentId: agent.id, facts: AgentFacts(name: name, hostname: name, os: "linux", version: "1"),
+                                                      remote: "198.51.\(index % 200).\(index % 250):4000", now: Date())
                 }
+                // The most ranges an admin may name, none holding these agents: the sites page's worst case.
+                let named = (0..<16).map { site in
+                    "{\"name\":\"S\(site)\",\"ranges\":[" + (0..<62).map { "\"10.\(site).\($0).0/24\"" }.joined(separator: ",") + "]}"
+                }
+                try await store.saveSetting("console_named_sites", value: "{\"sites\":[\(named.joined(separator: ","))]}", audit: nil)
                 try await server.restartOnSamePorts()
                 let http = ConsoleHTTP(port: server.apiPort)
                 let cookie = try await Self.login(http, token: server.token)
@@ -129,6 +136,12 @@ extension EndToEnd {
                 let online = try await http.send("GET", "/?status=online", cookie: cookie)
                 #expect(online.body.contains("id=\"fleet-empty\"") && online.body.contains("id=\"fleet-next\""), "no agent is online: a bounded scan, then a link on")
                 print("console fleet page: \(page.body.utf8.count) bytes, \(rows) rows of \(count) agents in \(took)")
+                let sitesStarted = ContinuousClock.now
+                let sites = try await http.send("GET", "/sites", cookie: cookie)
+                let sitesTook = ContinuousClock.now - sitesStarted
+                #expect(sites.status == 200 && sites.body.contains("data-network=\"198.51.0.0/24\"") && sites.body.contains("Only the first 10000 agents"))
+                #expect(sites.body.components(separatedBy: "data-test=\"site\"").count - 1 == 200, "200 sites of 50 agents")
+                print("console sites page: \(sites.body.utf8.count) bytes, \(count) agents against 992 named ranges in \(sitesTook)")
             } catch {
                 Issue.record("\(error)")
             }

@@ -28,8 +28,8 @@ struct HandshakeAwayTests {
         func agentCounts() async throws -> (enrolled: Int, revoked: Int) { try await base.agentCounts() }
         func agentNames(ids: [String]) async throws -> [String: String] { try await base.agentNames(ids: ids) }
         func liveAgentNames() async throws -> [(id: String, name: String)] { try await base.liveAgentNames() }
-        func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
-            try await base.recordConnect(agentId: agentId, facts: facts, now: now)
+        func recordConnect(agentId: String, facts: AgentFacts, remote: String?, now: Date) async throws -> AgentRecord {
+            try await base.recordConnect(agentId: agentId, facts: facts, remote: remote, now: now)
         }
         func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
         func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] { try await base.saveLiveness(batch) }

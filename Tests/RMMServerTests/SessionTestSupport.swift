@@ -277,8 +277,8 @@ final class FaultyStore: SessionStore {
 
     // MARK: LivenessStore
 
-    func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
-        try await base.recordConnect(agentId: agentId, facts: facts, now: now)
+    func recordConnect(agentId: String, facts: AgentFacts, remote: String?, now: Date) async throws -> AgentRecord {
+        try await base.recordConnect(agentId: agentId, facts: facts, remote: remote, now: now)
     }
     func saveLiveness(agentId: String, _ liveness: AgentLiveness) async throws { try await base.saveLiveness(agentId: agentId, liveness) }
     func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async throws -> [String] { try await base.saveLiveness(batch) }

@@ -104,6 +104,23 @@ import RMMStore
         }
     }
 
+    @Test(arguments: StoreBackend.allCases) func recordConnectStoresTheRemoteAddress(backend: StoreBackend) async throws {
+        let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
+        defer { RegistryFixture.close(store) }
+        #expect(agent.remoteAddress == nil)
+        let first = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts(), remote: "203.0.113.7:50000", now: Fixture.at(10))
+        #expect(first.remoteAddress == "203.0.113.7:50000")
+        #expect(try await store.agent(id: agent.id)?.remoteAddress == "203.0.113.7:50000")
+        // A connect whose address is not known keeps the last one; a known one replaces it.
+        _ = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts(), now: Fixture.at(20))
+        #expect(try await store.agent(id: agent.id)?.remoteAddress == "203.0.113.7:50000")
+        _ = try await store.recordConnect(agentId: agent.id, facts: Fixture.facts(), remote: "[2001:db8::5]:443", now: Fixture.at(30))
+        // Liveness flushes leave it alone.
+        try await store.saveLiveness(agentId: agent.id, AgentLiveness(lastSeenAt: Fixture.at(31)))
+        let paged = try await store.agentPage(after: nil, limit: 10)
+        #expect(paged.first?.remoteAddress == "[2001:db8::5]:443")
+    }
+
     @Test(arguments: StoreBackend.allCases) func saveLivenessOverwritesOnlyGivenFields(backend: StoreBackend) async throws {
         let (store, agent) = try await RegistryFixture.storeWithAgent(backend)
         defer { RegistryFixture.close(store) }

@@ -20,7 +20,7 @@ struct SQLiteToPostgresTests {
         for index in 0..<3 {
             agents.append(try await store.enrollAgent(tokenHash: "tok", publicKey: "key-\(index)", facts: Fixture.facts("web-\(index)"), now: now))
         }
-        _ = try await store.recordConnect(agentId: agents[0].id, facts: Fixture.facts("web-0"), now: now)
+        _ = try await store.recordConnect(agentId: agents[0].id, facts: Fixture.facts("web-0"), remote: "2001:db8::5:443", now: now)
         try await store.saveLiveness(agentId: agents[0].id, AgentLiveness(metrics: HostMetrics(cpuPercent: 1.5, uptimeSeconds: 99)))
         try await store.saveLinkDiagnosis(agentId: agents[0].id, Data([0, 1, 2, 0xFF]))
         _ = try await store.renameAgent(id: agents[1].id, to: "Renamed-Ü", audit: audit)
@@ -43,6 +43,7 @@ struct SQLiteToPostgresTests {
         var config = AgentConfig.defaults
         config.heartbeatInterval += 1
         _ = try await store.saveConfig(config)
+        try await store.saveSetting("console_named_sites", value: "{\"sites\":[{\"name\":\"HQ|1\",\"ranges\":[\"10.0.0.0/8\"]}]}", audit: nil)
     }
 
     @Test("every row of every table arrives as it was; versions sort after the migration; seq keeps creation order")

@@ -26,6 +26,18 @@ import Testing
         await #expect(throws: StoreError.notFound("API token 'tk_x'")) { try await store.revokeAPIToken(id: "tk_x", now: Fixture.t0) }
     }
 
+    @Test(arguments: StoreBackend.allCases) func namedSettingSavesReplacesAndAudits(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
+        defer { RegistryFixture.close(store) }
+        #expect(try await store.setting("console_sites") == nil)
+        let audit = AuditEntry(at: Fixture.t0, actor: "alice", role: "admin", action: "console.sites", targets: [], detail: "saved", remote: "127.0.0.1")
+        try await store.saveSetting("console_sites", value: "[1]", audit: audit)
+        try await store.saveSetting("console_sites", value: "[2]", audit: nil)
+        #expect(try await store.setting("console_sites") == "[2]")
+        #expect(try await store.config() == .defaults, "the fleet config is another setting")
+        #expect(try await store.auditLog(limit: 10).map(\.action) == ["console.sites"])
+    }
+
     @Test(arguments: StoreBackend.allCases) func configStartsAtDefaultsAndVersionsEverySave(backend: StoreBackend) async throws {
         let store = try await backend.makeStore()
         defer { RegistryFixture.close(store) }

@@ -35,14 +35,16 @@ public struct TrustedProxies: Sendable, Equatable {
 
         public var description: String { "\(IPAddressText.describe(network))/\(prefix)" }
 
-        static func masked(_ bytes: [UInt8], prefix: Int) -> [UInt8] {
+        /// `bytes` with every bit past the first `prefix` cleared.
+        public static func masked(_ bytes: [UInt8], prefix: Int) -> [UInt8] {
             bytes.enumerated().map { index, byte in
                 let keep = min(8, max(0, prefix - index * 8))
                 return keep == 8 ? byte : byte & UInt8(truncatingIfNeeded: 0xFF << (8 - keep))
             }
         }
 
-        static func unmapped(_ bytes: [UInt8]) -> [UInt8] {
+        /// The IPv4 address of an IPv4-mapped IPv6 one (`::ffff:a.b.c.d`); any other address as it is.
+        public static func unmapped(_ bytes: [UInt8]) -> [UInt8] {
             if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return Array(bytes[12...]) }
             return bytes
         }

@@ -13,13 +13,15 @@ enum OperatorAction: String, Sendable, CaseIterable {
     case revokeEnrollmentTokens
     case manageAPITokens
     case configureFleet
+    /// Naming sites by address ranges on the console's sites page.
+    case nameSites
 
     /// The least role that may take this action.
     var role: OperatorRole {
         switch self {
         case .runCommands, .cancelCommands, .evictAgents, .renameAgents, .diagnoseLinks, .listEnrollmentTokens:
             return .operator
-        case .revokeAgents, .createEnrollmentTokens, .revokeEnrollmentTokens, .manageAPITokens, .configureFleet:
+        case .revokeAgents, .createEnrollmentTokens, .revokeEnrollmentTokens, .manageAPITokens, .configureFleet, .nameSites:
             return .admin
         }
     }

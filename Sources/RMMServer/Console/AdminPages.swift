@@ -4,8 +4,7 @@ import RMMAPI
 import RMMProtocol
 import RMMStore
 
-/// The commands page (recent commands, filtered by agent and state), the audit log, and the API
-/// and enrollment tokens (admin: the same rule as the API's token routes).
+/// The commands page (recent commands, filtered by agent and state) and the audit log.
 struct AdminPages: Sendable {
     let core: ServerCore
     let pages: ConsolePages
@@ -16,8 +15,6 @@ struct AdminPages: Sendable {
     func add(to routes: RouterGroup<OperatorContext>) {
         routes.get("/commands") { request, context in try await commands(request, context) }
         routes.get("/audit") { _, context in try await audit(context) }
-        routes.get("/tokens") { _, context in try await tokens(context) }
-        routes.post("/tokens/:id/revoke") { request, context in try await revoke(request, context) }
     }
 
     func commands(_ request: Request, _ context: OperatorContext) async throws -> Response {
@@ -46,27 +43,5 @@ struct AdminPages: Sendable {
             ]
         }
         return pages.render("audit", title: "Audit log", operator: context.consoleOperator, values: ["entries": entries])
-    }
-
-    func tokens(_ context: OperatorContext) async throws -> Response {
-        try context.require(.manageAPITokens)
-        let csrf = context.consoleSession?.csrfSecret ?? ""
-        let tokens = try await core.accessTokens.apiTokens().map { token -> [String: Any] in
-            ["id": token.id, "name": token.name, "role": token.role, "created": AgentPages.time(token.createdAt),
-             "revoked": token.revokedAt.map(AgentPages.time) ?? "", "live": token.revokedAt == nil, "csrf": csrf]
-        }
-        let enrollment = try await core.accessTokens.enrollmentTokens().map { token -> [String: String] in
-            ["id": token.id, "created": AgentPages.time(token.createdAt), "expires": token.expiresAt.map(AgentPages.time) ?? "never",
-             "uses": String(token.usesLeft), "revoked": token.revokedAt.map(AgentPages.time) ?? ""]
-        }
-        return pages.render("tokens", title: "Tokens", operator: context.consoleOperator, values: ["tokens": tokens, "enrollment": enrollment])
-    }
-
-    /// Revokes an API token as `DELETE /api/v1/tokens/:id` does (its sessions end with it).
-    func revoke(_ request: Request, _ context: OperatorContext) async throws -> Response {
-        _ = try await ConsoleForm.checked(request, context)
-        try context.require(.manageAPITokens)
-        _ = try await core.accessTokens.revokeAPIToken(id: try context.parameters.require("id"), by: AuditActor(context), now: Date())
-        return ConsolePages.redirect("/tokens")
     }
 }

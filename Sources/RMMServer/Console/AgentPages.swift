@@ -47,6 +47,7 @@ struct AgentPages: Sendable {
                 Self.commandRow(CommandView(command, agentName: record.name, textLimit: 200))
             },
             "canRun": OperatorAction.runCommands.allows(context.operatorRole),
+            "interpreters": await core.registry.currentConfig.allowedInterpreters.map { ["value": $0, "label": $0, "selected": $0 == "/bin/sh"] },
             "csrf": context.consoleSession?.csrfSecret ?? "",
         ]
         if let diagnosis = try await core.latestDiagnosis(agentId: record.id) {
@@ -55,17 +56,16 @@ struct AgentPages: Sendable {
         return pages.render("agent", title: view.name, operator: context.consoleOperator, values: values)
     }
 
-    /// The run form: the same rule, service and audit as `POST /api/v1/commands`.
+    /// The run form: a command or a script with its interpreter, through the same rule, service
+    /// and audit as `POST /api/v1/commands` (which checks the interpreter against the config).
     func run(_ request: Request, _ context: OperatorContext) async throws -> Response {
         let form = try await ConsoleForm.checked(request, context)
         try context.require(.runCommands)
         let record = try await core.requireAgent(try context.parameters.require("agent"))
-        let command = form["command"] ?? ""
-        guard !command.trimmingCharacters(in: .whitespaces).isEmpty else { throw RequestError(400, "type a command to run") }
-        let timeout = Double(form["timeout"] ?? "") ?? 60
-        let body = RunRequest(agents: [record.id], all: nil, command: command, script: nil, interpreter: nil, timeoutSeconds: timeout, expiresSeconds: nil)
-        let (batchId, _, _) = try await core.commands.run(body, by: context.operatorName ?? "unknown") { batchId, records in
-            ServerCore.auditEntry(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId) (console): shell: " + String(command.prefix(200)))
+        let input = try ConsoleRunForm(form)
+        let what = input.auditText
+        let (batchId, _, _) = try await core.commands.run(input.request(agentId: record.id), by: context.operatorName ?? "unknown") { batchId, records in
+            ServerCore.auditEntry(context, "commands.run", targets: records.map(\.agentId), detail: "batch \(batchId) (console): \(what)")
         }
         return ConsolePages.redirect("/batches/\(batchId)")
     }

@@ -1,4 +1,4 @@
-/// The commands, tokens and audit pages' templates (see `ConsoleTemplates` for the rules they follow).
+/// The commands, audit and sites pages' templates (see `ConsoleTemplates` for the rules they follow).
 enum ConsoleAdminTemplates {
     static let commands = """
         {{> header}}
@@ -32,38 +32,28 @@ enum ConsoleAdminTemplates {
         {{> footer}}
         """
 
-    static let tokens = """
-        {{> header}}
-        <h1>API tokens</h1>
-        <table id="tokens-table" data-test="tokens-table">
-        <thead><tr><th>Id</th><th>Name</th><th>Role</th><th>Created</th><th>Revoked</th><th></th></tr></thead>
-        <tbody>
-        {{#tokens}}<tr data-test="token-row" data-token="{{id}}"><td>{{id}}</td><td>{{name}}</td><td>{{role}}</td><td>{{created}}</td><td>{{revoked}}</td>
-        <td>{{#live}}<form method="post" action="/tokens/{{id}}/revoke" class="inline" data-test="token-revoke-form"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-test="token-revoke">Revoke</button></form>{{/live}}</td></tr>{{/tokens}}
-        </tbody>
-        </table>
-        <h1>Enrollment tokens</h1>
-        <table id="enrollment-table" data-test="enrollment-table">
-        <thead><tr><th>Id</th><th>Created</th><th>Expires</th><th>Uses left</th><th>Revoked</th></tr></thead>
-        <tbody>
-        {{#enrollment}}<tr data-test="enrollment-row" data-token="{{id}}"><td>{{id}}</td><td>{{created}}</td><td>{{expires}}</td><td>{{uses}}</td><td>{{revoked}}</td></tr>{{/enrollment}}
-        </tbody>
-        </table>
-        {{> footer}}
-        """
-
     static let sites = """
         {{> header}}
         <h1>Sites</h1>
         <p class="hint" id="sites-note" data-test="sites-note">{{note}}</p>
         {{#sites}}
-        <section class="site" data-test="site" data-network="{{network}}">
+        <section class="site" data-test="site" data-network="{{network}}"{{#named}} data-named="true"{{/named}}>
         <h2 data-test="site-network">{{network}} ({{count}})</h2>
         <p data-test="site-sentence">{{sentence}}</p>
         <p>{{#agents}}<a href="/agents/{{id}}" data-test="site-agent">{{name}}</a> {{/agents}}{{more}}</p>
         </section>
         {{/sites}}
-        {{^sites}}<p id="sites-empty" data-test="sites-empty">No connected agents.</p>{{/sites}}
+        {{^sites}}<p id="sites-empty" data-test="sites-empty">No agent has connected yet.</p>{{/sites}}
+        {{#edit}}
+        <h2>Named sites</h2>
+        <form method="post" action="/sites/named" id="named-sites-form" data-test="named-sites-form">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        {{#hasError}}<p class="error" id="named-sites-error" data-test="named-sites-error">{{error}}</p>{{/hasError}}
+        <p class="hint">One site a line: <code>Main office: 203.0.113.0/24, 2001:db8:1::/48</code>. An agent whose address is in a named range is in that site (the most specific range wins); the others are grouped by their /24 or /64.</p>
+        <textarea name="ranges" rows="6" cols="70" data-test="named-sites-ranges">{{ranges}}</textarea>
+        <button type="submit" data-test="named-sites-save">Save named sites</button>
+        </form>
+        {{/edit}}
         {{> footer}}
         """
 }

@@ -32,9 +32,14 @@ enum ConsoleAgentTemplates {
         <h2>Run a command</h2>
         <form method="post" action="/agents/{{agent.id}}/run" id="run-form" data-test="run-form">
         <input type="hidden" name="csrf" value="{{csrf}}">
-        <input type="text" name="command" id="run-command" data-test="run-command" required size="60" placeholder="shell command">
+        <input type="text" name="command" id="run-command" data-test="run-command" size="60" placeholder="shell command">
+        <p class="hint">or a script, run with the interpreter chosen (one of the config's allowed interpreters):</p>
+        <textarea name="script" id="run-script" data-test="run-script" rows="6" cols="70" placeholder="script"></textarea>
+        <select name="interpreter" id="run-interpreter" data-test="run-interpreter">
+        {{#interpreters}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/interpreters}}
+        </select>
         <label for="run-timeout">timeout (s)</label>
-        <input type="number" name="timeout" id="run-timeout" data-test="run-timeout" value="60" min="1" max="86400">
+        <input type="number" name="timeout" id="run-timeout" data-test="run-timeout" value="60" min="0.001" max="604800" step="any">
         <button type="submit" id="run-submit" data-test="run-submit">Run</button>
         </form>
         {{/canRun}}

@@ -40,6 +40,7 @@ struct ConsoleRoutes: Sendable {
         AgentPages(core: core, pages: pages, slots: slots).add(to: signedIn)
         AdminPages(core: core, pages: pages).add(to: signedIn)
         SitesPage(core: core, pages: pages).add(to: signedIn)
+        TokenPages(core: core, pages: pages).add(to: signedIn)
     }
 
     /// How the browser reached this request.

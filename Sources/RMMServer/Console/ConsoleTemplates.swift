@@ -5,7 +5,7 @@ enum ConsoleTemplates {
     static let all: [String: String] = [
         "header": header, "footer": footer, "login": login, "message": message, "fleet": fleet,
         "agent": ConsoleAgentTemplates.agent, "batch": ConsoleAgentTemplates.batch,
-        "commands": ConsoleAdminTemplates.commands, "audit": ConsoleAdminTemplates.audit, "tokens": ConsoleAdminTemplates.tokens,
+        "commands": ConsoleAdminTemplates.commands, "audit": ConsoleAdminTemplates.audit, "tokens": ConsoleTokenTemplates.tokens, "token-created": ConsoleTokenTemplates.created,
         "sites": ConsoleAdminTemplates.sites,
     ]
 

@@ -1,15 +1,15 @@
 import Foundation
-import NIOCore
+import RMMProtocol
 
-/// Groups agents into sites by the network they connect from: the /24 (IPv4) or /64 (IPv6) of
-/// their public address as this node sees it (after trusted proxies), and says in one sentence
-/// what a site's agents share. Pure: the agents' facts are passed in.
+/// Groups agents into sites by the network they connect from: a site an admin named by its ranges
+/// (`NamedSites`), else the /24 (IPv4) or /64 (IPv6) of their public address (after trusted
+/// proxies), and says in one sentence what a site's agents share. Pure: the agents' facts are passed in.
 enum SiteGrouping {
     /// What a site's sentence is made of, per agent.
     struct Member: Sendable, Equatable {
         var id: String
         var name: String
-        /// The address the agent connects from (`ip:port`, `[ip]:port` or a bare ip); nil when not connected here.
+        /// The address the agent last connected from (any shape `address(of:)` reads); nil when it never connected.
         var remote: String?
         var verdict: String?
         var mode: String?
@@ -19,30 +19,48 @@ enum SiteGrouping {
 
     /// One site.
     struct Site: Sendable, Equatable {
+        /// The named site's name, or the /24-/64 network.
         var network: String
+        /// Whether an admin named it.
+        var named: Bool = false
         var addresses: [String]
         var members: [Member]
         var sentence: String
     }
 
-    /// The sites of `members` that have an address, biggest first; agents without one are left out.
-    static func sites(_ members: [Member]) -> [Site] {
-        var groups: [String: [(address: String, member: Member)]] = [:]
+    /// The group of agents whose stored address could not be read (never expected; never a crash).
+    static let unknownNetwork = "unknown network"
+
+    /// The sites of `members` that have an address, biggest first; agents without one are left out,
+    /// and one whose address cannot be read goes to the `unknownNetwork` site.
+    static func sites(_ members: [Member], named: NamedSites.Lookup = NamedSites.Lookup(entries: [])) -> [Site] {
+        struct Key: Hashable { var label: String; var named: Bool }
+        var groups: [Key: [(address: String?, member: Member)]] = [:]
         for member in members {
-            guard let address = member.remote.flatMap(host(of:)), let network = network(of: address) else { continue }
-            groups[network, default: []].append((address, member))
+            guard let remote = member.remote else { continue }
+            guard let bytes = address(of: remote) else {
+                groups[Key(label: unknownNetwork, named: false), default: []].append((nil, member))
+                continue
+            }
+            let key = named.site(of: bytes).map { Key(label: $0, named: true) } ?? Key(label: network(of: bytes), named: false)
+            groups[key, default: []].append((IPAddressText.describe(bytes), member))
         }
-        return groups.map { network, entries in
-            let addresses = Array(Set(entries.map(\.address))).sorted()
+        return groups.map { key, entries in
+            let addresses = Array(Set(entries.compactMap(\.address))).sorted()
             let members = entries.map(\.member)
-            return Site(network: network, addresses: addresses, members: members, sentence: sentence(network: network, addresses: addresses, members: members))
+            return Site(network: key.label, named: key.named, addresses: addresses, members: members,
+                        sentence: sentence(network: key.label, addresses: addresses, members: members))
         }
         .sorted { ($0.members.count, $1.network) > ($1.members.count, $0.network) }
     }
 
     /// "12 agents behind 203.0.113.7 use the poll downlink: WebSocket data frames filtered on this path; 12 have verdict path-filters-data."
     static func sentence(network: String, addresses: [String], members: [Member]) -> String {
-        let behind = addresses.count == 1 ? addresses[0] : "\(network) (\(addresses.count) addresses)"
+        let behind = switch addresses.count {
+        case 0: "addresses the server could not read"
+        case 1: addresses[0]
+        default: "\(network) (\(addresses.count) addresses)"
+        }
         let n = members.count
         var parts: [String] = []
         let modes = Dictionary(grouping: members, by: { $0.mode ?? "unknown" })
@@ -66,18 +84,35 @@ enum SiteGrouping {
         return text.trimmingCharacters(in: .whitespaces)
     }
 
-    /// The ip of `ip:port`, `[ip]:port` or a bare ip.
-    static func host(of remote: String) -> String? {
-        if remote.hasPrefix("["), let end = remote.firstIndex(of: "]") { return String(remote[remote.index(after: remote.startIndex)..<end]) }
-        if remote.filter({ $0 == ":" }).count == 1, let colon = remote.firstIndex(of: ":") { return String(remote[..<colon]) }
-        return remote
+    /// The address bytes (4 for IPv4, IPv4-mapped IPv6 included; 16 for IPv6) of a stored remote:
+    /// `1.2.3.4:5`, `[2001:db8::1]:5`, a bare address, or the gateway's own form for IPv6
+    /// (`SocketAddress.peerDescription`: `2001:db8::1:5`, no brackets). That form always ends in
+    /// `:port`, so a trailing `:digits` is read as the port when what precedes it is an address;
+    /// nil for anything else (`unknown`, `?:0`, garbage).
+    static func address(of remote: String) -> [UInt8]? {
+        let text = Substring(remote)
+        guard text.utf8.count <= 64 else { return nil }
+        if text.hasPrefix("[") {
+            guard let end = text.firstIndex(of: "]") else { return nil }
+            let rest = text[text.index(after: end)...]
+            guard rest.isEmpty || (rest.hasPrefix(":") && isPort(rest.dropFirst())) else { return nil }
+            return IPAddressText.ipv6(text[text.index(after: text.startIndex)..<end]).map(TrustedProxies.Block.unmapped)
+        }
+        if let colon = text.lastIndex(of: ":"), isPort(text[text.index(after: colon)...]),
+           let bytes = IPAddressText.any(text[..<colon]) {
+            return TrustedProxies.Block.unmapped(bytes)
+        }
+        return IPAddressText.any(text).map(TrustedProxies.Block.unmapped)
     }
 
-    /// "203.0.113.0/24" or "2001:db8:1:2::/64"; nil for text that is not an address.
-    static func network(of host: String) -> String? {
-        guard let address = try? SocketAddress(ipAddress: host, port: 0), let bytes = address.ipBytes else { return nil }
-        if bytes.count == 4 { return "\(bytes[0]).\(bytes[1]).\(bytes[2]).0/24" }
-        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-        return groups.joined(separator: ":") + "::/64"
+    /// Whether `text` is a port number's digits (1 to 5 of them, at most 65535).
+    static func isPort(_ text: Substring) -> Bool {
+        (1...5).contains(text.utf8.count) && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && (Int(text) ?? .max) <= 65535
+    }
+
+    /// "203.0.113.0/24" or "2001:db8:1:2::/64" for 4 or 16 address bytes.
+    static func network(of bytes: [UInt8]) -> String {
+        guard bytes.count == 16 else { return "\(IPAddressText.describe(Array(bytes.prefix(3)) + [0]))/24" }
+        return "\(IPAddressText.describe(Array(bytes.prefix(8)) + Array(repeating: 0, count: 8)))/64"
     }
 }

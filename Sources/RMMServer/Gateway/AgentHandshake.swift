@@ -119,7 +119,7 @@ struct AgentHandshake: Sendable {
         link.peerAuthenticated()
         let record: AgentRecord
         do {
-            record = try await store.recordConnect(agentId: admitted.agentId, facts: admitted.facts, now: Date())
+            record = try await store.recordConnect(agentId: admitted.agentId, facts: admitted.facts, remote: link.remoteDescription, now: Date())
         } catch {
             logger.error("could not record connect of \(admitted.agentId): \(error)")
             refuse(link, .internalError, "server could not record the connection; retry", from: slot)

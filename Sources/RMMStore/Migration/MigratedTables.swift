@@ -34,6 +34,7 @@ enum MigratedTables {
             ("version", .text), ("enrolled_at", .double), ("epoch", .integer), ("last_seen_at", .double), ("connected_since", .double),
             ("last_downlink_at", .double), ("disconnected_at", .double), ("config_version_applied", .integer), ("last_pong_rtt_ms", .double),
             ("metrics_json", .text), ("revoked_at", .double), ("link_diagnosis", .bytes),
+            ("remote_address", .text),
         ], identity: "seq", rowsPerInsert: 500),
         Table(name: "commands", columns: [
             ("id", .text), ("seq", .rowid), ("agent_id", .text), ("batch_id", .text), ("kind", .text), ("text", .text), ("interpreter", .text),

@@ -43,6 +43,8 @@ enum PostgresSchema {
         ]),
         // Web console logins, shared by every node (`ConsoleSessionStore`).
         ("v5-console-sessions", [ConsoleSessionSchema.create(double: "DOUBLE PRECISION")] + ConsoleSessionSchema.indexes),
+        // The address of each agent's latest connection, for views that span the cluster (sites).
+        ("v6-agent-remote-address", ["ALTER TABLE agents ADD COLUMN remote_address TEXT"]),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

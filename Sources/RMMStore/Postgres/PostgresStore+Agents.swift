@@ -266,7 +266,7 @@ extension AgentRecord {
             lastDownlinkAt: try reader.optionalDate(10), disconnectedAt: try reader.optionalDate(11),
             configVersionApplied: try reader.value(12), lastPongRttMs: try reader.value(13),
             metrics: try metricsJSON.map { try StoredJSON.decode(HostMetrics.self, from: $0, what: "agent metrics") },
-            revokedAt: try reader.optionalDate(15)
+            revokedAt: try reader.optionalDate(15), remoteAddress: try reader.value(16)
         )
     }
 }

@@ -5,7 +5,7 @@ import RMMProtocol
 /// Connects and liveness flushes: single statements, so concurrent writers of one agent's row
 /// queue on its row lock and each applies to the row the one before left.
 extension PostgresStore {
-    public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+    public func recordConnect(agentId: String, facts: AgentFacts, remote: String?, now: Date) async throws -> AgentRecord {
         // The name is the server's (given at enrollment, changed only by an operator's rename).
         var binds = PostgresBindings()
         binds.append(agentId)
@@ -13,6 +13,7 @@ extension PostgresStore {
         binds.append(facts.os)
         binds.append(facts.version)
         binds.append(now.dbSeconds)
+        binds.append(remote)
         let updated = try await writeAlone { connection in
             var record: AgentRecord?
             for try await row in try await connection.run(ConnectSQL.self, binds, logger: logger) { record = try AgentRecord(postgres: row) }
@@ -30,7 +31,8 @@ extension PostgresStore {
         static let sql = """
             WITH locked AS (SELECT id FROM agents WHERE id = $1::text FOR UPDATE)
             UPDATE agents SET epoch = epoch + 1, hostname = $2::text, os = $3::text, version = $4::text,
-                connected_since = $5::float8, last_seen_at = $5::float8, disconnected_at = NULL
+                connected_since = $5::float8, last_seen_at = $5::float8, disconnected_at = NULL,
+                remote_address = COALESCE($6::text, remote_address)
             WHERE id = (SELECT id FROM locked) RETURNING \(AgentRecord.columns)
             """
     }

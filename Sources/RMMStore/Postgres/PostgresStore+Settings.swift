@@ -39,4 +39,25 @@ extension PostgresStore {
             return saved
         }
     }
+
+    public func setting(_ key: String) async throws -> String? {
+        try await read { connection in
+            try await connection.rows("SELECT value FROM settings WHERE key = \(key)", logger: logger) { row in
+                try PostgresRowReader(row, table: "settings").value(0, as: String.self)
+            }.first
+        }
+    }
+
+    public func saveSetting(_ key: String, value: String, audit: AuditEntry?) async throws {
+        try await write { connection in
+            _ = try await connection.query(
+                """
+                INSERT INTO settings (key, value, version) VALUES (\(key), \(value), 1)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = settings.version + 1
+                """,
+                logger: logger
+            )
+            if let audit { try await insertAudit(audit, connection) }
+        }
+    }
 }

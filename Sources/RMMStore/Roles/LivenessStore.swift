@@ -4,8 +4,9 @@ import RMMProtocol
 /// What agents' connections write about their agents as they come and go: each accepted
 /// connection's facts and epoch, then the liveness facts flushed while it lasts.
 public protocol LivenessStore: Sendable {
-    /// Records an accepted connection: stores the facts and returns the agent with its epoch incremented.
-    func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord
+    /// Records an accepted connection: stores the facts and the address it came from (`remote`;
+    /// nil keeps the stored one) and returns the agent with its epoch incremented.
+    func recordConnect(agentId: String, facts: AgentFacts, remote: String?, now: Date) async throws -> AgentRecord
     /// Flushes liveness facts (non-nil fields overwrite); `notFound` for an unknown agent. A flush
     /// carrying an epoch (`AgentLiveness.epoch`) older than the agent's stored epoch is
     /// ignored, checked and written in one statement: a newer connection owns the agent's liveness.
@@ -20,4 +21,11 @@ public protocol LivenessStore: Sendable {
     /// and how many not (`degraded`). The rule a node applies to one agent's stored liveness,
     /// counted over the fleet in one read (every node's agents, on a shared store).
     func liveCounts(since: Date) async throws -> (online: Int, degraded: Int)
+}
+
+extension LivenessStore {
+    /// Records a connection whose address is not known (tests, tools).
+    public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+        try await recordConnect(agentId: agentId, facts: facts, remote: nil, now: now)
+    }
 }

@@ -7,6 +7,11 @@ public protocol SettingsStore: Sendable {
     /// Saves a config with `version` one above the larger of the stored version and `config.version`,
     /// and returns it; `audit`'s entry for the saved config is stored in the same transaction.
     func saveConfig(_ config: AgentConfig, audit: (@Sendable (AgentConfig) -> AuditEntry)?) async throws -> AgentConfig
+    /// The text stored under `key` (a setting other than the fleet config, e.g. the console's named
+    /// sites), nil until one is saved.
+    func setting(_ key: String) async throws -> String?
+    /// Stores `value` under `key` (replacing any), with `audit` in the same transaction.
+    func saveSetting(_ key: String, value: String, audit: AuditEntry?) async throws
 }
 
 extension SettingsStore {

@@ -76,7 +76,7 @@ enum StoredJSON {
 extension AgentRecord {
     static let columns = """
         id, name, public_key, hostname, os, version, enrolled_at, epoch, last_seen_at, connected_since,
-        last_downlink_at, disconnected_at, config_version_applied, last_pong_rtt_ms, metrics_json, revoked_at
+        last_downlink_at, disconnected_at, config_version_applied, last_pong_rtt_ms, metrics_json, revoked_at, remote_address
         """
 
     init(row: Row) throws {
@@ -91,7 +91,7 @@ extension AgentRecord {
             configVersionApplied: try row.value("config_version_applied"),
             lastPongRttMs: try row.value("last_pong_rtt_ms"),
             metrics: try metricsJSON.map { try StoredJSON.decode(HostMetrics.self, from: $0, what: "agent metrics") },
-            revokedAt: try row.optionalDate("revoked_at")
+            revokedAt: try row.optionalDate("revoked_at"), remoteAddress: try row.value("remote_address")
         )
     }
 }

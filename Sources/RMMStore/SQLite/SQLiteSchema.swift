@@ -122,6 +122,10 @@ extension SQLiteStore {
             try db.execute(sql: ConsoleSessionSchema.create(double: "REAL"))
             for index in ConsoleSessionSchema.indexes { try db.execute(sql: index) }
         }
+        migrator.registerMigration("v12-agent-remote-address") { db in
+            // The address of each agent's latest connection, for views that span the cluster (sites).
+            try db.execute(sql: "ALTER TABLE agents ADD COLUMN remote_address TEXT")
+        }
         return migrator
     }
 

@@ -189,7 +189,7 @@ extension SQLiteStore {
         }
     }
 
-    public func recordConnect(agentId: String, facts: AgentFacts, now: Date) async throws -> AgentRecord {
+    public func recordConnect(agentId: String, facts: AgentFacts, remote: String?, now: Date) async throws -> AgentRecord {
         try await write { db in
             guard var agent = try Self.agent(id: agentId, db) else { throw StoreError.notFound("agent '\(agentId)'") }
             agent.epoch += 1
@@ -200,6 +200,7 @@ extension SQLiteStore {
             agent.connectedSince = now
             agent.lastSeenAt = now
             agent.disconnectedAt = nil
+            if let remote { agent.remoteAddress = remote }
             try Self.update(agent, db)
             return agent
         }
@@ -305,14 +306,14 @@ extension SQLiteStore {
             sql: """
                 UPDATE agents SET hostname = ?, os = ?, version = ?, epoch = ?, last_seen_at = ?,
                     connected_since = ?, last_downlink_at = ?, disconnected_at = ?, config_version_applied = ?,
-                    last_pong_rtt_ms = ?, metrics_json = ?, revoked_at = ?
+                    last_pong_rtt_ms = ?, metrics_json = ?, revoked_at = ?, remote_address = ?
                 WHERE id = ?
                 """,
             arguments: [
                 agent.hostname, agent.os, agent.version, agent.epoch, agent.lastSeenAt.dbSeconds,
                 agent.connectedSince.dbSeconds, agent.lastDownlinkAt.dbSeconds, agent.disconnectedAt.dbSeconds,
                 agent.configVersionApplied, agent.lastPongRttMs, try agent.metrics.map(StoredJSON.encode),
-                agent.revokedAt.dbSeconds, agent.id,
+                agent.revokedAt.dbSeconds, agent.remoteAddress, agent.id,
             ]
         )
     }

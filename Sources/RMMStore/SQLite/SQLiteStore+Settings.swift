@@ -68,6 +68,23 @@ extension SQLiteStore {
         }
     }
 
+    public func setting(_ key: String) async throws -> String? {
+        try await read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func saveSetting(_ key: String, value: String, audit: AuditEntry?) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO settings (key, value, version) VALUES (?, ?, 1)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = settings.version + 1
+                    """,
+                arguments: [key, value]
+            )
+            if let audit { try Self.insertAudit(audit, db) }
+        }
+    }
+
     private static func storedConfig(_ db: Database) throws -> AgentConfig {
         guard let json = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [configKey]) else {
             return .defaults

@@ -14,13 +14,50 @@ struct SiteGroupingTests {
                             modeReason: mode == "poll" ? "poll: WebSocket data frames filtered on this path since 2026-01-01T00:00:00Z (at the challenge)" : nil)
     }
 
-    @Test("networks are the /24 or /64 of the address, with or without a port")
-    func networks() {
-        #expect(SiteGrouping.host(of: "203.0.113.7:5555") == "203.0.113.7")
-        #expect(SiteGrouping.host(of: "[2001:db8:1:2::9]:443") == "2001:db8:1:2::9")
-        #expect(SiteGrouping.network(of: "203.0.113.7") == "203.0.113.0/24")
-        #expect(SiteGrouping.network(of: "2001:db8:1:2::9") == "2001:db8:1:2::/64")
-        #expect(SiteGrouping.network(of: "not an address") == nil)
+    @Test("every shape a stored address takes is read; IPv4-mapped IPv6 is its IPv4", arguments: [
+        ("203.0.113.7:5555", "203.0.113.7", "203.0.113.0/24"),
+        ("203.0.113.7", "203.0.113.7", "203.0.113.0/24"),
+        ("[2001:db8:1:2::9]:443", "2001:db8:1:2::9", "2001:db8:1:2::/64"),
+        ("[2001:db8:1:2::9]", "2001:db8:1:2::9", "2001:db8:1:2::/64"),
+        // The gateway's own form (`peerDescription`): NIO's text of the address, no brackets, then the port.
+        ("2001:db8:1:2::9:443", "2001:db8:1:2::9", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:3:4:5:6:65535", "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        // Read as a bare address, the port would shift the groups into another /64 (1:0:2:3::/64).
+        ("1::2:3:4:5:6:443", "1::2:3:4:5:6", "1:0:0:2::/64"),
+        ("2001:db8::1", "2001:db8::1", "2001:db8::/64"),
+        ("::ffff:198.51.100.20:4000", "198.51.100.20", "198.51.100.0/24"),
+        ("[::ffff:198.51.100.20]:4000", "198.51.100.20", "198.51.100.0/24"),
+        ("::ffff:198.51.100.20", "198.51.100.20", "198.51.100.0/24"),
+        ("::1:8080", "::1", "::/64"),
+        // A client named by X-Forwarded-For has no port: the gateway writes port 0.
+        ("198.51.100.7:0", "198.51.100.7", "198.51.100.0/24"),
+        ("2001:db8:7::7:0", "2001:db8:7::7", "2001:db8:7::/64"),
+    ])
+    func addressShapes(remote: String, host: String, network: String) throws {
+        let bytes = try #require(SiteGrouping.address(of: remote))
+        #expect(IPAddressText.describe(bytes) == host)
+        #expect(SiteGrouping.network(of: bytes) == network)
+    }
+
+    @Test("text that is not an address is not read as one", arguments: [
+        "unknown", "?:0", "", ":", "[]", "[2001:db8::1", "[2001:db8::1]:", "[2001:db8::1]:99999", "[2001:db8::1]x", "[203.0.113.7]:1",
+        "203.0.113.7:", "203.0.113.7:65536", "203.0.113.7:-1", "203.0.113.7:0x1", "203.0.113.256:1", "203.0.113:1", "2001:db8::1%eth0:5",
+        "fe80::1%25eth0", "host.example:443", String(repeating: "1", count: 5000), "1.2.3.4:5:6:7:8:9:10:11:12",
+    ])
+    func unreadable(remote: String) {
+        #expect(SiteGrouping.address(of: remote) == nil)
+    }
+
+    @Test("an address that cannot be read puts its agent in the unknown network, never drops or crashes; no address is left out")
+    func unknownNetwork() {
+        let sites = SiteGrouping.sites([
+            member("a", "203.0.113.7:1"), member("b", "garbage"), member("c", "?:0"), member("d", nil),
+            member("e", "::ffff:203.0.113.9:2", mode: "text", verdict: "healthy"),
+        ])
+        #expect(sites.map(\.network) == ["203.0.113.0/24", SiteGrouping.unknownNetwork])
+        #expect(sites[0].members.map(\.id) == ["a", "e"] && sites[0].addresses == ["203.0.113.7", "203.0.113.9"])
+        #expect(sites[1].members.map(\.id) == ["b", "c"] && sites[1].addresses.isEmpty)
+        #expect(sites[1].sentence == "2 agents behind addresses the server could not read use the poll downlink: WebSocket data frames filtered on this path; 2 with verdict path-filters-data.")
     }
 
     @Test("a site's agents behind one address that share the poll downlink get the issue's sentence")
