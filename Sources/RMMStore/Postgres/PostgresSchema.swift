@@ -43,6 +43,8 @@ enum PostgresSchema {
         ]),
         // Web console logins, shared by every node (`ConsoleSessionStore`).
         ("v5-console-sessions", [ConsoleSessionSchema.create(double: "DOUBLE PRECISION")] + ConsoleSessionSchema.indexes),
+        // Each agent's chart points, one fixed-size blob per agent (`MetricHistoryStore`).
+        ("v7-agent-metric-history", [MetricHistorySchema.create(blob: "BYTEA", double: "DOUBLE PRECISION")]),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

@@ -122,6 +122,10 @@ extension SQLiteStore {
             try db.execute(sql: ConsoleSessionSchema.create(double: "REAL"))
             for index in ConsoleSessionSchema.indexes { try db.execute(sql: index) }
         }
+        migrator.registerMigration("v13-agent-metric-history") { db in
+            // Each agent's chart points, one fixed-size blob per agent (`MetricHistoryStore`).
+            try db.execute(sql: MetricHistorySchema.create(blob: "BLOB", double: "REAL"))
+        }
         return migrator
     }
 
