@@ -6,4 +6,4 @@
 /// entry as an argument and stores both in one transaction: the entry is never written without
 /// the action, nor the action without the entry.
 public typealias Store = TokenStore & AgentStore & LivenessStore & DeliveryStore & CommandStore & BatchStore & VerdictStore
-    & AuditStore & SettingsStore & SessionRouteStore & ClusterStore & CancelRequestStore & ConsoleSessionStore
+    & AuditStore & SettingsStore & SessionRouteStore & ClusterStore & CancelRequestStore & ConsoleSessionStore & MetricHistoryStore

@@ -10,7 +10,7 @@ extension EndToEnd {
     struct ConsoleBrowserTests {
         static let hostileName = "<script>alert(1)</script>"
 
-        @Test("log in, see agents appear live (a hostile name as inert text), run a command and watch its output, and be thrown out when the token is revoked")
+        @Test("log in, see agents appear live (a hostile name as inert text), see an agent's charts load, run a command and watch its output, and be thrown out when the token is revoked")
         func operatorsDay() async throws {
             let server = try await E2EServer.start()
             var agents: [E2EAgent] = []
@@ -59,6 +59,26 @@ extension EndToEnd {
                     let agent = try #require(try await server.api.agent(named: "browser-one"))
                     try await browser.click("#agent-\(agent.id) [data-test='agent-link']")
                     _ = try await browser.waitForElement("#run-form")
+
+                    // 4a. The agent page's charts: once a heartbeat brought the agent's metrics,
+                    // both SVG images load under the CSP, the day chart with the agent's lines.
+                    let dayChart = "/agents/\(agent.id)/metrics.svg?range=day"
+                    try await browser.waitUntil("the day chart holds the agent's metrics", timeout: .seconds(60)) {
+                        let svg = try await browser.execute("return fetch(arguments[0]).then(r => r.text());", [.string(dayChart)])
+                        return svg.string?.contains("data-series=\"memory\"") == true
+                    }
+                    try await browser.open(base + "/agents/\(agent.id)")
+                    _ = try await browser.waitForElement("#run-form")
+                    try await browser.waitUntil("both chart images loaded") {
+                        let loaded = try await browser.execute("""
+                            return ['metric-chart-day', 'metric-chart-month'].map(id => document.getElementById(id))
+                                .every(image => image && image.complete && image.naturalWidth > 0);
+                            """)
+                        return loaded.bool == true
+                    }
+                    _ = try await browser.execute("document.getElementById('metric-chart-day').scrollIntoView(); return true;")
+                    try await browser.screenshot("04a-agent-page-charts")
+
                     try await browser.fill("#run-command", with: "echo first-from-browser; sleep 2; echo second-from-browser")
                     try await browser.screenshot("04-agent-page-run-form")
                     try await browser.click("#run-submit")

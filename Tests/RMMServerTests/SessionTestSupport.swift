@@ -304,9 +304,25 @@ final class FaultyStore: SessionStore {
     func saveLinkDiagnosis(agentId: String, _ json: Data) async throws { try await base.saveLinkDiagnosis(agentId: agentId, json) }
     func linkDiagnosis(agentId: String) async throws -> Data? { try await base.linkDiagnosis(agentId: agentId) }
     func linkDiagnoses(agentIds: [String]) async throws -> [String: Data] { try await base.linkDiagnoses(agentIds: agentIds) }
+
+    // MARK: MetricHistoryStore
+
+    /// Number of upcoming `saveMetricHistories` calls that fail.
+    let failHistorySaves = Mutex(0)
+
+    func saveMetricHistories(_ batch: [(agentId: String, history: Data)], now: Date) async throws {
+        if Self.take(failHistorySaves) { throw Injected() }
+        try await base.saveMetricHistories(batch, now: now)
+    }
+    func metricHistory(agentId: String) async throws -> Data? { try await base.metricHistory(agentId: agentId) }
 }
 
 extension AgentSession {
+    /// `duties(now:)`'s liveness alone, for the tests of the schedule and the liveness flush.
+    func wake(now: Date) async -> AgentLiveness? {
+        await duties(now: now).liveness
+    }
+
     /// One session's periodic duties as the server's ticker runs them: `wake(now:)`, then writing
     /// the liveness it hands back (the ticker writes many sessions' together).
     func tick(now: Date) async {

@@ -23,6 +23,7 @@ struct SQLiteToPostgresTests {
         _ = try await store.recordConnect(agentId: agents[0].id, facts: Fixture.facts("web-0"), remote: "2001:db8::5:443", now: now)
         try await store.saveLiveness(agentId: agents[0].id, AgentLiveness(metrics: HostMetrics(cpuPercent: 1.5, uptimeSeconds: 99)))
         try await store.saveLinkDiagnosis(agentId: agents[0].id, Data([0, 1, 2, 0xFF]))
+        try await store.saveMetricHistories([(agents[0].id, Data([1, 0, 0x7C, 0xFF]))], now: now)
         _ = try await store.renameAgent(id: agents[1].id, to: "Renamed-Ü", audit: audit)
         try await store.revokeAgent(id: agents[2].id, now: now, audit: nil)
         var commands = (0..<4).map { Fixture.command("c\($0)", agent: agents[0].id, created: Double($0)) }
@@ -60,7 +61,7 @@ struct SQLiteToPostgresTests {
 
         let counts = try await SQLiteToPostgres.copy(from: source, to: target)
         let sqlite = try DatabaseQueue(path: path)
-        let tables = ["enrollment_tokens", "api_tokens", "settings", "agents", "commands", "command_events", "command_output", "audit_log", "link_verdicts"]
+        let tables = ["enrollment_tokens", "api_tokens", "settings", "agents", "commands", "command_events", "command_output", "audit_log", "link_verdicts", "agent_metric_history"]
         #expect(counts.map(\.table).sorted() == tables.sorted())
         for table in tables {
             let columns = try await sqlite.read { db in try db.columns(in: table).map(\.name) }

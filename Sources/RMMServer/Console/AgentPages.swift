@@ -19,6 +19,7 @@ struct AgentPages: Sendable {
 
     func add(to routes: RouterGroup<OperatorContext>) {
         routes.get("/agents/:agent") { _, context in try await agent(context) }
+        MetricChartPage(core: core).add(to: routes)
         routes.post("/agents/:agent/run") { request, context in try await run(request, context) }
         routes.get("/batches/:id") { _, context in try await batch(context) }
         routes.get("/events/batches/:id") { request, context in try await BatchEvents(core: core, slots: slots).stream(request, context) }

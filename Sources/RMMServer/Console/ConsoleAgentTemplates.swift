@@ -16,6 +16,9 @@ enum ConsoleAgentTemplates {
         <tr><th>Pong RTT</th><td data-field="rtt">{{rtt}}</td></tr>
         <tr><th>CPU / memory / disk</th><td data-field="metrics">{{metrics}}</td></tr>
         </table>
+        <h2>CPU, memory and disk</h2>
+        <p><img id="metric-chart-day" data-test="metric-chart-day" class="metric-chart" src="/agents/{{id}}/metrics.svg?range=day" width="760" height="200" alt="CPU, memory and disk use over the last 24 hours, 1-minute points"></p>
+        <p><img id="metric-chart-month" data-test="metric-chart-month" class="metric-chart" src="/agents/{{id}}/metrics.svg?range=month" width="760" height="200" alt="CPU, memory and disk use over the last 30 days, 15-minute points"></p>
         {{/agent}}
         <h2>Link</h2>
         {{#diagnosis}}<p id="agent-diagnosis" data-test="agent-diagnosis"><strong>{{verdict}}</strong>: {{summary}} ({{at}})</p>{{/diagnosis}}

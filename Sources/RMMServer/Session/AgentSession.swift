@@ -59,6 +59,12 @@ actor AgentSession {
     private var heartbeatCounter = 0
     private var lastPeerHeartbeat: Int?
     private var storedLive = AgentLiveness()
+    /// The agent's CPU, memory and disk use over time, for the console's charts.
+    var metricHistory = AgentMetricHistory()
+    /// Whether `metricHistory` was read from the store since it may have changed there.
+    var historyLoaded = false
+    /// When `metricHistory` is next written to the store (`AgentSession+MetricHistory.swift`).
+    var historySaves: HistorySaveSchedule
     /// The agent's liveness, with the heartbeats the link took since folded in first.
     var live: AgentLiveness {
         get {
@@ -108,7 +114,7 @@ actor AgentSession {
     private var pongsObserved = 0
 
     private let signer: WorkSigner
-    /// Wakes the session when a duty is due (see `wake(now:)`); nil in tests that call `tick` directly.
+    /// Wakes the session when a duty is due (see `duties(now:)`); nil in tests that call `tick` directly.
     private let clock: SessionClock?
     /// Other nodes share the store: work for this agent may have been stored while it was
     /// connected elsewhere, so every connection here reloads it (`attach`).
@@ -132,6 +138,7 @@ actor AgentSession {
         self.config = config
         self.outbound = OutboundStream(stream: UUID().uuidString.lowercased())
         self.baseLogger = logger
+        self.historySaves = HistorySaveSchedule(agentId: agentId)
     }
 
     /// Whether a link diagnosis of this agent runs now.
@@ -151,8 +158,9 @@ actor AgentSession {
     /// A revoked agent's session attaches nothing: `link` is closed with 4006 and nil returned.
     @discardableResult
     func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox? {
-        if clustered { loaded = false }
+        if clustered { loaded = false; historyLoaded = false }
         try? await loadIfNeeded()
+        await loadHistoryIfNeeded(now: now)
         // Checked after the last suspension before the connection is set: a handshake whose
         // lookup saw the agent before its revocation cannot attach after it.
         if revoked {
@@ -237,6 +245,7 @@ actor AgentSession {
             await recordAgentReportedDesync(closure, epoch: epoch, now: now)
         }
         await flushLiveness(now: now)
+        await saveHistoryAtDetach(now: now)
         feed.bump()
     }
 
@@ -363,7 +372,10 @@ actor AgentSession {
         guard let pending = connection?.heartbeats.takePending() else { return }
         storedLive.lastSeenAt = max(storedLive.lastSeenAt ?? pending.lastSeenAt, pending.lastSeenAt)
         if let provenAt = pending.provenAt { storedLive.lastDownlinkAt = max(storedLive.lastDownlinkAt ?? provenAt, provenAt) }
-        if let metrics = pending.metrics { storedLive.metrics = metrics }
+        if let metrics = pending.metrics {
+            storedLive.metrics = metrics
+            recordMetrics(metrics, at: pending.lastSeenAt)
+        }
         lastPeerHeartbeat = pending.peerHeartbeatId
     }
 
@@ -378,7 +390,9 @@ actor AgentSession {
         switch action {
         case .close(let code, let reason): connection.link.close(code, reason: reason)
         case .downlinkProven: live.lastDownlinkAt = now
-        case .metrics(let metrics): live.metrics = metrics
+        case .metrics(let metrics):
+            live.metrics = metrics
+            recordMetrics(metrics, at: now)
         case .peerHeartbeat(let id): lastPeerHeartbeat = id
         case .probeReplied(let id):
             let rtt = health.probeReplied(id, now: now)
@@ -699,9 +713,10 @@ actor AgentSession {
 
     /// Periodic duties: what `SessionSchedule` says is due (the inbound deadline, heartbeats,
     /// pings), then the stream's retransmission and link health's automatic diagnosis. Files the
-    /// session in its clock under its next duty, and returns its liveness when a flush is due, for
-    /// the caller to write (in one batch with other sessions').
-    func wake(now: Date) async -> AgentLiveness? {
+    /// session in its clock under its next duty, and returns its liveness when a flush is due, and
+    /// its encoded metric history when that write is due with the flush (`HistorySaveSchedule`),
+    /// for the caller to write (each in one batch with other sessions').
+    func duties(now: Date) async -> (liveness: AgentLiveness?, history: Data?) {
         let link = connection?.link
         let actions = schedule.wake(now: now, lastDataIn: lastDataIn, ackOwed: outbound.ackOwed,
                                     pollDownlink: link?.sendMode == .poll, timing: timing)
@@ -739,7 +754,9 @@ actor AgentSession {
             }
         }
         scheduleWake(now: now)
-        return flush ? live : nil
+        guard flush else { return (nil, nil) }
+        let liveness = live
+        return (liveness, historySaves.take(now: now) ? MetricHistoryCodec.encode(metricHistory) : nil)
     }
 
     /// Whether the agent's reports are being stored or wait to be: the agent's later frames are

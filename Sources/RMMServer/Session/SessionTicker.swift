@@ -4,10 +4,11 @@ import RMMStore
 
 /// The server's tick loop: at each tick of the `SessionClock` it wakes the sessions that have a
 /// duty due (heartbeats, pings, deadlines, retransmission) and writes the liveness they owe the
-/// store in one batch; about once a second it also runs the command expiry sweep.
+/// store in one batch, and the metric histories they owe in another at the same time (on SQLite
+/// both join one group commit); about once a second it also runs the command expiry sweep.
 struct SessionTicker: Sendable {
     let clock: SessionClock
-    let store: any LivenessStore
+    let store: any LivenessStore & MetricHistoryStore
     let commands: CommandService
     let settings: ServerSettings
     let logger: Logger
@@ -31,16 +32,27 @@ struct SessionTicker: Sendable {
         }
     }
 
-    /// Wakes every session due by `now` and saves the liveness they hand back, together.
-    /// Returns how many sessions it woke.
+    /// Wakes every session due by `now` and saves the liveness and histories they hand back,
+    /// together. Returns how many sessions it woke.
     @discardableResult
     func tick(now: Date) async -> Int {
         let due = clock.popDue(now: now)
         var batch: [(agentId: String, liveness: AgentLiveness)] = []
+        var histories: [(agentId: String, history: Data)] = []
         for session in due {
-            if let liveness = await session.wake(now: now) { batch.append((session.agentId, liveness)) }
+            let duties = await session.duties(now: now)
+            if let liveness = duties.liveness { batch.append((session.agentId, liveness)) }
+            if let history = duties.history { histories.append((session.agentId, history)) }
         }
-        guard !batch.isEmpty else { return due.count }
+        let historyBatch = histories
+        async let historiesSaved: Void = saveHistories(historyBatch, now: now)
+        await saveLiveness(batch)
+        await historiesSaved
+        return due.count
+    }
+
+    private func saveLiveness(_ batch: [(agentId: String, liveness: AgentLiveness)]) async {
+        guard !batch.isEmpty else { return }
         do {
             let unknown = try await store.saveLiveness(batch)
             if !unknown.isEmpty { logger.warning("liveness of \(unknown.count) unknown agent(s) not saved: \(unknown.prefix(5))") }
@@ -48,6 +60,17 @@ struct SessionTicker: Sendable {
             // Sessions keep their liveness in memory and send it again at their next flush.
             logger.warning("could not save liveness of \(batch.count) agent(s): \(error)")
         }
-        return due.count
+    }
+
+    /// Writes the metric histories the sessions handed back. A failed write loses nothing: each
+    /// session keeps its whole history in memory and writes all of it at its next save (its
+    /// next sample marks it to be written).
+    private func saveHistories(_ histories: [(agentId: String, history: Data)], now: Date) async {
+        guard !histories.isEmpty else { return }
+        do {
+            try await store.saveMetricHistories(histories, now: now)
+        } catch {
+            logger.warning("could not save metric history of \(histories.count) agent(s): \(error)")
+        }
     }
 }

@@ -45,6 +45,8 @@ enum PostgresSchema {
         ("v5-console-sessions", [ConsoleSessionSchema.create(double: "DOUBLE PRECISION")] + ConsoleSessionSchema.indexes),
         // The address of each agent's latest connection, for views that span the cluster (sites).
         ("v6-agent-remote-address", ["ALTER TABLE agents ADD COLUMN remote_address TEXT"]),
+        // Each agent's chart points, one fixed-size blob per agent (`MetricHistoryStore`).
+        ("v7-agent-metric-history", [MetricHistorySchema.create(blob: "BYTEA", double: "DOUBLE PRECISION")]),
     ]
 
     /// Applies the migrations this database lacks, under the migration lock.

@@ -126,6 +126,10 @@ extension SQLiteStore {
             // The address of each agent's latest connection, for views that span the cluster (sites).
             try db.execute(sql: "ALTER TABLE agents ADD COLUMN remote_address TEXT")
         }
+        migrator.registerMigration("v13-agent-metric-history") { db in
+            // Each agent's chart points, one fixed-size blob per agent (`MetricHistoryStore`).
+            try db.execute(sql: MetricHistorySchema.create(blob: "BLOB", double: "REAL"))
+        }
         return migrator
     }
 

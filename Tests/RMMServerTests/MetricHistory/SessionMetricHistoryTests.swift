@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import RMMProtocol
+import RMMStore
+import RMMTransport
+import Testing
+@testable import RMMServer
+
+/// The session's side of the metric history: heartbeats recorded, saved with the liveness flush
+/// and at a detach, read back by the next session, and a damaged blob taken as none.
+@Suite struct SessionMetricHistoryTests {
+    static let closure = LinkClosure(code: 1000, reason: "bye", byPeer: true)
+
+    static func stored(_ store: any MetricHistoryStore, _ agentId: String) async throws -> AgentMetricHistory? {
+        guard let data = try await store.metricHistory(agentId: agentId) else { return nil }
+        return try MetricHistoryCodec.decode(data).get()
+    }
+
+    @Test func aDetachSavesTheHistoryAndTheNextSessionReadsItBack() async throws {
+        let (store, agentId, session, _) = try await Fixture.attachedSession()
+        await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 42), at: Fixture.t0.addingTimeInterval(1))
+        await session.detach(epoch: 1, closure: Self.closure, now: Fixture.at(2))
+        let saved = try #require(try await Self.stored(store, agentId))
+        #expect(saved.points(.day, now: Fixture.at(2)).last?.cpu == 42)
+
+        // A new session (a restart) starts from the stored history and adds to it.
+        let next = Fixture.session(agentId: agentId, store: store)
+        await next.attach(link: try await TestLink.make().link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(120))
+        await next.recordMetrics(AgentMetricHistoryTests.sample(cpu: 43), at: Fixture.at(121))
+        #expect(await next.metricHistory.points(.day, now: Fixture.at(121)).compactMap(\.cpu) == [42, 43])
+    }
+
+    @Test func theHistoryRidesTheLivenessFlushAtMostOncePerInterval() async throws {
+        let (_, _, session, _) = try await Fixture.attachedSession()
+        await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 5), at: Fixture.t0)
+        var savedAt: Double?
+        for second in stride(from: 0.0, through: 400, by: 5) {
+            if let data = await session.duties(now: Fixture.at(second)).history {
+                #expect(try MetricHistoryCodec.decode(data).get().points(.day, now: Fixture.t0).last?.cpu == 5)
+                savedAt = second
+                break
+            }
+        }
+        let first = try #require(savedAt, "saved within the interval and a flush")
+        #expect(first <= HistorySaveSchedule.interval + 35)
+        // Nothing new: not saved again; a new sample: saved no sooner than an interval later.
+        #expect(await session.duties(now: Fixture.at(first + 40)).history == nil)
+        await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 6), at: Fixture.at(first + 41))
+        #expect(await session.duties(now: Fixture.at(first + 100)).history == nil)
+        var again = false
+        for second in stride(from: first + 100, through: first + HistorySaveSchedule.interval + 40, by: 5) {
+            if await session.duties(now: Fixture.at(second)).history != nil { again = second >= first + HistorySaveSchedule.interval; break }
+        }
+        #expect(again)
+    }
+
+    @Test func aDamagedBlobIsTakenAsNoHistoryAndReplacedAtTheNextSave() async throws {
+        let (store, agents) = try await Fixture.store()
+        let agentId = agents[0].id
+        try await store.saveMetricHistories([(agentId, Data([1, 2, 3]))], now: Fixture.t0)
+        let session = Fixture.session(agentId: agentId, store: store)
+        let link = try await TestLink.make()
+        await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Fixture.t0)
+        #expect(session.liveEpoch.value == 1, "the connection attached")
+        #expect(await session.metricHistory.isEmpty)
+        // Nothing recorded since, yet the detach writes a readable (empty) history over it.
+        await session.detach(epoch: 1, closure: Self.closure, now: Fixture.at(5))
+        #expect(try await Self.stored(store, agentId) == AgentMetricHistory())
+    }
+
+    @Test func aFailedDetachSaveIsWrittenAgainLater() async throws {
+        let (base, store, agentId, session, _) = try await Fixture.faultySession()
+        await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 9), at: Fixture.at(1))
+        store.failHistorySaves.withLock { $0 = 1 }
+        await session.detach(epoch: 1, closure: Self.closure, now: Fixture.at(2))
+        #expect(try await base.metricHistory(agentId: agentId) == nil)
+        // The next connection's detach writes what the failed one could not.
+        await session.attach(link: try await TestLink.make().link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(3))
+        await session.detach(epoch: 2, closure: Self.closure, now: Fixture.at(4))
+        #expect(try await Self.stored(base, agentId)?.points(.day, now: Fixture.at(4)).last?.cpu == 9)
+    }
+
+    @Test func anUnreadableBlobIsReportedOnceAnAgentForABoundedNumberOfAgents() {
+        let notices = UnreadableHistoryNotices(capacity: 2)
+        #expect(notices.first(agentId: "ag_1"))
+        #expect(!notices.first(agentId: "ag_1"))
+        #expect(notices.first(agentId: "ag_2"))
+        #expect(!notices.first(agentId: "ag_3"), "past the capacity nothing more is noted")
+    }
+}
