@@ -62,16 +62,19 @@ public enum HTTPExchange {
         from inbound: inout NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator, maxBody: Int, origin: String
     ) async throws -> HTTPReply? {
         var status = 0
+        var headers = HTTPHeaders()
         var collected = ByteBuffer()
         while let part = try await inbound.next() {
             switch part {
-            case .head(let head): status = Int(head.status.code)
+            case .head(let head):
+                status = Int(head.status.code)
+                headers = head.headers
             case .body(var chunk):
                 guard collected.readableBytes + chunk.readableBytes <= maxBody else {
                     throw HTTPFetchError("response from \(origin) is larger than \(maxBody) bytes")
                 }
                 collected.writeBuffer(&chunk)
-            case .end: return HTTPReply(status: status, body: Data(collected.readableBytesView))
+            case .end: return HTTPReply(status: status, body: Data(collected.readableBytesView), headers: headers)
             }
         }
         return nil

@@ -7,6 +7,8 @@ import NIOPosix
 public struct HTTPReply: Sendable {
     public var status: Int
     public var body: Data
+    /// The response's headers (a login's `Set-Cookie`, say).
+    public var headers = HTTPHeaders()
 }
 
 /// One HTTP/1.1 request on its own connection, with the same TLS trust as the agent's WebSocket

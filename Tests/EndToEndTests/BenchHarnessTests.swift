@@ -77,5 +77,49 @@ extension EndToEnd {
             }
             #expect(rows.prefix(2).allSatisfy { $0.contains("80 (raised)") } && rows.suffix(2).allSatisfy { $0.contains("4096 (default)") }, "\(text)")
         }
+
+        @Test("bench --console logs in, times the fleet page, holds console streams over the idle window and writes the table")
+        func consoleRun() async throws {
+            let directory = try freeTemporaryDirectory(prefix: "gururmm-bench-console")
+            let table = directory + "/table.md"
+            let bench = try ManagedProcess.start(try gururmmBinary(), arguments: [
+                "bench", "--console", "--no-chromium", "--agents", "30", "--consoles", "2", "--page-loads", "3", "--console-seconds", "11",
+                "--work-dir", directory + "/work", "--out", table,
+            ], logPath: directory + "/bench.log")
+            let code = try await bench.waitForExit(timeout: .seconds(180))
+            try #require(code == 0, "bench failed:\n\(bench.logContents().suffix(4000))")
+            let text = try String(contentsOfFile: table, encoding: .utf8)
+            let firstByte = text.split(separator: "\n").first { $0.hasPrefix("| first byte of the body |") }.map(String.init) ?? ""
+            #expect(firstByte.hasSuffix(" bytes | 30 |"), "all 30 agents are rows: \(text)")
+            #expect(text.contains("Chromium: **skipped** (--no-chromium)"), "\(text)")
+            let open = text.split(separator: "\n").first { $0.hasPrefix("| 2 consoles |") }.map(String.init) ?? ""
+            let cells = open.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let streamed = cells.count > 4 ? Int(cells[4].replacingOccurrences(of: ",", with: "")) ?? 0 : 0
+            // A quiet stream sends a keep-alive every 5 reads (10 s): an 11 s window holds at least one.
+            #expect(streamed > 0, "the streams received keep-alives or events during the window: \(text)")
+            #expect(text.contains("| 0 consoles |") && text.contains("| 2 ÷ 0 consoles |"), "\(text)")
+        }
+
+        @Test("bench --console --chromium loads the fleet page in headless Chromium and times its first row")
+        func consoleRunInChromium() async throws {
+            let tools = try BrowserTools.require()
+            let directory = try freeTemporaryDirectory(prefix: "gururmm-bench-chromium")
+            let table = directory + "/table.md"
+            let bench = try ManagedProcess.start(try gururmmBinary(), arguments: [
+                "bench", "--console", "--chromium", "--agents", "30", "--consoles", "1", "--page-loads", "3", "--console-seconds", "1",
+                "--work-dir", directory + "/work", "--out", table,
+            ], environment: ["CHROMIUM": tools.chromium, "CHROMEDRIVER": tools.chromedriver], logPath: directory + "/bench.log")
+            let code = try await bench.waitForExit(timeout: .seconds(180))
+            try #require(code == 0, "bench failed:\n\(bench.logContents().suffix(4000))")
+            let text = try String(contentsOfFile: table, encoding: .utf8)
+            #expect(text.contains("| fleet page in headless Chromium (3 loads, one session)"), "\(text)")
+            #expect(text.contains("| first agent row in the DOM |"), "the row observer ran before the page's scripts: \(text)")
+            #expect(text.contains("30 rows of 30 agents"), "\(text)")
+            let firstRow = text.split(separator: "\n").first { $0.hasPrefix("| first agent row in the DOM |") }.map(String.init) ?? ""
+            #expect(firstRow.hasSuffix("p95 < 1 s: met |"), "30 rows on loopback are well within a second: \(text)")
+            try await waitUntil("the bench ended the browser it started", timeout: .seconds(10)) {
+                !Browser.processes(naming: directory).contains { $0 != getpid() }
+            }
+        }
     }
 }

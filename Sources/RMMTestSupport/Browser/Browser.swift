@@ -106,7 +106,7 @@ public final class Browser: Sendable {
     }
 
     /// Pids of the processes whose command line contains `text`.
-    static func processes(naming text: String) -> [pid_t] {
+    public static func processes(naming text: String) -> [pid_t] {
         let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }
         return pids.filter { pid in
             guard let line = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }

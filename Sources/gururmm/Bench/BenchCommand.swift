@@ -6,7 +6,7 @@ import Foundation
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure round trip, fan-out, throughput, idle cost and a reconnect storm against a local server and simulated fleet."
+        abstract: "Measure round trip, fan-out, throughput, idle cost and a reconnect storm against a local server and simulated fleet (or, with --console, --unauthenticated or --cluster, something else)."
     )
 
     @Option(name: .customLong("sizes"), help: "Fleet sizes for the fan-out, ascending, comma-separated.")
@@ -52,6 +52,23 @@ struct BenchCommand: AsyncParsableCommand {
             help: "With --unauthenticated: seconds after the server closed the sockets before reading its memory again (its heap trimmer checks every 5 s).")
     var unauthenticatedSettle: Double = 12
 
+    @Flag(name: .customLong("console"),
+          help: "Instead of the fleet measurements: the web console with --agents (10,000) idle agents: the fleet page's time to first byte and whole body, and the idle server's CPU and memory with no console open and with --consoles open.")
+    var console = false
+
+    @Option(name: .customLong("consoles"), help: "With --console: consoles (login sessions, each holding one fleet event stream) open in the second window.")
+    var consoles = 10
+
+    @Option(name: .customLong("console-seconds"), help: "With --console: the length of each idle window.")
+    var consoleSeconds: Double = 30
+
+    @Option(name: .customLong("page-loads"), help: "With --console: fleet page loads timed (over HTTP, and again in Chromium).")
+    var pageLoads = 20
+
+    @Flag(inversion: .prefixedNo,
+          help: "With --console: also load the fleet page in headless Chromium (chromium and chromedriver from PATH, or CHROMIUM and CHROMEDRIVER). Default: when both are found.")
+    var chromium: Bool?
+
     @OptionGroup var cluster: ClusterBenchArguments
 
     func run() async throws {
@@ -79,6 +96,24 @@ struct BenchCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if let clusterOptions {
             var bench = ClusterBench(directory: directory, options: clusterOptions, postgresBinaries: cluster.postgresBinaries)
+            let report = try await bench.execute()
+            print(report)
+            if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }
+            return
+        }
+        if console {
+            guard cluster.agents > 0, consoles > 0, pageLoads > 0, consoleSeconds.isFinite, (1...3600).contains(consoleSeconds) else {
+                throw ValidationError("--agents, --consoles and --page-loads must be positive, --console-seconds 1...3600")
+            }
+            var bench = ConsoleBench(directory: directory, agents: cluster.agents, perSimulator: perSimulator, consoles: consoles,
+                                     pageLoads: pageLoads, windowSeconds: consoleSeconds)
+            switch (chromium, BenchWebDriver.Tools.find()) {
+            case (false?, _): bench.chromiumSkipped = "--no-chromium"
+            case (_, let tools?): bench.chromium = tools
+            case (true?, nil): throw ValidationError("--chromium needs chromium and chromedriver on PATH (or CHROMIUM and CHROMEDRIVER naming them)")
+            case (nil, nil): bench.chromiumSkipped = "chromium or chromedriver not found on PATH"
+            }
+            if bench.chromium == nil { FileHandle.standardError.write(Data("bench: Chromium skipped: \(bench.chromiumSkipped)\n".utf8)) }
             let report = try await bench.execute()
             print(report)
             if let out { try report.write(toFile: out, atomically: true, encoding: .utf8) }

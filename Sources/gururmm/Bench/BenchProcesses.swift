@@ -12,13 +12,15 @@ final class BenchChild {
         try self.init(name: name, executable: CommandLine.arguments[0], arguments: arguments, logPath: logPath)
     }
 
-    init(name: String, executable: String, arguments: [String], logPath: String) throws {
+    /// `environment` is set on top of the bench's own.
+    init(name: String, executable: String, arguments: [String], environment: [String: String] = [:], logPath: String) throws {
         self.name = name
         self.logPath = logPath
         guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else { throw BenchError("cannot write \(logPath)") }
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable).standardizedFileURL
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = log
         process.standardError = log
         try process.run()

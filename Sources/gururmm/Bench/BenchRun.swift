@@ -190,6 +190,13 @@ struct BenchRun {
 
     /// Adds simulator processes until `to` agents run, each with at most `perSimulator` agents.
     private mutating func grow(from: Int, to: Int, server: BenchServer, token: String) throws {
+        try Self.addSimulators(from: from, to: to, perSimulator: perSimulator, server: server, token: token, directory: directory, into: &simulators)
+    }
+
+    /// Appends `fleet-sim` processes to `simulators` until `to` agents run (`from` already do), each
+    /// with at most `perSimulator` agents enrolling with `token`, identities in the work directory's `sim-<index>`.
+    static func addSimulators(from: Int, to: Int, perSimulator: Int, server: BenchServer, token: String, directory: String,
+                              into simulators: inout [BenchChild]) throws {
         var count = from
         while count < to {
             let size = min(perSimulator, to - count)

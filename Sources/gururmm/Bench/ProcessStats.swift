@@ -27,6 +27,7 @@ struct ProcessStats: Sendable {
 /// Percentiles of a sample, in the sample's unit.
 struct Percentiles: Sendable {
     var p50: Double
+    var p95: Double
     var p99: Double
     var max: Double
     var count: Int
@@ -40,6 +41,7 @@ struct Percentiles: Sendable {
             return sorted[min(sorted.count - 1, Swift.max(0, rank - 1))]
         }
         p50 = at(0.5)
+        p95 = at(0.95)
         p99 = at(0.99)
         max = sorted.last ?? .nan
         count = sorted.count

@@ -14,7 +14,7 @@ struct ClusterBenchArguments: ParsableArguments {
     @Option(name: .customLong("configurations"), help: "With --cluster: fan-out configurations, comma-separated: sqlite (one SQLite node) or a number of PostgreSQL nodes.")
     var configurations = "sqlite,1,2,3"
 
-    @Option(name: .customLong("agents"), help: "With --cluster: agents for the fan-out and throughput, spread evenly over the nodes.")
+    @Option(name: .customLong("agents"), help: "With --cluster: agents for the fan-out and throughput, spread evenly over the nodes. With --console: the idle fleet's size.")
     var agents = 10_000
 
     @Option(name: .customLong("fanout-repeats"), help: "With --cluster: fan-outs timed per configuration after a warm-up (the median is reported).")
