@@ -25,8 +25,11 @@ enum FleetPage {
         var shown: [AgentView] = []
         var cursor = cursor ?? (filter.q.isEmpty ? nil : AgentPageCursor(name: filter.q, id: ""))
         var scanned = 0
+        // Without a filter on the views every agent read is a row: read no more than a page holds
+        // (the live streams read the page again every 2 s, and decoding agents is most of it).
+        let readSize = filter.status == nil && filter.verdict == nil && filter.mode == nil ? pageSize : storePage
         while scanned < scanLimit {
-            let page = try await core.store.agentPage(after: cursor, limit: storePage)
+            let page = try await core.store.agentPage(after: cursor, limit: readSize)
             scanned += page.count
             let agents = filter.q.isEmpty ? page : Array(page.prefix { $0.name.hasPrefix(filter.q) })
             for (index, view) in try await AgentViews.views(of: agents, core: core, now: now).enumerated() where filter.matches(view) {
@@ -35,7 +38,7 @@ enum FleetPage {
                     return Result(views: shown, next: AgentPageCursor(after: agents[index]))
                 }
             }
-            guard page.count == storePage, agents.count == page.count, let last = page.last else { return Result(views: shown, next: nil) }
+            guard page.count == readSize, agents.count == page.count, let last = page.last else { return Result(views: shown, next: nil) }
             cursor = AgentPageCursor(after: last)
         }
         return Result(views: shown, next: cursor)

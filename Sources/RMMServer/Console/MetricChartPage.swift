@@ -5,8 +5,9 @@ import RMMStore
 
 /// `GET /agents/:agent/metrics.svg?range=day|month`: the agent page's charts, as SVG images
 /// (`img-src 'self'` lets the page show them; an SVG loaded as an image runs nothing). Read from
-/// the agent's session when it is connected to this node (up to the last heartbeat), else from
-/// the store (as of the owning node's last save, at most `HistorySaveSchedule.interval` old).
+/// the store, with the samples not yet written by the agent's session when it is on this node
+/// (on another node, the chart is as of that node's last write, at most
+/// `HistorySaveSchedule.interval` old).
 struct MetricChartPage: Sendable {
     let core: ServerCore
 
@@ -26,16 +27,16 @@ struct MetricChartPage: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: svg)))
     }
 
-    /// The agent's session's history when it is connected to this node (up to its last
-    /// heartbeat); otherwise the store's, as the node it was last on saved it. A session here
-    /// that is not connected may be stale (the agent may be on another node now), so it is used
-    /// only when the store holds nothing readable.
+    /// The agent's stored history with the samples its session on this node has not written yet
+    /// (up to the last heartbeat when the agent is connected here).
     func history(agentId: String) async throws -> AgentMetricHistory {
-        let session = await core.registry.existingSession(for: agentId)
-        if let session, session.liveEpoch.value != nil { return await session.metricHistory }
+        var history = AgentMetricHistory()
         if case .history(let saved) = try await StoredMetricHistory.load(agentId: agentId, from: core.store, logger: core.logger) {
-            return saved
+            history = saved
         }
-        return await session?.metricHistory ?? AgentMetricHistory()
+        if let session = await core.registry.existingSession(for: agentId) {
+            history.record(await session.unsavedMetricSamples)
+        }
+        return history
     }
 }

@@ -49,6 +49,18 @@ public struct AgentMetricHistory: Sendable, Equatable {
     /// Whether nothing was ever recorded.
     public var isEmpty: Bool { minutes.newest == nil && quarters.newest == nil }
 
+    /// Whether `record` would keep anything of `metrics` taken at `at`.
+    static func isRecordable(_ metrics: HostMetrics, at: Date) -> Bool {
+        let point = [percent(metrics.cpuPercent), share(metrics.memoryUsedBytes, of: metrics.memoryTotalBytes),
+                     share(metrics.diskUsedBytes, of: metrics.diskTotalBytes)]
+        return point.contains(where: { $0 != MetricRing.empty }) && seconds(at) != nil
+    }
+
+    /// Folds in samples a session kept, oldest first.
+    mutating func record(_ samples: [PendingMetricSamples.Sample]) {
+        for sample in samples { record(sample.metrics, now: sample.at) }
+    }
+
     /// Folds in a heartbeat's metrics taken at `now`. Returns whether anything was recorded
     /// (not when no value is usable or `now` is not a usable time).
     @discardableResult
@@ -70,14 +82,6 @@ public struct AgentMetricHistory: Sendable, Equatable {
         }
         quarters.write(averaged, bucket: quarter)
         return true
-    }
-
-    /// This history with the points it lacks taken from `other` (an agent's history saved by
-    /// another node, read when a connection attaches here): each range's newest time is the later
-    /// of the two, and a bucket this history holds data for keeps it.
-    public func filled(from other: AgentMetricHistory) -> AgentMetricHistory {
-        if isEmpty { return other }
-        return AgentMetricHistory(minutes: minutes.filled(from: other.minutes), quarters: quarters.filled(from: other.quarters))
     }
 
     /// The `range.count` buckets ending with the one holding `now`, oldest first.

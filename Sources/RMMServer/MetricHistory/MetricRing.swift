@@ -91,19 +91,4 @@ struct MetricRing: Sendable, Equatable {
     func value(_ bucket: Int64, series: Int) -> UInt8 {
         holds(bucket) ? bytes[offset(bucket) + series] : Self.empty
     }
-
-    /// This ring with the buckets it lacks taken from `other` (same step and count): the newest
-    /// of the two becomes the newest, and a bucket this ring holds data for keeps it.
-    func filled(from other: MetricRing) -> MetricRing {
-        guard let theirs = other.newest else { return self }
-        var merged = self
-        merged.advance(to: max(theirs, newest ?? theirs))
-        guard let top = merged.newest else { return merged }
-        for bucket in (top - Int64(count) + 1)...top where other.holds(bucket) {
-            let at = merged.offset(bucket)
-            guard (0..<Self.series).allSatisfy({ merged.bytes[at + $0] == Self.empty }) else { continue }
-            for s in 0..<Self.series { merged.bytes[at + s] = other.value(bucket, series: s) }
-        }
-        return merged
-    }
 }

@@ -1,41 +1,40 @@
 import Foundation
 import RMMProtocol
 
-/// The session's side of the agent's metric history: folding in each heartbeat's metrics, reading
-/// the saved history when a connection attaches, and writing it when the connection ends (the
-/// periodic writes go with the liveness flush, batched by `SessionTicker`).
+/// The session's side of the agent's metric history: keeping each heartbeat's metrics until they
+/// are written into the stored history (with the liveness flush, batched by `SessionTicker`, and
+/// when the connection ends). The store holds the history; the session only what is not written yet.
 extension AgentSession {
-    /// Folds a heartbeat's metrics into the history: the only work a heartbeat adds.
+    /// Keeps a heartbeat's metrics for the next write: the only work a heartbeat adds.
     func recordMetrics(_ metrics: HostMetrics, at now: Date) {
-        if metricHistory.record(metrics, now: now) { historySaves.recorded(now: now) }
+        if pendingMetrics.add(metrics, at: now) { historySaves.recorded(now: now) }
     }
 
-    /// Reads the saved history once per session (every connection on a cluster, where another
-    /// node may have written it since) and fills in what memory lacks: points recorded here and
-    /// not yet saved are kept. A store that cannot answer leaves memory as it is, to be read at
-    /// the next attach; an unreadable blob is replaced at the next save.
-    func loadHistoryIfNeeded(now: Date) async {
-        guard !historyLoaded else { return }
-        historyLoaded = true
-        do {
-            switch try await StoredMetricHistory.load(agentId: agentId, from: store, logger: logger) {
-            case .nothing: break
-            case .history(let saved): metricHistory = metricHistory.filled(from: saved)
-            case .unreadable: historySaves.recorded(now: now)
-            }
-        } catch {
-            historyLoaded = false
-            logger.warning("could not read metric history: \(error)")
-        }
+    /// The samples to write now, if a write is due (see `HistorySaveSchedule`); taken from the session.
+    func takeDueMetricSamples(now: Date) -> [PendingMetricSamples.Sample]? {
+        guard historySaves.take(now: now) else { return nil }
+        let samples = pendingMetrics.takeAll()
+        return samples.isEmpty ? nil : samples
     }
 
-    /// Writes the history on its own if it changed since the last write (a detach).
+    /// Takes back samples whose write failed, to go with the next one.
+    func returnMetricSamples(_ samples: [PendingMetricSamples.Sample], now: Date) {
+        guard !samples.isEmpty else { return }
+        pendingMetrics.putBack(samples)
+        historySaves.recorded(now: now)
+    }
+
+    /// The samples not written yet, for a chart drawn on this node.
+    var unsavedMetricSamples: [PendingMetricSamples.Sample] { pendingMetrics.samples }
+
+    /// Writes what is kept, regardless of the interval (the connection ended).
     func saveHistoryAtDetach(now: Date) async {
         guard historySaves.takeFinal(now: now) else { return }
+        let samples = pendingMetrics.takeAll()
         do {
-            try await store.saveMetricHistories([(agentId, MetricHistoryCodec.encode(metricHistory))], now: now)
+            try await MetricHistoryWrite.save([(agentId, samples)], store: store, logger: logger, now: now)
         } catch {
-            historySaves.recorded(now: now)
+            returnMetricSamples(samples, now: now)
             logger.warning("could not save metric history: \(error)")
         }
     }

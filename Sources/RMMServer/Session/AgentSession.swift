@@ -59,11 +59,9 @@ actor AgentSession {
     private var heartbeatCounter = 0
     private var lastPeerHeartbeat: Int?
     private var storedLive = AgentLiveness()
-    /// The agent's CPU, memory and disk use over time, for the console's charts.
-    var metricHistory = AgentMetricHistory()
-    /// Whether `metricHistory` was read from the store since it may have changed there.
-    var historyLoaded = false
-    /// When `metricHistory` is next written to the store (`AgentSession+MetricHistory.swift`).
+    /// The agent's metrics since its stored history was last written (`AgentSession+MetricHistory.swift`).
+    var pendingMetrics = PendingMetricSamples()
+    /// When `pendingMetrics` is next written into the stored history.
     var historySaves: HistorySaveSchedule
     /// The agent's liveness, with the heartbeats the link took since folded in first.
     var live: AgentLiveness {
@@ -158,9 +156,8 @@ actor AgentSession {
     /// A revoked agent's session attaches nothing: `link` is closed with 4006 and nil returned.
     @discardableResult
     func attach(link: WebSocketLink, epoch: Int, agentStream: String, peerSaw: StreamPosition?, now: Date, name: String? = nil) async -> HeartbeatMailbox? {
-        if clustered { loaded = false; historyLoaded = false }
+        if clustered { loaded = false }
         try? await loadIfNeeded()
-        await loadHistoryIfNeeded(now: now)
         // Checked after the last suspension before the connection is set: a handshake whose
         // lookup saw the agent before its revocation cannot attach after it.
         if revoked {
@@ -716,7 +713,7 @@ actor AgentSession {
     /// session in its clock under its next duty, and returns its liveness when a flush is due, and
     /// its encoded metric history when that write is due with the flush (`HistorySaveSchedule`),
     /// for the caller to write (each in one batch with other sessions').
-    func duties(now: Date) async -> (liveness: AgentLiveness?, history: Data?) {
+    func duties(now: Date) async -> (liveness: AgentLiveness?, history: [PendingMetricSamples.Sample]?) {
         let link = connection?.link
         let actions = schedule.wake(now: now, lastDataIn: lastDataIn, ackOwed: outbound.ackOwed,
                                     pollDownlink: link?.sendMode == .poll, timing: timing)
@@ -756,7 +753,7 @@ actor AgentSession {
         scheduleWake(now: now)
         guard flush else { return (nil, nil) }
         let liveness = live
-        return (liveness, historySaves.take(now: now) ? MetricHistoryCodec.encode(metricHistory) : nil)
+        return (liveness, takeDueMetricSamples(now: now))
     }
 
     /// Whether the agent's reports are being stored or wait to be: the agent's later frames are

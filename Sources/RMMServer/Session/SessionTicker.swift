@@ -38,11 +38,11 @@ struct SessionTicker: Sendable {
     func tick(now: Date) async -> Int {
         let due = clock.popDue(now: now)
         var batch: [(agentId: String, liveness: AgentLiveness)] = []
-        var histories: [(agentId: String, history: Data)] = []
+        var histories: [(session: AgentSession, samples: [PendingMetricSamples.Sample])] = []
         for session in due {
             let duties = await session.duties(now: now)
             if let liveness = duties.liveness { batch.append((session.agentId, liveness)) }
-            if let history = duties.history { histories.append((session.agentId, history)) }
+            if let samples = duties.history { histories.append((session, samples)) }
         }
         let historyBatch = histories
         async let historiesSaved: Void = saveHistories(historyBatch, now: now)
@@ -62,15 +62,15 @@ struct SessionTicker: Sendable {
         }
     }
 
-    /// Writes the metric histories the sessions handed back. A failed write loses nothing: each
-    /// session keeps its whole history in memory and writes all of it at its next save (its
-    /// next sample marks it to be written).
-    private func saveHistories(_ histories: [(agentId: String, history: Data)], now: Date) async {
+    /// Folds the samples the sessions handed back into their agents' stored histories. A failed
+    /// write loses nothing: the samples go back to their sessions for the next write.
+    private func saveHistories(_ histories: [(session: AgentSession, samples: [PendingMetricSamples.Sample])], now: Date) async {
         guard !histories.isEmpty else { return }
         do {
-            try await store.saveMetricHistories(histories, now: now)
+            try await MetricHistoryWrite.save(histories.map { ($0.session.agentId, $0.samples) }, store: store, logger: logger, now: now)
         } catch {
             logger.warning("could not save metric history of \(histories.count) agent(s): \(error)")
+            for (session, samples) in histories { await session.returnMetricSamples(samples, now: now) }
         }
     }
 }

@@ -141,23 +141,4 @@ import Testing
             #expect(far.points(.month, now: when).last?.cpu == 3)
         }
     }
-
-    @Test func fillingTakesTheOtherHistorysPointsWhereThisOneHasNone() {
-        var here = AgentMetricHistory(), there = AgentMetricHistory()
-        here.record(Self.sample(cpu: 1), now: Self.t0)
-        there.record(Self.sample(cpu: 2), now: Self.t0)
-        there.record(Self.sample(cpu: 3), now: Self.t0.addingTimeInterval(60))
-        there.record(Self.sample(cpu: 4), now: Self.t0.addingTimeInterval(1800))
-        let filled = here.filled(from: there)
-        let now = Self.t0.addingTimeInterval(1800)
-        #expect(filled.points(.day, now: now).compactMap(\.cpu) == [1, 3, 4])
-        #expect(filled.points(.month, now: now).compactMap(\.cpu) == [1, 4])
-        #expect(AgentMetricHistory().filled(from: there) == there)
-        #expect(here.filled(from: AgentMetricHistory()) == here)
-        // A newer history here keeps its own window; the other's older points fill it where they fit.
-        var newer = AgentMetricHistory()
-        newer.record(Self.sample(cpu: 9), now: Self.t0.addingTimeInterval(86_400))
-        #expect(newer.filled(from: there).points(.day, now: Self.t0.addingTimeInterval(86_400)).compactMap(\.cpu) == [3, 4, 9])
-    }
 }
-

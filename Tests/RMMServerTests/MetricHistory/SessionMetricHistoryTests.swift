@@ -6,8 +6,8 @@ import RMMTransport
 import Testing
 @testable import RMMServer
 
-/// The session's side of the metric history: heartbeats recorded, saved with the liveness flush
-/// and at a detach, read back by the next session, and a damaged blob taken as none.
+/// The session's side of the metric history: heartbeats kept, folded into the stored history with
+/// the liveness flush and at a detach, added to by the next session, and a damaged blob taken as none.
 @Suite struct SessionMetricHistoryTests {
     static let closure = LinkClosure(code: 1000, reason: "bye", byPeer: true)
 
@@ -16,18 +16,24 @@ import Testing
         return try MetricHistoryCodec.decode(data).get()
     }
 
-    @Test func aDetachSavesTheHistoryAndTheNextSessionReadsItBack() async throws {
+    @Test func aDetachSavesTheHistoryAndTheNextSessionAddsToIt() async throws {
         let (store, agentId, session, _) = try await Fixture.attachedSession()
         await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 42), at: Fixture.t0.addingTimeInterval(1))
         await session.detach(epoch: 1, closure: Self.closure, now: Fixture.at(2))
         let saved = try #require(try await Self.stored(store, agentId))
         #expect(saved.points(.day, now: Fixture.at(2)).last?.cpu == 42)
 
-        // A new session (a restart) starts from the stored history and adds to it.
+        // A new session (a restart) adds to the stored history; a chart drawn before its write
+        // sees the stored points with its unsaved ones.
         let next = Fixture.session(agentId: agentId, store: store)
         await next.attach(link: try await TestLink.make().link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(120))
         await next.recordMetrics(AgentMetricHistoryTests.sample(cpu: 43), at: Fixture.at(121))
-        #expect(await next.metricHistory.points(.day, now: Fixture.at(121)).compactMap(\.cpu) == [42, 43])
+        var drawn = saved
+        drawn.record(await next.unsavedMetricSamples)
+        #expect(drawn.points(.day, now: Fixture.at(121)).compactMap(\.cpu) == [42, 43])
+        await next.detach(epoch: 2, closure: Self.closure, now: Fixture.at(122))
+        #expect(try await Self.stored(store, agentId)?.points(.day, now: Fixture.at(122)).compactMap(\.cpu) == [42, 43])
+        #expect(await next.unsavedMetricSamples.isEmpty)
     }
 
     @Test func theHistoryRidesTheLivenessFlushAtMostOncePerInterval() async throws {
@@ -35,8 +41,8 @@ import Testing
         await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 5), at: Fixture.t0)
         var savedAt: Double?
         for second in stride(from: 0.0, through: 400, by: 5) {
-            if let data = await session.duties(now: Fixture.at(second)).history {
-                #expect(try MetricHistoryCodec.decode(data).get().points(.day, now: Fixture.t0).last?.cpu == 5)
+            if let samples = await session.duties(now: Fixture.at(second)).history {
+                #expect(samples.map(\.metrics.cpuPercent) == [5])
                 savedAt = second
                 break
             }
@@ -62,10 +68,10 @@ import Testing
         let link = try await TestLink.make()
         await session.attach(link: link.link, epoch: 1, agentStream: "as", peerSaw: nil, now: Fixture.t0)
         #expect(session.liveEpoch.value == 1, "the connection attached")
-        #expect(await session.metricHistory.isEmpty)
-        // Nothing recorded since, yet the detach writes a readable (empty) history over it.
+        // The next write starts the history again from its samples.
+        await session.recordMetrics(AgentMetricHistoryTests.sample(cpu: 7), at: Fixture.at(4))
         await session.detach(epoch: 1, closure: Self.closure, now: Fixture.at(5))
-        #expect(try await Self.stored(store, agentId) == AgentMetricHistory())
+        #expect(try await Self.stored(store, agentId)?.points(.day, now: Fixture.at(5)).compactMap(\.cpu) == [7])
     }
 
     @Test func aFailedDetachSaveIsWrittenAgainLater() async throws {
@@ -86,5 +92,25 @@ import Testing
         #expect(!notices.first(agentId: "ag_1"))
         #expect(notices.first(agentId: "ag_2"))
         #expect(!notices.first(agentId: "ag_3"), "past the capacity nothing more is noted")
+    }
+
+    @Test func aSessionKeepsOneSampleAMinuteAndAtMostAnHour() {
+        var pending = PendingMetricSamples()
+        var kept = pending.add(AgentMetricHistoryTests.sample(cpu: 1), at: Fixture.at(0))
+        #expect(kept)
+        kept = pending.add(AgentMetricHistoryTests.sample(cpu: 2), at: Fixture.at(10))
+        #expect(kept && pending.samples.map(\.metrics.cpuPercent) == [2], "same minute: replaces")
+        kept = pending.add(AgentMetricHistoryTests.sample(cpu: .nan, memory: nil, disk: (1, 0)), at: Fixture.at(60))
+        #expect(!kept, "nothing usable: not kept")
+        kept = pending.add(AgentMetricHistoryTests.sample(cpu: 3), at: Date(timeIntervalSince1970: .infinity))
+        #expect(!kept && pending.samples.count == 1, "an impossible time: not kept")
+        for minute in 1...100 { pending.add(AgentMetricHistoryTests.sample(cpu: Double(minute % 100)), at: Fixture.at(Double(minute * 60))) }
+        #expect(pending.samples.count == PendingMetricSamples.limit)
+        #expect(pending.samples.last?.at == Fixture.at(6000), "the newest kept, the oldest dropped")
+        let taken = pending.takeAll()
+        #expect(pending.isEmpty)
+        pending.add(AgentMetricHistoryTests.sample(cpu: 50), at: Fixture.at(6060))
+        pending.putBack(taken)
+        #expect(pending.samples.count == PendingMetricSamples.limit && pending.samples.last?.metrics.cpuPercent == 50, "a failed write's samples go back ahead of newer ones")
     }
 }

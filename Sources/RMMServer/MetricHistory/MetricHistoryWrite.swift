@@ -1,0 +1,25 @@
+import Foundation
+import Logging
+import RMMStore
+
+/// Writes sessions' kept samples into their agents' stored histories: each history is read,
+/// the samples folded in, and all of them written back in one statement. A stored history this
+/// server cannot read starts again from the samples (`StoredMetricHistory`).
+enum MetricHistoryWrite {
+    /// Folds each agent's `samples` into its stored history and saves them all; throws what the store throws.
+    static func save(_ batch: [(agentId: String, samples: [PendingMetricSamples.Sample])], store: any MetricHistoryStore,
+                     logger: Logger, now: Date) async throws {
+        var encoded: [(agentId: String, history: Data)] = []
+        encoded.reserveCapacity(batch.count)
+        for (agentId, samples) in batch where !samples.isEmpty {
+            var history = AgentMetricHistory()
+            if case .history(let saved) = try await StoredMetricHistory.load(agentId: agentId, from: store, logger: logger) {
+                history = saved
+            }
+            history.record(samples)
+            encoded.append((agentId, MetricHistoryCodec.encode(history)))
+        }
+        guard !encoded.isEmpty else { return }
+        try await store.saveMetricHistories(encoded, now: now)
+    }
+}
