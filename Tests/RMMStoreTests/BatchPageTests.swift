@@ -128,6 +128,10 @@ extension BatchPageTests {
         #expect(try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 0, maxBytes: .max) == OutputChunkPage(chunks: [], more: false))
         let none = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 100, maxBytes: 0)
         #expect(names(none) == ["c00/stderr/0"] && none.more, "a page takes one chunk whatever its bytes")
+        // A reader that shows each stream's first bytes reads only the chunks that start below them.
+        let head = try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 100, maxBytes: .max, belowOffset: 2)
+        #expect(names(head) == ["c00/stderr/0", "c00/stdout/0", "c01/stdout/0"] && !head.more)
+        #expect(try await store.outputChunks(commandIds: ids, after: nil, versions: .all, limit: 100, maxBytes: .max, belowOffset: 0).chunks.isEmpty)
     }
 
     @Test(arguments: StoreBackend.allCases) func wholeOutputsComeInTheOrderAskedForAsManyCommandsAsTheBytesAllow(backend: StoreBackend) async throws {

@@ -88,27 +88,22 @@ struct BatchEvents: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
-    /// The `command` and `output` events of the shown commands' changes in `versions`.
+    /// The `command` and `output` events of the shown commands' changes in `versions`: the shown
+    /// commands read again (never more than the page's), and their output up to what the page shows.
     private func changes(batchId: String, shown: [String], versions: OutputVersions) async throws -> String {
-        let shownSet = Set(shown)
         var out = ""
-        var position: BatchPosition?
-        while true {
-            let page = try await core.store.batchChangedCommands(batchId: batchId, after: versions.after, from: position, limit: Self.commandPage)
-            for command in page.map(\.record) where shownSet.contains(command.id) && command.version <= versions.through {
-                let row = AgentPages.commandRow(CommandView(command, agentName: nil, textLimit: 0))
-                out += ServerSentEvent.event("command", CommandChange(id: command.id, state: row["state"] ?? "", exit: row["exit"] ?? "", reason: row["reason"] ?? ""))
-            }
-            guard page.count == Self.commandPage, let last = page.last else { break }
-            position = last.position
+        let commands = try await core.store.batchCommands(batchId: batchId, afterRow: 0, limit: AgentPages.commandLimit).map(\.record)
+        for command in commands where command.version > versions.after && command.version <= versions.through {
+            let row = AgentPages.commandRow(CommandView(command, agentName: nil, textLimit: 0))
+            out += ServerSentEvent.event("command", CommandChange(id: command.id, state: row["state"] ?? "", exit: row["exit"] ?? "", reason: row["reason"] ?? ""))
         }
         var cursor: OutputCursor?
         while !shown.isEmpty {
             let page = try await core.store.outputChunks(commandIds: shown.sorted(), after: cursor, versions: versions,
-                                                          limit: Self.chunkPage, maxBytes: AgentPages.outputBytes)
-            for chunk in page.chunks where chunk.offset < AgentPages.outputBytes {
-                // The page shows a stream's first bytes only; what lies past them is left out here too.
-                let data = chunk.data.prefix(AgentPages.outputBytes - chunk.offset)
+                                                          limit: Self.chunkPage, maxBytes: AgentPages.outputBytes, belowOffset: AgentPages.outputBytes)
+            for chunk in page.chunks {
+                // A chunk that starts below the page's limit may run past it: only its shown part goes.
+                let data = chunk.data.prefix(max(0, AgentPages.outputBytes - chunk.offset))
                 out += ServerSentEvent.event("output", OutputChange(id: chunk.commandId, stream: chunk.stream.rawValue, offset: chunk.offset, bytes: data.count,
                                                                     text: String(decoding: data, as: UTF8.self)))
             }
@@ -118,8 +113,6 @@ struct BatchEvents: Sendable {
         return out
     }
 
-    /// Commands read per store query.
-    static let commandPage = 500
     /// Output chunks read per store query.
     static let chunkPage = 1024
 }

@@ -35,7 +35,7 @@ struct MetricChartPage: Sendable {
             history = saved
         }
         if let session = await core.registry.existingSession(for: agentId) {
-            history.record(await session.unsavedMetricSamples)
+            history.record(await session.unsavedMetricSamples, now: Date())
         }
         return history
     }

@@ -56,9 +56,13 @@ public struct AgentMetricHistory: Sendable, Equatable {
         return point.contains(where: { $0 != MetricRing.empty }) && seconds(at) != nil
     }
 
-    /// Folds in samples a session kept, oldest first.
-    mutating func record(_ samples: [PendingMetricSamples.Sample]) {
-        for sample in samples { record(sample.metrics, now: sample.at) }
+    /// Folds in samples a session kept, oldest first, at `now`. A sample more than a day older
+    /// than `now` (kept through failed writes while its agent was away) is dropped: `record` would
+    /// take it for the clock going back and start the rings again, losing what is stored.
+    mutating func record(_ samples: [PendingMetricSamples.Sample], now: Date) {
+        for sample in samples where now.timeIntervalSince(sample.at) <= Double(Range.day.step) * Double(Range.day.count) {
+            record(sample.metrics, now: sample.at)
+        }
     }
 
     /// Folds in a heartbeat's metrics taken at `now`. Returns whether anything was recorded

@@ -107,8 +107,9 @@ extension PostgresStore {
         }
     }
 
-    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage {
-        guard !commandIds.isEmpty, limit > 0 else { return OutputChunkPage(chunks: [], more: false) }
+    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int,
+                             belowOffset: Int) async throws -> OutputChunkPage {
+        guard !commandIds.isEmpty, limit > 0, belowOffset > 0 else { return OutputChunkPage(chunks: [], more: false) }
         let from = cursor ?? OutputCursor(commandId: "", stream: "", offset: -1)
         return try await read { connection in
             // In the order of the primary key (command_id, stream, byte_offset), one row past the
@@ -121,6 +122,7 @@ extension PostgresStore {
                     FROM command_output
                     WHERE command_id = ANY(\(commandIds)) AND version > \(versions.after) AND version <= \(versions.through)
                         AND (command_id, stream, byte_offset) > (\(from.commandId), \(from.stream), \(from.offset))
+                        AND byte_offset < \(Int64(clamping: belowOffset))
                     WINDOW w AS (ORDER BY command_id, stream, byte_offset)
                     ORDER BY command_id, stream, byte_offset LIMIT \(min(limit, Int.max - 1) + 1)
                 ) page ORDER BY command_id, stream, byte_offset

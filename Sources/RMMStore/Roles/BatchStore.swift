@@ -24,14 +24,21 @@ public protocol BatchStore: Sendable {
     /// Stored chunks of these commands in `versions`, after `cursor` (nil: from the start), ordered
     /// by command id, stream name and offset, in one read: at most `limit` of them, and none after
     /// the one that brings their bytes to `maxBytes` (so a page holds at most `maxBytes` plus one
-    /// chunk, and at least one chunk when any is left).
-    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage
+    /// chunk, and at least one chunk when any is left). Only chunks that start below `belowOffset`
+    /// are read (a reader that shows a stream's first bytes reads no more of it).
+    func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int,
+                      belowOffset: Int) async throws -> OutputChunkPage
     /// The whole output of the first of `commandIds` and of as many following ones as fit in
     /// `maxBytes` (at least one), in their order, in one read; a command without output has empty streams.
     func commandOutputs(commandIds: [String], maxBytes: Int) async throws -> [WholeOutput]
 }
 
 extension BatchStore {
+    /// `outputChunks` at any offset.
+    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage {
+        try await outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: limit, maxBytes: maxBytes, belowOffset: .max)
+    }
+
     /// At most `limit` chunks, whatever their size (see the requirement).
     public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int) async throws -> [OutputChunk] {
         try await outputChunks(commandIds: commandIds, after: cursor, versions: versions, limit: limit, maxBytes: .max).chunks

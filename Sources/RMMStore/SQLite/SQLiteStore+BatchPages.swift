@@ -25,8 +25,9 @@ extension SQLiteStore {
         }
     }
 
-    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int) async throws -> OutputChunkPage {
-        guard !commandIds.isEmpty, limit > 0 else { return OutputChunkPage(chunks: [], more: false) }
+    public func outputChunks(commandIds: [String], after cursor: OutputCursor?, versions: OutputVersions, limit: Int, maxBytes: Int,
+                             belowOffset: Int) async throws -> OutputChunkPage {
+        guard !commandIds.isEmpty, limit > 0, belowOffset > 0 else { return OutputChunkPage(chunks: [], more: false) }
         let list = JSONIdList.text(commandIds)
         let from = cursor ?? OutputCursor(commandId: "", stream: "", offset: -1)
         return try await read { db in
@@ -37,10 +38,10 @@ extension SQLiteStore {
                 db.cachedStatement(sql: """
                     SELECT command_id, stream, byte_offset, data, version FROM command_output
                     WHERE command_id IN (SELECT value FROM json_each(?)) AND version > ? AND version <= ?
-                        AND (command_id, stream, byte_offset) > (?, ?, ?)
+                        AND (command_id, stream, byte_offset) > (?, ?, ?) AND byte_offset < ?
                     ORDER BY command_id, stream, byte_offset
                     """),
-                arguments: [list, versions.after, versions.through, from.commandId, from.stream, from.offset]
+                arguments: [list, versions.after, versions.through, from.commandId, from.stream, from.offset, Int64(clamping: belowOffset)]
             )
             var chunks: [OutputChunk] = []
             var bytes = 0

@@ -29,7 +29,7 @@ import Testing
         await next.attach(link: try await TestLink.make().link, epoch: 2, agentStream: "as", peerSaw: nil, now: Fixture.at(120))
         await next.recordMetrics(AgentMetricHistoryTests.sample(cpu: 43), at: Fixture.at(121))
         var drawn = saved
-        drawn.record(await next.unsavedMetricSamples)
+        drawn.record(await next.unsavedMetricSamples, now: Fixture.at(121))
         #expect(drawn.points(.day, now: Fixture.at(121)).compactMap(\.cpu) == [42, 43])
         await next.detach(epoch: 2, closure: Self.closure, now: Fixture.at(122))
         #expect(try await Self.stored(store, agentId)?.points(.day, now: Fixture.at(122)).compactMap(\.cpu) == [42, 43])
@@ -113,4 +113,42 @@ import Testing
         pending.putBack(taken)
         #expect(pending.samples.count == PendingMetricSamples.limit && pending.samples.last?.metrics.cpuPercent == 50, "a failed write's samples go back ahead of newer ones")
     }
+
+    @Test func samplesKeptThroughADayOfFailedWritesDoNotWipeTheStoredHistory() {
+        var stored = AgentMetricHistory()
+        stored.record(AgentMetricHistoryTests.sample(cpu: 30), now: Fixture.at(2 * 86_400))
+        var pending = PendingMetricSamples()
+        pending.add(AgentMetricHistoryTests.sample(cpu: 10), at: Fixture.at(0))
+        pending.add(AgentMetricHistoryTests.sample(cpu: 20), at: Fixture.at(2 * 86_400 - 120))
+        stored.record(pending.takeAll(), now: Fixture.at(2 * 86_400 + 60))
+        #expect(stored.points(.day, now: Fixture.at(2 * 86_400 + 60)).compactMap(\.cpu) == [20, 30], "the two-day-old sample is dropped, not taken for the clock going back")
+    }
+
+    @Test func serialSectionsRunOneAtATimeInArrivalOrder() async throws {
+        let sections = SerialSections()
+        let log = SectionLog()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    try await sections.run {
+                        await log.append("start")
+                        await Task.yield()
+                        await log.append("end \(index)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let entries = await log.entries
+        #expect(entries.count == 40)
+        for pair in stride(from: 0, to: entries.count, by: 2) {
+            #expect(entries[pair] == "start" && entries[pair + 1].hasPrefix("end"), "no section started before the one before it ended")
+        }
+    }
+}
+
+/// What the serial sections did, in order.
+private actor SectionLog {
+    private(set) var entries: [String] = []
+    func append(_ entry: String) { entries.append(entry) }
 }
