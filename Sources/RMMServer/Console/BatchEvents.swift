@@ -50,8 +50,6 @@ struct BatchEvents: Sendable {
             // Held for as long as the body runs; dropped with it on every path.
             _ = lease
             var version = after
-            // The rows the page shows (the batch's first commands): only their changes are sent.
-            let shown = try await core.store.batchCommands(batchId: id, afterRow: 0, limit: AgentPages.commandLimit).map(\.record.id)
             var quietSince = ContinuousClock.now
             try await writer.write(ByteBuffer(string: "retry: 5000\n\n"))
             while !Task.isCancelled {
@@ -64,14 +62,17 @@ struct BatchEvents: Sendable {
                 let pending = try await core.store.batchPendingCount(batchId: id)
                 let top = max(version, try await core.store.batchTopVersion(batchId: id) ?? version)
                 var out = ""
+                // The rows the page shows (the batch's first commands), read once a wake when
+                // something changed or the batch is done: only their changes are sent.
+                let shown = top > version || pending == 0
+                    ? try await core.store.batchCommands(batchId: id, afterRow: 0, limit: AgentPages.commandLimit).map(\.record) : []
                 if top > version {
-                    out = try await changes(batchId: id, shown: shown, versions: OutputVersions(after: version, through: top))
+                    out = try await changes(shown, versions: OutputVersions(after: version, through: top))
                     version = top
                 }
                 if pending == 0 {
                     let summary = try await core.batchWaits.summary(batchId: id, wait: 0)
-                    let commands = try await core.store.batchCommands(batchId: id, afterRow: 0, limit: AgentPages.commandLimit).map(\.record)
-                    out += ServerSentEvent.event("summary", ["text": BatchSummaryText.describe(summary, commands: commands)])
+                    out += ServerSentEvent.event("summary", ["text": BatchSummaryText.describe(summary, commands: shown)])
                 }
                 // A batch waiting on an offline agent can be quiet for hours: a comment line now and
                 // then keeps proxies from cutting the stream, and a write is how a closed tab is noticed.
@@ -88,18 +89,18 @@ struct BatchEvents: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
-    /// The `command` and `output` events of the shown commands' changes in `versions`: the shown
-    /// commands read again (never more than the page's), and their output up to what the page shows.
-    private func changes(batchId: String, shown: [String], versions: OutputVersions) async throws -> String {
+    /// The `command` and `output` events of the shown commands' changes in `versions`, their output
+    /// only up to what the page shows.
+    private func changes(_ shown: [CommandRecord], versions: OutputVersions) async throws -> String {
         var out = ""
-        let commands = try await core.store.batchCommands(batchId: batchId, afterRow: 0, limit: AgentPages.commandLimit).map(\.record)
-        for command in commands where command.version > versions.after && command.version <= versions.through {
+        for command in shown where command.version > versions.after && command.version <= versions.through {
             let row = AgentPages.commandRow(CommandView(command, agentName: nil, textLimit: 0))
             out += ServerSentEvent.event("command", CommandChange(id: command.id, state: row["state"] ?? "", exit: row["exit"] ?? "", reason: row["reason"] ?? ""))
         }
+        let ids = shown.map(\.id).sorted()
         var cursor: OutputCursor?
-        while !shown.isEmpty {
-            let page = try await core.store.outputChunks(commandIds: shown.sorted(), after: cursor, versions: versions,
+        while !ids.isEmpty {
+            let page = try await core.store.outputChunks(commandIds: ids, after: cursor, versions: versions,
                                                           limit: Self.chunkPage, maxBytes: AgentPages.outputBytes, belowOffset: AgentPages.outputBytes)
             for chunk in page.chunks {
                 // A chunk that starts below the page's limit may run past it: only its shown part goes.

@@ -51,9 +51,14 @@ public struct AgentMetricHistory: Sendable, Equatable {
 
     /// Whether `record` would keep anything of `metrics` taken at `at`.
     static func isRecordable(_ metrics: HostMetrics, at: Date) -> Bool {
+        point(of: metrics) != nil && seconds(at) != nil
+    }
+
+    /// A sample's three bytes, nil when no value in it is usable.
+    private static func point(of metrics: HostMetrics) -> [UInt8]? {
         let point = [percent(metrics.cpuPercent), share(metrics.memoryUsedBytes, of: metrics.memoryTotalBytes),
                      share(metrics.diskUsedBytes, of: metrics.diskTotalBytes)]
-        return point.contains(where: { $0 != MetricRing.empty }) && seconds(at) != nil
+        return point.contains(where: { $0 != MetricRing.empty }) ? point : nil
     }
 
     /// Folds in samples a session kept, oldest first, at `now`. A sample more than a day older
@@ -69,9 +74,7 @@ public struct AgentMetricHistory: Sendable, Equatable {
     /// (not when no value is usable or `now` is not a usable time).
     @discardableResult
     public mutating func record(_ metrics: HostMetrics, now: Date) -> Bool {
-        let point = [Self.percent(metrics.cpuPercent), Self.share(metrics.memoryUsedBytes, of: metrics.memoryTotalBytes),
-                     Self.share(metrics.diskUsedBytes, of: metrics.diskTotalBytes)]
-        guard point.contains(where: { $0 != MetricRing.empty }), let seconds = Self.seconds(now) else { return false }
+        guard let point = Self.point(of: metrics), let seconds = Self.seconds(now) else { return false }
         minutes.write(point, bucket: minutes.bucket(of: seconds))
         let quarter = quarters.bucket(of: seconds)
         let perQuarter = quarters.step / minutes.step

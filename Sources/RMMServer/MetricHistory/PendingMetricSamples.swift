@@ -44,9 +44,11 @@ struct PendingMetricSamples: Sendable {
         samples = Array((older + samples).suffix(Self.limit))
     }
 
+    /// The minute `date` falls in, as the day ring counts them.
     private static func minute(of date: Date) -> Int64? {
-        let seconds = date.timeIntervalSince1970
-        guard seconds.isFinite, abs(seconds) < Double(MetricRing.maxSeconds) else { return nil }
-        return Int64((seconds / 60).rounded(.down))
+        AgentMetricHistory.seconds(date).map { seconds in
+            let step = AgentMetricHistory.Range.day.step
+            return seconds >= 0 ? seconds / step : (seconds - step + 1) / step
+        }
     }
 }
